@@ -1,0 +1,97 @@
+"""What every detector shares: the batch API, scores, severities, anomalies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors._blocks import FloatArray, as_float_array, finite_positions, scatter
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+def severity_for(score: float) -> str:
+    """Severity of a statistical detector's normalised score (1.0 = threshold)."""
+    return "critical" if score >= 2.0 else "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    ts: float
+    station: str
+    variable: str
+    value: float
+    detector: str
+    severity: str
+    score: float
+    reason: str
+
+    def to_record(self) -> dict[str, object]:
+        from sources.schema import iso_utc  # local: detectors import nothing at load time
+
+        return {
+            "ts": iso_utc(self.ts),
+            "station": self.station,
+            "variable": self.variable,
+            "value": self.value,
+            "detector": self.detector,
+            "severity": self.severity,
+            "score": round(self.score, 4),
+            "reason": self.reason,
+        }
+
+
+class Detector:
+    """A streaming detector over one series.
+
+    `step(values, times)` takes any number of values (times in epoch
+    seconds, optional for detectors that ignore them), returns one score per
+    value and carries its state to the next call. A score is normalised so
+    that 1.0 is the current threshold; NaN marks a missing input value.
+    After a step, `detail` holds per-value arrays (the statistic, baseline,
+    ...) for reasons and charts.
+    """
+
+    name = "detector"
+    #: the threshold parameter a user tunes at run time
+    threshold_name = "threshold"
+
+    def __init__(self) -> None:
+        self.detail: dict[str, FloatArray] = {}
+
+    def step(self, values: object, times: object | None = None) -> FloatArray:
+        x = as_float_array(values)
+        t = None if times is None else as_float_array(times)
+        mask = finite_positions(x)
+        self.detail = {}
+        if mask is None:
+            scores = self._step(x, t)
+        else:
+            scores = self._step(x[mask], None if t is None else t[mask])
+            self.detail = {k: scatter(mask, x.size, v) for k, v in self.detail.items()}
+        return scatter(mask, x.size, scores)
+
+    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        raise NotImplementedError
+
+    @property
+    def threshold(self) -> float:
+        return float(getattr(self, self.threshold_name))
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.set_params(**{self.threshold_name: value})
+
+    def set_params(self, **params: float) -> None:
+        """Change parameters at run time without losing state."""
+        for key, value in params.items():
+            if not hasattr(self, key):
+                raise AttributeError(f"{self.name} has no parameter {key!r}")
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"{self.name}.{key} must be a positive number, got {value!r}")
+            setattr(self, key, float(value))
+
+    def reason(self, i: int, value: float, unit: str) -> str:
+        """One line of why value i of the last step was flagged."""
+        return f"{self.name} score {self.detail.get('score', [np.nan])[i]:.2f}"

@@ -1,0 +1,53 @@
+"""EWMA control chart: a smoothed level against the in-control baseline.
+
+The EWMA z_t = lam*x_t + (1-lam)*z_{t-1} averages noise away, so a small
+persistent shift that a z-score never sees crosses the limits
+mean +- L*sigma*sqrt(lam/(2-lam)) within a few samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors._blocks import Ewma, FloatArray, RollingMoments
+from detectors.base import Detector
+from detectors.zscore import guarded_sigma
+
+
+class EwmaChart(Detector):
+    name = "ewma"
+    threshold_name = "L"
+
+    def __init__(
+        self, lam: float = 0.2, L: float = 3.0, window: int = 48, min_periods: int | None = None
+    ) -> None:
+        super().__init__()
+        self.lam = float(lam)
+        self.L = float(L)
+        self.window = int(window)
+        self.min_periods = int(min_periods if min_periods is not None else max(3, window // 4))
+        self._moments = RollingMoments(self.window)
+        self._ewma = Ewma(self.lam)
+        self._width = float(np.sqrt(self.lam / (2.0 - self.lam)))
+
+    def set_params(self, **params: float) -> None:
+        if "lam" in params:
+            raise AttributeError("ewma lambda is fixed for the life of a detector")
+        super().set_params(**params)
+
+    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        count, mean, var = self._moments.step(x)
+        smooth = self._ewma.step(x)
+        sigma = guarded_sigma(mean, var) * self._width
+        stat = np.where(count >= self.min_periods, (smooth - mean) / sigma, 0.0)
+        self.detail = {"ewma": smooth, "mean": mean, "limit": sigma * self.L, "stat": stat}
+        return np.abs(stat) / self.L
+
+    def reason(self, i: int, value: float, unit: str) -> str:
+        smooth, mean = self.detail["ewma"][i], self.detail["mean"][i]
+        limit = self.detail["limit"][i]
+        word = "above" if smooth > mean else "below"
+        return (
+            f"EWMA {smooth:.4g} {unit} drifted {word} the baseline {mean:.4g} "
+            f"by more than {limit:.2g} (L={self.L:g})"
+        ).replace("  ", " ")

@@ -1,0 +1,310 @@
+"""Meteorological and threshold rules, with the same batch API as the detectors.
+
+Rules use maxima, minima and single subtractions only, so their results do
+not depend on how a series is chunked either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from detectors._blocks import FloatArray
+from detectors.base import Detector
+
+
+def format_duration(seconds: float) -> str:
+    minutes = int(round(seconds / 60.0))
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
+
+
+def _require_times(name: str, t: FloatArray | None, n: int) -> FloatArray:
+    if t is None or t.size != n:
+        raise ValueError(f"{name} needs one timestamp per value")
+    return t
+
+
+class PressureTendency(Detector):
+    """A fall (or rise) of `drop_hpa` within `hours`, measured from the highest
+    (lowest) reading in that span, not from the previous sample.
+
+    The score is the fall divided by `drop_hpa`, so 1.0 means "fell 3 hPa in
+    3 h" with the defaults.
+    """
+
+    name = "pressure_tendency"
+    threshold_name = "drop_hpa"
+    _ROWS_PER_CHUNK = 1 << 16
+
+    def __init__(self, drop_hpa: float = 3.0, hours: float = 3.0, rise_hpa: float | None = None):
+        super().__init__()
+        self.drop_hpa = float(drop_hpa)
+        self.rise_hpa = float(rise_hpa) if rise_hpa else None
+        self.span = float(hours) * 3600.0
+        self._t = np.zeros(0)
+        self._v = np.zeros(0)
+
+    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        t = _require_times(self.name, t, x.size)
+        n = x.size
+        if n == 0:
+            return np.zeros(0)
+        # A clock that steps back must not make the window search wrong.
+        last = self._t[-1] if self._t.size else -np.inf
+        t = np.maximum.accumulate(np.maximum(t, last))
+        all_t = np.concatenate((self._t, t))
+        all_v = np.concatenate((self._v, x))
+        m0 = self._t.size
+        idx = np.arange(m0, m0 + n)
+        first = np.searchsorted(all_t, all_t[idx] - self.span, side="left")
+        fall, fall_dt, rise, rise_dt = self._extremes(all_t, all_v, first, idx)
+        keep = all_t >= all_t[-1] - self.span
+        self._t, self._v = all_t[keep].copy(), all_v[keep].copy()
+        score = fall / self.drop_hpa
+        if self.rise_hpa:
+            score = np.maximum(score, rise / self.rise_hpa)
+        self.detail = {"fall": fall, "fall_dt": fall_dt, "rise": rise, "rise_dt": rise_dt}
+        return np.maximum(score, 0.0)
+
+    def _extremes(
+        self, t: FloatArray, v: FloatArray, first: FloatArray, idx: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        n = idx.size
+        width = int(max(1, (idx - first).max(initial=0)))
+        padded_v = np.concatenate((np.full(width, np.nan), v))
+        fall = np.zeros(n)
+        rise = np.zeros(n)
+        fall_dt = np.zeros(n)
+        rise_dt = np.zeros(n)
+        rows = max(1, self._ROWS_PER_CHUNK // width)
+        for lo in range(0, n, rows):
+            hi = min(n, lo + rows)
+            pos = idx[lo:hi]
+            # Row i covers v[pos_i - width : pos_i]; mask what lies before `first`.
+            view = sliding_window_view(padded_v, width)[pos]
+            col_index = pos[:, None] - width + np.arange(width)[None, :]
+            inside = col_index >= first[lo:hi, None]
+            empty = ~inside.any(axis=1)
+            hi_vals = np.where(inside, view, -np.inf)
+            lo_vals = np.where(inside, view, np.inf)
+            arg_hi = hi_vals.argmax(axis=1)
+            arg_lo = lo_vals.argmin(axis=1)
+            rows_at = np.arange(hi - lo)
+            cur = v[pos]
+            fall[lo:hi] = np.where(empty, 0.0, hi_vals[rows_at, arg_hi] - cur)
+            rise[lo:hi] = np.where(empty, 0.0, cur - lo_vals[rows_at, arg_lo])
+            t_hi = t[np.clip(col_index[rows_at, arg_hi], 0, None)]
+            t_lo = t[np.clip(col_index[rows_at, arg_lo], 0, None)]
+            fall_dt[lo:hi] = np.where(empty, 0.0, t[pos] - t_hi)
+            rise_dt[lo:hi] = np.where(empty, 0.0, t[pos] - t_lo)
+        return fall, fall_dt, rise, rise_dt
+
+    def reason(self, i: int, value: float, unit: str) -> str:
+        fall, rise = self.detail["fall"][i], self.detail["rise"][i]
+        if self.rise_hpa and rise / self.rise_hpa > fall / self.drop_hpa:
+            return f"pressure rose {rise:.1f} hPa in {format_duration(self.detail['rise_dt'][i])}"
+        return f"pressure fell {fall:.1f} hPa in {format_duration(self.detail['fall_dt'][i])}"
+
+
+class GustLimit(Detector):
+    """A gust over `limit_mps`; critical from 1.5 times the limit."""
+
+    name = "gust_limit"
+    threshold_name = "limit_mps"
+
+    def __init__(self, limit_mps: float = 15.0) -> None:
+        super().__init__()
+        self.limit_mps = float(limit_mps)
+
+    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        return x / self.limit_mps
+
+    def severity(self, score: float) -> str:
+        return "critical" if score >= 1.5 else "warning"
+
+    def reason(self, i: int, value: float, unit: str) -> str:
+        return f"gust {value:.1f} {unit} over the {self.limit_mps:g} {unit} limit"
+
+
+class RapidChange(Detector):
+    """A change faster than `max_change` per `per_minutes` between consecutive readings."""
+
+    name = "rapid_change"
+    threshold_name = "max_change"
+
+    def __init__(self, max_change: float, per_minutes: float = 60.0) -> None:
+        super().__init__()
+        self.max_change = float(max_change)
+        self.per = float(per_minutes) * 60.0
+        self._last: tuple[float, float] | None = None
+
+    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        t = _require_times(self.name, t, x.size)
+        if x.size == 0:
+            return np.zeros(0)
+        prev_x = np.concatenate(([np.nan], x[:-1]))
+        prev_t = np.concatenate(([np.nan], t[:-1]))
+        if self._last is not None:
+            prev_t[0], prev_x[0] = self._last
+        self._last = (float(t[-1]), float(x[-1]))
+        change = x - prev_x
+        # Readings closer than a minute are rated over one minute, so a
+        # duplicate timestamp cannot divide by zero.
+        dt = np.maximum(t - prev_t, 60.0)
+        rate = np.abs(change) / dt * self.per
+        self.detail = {"change": change, "dt": t - prev_t}
+        return np.nan_to_num(rate / self.max_change, nan=0.0)
+
+    def reason(self, i: int, value: float, unit: str) -> str:
+        change, dt = self.detail["change"][i], self.detail["dt"][i]
+        word = "rose" if change > 0 else "fell"
+        return f"{word} {abs(change):.3g} {unit} in {format_duration(dt)}".replace("  ", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    level: float
+    severity: str
+
+
+class ThresholdBands(Detector):
+    """A severity ladder: 1.0 at the first band, 2.0 at the second, ...
+
+    `direction` is "above" (higher is worse) or "below". The score grows
+    linearly between band levels, so it shows how close a value is.
+    """
+
+    name = "bands"
+    threshold_name = "scale"
+
+    def __init__(self, bands: list[Band], direction: str = "above", label: str = "") -> None:
+        super().__init__()
+        if not bands:
+            raise ValueError("a band ladder needs at least one band")
+        if direction not in ("above", "below"):
+            raise ValueError(f"direction must be 'above' or 'below', got {direction!r}")
+        self.direction = direction
+        sign = 1.0 if direction == "above" else -1.0
+        levels = [b.level for b in bands]
+        if any(sign * (b - a) <= 0 for a, b in zip(levels, levels[1:], strict=False)):
+            raise ValueError(f"band levels must be strictly {'in' if sign > 0 else 'de'}creasing")
+        self.bands = bands
+        self.scale = 1.0
+        self.label = label
+        step = abs(levels[1] - levels[0]) if len(levels) > 1 else max(abs(levels[0]) * 0.25, 1.0)
+        # Piecewise-linear map: level i -> score i+1, and one step below the
+        # first level -> 0.
+        self._xp = sign * np.array([levels[0] - sign * step, *levels])
+        self._fp = np.arange(len(levels) + 1, dtype=np.float64)
+        self._tail_slope = 1.0 / (abs(levels[-1] - levels[-2]) if len(levels) > 1 else step)
+
+    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        s = x if self.direction == "above" else -x
+        score = np.interp(s, self._xp, self._fp, left=0.0)
+        beyond = s > self._xp[-1]
+        score = np.where(beyond, self._fp[-1] + (s - self._xp[-1]) * self._tail_slope, score)
+        return score / self.scale
+
+    def band_for(self, value: float) -> Band | None:
+        crossed = None
+        for band in self.bands:
+            hit = value >= band.level if self.direction == "above" else value <= band.level
+            if hit:
+                crossed = band
+        return crossed
+
+    def severity(self, score: float, value: float) -> str:
+        band = self.band_for(value)
+        return band.severity if band else "info"
+
+    def reason(self, i: int, value: float, unit: str) -> str:
+        band = self.band_for(value)
+        level = band.level if band else self.bands[0].level
+        word = "at or above" if self.direction == "above" else "at or below"
+        sev = band.severity if band else "info"
+        name = f"{self.label} " if self.label else ""
+        return f"{name}{value:.4g} {unit} {word} the {sev} level {level:g} {unit}".replace("  ", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    variable: str
+    op: str  # ">=" or "<="
+    level: float
+
+    def active(self, values: FloatArray) -> FloatArray:
+        with np.errstate(invalid="ignore"):
+            return values >= self.level if self.op == ">=" else values <= self.level
+
+    def describe(self) -> str:
+        return f"{self.variable} {self.op} {self.level:g}"
+
+
+class CompositeRule:
+    """k of n indicators at once on one station (e.g. a fire pattern).
+
+    Works across variables: each indicator reads the station's latest value
+    of its variable, carried forward for at most `stale_seconds`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        k: int,
+        indicators: list[Indicator],
+        severity: str = "critical",
+        stale_seconds: float = 900.0,
+    ) -> None:
+        if not 1 <= k <= len(indicators):
+            raise ValueError(f"composite rule {name!r}: k={k} must be in [1, {len(indicators)}]")
+        self.name = name
+        self.k = int(k)
+        self.indicators = indicators
+        self.severity = severity
+        self.stale_seconds = float(stale_seconds)
+        self._last: dict[str, tuple[float, float]] = {}  # variable -> (t, value)
+        self.active: list[FloatArray] = []
+
+    @property
+    def variables(self) -> list[str]:
+        return [ind.variable for ind in self.indicators]
+
+    def step(self, columns: dict[str, FloatArray], t: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(score, active-count) for each row; NaN in a column means "not in this message"."""
+        n = t.size
+        count = np.zeros(n)
+        self.active = []
+        for ind in self.indicators:
+            col = columns.get(ind.variable)
+            col = np.full(n, np.nan) if col is None else col
+            filled, when = self._carry_forward(ind.variable, col, t)
+            fresh = (t - when) <= self.stale_seconds
+            on = ind.active(filled) & fresh
+            self.active.append(on)
+            count += on
+        return count / self.k, count
+
+    def _carry_forward(
+        self, variable: str, col: FloatArray, t: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        prev_t, prev_v = self._last.get(variable, (-np.inf, np.nan))
+        has = np.isfinite(col)
+        # Index of the latest row at or before i that has a value (-1: none).
+        pos = np.where(has, np.arange(col.size), -1)
+        pos = np.maximum.accumulate(pos)
+        filled = np.where(pos >= 0, col[np.maximum(pos, 0)], prev_v)
+        when = np.where(pos >= 0, t[np.maximum(pos, 0)], prev_t)
+        if has.any():
+            last = int(np.flatnonzero(has)[-1])
+            self._last[variable] = (float(t[last]), float(col[last]))
+        return filled, when
+
+    def reason(self, i: int) -> str:
+        """Which indicators were active at row i of the last step."""
+        on = [ind.describe() for ind, act in zip(self.indicators, self.active, strict=True) if act[i]]
+        return f"{self.name}: {len(on)} of {len(self.indicators)} indicators ({', '.join(on)})"

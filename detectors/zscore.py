@@ -1,0 +1,51 @@
+"""Rolling z-score: how far a value is from the mean of the values before it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors._blocks import FloatArray, RollingMoments
+from detectors.base import Detector
+
+
+def guarded_sigma(mean: FloatArray, var: FloatArray, rel_floor: float = 1e-6) -> FloatArray:
+    """Standard deviation with a floor, so a flat-lined sensor gives no division by zero.
+
+    The floor scales with the level (1e-6 of it, at least 1e-9) so a change
+    on a constant series scores high but finite.
+    """
+    return np.maximum(np.sqrt(var), np.maximum(np.abs(mean) * rel_floor, 1e-9))
+
+
+class RollingZScore(Detector):
+    """|x - mean| / std over the previous `window` values, the current one excluded.
+
+    Scores are 0 until `min_periods` values are in the window.
+    """
+
+    name = "zscore"
+    threshold_name = "z"
+
+    def __init__(self, window: int = 48, z: float = 3.0, min_periods: int | None = None) -> None:
+        super().__init__()
+        self.window = int(window)
+        self.min_periods = int(min_periods if min_periods is not None else max(3, window // 4))
+        if not 2 <= self.min_periods <= self.window:
+            raise ValueError(f"min_periods must be in [2, window], got {self.min_periods}")
+        self.z = float(z)
+        self._moments = RollingMoments(self.window)
+
+    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        count, mean, var = self._moments.step(x)
+        sigma = guarded_sigma(mean, var)
+        stat = np.where(count >= self.min_periods, (x - mean) / sigma, 0.0)
+        self.detail = {"z": stat, "mean": mean, "sigma": sigma}
+        return np.abs(stat) / self.z
+
+    def reason(self, i: int, value: float, unit: str) -> str:
+        z = self.detail["z"][i]
+        mean, sigma = self.detail["mean"][i], self.detail["sigma"][i]
+        return (
+            f"{value:.4g} {unit} is {abs(z):.1f} σ {'above' if z > 0 else 'below'} "
+            f"the recent mean {mean:.4g} ± {sigma:.2g} (z threshold {self.z:g})"
+        ).replace("  ", " ")

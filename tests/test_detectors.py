@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors._blocks import Ewma, RollingMoments
+from detectors.cusum import Cusum
+from detectors.ensemble import Ensemble, EnsembleParams, to_unit_score
+from detectors.ewma import EwmaChart
+from detectors.rules import PressureTendency, RapidChange, ThresholdBands
+from detectors.zscore import RollingZScore
+from sources.synthetic_series import event_scores, make_series
+
+FACTORIES = {
+    "zscore": lambda: RollingZScore(window=8, z=3.0, min_periods=3),
+    "ewma": lambda: EwmaChart(lam=0.3, L=3.0, window=8),
+    "cusum": lambda: Cusum(k=0.5, h=4.0, window=8),
+    "ensemble": lambda: Ensemble(EnsembleParams(window=8, level_window=16)),
+    "pressure": lambda: PressureTendency(drop_hpa=3.0, hours=3.0, rise_hpa=3.0),
+    "rapid": lambda: RapidChange(max_change=2.0, per_minutes=60.0),
+}
+
+values = st.lists(
+    st.one_of(
+        st.floats(min_value=-1e4, max_value=1e4, allow_nan=False),
+        st.integers(-50, 50).map(float),
+        st.just(float("nan")),
+    ),
+    min_size=1,
+    max_size=400,
+)
+
+
+def _times(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return 1.7e9 + np.cumsum(rng.integers(60, 7200, n)).astype(float)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+@settings(max_examples=60, deadline=None)
+@given(xs=values, cuts=st.lists(st.integers(1, 60), min_size=1, max_size=40), seed=st.integers(0, 1000))
+def test_streaming_and_batch_give_identical_scores(name, xs, cuts, seed):
+    x = np.array(xs)
+    t = _times(x.size, seed)
+    batch = FACTORIES[name]().step(x, t)
+    streaming_det = FACTORIES[name]()
+    parts, i, k = [], 0, 0
+    while i < x.size:
+        n = cuts[k % len(cuts)]
+        parts.append(streaming_det.step(x[i : i + n], t[i : i + n]))
+        i, k = i + n, k + 1
+    stream = np.concatenate(parts)
+    # Bit for bit, not approximately: an alarm must not depend on batching.
+    assert np.array_equal(batch, stream, equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(xs=values)
+def test_one_value_at_a_time_equals_batch_for_the_ensemble(xs):
+    x = np.array(xs)
+    one = Ensemble(EnsembleParams(window=6, level_window=12))
+    singles = np.concatenate([one.step(x[i : i + 1]) for i in range(x.size)])
+    assert np.array_equal(Ensemble(EnsembleParams(window=6, level_window=12)).step(x), singles, equal_nan=True)
+
+
+def test_rolling_moments_match_a_direct_computation():
+    rng = np.random.default_rng(3)
+    x = rng.normal(1013.0, 0.05, 500)  # pressure: large level, small spread
+    count, mean, var = RollingMoments(12).step(x)
+    for i in range(13, 500):
+        assert count[i] == 12
+        assert mean[i] == pytest.approx(x[i - 12 : i].mean(), rel=1e-12)
+        assert var[i] == pytest.approx(x[i - 12 : i].var(), rel=1e-6)
+
+
+def test_ewma_matches_the_recursion():
+    x = np.random.default_rng(4).normal(size=3000)
+    y, prev = [], x[0]
+    for v in x:
+        prev = 0.8 * prev + 0.2 * v
+        y.append(prev)
+    assert np.allclose(Ewma(0.2).step(x), y, rtol=1e-9, atol=1e-12)
+
+
+def test_cusum_matches_the_textbook_recursion_with_reset():
+    rng = np.random.default_rng(5)
+    x = np.concatenate((rng.normal(0, 1, 300), rng.normal(1.5, 1, 200)))
+    det = Cusum(k=0.5, h=5.0, window=50)
+    det.step(x)
+    # The same recursion, one value at a time, on the detector's own z values.
+    _, mean, var = RollingMoments(50).step(x)
+    sigma = np.maximum(np.sqrt(var), 1e-9)
+    z = np.where(np.arange(x.size) >= det.min_periods, (x - mean) / sigma, 0.0)
+    z[: det.min_periods] = 0.0
+    up = down = 0.0
+    alarms = []
+    for i, zi in enumerate(z):
+        up, down = max(0.0, up + zi - 0.5), max(0.0, down - zi - 0.5)
+        assert det.detail["up"][i] == pytest.approx(up, abs=1e-9)
+        if up > 5.0 or down > 5.0:
+            alarms.append(i)
+            up = down = 0.0
+    assert np.flatnonzero(det.detail["alarm"]).tolist() == alarms
+    assert sum(a >= 300 for a in alarms) >= 2 * sum(a < 300 for a in alarms) >= 0
+    assert any(300 <= a < 320 for a in alarms)  # the shift is caught within 20 samples
+
+
+def test_zscore_excludes_the_current_point_and_guards_flat_series():
+    det = RollingZScore(window=10, z=3.0, min_periods=5)
+    flat = det.step(np.full(20, 7.0))
+    assert np.all(flat == 0.0)
+    jump = det.step([7.5])
+    assert np.isfinite(jump[0]) and jump[0] > 1.0  # a change on a flat line is flagged, finitely
+
+
+def test_threshold_change_keeps_state_and_applies_at_once():
+    x = np.random.default_rng(6).normal(size=400)
+    a = RollingZScore(window=30, z=3.0)
+    a.step(x[:200])
+    a.threshold = 1.5
+    lowered = a.step(x[200:])
+    b = RollingZScore(window=30, z=3.0)
+    b.step(x[:200])
+    same_state = b.step(x[200:])
+    assert np.allclose(lowered, same_state * 2.0)  # score scales with 1/z, baseline unchanged
+
+
+def test_cusum_h_change_mid_stream_matches_between_streaming_and_batch():
+    x = np.random.default_rng(7).normal(size=3000)
+    a, b = Cusum(h=5.0, window=20), Cusum(h=5.0, window=20)
+    first_a = a.step(x[:1500])
+    first_b = np.concatenate([b.step(x[i : min(i + 7, 1500)]) for i in range(0, 1500, 7)])
+    a.set_params(h=3.0)
+    b.set_params(h=3.0)
+    assert np.array_equal(first_a, first_b)
+    assert np.array_equal(a.step(x[1500:]), np.concatenate([b.step(x[i : i + 11]) for i in range(1500, 3000, 11)]))
+
+
+def test_unit_score_is_graded_not_saturated():
+    s = to_unit_score(np.array([0.0, 1.0, 2.0, 3.0, 10.0]))
+    assert s[0] == 0.0 and s[1] == pytest.approx(0.5) and s[2] == pytest.approx(0.8)
+    assert s[3] < 0.95 and s[4] < 1.0
+    assert np.all(np.diff(s) > 0)
+
+
+def test_ensemble_beats_plain_zscore_on_labelled_synthetic_series():
+    ens_f1, z_f1 = [], []
+    for seed in range(12):
+        t, x, events = make_series(seed)
+        windows = [(e.start, e.end) for e in events]
+        for scores, out in (
+            (Ensemble().anomaly_score(x, t), ens_f1),
+            (to_unit_score(RollingZScore(window=48).step(x)), z_f1),
+        ):
+            det, n, true, eps = event_scores(scores >= 0.5, windows)
+            r, p = det / n, (true / eps if eps else 1.0)
+            out.append(2 * p * r / (p + r) if p + r else 0.0)
+    assert np.mean(ens_f1) > np.mean(z_f1) + 0.1
+    assert np.mean(ens_f1) > 0.65
+
+
+def test_ensemble_flags_a_spike_hidden_in_a_daily_cycle():
+    n = 24 * 20
+    x = 15 + 8 * np.sin(2 * np.pi * np.arange(n) / 24) + np.random.default_rng(8).normal(0, 0.3, n)
+    x[300] += 6.0  # well inside the daily swing: a plain z-score cannot see it
+    ens = Ensemble()
+    score = ens.anomaly_score(x)
+    assert score[300] >= 0.5
+    assert "off the forecast" in ens.reason(300, x[300], "°C")
+    assert to_unit_score(RollingZScore(window=48).step(x))[300] < 0.5
+
+
+def test_bands_ladder_scores_and_severities():
+    bands = ThresholdBands.__new__(ThresholdBands)
+    from detectors.rules import Band
+
+    bands.__init__([Band(660, "info"), Band(2200, "warning"), Band(5500, "critical")], "above", "tvoc_ppb")
+    s = bands.step([100, 660, 1430, 2200, 6000])
+    assert s[1] == pytest.approx(1.0) and s[2] == pytest.approx(1.5) and s[3] == pytest.approx(2.0)
+    assert s[0] < 1.0 and s[4] > 3.0
+    assert bands.severity(s[3], 2200) == "warning" and bands.severity(s[4], 6000) == "critical"
+    low = ThresholdBands([Band(20, "warning"), Band(10, "critical")], "below")
+    assert low.step([50, 20, 10, 5]).tolist()[1:3] == [1.0, 2.0]
