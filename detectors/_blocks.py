@@ -41,9 +41,9 @@ class RollingMoments:
             raise ValueError(f"window must be at least 2, got {window}")
         self.window = window
         self.ref: float | None = None
-        self._prev = np.zeros(window)  # shifted values of the previous full block
-        self._prev_mask = np.zeros(window)  # 1 where _prev holds a real value
+        self._prev = np.zeros(window)  # shifted values of the previous full block (zeros before any)
         self._cur = np.zeros(0)  # shifted values of the current partial block
+        self._seen = 0  # values before this call
 
     def step(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(count, mean, variance) of the window before each value of x (finite values only)."""
@@ -60,16 +60,14 @@ class RollingMoments:
         values = np.zeros((rows + 1, w))
         values[0] = self._prev
         values.reshape(-1)[w : w + body.size] = body
-        mask = np.zeros((rows + 1, w))
-        mask[0] = self._prev_mask
-        mask.reshape(-1)[w : w + body.size] = 1.0
-
-        count = self._window_sums(mask)
         total = self._window_sums(values)
         squares = self._window_sums(values * values)
 
         take = slice(r, r + n)
-        count = count.reshape(-1)[take]
+        # Values never go missing inside (NaN is filtered out before), so the
+        # count is just how many came before, capped at the window.
+        count = np.minimum(np.arange(self._seen, self._seen + n, dtype=np.float64), w)
+        self._seen += n
         safe = np.maximum(count, 1.0)
         mean = total.reshape(-1)[take] / safe
         var = np.maximum(squares.reshape(-1)[take] / safe - mean * mean, 0.0)
@@ -78,7 +76,6 @@ class RollingMoments:
         full = body.size // w
         if full:
             self._prev = values[full].copy()
-            self._prev_mask = mask[full].copy()
         self._cur = body[full * w :].copy()
         return count, mean, var
 

@@ -131,39 +131,26 @@ class GustLimit(Detector):
         return f"gust {value:.1f} {unit} over the {self.limit_mps:g} {unit} limit"
 
 
-class RapidChange(Detector):
-    """A change faster than `max_change` per `per_minutes` between consecutive readings."""
+class RapidChange(PressureTendency):
+    """A rise or fall of `max_change` within `per_minutes`, measured from the
+    extreme reading in that span (not extrapolated from one noisy step)."""
 
     name = "rapid_change"
     threshold_name = "max_change"
 
     def __init__(self, max_change: float, per_minutes: float = 60.0) -> None:
-        super().__init__()
+        super().__init__(drop_hpa=max_change, hours=per_minutes / 60.0, rise_hpa=max_change)
         self.max_change = float(max_change)
-        self.per = float(per_minutes) * 60.0
-        self._last: tuple[float, float] | None = None
 
-    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
-        t = _require_times(self.name, t, x.size)
-        if x.size == 0:
-            return np.zeros(0)
-        prev_x = np.concatenate(([np.nan], x[:-1]))
-        prev_t = np.concatenate(([np.nan], t[:-1]))
-        if self._last is not None:
-            prev_t[0], prev_x[0] = self._last
-        self._last = (float(t[-1]), float(x[-1]))
-        change = x - prev_x
-        # Readings closer than a minute are rated over one minute, so a
-        # duplicate timestamp cannot divide by zero.
-        dt = np.maximum(t - prev_t, 60.0)
-        rate = np.abs(change) / dt * self.per
-        self.detail = {"change": change, "dt": t - prev_t}
-        return np.nan_to_num(rate / self.max_change, nan=0.0)
+    def set_params(self, **params: float) -> None:
+        super().set_params(**params)
+        self.drop_hpa = self.rise_hpa = self.max_change
 
     def reason(self, i: int, value: float, unit: str) -> str:
-        change, dt = self.detail["change"][i], self.detail["dt"][i]
-        word = "rose" if change > 0 else "fell"
-        return f"{word} {abs(change):.3g} {unit} in {format_duration(dt)}".replace("  ", " ")
+        fall, rise = self.detail["fall"][i], self.detail["rise"][i]
+        word, size, dt = ("rose", rise, self.detail["rise_dt"][i]) if rise >= fall else (
+            "fell", fall, self.detail["fall_dt"][i])
+        return f"{word} {size:.3g} {unit} in {format_duration(dt)}".replace("  ", " ")
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,9 +62,21 @@ DEFAULTS: dict[str, Any] = {
         "bands": {
             "temp_c": {"direction": "above", "levels": [40.0, 57.0], "severities": ["warning", "critical"]},
             "humidity_pct": {"direction": "below", "levels": [20.0, 10.0], "severities": ["warning", "critical"]},
-            "tvoc_ppb": {"direction": "above", "levels": [660.0, 2200.0, 5500.0], "severities": ["info", "warning", "critical"]},
-            "eco2_ppm": {"direction": "above", "levels": [1000.0, 2000.0, 5000.0], "severities": ["info", "warning", "critical"]},
-            "pm25_ugm3": {"direction": "above", "levels": [35.5, 55.5, 150.5], "severities": ["info", "warning", "critical"]},
+            "tvoc_ppb": {
+                "direction": "above",
+                "levels": [660.0, 2200.0, 5500.0],
+                "severities": ["info", "warning", "critical"],
+            },
+            "eco2_ppm": {
+                "direction": "above",
+                "levels": [1000.0, 2000.0, 5000.0],
+                "severities": ["info", "warning", "critical"],
+            },
+            "pm25_ugm3": {
+                "direction": "above",
+                "levels": [35.5, 55.5, 150.5],
+                "severities": ["info", "warning", "critical"],
+            },
         },
         "composite": {
             "fire": {
@@ -115,7 +127,9 @@ SETTINGS: dict[str, Setting] = {
         "one of open-meteo, openweathermap, simulator, replay",
         "WEATHER_PROVIDER",
     ),
-    "source.api_base": Setting(str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL", "WEATHER_API_BASE"),
+    "source.api_base": Setting(
+        str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL", "WEATHER_API_BASE"
+    ),
     "source.poll_seconds": Setting(float, lambda v: v >= 1, "a number of seconds >= 1", "POLL_SECONDS"),
     "kafka.bootstrap_servers": Setting(str, bool, "host:port[,host:port]", "KAFKA_BOOTSTRAP_SERVERS"),
     "kafka.topic": Setting(str, bool, "a topic name", "KAFKA_TOPIC"),
@@ -130,7 +144,9 @@ SETTINGS: dict[str, Setting] = {
     "detectors.cusum_h": Setting(float, _positive, "a positive number"),
     "detectors.forecast_lambda": Setting(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
     "detectors.burst_ratio": Setting(float, lambda v: v > 1, "a number > 1"),
-    "rules.pressure_tendency.drop_hpa": Setting(float, _positive, "a positive number of hPa", "ALERT_PRESSURE_DROP_HPA"),
+    "rules.pressure_tendency.drop_hpa": Setting(
+        float, _positive, "a positive number of hPa", "ALERT_PRESSURE_DROP_HPA"
+    ),
     "rules.pressure_tendency.hours": Setting(float, _positive, "a positive number of hours"),
     "rules.pressure_tendency.rise_hpa": Setting(float, _non_negative, "hPa >= 0 (0 turns it off)"),
     "rules.gust.limit_mps": Setting(float, _positive, "a positive speed in m/s", "ALERT_WIND_GUST_MPS"),
@@ -314,9 +330,7 @@ def _station_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             if not -limit <= value <= limit:
                 raise ValueError
         except (TypeError, ValueError):
-            raise ConfigError(
-                f"{name} = {raw!r}: expected a {key}itude in [-{limit:g}, {limit:g}]"
-            ) from None
+            raise ConfigError(f"{name} = {raw!r}: expected a {key}itude in [-{limit:g}, {limit:g}]") from None
         out[key] = value
     return out
 

@@ -8,6 +8,7 @@ empty cells are missing readings. A file without a station column takes
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from collections.abc import Callable, Iterator
@@ -114,10 +115,8 @@ def replay_file(
                 continue
             if speed is not None:
                 ts = obj.get("ts") or obj.get("time_utc") or obj.get("timestamp")
-                try:
+                with contextlib.suppress(ValueError):  # a bad time is rejected by the engine
                     pacer.wait_for(parse_time(ts) if ts is not None else None)
-                except ValueError:
-                    pass
             pending.append((obj, raw))
             if len(pending) >= batch:
                 _emit(engine.ingest_objects(pending, default_station=default_station, default_source=source), on_batch)

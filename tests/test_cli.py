@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+from .conftest import ROOT, SANDY
+
+
+def mass(*args: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mass_tui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+    )
+
+
+def _summary(proc: subprocess.CompletedProcess[str]) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_score_writes_one_row_per_input_row_in_order(tmp_path, shared):
+    src = shared / "sensors" / "nab_machine_temperature_system_failure.csv"
+    out = tmp_path / "scored.csv"
+    proc = mass("score", "--input", str(src), "--output", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows_in = list(csv.DictReader(src.open()))
+    rows_out = list(csv.DictReader(out.open()))
+    assert len(rows_out) == len(rows_in)
+    assert [r["timestamp"] for r in rows_out] == [r["timestamp"] for r in rows_in]
+    assert [r["value"] for r in rows_out] == [r["value"] for r in rows_in]
+    scores = [float(r["anomaly_score"]) for r in rows_out]
+    assert all(0.0 <= s < 1.0 for s in scores)
+    # NAB's catastrophic failure (2014-02-08/09 window) scores at the alarm level.
+    window = [
+        s for r, s in zip(rows_out, scores, strict=True) if "2014-02-07 14:55" <= r["timestamp"] <= "2014-02-09 14:05"
+    ]
+    assert max(window) >= 0.5
+
+
+def test_score_keeps_rows_with_bad_values_and_each_detector_works(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "timestamp,value\n"
+        + "".join(f"2020-01-01 00:{i:02d}:00,{i % 7}\n" for i in range(50))
+        + "2020-01-01 00:50:00,oops\n2020-01-01 00:51:00,\n2020-01-01 00:52:00,3\n"
+    )
+    for det in ("ensemble", "zscore", "ewma", "cusum"):
+        out = tmp_path / f"{det}.csv"
+        assert mass("score", "-i", str(src), "-o", str(out), "--detector", det, cwd=tmp_path).returncode == 0
+        rows = list(csv.DictReader(out.open()))
+        assert len(rows) == 53
+        assert rows[50]["anomaly_score"] == "" and rows[51]["anomaly_score"] == ""
+        assert rows[52]["anomaly_score"] != ""
+
+
+def test_score_rejects_a_file_without_the_nab_header(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("time,reading\n1,2\n")
+    proc = mass("score", "-i", str(src), "-o", str(tmp_path / "o.csv"), cwd=tmp_path)
+    assert proc.returncode == 2 and "timestamp" in proc.stderr
+
+
+def test_replay_jsonl_quarantines_each_malformed_line_once(tmp_path):
+    good = [
+        {"ts": f"2024-01-01T{h:02d}:00:00Z", "station": "s1", "temp_c": 10 + (h % 3), "pressure_hpa": 1010 - h * 0.1}
+        for h in range(20)
+    ]
+    bad = [
+        b"{broken",
+        b'["list"]',
+        b'{"station": "s1", "temp_c": 1}',
+        b'{"ts": 5, "station": "s1", "temp_c": 900}',
+        b'{"ts": 5, "station": "s1", "temp_c": "hot"}',
+    ]
+    lines = [json.dumps(g).encode() for g in good[:10]] + bad + [json.dumps(g).encode() for g in good[10:]]
+    src = tmp_path / "rec.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n\n")
+    summary = _summary(mass("replay", str(src), "--headless", "--max", "--data-dir", str(tmp_path / "d"), cwd=tmp_path))
+    assert summary["observations"] == 20 and summary["rejected"] == 5
+    db = tmp_path / "d" / "db"
+    rejected = [json.loads(x) for x in (db / "rejected.jsonl").read_text().splitlines()]
+    assert [r["raw"].encode() for r in rejected] == bad
+    assert all(r["reason"] and r["received_at"] for r in rejected)
+    stream = [json.loads(x) for x in (db / "consumer_stream.jsonl").read_text().splitlines()]
+    assert len(stream) == 20 and all("anomaly_score" in s and "temp_c" in s["anomaly_score"] for s in stream)
+
+
+def test_replay_of_the_storm_flags_pressure_fall_and_gusts(tmp_path):
+    proc = mass("replay", str(SANDY), "--headless", "--max", "--station", "ndbc-44005", cwd=tmp_path)
+    summary = _summary(proc)
+    assert summary["observations"] == 762 and summary["rejected"] == 0
+    anomalies = [json.loads(x) for x in (tmp_path / "data" / "db" / "anomalies.jsonl").read_text().splitlines()]
+    assert summary["anomalies"] == len(anomalies)
+    gusts = [a for a in anomalies if a["detector"] == "gust_limit"]
+    assert any(a["ts"] == "2012-11-08T07:50:00Z" and a["value"] == 22.8 for a in gusts)
+    falls = [a for a in anomalies if a["detector"] == "pressure_tendency"]
+    athena = [a for a in falls if "2012-11-07T15" <= a["ts"] <= "2012-11-07T18"]
+    assert any(a["reason"] == "pressure fell 4.5 hPa in 3 h" for a in athena), athena
+
+
+def test_replay_csv_with_stations_and_seed_jsonl(tmp_path, shared):
+    summary = _summary(
+        mass(
+            "replay",
+            str(shared / "weather" / "asos_midwest_cyclone_2010-10.csv"),
+            "--headless",
+            "--max",
+            "-q",
+            cwd=tmp_path,
+        )
+    )
+    assert summary["stations"] == 5 and summary["observations"] == 902
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "ts_iso": f"2025-03-01T{h:02d}:00:00Z",
+                    "provider": "open-meteo",
+                    "lat": 40.7,
+                    "lon": -74.0,
+                    "temp_c": 5.0 + h * 0.2,
+                    "pressure_hpa": 1015.0,
+                    "humidity_pct": 60,
+                    "wind_mps": 3.0,
+                    "gust_mps": 6.0,
+                }
+            )
+            for h in range(24)
+        )
+    )
+    summary = _summary(mass("replay", str(seed), "--headless", "--max", "-q", "--data-dir", "seed", cwd=tmp_path))
+    assert summary["observations"] == 24 and summary["rejected"] == 0
+
+
+def test_config_command_masks_secrets_and_bad_config_exits_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mass_tui", "config"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "SMTP_PASS": "supersecretpassword", "Z_THRESHOLD": "2"},
+    )
+    assert proc.returncode == 0
+    assert "supersecretpassword" not in proc.stdout and json.loads(proc.stdout)["detectors"]["z"] == 2.0
+    proc = subprocess.run(
+        [sys.executable, "-m", "mass_tui", "config"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "Z_THRESHOLD": "-1"},
+    )
+    assert proc.returncode == 2 and "detectors.z = '-1'" in proc.stderr
+
+
+def test_core_imports_without_textual():
+    code = (
+        "import sys, detectors.bank, sources.schema, mass_tui.engine; "
+        "bad = [m for m in ('textual', 'plotext') if m in sys.modules]; assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
