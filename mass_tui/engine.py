@@ -131,14 +131,13 @@ class Engine:
             return BatchResult([], [], rejected)
         n = len(observations)
         anomaly_scores: list[dict[str, float]] = [{} for _ in range(n)]
-        detail: list[dict[str, dict[str, float]]] = [{} for _ in range(n)]
         anomalies: list[Anomaly] = []
 
         by_station: dict[str, list[int]] = defaultdict(list)
         for i, obs in enumerate(observations):
             by_station[obs.station].append(i)
         for station, rows in by_station.items():
-            anomalies.extend(self._score_station(station, rows, observations, anomaly_scores, detail))
+            anomalies.extend(self._score_station(station, rows, observations, anomaly_scores))
         anomalies.sort(key=lambda a: a.ts)
 
         c = self.counters
@@ -150,13 +149,30 @@ class Engine:
         c.last_ts = max(ts) if c.last_ts is None else max(c.last_ts, max(ts))
 
         if self.store is not None:
-            self.store.append_lines(STREAM, [
-                orjson.dumps({**obs.to_wire(), "anomaly_score": anomaly_scores[i], "scores": detail[i]})
-                for i, obs in enumerate(observations)
-            ])
+            self.store.append_lines(STREAM, self._stream_lines(observations, anomaly_scores))
             self.store.append(ANOMALIES, (a.to_record() for a in anomalies))
             self.store.flush()
         return BatchResult(observations, anomalies, rejected)
+
+    @staticmethod
+    def _stream_lines(observations: list[Observation], anomaly_scores: list[dict[str, float]]) -> list[bytes]:
+        """The stored form: the flat observation plus anomaly_score per variable."""
+        iso: dict[float, str] = {}
+        dumps = orjson.dumps
+        lines = []
+        for obs, scores in zip(observations, anomaly_scores, strict=True):
+            stamp = iso.get(obs.ts)
+            if stamp is None:
+                stamp = iso[obs.ts] = iso_utc(obs.ts)
+            record: dict[str, Any] = {"ts": stamp, "station": obs.station, "source": obs.source}
+            if obs.lat is not None:
+                record["lat"], record["lon"] = obs.lat, obs.lon
+            if obs.tags:
+                record["tags"] = obs.tags
+            record.update(obs.values)
+            record["anomaly_score"] = scores
+            lines.append(dumps(record))
+        return lines
 
     def _score_station(
         self,
@@ -164,16 +180,18 @@ class Engine:
         rows: list[int],
         observations: list[Observation],
         anomaly_scores: list[dict[str, float]],
-        detail: list[dict[str, dict[str, float]]],
     ) -> list[Anomaly]:
-        times = np.fromiter((observations[i].ts for i in rows), dtype=np.float64, count=len(rows))
-        columns: dict[str, np.ndarray] = {}
-        for j, i in enumerate(rows):
-            for name, value in observations[i].values.items():
-                col = columns.get(name)
-                if col is None:
-                    col = columns[name] = np.full(len(rows), np.nan)
-                col[j] = value
+        mine = [observations[i] for i in rows]
+        count = len(mine)
+        times = np.fromiter((o.ts for o in mine), dtype=np.float64, count=count)
+        names: dict[str, None] = {}
+        for o in mine:
+            names.update(dict.fromkeys(o.values))
+        nan = float("nan")
+        columns = {
+            name: np.fromiter((o.values.get(name, nan) for o in mine), dtype=np.float64, count=count)
+            for name in names
+        }
         self.counters.variables.update(columns)
         found: list[Anomaly] = []
         for name, col in columns.items():
@@ -182,12 +200,8 @@ class Engine:
             present = np.flatnonzero(~np.isnan(col))
             result = self.bank.step_series(station, name, times[present], col[present])
             found.extend(result.anomalies)
-            score_list = np.round(result.anomaly_score, 4).tolist()
-            per_detector = {k: np.round(v, 3).tolist() for k, v in result.scores.items()}
-            for k, j in enumerate(present.tolist()):
-                i = rows[j]
-                anomaly_scores[i][name] = score_list[k]
-                detail[i][name] = {det: vals[k] for det, vals in per_detector.items()}
+            for j, score in zip(present.tolist(), np.round(result.anomaly_score, 4).tolist(), strict=True):
+                anomaly_scores[rows[j]][name] = score
         found.extend(self.bank.step_composites(station, times, columns))
         return found
 

@@ -20,7 +20,7 @@ import orjson
 from mass_tui.engine import BatchResult, Engine
 from sources.schema import Rejection, parse_time
 
-BATCH = 4096
+BATCH = 16384
 
 Sleep = Callable[[float], None]
 
