@@ -14,8 +14,6 @@ block boundaries.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 FloatArray = np.ndarray
@@ -42,8 +40,11 @@ class RollingMoments:
         self.window = window
         self.ref: float | None = None
         self._prev = np.zeros(window)  # shifted values of the previous full block (zeros before any)
-        self._cur = np.zeros(0)  # shifted values of the current partial block
+        self._cur: list[float] = []  # shifted values of the current partial block
         self._seen = 0  # values before this call
+        # Running sums for push(): suffix sums of _prev and prefix sums of
+        # _cur, rebuilt from those two after a batch step.
+        self._sums: tuple[list[float], list[float], float, float] | None = None
 
     def step(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(count, mean, variance) of the window before each value of x (finite values only)."""
@@ -54,8 +55,8 @@ class RollingMoments:
         if self.ref is None:
             self.ref = float(x[0])
         w = self.window
-        r = self._cur.size
-        body = np.concatenate((self._cur, x - self.ref))
+        r = len(self._cur)
+        body = np.concatenate((self._cur, x - self.ref)) if r else x - self.ref
         rows = -(-body.size // w)
         values = np.zeros((rows + 1, w))
         values[0] = self._prev
@@ -76,8 +77,45 @@ class RollingMoments:
         full = body.size // w
         if full:
             self._prev = values[full].copy()
-        self._cur = body[full * w :].copy()
+        self._cur = body[full * w :].tolist()
+        self._sums = None
         return count, mean, var
+
+    def push(self, x: float) -> tuple[float, float, float]:
+        """step() for one value, in plain floats: the same operations in the same order."""
+        if self.ref is None:
+            self.ref = x
+        if self._sums is None:
+            self._sums = self._rebuild()
+        s1, s2, p1, p2 = self._sums
+        w = self.window
+        r = len(self._cur)
+        d = x - self.ref
+        count = float(self._seen if self._seen < w else w)
+        self._seen += 1
+        safe = count if count >= 1.0 else 1.0
+        mean = (s1[r] + p1) / safe
+        var = (s2[r] + p2) / safe - mean * mean
+        var = var if var >= 0.0 else 0.0
+        mean = mean + self.ref
+        self._cur.append(d)
+        if r + 1 == w:
+            self._prev = np.array(self._cur)
+            self._cur = []
+            self._sums = self._rebuild()
+        else:
+            self._sums = (s1, s2, p1 + d, p2 + d * d)
+        return count, mean, var
+
+    def _rebuild(self) -> tuple[list[float], list[float], float, float]:
+        prev = self._prev[None, :]
+        s1 = np.cumsum(prev[:, ::-1], axis=1)[:, ::-1][0].tolist()
+        s2 = np.cumsum((prev * prev)[:, ::-1], axis=1)[:, ::-1][0].tolist()
+        p1 = p2 = 0.0
+        for d in self._cur:
+            p1 += d
+            p2 += d * d
+        return s1, s2, p1, p2
 
     @staticmethod
     def _window_sums(blocks: FloatArray) -> FloatArray:
@@ -88,66 +126,12 @@ class RollingMoments:
         return suffix + prefix
 
 
-class Blocked:
-    """Runs `block_fn(state, inputs) -> (outputs, end_state)` over aligned blocks.
-
-    `inputs` and `outputs` are 2-D (channels x positions). `block_fn` must be
-    prefix-consistent: its first r outputs may depend only on the state and
-    the first r inputs.
-    """
-
-    def __init__(
-        self,
-        block: int,
-        channels: int,
-        state: tuple[float, ...],
-        block_fn: Callable[[tuple[float, ...], FloatArray], tuple[FloatArray, tuple[float, ...]]],
-        out_channels: int = 1,
-    ) -> None:
-        self.block = block
-        self.state = state
-        self._out_channels = out_channels
-        self._fn = block_fn
-        self._pending = np.zeros((channels, 0))
-
-    def run(self, inputs: FloatArray) -> FloatArray:
-        if inputs.shape[1] == 0:
-            return np.zeros((self._out_channels, 0))
-        data = np.concatenate((self._pending, inputs), axis=1) if self._pending.size else inputs
-        b = self.block
-        full = data.shape[1] // b
-        outs = []
-        for i in range(full):
-            out, self.state = self._fn(self.state, data[:, i * b : (i + 1) * b])
-            outs.append(out)
-        rest = data[:, full * b :]
-        if rest.shape[1]:
-            out, _ = self._fn(self.state, rest)
-            outs.append(out)
-        skip = self._pending.shape[1]
-        self._pending = rest.copy()
-        result = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
-        return result[:, skip:]
-
-    def current_state(self) -> tuple[float, ...]:
-        """The state after every value given so far."""
-        if not self._pending.shape[1]:
-            return self.state
-        return self._fn(self.state, self._pending)[1]
-
-    def seal(self) -> None:
-        """Commit the partial block, so parameters can change from here on.
-
-        Both a streaming and a batch caller seal at the same position, so
-        they stay identical; the block grid restarts at that position.
-        """
-        if self._pending.shape[1]:
-            self.state = self.current_state()
-            self._pending = self._pending[:, :0]
-
-
 class Ewma:
-    """y_t = (1 - lam) * y_{t-1} + lam * x_t, started at the first value."""
+    """y_t = (1 - lam) * y_{t-1} + lam * x_t, started at the first value.
+
+    Within an aligned block, y_k = a^(k+1) y_start + lam a^k sum_{s<=k} a^-s x_s,
+    the sum a sequential cumsum.
+    """
 
     def __init__(self, lam: float) -> None:
         if not 0.0 < lam <= 1.0:
@@ -155,22 +139,25 @@ class Ewma:
         self.lam = lam
         a = 1.0 - lam
         # a**-B must stay far from overflow: B*log10(1/a) <= 150.
-        block = 1024 if a == 0.0 else int(min(1024, max(1, 150 // max(-np.log10(a), 1e-9))))
-        k = np.arange(block, dtype=np.float64)
-        self._apow = np.power(a, k)  # a^k
-        self._pw = self._apow * a  # a^(k+1): weight of the state before the block
-        self._ainv = np.power(a, -k) if a > 0.0 else np.zeros(block)
-        self._gain = lam * self._apow
+        self.block = 1024 if a == 0.0 else int(min(1024, max(1, 150 // max(-np.log10(a), 1e-9))))
+        k = np.arange(self.block, dtype=np.float64)
+        self._memoryless = a == 0.0
+        apow = np.power(a, k)  # a^k
+        self._pw = apow * a  # a^(k+1): weight of the state before the block
+        self._ainv = np.power(a, -k) if a > 0.0 else np.zeros(self.block)
+        self._gain = lam * apow
+        self._pw_l, self._ainv_l, self._gain_l = self._pw.tolist(), self._ainv.tolist(), self._gain.tolist()
         self._started = False
-        self._runner = Blocked(block, 1, (0.0,), self._block)
+        self._start = 0.0  # y before the current block
+        self._pending: list[float] = []  # inputs of the current block
+        self._acc: float | None = None  # running cumsum for push()
 
-    def _block(self, state: tuple[float, ...], x: FloatArray) -> tuple[FloatArray, tuple[float]]:
-        r = x.shape[1]
-        if self._ainv[0] == 0.0:  # lam == 1: no memory
-            return x.copy(), (float(x[0, -1]),)
-        acc = np.cumsum(x[0] * self._ainv[:r])
-        y = self._pw[:r] * state[0] + self._gain[:r] * acc
-        return y[None, :], (float(y[-1]),)
+    def _block(self, start: float, x: FloatArray) -> FloatArray:
+        if self._memoryless:
+            return x.copy()
+        r = x.size
+        acc = np.cumsum(x * self._ainv[:r])
+        return self._pw[:r] * start + self._gain[:r] * acc
 
     def step(self, x: FloatArray) -> FloatArray:
         """The EWMA after each value of x (finite values only)."""
@@ -178,13 +165,52 @@ class Ewma:
             return np.zeros(0)
         if not self._started:
             # Start at the first value: y_{-1} = x_0 makes y_0 = x_0.
-            self._runner.state = (float(x[0]),)
+            self._start = float(x[0])
             self._started = True
-        return self._runner.run(x[None, :])[0]
+        skip = len(self._pending)
+        data = np.concatenate((self._pending, x)) if skip else x
+        b = self.block
+        full = data.size // b
+        outs = []
+        for i in range(full):
+            y = self._block(self._start, data[i * b : (i + 1) * b])
+            self._start = float(y[-1])
+            outs.append(y)
+        rest = data[full * b :]
+        if rest.size:
+            outs.append(self._block(self._start, rest))
+        self._pending = rest.tolist()
+        self._acc = None
+        return (outs[0] if len(outs) == 1 else np.concatenate(outs))[skip:]
+
+    def push(self, x: float) -> float:
+        """step() for one value, in plain floats."""
+        if not self._started:
+            self._start = x
+            self._started = True
+        k = len(self._pending)
+        if self._memoryless:
+            y = x
+        else:
+            if self._acc is None:
+                acc = 0.0
+                for j, v in enumerate(self._pending):
+                    acc += v * self._ainv_l[j]
+                self._acc = acc
+            self._acc += x * self._ainv_l[k]
+            y = self._pw_l[k] * self._start + self._gain_l[k] * self._acc
+        self._pending.append(x)
+        if k + 1 == self.block:
+            self._start, self._pending, self._acc = y, [], 0.0
+        return y
 
     @property
     def value(self) -> float | None:
-        return self._runner.current_state()[0] if self._started else None
+        if not self._started:
+            return None
+        if not self._pending:
+            return self._start
+        return float(self._block(self._start, np.array(self._pending))[-1])
 
 
 def finite_positions(values: FloatArray) -> FloatArray | None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from detectors._blocks import FloatArray
 from detectors.base import Anomaly, Detector, severity_for
-from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams, to_unit_score
+from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams, to_unit_score, to_unit_score_one
 from detectors.rules import (
     Band,
     CompositeRule,
@@ -28,6 +28,13 @@ from detectors.rules import (
 
 class RuleConfigError(ValueError):
     """A rule table that cannot be built; the message names the key."""
+
+
+@dataclass
+class ValueResult:
+    anomaly_score: float
+    scores: dict[str, float]
+    anomalies: list[Anomaly]
 
 
 @dataclass
@@ -186,30 +193,62 @@ class DetectorBank:
             result.scores[rule.name] = scores
             for i in np.flatnonzero(scores >= 1.0):
                 value, score = float(values[i]), float(scores[i])
-                if isinstance(rule, ThresholdBands):
-                    severity = rule.severity(score, value)
-                elif isinstance(rule, GustLimit):
-                    severity = rule.severity(score)
-                else:
-                    severity = severity_for(score)
                 result.anomalies.append(
-                    Anomaly(float(times[i]), station, variable, value, rule.name, severity, score,
-                            rule.reason(int(i), value, unit))
+                    Anomaly(float(times[i]), station, variable, value, rule.name, _rule_severity(rule, score, value),
+                            score, rule.reason(int(i), value, unit))
                 )
         if values.size:
             det.count += int(values.size)
             det.last_value, det.last_ts = float(values[-1]), float(times[-1])
         return result
 
+    def step_value(self, station: str, variable: str, t: float, value: float) -> ValueResult:
+        """step_series for one value, in plain floats (the live path)."""
+        det = self.get(station, variable)
+        ens = det.ensemble
+        raw = ens.step_one(value, t)
+        unit = self.units.get(variable, "")
+        anomalies = []
+        if raw >= 1.0:
+            anomalies.append(
+                Anomaly(t, station, variable, value, "ensemble/" + COMPONENTS[int(ens.detail["best"][0])],
+                        severity_for(raw), raw, ens.reason(0, value, unit))
+            )
+        scores = {"ensemble": raw}
+        for rule in det.rules:
+            score = scores[rule.name] = rule.step_one(value, t)
+            if score >= 1.0:
+                anomalies.append(
+                    Anomaly(t, station, variable, value, rule.name, _rule_severity(rule, score, value), score,
+                            rule.reason(0, value, unit))
+                )
+        det.count += 1
+        det.last_value, det.last_ts = value, t
+        return ValueResult(to_unit_score_one(raw), scores, anomalies)
+
+    def _station_composites(self, station: str) -> list[CompositeRule]:
+        rules = self._composites.get(station)
+        if rules is None:
+            rules = self._composites[station] = self.rule_set.new_composites()
+        return rules
+
+    def step_composites_one(self, station: str, t: float, values: Mapping[str, float]) -> list[Anomaly]:
+        """step_composites for one message."""
+        out = []
+        for rule in self._station_composites(station):
+            if not any(v in values for v in rule.variables):
+                continue
+            score, _count = rule.step_one(dict(values), t)
+            if score >= 1.0:
+                out.append(Anomaly(t, station, rule.name, float("nan"), rule.name, rule.severity, score, rule.reason(0)))
+        return out
+
     def step_composites(
         self, station: str, times: FloatArray, columns: Mapping[str, FloatArray]
     ) -> list[Anomaly]:
         """Cross-variable rules on one station's rows (NaN = not in that row)."""
-        rules = self._composites.get(station)
-        if rules is None:
-            rules = self._composites[station] = self.rule_set.new_composites()
         out = []
-        for rule in rules:
+        for rule in self._station_composites(station):
             if not any(v in columns for v in rule.variables):
                 continue
             score, _count = rule.step(dict(columns), times)
@@ -219,3 +258,11 @@ class DetectorBank:
                             rule.severity, float(score[i]), rule.reason(int(i)))
                 )
         return out
+
+
+def _rule_severity(rule: Detector, score: float, value: float) -> str:
+    if isinstance(rule, ThresholdBands):
+        return rule.severity(score, value)
+    if isinstance(rule, GustLimit):
+        return rule.severity(score)
+    return severity_for(score)

@@ -26,6 +26,7 @@ anomalies well above the alarm level instead of saturating at 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,15 @@ def to_unit_score(s: FloatArray) -> FloatArray:
     return np.where(np.isnan(s), np.nan, out)
 
 
+def to_unit_score_one(s: float) -> float:
+    """to_unit_score for one value, with the same arithmetic."""
+    if s != s:
+        return s
+    s = 1e6 if s == math.inf else s
+    s2 = s * s
+    return s2 / (1.0 + s2)
+
+
 class VarianceBurst(Detector):
     """sqrt(short-term variance / long-term variance) of a series, over `ratio`."""
 
@@ -63,10 +73,22 @@ class VarianceBurst(Detector):
         count, mean, var = self._long.step(x)
         dev = x - mean
         short = self._short.step(np.where(count >= 1, dev * dev, 0.0))
-        floor = np.maximum(np.abs(mean) * 1e-6, 1e-9) ** 2
+        floor = np.maximum(np.abs(mean) * 1e-6, 1e-9)
+        floor = floor * floor
         ratio = np.sqrt(short / np.maximum(var, floor))
         ratio = np.where(count >= self.min_periods, ratio, 0.0)
         self.detail = {"ratio": ratio}
+        return ratio / self.ratio
+
+    def _step_one(self, x: float, t: float | None) -> float:
+        count, mean, var = self._long.push(x)
+        dev = x - mean
+        short = self._short.push(dev * dev if count >= 1 else 0.0)
+        floor = abs(mean) * 1e-6
+        floor = floor if floor >= 1e-9 else 1e-9
+        floor = floor * floor
+        ratio = math.sqrt(short / (var if var >= floor else floor)) if count >= self.min_periods else 0.0
+        self.detail = {"ratio": [ratio]}
         return ratio / self.ratio
 
     def reason(self, i: int, value: float, unit: str) -> str:
@@ -116,6 +138,8 @@ class Ensemble(Detector):
         self.weights = np.array(
             [p.weight_spike, p.weight_shift, p.weight_level, p.weight_drift, p.weight_burst]
         )
+        self._weights_l = self.weights.tolist()
+        self._trend_gain = p.forecast_lam / (1.0 - p.forecast_lam)
 
     @property
     def components(self) -> dict[str, Detector]:
@@ -158,8 +182,7 @@ class Ensemble(Detector):
         """
         s1 = self._smooth1.step(x)
         s2 = self._smooth2.step(s1)
-        lam = self.params.forecast_lam
-        ahead = (2.0 * s1 - s2) + (lam / (1.0 - lam)) * (s1 - s2)
+        ahead = (2.0 * s1 - s2) + self._trend_gain * (s1 - s2)
         prev = np.empty_like(ahead)
         prev[0] = x[0] if self._last_forecast is None else self._last_forecast
         prev[1:] = ahead[:-1]
@@ -189,6 +212,42 @@ class Ensemble(Detector):
             combined=combined,
             forecast=x - resid,
             resid=resid,
+            resid_z=self.spike.detail["z"],
+            cusum_up=self.shift.detail["up"],
+            cusum_down=self.shift.detail["down"],
+            level_z=self.level.detail["z"],
+            level_mean=self.level.detail["mean"],
+            level_sigma=self.level.detail["sigma"],
+            ewma=self.drift.detail["ewma"],
+            burst_ratio=self.burst.detail["ratio"],
+        )
+        return combined
+
+    def _step_one(self, x: float, t: float | None) -> float:
+        s1 = self._smooth1.push(x)
+        s2 = self._smooth2.push(s1)
+        prev = x if self._last_forecast is None else self._last_forecast
+        self._last_forecast = (2.0 * s1 - s2) + self._trend_gain * (s1 - s2)
+        resid = x - prev
+        parts = (
+            self.spike._step_one(resid, None),
+            self.shift._step_one(resid, None),
+            self.level._step_one(x, None),
+            self.drift._step_one(x, None),
+            self.burst._step_one(resid, None),
+        )
+        weighted = [p * w for p, w in zip(parts, self._weights_l, strict=True)]
+        best = 0
+        for i in range(1, len(weighted)):
+            if weighted[i] > weighted[best]:  # argmax keeps the first maximum
+                best = i
+        combined = weighted[best]
+        self.detail = {name: [weighted[i]] for i, name in enumerate(COMPONENTS)}
+        self.detail.update(
+            best=[float(best)],
+            combined=[combined],
+            forecast=[x - resid],
+            resid=[resid],
             resid_z=self.spike.detail["z"],
             cusum_up=self.shift.detail["up"],
             cusum_down=self.shift.detail["down"],

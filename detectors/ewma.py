@@ -11,7 +11,7 @@ import numpy as np
 
 from detectors._blocks import Ewma, FloatArray, RollingMoments
 from detectors.base import Detector
-from detectors.zscore import guarded_sigma
+from detectors.zscore import guarded_sigma, guarded_sigma_one
 
 
 class EwmaChart(Detector):
@@ -42,6 +42,14 @@ class EwmaChart(Detector):
         stat = np.where(count >= self.min_periods, (smooth - mean) / sigma, 0.0)
         self.detail = {"ewma": smooth, "mean": mean, "limit": sigma * self.L, "stat": stat}
         return np.abs(stat) / self.L
+
+    def _step_one(self, x: float, t: float | None) -> float:
+        count, mean, var = self._moments.push(x)
+        smooth = self._ewma.push(x)
+        sigma = guarded_sigma_one(mean, var) * self._width
+        stat = (smooth - mean) / sigma if count >= self.min_periods else 0.0
+        self.detail = {"ewma": [smooth], "mean": [mean], "limit": [sigma * self.L], "stat": [stat]}
+        return abs(stat) / self.L
 
     def reason(self, i: int, value: float, unit: str) -> str:
         smooth, mean = self.detail["ewma"][i], self.detail["mean"][i]

@@ -6,6 +6,7 @@ not depend on how a series is chunked either.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +47,9 @@ class PressureTendency(Detector):
         self.drop_hpa = float(drop_hpa)
         self.rise_hpa = float(rise_hpa) if rise_hpa else None
         self.span = float(hours) * 3600.0
-        self._t = np.zeros(0)
-        self._v = np.zeros(0)
+        # The readings of the last `span` seconds, the newest included.
+        self._t: list[float] = []
+        self._v: list[float] = []
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         t = _require_times(self.name, t, x.size)
@@ -55,21 +57,55 @@ class PressureTendency(Detector):
         if n == 0:
             return np.zeros(0)
         # A clock that steps back must not make the window search wrong.
-        last = self._t[-1] if self._t.size else -np.inf
+        last = self._t[-1] if self._t else -np.inf
         t = np.maximum.accumulate(np.maximum(t, last))
         all_t = np.concatenate((self._t, t))
         all_v = np.concatenate((self._v, x))
-        m0 = self._t.size
+        m0 = len(self._t)
         idx = np.arange(m0, m0 + n)
         first = np.searchsorted(all_t, all_t[idx] - self.span, side="left")
         fall, fall_dt, rise, rise_dt = self._extremes(all_t, all_v, first, idx)
         keep = all_t >= all_t[-1] - self.span
-        self._t, self._v = all_t[keep].copy(), all_v[keep].copy()
+        self._t, self._v = all_t[keep].tolist(), all_v[keep].tolist()
         score = fall / self.drop_hpa
         if self.rise_hpa:
             score = np.maximum(score, rise / self.rise_hpa)
         self.detail = {"fall": fall, "fall_dt": fall_dt, "rise": rise, "rise_dt": rise_dt}
         return np.maximum(score, 0.0)
+
+    def _step_one(self, x: float, t: float | None) -> float:
+        if t is None:
+            raise ValueError(f"{self.name} needs one timestamp per value")
+        last = self._t[-1] if self._t else -np.inf
+        t = t if t >= last else last
+        since = t - self.span
+        hi_v, lo_v = -np.inf, np.inf
+        hi_t = lo_t = t
+        for tj, vj in zip(self._t, self._v, strict=True):
+            if tj >= since:
+                if vj > hi_v:  # the first of equal extremes, as argmax/argmin
+                    hi_v, hi_t = vj, tj
+                if vj < lo_v:
+                    lo_v, lo_t = vj, tj
+        empty = hi_v == -np.inf
+        fall = 0.0 if empty else hi_v - x
+        rise = 0.0 if empty else x - lo_v
+        self.detail = {
+            "fall": [fall], "fall_dt": [0.0 if empty else t - hi_t],
+            "rise": [rise], "rise_dt": [0.0 if empty else t - lo_t],
+        }
+        self._t.append(t)
+        self._v.append(x)
+        drop = 0
+        while self._t[drop] < since:
+            drop += 1
+        if drop:
+            del self._t[:drop], self._v[:drop]
+        score = fall / self.drop_hpa
+        if self.rise_hpa:
+            other = rise / self.rise_hpa
+            score = score if score >= other else other
+        return score if score >= 0.0 else 0.0
 
     def _extremes(
         self, t: FloatArray, v: FloatArray, first: FloatArray, idx: FloatArray
@@ -122,6 +158,9 @@ class GustLimit(Detector):
         self.limit_mps = float(limit_mps)
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        return x / self.limit_mps
+
+    def _step_one(self, x: float, t: float | None) -> float:
         return x / self.limit_mps
 
     def severity(self, score: float) -> str:
@@ -189,12 +228,31 @@ class ThresholdBands(Detector):
         self._xp = sign * np.array([levels[0] - sign * step, *levels])
         self._fp = np.arange(len(levels) + 1, dtype=np.float64)
         self._tail_slope = 1.0 / (abs(levels[-1] - levels[-2]) if len(levels) > 1 else step)
+        self._xp_l, self._fp_l = self._xp.tolist(), self._fp.tolist()
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         s = x if self.direction == "above" else -x
         score = np.interp(s, self._xp, self._fp, left=0.0)
         beyond = s > self._xp[-1]
         score = np.where(beyond, self._fp[-1] + (s - self._xp[-1]) * self._tail_slope, score)
+        return score / self.scale
+
+    def _step_one(self, x: float, t: float | None) -> float:
+        # np.interp's own arithmetic (numpy/_core/src/multiarray/compiled_base.c),
+        # so one value scores exactly as in a batch.
+        s = x if self.direction == "above" else -x
+        xp, fp = self._xp_l, self._fp_l
+        if s > xp[-1]:
+            score = fp[-1] + (s - xp[-1]) * self._tail_slope
+        elif s < xp[0]:
+            score = 0.0
+        else:
+            j = bisect_right(xp, s) - 1
+            if j == len(xp) - 1 or xp[j] == s:
+                score = fp[j]
+            else:
+                slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+                score = slope * (s - xp[j]) + fp[j]
         return score / self.scale
 
     def band_for(self, value: float) -> Band | None:
@@ -273,6 +331,24 @@ class CompositeRule:
             fresh = (t - when) <= self.stale_seconds
             on = ind.active(filled) & fresh
             self.active.append(on)
+            count += on
+        return count / self.k, count
+
+    def step_one(self, values: dict[str, float], t: float) -> tuple[float, float]:
+        """step() for one row: the station's values in this message."""
+        count = 0.0
+        self.active = []
+        for ind in self.indicators:
+            value = values.get(ind.variable)
+            if value is not None and value == value:
+                self._last[ind.variable] = (t, value)
+                when = t
+            else:
+                when, value = self._last.get(ind.variable, (-np.inf, np.nan))
+            on = (t - when) <= self.stale_seconds and (
+                value >= ind.level if ind.op == ">=" else value <= ind.level
+            )
+            self.active.append([on])
             count += on
         return count / self.k, count
 

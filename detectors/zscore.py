@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from detectors._blocks import FloatArray, RollingMoments
@@ -15,6 +17,14 @@ def guarded_sigma(mean: FloatArray, var: FloatArray, rel_floor: float = 1e-6) ->
     on a constant series scores high but finite.
     """
     return np.maximum(np.sqrt(var), np.maximum(np.abs(mean) * rel_floor, 1e-9))
+
+
+def guarded_sigma_one(mean: float, var: float, rel_floor: float = 1e-6) -> float:
+    """guarded_sigma for one value, with numpy's maximum (`a if a >= b else b`)."""
+    floor = abs(mean) * rel_floor
+    floor = floor if floor >= 1e-9 else 1e-9
+    sigma = math.sqrt(var)
+    return sigma if sigma >= floor else floor
 
 
 class RollingZScore(Detector):
@@ -41,6 +51,13 @@ class RollingZScore(Detector):
         stat = np.where(count >= self.min_periods, (x - mean) / sigma, 0.0)
         self.detail = {"z": stat, "mean": mean, "sigma": sigma}
         return np.abs(stat) / self.z
+
+    def _step_one(self, x: float, t: float | None) -> float:
+        count, mean, var = self._moments.push(x)
+        sigma = guarded_sigma_one(mean, var)
+        stat = (x - mean) / sigma if count >= self.min_periods else 0.0
+        self.detail = {"z": [stat], "mean": [mean], "sigma": [sigma]}
+        return abs(stat) / self.z
 
     def reason(self, i: int, value: float, unit: str) -> str:
         z = self.detail["z"][i]

@@ -181,6 +181,8 @@ class Engine:
         observations: list[Observation],
         anomaly_scores: list[dict[str, float]],
     ) -> list[Anomaly]:
+        if len(rows) == 1:
+            return self._score_one(station, rows[0], observations[rows[0]], anomaly_scores)
         mine = [observations[i] for i in rows]
         count = len(mine)
         times = np.fromiter((o.ts for o in mine), dtype=np.float64, count=count)
@@ -200,9 +202,27 @@ class Engine:
             present = np.flatnonzero(~np.isnan(col))
             result = self.bank.step_series(station, name, times[present], col[present])
             found.extend(result.anomalies)
-            for j, score in zip(present.tolist(), np.round(result.anomaly_score, 4).tolist(), strict=True):
+            rounded = (np.rint(result.anomaly_score * 10000.0) / 10000.0).tolist()
+            for j, score in zip(present.tolist(), rounded, strict=True):
                 anomaly_scores[rows[j]][name] = score
         found.extend(self.bank.step_composites(station, times, columns))
+        return found
+
+    def _score_one(
+        self, station: str, row: int, obs: Observation, anomaly_scores: list[dict[str, float]]
+    ) -> list[Anomaly]:
+        """_score_station for a station with one message in the batch (the live case)."""
+        found: list[Anomaly] = []
+        scores = anomaly_scores[row]
+        self.counters.variables.update(obs.values)
+        for name, value in obs.values.items():
+            if not REGISTRY[name].scored:
+                continue
+            result = self.bank.step_value(station, name, obs.ts, value)
+            found.extend(result.anomalies)
+            s = result.anomaly_score
+            scores[name] = s if s != s else round(s * 10000.0) / 10000.0
+        found.extend(self.bank.step_composites_one(station, obs.ts, obs.values))
         return found
 
     def summary(self, **extra: Any) -> dict[str, Any]:

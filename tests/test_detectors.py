@@ -9,7 +9,7 @@ from detectors._blocks import Ewma, RollingMoments
 from detectors.cusum import Cusum
 from detectors.ensemble import Ensemble, EnsembleParams, to_unit_score
 from detectors.ewma import EwmaChart
-from detectors.rules import PressureTendency, RapidChange, ThresholdBands
+from detectors.rules import Band, GustLimit, PressureTendency, RapidChange, ThresholdBands
 from detectors.zscore import RollingZScore
 from sources.synthetic_series import event_scores, make_series
 
@@ -20,6 +20,9 @@ FACTORIES = {
     "ensemble": lambda: Ensemble(EnsembleParams(window=8, level_window=16)),
     "pressure": lambda: PressureTendency(drop_hpa=3.0, hours=3.0, rise_hpa=3.0),
     "rapid": lambda: RapidChange(max_change=2.0, per_minutes=60.0),
+    "bands": lambda: ThresholdBands([Band(5, "info"), Band(20, "warning"), Band(50, "critical")], "above"),
+    "bands_below": lambda: ThresholdBands([Band(-5, "warning"), Band(-30, "critical")], "below"),
+    "gust": lambda: GustLimit(15.0),
 }
 
 values = st.lists(
@@ -173,13 +176,29 @@ def test_ensemble_flags_a_spike_hidden_in_a_daily_cycle():
 
 
 def test_bands_ladder_scores_and_severities():
-    bands = ThresholdBands.__new__(ThresholdBands)
-    from detectors.rules import Band
-
-    bands.__init__([Band(660, "info"), Band(2200, "warning"), Band(5500, "critical")], "above", "tvoc_ppb")
+    bands = ThresholdBands([Band(660, "info"), Band(2200, "warning"), Band(5500, "critical")], "above", "tvoc_ppb")
     s = bands.step([100, 660, 1430, 2200, 6000])
     assert s[1] == pytest.approx(1.0) and s[2] == pytest.approx(1.5) and s[3] == pytest.approx(2.0)
     assert s[0] < 1.0 and s[4] > 3.0
     assert bands.severity(s[3], 2200) == "warning" and bands.severity(s[4], 6000) == "critical"
     low = ThresholdBands([Band(20, "warning"), Band(10, "critical")], "below")
     assert low.step([50, 20, 10, 5]).tolist()[1:3] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mixed_single_and_batch_steps_across_block_boundaries(name, seed):
+    # Long enough to cross the 1024-value blocks of the EWMA and CUSUM, with
+    # a level shift so the CUSUM alarms and restarts inside blocks.
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, 5000) + np.where(np.arange(5000) > 2500, 3.0, 0.0)
+    x[rng.integers(0, 5000, 40)] = np.nan
+    t = _times(x.size, seed)
+    batch = FACTORIES[name]().step(x, t)
+    det = FACTORIES[name]()
+    parts, i = [], 0
+    while i < x.size:
+        n = 1 if rng.random() < 0.7 else int(rng.integers(2, 300))
+        parts.append(det.step(x[i : i + n], t[i : i + n]))
+        i += n
+    assert np.array_equal(batch, np.concatenate(parts), equal_nan=True)
