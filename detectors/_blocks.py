@@ -67,9 +67,13 @@ class RollingMoments:
         take = slice(r, r + n)
         # Values never go missing inside (NaN is filtered out before), so the
         # count is just how many came before, capped at the window.
-        count = np.minimum(np.arange(self._seen, self._seen + n, dtype=np.float64), w)
+        if self._seen >= w:
+            count = np.full(n, float(w))
+            safe: FloatArray | float = float(w)  # dividing by a scalar w gives the same numbers, faster
+        else:
+            count = np.minimum(np.arange(self._seen, self._seen + n, dtype=np.float64), w)
+            safe = np.maximum(count, 1.0)
         self._seen += n
-        safe = np.maximum(count, 1.0)
         mean = total.reshape(-1)[take] / safe
         var = np.maximum(squares.reshape(-1)[take] / safe - mean * mean, 0.0)
         mean = mean + self.ref
@@ -108,9 +112,9 @@ class RollingMoments:
         return count, mean, var
 
     def _rebuild(self) -> tuple[list[float], list[float], float, float]:
-        prev = self._prev[None, :]
-        s1 = np.cumsum(prev[:, ::-1], axis=1)[:, ::-1][0].tolist()
-        s2 = np.cumsum((prev * prev)[:, ::-1], axis=1)[:, ::-1][0].tolist()
+        prev = np.vstack((self._prev, np.zeros(self.window)))
+        s1 = self._window_sums(prev)[0].tolist()  # suffix sums of the previous block
+        s2 = self._window_sums(prev * prev)[0].tolist()
         p1 = p2 = 0.0
         for d in self._cur:
             p1 += d
@@ -119,11 +123,17 @@ class RollingMoments:
 
     @staticmethod
     def _window_sums(blocks: FloatArray) -> FloatArray:
-        """For rows 1.., the sum of the `w` values before each position."""
-        suffix = np.cumsum(blocks[:-1, ::-1], axis=1)[:, ::-1]
-        prefix = np.zeros_like(blocks[1:])
-        np.cumsum(blocks[1:, :-1], axis=1, out=prefix[:, 1:])
-        return suffix + prefix
+        """For rows 1.., the sum of the `w` values before each position.
+
+        One sequential cumsum per row gives both parts: the exclusive prefix
+        sums of the current row, and the suffix sums of the previous row as
+        its total minus its exclusive prefix.
+        """
+        before = np.empty_like(blocks)
+        before[:, 0] = 0.0
+        np.cumsum(blocks[:, :-1], axis=1, out=before[:, 1:])
+        total = before[:-1, -1:] + blocks[:-1, -1:]
+        return (total - before[:-1]) + before[1:]
 
 
 class Ewma:
@@ -211,6 +221,13 @@ class Ewma:
         if not self._pending:
             return self._start
         return float(self._block(self._start, np.array(self._pending))[-1])
+
+
+def warm_where(count: FloatArray, min_periods: int, values: FloatArray) -> FloatArray:
+    """values where the window held min_periods values, else 0 (counts only grow)."""
+    if count.size and count[0] >= min_periods:
+        return values
+    return np.where(count >= min_periods, values, 0.0)
 
 
 def finite_positions(values: FloatArray) -> FloatArray | None:

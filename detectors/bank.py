@@ -74,9 +74,7 @@ class RuleSet:
         out: list[Detector] = []
         pt = self.rules.get("pressure_tendency", {})
         if variable in pt.get("variables", ()):
-            out.append(
-                PressureTendency(pt.get("drop_hpa", 3.0), pt.get("hours", 3.0), pt.get("rise_hpa") or None)
-            )
+            out.append(PressureTendency(pt.get("drop_hpa", 3.0), pt.get("hours", 3.0), pt.get("rise_hpa") or None))
         gust = self.rules.get("gust", {})
         if variable in gust.get("variables", ()):
             out.append(GustLimit(gust.get("limit_mps", 15.0)))
@@ -171,9 +169,7 @@ class DetectorBank:
             det.ensemble.set_params(**params)
         self.params = replace(self.params, **params)
 
-    def step_series(
-        self, station: str, variable: str, times: FloatArray, values: FloatArray
-    ) -> SeriesResult:
+    def step_series(self, station: str, variable: str, times: FloatArray, values: FloatArray) -> SeriesResult:
         """Score one variable's new values (finite only, in time order)."""
         det = self.get(station, variable)
         ens = det.ensemble
@@ -183,10 +179,16 @@ class DetectorBank:
         for i in np.flatnonzero(raw >= 1.0):
             score = float(raw[i])
             result.anomalies.append(
-                Anomaly(float(times[i]), station, variable, float(values[i]),
-                        "ensemble/" + COMPONENTS[int(ens.detail["best"][i])],
-                        severity_for(score), score,
-                        ens.reason(int(i), float(values[i]), unit))
+                Anomaly(
+                    float(times[i]),
+                    station,
+                    variable,
+                    float(values[i]),
+                    "ensemble/" + COMPONENTS[int(ens.detail["best"][i])],
+                    severity_for(score),
+                    score,
+                    ens.reason(int(i), float(values[i]), unit),
+                )
             )
         for rule in det.rules:
             scores = rule.step(values, times)
@@ -194,8 +196,16 @@ class DetectorBank:
             for i in np.flatnonzero(scores >= 1.0):
                 value, score = float(values[i]), float(scores[i])
                 result.anomalies.append(
-                    Anomaly(float(times[i]), station, variable, value, rule.name, _rule_severity(rule, score, value),
-                            score, rule.reason(int(i), value, unit))
+                    Anomaly(
+                        float(times[i]),
+                        station,
+                        variable,
+                        value,
+                        rule.name,
+                        _rule_severity(rule, score, value),
+                        score,
+                        rule.reason(int(i), value, unit),
+                    )
                 )
         if values.size:
             det.count += int(values.size)
@@ -211,16 +221,32 @@ class DetectorBank:
         anomalies = []
         if raw >= 1.0:
             anomalies.append(
-                Anomaly(t, station, variable, value, "ensemble/" + COMPONENTS[int(ens.detail["best"][0])],
-                        severity_for(raw), raw, ens.reason(0, value, unit))
+                Anomaly(
+                    t,
+                    station,
+                    variable,
+                    value,
+                    "ensemble/" + COMPONENTS[int(ens.detail["best"][0])],
+                    severity_for(raw),
+                    raw,
+                    ens.reason(0, value, unit),
+                )
             )
         scores = {"ensemble": raw}
         for rule in det.rules:
             score = scores[rule.name] = rule.step_one(value, t)
             if score >= 1.0:
                 anomalies.append(
-                    Anomaly(t, station, variable, value, rule.name, _rule_severity(rule, score, value), score,
-                            rule.reason(0, value, unit))
+                    Anomaly(
+                        t,
+                        station,
+                        variable,
+                        value,
+                        rule.name,
+                        _rule_severity(rule, score, value),
+                        score,
+                        rule.reason(0, value, unit),
+                    )
                 )
         det.count += 1
         det.last_value, det.last_ts = value, t
@@ -240,12 +266,12 @@ class DetectorBank:
                 continue
             score, _count = rule.step_one(dict(values), t)
             if score >= 1.0:
-                out.append(Anomaly(t, station, rule.name, float("nan"), rule.name, rule.severity, score, rule.reason(0)))
+                out.append(
+                    Anomaly(t, station, rule.name, float("nan"), rule.name, rule.severity, score, rule.reason(0))
+                )
         return out
 
-    def step_composites(
-        self, station: str, times: FloatArray, columns: Mapping[str, FloatArray]
-    ) -> list[Anomaly]:
+    def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray]) -> list[Anomaly]:
         """Cross-variable rules on one station's rows (NaN = not in that row)."""
         out = []
         for rule in self._station_composites(station):
@@ -254,8 +280,16 @@ class DetectorBank:
             score, _count = rule.step(dict(columns), times)
             for i in np.flatnonzero(score >= 1.0):
                 out.append(
-                    Anomaly(float(times[i]), station, rule.name, float("nan"), rule.name,
-                            rule.severity, float(score[i]), rule.reason(int(i)))
+                    Anomaly(
+                        float(times[i]),
+                        station,
+                        rule.name,
+                        float("nan"),
+                        rule.name,
+                        rule.severity,
+                        float(score[i]),
+                        rule.reason(int(i)),
+                    )
                 )
         return out
 

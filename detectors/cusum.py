@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._blocks import FloatArray, RollingMoments
+from detectors._blocks import FloatArray, RollingMoments, warm_where
 from detectors.base import Detector
 from detectors.zscore import guarded_sigma, guarded_sigma_one
 
@@ -127,7 +127,7 @@ class Cusum(Detector):
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         count, mean, var = self._moments.step(x)
-        z = np.where(count >= self.min_periods, (x - mean) / guarded_sigma(mean, var), 0.0)
+        z = warm_where(count, self.min_periods, (x - mean) / guarded_sigma(mean, var))
         up, down, alarm = self._cusum(z)
         self.detail = {"up": up, "down": down, "alarm": alarm, "mean": mean}
         return np.maximum(up, down) / self.h

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors._blocks import Ewma, FloatArray, RollingMoments
+from detectors._blocks import Ewma, FloatArray, RollingMoments, warm_where
 from detectors.base import Detector
 from detectors.cusum import Cusum
 from detectors.ewma import EwmaChart
@@ -76,7 +76,7 @@ class VarianceBurst(Detector):
         floor = np.maximum(np.abs(mean) * 1e-6, 1e-9)
         floor = floor * floor
         ratio = np.sqrt(short / np.maximum(var, floor))
-        ratio = np.where(count >= self.min_periods, ratio, 0.0)
+        ratio = warm_where(count, self.min_periods, ratio)
         self.detail = {"ratio": ratio}
         return ratio / self.ratio
 

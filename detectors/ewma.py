@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._blocks import Ewma, FloatArray, RollingMoments
+from detectors._blocks import Ewma, FloatArray, RollingMoments, warm_where
 from detectors.base import Detector
 from detectors.zscore import guarded_sigma, guarded_sigma_one
 
@@ -39,7 +39,7 @@ class EwmaChart(Detector):
         count, mean, var = self._moments.step(x)
         smooth = self._ewma.step(x)
         sigma = guarded_sigma(mean, var) * self._width
-        stat = np.where(count >= self.min_periods, (smooth - mean) / sigma, 0.0)
+        stat = warm_where(count, self.min_periods, (smooth - mean) / sigma)
         self.detail = {"ewma": smooth, "mean": mean, "limit": sigma * self.L, "stat": stat}
         return np.abs(stat) / self.L
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from detectors._blocks import FloatArray, RollingMoments
+from detectors._blocks import FloatArray, RollingMoments, warm_where
 from detectors.base import Detector
 
 
@@ -48,7 +48,7 @@ class RollingZScore(Detector):
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         count, mean, var = self._moments.step(x)
         sigma = guarded_sigma(mean, var)
-        stat = np.where(count >= self.min_periods, (x - mean) / sigma, 0.0)
+        stat = warm_where(count, self.min_periods, (x - mean) / sigma)
         self.detail = {"z": stat, "mean": mean, "sigma": sigma}
         return np.abs(stat) / self.z
 
