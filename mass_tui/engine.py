@@ -8,7 +8,6 @@ code, and the detectors give the same results either way.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +20,8 @@ from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.config import Config, ConfigError
 from mass_tui.store import ANOMALIES, REJECTED, STREAM, JsonlStore
-from sources.schema import InvalidMessage, Observation, Rejection, decode, iso_utc, validate
+from sources.batch import ObservationBatch, decode_batch
+from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, validate
 from sources.variables import REGISTRY
 
 
@@ -67,7 +67,7 @@ class Counters:
 
 @dataclass
 class BatchResult:
-    observations: list[Observation]
+    batch: ObservationBatch
     anomalies: list[Anomaly]
     rejected: int
 
@@ -88,14 +88,12 @@ class Engine:
         default_source: str = "unknown",
     ) -> BatchResult:
         """Decode, validate, score and store a batch of wire messages."""
-        good: list[Observation] = []
-        bad: list[Rejection] = []
-        ignored = self.counters.ignored_fields
-        for raw in raws:
-            item = decode(raw, default_station=default_station, default_source=default_source, ignored=ignored)
-            (good if isinstance(item, Observation) else bad).append(item)  # type: ignore[arg-type]
+        batch, bad = decode_batch(
+            raws, default_station=default_station, default_source=default_source,
+            ignored=self.counters.ignored_fields,
+        )
         self.quarantine(bad)
-        return self.process(good, rejected=len(bad))
+        return self.process_batch(batch, rejected=len(bad))
 
     def ingest_objects(
         self, items: Iterable[tuple[dict[str, Any], bytes]], *, default_station: str | None = None,
@@ -124,105 +122,89 @@ class Engine:
             self.store.append(REJECTED, (r.to_record(now) for r in rejections))
 
     # --- scoring ---------------------------------------------------------
-    def process(self, observations: list[Observation], rejected: int = 0) -> BatchResult:
-        if not observations:
+    def process(self, observations: Sequence[Observation], rejected: int = 0) -> BatchResult:
+        return self.process_batch(ObservationBatch.from_observations(observations), rejected)
+
+    def process_batch(self, batch: ObservationBatch, rejected: int = 0) -> BatchResult:
+        """Score and store valid observations, in order; each station's rows in time order."""
+        n = len(batch)
+        if n == 0:
             if self.store is not None:
                 self.store.flush()
-            return BatchResult([], [], rejected)
-        n = len(observations)
-        anomaly_scores: list[dict[str, float]] = [{} for _ in range(n)]
+            return BatchResult(batch, [], rejected)
+        scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
+        by_station: dict[str, list[int]] = {}
+        for i, station in enumerate(batch.station):
+            rows = by_station.get(station)
+            if rows is None:
+                by_station[station] = [i]
+            else:
+                rows.append(i)
         anomalies: list[Anomaly] = []
-
-        by_station: dict[str, list[int]] = defaultdict(list)
-        for i, obs in enumerate(observations):
-            by_station[obs.station].append(i)
         for station, rows in by_station.items():
-            anomalies.extend(self._score_station(station, rows, observations, anomaly_scores))
+            if len(rows) == 1:
+                anomalies.extend(self._score_row(station, rows[0], batch, scores))
+            else:
+                anomalies.extend(self._score_rows(station, rows, batch, scores))
         anomalies.sort(key=lambda a: a.ts)
 
         c = self.counters
         c.observations += n
         c.anomalies += len(anomalies)
         c.stations.update(by_station)
-        ts = [o.ts for o in observations]
-        c.first_ts = min(ts) if c.first_ts is None else min(c.first_ts, min(ts))
-        c.last_ts = max(ts) if c.last_ts is None else max(c.last_ts, max(ts))
+        c.variables.update(batch.columns)
+        lo, hi = float(batch.ts.min()), float(batch.ts.max())
+        c.first_ts = lo if c.first_ts is None else min(c.first_ts, lo)
+        c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
 
         if self.store is not None:
-            self.store.append_lines(STREAM, self._stream_lines(observations, anomaly_scores))
+            self.store.append_lines(STREAM, _stream_lines(batch, scores))
             self.store.append(ANOMALIES, (a.to_record() for a in anomalies))
             self.store.flush()
-        return BatchResult(observations, anomalies, rejected)
+        return BatchResult(batch, anomalies, rejected)
 
-    @staticmethod
-    def _stream_lines(observations: list[Observation], anomaly_scores: list[dict[str, float]]) -> list[bytes]:
-        """The stored form: the flat observation plus anomaly_score per variable."""
-        iso: dict[float, str] = {}
-        dumps = orjson.dumps
-        lines = []
-        for obs, scores in zip(observations, anomaly_scores, strict=True):
-            stamp = iso.get(obs.ts)
-            if stamp is None:
-                stamp = iso[obs.ts] = iso_utc(obs.ts)
-            record: dict[str, Any] = {"ts": stamp, "station": obs.station, "source": obs.source}
-            if obs.lat is not None:
-                record["lat"], record["lon"] = obs.lat, obs.lon
-            if obs.tags:
-                record["tags"] = obs.tags
-            record.update(obs.values)
-            record["anomaly_score"] = scores
-            lines.append(dumps(record))
-        return lines
-
-    def _score_station(
-        self,
-        station: str,
-        rows: list[int],
-        observations: list[Observation],
-        anomaly_scores: list[dict[str, float]],
+    def _score_rows(
+        self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray]
     ) -> list[Anomaly]:
-        if len(rows) == 1:
-            return self._score_one(station, rows[0], observations[rows[0]], anomaly_scores)
-        mine = [observations[i] for i in rows]
-        count = len(mine)
-        times = np.fromiter((o.ts for o in mine), dtype=np.float64, count=count)
-        names: dict[str, None] = {}
-        for o in mine:
-            names.update(dict.fromkeys(o.values))
-        nan = float("nan")
-        columns = {
-            name: np.fromiter((o.values.get(name, nan) for o in mine), dtype=np.float64, count=count)
-            for name in names
-        }
-        self.counters.variables.update(columns)
+        whole = len(rows) == len(batch)
+        idx = None if whole else np.array(rows)
+        times = batch.ts if idx is None else batch.ts[idx]
+        columns = batch.columns if idx is None else {k: c[idx] for k, c in batch.columns.items()}
         found: list[Anomaly] = []
         for name, col in columns.items():
-            if not REGISTRY[name].scored:
+            if name not in scores:
                 continue
-            present = np.flatnonzero(~np.isnan(col))
-            result = self.bank.step_series(station, name, times[present], col[present])
+            present = ~np.isnan(col)
+            if not present.any():
+                continue
+            everything = bool(present.all())
+            result = self.bank.step_series(
+                station, name, times if everything else times[present], col if everything else col[present]
+            )
             found.extend(result.anomalies)
-            rounded = (np.rint(result.anomaly_score * 10000.0) / 10000.0).tolist()
-            for j, score in zip(present.tolist(), rounded, strict=True):
-                anomaly_scores[rows[j]][name] = score
+            where = present if idx is None else idx[present]
+            scores[name][where] = result.anomaly_score
         found.extend(self.bank.step_composites(station, times, columns))
         return found
 
-    def _score_one(
-        self, station: str, row: int, obs: Observation, anomaly_scores: list[dict[str, float]]
+    def _score_row(
+        self, station: str, row: int, batch: ObservationBatch, scores: dict[str, np.ndarray]
     ) -> list[Anomaly]:
-        """_score_station for a station with one message in the batch (the live case)."""
+        """A station with one message in the batch (the live case): plain floats, no numpy."""
         found: list[Anomaly] = []
-        scores = anomaly_scores[row]
-        self.counters.variables.update(obs.values)
-        for name, value in obs.values.items():
-            if not REGISTRY[name].scored:
+        ts = float(batch.ts[row])
+        values = {}
+        for name, col in batch.columns.items():
+            value = float(col[row])
+            if value != value:
                 continue
-            result = self.bank.step_value(station, name, obs.ts, value)
+            values[name] = value
+            if name not in scores:
+                continue
+            result = self.bank.step_value(station, name, ts, value)
             found.extend(result.anomalies)
-            s = result.anomaly_score
-            scores[name] = s if s != s else round(s * 10000.0) / 10000.0
-        found.extend(self.bank.step_composites_one(station, obs.ts, obs.values))
+            scores[name][row] = result.anomaly_score
+        found.extend(self.bank.step_composites_one(station, ts, values))
         return found
 
     def summary(self, **extra: Any) -> dict[str, Any]:
@@ -240,3 +222,36 @@ class Engine:
             out["ignored_fields"] = dict(sorted(c.ignored_fields.items()))
         out.update(extra)
         return out
+
+
+def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> list[bytes]:
+    """The stored form: the flat observation plus anomaly_score (4 decimals) per variable."""
+    stamps: dict[float, str] = {}
+    ts = batch.ts.tolist()
+    values = {name: col.tolist() for name, col in batch.columns.items()}
+    rounded = {name: (np.rint(col * 10000.0) / 10000.0).tolist() for name, col in scores.items()}
+    pairs = [(name, vals, rounded.get(name)) for name, vals in values.items()]
+    station, source, extras = batch.station, batch.source, batch.extras
+    dumps = orjson.dumps
+    lines = []
+    for i in range(len(ts)):
+        stamp = stamps.get(ts[i])
+        if stamp is None:
+            stamp = stamps[ts[i]] = iso_utc(ts[i])
+        record: dict[str, Any] = {"ts": stamp, "station": station[i], "source": source[i]}
+        if extras and i in extras:
+            lat, lon, tags = extras[i]
+            if lat is not None:
+                record["lat"], record["lon"] = lat, lon
+            if tags:
+                record["tags"] = tags
+        anomaly_score = {}
+        for name, vals, sc in pairs:
+            v = vals[i]
+            if v == v:
+                record[name] = v
+                if sc is not None:
+                    anomaly_score[name] = sc[i]
+        record["anomaly_score"] = anomaly_score
+        lines.append(dumps(record))
+    return lines

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sources.batch import ObservationBatch, decode_batch
+from sources.schema import Observation, Rejection, decode
+
+values = st.one_of(
+    st.none(), st.booleans(), st.integers(-200, 2000), st.floats(-200, 2000, allow_nan=False),
+    st.just("12.5"), st.just(1e300), st.integers(-(2**60), 2**60),
+)
+stations = st.one_of(st.sampled_from(["a", "b", "c"]), st.just(""), st.just("  "), st.integers(0, 3), st.none())
+stamps = st.one_of(
+    st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T01:00:00+02:00", "2024-01-01 02:00", "nope"]),
+    st.integers(0, 2_000_000_000), st.floats(0, 2e9), st.none(), st.booleans(),
+)
+keys = st.sampled_from(
+    ["temp_c", "air_temp_c", "pressure_hpa", "humidity_pct", "gust_mps", "colour", "source", "lat", "tags", "provider"]
+)
+
+
+@st.composite
+def message(draw):
+    obj = {}
+    if draw(st.booleans()) or draw(st.booleans()):
+        obj["ts"] = draw(stamps)
+    if draw(st.integers(0, 9)):
+        obj["station"] = draw(stations)
+    for key in draw(st.lists(keys, max_size=5)):
+        if key == "lat":
+            obj[key] = draw(st.one_of(st.floats(-100, 100, allow_nan=False), st.just("x")))
+        elif key == "tags":
+            obj[key] = draw(st.one_of(st.just({"floor": 2}), st.just([1])))
+        elif key in ("source", "provider"):
+            obj[key] = draw(st.one_of(st.just("sim"), st.just(""), st.integers(0, 3)))
+        else:
+            obj[key] = draw(values)
+    raw = json.dumps(obj).encode()
+    return draw(st.sampled_from([raw, raw, raw, b"{oops", b"[1]"]))
+
+
+def _same(a: Observation, b: Observation) -> bool:
+    return (
+        a.ts == b.ts and a.station == b.station and a.source == b.source and a.lat == b.lat and a.lon == b.lon
+        and a.tags == b.tags and a.values.keys() == b.values.keys()
+        and all(a.values[k] == b.values[k] or (math.isnan(a.values[k]) and math.isnan(b.values[k])) for k in a.values)
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(message(), max_size=40))
+def test_batch_decode_equals_one_message_at_a_time(raws):
+    ignored_one: dict[str, int] = {}
+    one = [decode(r, default_station=None, default_source="rec", ignored=ignored_one) for r in raws]
+    ignored_batch: dict[str, int] = {}
+    batch, rejected = decode_batch(raws, default_source="rec", ignored=ignored_batch)
+    expected_obs = [o for o in one if isinstance(o, Observation)]
+    expected_rej = [r for r in one if isinstance(r, Rejection)]
+    assert len(batch) == len(expected_obs)
+    assert all(_same(batch.observation(i), o) for i, o in enumerate(expected_obs))
+    assert [(r.reason, r.raw) for r in rejected] == [(r.reason, r.raw) for r in expected_rej]
+    assert {k: v for k, v in ignored_batch.items() if v} == ignored_one
+
+
+def test_round_trip_through_columns_keeps_observations():
+    obs = [
+        Observation(1.0, "a", "s", {"temp_c": 1.0}),
+        Observation(2.0, "b", "s", {"humidity_pct": 50.0}, lat=1.0, lon=2.0, tags={"floor": "2"}),
+    ]
+    batch = ObservationBatch.from_observations(obs)
+    assert [batch.observation(i) for i in range(2)] == obs
+
+
+def test_bulk_same_layout_with_a_few_bad_rows_matches_one_by_one():
+    raws = []
+    for i in range(3000):
+        obj = {"ts": 1_700_000_000 + i * 60, "station": f"s{i % 7}", "temp_c": 10 + (i % 13) * 0.5,
+               "pressure_hpa": 1000 + (i % 5), "colour": "red"}
+        if i % 97 == 0:
+            obj["temp_c"] = 500  # out of range
+        if i % 101 == 0:
+            obj["pressure_hpa"] = "high"
+        if i % 103 == 0:
+            obj["ts"] = "not a time"
+        raws.append(json.dumps(obj).encode())
+    ignored_one: dict[str, int] = {}
+    one = [decode(r, ignored=ignored_one) for r in raws]
+    ignored_batch: dict[str, int] = {}
+    batch, rejected = decode_batch(raws, ignored=ignored_batch)
+    expected = [o for o in one if isinstance(o, Observation)]
+    assert len(batch) == len(expected) and len(rejected) == len(raws) - len(expected) > 60
+    assert all(_same(batch.observation(i), o) for i, o in enumerate(expected))
+    assert [r.reason for r in rejected] == [r.reason for r in one if isinstance(r, Rejection)]
+    assert ignored_batch == ignored_one
