@@ -8,7 +8,6 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -53,11 +52,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--station", help="station name for records without one (default: the file name)")
     p.add_argument("--headless", action="store_true", help="no terminal UI: log anomalies, print a JSON summary")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print one line per anomaly")
+    p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
+
+    p = sub.add_parser("run", help="run the consumer as a service", epilog=PRECEDENCE)
+    _add_common(p)
+    p.add_argument("--headless", action="store_true", help="no terminal UI (required until the UI lands)")
+    p.add_argument("--transport", default="file", choices=("file",), help="where observations come from")
+    p.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--quiet", "-q", action="store_true", help="log alerts only, not every anomaly")
+
+    p = sub.add_parser("alert", help="alert tools", epilog=PRECEDENCE)
+    alert_sub = p.add_subparsers(dest="alert_command", required=True)
+    t = alert_sub.add_parser("test", help="send one test alert through every configured channel")
+    _add_common(t)
     return ap
 
 
 def _config(args: argparse.Namespace) -> Config:
     overrides = {
+        "alerts.enabled": True if getattr(args, "alerts", False) else None,
         "data.dir": getattr(args, "data_dir", None),
         "detectors.z": getattr(args, "z", None),
         "detectors.window_points": getattr(args, "window", None),
@@ -91,17 +105,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format_anomaly(a: Any) -> str:
-    from sources.schema import iso_utc
-
-    # Reasons and station names come from data: printed as plain text, never markup.
-    return f"{iso_utc(a.ts)} {a.severity.upper():8s} {a.station} {a.variable} {a.detector}: {a.reason}"
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
+    from mass_tui.alerts.service import AlertService
     from mass_tui.engine import Engine
+    from mass_tui.logs import setup_logging
     from mass_tui.replay import replay_file
-    from mass_tui.store import JsonlStore
+    from mass_tui.service import log_events, open_store
 
     if not args.headless:
         print("mass replay: the terminal UI is not built yet; running headless.", file=sys.stderr)
@@ -114,24 +123,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if speed is not None and speed <= 0:
         print(f"mass replay: --speed {speed}: expected a positive number", file=sys.stderr)
         return 2
-
-    def on_batch(result: Any) -> None:
-        if not args.quiet:
-            for a in result.anomalies:
-                print(_format_anomaly(a), flush=speed is not None)
+    setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
+    alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
     started = time.perf_counter()
     interrupted = False
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    with JsonlStore(cfg.db_dir) as store:
-        engine = Engine(cfg, store)
+    with open_store(cfg) as store:
+        engine = Engine(cfg, store, alerts)
         try:
-            replay_file(engine, path, speed=speed, station=args.station, on_batch=on_batch)
+            replay_file(engine, path, speed=speed, station=args.station,
+                        on_batch=lambda result: log_events(result, args.quiet))
         except KeyboardInterrupt:
             interrupted = True
         finally:
             store.flush()
             signal.signal(signal.SIGTERM, previous)
+            if alerts is not None:
+                alerts.close(timeout=30.0)
     elapsed = time.perf_counter() - started
     summary = engine.summary(
         file=str(path),
@@ -140,8 +149,51 @@ def cmd_replay(args: argparse.Namespace) -> int:
         obs_per_s=round(engine.counters.observations / elapsed, 1) if elapsed > 0 else None,
         interrupted=interrupted,
     )
+    if alerts is not None:
+        summary["alerts"] = alerts.sent_events
+        summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
     print(orjson.dumps(summary).decode(), flush=True)
     return 130 if interrupted else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mass_tui.logs import setup_logging
+    from mass_tui.service import run_consumer, transport_path
+
+    if not args.headless:
+        print("mass run: the terminal UI is not built yet; running headless.", file=sys.stderr)
+    cfg = _config(args)
+    log_file = setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
+    print(f"mass run: consuming {transport_path(cfg)}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
+    summary = run_consumer(cfg, max_seconds=args.max_seconds, metrics_port=args.metrics_port, quiet=args.quiet)
+    print(orjson.dumps(summary).decode(), flush=True)
+    return 0
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    from detectors.base import Anomaly
+    from mass_tui.alerts.manager import AlertEvent
+    from mass_tui.alerts.service import build_channels
+
+    cfg = _config(args)
+    channels = build_channels(cfg)
+    if not channels:
+        print("mass alert test: no channel configured (SMTP_HOST + ALERT_EMAIL_TO, SMS_*, SLACK_WEBHOOK_URL, "
+              "ALERT_WEBHOOK_URL)", file=sys.stderr)
+        return 2
+    now = time.time()
+    anomaly = Anomaly(now, "mass-test", "gust_mps", 16.2, "gust_limit", "warning", 1.08,
+                      "test alert: gust 16.2 m/s over the 15 m/s limit")
+    event = AlertEvent("alert", now, "mass-test", "test", anomaly, now, 1, "m/s")
+    failed = 0
+    for ch in channels:
+        try:
+            ch.send(event)
+            print(f"{ch.name}: sent")
+        except Exception as exc:  # noqa: BLE001 - report every channel's failure, then go on
+            failed += 1
+            print(f"{ch.name}: FAILED: {type(exc).__name__}: {exc}")
+    return 1 if failed else 0
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -159,12 +211,12 @@ def cmd_default(args: argparse.Namespace) -> int:
     with resources.as_file(demo) as path:
         ns = argparse.Namespace(
             config=None, data_dir=None, z=None, window=None, cusum_h=None, file=path, max=True,
-            speed=None, station=DEMO_STATION, headless=True, quiet=False,
+            speed=None, station=DEMO_STATION, headless=True, quiet=False, alerts=False,
         )
         return cmd_replay(ns)
 
 
-COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay}
+COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run": cmd_run, "alert": cmd_alert}
 
 
 def main(argv: list[str] | None = None) -> int:

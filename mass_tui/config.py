@@ -93,7 +93,32 @@ DEFAULTS: dict[str, Any] = {
             }
         },
     },
-    "alerts": {"enabled": False, "cooldown_min": 30.0},
+    "store": {"max_mb": 64.0, "retention_days": 14.0, "warm_hours": 6.0},
+    "logs": {"dir": "./logs"},
+    "alerts": {
+        "enabled": False,
+        "cooldown_min": 30.0,
+        "repeat_min": 360.0,
+        "resolve_after_min": 120.0,
+        "notify_resolved": True,
+        "smtp_host": "",
+        "smtp_port": 587,
+        "email_from": "",
+        "email_to": [],
+        "sms_enabled": False,
+        "sms_to": "",
+        "sms_carrier": "",
+        "timeout_seconds": 10.0,
+        "max_attempts": 5,
+        "retry_seconds": 2.0,
+        "rules": [
+            {"name": "pressure-fall", "detectors": ["pressure_tendency"], "min_severity": "warning"},
+            {"name": "gust", "detectors": ["gust_limit"], "min_severity": "warning"},
+            {"name": "fire", "detectors": ["fire"], "min_severity": "critical"},
+            {"name": "smoke-levels", "detectors": ["bands"], "min_severity": "warning"},
+            {"name": "statistical", "detectors": ["ensemble"], "min_severity": "critical"},
+        ],
+    },
 }
 
 
@@ -150,8 +175,26 @@ SETTINGS: dict[str, Setting] = {
     "rules.pressure_tendency.hours": Setting(float, _positive, "a positive number of hours"),
     "rules.pressure_tendency.rise_hpa": Setting(float, _non_negative, "hPa >= 0 (0 turns it off)"),
     "rules.gust.limit_mps": Setting(float, _positive, "a positive speed in m/s", "ALERT_WIND_GUST_MPS"),
+    "store.max_mb": Setting(float, _positive, "a positive number of MiB"),
+    "store.retention_days": Setting(float, _positive, "a positive number of days"),
+    "store.warm_hours": Setting(float, _non_negative, "hours >= 0 (0: start cold)"),
+    "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
     "alerts.enabled": Setting(bool, None, "true or false", "ALERTS_ENABLED"),
     "alerts.cooldown_min": Setting(float, _non_negative, "minutes >= 0", "ALERT_COOLDOWN_MIN"),
+    "alerts.repeat_min": Setting(float, _positive, "minutes > 0", "ALERT_REPEAT_MIN"),
+    "alerts.resolve_after_min": Setting(float, _positive, "minutes > 0", "ALERT_RESOLVE_AFTER_MIN"),
+    "alerts.notify_resolved": Setting(bool, None, "true or false", "ALERT_NOTIFY_RESOLVED"),
+    "alerts.smtp_host": Setting(str, None, "a host name (empty: no email)", "SMTP_HOST"),
+    "alerts.smtp_port": Setting(int, lambda v: 0 < v < 65536, "a TCP port", "SMTP_PORT"),
+    "alerts.email_from": Setting(str, lambda v: not v or "@" in v, "an email address", "ALERT_EMAIL_FROM"),
+    "alerts.email_to": Setting(list, lambda v: all("@" in a for a in v), "email addresses, comma-separated",
+                               "ALERT_EMAIL_TO"),
+    "alerts.sms_enabled": Setting(bool, None, "true or false", "SMS_ENABLED"),
+    "alerts.sms_to": Setting(str, None, "a phone number", "SMS_TO"),
+    "alerts.sms_carrier": Setting(str, None, "a carrier name (att, verizon, tmobile, ...)", "SMS_CARRIER"),
+    "alerts.timeout_seconds": Setting(float, _positive, "seconds > 0"),
+    "alerts.max_attempts": Setting(int, lambda v: v >= 1, "an integer >= 1"),
+    "alerts.retry_seconds": Setting(float, _positive, "seconds > 0"),
 }
 
 # Secrets are read from .env or the environment only and never shown in clear.
@@ -170,6 +213,7 @@ _FREE_FORM = (
     "rules.composite",
     "rules.pressure_tendency.variables",
     "rules.gust.variables",
+    "alerts.rules",
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -207,6 +251,13 @@ def _coerce(key: str, raw: Any, origin: str) -> Any:
                 raise ValueError
             value = float(raw)
             if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError
+        elif setting.type is list:
+            if isinstance(raw, str):
+                value = [part.strip() for part in raw.split(",") if part.strip()]
+            elif isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+                value = [v.strip() for v in raw]
+            else:
                 raise ValueError
         else:
             if not isinstance(raw, str):

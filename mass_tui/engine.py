@@ -7,6 +7,7 @@ code, and the detectors give the same results either way.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +19,15 @@ import orjson
 from detectors.bank import DetectorBank, RuleConfigError
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
+from mass_tui.alerts.manager import AlertEvent
+from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config, ConfigError
-from mass_tui.store import ANOMALIES, REJECTED, STREAM, JsonlStore
+from mass_tui.store import ALERTS, ANOMALIES, REJECTED, STREAM, JsonlStore, read_jsonl, read_recent
 from sources.batch import ObservationBatch, decode_batch
-from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, validate
+from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, parse_time, validate
 from sources.variables import REGISTRY
+
+log = logging.getLogger(__name__)
 
 
 def ensemble_params(config: Config) -> EnsembleParams:
@@ -70,14 +75,47 @@ class BatchResult:
     batch: ObservationBatch
     anomalies: list[Anomaly]
     rejected: int
+    alerts: list[AlertEvent] = field(default_factory=list)
 
 
 class Engine:
-    def __init__(self, config: Config, store: JsonlStore | None = None) -> None:
+    def __init__(self, config: Config, store: JsonlStore | None = None, alerts: AlertService | None = None) -> None:
         self.config = config
         self.bank = build_bank(config)
         self.store = store
+        self.alerts = alerts
         self.counters = Counters()
+        self._warming = False
+
+    def warm(self, hours: float | None = None) -> int:
+        """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts),
+        and reopen the alert episodes of that span, so a restart does not go blind."""
+        hours = self.config.get("store.warm_hours") if hours is None else hours
+        if self.store is None or hours <= 0:
+            return 0
+        newest = _newest_ts(self.store)
+        if newest is None:
+            return 0
+        since = newest - hours * 3600.0
+        stats: dict[str, int] = {}
+        observations = []
+        for record in read_recent(self.store, STREAM, since, stats):
+            record.pop("anomaly_score", None)
+            try:
+                observations.append(validate(record))
+            except (InvalidMessage, ValueError, OverflowError):
+                stats["invalid"] = stats.get("invalid", 0) + 1
+        self._warming = True
+        try:
+            self.process(observations)
+        finally:
+            self._warming = False
+        if self.alerts is not None:
+            self.alerts.manager.restore(read_recent(self.store, ALERTS, since))
+        if stats:
+            log.warning("warm start skipped stored lines: %s", stats)
+        log.info("warm start: %d observations since %s", len(observations), iso_utc(since))
+        return len(observations)
 
     # --- input -----------------------------------------------------------
     def ingest(
@@ -147,6 +185,8 @@ class Engine:
             else:
                 anomalies.extend(self._score_rows(station, rows, batch, scores))
         anomalies.sort(key=lambda a: a.ts)
+        if self._warming:
+            return BatchResult(batch, anomalies, rejected)
 
         c = self.counters
         c.observations += n
@@ -157,11 +197,16 @@ class Engine:
         c.first_ts = lo if c.first_ts is None else min(c.first_ts, lo)
         c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
 
+        events: list[AlertEvent] = []
+        if self.alerts is not None:
+            clocks = {station: float(batch.ts[rows].max()) for station, rows in by_station.items()}
+            events = self.alerts.observe(anomalies, clocks)
         if self.store is not None:
             self.store.append_lines(STREAM, _stream_lines(batch, scores))
             self.store.append(ANOMALIES, (a.to_record() for a in anomalies))
+            self.store.append(ALERTS, (e.to_record() for e in events))
             self.store.flush()
-        return BatchResult(batch, anomalies, rejected)
+        return BatchResult(batch, anomalies, rejected, events)
 
     def _score_rows(
         self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray]
@@ -222,6 +267,18 @@ class Engine:
             out["ignored_fields"] = dict(sorted(c.ignored_fields.items()))
         out.update(extra)
         return out
+
+
+def _newest_ts(store: JsonlStore) -> float | None:
+    """The time of the last complete record of the stored stream."""
+    for path in reversed(store.files(STREAM)):
+        records = list(read_jsonl(path))
+        for record in reversed(records):
+            try:
+                return parse_time(record.get("ts"))
+            except ValueError:
+                continue
+    return None
 
 
 def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> list[bytes]:
