@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -127,18 +128,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
     started = time.perf_counter()
-    interrupted = False
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM and SIGINT end the replay between two batches: nothing read is lost or torn.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     with open_store(cfg) as store:
         engine = Engine(cfg, store, alerts)
         try:
-            replay_file(engine, path, speed=speed, station=args.station,
-                        on_batch=lambda result: log_events(result, args.quiet))
-        except KeyboardInterrupt:
-            interrupted = True
+            interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
+                                          on_batch=lambda result: log_events(result, args.quiet))
         finally:
             store.flush()
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if alerts is not None:
                 alerts.close(timeout=30.0)
     elapsed = time.perf_counter() - started
@@ -194,10 +195,6 @@ def cmd_alert(args: argparse.Namespace) -> int:
             failed += 1
             print(f"{ch.name}: FAILED: {type(exc).__name__}: {exc}")
     return 1 if failed else 0
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def cmd_default(args: argparse.Namespace) -> int:

@@ -8,8 +8,8 @@ empty cells are missing readings. A file without a station column takes
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,8 +21,6 @@ from mass_tui.engine import BatchResult, Engine
 from sources.schema import Rejection, parse_time
 
 BATCH = 16384
-
-Sleep = Callable[[float], None]
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[dict[str, Any] | None, bytes, str]]:
@@ -72,11 +70,11 @@ def _json_ts(raw: bytes) -> float | None:
 
 
 class Pacer:
-    """Sleeps so that data time advances `speed` times faster than wall time."""
+    """Waits so that data time advances `speed` times faster than wall time."""
 
-    def __init__(self, speed: float | None, sleep: Sleep = time.sleep) -> None:
+    def __init__(self, speed: float | None, stop: threading.Event) -> None:
         self.speed = speed
-        self._sleep = sleep
+        self._stop = stop
         self._origin: tuple[float, float] | None = None  # (data ts, wall time)
 
     def wait_for(self, ts: float | None) -> None:
@@ -88,7 +86,15 @@ class Pacer:
             return
         due = self._origin[1] + (ts - self._origin[0]) / self.speed
         if due > now:
-            self._sleep(due - now)
+            self._stop.wait(due - now)
+
+
+def _csv_time(obj: dict[str, Any]) -> float | None:
+    ts = obj.get("ts") or obj.get("time_utc") or obj.get("timestamp")
+    try:
+        return parse_time(ts) if ts is not None else None
+    except ValueError:
+        return None  # a bad time is rejected by the engine
 
 
 def replay_file(
@@ -98,42 +104,48 @@ def replay_file(
     speed: float | None = None,
     station: str | None = None,
     on_batch: Callable[[BatchResult], None] | None = None,
-    sleep: Sleep = time.sleep,
-) -> None:
-    """Feed a recording through the engine. speed=None: as fast as possible."""
-    default_station = station or path.stem
-    source = f"replay:{path.name}"
-    pacer = Pacer(speed, sleep)
+    stop: threading.Event | None = None,
+) -> bool:
+    """Feed a recording through the engine (speed=None: as fast as possible).
+
+    Stops between batches when `stop` is set, so what was read is scored and
+    stored whole. Returns False when stopped early.
+    """
+    stop = stop or threading.Event()
+    defaults = {"default_station": station or path.stem, "default_source": f"replay:{path.name}"}
+    pacer = Pacer(speed, stop)
     # Paced replay hands the engine one message at a time, as a live source
     # would; flat out it hands over big batches. The results are the same.
     batch = BATCH if speed is None else 1
-    if path.suffix.lower() == ".csv":
-        pending: list[tuple[dict[str, Any], bytes]] = []
-        for obj, raw, problem in _csv_rows(path):
+    is_csv = path.suffix.lower() == ".csv"
+    items: Iterator[Any] = _csv_rows(path) if is_csv else _jsonl_lines(path)
+    pending: list[Any] = []
+
+    def flush() -> None:
+        if pending:
+            ingest = engine.ingest_objects if is_csv else engine.ingest
+            _emit(ingest(pending, **defaults), on_batch)
+            pending.clear()
+
+    for item in items:
+        if stop.is_set():
+            flush()
+            return False
+        if is_csv:
+            obj, raw, problem = item
             if obj is None:
                 engine.quarantine([Rejection(problem, raw)])
                 continue
-            if speed is not None:
-                ts = obj.get("ts") or obj.get("time_utc") or obj.get("timestamp")
-                with contextlib.suppress(ValueError):  # a bad time is rejected by the engine
-                    pacer.wait_for(parse_time(ts) if ts is not None else None)
-            pending.append((obj, raw))
-            if len(pending) >= batch:
-                _emit(engine.ingest_objects(pending, default_station=default_station, default_source=source), on_batch)
-                pending = []
-        if pending:
-            _emit(engine.ingest_objects(pending, default_station=default_station, default_source=source), on_batch)
-        return
-    lines: list[bytes] = []
-    for raw in _jsonl_lines(path):
-        if speed is not None:
-            pacer.wait_for(_json_ts(raw))
-        lines.append(raw)
-        if len(lines) >= batch:
-            _emit(engine.ingest(lines, default_station=default_station, default_source=source), on_batch)
-            lines = []
-    if lines:
-        _emit(engine.ingest(lines, default_station=default_station, default_source=source), on_batch)
+            item = (obj, raw)
+            ts = _csv_time(obj) if speed is not None else None
+        else:
+            ts = _json_ts(item) if speed is not None else None
+        pacer.wait_for(ts)
+        pending.append(item)
+        if len(pending) >= batch:
+            flush()
+    flush()
+    return not stop.is_set()
 
 
 def _emit(result: BatchResult, on_batch: Callable[[BatchResult], None] | None) -> None:

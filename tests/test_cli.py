@@ -165,3 +165,26 @@ def test_core_imports_without_textual():
         "bad = [m for m in ('textual', 'plotext') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_sigterm_during_a_paced_replay_stores_everything_read_whole(tmp_path):
+    import signal
+    import time
+
+    src = tmp_path / "rec.jsonl"
+    src.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "s", "temp_c": 10 + i % 5})
+                             for i in range(5000)))
+    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(src), "--headless", "--speed", "6000",
+                             "-q"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+    stream = tmp_path / "data" / "db" / "consumer_stream.jsonl"
+    deadline = time.monotonic() + 30
+    while (not stream.exists() or stream.stat().st_size < 2000) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    stored = [json.loads(x) for x in stream.read_text().splitlines()]  # every line whole
+    assert summary["interrupted"] and 0 < summary["observations"] == len(stored) < 5000
+    assert [r["temp_c"] for r in stored] == [10 + i % 5 for i in range(len(stored))]

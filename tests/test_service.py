@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from mass_tui.config import load_config
+from mass_tui.service import run_consumer, transport_path
+from sources.file_transport import FileAppender, FileTail
+
+from .conftest import ROOT, free_port
+
+
+def _lines(n: int, start: int = 0, station: str = "s1") -> list[bytes]:
+    return [json.dumps({"ts": 1_700_000_000 + 60 * i, "station": station, "temp_c": 10 + (i % 24) * 0.3,
+                        "pressure_hpa": 1010 - (i % 50) * 0.01}).encode() for i in range(start, start + n)]
+
+
+def test_tail_waits_for_partial_lines_and_survives_truncation_and_rotation(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2')
+    tail = FileTail(path)
+    assert tail.read() == [b'{"a": 1}']
+    with path.open("ab") as fh:
+        fh.write(b'}\n')
+    assert tail.read() == [b'{"a": 2}']
+    tail.commit()
+    # A restart resumes after the committed position.
+    again = FileTail(path)
+    assert again.read() == []
+    path.write_bytes(b'{"b": 1}\n')  # truncated and rewritten
+    assert again.read() == [b'{"b": 1}']
+    os.rename(path, tmp_path / "t.jsonl.1")  # rotated away, a new file takes the name
+    path.write_bytes(b'{"c": 1}\n')
+    assert again.read() == [b'{"c": 1}']
+    again.close()
+    tail.close()
+
+
+def _config(tmp_path: Path, **env: str):
+    return load_config(None, env={"MASS_DATA_DIR": str(tmp_path / "data"), "MASS_LOG_DIR": str(tmp_path / "logs"),
+                                  **env}, dotenv_file=None)
+
+
+def _stored(tmp_path: Path) -> list[dict]:
+    db = tmp_path / "data" / "db"
+    out = []
+    for p in sorted(db.glob("consumer_stream*.jsonl")):
+        out += [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
+    return out
+
+
+def test_consumer_stores_what_the_producer_appends_and_serves_metrics(tmp_path):
+    cfg = _config(tmp_path)
+    appender = FileAppender(transport_path(cfg))
+    appender.append(_lines(500))
+    appender.append([b"not json", b'{"ts": 1, "station": "s1", "temp_c": 900}'])
+    port = free_port()
+    stop = threading.Event()
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(run_consumer(cfg, metrics_port=port, stop=stop,
+                                                                        idle_wait=0.05)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(_stored(tmp_path)) < 500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        appender.append(_lines(100, start=500))
+        while len(_stored(tmp_path)) < 600 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        stop.set()
+        thread.join(20)
+        appender.close()
+    assert len(_stored(tmp_path)) == 600
+    assert result["observations"] == 600 and result["rejected"] == 2
+    assert "mass_observations_total 600.0" in metrics
+    assert "mass_rejected_total 2.0" in metrics
+    assert "mass_processing_seconds_bucket" in metrics and "mass_consumer_lag_bytes" in metrics
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.Popen:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MASS_DATA_DIR": str(tmp_path / "data"),
+           "MASS_LOG_DIR": str(tmp_path / "logs")}
+    return subprocess.Popen([sys.executable, "-m", "mass_tui", "run", "--headless", "-q", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_sigkill_mid_stream_loses_nothing_and_restart_is_warm(tmp_path):
+    cfg = _config(tmp_path)
+    n = 60_000
+    appender = FileAppender(transport_path(cfg))
+    appender.append(_lines(n))
+    appender.close()
+    position = transport_path(cfg).with_suffix(".position")
+    proc = _run(tmp_path, "--max-seconds", "60")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if position.exists() and json.loads(position.read_text())["offset"] > 0:
+                break
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = len(_stored(tmp_path))
+    assert 0 < before < n, "killed mid-stream"
+    proc = _run(tmp_path, "--max-seconds", "15")
+    out, err = proc.communicate(timeout=60)
+    summary = json.loads(out.strip().splitlines()[-1])
+    stored = _stored(tmp_path)
+    stamps = [r["ts"] for r in stored]
+    assert len(set(stamps)) == n  # every message stored
+    assert len(stamps) - n <= 4096  # at most the batch in hand when killed, twice
+    assert summary["warmed"] > 0  # the detectors started from stored history, not cold
+
+
+def test_sigterm_stops_cleanly_with_everything_read_stored(tmp_path):
+    cfg = _config(tmp_path)
+    appender = FileAppender(transport_path(cfg))
+    appender.append(_lines(2000))
+    proc = _run(tmp_path)
+    deadline = time.monotonic() + 30
+    while len(_stored(tmp_path)) < 2000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    appender.close()
+    assert proc.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["observations"] == 2000 == len(_stored(tmp_path))
+    offset = json.loads(transport_path(cfg).with_suffix(".position").read_text())["offset"]
+    assert offset == transport_path(cfg).stat().st_size
+    assert (tmp_path / "logs" / "mass.log").read_text().count("consumer started") == 1
