@@ -1,0 +1,239 @@
+"""Polled HTTP sources: Open-Meteo (weather and air quality) and OpenWeatherMap.
+
+One fetch per tick; the caller waits `next_delay()` before the next one, so
+a slow API never stacks requests. Failures back off exponentially with
+jitter, a 429 waits what its Retry-After says, and the source's state (up,
+down since, next retry, last error) is there for the UI and the logs. A
+401 from OpenWeatherMap stops that source: a bad key does not get better
+by retrying.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from sources.normalize import OPEN_METEO_AIR, OPEN_METEO_WEATHER, NormalizeError, open_meteo_current, owm_weather
+from sources.schema import Rejection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceState:
+    name: str
+    up: bool | None = None  # None until the first fetch
+    stopped: bool = False  # given up for good (bad API key)
+    down_since: float | None = None
+    next_retry: float | None = None  # wall time of the next attempt while down
+    last_error: str = ""
+    last_ok: float | None = None
+    fetches: int = 0
+    failures: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class Backoff:
+    base: float = 2.0
+    cap: float = 300.0
+    attempt: int = 0
+
+    def next(self) -> float:
+        self.attempt += 1
+        delay = min(self.cap, self.base * 2 ** (self.attempt - 1))
+        return delay * random.uniform(0.5, 1.0)  # "equal jitter": spread the retries of many stations
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class FetchError(RuntimeError):
+    def __init__(self, message: str, retry_after: float | None = None, fatal: bool = False,
+                 body: bytes | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.fatal = fatal
+        self.body = body
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class Poll:
+    messages: list[bytes] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class HttpSource:
+    """Shared fetch, error and backoff handling; subclasses say what to fetch and how to read it."""
+
+    name = "http"
+
+    def __init__(self, client: httpx.Client, interval: float, backoff: Backoff | None = None) -> None:
+        self.client = client
+        self.interval = interval
+        self.backoff = backoff or Backoff()
+        self.state = SourceState(self.name)
+        self._delay = 0.0
+
+    def requests(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(station, url, params) to fetch this tick."""
+        raise NotImplementedError
+
+    def normalize(self, payload: Any, station: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _get_json(self, url: str, params: dict[str, Any]) -> Any:
+        try:
+            response = self.client.get(url, params=params)
+        except httpx.TimeoutException as exc:
+            raise FetchError(f"timeout: {type(exc).__name__}") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code == 429:
+            raise FetchError("HTTP 429 rate limited", retry_after_seconds(response.headers.get("Retry-After")))
+        if response.status_code == 401:
+            raise FetchError(self._unauthorized(response), fatal=True)
+        if response.status_code >= 400:
+            raise FetchError(f"HTTP {response.status_code}: {response.text[:200]}")
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise FetchError("malformed body (not JSON)", body=response.content[:4096]) from None
+
+    def _unauthorized(self, response: httpx.Response) -> str:
+        return f"HTTP 401 unauthorized: {response.text[:200]}"
+
+    def poll(self) -> Poll:
+        """One tick: fetch every request; failures set the state and the delay before the next tick."""
+        out = Poll()
+        if self.state.stopped:
+            return out
+        now = time.time()
+        self.state.fetches += 1
+        try:
+            for station, url, params in self.requests():
+                payload = self._get_json(url, params)
+                try:
+                    message = self.normalize(payload, station)
+                except NormalizeError as exc:
+                    out.rejected.append(Rejection(f"{self.name}: {exc}", orjson.dumps(payload)))
+                    continue
+                if message is not None:
+                    out.messages.append(orjson.dumps(message))
+        except FetchError as exc:
+            self._failed(now, exc, out)
+            return out
+        if self.state.up is False:
+            log.info("%s is back after %.0f s", self.name, now - (self.state.down_since or now))
+        self.state.up, self.state.down_since, self.state.next_retry = True, None, None
+        self.state.last_ok = now
+        self.backoff.reset()
+        self._delay = self.interval
+        return out
+
+    def _failed(self, now: float, exc: FetchError, out: Poll) -> None:
+        st = self.state
+        st.failures += 1
+        st.last_error = str(exc)
+        if exc.body is not None:
+            out.rejected.append(Rejection(f"{self.name}: {exc}", exc.body))
+        if st.up is not False:
+            st.down_since = now
+        st.up = False
+        if exc.fatal:
+            st.stopped = True
+            st.next_retry = None
+            log.error("%s stopped: %s", self.name, exc)
+            return
+        delay = self.backoff.next()
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        self._delay = delay
+        st.next_retry = now + delay
+        log.warning("%s down (%s); retry in %.1f s", self.name, exc, delay)
+
+    def next_delay(self) -> float:
+        return self._delay
+
+
+class OpenMeteoSource(HttpSource):
+    """Open-Meteo `current=` for every station; air quality as variables of the same station."""
+
+    name = "open-meteo"
+    AIR_BASE = "https://air-quality-api.open-meteo.com/v1/air-quality"
+
+    def __init__(self, client: httpx.Client, stations: list[dict[str, Any]], *, base: str,
+                 air_base: str | None = AIR_BASE, interval: float = 60.0, backoff: Backoff | None = None) -> None:
+        super().__init__(client, interval, backoff)
+        self.stations = stations
+        self.base = base
+        self.air_base = air_base
+        self._seen: dict[tuple[str, str], str] = {}
+
+    def requests(self) -> list[tuple[str, str, dict[str, Any]]]:
+        out = []
+        for st in self.stations:
+            where = {"latitude": st["lat"], "longitude": st["lon"]}
+            out.append((st["name"], self.base, {**where, "current": OPEN_METEO_WEATHER, "wind_speed_unit": "ms"}))
+            if self.air_base:
+                out.append((st["name"], self.air_base, {**where, "current": OPEN_METEO_AIR}))
+        return out
+
+    def normalize(self, payload: Any, station: str) -> dict[str, Any] | None:
+        message = open_meteo_current(payload, station, self.name)
+        kind = "air" if "pm25_ugm3" in message or "pm10_ugm3" in message else "weather"
+        key = (station, kind)
+        # Polling faster than the model's 15-minute steps returns the same
+        # time again: store each observation once.
+        if self._seen.get(key) == message["ts"]:
+            return None
+        self._seen[key] = message["ts"]
+        return message
+
+
+class OpenWeatherMapSource(HttpSource):
+    name = "openweathermap"
+
+    def __init__(self, client: httpx.Client, stations: list[dict[str, Any]], *, api_key: str, base: str,
+                 units: str = "metric", interval: float = 60.0, backoff: Backoff | None = None) -> None:
+        super().__init__(client, interval, backoff)
+        if not api_key:
+            raise ValueError("OPENWEATHER_API_KEY is not set")
+        self.stations, self.api_key, self.base, self.units = stations, api_key, base, units
+        self._seen: dict[str, str] = {}
+
+    def requests(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(st["name"], self.base, {"lat": st["lat"], "lon": st["lon"], "appid": self.api_key,
+                                         "units": self.units}) for st in self.stations]
+
+    def _unauthorized(self, response: httpx.Response) -> str:
+        return "OpenWeatherMap rejected the API key (HTTP 401): check OPENWEATHER_API_KEY"
+
+    def normalize(self, payload: Any, station: str) -> dict[str, Any] | None:
+        message = owm_weather(payload, station, self.units)
+        if self._seen.get(station) == message["ts"]:
+            return None
+        self._seen[station] = message["ts"]
+        return message
