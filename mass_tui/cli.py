@@ -58,10 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the consumer as a service", epilog=PRECEDENCE)
     _add_common(p)
     p.add_argument("--headless", action="store_true", help="no terminal UI (required until the UI lands)")
-    p.add_argument("--transport", default="file", choices=("file",), help="where observations come from")
+    p.add_argument("--source", help="also run the producer: open-meteo, openweathermap, simulator[:smoke]")
+    p.add_argument("--transport", default="file", choices=("file", "kafka"), help="between producer and consumer")
     p.add_argument("--max-seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--max-messages", type=int, help="stop the producer after this many messages")
+    p.add_argument("--max", action="store_true", help="simulator: simulated time, as fast as possible")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
     p.add_argument("--quiet", "-q", action="store_true", help="log alerts only, not every anomaly")
+    p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
+
+    p = sub.add_parser("produce", help="run the producer alone", epilog=PRECEDENCE)
+    _add_common(p)
+    p.add_argument("--source", help="open-meteo (default from WEATHER_PROVIDER), openweathermap, simulator[:smoke]")
+    p.add_argument("--transport", default="file", choices=("file", "kafka"))
+    p.add_argument("--max-messages", type=int, help="stop after this many messages")
+    p.add_argument("--max", action="store_true", help="simulator: simulated time, as fast as possible")
 
     p = sub.add_parser("alert", help="alert tools", epilog=PRECEDENCE)
     alert_sub = p.add_subparsers(dest="alert_command", required=True)
@@ -166,9 +177,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     log_file = setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
     print(f"mass run: consuming {transport_path(cfg)}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
-    summary = run_consumer(cfg, max_seconds=args.max_seconds, metrics_port=args.metrics_port, quiet=args.quiet)
+    summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
+                           max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
+                           quiet=args.quiet)
     print(orjson.dumps(summary).decode(), flush=True)
     return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from mass_tui.logs import setup_logging
+    from mass_tui.pipeline import make_sink, make_source, run_producer
+    from mass_tui.service import open_store
+
+    cfg = _config(args)
+    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+    name = args.source or cfg.get("source.provider")
+    source = make_source(cfg, name, max_speed=args.max)
+    sink = make_sink(cfg, args.transport)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    started = time.perf_counter()
+    try:
+        with open_store(cfg) as store:
+            sent = run_producer(source, sink, stop, store=store, max_messages=args.max_messages, max_speed=args.max)
+    finally:
+        sink.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    elapsed = time.perf_counter() - started
+    print(orjson.dumps({"produced": sent, "source": source.state.to_dict(), "transport": args.transport,
+                        "seconds": round(elapsed, 3)}).decode(), flush=True)
+    return 1 if source.state.stopped else 0
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
@@ -213,7 +252,8 @@ def cmd_default(args: argparse.Namespace) -> int:
         return cmd_replay(ns)
 
 
-COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run": cmd_run, "alert": cmd_alert}
+COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run": cmd_run, "produce": cmd_produce,
+            "alert": cmd_alert}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
         "provider": "open-meteo",
         "api_base": "https://api.open-meteo.com/v1/forecast",
         "poll_seconds": 60.0,
+        "owm_base": "https://api.openweathermap.org/data/2.5/weather",
+        "owm_units": "metric",
     },
     "stations": [
         {"name": "boston", "lat": 42.36, "lon": -71.06},
@@ -156,6 +158,10 @@ SETTINGS: dict[str, Setting] = {
         str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL", "WEATHER_API_BASE"
     ),
     "source.poll_seconds": Setting(float, lambda v: v >= 1, "a number of seconds >= 1", "POLL_SECONDS"),
+    "source.owm_base": Setting(str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL",
+                               "OPENWEATHER_BASE"),
+    "source.owm_units": Setting(str, lambda v: v in ("standard", "metric", "imperial"),
+                                "standard, metric or imperial", "OPENWEATHER_UNITS"),
     "kafka.bootstrap_servers": Setting(str, bool, "host:port[,host:port]", "KAFKA_BOOTSTRAP_SERVERS"),
     "kafka.topic": Setting(str, bool, "a topic name", "KAFKA_TOPIC"),
     "kafka.group_id": Setting(str, bool, "a consumer group id", "KAFKA_GROUP_ID"),

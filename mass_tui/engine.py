@@ -76,6 +76,7 @@ class BatchResult:
     anomalies: list[Anomaly]
     rejected: int
     alerts: list[AlertEvent] = field(default_factory=list)
+    seconds: float = 0.0  # to score and store it
 
 
 class Engine:
@@ -165,6 +166,7 @@ class Engine:
 
     def process_batch(self, batch: ObservationBatch, rejected: int = 0) -> BatchResult:
         """Score and store valid observations, in order; each station's rows in time order."""
+        started = time.perf_counter()
         n = len(batch)
         if n == 0:
             if self.store is not None:
@@ -206,7 +208,7 @@ class Engine:
             self.store.append(ANOMALIES, (a.to_record() for a in anomalies))
             self.store.append(ALERTS, (e.to_record() for e in events))
             self.store.flush()
-        return BatchResult(batch, anomalies, rejected, events)
+        return BatchResult(batch, anomalies, rejected, events, time.perf_counter() - started)
 
     def _score_rows(
         self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray]

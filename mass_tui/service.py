@@ -21,17 +21,14 @@ from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config
 from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import EVENTS
+from mass_tui.pipeline import Pipeline, make_source, transport_file
 from mass_tui.store import JsonlStore
-from sources.file_transport import FileTail
 from sources.schema import iso_utc
 
 log = logging.getLogger(__name__)
 
-TRANSPORT_FILE = Path("transport") / "observations.jsonl"
-
-
 def transport_path(config: Config) -> Path:
-    return config.data_dir / TRANSPORT_FILE
+    return transport_file(config)
 
 
 def open_store(config: Config) -> JsonlStore:
@@ -65,18 +62,19 @@ def log_events(result: BatchResult, quiet: bool = False) -> None:
 def run_consumer(
     config: Config,
     *,
+    transport: str = "file",
+    source: str | None = None,
     max_seconds: float | None = None,
+    max_messages: int | None = None,
+    max_speed: bool = False,
     metrics_port: int | None = None,
     quiet: bool = False,
     idle_wait: float = 0.2,
     stop: threading.Event | None = None,
-    on_ready: Callable[[Engine], None] | None = None,
+    on_ready: Callable[[Pipeline], None] | None = None,
 ) -> dict[str, Any]:
-    stop = stop or threading.Event()
+    """Run the consumer (and the producer when `source` is given) until stopped; returns the summary."""
     handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            handlers[sig] = signal.signal(sig, lambda *_: stop.set())
     metrics = None
     if metrics_port:
         from mass_tui.metrics import Metrics
@@ -84,52 +82,55 @@ def run_consumer(
         metrics = Metrics(metrics_port)
     alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
     store = open_store(config)
-    tail = FileTail(transport_path(config))
     engine = Engine(config, store, alerts)
+    pipeline = Pipeline(config, engine, store, transport)
+    if stop is not None:
+        pipeline.stop = stop
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            handlers[sig] = signal.signal(sig, lambda *_: pipeline.stop.set())
     started = time.monotonic()
+
+    def on_batch(result: BatchResult) -> None:
+        if metrics is not None:
+            _count(metrics, result, alerts)
+            metrics.lag.set(pipeline.consumer.lag_bytes())
+            if pipeline.source is not None:
+                metrics.source_up.labels(pipeline.source.name).set(1 if pipeline.source.state.up else 0)
+        log_events(result, quiet)
+
     try:
         warmed = engine.warm()
-        log.info("consumer started on %s (warmed with %d stored observations)", tail.path, warmed)
+        log.info("consumer started on the %s transport (warmed with %d stored observations)", transport, warmed)
+        if source is not None:
+            pipeline.start_producer(make_source(config, source, max_speed=max_speed), max_messages=max_messages,
+                                    max_speed=max_speed)
         if on_ready is not None:
-            on_ready(engine)
-        while not stop.is_set():
-            if max_seconds is not None and time.monotonic() - started >= max_seconds:
-                break
-            lines = tail.read(4096)
-            if metrics is not None:
-                metrics.source_up.labels("file").set(1 if tail.path.exists() else 0)
-                metrics.lag.set(tail.lag_bytes())
-            if not lines:
-                stop.wait(idle_wait)
-                continue
-            t0 = time.perf_counter()
-            result = engine.ingest(lines, default_source="file")
-            store.sync()
-            tail.commit()  # only now: what was read is stored
-            if metrics is not None:
-                _count(metrics, result, time.perf_counter() - t0, alerts)
-            log_events(result, quiet)
+            on_ready(pipeline)
+        pipeline.run(max_seconds=max_seconds, on_batch=on_batch, idle_wait=idle_wait,
+                     until_idle=source is not None and (max_speed or max_messages is not None))
     finally:
-        store.flush()
         store.close()
-        tail.close()
         if alerts is not None:
             alerts.close(timeout=5.0)
         if metrics is not None:
             metrics.close()
         for sig, previous in handlers.items():
             signal.signal(sig, previous)
-    summary = engine.summary(warmed=warmed, transport=str(tail.path), seconds=round(time.monotonic() - started, 3))
+    summary = engine.summary(warmed=warmed, transport=pipeline.transport, produced=pipeline.produced,
+                             seconds=round(time.monotonic() - started, 3))
+    if pipeline.source is not None:
+        summary["source"] = pipeline.source.state.to_dict()
     if alerts is not None:
         summary["alerts"] = alerts.sent_events
         summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
     return summary
 
 
-def _count(metrics: Any, result: BatchResult, seconds: float, alerts: AlertService | None) -> None:
+def _count(metrics: Any, result: BatchResult, alerts: AlertService | None) -> None:
     metrics.observations.inc(len(result.batch))
     metrics.rejected.inc(result.rejected)
-    metrics.latency.observe(seconds)
+    metrics.latency.observe(result.seconds)
     for a in result.anomalies:
         metrics.anomalies.labels(a.detector, a.severity).inc()
     for e in result.alerts:

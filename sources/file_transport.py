@@ -31,10 +31,14 @@ class FileAppender:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - kept open
 
-    def append(self, lines: list[bytes]) -> None:
+    def append(self, lines: list[bytes], keys: list[str] | None = None) -> None:
         if lines:
             self._fh.write(b"\n".join(lines) + b"\n")
             self._fh.flush()
+
+    def flush(self, timeout: float = 0.0) -> int:
+        self._fh.flush()
+        return 0
 
     def close(self) -> None:
         self._fh.close()

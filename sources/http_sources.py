@@ -13,33 +13,18 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import orjson
 
+from sources.base import Poll, SourceState
 from sources.normalize import OPEN_METEO_AIR, OPEN_METEO_WEATHER, NormalizeError, open_meteo_current, owm_weather
 from sources.schema import Rejection
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SourceState:
-    name: str
-    up: bool | None = None  # None until the first fetch
-    stopped: bool = False  # given up for good (bad API key)
-    down_since: float | None = None
-    next_retry: float | None = None  # wall time of the next attempt while down
-    last_error: str = ""
-    last_ok: float | None = None
-    fetches: int = 0
-    failures: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 @dataclass
@@ -77,12 +62,6 @@ def retry_after_seconds(header: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-@dataclass
-class Poll:
-    messages: list[bytes] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
 
 
 class HttpSource:
@@ -141,7 +120,7 @@ class HttpSource:
                     out.rejected.append(Rejection(f"{self.name}: {exc}", orjson.dumps(payload)))
                     continue
                 if message is not None:
-                    out.messages.append(orjson.dumps(message))
+                    out.add(orjson.dumps(message), station)
         except FetchError as exc:
             self._failed(now, exc, out)
             return out

@@ -43,7 +43,9 @@ _VARIABLES = (
     Variable("co2_ppm", "ppm", "CO2", 0.0, 60000.0),
     Variable("eco2_ppm", "ppm", "eCO2", 0.0, 60000.0),
     Variable("tvoc_ppb", "ppb", "TVOC", 0.0, 60000.0),
-    Variable("occupancy", "people", "Occupancy", 0.0, 10000.0),
+    # A head count switches between empty and busy regimes every day: mean
+    # and sigma say little about it; threshold rules suit it better.
+    Variable("occupancy", "people", "Occupancy", 0.0, 10000.0, scored=False),
     Variable("energy_kwh", "kWh", "Energy", 0.0, 1.0e6),
     Variable("fire_alarm", "", "Fire alarm", 0.0, 1.0),
     Variable("value", "", "Value", -1.0e12, 1.0e12),

@@ -1,0 +1,202 @@
+"""Producer and consumer, wired from the configuration, in one process or apart.
+
+The producer polls a source and appends to the transport; the consumer
+reads the transport, scores, stores (fsync), then commits its position.
+Both run as threads with a shared stop event, so the UI and the headless
+service drive them the same way. The transport can be switched while
+running: the consumer commits and closes one and opens the other, and the
+detector state, which lives in the engine, is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from mass_tui.config import Config, ConfigError
+from mass_tui.engine import BatchResult, Engine
+from mass_tui.store import LABELS, REJECTED, JsonlStore
+from sources.base import Source
+from sources.file_transport import FileAppender, FileTail
+from sources.http_sources import OpenMeteoSource, OpenWeatherMapSource
+from sources.simulator import Simulator
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS = ("file", "kafka")
+SOURCES = ("open-meteo", "openweathermap", "simulator", "simulator:building", "simulator:smoke")
+
+
+def make_source(config: Config, name: str, *, seed: int = 7, max_speed: bool = False) -> Source:
+    stations = config.get("stations")
+    poll = config.get("source.poll_seconds")
+    if name == "open-meteo":
+        client = httpx.Client(timeout=10.0, headers={"User-Agent": "mass-monitor"})
+        return OpenMeteoSource(client, stations, base=config.get("source.api_base"), interval=poll)
+    if name == "openweathermap":
+        key = config.secret("OPENWEATHER_API_KEY")
+        if not key:
+            raise ConfigError("source openweathermap: OPENWEATHER_API_KEY is not set (put it in .env)")
+        client = httpx.Client(timeout=10.0)
+        return OpenWeatherMapSource(client, stations, api_key=key, base=config.get("source.owm_base"),
+                                    units=config.get("source.owm_units"), interval=poll)
+    if name.startswith("simulator"):
+        scenario = name.partition(":")[2] or "building"
+        start = None if max_speed else time.time()
+        step = 300.0 if scenario == "building" else 10.0  # building sensors report every 5 min, smoke every 10 s
+        return Simulator(scenario, seed=seed, start=start, interval=0.0 if max_speed else step, step_seconds=step)
+    raise ConfigError(f"source = {name!r}: expected one of {', '.join(SOURCES)}")
+
+
+def transport_file(config: Config):
+    return config.data_dir / "transport" / "observations.jsonl"
+
+
+def make_sink(config: Config, transport: str) -> Any:
+    if transport == "file":
+        return FileAppender(transport_file(config))
+    from sources.kafka_transport import KafkaSink, ensure_topic
+
+    k = config.get("kafka")
+    ensure_topic(k["bootstrap_servers"], k["topic"])
+    return KafkaSink(k["bootstrap_servers"], k["topic"], k["client_id"])
+
+
+def make_consumer(config: Config, transport: str) -> Any:
+    if transport == "file":
+        return FileTail(transport_file(config))
+    from sources.kafka_transport import KafkaSource, ensure_topic
+
+    k = config.get("kafka")
+    ensure_topic(k["bootstrap_servers"], k["topic"])
+    return KafkaSource(k["bootstrap_servers"], k["topic"], k["group_id"], k["client_id"])
+
+
+def run_producer(source: Source, sink: Any, stop: threading.Event, *, store: JsonlStore | None = None,
+                 max_messages: int | None = None, max_speed: bool = False) -> int:
+    """Poll until stopped (or max_messages); returns how many messages were appended."""
+    sent = 0
+    labels = getattr(source, "labels", None)
+    if labels and store is not None:
+        store.append(LABELS, (lb.to_record() for lb in labels))
+        store.flush()
+    while not stop.is_set():
+        poll = source.poll()
+        messages, stations = poll.messages, poll.stations
+        if max_messages is not None:
+            messages, stations = messages[: max_messages - sent], stations[: max_messages - sent]
+        sink.append(messages, stations)
+        sent += len(messages)
+        if poll.rejected and store is not None:
+            now = time.time()
+            store.append(REJECTED, (r.to_record(now) for r in poll.rejected))
+            store.flush()
+        if max_messages is not None and sent >= max_messages:
+            break
+        if getattr(source.state, "stopped", False):
+            log.error("source %s stopped: %s", source.name, source.state.last_error)
+            break
+        stop.wait(0.0 if max_speed else source.next_delay())
+    sink.flush()
+    return sent
+
+
+class Pipeline:
+    """The consumer loop, with a producer thread when a source is given."""
+
+    def __init__(self, config: Config, engine: Engine, store: JsonlStore, transport: str = "file") -> None:
+        if transport not in TRANSPORTS:
+            raise ConfigError(f"transport = {transport!r}: expected file or kafka")
+        self.config = config
+        self.engine = engine
+        self.store = store
+        self.transport = transport
+        self.requested = transport
+        self.consumer: Any = None
+        self.stop = threading.Event()
+        self.producer_thread: threading.Thread | None = None
+        self.produced = 0
+        self.source: Source | None = None
+
+    def switch_transport(self, transport: str | None = None) -> str:
+        """Ask the consumer (and producer) to move to the other transport at the next batch."""
+        target = transport or ("kafka" if self.requested == "file" else "file")
+        if target not in TRANSPORTS:
+            raise ValueError(f"unknown transport {target!r}")
+        self.requested = target
+        return target
+
+    def start_producer(self, source: Source, *, max_messages: int | None = None, max_speed: bool = False) -> None:
+        self.source = source
+
+        def work() -> None:
+            sink = make_sink(self.config, self.transport)
+            try:
+                self.produced = run_producer(source, _SwitchingSink(self, sink), self.stop, store=self.store,
+                                             max_messages=max_messages, max_speed=max_speed)
+            except Exception:  # noqa: BLE001 - a dead producer is reported, the consumer goes on
+                log.exception("producer stopped")
+
+        self.producer_thread = threading.Thread(target=work, name="producer", daemon=True)
+        self.producer_thread.start()
+
+    def run(self, *, max_seconds: float | None = None, on_batch: Callable[[BatchResult], None] | None = None,
+            idle_wait: float = 0.2, until_idle: bool = False) -> None:
+        started = time.monotonic()
+        self.consumer = make_consumer(self.config, self.transport)
+        try:
+            while not self.stop.is_set():
+                if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                    break
+                if self.requested != self.transport:
+                    self._swap()
+                lines = self.consumer.read(4096)
+                if not lines:
+                    if until_idle and (self.producer_thread is None or not self.producer_thread.is_alive()):
+                        break
+                    if self.transport == "file":
+                        self.stop.wait(idle_wait)
+                    continue
+                result = self.engine.ingest(lines, default_source=self.transport)
+                self.store.sync()
+                self.consumer.commit()  # only now: what was read is stored
+                if on_batch is not None:
+                    on_batch(result)
+        finally:
+            self.stop.set()
+            if self.producer_thread is not None:
+                self.producer_thread.join(15)
+            self.store.flush()
+            self.consumer.close()
+
+    def _swap(self) -> None:
+        log.info("switching transport %s -> %s (detector state kept)", self.transport, self.requested)
+        self.consumer.commit()
+        self.consumer.close()
+        self.transport = self.requested
+        self.consumer = make_consumer(self.config, self.transport)
+
+
+class _SwitchingSink:
+    """The producer's sink, reopened on the pipeline's current transport when it changes."""
+
+    def __init__(self, pipeline: Pipeline, sink: Any) -> None:
+        self.pipeline = pipeline
+        self.sink = sink
+        self.kind = pipeline.transport
+
+    def append(self, messages: list[bytes], keys: list[str] | None = None) -> None:
+        if self.pipeline.requested != self.kind:
+            self.sink.flush()
+            self.sink.close()
+            self.kind = self.pipeline.requested
+            self.sink = make_sink(self.pipeline.config, self.kind)
+        self.sink.append(messages, keys)
+
+    def flush(self, timeout: float = 10.0) -> int:
+        return self.sink.flush(timeout)
