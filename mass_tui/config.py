@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "source": {
         "provider": "open-meteo",
         "api_base": "https://api.open-meteo.com/v1/forecast",
+        "air_api_base": "https://air-quality-api.open-meteo.com/v1/air-quality",
         "poll_seconds": 60.0,
         "owm_base": "https://api.openweathermap.org/data/2.5/weather",
         "owm_units": "metric",
@@ -157,6 +158,8 @@ SETTINGS: dict[str, Setting] = {
     "source.api_base": Setting(
         str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL", "WEATHER_API_BASE"
     ),
+    "source.air_api_base": Setting(str, lambda v: not v or v.startswith(("http://", "https://")),
+                                   "an http(s) URL, or empty for no air quality", "AIR_QUALITY_API_BASE"),
     "source.poll_seconds": Setting(float, lambda v: v >= 1, "a number of seconds >= 1", "POLL_SECONDS"),
     "source.owm_base": Setting(str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL",
                                "OPENWEATHER_BASE"),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,8 @@ from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, pars
 from sources.variables import REGISTRY
 
 log = logging.getLogger(__name__)
+
+_SEEN_PER_STATION = 20_000
 
 
 def ensemble_params(config: Config) -> EnsembleParams:
@@ -68,6 +72,7 @@ class Counters:
     variables: set[str] = field(default_factory=set)
     first_ts: float | None = None
     last_ts: float | None = None
+    duplicates: int = 0
 
 
 @dataclass
@@ -87,6 +92,9 @@ class Engine:
         self.alerts = alerts
         self.counters = Counters()
         self._warming = False
+        # (ts, source) of each station's recent observations: a message seen
+        # before (a re-poll, a re-read after a crash) is counted, not stored twice.
+        self._seen: dict[str, dict[tuple[float, str, float], None]] = {}
 
     def warm(self, hours: float | None = None) -> int:
         """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts),
@@ -167,6 +175,7 @@ class Engine:
     def process_batch(self, batch: ObservationBatch, rejected: int = 0) -> BatchResult:
         """Score and store valid observations, in order; each station's rows in time order."""
         started = time.perf_counter()
+        batch = self._drop_duplicates(batch)
         n = len(batch)
         if n == 0:
             if self.store is not None:
@@ -209,6 +218,35 @@ class Engine:
             self.store.append(ALERTS, (e.to_record() for e in events))
             self.store.flush()
         return BatchResult(batch, anomalies, rejected, events, time.perf_counter() - started)
+
+    def _drop_duplicates(self, batch: ObservationBatch) -> ObservationBatch:
+        """Drop messages identical in station, time, source and values to one already processed."""
+        seen_by_station = self._seen
+        ts = batch.ts.tolist()
+        # One number per row that changes with any value; a variable the row lacks adds
+        # nothing, so the number does not depend on what else is in the batch.
+        fingerprint = np.zeros(len(batch))
+        for name, col in batch.columns.items():
+            fingerprint += np.where(np.isnan(col), 0.0, col) * _weight(name)
+        prints = fingerprint.tolist()
+        dup = []
+        for i, (station, source) in enumerate(zip(batch.station, batch.source, strict=True)):
+            seen = seen_by_station.get(station)
+            if seen is None:
+                seen = seen_by_station[station] = {}
+            key = (ts[i], source, prints[i])
+            if key in seen:
+                dup.append(i)
+                continue
+            seen[key] = None
+            if len(seen) > _SEEN_PER_STATION:
+                del seen[next(iter(seen))]  # dicts keep insertion order: the oldest goes
+        if not dup:
+            return batch
+        if not self._warming:
+            self.counters.duplicates += len(dup)
+        keep = np.setdiff1d(np.arange(len(batch)), np.array(dup))
+        return batch.select(keep)
 
     def _score_rows(
         self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray]
@@ -265,10 +303,18 @@ class Engine:
             "first_ts": iso_utc(c.first_ts) if c.first_ts is not None else None,
             "last_ts": iso_utc(c.last_ts) if c.last_ts is not None else None,
         }
+        if c.duplicates:
+            out["duplicates"] = c.duplicates
         if c.ignored_fields:
             out["ignored_fields"] = dict(sorted(c.ignored_fields.items()))
         out.update(extra)
         return out
+
+
+@lru_cache(maxsize=256)
+def _weight(name: str) -> float:
+    """A weight per variable that is the same in every process (str hashes are not)."""
+    return 1.6180339887 + zlib.crc32(name.encode()) / 2**32
 
 
 def _newest_ts(store: JsonlStore) -> float | None:

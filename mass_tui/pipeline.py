@@ -37,7 +37,8 @@ def make_source(config: Config, name: str, *, seed: int = 7, max_speed: bool = F
     poll = config.get("source.poll_seconds")
     if name == "open-meteo":
         client = httpx.Client(timeout=10.0, headers={"User-Agent": "mass-monitor"})
-        return OpenMeteoSource(client, stations, base=config.get("source.api_base"), interval=poll)
+        return OpenMeteoSource(client, stations, base=config.get("source.api_base"),
+                               air_base=config.get("source.air_api_base") or None, interval=poll)
     if name == "openweathermap":
         key = config.secret("OPENWEATHER_API_KEY")
         if not key:

@@ -72,6 +72,17 @@ class ObservationBatch:
             extras=extras,
         )
 
+    def select(self, rows: np.ndarray) -> ObservationBatch:
+        """The batch restricted to `rows` (ascending indices)."""
+        where = {int(old): new for new, old in enumerate(rows.tolist())}
+        return ObservationBatch(
+            ts=self.ts[rows],
+            station=[self.station[i] for i in rows.tolist()],
+            source=[self.source[i] for i in rows.tolist()],
+            columns={k: c[rows] for k, c in self.columns.items()},
+            extras={where[i]: e for i, e in self.extras.items() if i in where},
+        )
+
     def observation(self, i: int) -> Observation:
         values = {name: float(col[i]) for name, col in self.columns.items() if col[i] == col[i]}
         lat, lon, tags = self.extras.get(i, (None, None, {}))

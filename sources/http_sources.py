@@ -183,6 +183,8 @@ class OpenMeteoSource(HttpSource):
     def normalize(self, payload: Any, station: str) -> dict[str, Any] | None:
         message = open_meteo_current(payload, station, self.name)
         kind = "air" if "pm25_ugm3" in message or "pm10_ugm3" in message else "weather"
+        if kind == "air":
+            message["source"] = f"{self.name}-air"  # another product with its own time steps
         key = (station, kind)
         # Polling faster than the model's 15-minute steps returns the same
         # time again: store each observation once.

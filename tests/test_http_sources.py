@@ -155,3 +155,35 @@ def test_nulls_in_fields_are_missing_readings(api, shared):
     payload["current"]["temperature_2m"] = None
     msg = open_meteo_current(payload, "twente")
     assert "temp_c" not in msg and "humidity_pct" in msg
+
+
+def test_mass_run_polls_open_meteo_and_stores_observations(tmp_path, api, shared):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    api.scripts["/v1/forecast"] = [(200, {}, sample(shared, "open-meteo_forecast_current_hourly_daily_excerpt.json"))]
+    api.scripts["/v1/air-quality"] = [(503, {}, b"down for maintenance")]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "WEATHER_API_BASE": api.base + "/v1/forecast",
+           "AIR_QUALITY_API_BASE": api.base + "/v1/air-quality", "LOCATION_LAT": "52.27", "LOCATION_LON": "6.87",
+           "LOCATION_NAME": "twente", "POLL_SECONDS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "mass_tui", "run", "--headless", "--source", "open-meteo",
+                           "--max-seconds", "3"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The air-quality endpoint is down: the source is shown down with its error and next retry.
+    assert summary["source"]["up"] is False and "503" in summary["source"]["last_error"], summary
+    assert summary["observations"] == 1, summary
+    assert summary["source"]["next_retry"] is not None
+    api.scripts["/v1/air-quality"] = [(200, {}, sample(shared, "open-meteo_air_quality_excerpt.json"))]
+    proc = subprocess.run([sys.executable, "-m", "mass_tui", "run", "--headless", "--source", "open-meteo",
+                           "--max-seconds", "3"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["source"]["up"] is True, summary
+    stored = [json.loads(x) for x in (tmp_path / "data" / "db" / "consumer_stream.jsonl").read_text().splitlines()]
+    weather = [r for r in stored if "temp_c" in r]
+    assert len(weather) == 1  # polled again after the restart: stored once (the warm start remembers it)
+    assert summary["duplicates"] == 1
+    assert weather[0]["ts"] == "2026-10-03T10:30:00Z" and weather[0]["station"] == "twente"
+    assert any("pm25_ugm3" in r for r in stored)

@@ -156,3 +156,36 @@ def test_broker_restart_consumer_reconnects_and_keeps_consuming(tmp_path, kafka_
         stop.set()
         thread.join(30)
     assert len({r["ts"] for r in _stored(tmp_path)}) == 150
+
+
+def test_switching_transport_at_run_time_keeps_detector_state(tmp_path, kafka_broker):
+    from mass_tui.pipeline import transport_file
+    from sources.file_transport import FileAppender
+
+    topic, group = f"t-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    cfg = load_config(None, env=_env(tmp_path, kafka_broker, topic, group), dotenv_file=None)
+    ensure_topic(kafka_broker.bootstrap, topic)
+    appender = FileAppender(transport_file(cfg))
+    appender.append(_messages(200))
+    stop = threading.Event()
+    holder: dict = {}
+    thread = threading.Thread(target=lambda: holder.update(
+        run_consumer(cfg, transport="file", stop=stop, idle_wait=0.05, on_ready=lambda p: holder.update(pipeline=p))))
+    thread.start()
+    try:
+        assert _wait(lambda: len(_stored(tmp_path)) >= 200)
+        pipeline = holder["pipeline"]
+        series = pipeline.engine.bank.series[("s0", "temp_c")]
+        seen_before = series.count
+        assert pipeline.switch_transport() == "kafka"
+        sink = KafkaSink(kafka_broker.bootstrap, topic)
+        sink.append(_messages(100, start=200), ["s0"] * 100)
+        sink.flush(10)
+        assert _wait(lambda: len(_stored(tmp_path)) >= 300, 40)
+        assert pipeline.transport == "kafka"
+        # The same detectors went on counting: state was kept across the switch.
+        assert pipeline.engine.bank.series[("s0", "temp_c")] is series and series.count > seen_before
+    finally:
+        stop.set()
+        thread.join(30)
+        appender.close()
