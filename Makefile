@@ -23,6 +23,7 @@ bench: $(BIN)/mass
 	$(BIN)/python bench/detector_throughput.py
 	$(BIN)/python bench/live_cost.py
 	$(BIN)/python bench/replay_throughput.py
+	$(BIN)/python bench/transport_latency.py
 	$(BIN)/python bench/quality.py
 
 lint: $(BIN)/mass
