@@ -55,6 +55,8 @@ def test_produce_keyed_then_group_consume_commit_and_resume(kafka_broker):
     got: list[bytes] = []
     assert _wait(lambda: got.extend(first.read(150, timeout=0.5)) or len(got) >= 150)
     first.commit()
+    lag = first.lag()
+    assert lag and all(v >= 0 for v in lag.values())  # per assigned partition, clamped at zero
     first.close()
     second = KafkaSource(kafka_broker.bootstrap, topic, group)
     rest: list[bytes] = []
