@@ -9,6 +9,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -17,6 +18,9 @@ from mass_tui.config import Config, ConfigError, load_config
 PRECEDENCE = "Settings: built-in defaults < mass.toml < .env < environment variables < command-line flags."
 DEMO_FILE = "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
 DEMO_STATION = "ndbc-44005"
+# Sandy's 20 hours at the buoy pass in about a minute; the days before fill the charts at full speed.
+DEMO_SPEED = 1200.0
+DEMO_FROM = "2012-10-28T12:00:00Z"
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -54,10 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no terminal UI: log anomalies, print a JSON summary")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print one line per anomaly")
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
+    p.add_argument("--from", dest="from_", metavar="TIME",
+                   help="replay what comes before TIME at full speed, then at --speed (UI)")
+
+    p = sub.add_parser("simulate", help="the UI on the simulator", epilog=PRECEDENCE)
+    _add_common(p)
+    p.add_argument("--scenario", default="building", choices=("building", "smoke"))
+    p.add_argument("--transport", default="file", choices=("file", "kafka"))
+    p.add_argument("--max", action="store_true", help="simulated time, as fast as possible")
 
     p = sub.add_parser("run", help="run the consumer as a service", epilog=PRECEDENCE)
     _add_common(p)
-    p.add_argument("--headless", action="store_true", help="no terminal UI (required until the UI lands)")
+    p.add_argument("--headless", action="store_true", help="no terminal UI: log lines and a JSON summary")
     p.add_argument("--source", help="also run the producer: open-meteo, openweathermap, simulator[:smoke]")
     p.add_argument("--transport", default="file", choices=("file", "kafka"), help="between producer and consumer")
     p.add_argument("--max-seconds", type=float, help="stop after this many seconds")
@@ -123,9 +135,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.logs import setup_logging
     from mass_tui.replay import replay_file
     from mass_tui.service import log_events, open_store
+    from sources.schema import parse_time
 
-    if not args.headless:
-        print("mass replay: the terminal UI is not built yet; running headless.", file=sys.stderr)
     cfg = _config(args)
     path: Path = args.file
     if not path.is_file():
@@ -135,6 +146,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if speed is not None and speed <= 0:
         print(f"mass replay: --speed {speed}: expected a positive number", file=sys.stderr)
         return 2
+    if not args.headless:
+        from mass_tui.ui.launch import replay_app
+
+        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+        fast_until = parse_time(args.from_) if getattr(args, "from_", None) else None
+        return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until))
     setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
     alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
@@ -172,9 +189,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mass_tui.logs import setup_logging
     from mass_tui.service import run_consumer, transport_path
 
-    if not args.headless:
-        print("mass run: the terminal UI is not built yet; running headless.", file=sys.stderr)
     cfg = _config(args)
+    if not args.headless:
+        from mass_tui.ui.launch import live_app
+
+        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+        return _run_app(*live_app(cfg, source=args.source, transport=args.transport, max_speed=args.max))
     log_file = setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
     print(f"mass run: consuming {transport_path(cfg)}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
     summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
@@ -210,6 +230,24 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 1 if source.state.stopped else 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from mass_tui.logs import setup_logging
+    from mass_tui.ui.launch import live_app
+
+    cfg = _config(args)
+    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+    return _run_app(*live_app(cfg, source=f"simulator:{args.scenario}", transport=args.transport,
+                              max_speed=args.max))
+
+
+def _run_app(app: Any, cleanup: Any) -> int:
+    try:
+        app.run()
+    finally:
+        cleanup()
+    return 0
+
+
 def cmd_alert(args: argparse.Namespace) -> int:
     from detectors.base import Anomaly
     from mass_tui.alerts.manager import AlertEvent
@@ -237,23 +275,18 @@ def cmd_alert(args: argparse.Namespace) -> int:
 
 
 def cmd_default(args: argparse.Namespace) -> int:
-    """`mass` with no command: until the terminal UI lands, replay the bundled storm headless."""
+    """`mass` with no command: the UI on the bundled Sandy recording, the storm passing in about a minute."""
     demo = resources.files("mass_tui") / "demo" / DEMO_FILE
-    print(
-        "mass: the terminal UI is not built yet; replaying the bundled Sandy buoy recording headless.\n"
-        "      Try `mass replay FILE --headless`, `mass score --input X.csv --output Y.csv`, `mass config`.",
-        file=sys.stderr,
-    )
     with resources.as_file(demo) as path:
         ns = argparse.Namespace(
-            config=None, data_dir=None, z=None, window=None, cusum_h=None, file=path, max=True,
-            speed=None, station=DEMO_STATION, headless=True, quiet=False, alerts=False,
+            config=None, data_dir=None, z=None, window=None, cusum_h=None, file=path, max=False,
+            speed=DEMO_SPEED, station=DEMO_STATION, headless=False, quiet=False, alerts=False, from_=DEMO_FROM,
         )
         return cmd_replay(ns)
 
 
 COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run": cmd_run, "produce": cmd_produce,
-            "alert": cmd_alert}
+            "alert": cmd_alert, "simulate": cmd_simulate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config, ConfigError
+from mass_tui.live_state import LiveState
 from mass_tui.store import ALERTS, ANOMALIES, REJECTED, STREAM, JsonlStore, read_jsonl, read_recent
 from sources.batch import ObservationBatch, decode_batch
 from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, parse_time, validate
@@ -92,6 +93,8 @@ class Engine:
         self.alerts = alerts
         self.counters = Counters()
         self._warming = False
+        self.observer: LiveState | None = None  # the UI's state, fed from this thread
+        self._threshold_request: dict[str, float] | None = None
         # (ts, source) of each station's recent observations: a message seen
         # before (a re-poll, a re-read after a crash) is counted, not stored twice.
         self._seen: dict[str, dict[tuple[float, str, float], None]] = {}
@@ -172,9 +175,16 @@ class Engine:
     def process(self, observations: Sequence[Observation], rejected: int = 0) -> BatchResult:
         return self.process_batch(ObservationBatch.from_observations(observations), rejected)
 
+    def request_thresholds(self, **thresholds: float) -> None:
+        """Ask for new z / h from another thread (the UI); applied before the next batch, state kept."""
+        self._threshold_request = thresholds
+
     def process_batch(self, batch: ObservationBatch, rejected: int = 0) -> BatchResult:
         """Score and store valid observations, in order; each station's rows in time order."""
         started = time.perf_counter()
+        request, self._threshold_request = self._threshold_request, None
+        if request:
+            self.bank.set_thresholds(**request)
         batch = self._drop_duplicates(batch)
         n = len(batch)
         if n == 0:
@@ -207,6 +217,9 @@ class Engine:
         lo, hi = float(batch.ts.min()), float(batch.ts.max())
         c.first_ts = lo if c.first_ts is None else min(c.first_ts, lo)
         c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
+        if self.observer is not None:
+            self.observer.record_batch(n, anomalies, rejected=self.counters.rejected, data_time=hi,
+                                       alerts=self.alerts.sent_events if self.alerts else 0)
 
         events: list[AlertEvent] = []
         if self.alerts is not None:
@@ -263,10 +276,12 @@ class Engine:
             if not present.any():
                 continue
             everything = bool(present.all())
-            result = self.bank.step_series(
-                station, name, times if everything else times[present], col if everything else col[present]
-            )
+            t_in, v_in = (times, col) if everything else (times[present], col[present])
+            result = self.bank.step_series(station, name, t_in, v_in)
             found.extend(result.anomalies)
+            if self.observer is not None:
+                detail = self.bank.get(station, name).ensemble.detail
+                self.observer.record_series(station, name, t_in, v_in, result.anomaly_score, detail)
             where = present if idx is None else idx[present]
             scores[name][where] = result.anomaly_score
         found.extend(self.bank.step_composites(station, times, columns))
@@ -288,6 +303,10 @@ class Engine:
                 continue
             result = self.bank.step_value(station, name, ts, value)
             found.extend(result.anomalies)
+            if self.observer is not None:
+                detail = self.bank.get(station, name).ensemble.detail
+                self.observer.record_series(station, name, np.array([ts]), np.array([value]),
+                                            np.array([result.anomaly_score]), detail)
             scores[name][row] = result.anomaly_score
         found.extend(self.bank.step_composites_one(station, ts, values))
         return found

@@ -123,6 +123,7 @@ class Pipeline:
         self.producer_thread: threading.Thread | None = None
         self.produced = 0
         self.source: Source | None = None
+        self.paused = threading.Event()
 
     def switch_transport(self, transport: str | None = None) -> str:
         """Ask the consumer (and producer) to move to the other transport at the next batch."""
@@ -154,6 +155,9 @@ class Pipeline:
             while not self.stop.is_set():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
                     break
+                if self.paused.is_set():
+                    self.stop.wait(0.1)
+                    continue
                 if self.requested != self.transport:
                     self._swap()
                 lines = self.consumer.read(4096)

@@ -105,11 +105,15 @@ def replay_file(
     station: str | None = None,
     on_batch: Callable[[BatchResult], None] | None = None,
     stop: threading.Event | None = None,
+    paused: threading.Event | None = None,
+    since: float | None = None,
+    until: float | None = None,
 ) -> bool:
     """Feed a recording through the engine (speed=None: as fast as possible).
 
     Stops between batches when `stop` is set, so what was read is scored and
-    stored whole. Returns False when stopped early.
+    stored whole. Returns False when stopped early. `since`/`until` keep the
+    messages timed in [since, until) (for a fast lead-in, then paced).
     """
     stop = stop or threading.Event()
     defaults = {"default_station": station or path.stem, "default_source": f"replay:{path.name}"}
@@ -128,18 +132,25 @@ def replay_file(
             pending.clear()
 
     for item in items:
+        while paused is not None and paused.is_set() and not stop.is_set():
+            stop.wait(0.1)
         if stop.is_set():
             flush()
             return False
+        timed = speed is not None or since is not None or until is not None
         if is_csv:
             obj, raw, problem = item
             if obj is None:
                 engine.quarantine([Rejection(problem, raw)])
                 continue
             item = (obj, raw)
-            ts = _csv_time(obj) if speed is not None else None
+            ts = _csv_time(obj) if timed else None
         else:
-            ts = _json_ts(item) if speed is not None else None
+            ts = _json_ts(item) if timed else None
+        if ts is not None and since is not None and ts < since:
+            continue
+        if ts is not None and until is not None and ts >= until:
+            break
         pacer.wait_for(ts)
         pending.append(item)
         if len(pending) >= batch:

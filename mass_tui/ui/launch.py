@@ -1,0 +1,83 @@
+"""Build the engine side for the UI (a replay or the producer/consumer pipeline) and run the app."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from mass_tui.alerts.service import AlertService
+from mass_tui.config import Config
+from mass_tui.engine import Engine
+from mass_tui.live_state import LiveState
+from mass_tui.pipeline import Pipeline, make_source
+from mass_tui.replay import replay_file
+from mass_tui.service import open_store
+from mass_tui.ui.app import Controls, MassApp
+
+
+def replay_app(config: Config, path: Path, *, speed: float | None, station: str | None,
+               fast_until: float | None = None, **app_options) -> tuple[MassApp, callable]:
+    """A UI replaying a recording; returns (app, cleanup)."""
+    store = open_store(config)
+    alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
+    engine = Engine(config, store, alerts)
+    state = LiveState()
+    engine.observer = state
+    controls = Controls(paused=threading.Event(), stop=threading.Event())
+
+    def run() -> None:
+        if fast_until is not None:
+            # The lead-in at full speed, then the recorded pace: charts start with history.
+            replay_file(engine, path, speed=None, station=station, stop=controls.stop, paused=controls.paused,
+                        until=fast_until)
+            replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused,
+                        since=fast_until)
+        else:
+            replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused)
+        store.flush()
+
+    pace = "max speed" if speed is None else f"{speed:g}x"
+    app = MassApp(engine, state, controls, run, source_label=f"replay {path.name} ({pace})", **app_options)
+
+    def cleanup() -> None:
+        controls.stop.set()
+        store.close()
+        if alerts is not None:
+            alerts.close(timeout=5.0)
+
+    return app, cleanup
+
+
+def live_app(config: Config, *, source: str | None, transport: str, max_speed: bool = False,
+             **app_options) -> tuple[MassApp, callable]:
+    """A UI on the producer/consumer pipeline; returns (app, cleanup)."""
+    store = open_store(config)
+    alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
+    engine = Engine(config, store, alerts)
+    state = LiveState()
+    engine.observer = state
+    pipeline = Pipeline(config, engine, store, transport)
+    controls = Controls(paused=pipeline.paused, stop=pipeline.stop, switch_transport=pipeline.switch_transport,
+                        transport=lambda: pipeline.transport)
+
+    def on_batch(result) -> None:
+        if pipeline.source is not None:
+            state.update_status(source_state=pipeline.source.state.to_dict())
+        consumer = pipeline.consumer
+        state.update_status(lag=consumer.lag_bytes() if consumer is not None else 0)
+
+    def run() -> None:
+        engine.warm()
+        if source is not None:
+            pipeline.start_producer(make_source(config, source, max_speed=max_speed), max_speed=max_speed)
+        pipeline.run(on_batch=on_batch)
+
+    app = MassApp(engine, state, controls, run, source_label=source or "consumer", **app_options)
+
+    def cleanup() -> None:
+        pipeline.stop.set()
+        store.close()
+        if alerts is not None:
+            alerts.close(timeout=5.0)
+
+    return app, cleanup

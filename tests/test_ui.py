@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from textual import events
+from textual.widgets import DataTable, OptionList
+
+from mass_tui.config import load_config
+from mass_tui.ui.help import HelpScreen
+from mass_tui.ui.launch import replay_app
+
+from .conftest import SANDY
+
+SIZE = (160, 48)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def _app(path: Path = SANDY, speed: float | None = None, station: str | None = "ndbc-44005", **options):
+    cfg = load_config(None, env={}, dotenv_file=None)
+    return replay_app(cfg, path, speed=speed, station=station, fast_hz=10, chart_hz=5, **options)
+
+
+async def _settle(app, pilot, seconds: float = 20.0) -> None:
+    """Wait for the replay worker to finish and the timers to draw."""
+    deadline = time.monotonic() + seconds
+    while any(w.is_running for w in app.workers) and time.monotonic() < deadline:
+        await pilot.pause(0.1)
+    await pilot.pause(0.5)
+
+
+def _status(app) -> str:
+    return str(app.query_one("#status").render())
+
+
+async def test_threshold_keys_apply_and_recount_what_if():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            assert "z=3.00" in _status(app) and "h=5.0" in _status(app)
+            await pilot.press("Z", "Z")
+            assert app.z == 3.5 and "z=3.50" in _status(app)
+            raised = app.what_if()
+            await pilot.press("z", "z", "z", "z")
+            assert app.z == 2.5
+            lowered = app.what_if()
+            assert lowered[1] > raised[1]  # a lower z flags more of the same window
+            assert "what-if:" in _status(app)
+            await pilot.press("C")
+            assert app.h == 5.5 and "h=5.5" in _status(app)
+            await pilot.press("c", "c")
+            assert app.h == 4.5
+            # The engine takes the new thresholds before its next batch, keeping its state.
+            assert app.engine._threshold_request == {"z": 2.5, "h": 4.5}
+    finally:
+        cleanup()
+
+
+async def test_pause_stops_ingest_and_space_resumes():
+    app, cleanup = _app(speed=20000.0)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(1.0)
+            await pilot.press("space")
+            assert "PAUSED" in _status(app)
+            seen = app.state.status.get("observations", 0)
+            await pilot.pause(1.0)
+            assert app.state.status.get("observations", 0) <= seen + 1  # at most the message in hand
+            await pilot.press("space")
+            await pilot.pause(1.0)
+            assert "PAUSED" not in _status(app)
+            assert app.state.status.get("observations", 0) > seen
+            await pilot.press("q")
+    finally:
+        cleanup()
+
+
+async def test_station_key_filter_help_enter_and_quit(shared):
+    app, cleanup = _app(shared / "weather" / "asos_midwest_cyclone_2010-10.csv", station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            first = app.station
+            await pilot.press("s")
+            assert app.station != first
+            assert len(app.query_one("#stations", OptionList).options) == 5
+            await pilot.press("slash")
+            await pilot.press(*"MSP")
+            await pilot.pause(0.3)
+            table = app.query_one("#anomalies", DataTable)
+            assert table.row_count > 0
+            assert all(str(table.get_row_at(i)[1]) == "MSP" for i in range(table.row_count))
+            await pilot.press("enter")  # keep the filter, focus the table
+            await pilot.press("enter")  # jump to the highlighted anomaly
+            assert app.focus_ts is not None and app.station == "MSP"
+            await pilot.press("escape")
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HelpScreen)
+            await pilot.press("u")
+            assert app.imperial and "imperial" in _status(app)
+            await pilot.press("q")
+        assert app.controls.stop.is_set()
+    finally:
+        cleanup()
+
+
+async def test_markup_in_station_names_is_shown_as_text(tmp_path):
+    rec = tmp_path / "evil.jsonl"
+    rec.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "[bold red]evil[/]",
+                                         "temp_c": 10 + (i % 7) + (40 if i == 300 else 0)}) for i in range(400)))
+    app, cleanup = _app(rec, station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            prompt = str(app.query_one("#stations", OptionList).get_option_at_index(0).prompt)
+            assert "[bold red]evil[/]" in prompt
+            table = app.query_one("#anomalies", DataTable)
+            assert str(table.get_row_at(0)[1]) == "[bold red]evil[/]"
+    finally:
+        cleanup()
+
+
+async def test_a_burst_of_messages_does_not_block_input(tmp_path):
+    rec = tmp_path / "burst.jsonl"
+    rec.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 10 * i, "station": f"s{i % 20}",
+                                         "temp_c": 10 + (i % 13) * 0.1, "pressure_hpa": 1010 + (i % 7) * 0.1})
+                             for i in range(150_000)))
+    app, cleanup = _app(rec, speed=50_000.0, station=None)  # 5 k msg/s, one message at a time
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(1.0)
+            waits = []
+            for key in ("Z", "z", "C", "c", "Z"):
+                assert any(w.is_running for w in app.workers), "still ingesting"
+                before = (app.z, app.h)
+                start = time.perf_counter()
+                # Post the key and watch for its effect: pilot.press() would also wait for the
+                # screen to go idle, which a live screen never quite does.
+                app.post_message(events.Key(key, key))
+                while (app.z, app.h) == before and time.perf_counter() - start < 5:
+                    await asyncio.sleep(0.005)
+                waits.append(time.perf_counter() - start)
+            assert app.z == 3.25 and app.h == 5.0
+            assert sorted(waits)[2] < 0.2 and max(waits) < 1.0, waits  # handled while 5 k msg/s stream in
+            assert app.state.rate() > 1000
+            await pilot.press("q")
+    finally:
+        cleanup()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_layout_snapshot(snap_compare, size):
+    app, cleanup = _app(show_rate=False)
+
+    async def run_before(pilot) -> None:
+        await _settle(app, pilot)
+        app.redraw_all()
+        await pilot.pause(0.3)
+        app.redraw_all()
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+    finally:
+        cleanup()
+
+
+def test_snapshots_are_taken_in_utc():
+    assert os.environ["TZ"] == "UTC"
