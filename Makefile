@@ -14,6 +14,12 @@ $(BIN)/mass: pyproject.toml
 run: $(BIN)/mass
 	$(BIN)/mass
 
+# The bundled Sandy buoy recording: the days before at full speed, then 1200x,
+# so the storm's 20 hours at the buoy pass in about a minute.
+demo: $(BIN)/mass
+	$(BIN)/mass replay mass_tui/demo/ndbc44005_gulf_of_maine_2012-10_sandy.csv --station ndbc-44005 \
+		--speed 1200 --from 2012-10-28T12:00:00Z
+
 test: $(BIN)/mass
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
@@ -24,6 +30,7 @@ bench: $(BIN)/mass
 	$(BIN)/python bench/live_cost.py
 	$(BIN)/python bench/replay_throughput.py
 	$(BIN)/python bench/transport_latency.py
+	$(BIN)/python bench/ui_cost.py
 	$(BIN)/python bench/quality.py
 
 lint: $(BIN)/mass

@@ -281,7 +281,9 @@ class Engine:
             found.extend(result.anomalies)
             if self.observer is not None:
                 detail = self.bank.get(station, name).ensemble.detail
-                self.observer.record_series(station, name, t_in, v_in, result.anomaly_score, detail)
+                rules = [v for k, v in result.scores.items() if k != "ensemble"]
+                self.observer.record_series(station, name, t_in, v_in, result.anomaly_score, detail,
+                                            np.max(rules, axis=0) if rules else None)
             where = present if idx is None else idx[present]
             scores[name][where] = result.anomaly_score
         found.extend(self.bank.step_composites(station, times, columns))
@@ -305,8 +307,10 @@ class Engine:
             found.extend(result.anomalies)
             if self.observer is not None:
                 detail = self.bank.get(station, name).ensemble.detail
+                rules = [v for k, v in result.scores.items() if k != "ensemble"]
                 self.observer.record_series(station, name, np.array([ts]), np.array([value]),
-                                            np.array([result.anomaly_score]), detail)
+                                            np.array([result.anomaly_score]), detail,
+                                            np.array([max(rules)]) if rules else None)
             scores[name][row] = result.anomaly_score
         found.extend(self.bank.step_composites_one(station, ts, values))
         return found

@@ -19,7 +19,7 @@ import numpy as np
 from detectors.base import Anomaly
 
 # Per point: what the chart draws and what a threshold "what-if" needs.
-FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma")
+FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma", "rules")
 
 
 class Ring:
@@ -84,14 +84,16 @@ class LiveState:
 
     # --- written by the engine's thread ------------------------------------
     def record_series(self, station: str, variable: str, times: np.ndarray, values: np.ndarray,
-                      score: np.ndarray, detail: dict[str, Any]) -> None:
+                      score: np.ndarray, detail: dict[str, Any], rules: np.ndarray | None = None) -> None:
+        """One scored batch of a series; `rules` is the highest rule score per value (1.0 = fired)."""
         def col(name: str) -> np.ndarray:
             arr = detail.get(name)
             return np.full(len(values), np.nan) if arr is None else np.asarray(arr, dtype=np.float64)
 
         cusum = np.maximum(col("cusum_up"), col("cusum_down"))
         rows = np.column_stack((times, values, col("forecast"), score, col("resid_z"), col("level_z"), cusum,
-                                col("burst_ratio"), col("level_mean"), col("level_sigma")))
+                                col("burst_ratio"), col("level_mean"), col("level_sigma"),
+                                np.zeros(len(values)) if rules is None else rules))
         key = (station, variable)
         with self._lock:
             ring = self.series.get(key)

@@ -279,22 +279,22 @@ class MassApp(App):
             retry = source.get("next_retry")
             when = datetime.fromtimestamp(retry).strftime("%H:%M:%S") if retry else "?"
             conn = (f"DOWN ({source.get('last_error', '')[:40]}) retry {when}", "bold red")
-        parts = [(f"z={self.z:.2f}", "bold"), (f"h={self.h:.1f}", "bold"),
-                 (f"{self.source_label} via {transport}", "bold"), conn]
+        parts = [(f"z={self.z:.2f}", "bold"), (f"h={self.h:.1f}", "bold")]
+        counts = self.what_if()
+        if counts and self.baseline_count is not None:
+            parts.append((f"what-if: {counts[1]} flagged in view (was {counts[0]})", "bold magenta"))
+        if self.controls.paused.is_set():
+            parts.append(("PAUSED", "bold reverse"))
+        parts += [(f"{self.source_label} via {transport}", "bold"), conn]
         if self.show_rate:
-            parts.append((f"{self.state.rate():,.0f} msg/s", ""))
+            rate = self.state.rate()
+            parts.append((f"{rate:,.1f} msg/s" if rate < 10 else f"{rate:,.0f} msg/s", ""))
         clock = st.get("data_time")
         if clock:
             parts.append((f"data {iso_utc(clock)[:16].replace('T', ' ')} UTC", ""))
         if "lag" in st:
             parts.append((f"lag {st['lag']}", ""))
         parts += [(f"rejected {st.get('rejected', 0)}", ""), (f"alerts {st.get('alerts', 0)}", "")]
-        counts = self.what_if()
-        if counts and (self.z != self.engine.bank.params.z or self.h != self.engine.bank.params.h
-                       or self.baseline_count is not None):
-            parts.append((f"what-if: {counts[1]} flagged in view (was {counts[0]})", "bold magenta"))
-        if self.controls.paused.is_set():
-            parts.append(("PAUSED", "bold reverse"))
         if self.imperial:
             parts.append(("imperial", "italic"))
         self.query_one(StatusBar).show(parts)

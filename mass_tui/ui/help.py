@@ -11,13 +11,15 @@ from textual.widgets import Static
 
 KEY_NAMES = {"space": "space", "slash": "/", "question_mark": "?", "escape": "Esc"}
 
-EXPLAIN = """[b]Reading the charts[/b]
-Each pane is one variable of the selected station: the title shows the current value, its z-score against
-the long baseline, the CUSUM statistic against h, and the anomaly score (0.5 = a detector at its threshold).
-Cyan: the values. Green: the one-step EWMA forecast. Grey: the baseline mean ± z σ band. Red x: anomalies.
-
-[b]Thresholds[/b]  Z/z and C/c apply at once to new data, and the status bar recounts what the
-current window would have flagged at the new z and h ("what-if")."""
+EXPLAIN = (
+    "[b]Reading the charts[/b]\n"
+    "Each pane is one variable of the selected station: the title shows the current value, its z-score "
+    "against the long baseline, the CUSUM statistic against h, and the anomaly score (0.5 = a detector at "
+    "its threshold). Cyan: the values. Green: the one-step EWMA forecast. Grey: the baseline mean ± z σ "
+    "band. Red x: anomalies.\n\n"
+    "[b]Thresholds[/b]  Z/z and C/c apply at once to new data, and the status bar recounts what the "
+    "current window would have flagged at the new z and h (\"what-if\")."
+)
 
 
 class HelpScreen(ModalScreen[None]):

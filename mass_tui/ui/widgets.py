@@ -97,7 +97,7 @@ class VariablePane(Vertical):
             plt.plot(tf.tolist(), ff.tolist(), color="green", marker="braille", label="EWMA forecast")
         tx, vx = reduce_minmax(t, value, columns)
         plt.plot(tx.tolist(), vx.tolist(), color="cyan", marker="braille", label=shown_unit or self.variable)
-        flagged = rows[:, 3] >= 0.5
+        flagged = (rows[:, 3] >= 0.5) | (rows[:, 10] >= 1.0)  # the ensemble or a rule fired
         if flagged.any():
             plt.scatter(t[flagged].tolist(), value[flagged].tolist(), color="red", marker="x", label="anomaly")
         ticks = np.linspace(t[0], t[-1], 4)
