@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -245,6 +246,20 @@ def _run_app(app: Any, cleanup: Any) -> int:
         app.run()
     finally:
         cleanup()
+        stats = os.environ.get("MASS_UI_STATS")
+        if stats:  # for bench/ui_cost.py: ingest-to-screen latency, message-weighted
+            lat = sorted((s, n) for s, n in app.latencies)
+            total = sum(n for _, n in lat)
+
+            def pct(q: float) -> float | None:
+                acc = 0
+                for s, n in lat:
+                    acc += n
+                    if acc >= q * total:
+                        return s
+                return None
+
+            Path(stats).write_text(orjson.dumps({"p50": pct(0.5), "p99": pct(0.99), "messages": total}).decode())
     return 0
 
 

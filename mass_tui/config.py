@@ -98,6 +98,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "store": {"max_mb": 64.0, "retention_days": 14.0, "warm_hours": 6.0},
     "logs": {"dir": "./logs"},
+    "ui": {"refresh_hz": 4.0, "chart_hz": 1.0},
     "alerts": {
         "enabled": False,
         "cooldown_min": 30.0,
@@ -188,6 +189,8 @@ SETTINGS: dict[str, Setting] = {
     "store.retention_days": Setting(float, _positive, "a positive number of days"),
     "store.warm_hours": Setting(float, _non_negative, "hours >= 0 (0: start cold)"),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
+    "ui.refresh_hz": Setting(float, lambda v: 0.2 <= v <= 30, "a rate in Hz in [0.2, 30]", "MASS_UI_REFRESH_HZ"),
+    "ui.chart_hz": Setting(float, lambda v: 0.1 <= v <= 10, "a rate in Hz in [0.1, 10]", "MASS_UI_CHART_HZ"),
     "alerts.enabled": Setting(bool, None, "true or false", "ALERTS_ENABLED"),
     "alerts.cooldown_min": Setting(float, _non_negative, "minutes >= 0", "ALERT_COOLDOWN_MIN"),
     "alerts.repeat_min": Setting(float, _positive, "minutes > 0", "ALERT_REPEAT_MIN"),

@@ -68,6 +68,7 @@ class Snapshot:
     series: dict[tuple[str, str], SeriesSnapshot]
     anomalies: list[Anomaly]
     status: dict[str, Any]
+    version: int = 0  # changes whenever the state does
 
 
 @dataclass
@@ -81,6 +82,8 @@ class LiveState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rate: deque = field(default_factory=lambda: deque(maxlen=64))  # (wall time, count)
     version: int = 0
+    # Monotonic times of batches not yet on screen, for the ingest-to-screen latency figure.
+    unseen: deque = field(default_factory=lambda: deque(maxlen=100_000))
 
     # --- written by the engine's thread ------------------------------------
     def record_series(self, station: str, variable: str, times: np.ndarray, values: np.ndarray,
@@ -113,6 +116,7 @@ class LiveState:
                 self.anomalies.popleft()
             total = self.status.get("observations", 0) + observations
             self._rate.append((now, total))
+            self.unseen.append((now, observations))
             self.status.update(status)
             self.status["observations"] = total
             self.version += 1
@@ -131,6 +135,13 @@ class LiveState:
             return 0.0
         return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
 
+    def drain_unseen(self) -> list[tuple[float, int]]:
+        """(ingest time, messages) of every batch since the last call: the UI is about to show them."""
+        with self._lock:
+            out = list(self.unseen)
+            self.unseen.clear()
+        return out
+
     def snapshot(self, station: str | None = None) -> Snapshot:
         """A consistent copy: every station's summary, the chosen station's series, recent anomalies."""
         with self._lock:
@@ -144,4 +155,4 @@ class LiveState:
                 key: SeriesSnapshot(key[0], key[1], ring.view(), self.anomaly_counts.get(key, 0))
                 for key, ring in self.series.items() if key[0] == station
             }
-            return Snapshot(time.time(), stations, series, list(self.anomalies), dict(self.status))
+            return Snapshot(time.time(), stations, series, list(self.anomalies), dict(self.status), self.version)

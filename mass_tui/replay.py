@@ -77,16 +77,19 @@ class Pacer:
         self._stop = stop
         self._origin: tuple[float, float] | None = None  # (data ts, wall time)
 
-    def wait_for(self, ts: float | None) -> None:
+    def delay_for(self, ts: float | None) -> float:
+        """Seconds to wait before the message timed `ts` is due (0 if due now)."""
         if self.speed is None or ts is None:
-            return
+            return 0.0
         now = time.monotonic()
         if self._origin is None:
             self._origin = (ts, now)
-            return
-        due = self._origin[1] + (ts - self._origin[0]) / self.speed
-        if due > now:
-            self._stop.wait(due - now)
+            return 0.0
+        return max(0.0, self._origin[1] + (ts - self._origin[0]) / self.speed - now)
+
+    def wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stop.wait(seconds)
 
 
 def _csv_time(obj: dict[str, Any]) -> float | None:
@@ -118,9 +121,10 @@ def replay_file(
     stop = stop or threading.Event()
     defaults = {"default_station": station or path.stem, "default_source": f"replay:{path.name}"}
     pacer = Pacer(speed, stop)
-    # Paced replay hands the engine one message at a time, as a live source
-    # would; flat out it hands over big batches. The results are the same.
-    batch = BATCH if speed is None else 1
+    # Flat out, the engine gets big batches; paced, it gets what is due by
+    # the time the replay would sleep, as a live source hands over what has
+    # arrived (one message at a time at a slow pace). The results are the same.
+    batch = BATCH
     is_csv = path.suffix.lower() == ".csv"
     items: Iterator[Any] = _csv_rows(path) if is_csv else _jsonl_lines(path)
     pending: list[Any] = []
@@ -151,7 +155,10 @@ def replay_file(
             continue
         if ts is not None and until is not None and ts >= until:
             break
-        pacer.wait_for(ts)
+        delay = pacer.delay_for(ts)
+        if delay > 0:
+            flush()  # what is due now goes to the engine before the replay sleeps
+            pacer.wait(delay)
         pending.append(item)
         if len(pending) >= batch:
             flush()

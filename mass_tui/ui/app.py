@@ -109,6 +109,9 @@ class MassApp(App):
         self._table_version = -1
         self._rebuilding = False
         self._prompts: dict[str, str] = {}
+        self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
+        self._charted_version = -1
+        self._status_text = ""
         self._table_built = 0.0
         self.engine_error: str | None = None
 
@@ -159,18 +162,25 @@ class MassApp(App):
             self._panes(snap)
             self._table(snap)
             self._status()
+        now = time.monotonic()
+        for ingested, count in self.state.drain_unseen():
+            self.latencies.append((now - ingested, count))
+        del self.latencies[:-20_000]
 
     def redraw_all(self) -> None:
         """Everything from a fresh snapshot now, throttles reset (resize, tests)."""
         self._table_built = 0.0
         self._table_version = -1
         self.refresh_fast()
-        self.refresh_charts()
+        self.refresh_charts(force=True)
 
-    def refresh_charts(self) -> None:
+    def refresh_charts(self, force: bool = False) -> None:
         snap = self.snapshot
         if snap is None or self.screen is not self.screen_stack[0]:
             return  # a modal is open: nothing behind it needs drawing
+        if not force and snap.version == self._charted_version:
+            return  # paused or idle: the charts are already drawn
+        self._charted_version = snap.version
         scroll = self.query_one("#panes", VerticalScroll)
         for pane in self.query(VariablePane):
             series = snap.series.get((self.station or "", pane.variable))
@@ -224,7 +234,7 @@ class MassApp(App):
             await container.mount_all([VariablePane(var) for var in wanted])
         finally:
             self._rebuilding = False
-        self.call_after_refresh(self.refresh_charts)
+        self.call_after_refresh(self.refresh_charts, True)
 
     def _table(self, snap: Snapshot) -> None:
         table = self.query_one("#anomalies", DataTable)
@@ -297,7 +307,10 @@ class MassApp(App):
         parts += [(f"rejected {st.get('rejected', 0)}", ""), (f"alerts {st.get('alerts', 0)}", "")]
         if self.imperial:
             parts.append(("imperial", "italic"))
-        self.query_one(StatusBar).show(parts)
+        text = "".join(p for p, _ in parts)
+        if text != self._status_text:  # an unchanged line costs the terminal nothing
+            self._status_text = text
+            self.query_one(StatusBar).show(parts)
 
     # --- actions ----------------------------------------------------------------
     def _thresholds(self, z: float | None = None, h: float | None = None) -> None:
@@ -346,7 +359,7 @@ class MassApp(App):
         self.focus_ts = None
         self.snapshot = self.state.snapshot(station)
         self.refresh_fast()
-        self.call_after_refresh(self.refresh_charts)
+        self.call_after_refresh(self.refresh_charts, True)
 
     @on(OptionList.OptionSelected, "#stations")
     def _station_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -375,12 +388,12 @@ class MassApp(App):
             self.filter_text = ""
         self.focus_ts = None
         self.refresh_fast()
-        self.refresh_charts()
+        self.refresh_charts(force=True)
 
     def action_toggle_units(self) -> None:
         self.imperial = not self.imperial
         self.refresh_fast()
-        self.refresh_charts()
+        self.refresh_charts(force=True)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))
@@ -394,7 +407,7 @@ class MassApp(App):
         self.focus_ts = float(ts)
         self.notify(f"charts at {datetime.fromtimestamp(self.focus_ts).strftime('%Y-%m-%d %H:%M')} "
                     "(Esc: back to live)", timeout=3)
-        self.refresh_charts()
+        self.refresh_charts(force=True)
 
     async def action_quit(self) -> None:
         self.controls.paused.clear()

@@ -15,6 +15,10 @@ from mass_tui.service import open_store
 from mass_tui.ui.app import Controls, MassApp
 
 
+def _rates(config: Config) -> dict[str, float]:
+    return {"fast_hz": config.get("ui.refresh_hz"), "chart_hz": config.get("ui.chart_hz")}
+
+
 def replay_app(config: Config, path: Path, *, speed: float | None, station: str | None,
                fast_until: float | None = None, **app_options) -> tuple[MassApp, callable]:
     """A UI replaying a recording; returns (app, cleanup)."""
@@ -37,7 +41,8 @@ def replay_app(config: Config, path: Path, *, speed: float | None, station: str 
         store.flush()
 
     pace = "max speed" if speed is None else f"{speed:g}x"
-    app = MassApp(engine, state, controls, run, source_label=f"replay {path.name} ({pace})", **app_options)
+    app = MassApp(engine, state, controls, run, source_label=f"replay {path.name} ({pace})",
+                  **{**_rates(config), **app_options})
 
     def cleanup() -> None:
         controls.stop.set()
@@ -72,7 +77,7 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
             pipeline.start_producer(make_source(config, source, max_speed=max_speed), max_speed=max_speed)
         pipeline.run(on_batch=on_batch)
 
-    app = MassApp(engine, state, controls, run, source_label=source or "consumer", **app_options)
+    app = MassApp(engine, state, controls, run, source_label=source or "consumer", **{**_rates(config), **app_options})
 
     def cleanup() -> None:
         pipeline.stop.set()

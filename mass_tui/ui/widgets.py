@@ -9,11 +9,11 @@ from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from mass_tui.live_state import SeriesSnapshot
-from mass_tui.ui.charts import reduce_minmax, to_units
+from mass_tui.ui.charts import reduce_minmax, sparkline, to_units
 from sources.variables import REGISTRY
 
 
@@ -27,7 +27,7 @@ class VariablePane(Vertical):
     DEFAULT_CSS = """
     VariablePane { height: auto; border: round $primary-darken-2; padding: 0 1; }
     VariablePane .title { height: 1; }
-    VariablePane Sparkline { height: 2; }
+    VariablePane .spark { height: 1; color: $primary; }
     VariablePane PlotextPlot { height: 9; }
     VariablePane.compact PlotextPlot { display: none; }
     """
@@ -39,7 +39,7 @@ class VariablePane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="title")
-        yield Sparkline([], summary_function=max)
+        yield Static("", classes="spark")
         yield PlotextPlot()
 
     def update_fast(self, series: SeriesSnapshot, z: float, h: float, imperial: bool) -> None:
@@ -60,8 +60,8 @@ class VariablePane(Vertical):
         )
         self.query_one(".title", Static).update(title)
         width = max(10, self.size.width - 4)
-        values = series.column("value")[-width:]
-        self.query_one(Sparkline).data = [float(v) for v in values if v == v]
+        values = series.column("value")[-4 * width:]
+        self.query_one(".spark", Static).update(sparkline(values, width))
 
     def update_chart(self, series: SeriesSnapshot, z: float, imperial: bool, focus_ts: float | None) -> None:
         plot = self.query_one(PlotextPlot)
