@@ -180,3 +180,38 @@ def test_layout_snapshot(snap_compare, size):
 
 def test_snapshots_are_taken_in_utc():
     assert os.environ["TZ"] == "UTC"
+
+
+async def test_command_palette_lists_the_key_actions():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert any(t.startswith("z +0.25") for t in titles) and any(t.startswith("Pause") for t in titles)
+            command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("z +0.25"))
+            await command.callback()
+            assert app.z == 3.25
+    finally:
+        cleanup()
+
+
+async def test_t_switches_the_live_pipeline_from_file_to_kafka(tmp_path, kafka_broker):
+    from mass_tui.ui.launch import live_app
+
+    env = {"MASS_DATA_DIR": str(tmp_path / "data"), "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap,
+           "KAFKA_TOPIC": "ui-switch", "KAFKA_GROUP_ID": "ui-switch"}
+    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="simulator:smoke",
+                            transport="file", max_speed=False)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(1.0)
+            assert "via file" in _status(app)
+            await pilot.press("t")
+            deadline = time.monotonic() + 20
+            while "via kafka" not in _status(app) and time.monotonic() < deadline:
+                await pilot.pause(0.2)
+            assert "via kafka" in _status(app)
+            await pilot.press("q")
+    finally:
+        cleanup()

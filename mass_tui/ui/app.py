@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, OptionList
@@ -125,6 +126,15 @@ class MassApp(App):
                 yield DataTable(id="anomalies", cursor_type="row", zebra_stripes=True)
         yield StatusBar(id="status")
         yield Footer()
+
+    def get_system_commands(self, screen):  # noqa: ANN001, ANN201 - Textual's signature
+        """The command palette lists every key's action by name, beside Textual's own commands."""
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            if b.action in ("quit", "clear"):
+                continue
+            key = {"slash": "/", "question_mark": "?", "space": "space"}.get(b.key, b.key)
+            yield SystemCommand(f"{b.description} ({key})", f"the {key} key", partial(self.run_action, b.action))
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < 110, "narrow")
