@@ -260,39 +260,25 @@ class DetectorBank:
 
     def step_composites_one(self, station: str, t: float, values: Mapping[str, float]) -> list[Anomaly]:
         """step_composites for one message."""
-        out = []
-        for rule in self._station_composites(station):
-            if not any(v in values for v in rule.variables):
-                continue
-            score, _count = rule.step_one(dict(values), t)
-            if score >= 1.0:
-                out.append(
-                    Anomaly(t, station, rule.name, float("nan"), rule.name, rule.severity, score, rule.reason(0))
-                )
-        return out
+        return self._composite_anomalies(station, values, lambda rule: rule.step_one(dict(values), t),
+                                         lambda i: t)
 
     def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray]) -> list[Anomaly]:
         """Cross-variable rules on one station's rows (NaN = not in that row)."""
+        return self._composite_anomalies(station, columns, lambda rule: rule.step(dict(columns), times),
+                                         lambda i: float(times[i]))
+
+    def _composite_anomalies(self, station: str, present: Mapping[str, Any], step: Any, time_of: Any) -> list[Anomaly]:
         out = []
         for rule in self._station_composites(station):
-            if not any(v in columns for v in rule.variables):
+            if not any(v in present for v in rule.variables):
                 continue
-            score, _count = rule.step(dict(columns), times)
-            for i in np.flatnonzero(score >= 1.0):
-                out.append(
-                    Anomaly(
-                        float(times[i]),
-                        station,
-                        rule.name,
-                        float("nan"),
-                        rule.name,
-                        rule.severity,
-                        float(score[i]),
-                        rule.reason(int(i)),
-                    )
-                )
+            score, _count = step(rule)
+            for i in np.flatnonzero(np.atleast_1d(score) >= 1.0):
+                s = float(np.atleast_1d(score)[i])
+                out.append(Anomaly(time_of(i), station, rule.name, float("nan"), rule.name, rule.severity, s,
+                                   rule.reason(int(i))))
         return out
-
 
 def _rule_severity(rule: Detector, score: float, value: float) -> str:
     if isinstance(rule, ThresholdBands):

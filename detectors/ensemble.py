@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -207,11 +208,17 @@ class Ensemble(Detector):
         weighted = parts * self.weights[:, None]
         best = weighted.argmax(axis=0)
         combined = weighted[best, np.arange(x.size)]
+        self._set_detail([weighted[i] for i in range(len(COMPONENTS))], best.astype(np.float64), combined,
+                         x - resid, resid)
+        return combined
+
+    def _set_detail(self, weighted: list, best: Any, combined: Any, forecast: Any, resid: Any) -> None:
+        """What reasons and charts read, for both paths (arrays, or one-element lists)."""
         self.detail = {name: weighted[i] for i, name in enumerate(COMPONENTS)}
         self.detail.update(
-            best=best.astype(np.float64),
+            best=best,
             combined=combined,
-            forecast=x - resid,
+            forecast=forecast,
             resid=resid,
             resid_z=self.spike.detail["z"],
             cusum_up=self.shift.detail["up"],
@@ -222,7 +229,6 @@ class Ensemble(Detector):
             ewma=self.drift.detail["ewma"],
             burst_ratio=self.burst.detail["ratio"],
         )
-        return combined
 
     def _step_one(self, x: float, t: float | None) -> float:
         s1 = self._smooth1.push(x)
@@ -243,21 +249,7 @@ class Ensemble(Detector):
             if weighted[i] > weighted[best]:  # argmax keeps the first maximum
                 best = i
         combined = weighted[best]
-        self.detail = {name: [weighted[i]] for i, name in enumerate(COMPONENTS)}
-        self.detail.update(
-            best=[float(best)],
-            combined=[combined],
-            forecast=[x - resid],
-            resid=[resid],
-            resid_z=self.spike.detail["z"],
-            cusum_up=self.shift.detail["up"],
-            cusum_down=self.shift.detail["down"],
-            level_z=self.level.detail["z"],
-            level_mean=self.level.detail["mean"],
-            level_sigma=self.level.detail["sigma"],
-            ewma=self.drift.detail["ewma"],
-            burst_ratio=self.burst.detail["ratio"],
-        )
+        self._set_detail([[w] for w in weighted], [float(best)], [combined], [x - resid], [resid])
         return combined
 
     def anomaly_score(self, values: object, times: object | None = None) -> FloatArray:

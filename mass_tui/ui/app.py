@@ -112,6 +112,7 @@ class MassApp(App):
         self._prompts: dict[str, str] = {}
         self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
         self._charted_version = -1
+        self._quitting = False
         self._status_text = ""
         self._table_built = 0.0
         self.engine_error: str | None = None
@@ -159,6 +160,8 @@ class MassApp(App):
 
     # --- repaint ----------------------------------------------------------------
     def refresh_fast(self) -> None:
+        if self._quitting:
+            return  # the widgets are going away: a timer tick must not look for them
         if self.controls.paused.is_set() and self.snapshot is not None:
             self._status()
             return
@@ -185,6 +188,8 @@ class MassApp(App):
         self.refresh_charts(force=True)
 
     def refresh_charts(self, force: bool = False) -> None:
+        if self._quitting:
+            return
         snap = self.snapshot
         if snap is None or self.screen is not self.screen_stack[0]:
             return  # a modal is open: nothing behind it needs drawing
@@ -420,6 +425,7 @@ class MassApp(App):
         self.refresh_charts(force=True)
 
     async def action_quit(self) -> None:
+        self._quitting = True
         self.controls.paused.clear()
         self.controls.stop.set()
         self.workers.cancel_group(self, "engine")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from mass_tui.alerts.service import AlertService
@@ -19,15 +20,29 @@ def _rates(config: Config) -> dict[str, float]:
     return {"fast_hz": config.get("ui.refresh_hz"), "chart_hz": config.get("ui.chart_hz")}
 
 
-def replay_app(config: Config, path: Path, *, speed: float | None, station: str | None,
-               fast_until: float | None = None, **app_options) -> tuple[MassApp, callable]:
-    """A UI replaying a recording; returns (app, cleanup)."""
+def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, Callable[[], None]]:
+    """The engine feeding a LiveState, and the cleanup that stops and closes it all."""
     store = open_store(config)
     alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
     engine = Engine(config, store, alerts)
-    state = LiveState()
-    engine.observer = state
-    controls = Controls(paused=threading.Event(), stop=threading.Event())
+    engine.observer = LiveState()
+
+    def cleanup() -> None:
+        stop.set()
+        store.close()
+        if alerts is not None:
+            alerts.close(timeout=5.0)
+
+    return engine, engine.observer, cleanup
+
+
+def replay_app(config: Config, path: Path, *, speed: float | None, station: str | None,
+               fast_until: float | None = None, **app_options) -> tuple[MassApp, Callable[[], None]]:
+    """A UI replaying a recording; returns (app, cleanup)."""
+    stop = threading.Event()
+    engine, state, cleanup = _engine(config, stop)
+    store = engine.store
+    controls = Controls(paused=threading.Event(), stop=stop)
 
     def run() -> None:
         if fast_until is not None:
@@ -43,25 +58,16 @@ def replay_app(config: Config, path: Path, *, speed: float | None, station: str 
     pace = "max speed" if speed is None else f"{speed:g}x"
     app = MassApp(engine, state, controls, run, source_label=f"replay {path.name} ({pace})",
                   **{**_rates(config), **app_options})
-
-    def cleanup() -> None:
-        controls.stop.set()
-        store.close()
-        if alerts is not None:
-            alerts.close(timeout=5.0)
-
     return app, cleanup
 
 
 def live_app(config: Config, *, source: str | None, transport: str, max_speed: bool = False,
-             **app_options) -> tuple[MassApp, callable]:
+             **app_options) -> tuple[MassApp, Callable[[], None]]:
     """A UI on the producer/consumer pipeline; returns (app, cleanup)."""
-    store = open_store(config)
-    alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
-    engine = Engine(config, store, alerts)
-    state = LiveState()
-    engine.observer = state
-    pipeline = Pipeline(config, engine, store, transport)
+    stop = threading.Event()
+    engine, state, cleanup = _engine(config, stop)
+    pipeline = Pipeline(config, engine, engine.store, transport)
+    pipeline.stop = stop
     controls = Controls(paused=pipeline.paused, stop=pipeline.stop, switch_transport=pipeline.switch_transport,
                         transport=lambda: pipeline.transport)
 
@@ -78,11 +84,4 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
         pipeline.run(on_batch=on_batch)
 
     app = MassApp(engine, state, controls, run, source_label=source or "consumer", **{**_rates(config), **app_options})
-
-    def cleanup() -> None:
-        pipeline.stop.set()
-        store.close()
-        if alerts is not None:
-            alerts.close(timeout=5.0)
-
     return app, cleanup
