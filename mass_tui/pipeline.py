@@ -195,7 +195,15 @@ class _SwitchingSink:
         self.sink = sink
         self.kind = pipeline.transport
 
+    # In one process, a producer at full speed must not run ahead of the consumer without
+    # bound (the file transport would fill the disk): it waits while this far behind.
+    MAX_LAG = 32 * 1024 * 1024  # bytes of the file transport; Kafka reports messages, compared the same
+
     def append(self, messages: list[bytes], keys: list[str] | None = None) -> None:
+        pipeline = self.pipeline
+        while (consumer := pipeline.consumer) is not None and not pipeline.stop.is_set() \
+                and consumer.lag_bytes() > self.MAX_LAG:
+            pipeline.stop.wait(0.05)
         if self.pipeline.requested != self.kind:
             self.sink.flush()
             self.sink.close()

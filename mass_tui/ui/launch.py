@@ -75,7 +75,10 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
         if pipeline.source is not None:
             state.update_status(source_state=pipeline.source.state.to_dict())
         consumer = pipeline.consumer
-        state.update_status(lag=consumer.lag_bytes() if consumer is not None else 0)
+        if consumer is not None:
+            lag = consumer.lag_bytes()
+            shown = f"{lag / 1e6:.1f} MB" if pipeline.transport == "file" else f"{lag} msgs"
+            state.update_status(lag=shown)
 
     def run() -> None:
         engine.warm()
