@@ -217,14 +217,14 @@ class Engine:
         lo, hi = float(batch.ts.min()), float(batch.ts.max())
         c.first_ts = lo if c.first_ts is None else min(c.first_ts, lo)
         c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
-        if self.observer is not None:
-            self.observer.record_batch(n, anomalies, rejected=self.counters.rejected, data_time=hi,
-                                       alerts=self.alerts.sent_events if self.alerts else 0)
 
         events: list[AlertEvent] = []
         if self.alerts is not None:
             clocks = {station: float(batch.ts[rows].max()) for station, rows in by_station.items()}
             events = self.alerts.observe(anomalies, clocks)
+        if self.observer is not None:
+            self.observer.record_batch(n, anomalies, rejected=self.counters.rejected, data_time=hi,
+                                       alerts=self.alerts.sent_events if self.alerts else 0)
         if self.store is not None:
             self.store.append_lines(STREAM, _stream_lines(batch, scores))
             self.store.append(ANOMALIES, (a.to_record() for a in anomalies))

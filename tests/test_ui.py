@@ -215,3 +215,17 @@ async def test_t_switches_the_live_pipeline_from_file_to_kafka(tmp_path, kafka_b
             await pilot.press("q")
     finally:
         cleanup()
+
+
+async def test_terminal_bell_rings_when_an_alert_goes_out():
+    cfg = load_config(None, env={"ALERTS_ENABLED": "true"}, dotenv_file=None)  # no channel: stored and shown
+    app, cleanup = replay_app(cfg, SANDY, speed=None, station="ndbc-44005", fast_hz=10, chart_hz=5)
+    rings = []
+    app.bell = lambda: rings.append(1)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            assert app.state.status["alerts"] > 0 and rings
+            assert "alerts 0" not in _status(app)
+    finally:
+        cleanup()

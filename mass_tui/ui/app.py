@@ -113,6 +113,7 @@ class MassApp(App):
         self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
         self._charted_version = -1
         self._quitting = False
+        self._alerts_seen = 0
         self._status_text = ""
         self._table_built = 0.0
         self.engine_error: str | None = None
@@ -169,6 +170,10 @@ class MassApp(App):
         if self.station is None and snap.stations:
             self.station = sorted(snap.stations)[0]
             snap = self.state.snapshot(self.station)
+        alerts = snap.status.get("alerts", 0)
+        if alerts > self._alerts_seen:
+            self.bell()  # the terminal bell: an alert went out
+            self._alerts_seen = alerts
         self.snapshot = snap
         with self.batch_update():
             self._stations(snap)
