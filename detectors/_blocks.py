@@ -214,14 +214,6 @@ class Ewma:
             self._start, self._pending, self._acc = y, [], 0.0
         return y
 
-    @property
-    def value(self) -> float | None:
-        if not self._started:
-            return None
-        if not self._pending:
-            return self._start
-        return float(self._block(self._start, np.array(self._pending))[-1])
-
 
 def warm_where(count: FloatArray, min_periods: int, values: FloatArray) -> FloatArray:
     """values where the window held min_periods values, else 0 (counts only grow)."""

@@ -177,34 +177,18 @@ class DetectorBank:
         result = SeriesResult(to_unit_score(raw), {"ensemble": raw})
         unit = self.units.get(variable, "")
         for i in np.flatnonzero(raw >= 1.0):
-            score = float(raw[i])
             result.anomalies.append(
-                Anomaly(
-                    float(times[i]),
-                    station,
-                    variable,
-                    float(values[i]),
-                    "ensemble/" + COMPONENTS[int(ens.detail["best"][i])],
-                    severity_for(score),
-                    score,
-                    ens.reason(int(i), float(values[i]), unit),
+                _ensemble_anomaly(
+                    ens, int(i), float(times[i]), station, variable, float(values[i]), float(raw[i]), unit
                 )
             )
         for rule in det.rules:
             scores = rule.step(values, times)
             result.scores[rule.name] = scores
             for i in np.flatnonzero(scores >= 1.0):
-                value, score = float(values[i]), float(scores[i])
                 result.anomalies.append(
-                    Anomaly(
-                        float(times[i]),
-                        station,
-                        variable,
-                        value,
-                        rule.name,
-                        _rule_severity(rule, score, value),
-                        score,
-                        rule.reason(int(i), value, unit),
+                    _rule_anomaly(
+                        rule, int(i), float(times[i]), station, variable, float(values[i]), float(scores[i]), unit
                     )
                 )
         if values.size:
@@ -220,34 +204,12 @@ class DetectorBank:
         unit = self.units.get(variable, "")
         anomalies = []
         if raw >= 1.0:
-            anomalies.append(
-                Anomaly(
-                    t,
-                    station,
-                    variable,
-                    value,
-                    "ensemble/" + COMPONENTS[int(ens.detail["best"][0])],
-                    severity_for(raw),
-                    raw,
-                    ens.reason(0, value, unit),
-                )
-            )
+            anomalies.append(_ensemble_anomaly(ens, 0, t, station, variable, value, raw, unit))
         scores = {"ensemble": raw}
         for rule in det.rules:
             score = scores[rule.name] = rule.step_one(value, t)
             if score >= 1.0:
-                anomalies.append(
-                    Anomaly(
-                        t,
-                        station,
-                        variable,
-                        value,
-                        rule.name,
-                        _rule_severity(rule, score, value),
-                        score,
-                        rule.reason(0, value, unit),
-                    )
-                )
+                anomalies.append(_rule_anomaly(rule, 0, t, station, variable, value, score, unit))
         det.count += 1
         det.last_value, det.last_ts = value, t
         return ValueResult(to_unit_score_one(raw), scores, anomalies)
@@ -260,13 +222,13 @@ class DetectorBank:
 
     def step_composites_one(self, station: str, t: float, values: Mapping[str, float]) -> list[Anomaly]:
         """step_composites for one message."""
-        return self._composite_anomalies(station, values, lambda rule: rule.step_one(dict(values), t),
-                                         lambda i: t)
+        return self._composite_anomalies(station, values, lambda rule: rule.step_one(dict(values), t), lambda i: t)
 
     def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray]) -> list[Anomaly]:
         """Cross-variable rules on one station's rows (NaN = not in that row)."""
-        return self._composite_anomalies(station, columns, lambda rule: rule.step(dict(columns), times),
-                                         lambda i: float(times[i]))
+        return self._composite_anomalies(
+            station, columns, lambda rule: rule.step(dict(columns), times), lambda i: float(times[i])
+        )
 
     def _composite_anomalies(self, station: str, present: Mapping[str, Any], step: Any, time_of: Any) -> list[Anomaly]:
         out = []
@@ -276,9 +238,32 @@ class DetectorBank:
             score, _count = step(rule)
             for i in np.flatnonzero(np.atleast_1d(score) >= 1.0):
                 s = float(np.atleast_1d(score)[i])
-                out.append(Anomaly(time_of(i), station, rule.name, float("nan"), rule.name, rule.severity, s,
-                                   rule.reason(int(i))))
+                out.append(
+                    Anomaly(
+                        time_of(i), station, rule.name, float("nan"), rule.name, rule.severity, s, rule.reason(int(i))
+                    )
+                )
         return out
+
+
+def _ensemble_anomaly(
+    ens: Ensemble, i: int, t: float, station: str, variable: str, value: float, score: float, unit: str
+) -> Anomaly:
+    """The anomaly for value i of the ensemble's last step (batch or single value)."""
+    best = COMPONENTS[int(ens.detail["best"][i])]
+    return Anomaly(
+        t, station, variable, value, "ensemble/" + best, severity_for(score), score, ens.reason(i, value, unit)
+    )
+
+
+def _rule_anomaly(
+    rule: Detector, i: int, t: float, station: str, variable: str, value: float, score: float, unit: str
+) -> Anomaly:
+    """The anomaly for value i of a rule's last step."""
+    return Anomaly(
+        t, station, variable, value, rule.name, _rule_severity(rule, score, value), score, rule.reason(i, value, unit)
+    )
+
 
 def _rule_severity(rule: Detector, score: float, value: float) -> str:
     if isinstance(rule, ThresholdBands):

@@ -139,11 +139,6 @@ class Cusum(Detector):
         self.detail = {"up": [up], "down": [down], "alarm": [alarm], "mean": [mean]}
         return (up if up >= down else down) / self.h
 
-    @property
-    def statistic(self) -> tuple[float, float]:
-        """(S+, S-) after the last value."""
-        return self._state_now()
-
     def reason(self, i: int, value: float, unit: str) -> str:
         up, down = self.detail["up"][i], self.detail["down"][i]
         word, s = ("upward", up) if up >= down else ("downward", down)

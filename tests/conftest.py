@@ -9,6 +9,27 @@ SHARED = ROOT.parent / "shared" / "data"
 SANDY = ROOT / "mass_tui" / "demo" / "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
 
 
+def sigkill_when(proc, ready, seconds: float = 30.0) -> bool:
+    """SIGKILL `proc` by PID as soon as `ready()` holds (or after `seconds`), and reap it.
+
+    Returns whether `ready()` held before the kill."""
+    import os
+    import signal
+    import time
+
+    try:
+        deadline = time.monotonic() + seconds
+        while not (held := ready()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        return held
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 @pytest.fixture
 def shared() -> Path:
     if not SHARED.is_dir():

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -16,7 +14,7 @@ from mass_tui.config import load_config
 from mass_tui.service import run_consumer
 from sources.kafka_transport import KafkaSink, KafkaSource, ensure_topic
 
-from .conftest import ROOT
+from .conftest import ROOT, sigkill_when
 
 
 def _env(tmp_path: Path, broker, topic: str, group: str) -> dict[str, str]:
@@ -118,13 +116,7 @@ def test_consumer_sigkill_mid_stream_loses_nothing(tmp_path, kafka_broker):
     cmd = [sys.executable, "-m", "mass_tui", "run", "--headless", "--transport", "kafka", "-q"]
     proc = subprocess.Popen([*cmd, "--max-seconds", "60"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    try:
-        assert _wait(lambda: len(_stored(tmp_path)) > 2000, 40)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    assert sigkill_when(proc, lambda: len(_stored(tmp_path)) > 2000, 40)
     before = len(_stored(tmp_path))
     assert before < n, "killed mid-stream"
     subprocess.run([*cmd, "--max-seconds", "15"], cwd=tmp_path, env=env, capture_output=True, timeout=90)

@@ -15,7 +15,7 @@ from mass_tui.config import load_config
 from mass_tui.service import run_consumer, transport_path
 from sources.file_transport import FileAppender, FileTail
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, free_port, sigkill_when
 
 
 def _lines(n: int, start: int = 0, station: str = "s1") -> list[bytes]:
@@ -102,17 +102,7 @@ def test_sigkill_mid_stream_loses_nothing_and_restart_is_warm(tmp_path):
     appender.close()
     position = transport_path(cfg).with_suffix(".position")
     proc = _run(tmp_path, "--max-seconds", "60")
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if position.exists() and json.loads(position.read_text())["offset"] > 0:
-                break
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    sigkill_when(proc, lambda: position.exists() and json.loads(position.read_text())["offset"] > 0)
     before = len(_stored(tmp_path))
     assert 0 < before < n, "killed mid-stream"
     proc = _run(tmp_path, "--max-seconds", "15")

@@ -27,7 +27,7 @@ from mass_tui.engine import Engine
 from mass_tui.live_state import LiveState, Snapshot
 from mass_tui.ui.charts import Thresholds, to_units, what_if_scores
 from mass_tui.ui.help import HelpScreen
-from mass_tui.ui.widgets import StatusBar, VariablePane, escape_data
+from mass_tui.ui.widgets import StatusBar, VariablePane
 from sources.schema import iso_utc
 from sources.variables import REGISTRY
 
@@ -435,6 +435,3 @@ class MassApp(App):
         self.controls.stop.set()
         self.workers.cancel_group(self, "engine")
         self.exit()
-
-    def station_label(self, name: str) -> str:
-        return escape_data(name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import numpy as np
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -119,8 +118,3 @@ class StatusBar(Static):
                 text.append(" │ ", "dim")
             text.append(piece, style)
         self.update(text)
-
-
-def escape_data(text: str) -> str:
-    """Station names, tags and reasons come from messages: never Rich markup."""
-    return escape(text)
