@@ -160,9 +160,14 @@ class MassApp(App):
             self.call_from_thread(self.notify, f"engine stopped: {self.engine_error}", severity="error", timeout=30)
 
     # --- repaint ----------------------------------------------------------------
+    @property
+    def _closing_down(self) -> bool:
+        """True once quit or shutdown began: the widgets are going away and a timer tick must not look for them."""
+        return self._quitting or self._exit or not self.is_running
+
     def refresh_fast(self) -> None:
-        if self._quitting:
-            return  # the widgets are going away: a timer tick must not look for them
+        if self._closing_down:
+            return
         if self.controls.paused.is_set() and self.snapshot is not None:
             self._status()
             return
@@ -193,8 +198,8 @@ class MassApp(App):
         self.refresh_charts(force=True)
 
     def refresh_charts(self, force: bool = False) -> None:
-        if self._quitting:
-            return
+        if self._closing_down or self._rebuilding:
+            return  # a rebuild of the panes draws them itself when it is done
         snap = self.snapshot
         if snap is None or self.screen is not self.screen_stack[0]:
             return  # a modal is open: nothing behind it needs drawing

@@ -35,17 +35,26 @@ class VariablePane(Vertical):
         super().__init__(**kwargs)
         self.variable = variable
         self.last_chart_version = -1
+        # Held from the start: a timer may draw a pane whose children are not mounted yet
+        # (the panes are rebuilt when the station changes), and a query would find nothing.
+        self._title = Static("", classes="title")
+        self._spark = Static("", classes="spark")
+        self._plot = PlotextPlot()
 
     def compose(self) -> ComposeResult:
-        yield Static("", classes="title")
-        yield Static("", classes="spark")
-        yield PlotextPlot()
+        yield self._title
+        yield self._spark
+        yield self._plot
+
+    @property
+    def ready(self) -> bool:
+        return self._plot.is_mounted
 
     def update_fast(self, series: SeriesSnapshot, z: float, h: float, imperial: bool) -> None:
         rows = series.rows
         var = REGISTRY.get(self.variable)
         label, unit = (var.label, var.unit) if var else (self.variable, "")
-        if rows.shape[0] == 0:
+        if rows.shape[0] == 0 or not self.ready:
             return
         value, shown_unit = to_units(float(series.column("value")[-1]), unit, imperial)
         level_z = float(series.column("level_z")[-1])
@@ -57,13 +66,15 @@ class VariablePane(Vertical):
             f"   z {level_z:+.2f}   CUSUM {cusum:.1f}/{h:g}   score {score:.2f}   anomalies {series.anomalies}",
             no_wrap=True, overflow="ellipsis",
         )
-        self.query_one(".title", Static).update(title)
+        self._title.update(title)
         width = max(10, self.size.width - 4)
         values = series.column("value")[-4 * width:]
-        self.query_one(".spark", Static).update(sparkline(values, width))
+        self._spark.update(sparkline(values, width))
 
     def update_chart(self, series: SeriesSnapshot, z: float, imperial: bool, focus_ts: float | None) -> None:
-        plot = self.query_one(PlotextPlot)
+        if not self.ready:
+            return
+        plot = self._plot
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
