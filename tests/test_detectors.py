@@ -9,7 +9,7 @@ from detectors._blocks import Ewma, RollingMoments
 from detectors.cusum import Cusum
 from detectors.ensemble import Ensemble, EnsembleParams, to_unit_score
 from detectors.ewma import EwmaChart
-from detectors.rules import Band, GustLimit, PressureTendency, RapidChange, ThresholdBands
+from detectors.rules import Band, GustLimit, PressureTendency, RapidChange, ThresholdBands, window_extremes
 from detectors.zscore import RollingZScore
 from sources.synthetic_series import event_scores, make_series
 
@@ -202,3 +202,23 @@ def test_mixed_single_and_batch_steps_across_block_boundaries(name, seed):
         parts.append(det.step(x[i : i + n], t[i : i + n]))
         i += n
     assert np.array_equal(batch, np.concatenate(parts), equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(xs=st.lists(st.integers(0, 6).map(float), min_size=1, max_size=300), seed=st.integers(0, 1000),
+       span=st.integers(1, 400))
+def test_window_extremes_equal_a_direct_scan_ties_included(xs, seed, span):
+    """The sparse-table search finds the same extreme, and the first of equal ones, as a plain scan."""
+    v = np.array(xs)
+    t = np.cumsum(np.random.default_rng(seed).integers(0, 4, v.size) * 60.0)
+    idx = np.arange(v.size)
+    first = np.searchsorted(t, t - span * 60.0, side="left")
+    fall, fall_dt, rise, rise_dt = window_extremes(t, v, first, idx)
+    for i in range(v.size):
+        window = v[first[i] : i]
+        if window.size == 0:
+            assert fall[i] == rise[i] == fall_dt[i] == rise_dt[i] == 0.0
+            continue
+        top, bottom = first[i] + int(np.argmax(window)), first[i] + int(np.argmin(window))
+        assert (fall[i], fall_dt[i]) == (v[top] - v[i], t[i] - t[top])
+        assert (rise[i], rise_dt[i]) == (v[i] - v[bottom], t[i] - t[bottom])
