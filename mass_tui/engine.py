@@ -353,33 +353,75 @@ def _newest_ts(store: JsonlStore) -> float | None:
 
 
 def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> list[bytes]:
-    """The stored form: the flat observation plus anomaly_score (4 decimals) per variable."""
-    stamps: dict[float, str] = {}
-    ts = batch.ts.tolist()
-    values = {name: col.tolist() for name, col in batch.columns.items()}
-    rounded = {name: (np.rint(col * 10000.0) / 10000.0).tolist() for name, col in scores.items()}
-    pairs = [(name, vals, rounded.get(name)) for name, vals in values.items()]
-    station, source, extras = batch.station, batch.source, batch.extras
-    dumps = orjson.dumps
-    lines = []
-    for i in range(len(ts)):
-        stamp = stamps.get(ts[i])
-        if stamp is None:
-            stamp = stamps[ts[i]] = iso_utc(ts[i])
-        record: dict[str, Any] = {"ts": stamp, "station": station[i], "source": source[i]}
-        if extras and i in extras:
-            lat, lon, tags = extras[i]
-            if lat is not None:
-                record["lat"], record["lon"] = lat, lon
-            if tags:
-                record["tags"] = tags
-        anomaly_score = {}
-        for name, vals, sc in pairs:
-            v = vals[i]
-            if v == v:
-                record[name] = v
-                if sc is not None:
-                    anomaly_score[name] = sc[i]
-        record["anomaly_score"] = anomaly_score
-        lines.append(dumps(record))
+    """The stored form: the flat observation plus anomaly_score (4 decimals) per variable.
+
+    Written a column at a time: each column is serialised by one orjson call and
+    split, and each line is one bytes template filled per row, which is about
+    twice as fast as a dict and a dumps per row. The bytes are the same as
+    orjson.dumps of the record (a test holds them equal).
+    """
+    n = len(batch)
+    if n == 0:
+        return []
+    times, when = np.unique(batch.ts, return_inverse=True)
+    stamps = [orjson.dumps(iso_utc(t)) for t in times.tolist()]
+    head = [[stamps[k] for k in when.tolist()], _encoded(batch.station), _encoded(batch.source)]
+    names = list(batch.columns)
+    layout = np.zeros(n, dtype=np.int64)  # bit j: the row has variable j
+    for j, col in enumerate(batch.columns.values()):
+        layout |= (~np.isnan(col)).astype(np.int64) << j
+    values = {name: _column_json(col) for name, col in batch.columns.items()}
+    rounded = {name: _column_json(np.rint(col * 10000.0) / 10000.0) for name, col in scores.items()}
+    layouts, group = np.unique(layout, return_inverse=True)
+    lines = [b""] * n
+    for g, bits in enumerate(layouts.tolist()):
+        present = [name for j, name in enumerate(names) if bits >> j & 1]
+        scored = [name for name in present if name in rounded]
+        template = b",".join([b'{"ts":%s,"station":%s,"source":%s', *map(_json_key, present)])
+        template += b',"anomaly_score":{' + b",".join(map(_json_key, scored)) + b"}}"
+        parts = [*head, *(values[name] for name in present), *(rounded[name] for name in scored)]
+        if len(layouts) == 1:
+            lines = [template % row for row in zip(*parts, strict=True)]
+        else:
+            for i in np.flatnonzero(group == g).tolist():
+                lines[i] = template % tuple(part[i] for part in parts)
+    for i, (lat, lon, tags) in batch.extras.items():
+        lines[i] = _stream_record(batch, i, lat, lon, tags, scores)
     return lines
+
+
+def _column_json(column: np.ndarray) -> list[bytes]:
+    """Each value as orjson writes it (null for NaN), from one dumps call for the column."""
+    return orjson.dumps(column.tolist())[1:-1].split(b",")
+
+
+def _encoded(strings: list[str]) -> list[bytes]:
+    """Each string as JSON, encoded once per distinct value."""
+    table = {s: orjson.dumps(s) for s in set(strings)}
+    return [table[s] for s in strings]
+
+
+def _json_key(name: str) -> bytes:
+    return orjson.dumps(name).replace(b"%", b"%%") + b":%s"
+
+
+def _stream_record(
+    batch: ObservationBatch, i: int, lat: float | None, lon: float | None, tags: dict[str, str],
+    scores: dict[str, np.ndarray],
+) -> bytes:
+    """One stored line the plain way: for the rare rows with a position or tags."""
+    record: dict[str, Any] = {"ts": iso_utc(float(batch.ts[i])), "station": batch.station[i],
+                              "source": batch.source[i]}
+    if lat is not None:
+        record["lat"], record["lon"] = lat, lon
+    if tags:
+        record["tags"] = tags
+    anomaly_score = {}
+    for name, col in batch.columns.items():
+        value = float(col[i])
+        if value == value:
+            record[name] = value
+            if name in scores:
+                anomaly_score[name] = float(np.rint(scores[name][i] * 10000.0) / 10000.0)
+    record["anomaly_score"] = anomaly_score
+    return orjson.dumps(record)
