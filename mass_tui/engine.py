@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -243,17 +244,20 @@ class Engine:
             fingerprint += np.where(np.isnan(col), 0.0, col) * _weight(name)
         prints = fingerprint.tolist()
         dup = []
-        for i, (station, source) in enumerate(zip(batch.station, batch.source, strict=True)):
+        keys = list(zip(ts, batch.source, prints, strict=True))
+        for i, (station, key) in enumerate(zip(batch.station, keys, strict=True)):
             seen = seen_by_station.get(station)
             if seen is None:
                 seen = seen_by_station[station] = {}
-            key = (ts[i], source, prints[i])
             if key in seen:
                 dup.append(i)
-                continue
-            seen[key] = None
-            if len(seen) > _SEEN_PER_STATION:
-                del seen[next(iter(seen))]  # dicts keep insertion order: the oldest goes
+            else:
+                seen[key] = None
+        for seen in seen_by_station.values():
+            excess = len(seen) - _SEEN_PER_STATION
+            if excess > 0:  # dicts keep insertion order: the oldest go
+                for old in list(islice(seen, excess)):
+                    del seen[old]
         if not dup:
             return batch
         if not self._warming:

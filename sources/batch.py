@@ -175,23 +175,32 @@ def _fast_group(keys, rows, parsed, default_source, ignored):
     bad = np.zeros(n, dtype=bool)
 
     stamps = [o["ts"] for o in objs]
-    ts = np.empty(n)
-    for j, stamp in enumerate(stamps):
-        kind = type(stamp)
-        try:
-            if kind is str:
-                ts[j] = _parse_iso_cached(stamp)
-            elif kind is int or kind is float:
-                ts[j] = parse_time(stamp)
-            else:
+    ts = _numeric_times(stamps)
+    if ts is not None:
+        bad |= ~np.isfinite(ts)
+    else:
+        ts = np.empty(n)
+        for j, stamp in enumerate(stamps):
+            kind = type(stamp)
+            try:
+                if kind is str:
+                    ts[j] = _parse_iso_cached(stamp)
+                elif kind is int or kind is float:
+                    ts[j] = parse_time(stamp)
+                else:
+                    bad[j] = True
+            except (InvalidMessage, ValueError, OverflowError):
                 bad[j] = True
-        except (InvalidMessage, ValueError, OverflowError):
-            bad[j] = True
 
     station = [o["station"] for o in objs]
-    for j, s in enumerate(station):
-        if type(s) is not str or not 0 < len(s) <= MAX_STATION_CHARS or not s.strip():
-            bad[j] = True
+    try:
+        distinct = set(station)  # a few stations across thousands of rows: check each once
+    except TypeError:  # a list or an object as a station
+        distinct = None
+    if distinct is None or not all(map(_good_station, distinct)):
+        for j, s in enumerate(station):
+            if not _good_station(s):
+                bad[j] = True
 
     cols: dict[str, np.ndarray] = {}
     any_value = np.zeros(n, dtype=bool)
@@ -239,6 +248,25 @@ def _fast_group(keys, rows, parsed, default_source, ignored):
         return (fast_rows, ts[keep], [station[j] for j in idx], [src[j] for j in idx],
                 {k: c[keep] for k, c in cols.items()}, slow_rows)
     return rows, ts, station, src, cols, []
+
+
+def _numeric_times(stamps: list[object]) -> np.ndarray | None:
+    """Unix times in seconds for a column of JSON numbers, as parse_time gives them one by one
+    (milliseconds above 1e11; NaN-free but possibly infinite), or None for anything else."""
+    kinds = set(map(type, stamps))
+    if not kinds or not kinds <= {int, float}:
+        return None
+    try:
+        ts = np.array(stamps, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range: rejected one by one
+        return None
+    millis = ts > 1e11
+    ts[millis] /= 1000.0
+    return ts
+
+
+def _good_station(station: object) -> bool:
+    return type(station) is str and 0 < len(station) <= MAX_STATION_CHARS and bool(station.strip())
 
 
 def _assemble(good_rows, ts_parts, stations, sources, col_parts, slow_obs) -> ObservationBatch:

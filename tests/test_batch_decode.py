@@ -17,6 +17,7 @@ stations = st.one_of(st.sampled_from(["a", "b", "c"]), st.just(""), st.just("  "
 stamps = st.one_of(
     st.sampled_from(["2024-01-01T00:00:00Z", "2024-01-01T01:00:00+02:00", "2024-01-01 02:00", "nope"]),
     st.integers(0, 2_000_000_000), st.floats(0, 2e9), st.none(), st.booleans(),
+    st.integers(-(2**64), 2**64), st.floats(1e11, 2e12), st.just(10**400),  # huge, milliseconds, beyond float
 )
 keys = st.sampled_from(
     ["temp_c", "air_temp_c", "pressure_hpa", "humidity_pct", "gust_mps", "colour", "source", "lat", "tags", "provider"]
