@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detectors.ensemble import Ensemble, EnsembleParams, to_unit_score  # noqa: E402
 from detectors.zscore import RollingZScore  # noqa: E402
+from sources.simulator import Simulator  # noqa: E402
 from sources.synthetic_series import KINDS, event_scores, make_series  # noqa: E402
 
 Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -97,6 +98,28 @@ def synthetic_cases(seeds: range, step_seconds: float, kinds=KINDS):
     return cases
 
 
+def building_cases(seed: int = 7, days: float = 14.0, step_seconds: float = 300.0):
+    """Every station of the simulated building, for each variable with labelled faults:
+    CO2 and energy step up every working morning, which a detector must not call an anomaly."""
+    sim = Simulator("building", seed=seed, step_seconds=step_seconds, days=days)
+    variables = sorted({lb.variable for lb in sim.labels})
+    series: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for _ in range(int(days * 86400 / step_seconds)):
+        for raw in sim.poll().messages:
+            msg = json.loads(raw)
+            t = datetime.fromisoformat(msg["ts"].replace("Z", "+00:00")).timestamp()
+            for var in variables:
+                series.setdefault((msg["station"], var), []).append((t, msg[var]))
+    cases = []
+    for (station, var), points in sorted(series.items()):
+        t = np.array([p[0] for p in points])
+        x = np.array([p[1] for p in points])
+        windows = [(int(np.searchsorted(t, lb.start)), int(np.searchsorted(t, lb.end)))
+                   for lb in sim.labels if lb.station == station and lb.variable == var]
+        cases.append((f"{station}/{var}", t, x, windows))
+    return cases
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -112,6 +135,7 @@ def main() -> None:
     if args.shared.exists():
         suites["NAB sensors (2 files)"] = nab_cases(args.shared)
         suites["Sandy buoy pressure"] = [sandy_case(args.shared)]
+    suites["simulated building (14 d)"] = building_cases()
 
     scorers = {"ensemble": ensemble_scorer(), "zscore w=48 z=3": zscore_scorer()}
     print(f"{'suite':28s} {'detector':18s} {'recall':>7s} {'precision':>9s} {'F1':>6s} {'events':>6s} {'alarms':>6s}")

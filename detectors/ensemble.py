@@ -227,6 +227,8 @@ class Ensemble(Detector):
             level_mean=self.level.detail["mean"],
             level_sigma=self.level.detail["sigma"],
             ewma=self.drift.detail["ewma"],
+            drift_mean=self.drift.detail["mean"],
+            drift_limit=self.drift.detail["limit"],
             burst_ratio=self.burst.detail["ratio"],
         )
 
@@ -280,7 +282,12 @@ class Ensemble(Detector):
                 f"{d['level_mean']:.4g}{u}"
             )
         elif best == "drift":
-            text = f"EWMA {d['ewma']:.4g}{u} drifted from the long-run mean {d['level_mean']:.4g}{u}"
+            # The drift view watches the forecast errors, so its EWMA is an error, not a reading.
+            side = "above" if d["ewma"] > d["drift_mean"] else "below"
+            text = (
+                f"readings keep running {side} the forecast: the errors' EWMA {d['ewma']:+.3g}{u} "
+                f"is past its limit ±{d['drift_limit']:.3g}{u}"
+            )
         else:
             text = f"spread {d['burst_ratio']:.1f}x the usual (limit {self.burst.ratio:g}x)"
         others = [name for name in self.fired(i) if name != best]

@@ -91,7 +91,8 @@ class Simulator:
         out = Poll()
         for (station, tags), values in zip(self.stations, rows, strict=True):
             message = {"ts": iso_utc(t), "station": station, "source": f"simulator:{self.scenario}", "tags": tags}
-            message.update({k: round(v, 2) for k, v in values.items()})
+            # Two decimals, but energy per step is a small number (0.02 kWh a minute): keep it to 5.
+            message.update({k: round(v, 5 if k == "energy_kwh" else 2) for k, v in values.items()})
             out.add(orjson.dumps(message), station)
         return out
 

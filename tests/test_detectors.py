@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,7 +9,7 @@ from hypothesis import strategies as st
 
 from detectors._blocks import Ewma, RollingMoments
 from detectors.cusum import Cusum
-from detectors.ensemble import Ensemble, EnsembleParams, to_unit_score
+from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams, to_unit_score
 from detectors.ewma import EwmaChart
 from detectors.rules import Band, GustLimit, PressureTendency, RapidChange, ThresholdBands, window_extremes
 from detectors.zscore import RollingZScore
@@ -222,3 +224,20 @@ def test_window_extremes_equal_a_direct_scan_ties_included(xs, seed, span):
         top, bottom = first[i] + int(np.argmax(window)), first[i] + int(np.argmin(window))
         assert (fall[i], fall_dt[i]) == (v[top] - v[i], t[i] - t[top])
         assert (rise[i], rise_dt[i]) == (v[i] - v[bottom], t[i] - t[bottom])
+
+
+def test_drift_reason_speaks_of_forecast_errors_not_readings(shared):
+    """The drift view watches forecast errors: its reason must not set an error beside a reading's mean.
+    Chicago's pressure during the October 2010 cyclone is where it leads."""
+    rows = [r for r in csv.DictReader((shared / "weather" / "asos_midwest_cyclone_2010-10.csv").open())
+            if r["station"] == "ORD" and r["pressure_msl_hpa"]]
+    x = np.array([float(r["pressure_msl_hpa"]) for r in rows])
+    ens = Ensemble()
+    ens.step(x)
+    drift_led = [i for i in range(x.size) if ens.detail["best"][i] == COMPONENTS.index("drift")
+                 and ens.detail["combined"][i] >= 1.0]
+    assert drift_led
+    i = drift_led[0]
+    reason = ens.reason(i, float(x[i]), "hPa")
+    assert reason.startswith("readings keep running ") and " the forecast: the errors' EWMA " in reason
+    assert f"{ens.detail['ewma'][i]:+.3g} hPa" in reason and f"{x.mean():.4g}" not in reason
