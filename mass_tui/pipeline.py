@@ -60,7 +60,8 @@ def transport_file(config: Config):
 
 def make_sink(config: Config, transport: str) -> Any:
     if transport == "file":
-        return FileAppender(transport_file(config))
+        # Sealed at the store's file size; the consumer deletes what it has stored.
+        return FileAppender(transport_file(config), max_bytes=int(config.get("store.max_mb") * 2**20))
     from sources.kafka_transport import KafkaSink, ensure_topic
 
     k = config.get("kafka")

@@ -3,15 +3,21 @@
 The consumer's position (byte offset and the file's inode) is committed to
 a small sidecar file only after the caller has stored what it read, so a
 crash re-reads at most the last batch (at least once, nothing lost). A file
-that is truncated is read again from the start; a file that is replaced
-(rotation) is read from the start of the new one after the rest of the old
-one has been drained.
+that is truncated is read again from the start.
+
+So that the file does not grow forever, the producer seals it at a size
+(renames it to `NAME.<number>`, numbers rising) and starts a new one. The
+consumer drains sealed files in order, then the live one, finding its place
+again by inode after a restart, and deletes a sealed file once its position
+is committed past it. A consumer that is down while the producer seals
+several files loses none of them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -23,11 +29,19 @@ class Position:
     offset: int
 
 
-class FileAppender:
-    """The producer side: one message per line, flushed per batch."""
+def sealed_files(path: Path) -> list[Path]:
+    """The sealed files of a transport file, oldest first (`NAME.<number>`)."""
+    found = [(int(p.name[len(path.name) + 1 :]), p) for p in path.parent.glob(path.name + ".*")
+             if p.name[len(path.name) + 1 :].isdigit()]
+    return [p for _, p in sorted(found)]
 
-    def __init__(self, path: Path) -> None:
+
+class FileAppender:
+    """The producer side: one message per line, flushed per batch; sealed past `max_bytes`."""
+
+    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[bytes] = open(self.path, "ab")  # noqa: SIM115 - kept open
 
@@ -35,6 +49,15 @@ class FileAppender:
         if lines:
             self._fh.write(b"\n".join(lines) + b"\n")
             self._fh.flush()
+            if self.max_bytes and self._fh.tell() >= self.max_bytes:
+                self._seal()
+
+    def _seal(self) -> None:
+        self._fh.close()
+        # Rising numbers even if the clock steps back: the consumer reads sealed files in this order.
+        number = max([time.time_ns(), *(int(p.name.rsplit(".", 1)[1]) + 1 for p in sealed_files(self.path))])
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.{number:020d}"))
+        self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open
 
     def flush(self, timeout: float = 0.0) -> int:
         self._fh.flush()
@@ -61,14 +84,33 @@ class FileTail:
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             self._inode, self._offset = -1, 0
 
+    def _files(self) -> list[Path]:
+        """Sealed files oldest first, then the live one: the order to read them in."""
+        return [*sealed_files(self.path), self.path]
+
     def _open(self) -> bool:
+        """Open the file holding the saved position, or else the oldest one from its start."""
+        files = []
+        for path in self._files():
+            try:
+                files.append((os.stat(path).st_ino, path))
+            except FileNotFoundError:
+                continue
+        if not files:
+            return False
+        here = [path for inode, path in files if inode == self._inode]
+        if not here:
+            self._offset = 0  # the saved position was in a file that is gone: start at the oldest
+        return self._open_path(here[0] if here else files[0][1])
+
+    def _open_path(self, path: Path) -> bool:
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - kept open while following
+            fh = open(path, "rb")  # noqa: SIM115 - kept open while following
         except FileNotFoundError:
             return False
         inode = os.fstat(fh.fileno()).st_ino
-        if self._inode not in (-1, inode):
-            self._offset = 0  # the saved position was in another file: this one is new
+        if inode != self._inode:
+            self._offset = 0
         self._inode = inode
         fh.seek(self._offset)
         self._fh = fh
@@ -79,10 +121,18 @@ class FileTail:
         return Position(self._inode, self._offset)
 
     def lag_bytes(self) -> int:
-        try:
-            return max(0, self.path.stat().st_size - self._offset)
-        except FileNotFoundError:
-            return 0
+        """Bytes not read yet: the rest of this file and all files after it."""
+        total, after = 0, self._fh is None
+        for path in self._files():
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if st.st_ino == self._inode:
+                total, after = max(0, st.st_size - self._offset), True
+            elif after:
+                total += st.st_size
+        return total
 
     def read(self, max_lines: int = 4096) -> list[bytes]:
         """Complete lines available now (a partial last line waits for its newline)."""
@@ -110,25 +160,48 @@ class FileTail:
             stripped = line.rstrip(b"\r\n")
             if stripped.strip():
                 lines.append(stripped)
-        if not lines and self._replaced():
-            fh.close()
-            self._fh = None
-            self._offset = 0
-            self._inode = -2  # anything but the new file's inode
-            return self.read(max_lines)
+        if not lines:
+            following = self._next_file()
+            if following is not None:  # this file is sealed and drained: on to the next
+                fh.close()
+                self._fh = None
+                self._offset = 0
+                if self._open_path(following):
+                    return self.read(max_lines)
         return lines
 
-    def _replaced(self) -> bool:
+    def _next_file(self) -> Path | None:
+        """The file after the current one, if the current one is no longer the live file."""
         try:
-            return os.stat(self.path).st_ino != self._inode
+            if os.stat(self.path).st_ino == self._inode:
+                return None
         except FileNotFoundError:
-            return False
+            return None
+        sealed = sealed_files(self.path)
+        inodes = []
+        for path in sealed:
+            try:
+                inodes.append(os.stat(path).st_ino)
+            except FileNotFoundError:
+                inodes.append(-1)
+        if self._inode in inodes:
+            later = sealed[inodes.index(self._inode) + 1 :]
+            return later[0] if later else self.path
+        return sealed[0] if sealed else self.path  # the current file was deleted under us
 
     def commit(self) -> None:
         """Record the position after everything returned so far (call after storing it)."""
         tmp = self.position_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"inode": self._inode, "offset": self._offset}))
         os.replace(tmp, self.position_file)
+        # Sealed files before the committed one are consumed and stored: they can go.
+        for path in sealed_files(self.path):
+            try:
+                if os.stat(path).st_ino == self._inode:
+                    break
+                path.unlink()
+            except FileNotFoundError:
+                continue
 
     def close(self) -> None:
         if self._fh is not None:

@@ -132,3 +132,33 @@ def test_sigterm_stops_cleanly_with_everything_read_stored(tmp_path):
     offset = json.loads(transport_path(cfg).with_suffix(".position").read_text())["offset"]
     assert offset == transport_path(cfg).stat().st_size
     assert (tmp_path / "logs" / "mass.log").read_text().count("consumer started") == 1
+
+
+def test_tail_drains_sealed_files_in_order_across_restarts_and_deletes_them(tmp_path):
+    """The producer seals the file at a size; a consumer that was down reads every sealed file,
+    in order, resumes inside one after a restart, and removes each once committed past it."""
+    path = tmp_path / "observations.jsonl"
+    appender = FileAppender(path, max_bytes=400)
+    sent = _lines(60)
+    for i in range(0, 60, 3):
+        appender.append(sent[i : i + 3])
+    sealed = sorted(p.name for p in tmp_path.glob("observations.jsonl.*"))
+    assert len(sealed) >= 5
+    tail = FileTail(path)
+    got = tail.read(max_lines=7)
+    tail.commit()
+    tail.close()
+    again = FileTail(path)  # a restart inside the first sealed file
+    while len(got) < 60:
+        batch = again.read(max_lines=5)
+        assert batch, f"stalled after {len(got)} lines"
+        got += batch
+        again.commit()
+    assert got == sent
+    assert again.read() == []  # drained: the tail moves on to the live file
+    again.commit()
+    assert not list(tmp_path.glob("observations.jsonl.*"))  # all sealed files consumed and deleted
+    appender.append(_lines(2, start=60))  # the live file goes on
+    assert again.read() == _lines(2, start=60) and again.lag_bytes() == 0
+    again.close()
+    appender.close()
