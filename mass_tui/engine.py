@@ -26,7 +26,7 @@ from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config, ConfigError
 from mass_tui.live_state import LiveState
-from mass_tui.store import ALERTS, ANOMALIES, REJECTED, STREAM, JsonlStore, read_jsonl, read_recent
+from mass_tui.store import ALERTS, ANOMALIES, REJECTED, STREAM, JsonlStore, last_records, read_recent
 from sources.batch import ObservationBatch, decode_batch
 from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, parse_time, validate
 from sources.variables import REGISTRY
@@ -345,10 +345,9 @@ def _weight(name: str) -> float:
 
 
 def _newest_ts(store: JsonlStore) -> float | None:
-    """The time of the last complete record of the stored stream."""
+    """The time of the last complete record of the stored stream (only the files' tails are read)."""
     for path in reversed(store.files(STREAM)):
-        records = list(read_jsonl(path))
-        for record in reversed(records):
+        for record in last_records(path):
             try:
                 return parse_time(record.get("ts"))
             except ValueError:

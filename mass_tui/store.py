@@ -156,6 +156,32 @@ def read_jsonl(path: Path, stats: dict[str, int] | None = None) -> Iterator[dict
             yield record
 
 
+def last_records(path: Path, tail_bytes: int = 1 << 16) -> Iterator[dict[str, Any]]:
+    """The complete records at the end of a JSONL file, newest first, reading only its tail
+    (twice as much each time until a complete line turns up)."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        span = tail_bytes
+        while True:
+            start = max(0, size - span)
+            fh.seek(start)
+            lines = fh.read(size - start).split(b"\n")
+            if start > 0:
+                lines = lines[1:]  # the first piece may be the end of a line cut in two
+            records = []
+            for line in reversed(lines):
+                try:
+                    record = orjson.loads(line) if line.strip() else None
+                except orjson.JSONDecodeError:
+                    continue  # torn (the last line after a crash) or corrupt
+                if isinstance(record, dict):
+                    records.append(record)
+            if records or start == 0:
+                yield from records
+                return
+            span *= 2
+
+
 def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, int] | None = None) -> list[dict]:
     """Records of `name` whose `ts` is at or after since_ts, oldest first."""
     from sources.schema import parse_time

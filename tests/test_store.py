@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 import os
 
-from mass_tui.store import JsonlStore, read_jsonl, read_recent
+import orjson
+
+from mass_tui.store import JsonlStore, last_records, read_jsonl, read_recent
 
 
 class Clock:
@@ -58,3 +60,15 @@ def test_read_recent_walks_back_through_rotated_files(tmp_path):
     assert [r["i"] for r in recent] == list(range(40, 50))
     os.remove(store.path("consumer_stream.jsonl"))
     assert json.dumps(read_recent(store, "consumer_stream.jsonl", 0))  # still readable without the live file
+
+
+def test_last_records_reads_the_tail_and_skips_a_torn_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    lines = [orjson.dumps({"ts": 1_700_000_000 + i, "n": i}) for i in range(5000)]
+    path.write_bytes(b"\n".join(lines) + b'\n{"ts": 17000')  # a crash tore the last line
+    newest = list(last_records(path, tail_bytes=64))  # a tail too short for one line: it widens
+    assert newest[0] == {"ts": 1_700_000_000 + 4999, "n": 4999}
+    assert [r["n"] for r in newest] == sorted((r["n"] for r in newest), reverse=True)
+    assert len(newest) < 5000  # only the tail was read
+    path.write_bytes(b'{"ts": 5}')  # one line, no newline
+    assert list(last_records(path)) == [{"ts": 5}]
