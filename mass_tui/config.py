@@ -408,3 +408,9 @@ def _check_stations(stations: Any) -> None:
             v = st.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not -limit <= v <= limit):
                 raise ConfigError(f"stations[{i}].{key} = {v!r}: expected a number in [-{limit:g}, {limit:g}]")
+    names = [st["name"] for st in stations]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            # Two stations under one name would share detector state and alert episodes.
+            raise ConfigError(f"stations[{i}].name = {name!r}: expected a name no other station has "
+                              f"(stations[{names.index(name)}] has it)")

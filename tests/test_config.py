@@ -64,3 +64,13 @@ def test_location_env_gives_one_station_and_secrets_are_masked():
     shown = cfg.masked()
     assert "hunter2-very-secret" not in str(shown)
     assert shown["secrets"]["SMTP_PASS"].startswith("hu****")
+
+
+def test_two_stations_with_one_name_are_refused(tmp_path):
+    toml = tmp_path / "m.toml"
+    toml.write_text('[[stations]]\nname = "harbour"\nlat = 1.0\nlon = 2.0\n'
+                    '[[stations]]\nname = "hill"\nlat = 1.5\nlon = 2.0\n'
+                    '[[stations]]\nname = "harbour"\nlat = 3.0\nlon = 4.0\n')
+    with pytest.raises(ConfigError, match=r"stations\[2\]\.name = 'harbour': expected a name no other station has "
+                                          r"\(stations\[0\] has it\)"):
+        load_config(toml, env={}, dotenv_file=None)
