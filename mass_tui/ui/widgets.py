@@ -61,9 +61,12 @@ class VariablePane(Vertical):
         cusum = float(series.column("cusum")[-1])
         score = float(series.column("score")[-1])
         style = "bold red" if score >= 0.8 else "bold yellow" if score >= 0.5 else "bold"
+        # Dim bars between the parts: Rich's SVG export drops the spaces that follow a styled span.
+        bar = (" │ ", "dim")
         title = Text.assemble(
             (f"{label} ", "bold"), (f"{value:.4g} {shown_unit}".strip(), style),
-            f"   z {level_z:+.2f}   CUSUM {cusum:.1f}/{h:g}   score {score:.2f}   anomalies {series.anomalies}",
+            bar, f"z {level_z:+.2f}", bar, f"CUSUM {cusum:.1f}/{h:g}", bar, f"score {score:.2f}",
+            bar, f"anomalies {series.anomalies}",
             no_wrap=True, overflow="ellipsis",
         )
         self._title.update(title)
