@@ -182,10 +182,22 @@ class Ewma:
         b = self.block
         full = data.size // b
         outs = []
-        for i in range(full):
-            y = self._block(self._start, data[i * b : (i + 1) * b])
-            self._start = float(y[-1])
-            outs.append(y)
+        if full and self._memoryless:
+            outs.append(data[: full * b].copy())
+            self._start = float(data[full * b - 1])
+        elif full:
+            # All full blocks at once: per row, the same sequential cumsum and products
+            # as _block; only the chain of block starts is a loop, over plain floats.
+            rows = data[: full * b].reshape(full, b)
+            part = self._gain * np.cumsum(rows * self._ainv, axis=1)
+            carry = self._pw_l[-1]
+            starts = []
+            start = self._start
+            for last in part[:, -1].tolist():
+                starts.append(start)
+                start = carry * start + last
+            self._start = start
+            outs.append((self._pw * np.array(starts)[:, None] + part).reshape(-1))
         rest = data[full * b :]
         if rest.size:
             outs.append(self._block(self._start, rest))

@@ -137,10 +137,7 @@ class Ensemble(Detector):
         self.level = RollingZScore(window=p.level_window, z=p.z)
         self.drift = EwmaChart(lam=p.lam, L=p.L, window=p.level_window)
         self.burst = VarianceBurst(window=p.level_window, ratio=p.burst_ratio)
-        self.weights = np.array(
-            [p.weight_spike, p.weight_shift, p.weight_level, p.weight_drift, p.weight_burst]
-        )
-        self._weights_l = self.weights.tolist()
+        self._weights_l = [p.weight_spike, p.weight_shift, p.weight_level, p.weight_drift, p.weight_burst]
         self._trend_gain = p.forecast_lam / (1.0 - p.forecast_lam)
 
     @property
@@ -196,20 +193,23 @@ class Ensemble(Detector):
             self.detail = {}
             return np.zeros(0)
         resid = self.residuals(x)
-        parts = np.stack(
-            (
-                self.spike.step(resid),
-                self.shift.step(resid),
-                self.level.step(x),
-                self.drift.step(resid),
-                self.burst.step(resid),
-            )
+        parts = (
+            self.spike.step(resid),
+            self.shift.step(resid),
+            self.level.step(x),
+            self.drift.step(resid),
+            self.burst.step(resid),
         )
-        weighted = parts * self.weights[:, None]
-        best = weighted.argmax(axis=0)
-        combined = weighted[best, np.arange(x.size)]
-        self._set_detail([weighted[i] for i in range(len(COMPONENTS))], best.astype(np.float64), combined,
-                         x - resid, resid)
+        weighted = [part * w for part, w in zip(parts, self._weights_l, strict=True)]
+        # The first of equal maxima, as the one-value path picks it (argmax over a stacked
+        # array walks memory across rows and cost more than all of this).
+        combined = weighted[0]
+        best = np.zeros(x.size)
+        for i in range(1, len(weighted)):
+            higher = weighted[i] > combined
+            combined = np.where(higher, weighted[i], combined)
+            best[higher] = float(i)
+        self._set_detail(weighted, best, combined, x - resid, resid)
         return combined
 
     def _set_detail(self, weighted: list, best: Any, combined: Any, forecast: Any, resid: Any) -> None:
