@@ -56,13 +56,16 @@ class RollingMoments:
             self.ref = float(x[0])
         w = self.window
         r = len(self._cur)
-        body = np.concatenate((self._cur, x - self.ref)) if r else x - self.ref
-        rows = -(-body.size // w)
+        size = r + n
+        rows = -(-size // w)
         values = np.zeros((rows + 1, w))
         values[0] = self._prev
-        values.reshape(-1)[w : w + body.size] = body
+        flat = values.reshape(-1)
+        flat[w : w + r] = self._cur
+        np.subtract(x, self.ref, out=flat[w + r : w + size])  # written in place: no temporary
+        body = flat[w : w + size]
         total = self._window_sums(values)
-        squares = self._window_sums(values * values)
+        squares = self._window_sums(np.multiply(values, values))
 
         take = slice(r, r + n)
         # Values never go missing inside (NaN is filtered out before), so the
@@ -75,8 +78,10 @@ class RollingMoments:
             safe = np.maximum(count, 1.0)
         self._seen += n
         mean = total.reshape(-1)[take] / safe
-        var = np.maximum(squares.reshape(-1)[take] / safe - mean * mean, 0.0)
-        mean = mean + self.ref
+        var = squares.reshape(-1)[take] / safe
+        var -= mean * mean
+        np.maximum(var, 0.0, out=var)
+        mean += self.ref
 
         full = body.size // w
         if full:
@@ -133,7 +138,9 @@ class RollingMoments:
         before[:, 0] = 0.0
         np.cumsum(blocks[:, :-1], axis=1, out=before[:, 1:])
         total = before[:-1, -1:] + blocks[:-1, -1:]
-        return (total - before[:-1]) + before[1:]
+        out = np.subtract(total, before[:-1])
+        out += before[1:]  # (total - before) + after, the same order as ever, one array fewer
+        return out
 
 
 class Ewma:

@@ -16,7 +16,11 @@ def guarded_sigma(mean: FloatArray, var: FloatArray, rel_floor: float = 1e-6) ->
     The floor scales with the level (1e-6 of it, at least 1e-9) so a change
     on a constant series scores high but finite.
     """
-    return np.maximum(np.sqrt(var), np.maximum(np.abs(mean) * rel_floor, 1e-9))
+    floor = np.abs(mean)
+    floor *= rel_floor
+    np.maximum(floor, 1e-9, out=floor)
+    sigma = np.sqrt(var)
+    return np.maximum(sigma, floor, out=sigma)  # in place: these arrays are as long as the batch
 
 
 def guarded_sigma_one(mean: float, var: float, rel_floor: float = 1e-6) -> float:
@@ -48,9 +52,13 @@ class RollingZScore(Detector):
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         count, mean, var = self._moments.step(x)
         sigma = guarded_sigma(mean, var)
-        stat = warm_where(count, self.min_periods, (x - mean) / sigma)
+        stat = x - mean
+        stat /= sigma
+        stat = warm_where(count, self.min_periods, stat)
         self.detail = {"z": stat, "mean": mean, "sigma": sigma}
-        return np.abs(stat) / self.z
+        score = np.abs(stat)
+        score /= self.z
+        return score
 
     def _step_one(self, x: float, t: float | None) -> float:
         count, mean, var = self._moments.push(x)
