@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import orjson
 from hypothesis import given, settings
@@ -87,3 +90,31 @@ def test_stream_lines_are_the_records_orjson_writes(rows, seed):
     order = list(batch.columns)
     expected = [_stream_line_plainly(o, s, order) for o, s in zip(obs, per_row, strict=True)]
     assert _stream_lines(batch, scores) == expected
+
+
+_good = st.builds(
+    lambda i, station, temp: orjson.dumps({"ts": 1_700_000_000 + 60 * i, "station": station, "temp_c": temp}),
+    st.integers(0, 50), st.sampled_from(["a", "b"]), st.floats(-30, 45, allow_nan=False),
+)
+_junk = st.one_of(st.binary(max_size=60), st.just(b'{"ts": "soon", "station": "a", "temp_c": 1}'),
+                  st.just(b'{"ts": 1700000000, "station": "a", "temp_c": 900}'), st.just(b"[1, 2]"),
+                  st.just(b'{"ts": 1700000000, "station": "a", "temp_c": "hot"}'))
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.lists(st.one_of(_good, _junk), max_size=30), min_size=1, max_size=5))
+def test_malformed_messages_never_stop_the_pipeline_and_every_message_is_accounted_for(batches):
+    """Whatever arrives, in whatever batches: nothing raises, and each message is stored,
+    quarantined with a reason, or counted as a duplicate, exactly once."""
+    cfg = load_config(None, env={}, dotenv_file=None)
+    with tempfile.TemporaryDirectory() as tmp, JsonlStore(Path(tmp)) as store:
+        engine = Engine(cfg, store)
+        for raws in batches:
+            engine.ingest(raws, default_source="fuzz")
+        stored = (Path(tmp) / "consumer_stream.jsonl").read_bytes().splitlines() if engine.counters.observations else []
+        rejected = [orjson.loads(line) for line in (Path(tmp) / "rejected.jsonl").read_bytes().splitlines()] \
+            if engine.counters.rejected else []
+    c = engine.counters
+    assert c.observations + c.rejected + c.duplicates == sum(map(len, batches))
+    assert len(stored) == c.observations and len(rejected) == c.rejected
+    assert all(r["reason"] and "raw" in r for r in rejected)
