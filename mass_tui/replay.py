@@ -26,16 +26,51 @@ BATCH = 16384
 FLAT_OUT_BYTES = 4 << 20
 
 
+# A quoted cell may hold newlines; a record is given up to this many lines to close its quote.
+CSV_RECORD_LINES = 64
+
+
+def _csv_records(fh: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(record text, "") per CSV record, or (first line, why) for a quote that never closes.
+
+    RFC 4180 doubles a quote inside a quoted cell, so a record is complete when
+    its quotes are balanced. One stray quote costs its own line, not the file.
+    """
+    pending: list[str] = []
+    for line in fh:
+        pending.append(line)
+        while pending:
+            text = "".join(pending)
+            if text.count('"') % 2 == 0:
+                yield text, ""
+                pending = []
+            elif len(pending) > CSV_RECORD_LINES:
+                yield pending[0], f"CSV quote not closed within {CSV_RECORD_LINES} lines"
+                pending = pending[1:]  # the rest may hold whole records: look at them again
+                continue
+            break
+    while pending:  # the file ended inside a quote
+        yield pending[0], "CSV quote not closed at the end of the file"
+        pending = pending[1:]
+        text = "".join(pending)
+        if pending and text.count('"') % 2 == 0:
+            yield text, ""
+            pending = []
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[dict[str, Any] | None, bytes, str]]:
-    """(row object, raw line, "") or (None, raw line, why it is malformed)."""
+    """(row object, raw record, "") or (None, raw record, why it is malformed)."""
     with path.open("r", encoding="utf-8", newline="") as fh:
         header_line = fh.readline()
         header = next(csv.reader([header_line]))
-        for line in fh:
-            if not line.strip():
+        for record, problem in _csv_records(fh):
+            if not record.strip():
                 continue
-            raw = line.rstrip("\r\n").encode("utf-8")
-            cells = next(csv.reader([line]))
+            raw = record.rstrip("\r\n").encode("utf-8")
+            if problem:
+                yield None, raw, problem
+                continue
+            cells = next(csv.reader([record]))
             if len(cells) != len(header):
                 yield None, raw, f"CSV row has {len(cells)} cells for {len(header)} columns"
                 continue

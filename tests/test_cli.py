@@ -189,3 +189,19 @@ def test_sigterm_during_a_paced_replay_stores_everything_read_whole(tmp_path):
     stored = [json.loads(x) for x in stream.read_text().splitlines()]  # every line whole
     assert summary["interrupted"] and 0 < summary["observations"] == len(stored) < 5000
     assert [r["temp_c"] for r in stored] == [10 + i % 5 for i in range(len(stored))]
+
+
+def test_replay_csv_keeps_a_quoted_newline_in_one_record_and_quarantines_a_stray_quote(tmp_path):
+    src = tmp_path / "notes.csv"
+    src.write_text('ts,station,temp_c,note\n'
+                   '2024-01-01T00:00:00Z,a,1.5,"sensor moved\nto the roof"\n'
+                   '2024-01-01T01:00:00Z,a,2.5,plain\n'
+                   '2024-01-01T02:00:00Z,a,3.5,"never closed\n'
+                   '2024-01-01T03:00:00Z,a,4.5,ok\n')
+    summary = _summary(mass("replay", str(src), "--headless", "--max", cwd=tmp_path))
+    assert summary["observations"] == 3 and summary["rejected"] == 1
+    stored = [json.loads(x) for x in (tmp_path / "data" / "db" / "consumer_stream.jsonl").read_text().splitlines()]
+    assert [r["temp_c"] for r in stored] == [1.5, 2.5, 4.5]
+    (rejected,) = [json.loads(x) for x in (tmp_path / "data" / "db" / "rejected.jsonl").read_text().splitlines()]
+    assert rejected["reason"] == "CSV quote not closed at the end of the file"
+    assert rejected["raw"].startswith("2024-01-01T02:00:00Z,a,3.5,")
