@@ -19,7 +19,8 @@ import numpy as np
 from detectors.base import Anomaly
 
 # Per point: what the chart draws and what a threshold "what-if" needs.
-FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma", "rules")
+FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma", "rules",
+          "drift")
 
 
 class Ring:
@@ -96,7 +97,7 @@ class LiveState:
         cusum = np.maximum(col("cusum_up"), col("cusum_down"))
         rows = np.column_stack((times, values, col("forecast"), score, col("resid_z"), col("level_z"), cusum,
                                 col("burst_ratio"), col("level_mean"), col("level_sigma"),
-                                np.zeros(len(values)) if rules is None else rules))
+                                np.zeros(len(values)) if rules is None else rules, col("drift")))
         key = (station, variable)
         with self._lock:
             ring = self.series.get(key)

@@ -297,7 +297,8 @@ class MassApp(App):
         for series in snap.series.values():
             before += int((series.column("score") >= 0.5).sum())
             scores = what_if_scores(series.column("spike_z"), series.column("level_z"), series.column("cusum"),
-                                    series.column("burst"), Thresholds(self.z, self.h, params.burst_ratio), params)
+                                    series.column("burst"), Thresholds(self.z, self.h, params.burst_ratio), params,
+                                    series.column("drift"))
             now += int((scores >= 1.0).sum())
         return before, now
 

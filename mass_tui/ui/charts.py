@@ -66,17 +66,18 @@ class Thresholds:
 
 
 def what_if_scores(spike_z: np.ndarray, level_z: np.ndarray, cusum: np.ndarray, burst: np.ndarray,
-                   th: Thresholds, params: EnsembleParams) -> np.ndarray:
+                   th: Thresholds, params: EnsembleParams, drift: np.ndarray | None = None) -> np.ndarray:
     """The ensemble's combined score each point would have had under other z and h.
 
     The drift view (an EWMA chart whose limit L has no key) keeps its
-    recorded score; the other views are recomputed from their statistics.
+    recorded weighted score; the other views are recomputed from their statistics.
     """
     parts = np.vstack((
         np.abs(spike_z) * params.weight_spike / th.z,
         np.abs(level_z) * params.weight_level / th.z,
         cusum * params.weight_shift / th.h,
         burst * params.weight_burst / th.burst,
+        np.zeros(len(spike_z)) if drift is None else drift,
     ))
     return np.nan_to_num(parts, nan=0.0).max(axis=0)
 
