@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +31,34 @@ FLAT_OUT_BYTES = 4 << 20
 CSV_RECORD_LINES = 64
 
 
-def _csv_records(fh: Iterator[str]) -> Iterator[tuple[str, str]]:
+def _csv_records(lines: Iterable[str], max_lines: int = CSV_RECORD_LINES) -> Iterator[tuple[str, str]]:
     """(record text, "") per CSV record, or (first line, why) for a quote that never closes.
 
     RFC 4180 doubles a quote inside a quoted cell, so a record is complete when
-    its quotes are balanced. One stray quote costs its own line, not the file.
+    its quotes are balanced. A stray quote costs its own line: the lines after
+    it are read again as records of their own.
     """
+    source = iter(lines)
+    again: deque[str] = deque()  # lines to read again after a stray quote
     pending: list[str] = []
-    for line in fh:
-        pending.append(line)
-        while pending:
-            text = "".join(pending)
-            if text.count('"') % 2 == 0:
-                yield text, ""
-                pending = []
-            elif len(pending) > CSV_RECORD_LINES:
-                yield pending[0], f"CSV quote not closed within {CSV_RECORD_LINES} lines"
-                pending = pending[1:]  # the rest may hold whole records: look at them again
-                continue
+    quotes = 0
+    while True:
+        line = again.popleft() if again else next(source, None)
+        if line is None:
             break
-    while pending:  # the file ended inside a quote
+        pending.append(line)
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            yield "".join(pending), ""
+        elif len(pending) > max_lines:
+            yield pending[0], f"CSV quote not closed within {max_lines} lines"
+            again.extendleft(reversed(pending[1:]))
+        else:
+            continue
+        pending, quotes = [], 0
+    if pending:
         yield pending[0], "CSV quote not closed at the end of the file"
-        pending = pending[1:]
-        text = "".join(pending)
-        if pending and text.count('"') % 2 == 0:
-            yield text, ""
-            pending = []
+        yield from _csv_records(pending[1:], max_lines)
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[dict[str, Any] | None, bytes, str]]:
@@ -87,12 +90,16 @@ def _csv_rows(path: Path) -> Iterator[tuple[dict[str, Any] | None, bytes, str]]:
             yield obj, raw, ""
 
 
-def _jsonl_lines(path: Path) -> Iterator[bytes]:
+def _jsonl_chunks(path: Path, size: int) -> Iterator[list[bytes]]:
+    """The message lines of a JSONL file, about `size` bytes at a time (blank lines dropped)."""
     with path.open("rb") as fh:
-        for line in fh:
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield line
+        while chunk := fh.readlines(size):
+            yield [raw for line in chunk if (raw := line.rstrip(b"\r\n")).strip()]
+
+
+def _jsonl_lines(path: Path) -> Iterator[bytes]:
+    for chunk in _jsonl_chunks(path, 1 << 16):
+        yield from chunk
 
 
 def _json_ts(raw: bytes) -> float | None:
@@ -212,17 +219,13 @@ def _jsonl_flat_out(
 ) -> bool:
     """A JSONL file as fast as possible: whole chunks of lines to the engine, with no
     per-line work here (pausing and stopping are checked between chunks)."""
-    with path.open("rb") as fh:
-        while True:
-            while paused is not None and paused.is_set() and not stop.is_set():
-                stop.wait(0.1)
-            if stop.is_set():
-                return False
-            chunk = fh.readlines(FLAT_OUT_BYTES)
-            if not chunk:
-                return True
-            raws = [raw for line in chunk if (raw := line.rstrip(b"\r\n")).strip()]
-            _emit(engine.ingest(raws, **defaults), on_batch)
+    for raws in _jsonl_chunks(path, FLAT_OUT_BYTES):
+        while paused is not None and paused.is_set() and not stop.is_set():
+            stop.wait(0.1)
+        if stop.is_set():
+            return False
+        _emit(engine.ingest(raws, **defaults), on_batch)
+    return True
 
 
 def _emit(result: BatchResult, on_batch: Callable[[BatchResult], None] | None) -> None:

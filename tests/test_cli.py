@@ -205,3 +205,15 @@ def test_replay_csv_keeps_a_quoted_newline_in_one_record_and_quarantines_a_stray
     (rejected,) = [json.loads(x) for x in (tmp_path / "data" / "db" / "rejected.jsonl").read_text().splitlines()]
     assert rejected["reason"] == "CSV quote not closed at the end of the file"
     assert rejected["raw"].startswith("2024-01-01T02:00:00Z,a,3.5,")
+
+
+def test_csv_records_after_a_stray_quote_are_each_read_again():
+    from mass_tui.replay import _csv_records
+
+    lines = ['a,"stray\n', *(f"row{i},1\n" for i in range(6)), 'q,"two\n', 'lines"\n']
+    got = list(_csv_records(lines, max_lines=3))
+    assert got[0] == ('a,"stray\n', "CSV quote not closed within 3 lines")
+    assert got[1:7] == [(f"row{i},1\n", "") for i in range(6)]
+    assert got[7:] == [('q,"two\nlines"\n', "")]
+    assert list(_csv_records(['x,"open\n', "y,2\n"])) == [('x,"open\n', "CSV quote not closed at the end of the file"),
+                                                        ("y,2\n", "")]
