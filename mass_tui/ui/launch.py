@@ -11,7 +11,7 @@ from mass_tui.config import Config
 from mass_tui.engine import Engine
 from mass_tui.live_state import LiveState
 from mass_tui.pipeline import Pipeline, make_source
-from mass_tui.replay import replay_file
+from mass_tui.replay import UI_FLAT_OUT_BYTES, replay_file
 from mass_tui.service import open_store
 from mass_tui.ui.app import Controls, MassApp
 
@@ -48,11 +48,12 @@ def replay_app(config: Config, path: Path, *, speed: float | None, station: str 
         if fast_until is not None:
             # The lead-in at full speed, then the recorded pace: charts start with history.
             replay_file(engine, path, speed=None, station=station, stop=controls.stop, paused=controls.paused,
-                        until=fast_until)
+                        until=fast_until, chunk_bytes=UI_FLAT_OUT_BYTES)
             replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused,
                         since=fast_until)
         else:
-            replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused)
+            replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused,
+                        chunk_bytes=UI_FLAT_OUT_BYTES)
         store.flush()
 
     pace = "max speed" if speed is None else f"{speed:g}x"
