@@ -149,7 +149,9 @@ class Pipeline:
         self.producer_thread.start()
 
     def run(self, *, max_seconds: float | None = None, on_batch: Callable[[BatchResult], None] | None = None,
-            idle_wait: float = 0.2, until_idle: bool = False) -> None:
+            idle_wait: float = 0.2, until_idle: bool = False, on_idle: Callable[[], None] | None = None) -> None:
+        """Consume until stopped. `on_batch` follows each stored batch; `on_idle` each read that
+        found nothing, so what is shown (a source that went down) does not wait for data."""
         started = time.monotonic()
         self.consumer = make_consumer(self.config, self.transport)
         try:
@@ -163,6 +165,8 @@ class Pipeline:
                     self._swap()
                 lines = self.consumer.read(4096)
                 if not lines:
+                    if on_idle is not None:
+                        on_idle()
                     if until_idle and (self.producer_thread is None or not self.producer_thread.is_alive()):
                         break
                     if self.transport == "file":

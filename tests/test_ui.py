@@ -14,7 +14,7 @@ from mass_tui.config import load_config
 from mass_tui.ui.help import HelpScreen
 from mass_tui.ui.launch import replay_app
 
-from .conftest import SANDY
+from .conftest import SANDY, free_port
 
 SIZE = (160, 48)
 
@@ -227,5 +227,23 @@ async def test_terminal_bell_rings_when_an_alert_goes_out():
             await _settle(app, pilot)
             assert app.state.status["alerts"] > 0 and rings
             assert "alerts 0" not in _status(app)
+    finally:
+        cleanup()
+
+
+async def test_a_source_that_is_down_shows_in_the_status_bar_before_any_data(tmp_path):
+    from mass_tui.ui.launch import live_app
+
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there: every poll is refused
+    env = {"MASS_DATA_DIR": str(tmp_path / "data"), "WEATHER_API_BASE": f"{closed}/v1/forecast",
+           "AIR_QUALITY_API_BASE": f"{closed}/v1/air-quality", "POLL_SECONDS": "1"}
+    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="open-meteo", transport="file")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            deadline = time.monotonic() + 15
+            while "DOWN" not in _status(app) and time.monotonic() < deadline:
+                await pilot.pause(0.2)
+            assert "DOWN (ConnectError" in _status(app) and "retry" in _status(app)
+            await pilot.press("q")
     finally:
         cleanup()

@@ -72,7 +72,8 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
     controls = Controls(paused=pipeline.paused, stop=pipeline.stop, switch_transport=pipeline.switch_transport,
                         transport=lambda: pipeline.transport)
 
-    def on_batch(result) -> None:
+    def publish() -> None:
+        """The source's state and the consumer lag, for the status bar."""
         if pipeline.source is not None:
             state.update_status(source_state=pipeline.source.state.to_dict())
         consumer = pipeline.consumer
@@ -85,7 +86,7 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
         engine.warm()
         if source is not None:
             pipeline.start_producer(make_source(config, source, max_speed=max_speed), max_speed=max_speed)
-        pipeline.run(on_batch=on_batch)
+        pipeline.run(on_batch=lambda _result: publish(), on_idle=publish)
 
     app = MassApp(engine, state, controls, run, source_label=source or "consumer", **{**_rates(config), **app_options})
     return app, cleanup
