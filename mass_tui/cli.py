@@ -197,7 +197,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
         return _run_app(*live_app(cfg, source=args.source, transport=args.transport, max_speed=args.max))
     log_file = setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
-    print(f"mass run: consuming {transport_path(cfg)}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
+    k = cfg.get("kafka")
+    consuming = transport_path(cfg) if args.transport == "file" else \
+        f"Kafka topic {k['topic']} at {k['bootstrap_servers']} (group {k['group_id']})"
+    print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
     summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
                            max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
                            quiet=args.quiet)
@@ -207,17 +210,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_produce(args: argparse.Namespace) -> int:
     from mass_tui.logs import setup_logging
-    from mass_tui.pipeline import make_sink, make_source, run_producer
+    from mass_tui.pipeline import make_sink, make_source, open_retrying, run_producer
     from mass_tui.service import open_store
 
     cfg = _config(args)
     setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
     name = args.source or cfg.get("source.provider")
     source = make_source(cfg, name, max_speed=args.max)
-    sink = make_sink(cfg, args.transport)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     started = time.perf_counter()
+    sink = open_retrying(lambda: make_sink(cfg, args.transport), stop,
+                         on_retry=lambda why: print(f"mass produce: {why}; retrying", file=sys.stderr))
+    if sink is None:  # stopped before the broker answered
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        return 1
     try:
         with open_store(cfg) as store:
             sent = run_producer(source, sink, stop, store=store, max_messages=args.max_messages, max_speed=args.max)

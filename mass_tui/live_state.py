@@ -80,6 +80,7 @@ class LiveState:
     anomaly_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     anomalies: deque = field(default_factory=deque)
     status: dict[str, Any] = field(default_factory=dict)
+    notices: deque = field(default_factory=lambda: deque(maxlen=20))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rate: deque = field(default_factory=lambda: deque(maxlen=64))  # (wall time, count)
     version: int = 0
@@ -126,6 +127,17 @@ class LiveState:
         with self._lock:
             self.status.update(status)
             self.version += 1
+
+    def add_notice(self, text: str) -> None:
+        """Something to tell the user once (a refused transport switch)."""
+        with self._lock:
+            self.notices.append(text)
+
+    def drain_notices(self) -> list[str]:
+        with self._lock:
+            out = list(self.notices)
+            self.notices.clear()
+        return out
 
     # --- read by the UI ----------------------------------------------------
     def rate(self) -> float:

@@ -79,6 +79,27 @@ def make_consumer(config: Config, transport: str) -> Any:
     return KafkaSource(k["bootstrap_servers"], k["topic"], k["group_id"], k["client_id"])
 
 
+def open_retrying(open_transport: Callable[[], Any], stop: threading.Event, *, deadline: float | None = None,
+                  on_retry: Callable[[str], None] | None = None) -> Any | None:
+    """open_transport(), retried with backoff while the Kafka broker does not answer;
+    None when stopped (or past `deadline`, a monotonic time) first."""
+    from sources.kafka_transport import BrokerUnavailable
+
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return open_transport()
+        except BrokerUnavailable as exc:
+            log.warning("%s; retrying in %.0f s", exc, delay)
+            if on_retry is not None:
+                on_retry(str(exc))
+            wait = delay if deadline is None else min(delay, deadline - time.monotonic())
+            if wait <= 0 or stop.wait(wait):
+                return None
+            delay = min(delay * 2.0, 30.0)
+    return None
+
+
 def run_producer(source: Source, sink: Any, stop: threading.Event, *, store: JsonlStore | None = None,
                  max_messages: int | None = None, max_speed: bool = False) -> int:
     """Poll until stopped (or max_messages); returns how many messages were appended."""
@@ -125,6 +146,9 @@ class Pipeline:
         self.produced = 0
         self.source: Source | None = None
         self.paused = threading.Event()
+        self.transport_error = ""  # why the transport cannot be reached, while it cannot
+        self.notices: list[str] = []  # what a user should hear once (a refused switch)
+        self.on_idle: Callable[[], None] | None = None
 
     def switch_transport(self, transport: str | None = None) -> str:
         """Ask the consumer (and producer) to move to the other transport at the next batch."""
@@ -138,7 +162,10 @@ class Pipeline:
         self.source = source
 
         def work() -> None:
-            sink = make_sink(self.config, self.transport)
+            sink = open_retrying(lambda: make_sink(self.config, self.transport), self.stop,
+                                 on_retry=self._unreachable)
+            if sink is None:
+                return
             try:
                 self.produced = run_producer(source, _SwitchingSink(self, sink), self.stop, store=self.store,
                                              max_messages=max_messages, max_speed=max_speed)
@@ -153,7 +180,17 @@ class Pipeline:
         """Consume until stopped. `on_batch` follows each stored batch; `on_idle` each read that
         found nothing, so what is shown (a source that went down) does not wait for data."""
         started = time.monotonic()
-        self.consumer = make_consumer(self.config, self.transport)
+        self.on_idle = on_idle
+        self.consumer = open_retrying(lambda: make_consumer(self.config, self.transport), self.stop,
+                                      deadline=None if max_seconds is None else started + max_seconds,
+                                      on_retry=self._unreachable)
+        if self.consumer is None:  # stopped while the broker never answered
+            self.stop.set()
+            if self.producer_thread is not None:
+                self.producer_thread.join(15)
+            self.store.flush()
+            return
+        self.transport_error = ""
         try:
             while not self.stop.is_set():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
@@ -185,11 +222,27 @@ class Pipeline:
             self.consumer.close()
 
     def _swap(self) -> None:
-        log.info("switching transport %s -> %s (detector state kept)", self.transport, self.requested)
+        from sources.kafka_transport import BrokerUnavailable
+
+        target = self.requested
+        try:
+            consumer = make_consumer(self.config, target)
+        except BrokerUnavailable as exc:  # the switch is refused; the current transport goes on
+            self.requested = self.transport
+            log.warning("%s; staying on the %s transport", exc, self.transport)
+            self.notices.append(f"{exc}: staying on the {self.transport} transport")
+            if self.on_idle is not None:
+                self.on_idle()
+            return
+        log.info("switching transport %s -> %s (detector state kept)", self.transport, target)
         self.consumer.commit()
         self.consumer.close()
-        self.transport = self.requested
-        self.consumer = make_consumer(self.config, self.transport)
+        self.consumer, self.transport, self.transport_error = consumer, target, ""
+
+    def _unreachable(self, why: str) -> None:
+        self.transport_error = why
+        if self.on_idle is not None:
+            self.on_idle()
 
 
 class _SwitchingSink:
@@ -199,6 +252,7 @@ class _SwitchingSink:
         self.pipeline = pipeline
         self.sink = sink
         self.kind = pipeline.transport
+        self._refused: str | None = None  # a transport that could not be opened
 
     # In one process, a producer at full speed must not run ahead of the consumer without
     # bound (the file transport would fill the disk): it waits while this far behind.
@@ -209,11 +263,20 @@ class _SwitchingSink:
         while (consumer := pipeline.consumer) is not None and not pipeline.stop.is_set() \
                 and consumer.lag_bytes() > self.MAX_LAG:
             pipeline.stop.wait(0.05)
-        if self.pipeline.requested != self.kind:
-            self.sink.flush()
-            self.sink.close()
-            self.kind = self.pipeline.requested
-            self.sink = make_sink(self.pipeline.config, self.kind)
+        target = self.pipeline.requested
+        if target != self.kind and target != self._refused:
+            from sources.kafka_transport import BrokerUnavailable
+
+            try:
+                sink = make_sink(self.pipeline.config, target)
+            except BrokerUnavailable:
+                self._refused = target  # the consumer refuses the switch too; no retry per message
+            else:
+                self.sink.flush()
+                self.sink.close()
+                self.sink, self.kind = sink, target
+        if target == self.kind:
+            self._refused = None
         self.sink.append(messages, keys)
 
     def flush(self, timeout: float = 10.0) -> int:

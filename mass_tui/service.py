@@ -119,6 +119,8 @@ def run_consumer(
             signal.signal(sig, previous)
     summary = engine.summary(warmed=warmed, transport=pipeline.transport, produced=pipeline.produced,
                              seconds=round(time.monotonic() - started, 3))
+    if pipeline.transport_error:
+        summary["transport_error"] = pipeline.transport_error
     if pipeline.source is not None:
         summary["source"] = pipeline.source.state.to_dict()
     if alerts is not None:

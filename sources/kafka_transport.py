@@ -21,10 +21,17 @@ from sources.base import SourceState
 log = logging.getLogger(__name__)
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = 4, timeout: float = 10.0) -> None:
+class BrokerUnavailable(ConnectionError):
+    """The Kafka broker did not answer (down, wrong address): retry later, do not crash."""
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 4, timeout: float = 5.0) -> None:
     """Create the topic with `partitions` if it does not exist yet."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    meta = admin.list_topics(timeout=timeout)
+    try:
+        meta = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"Kafka broker {bootstrap} does not answer ({exc.args[0].str()})") from None
     if topic in meta.topics and not meta.topics[topic].error:
         return
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])

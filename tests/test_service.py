@@ -162,3 +162,12 @@ def test_tail_drains_sealed_files_in_order_across_restarts_and_deletes_them(tmp_
     assert again.read() == _lines(2, start=60) and again.lag_bytes() == 0
     again.close()
     appender.close()
+
+
+def test_consumer_waits_for_an_absent_kafka_broker_without_crashing(tmp_path):
+    cfg = _config(tmp_path, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
+    summary = run_consumer(cfg, transport="kafka", max_seconds=2.0, idle_wait=0.05)
+    assert summary["observations"] == 0
+    assert "does not answer" in summary["transport_error"]
+    log = (tmp_path / "logs" / "mass.log").read_text() if (tmp_path / "logs" / "mass.log").exists() else ""
+    assert "Traceback" not in log

@@ -247,3 +247,29 @@ async def test_a_source_that_is_down_shows_in_the_status_bar_before_any_data(tmp
             await pilot.press("q")
     finally:
         cleanup()
+
+
+async def test_t_without_a_kafka_broker_stays_on_file_and_says_why(tmp_path):
+    from mass_tui.ui.launch import live_app
+
+    env = {"MASS_DATA_DIR": str(tmp_path / "data"), "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"}
+    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="simulator:smoke",
+                            transport="file", max_speed=True)
+    said = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (said.append(str(message)), notify(message, **kw))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(1.0)
+            seen = app.state.status.get("observations", 0)
+            await pilot.press("t")
+            deadline = time.monotonic() + 20
+            while not any("does not answer" in s for s in said) and time.monotonic() < deadline:
+                await pilot.pause(0.2)
+            assert any("does not answer" in s and "staying on the file transport" in s for s in said), said
+            await pilot.pause(1.5)
+            assert "via file" in _status(app) and app.engine_error is None
+            assert app.state.status.get("observations", 0) > seen  # the file transport went on throughout
+            await pilot.press("q")
+    finally:
+        cleanup()

@@ -175,6 +175,8 @@ class MassApp(App):
         if self.station is None and snap.stations:
             self.station = sorted(snap.stations)[0]
             snap = self.state.snapshot(self.station)
+        for notice in self.state.drain_notices():
+            self.notify(notice, severity="error", timeout=8)
         alerts = snap.status.get("alerts", 0)
         if alerts > self._alerts_seen:
             self.bell()  # the terminal bell: an alert went out
@@ -309,6 +311,8 @@ class MassApp(App):
         conn = ("up", "green")
         if self.engine_error:
             conn = (f"engine stopped: {self.engine_error}", "bold red")
+        elif st.get("transport_error"):
+            conn = (st["transport_error"], "bold red")
         elif source and source.get("stopped"):
             conn = (f"source stopped: {source.get('last_error', '')}", "bold red")
         elif source and source.get("up") is False:

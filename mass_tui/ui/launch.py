@@ -73,7 +73,10 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
                         transport=lambda: pipeline.transport)
 
     def publish() -> None:
-        """The source's state and the consumer lag, for the status bar."""
+        """The source's state, the transport's and the consumer lag, for the status bar."""
+        state.update_status(transport_error=pipeline.transport_error)
+        while pipeline.notices:
+            state.add_notice(pipeline.notices.pop(0))
         if pipeline.source is not None:
             state.update_status(source_state=pipeline.source.state.to_dict())
         consumer = pipeline.consumer
