@@ -125,8 +125,9 @@ class LiveState:
 
     def update_status(self, **status: Any) -> None:
         with self._lock:
-            self.status.update(status)
-            self.version += 1
+            if any(self.status.get(k, object()) != v for k, v in status.items()):
+                self.status.update(status)
+                self.version += 1  # only a change: an idle source must not make the charts redraw
 
     def add_notice(self, text: str) -> None:
         """Something to tell the user once (a refused transport switch)."""

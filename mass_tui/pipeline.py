@@ -191,6 +191,7 @@ class Pipeline:
             self.store.flush()
             return
         self.transport_error = ""
+        idle_told = 0.0
         try:
             while not self.stop.is_set():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
@@ -202,7 +203,8 @@ class Pipeline:
                     self._swap()
                 lines = self.consumer.read(4096)
                 if not lines:
-                    if on_idle is not None:
+                    if on_idle is not None and time.monotonic() - idle_told >= 0.5:
+                        idle_told = time.monotonic()  # Kafka reads come back empty 50 times a second
                         on_idle()
                     if until_idle and (self.producer_thread is None or not self.producer_thread.is_alive()):
                         break
@@ -238,6 +240,19 @@ class Pipeline:
         self.consumer.commit()
         self.consumer.close()
         self.consumer, self.transport, self.transport_error = consumer, target, ""
+
+    def transport_status(self) -> str:
+        """Why the transport does not work right now, or "" while it does."""
+        if self.transport_error:
+            return self.transport_error
+        consumer = self.consumer
+        state = getattr(consumer, "state", None)
+        # librdkafka repeats its error at every failed reconnect (10 s apart at most), so an
+        # error older than that means the broker is back, even if no message came since.
+        if state is not None and state.up is False and time.time() - getattr(consumer, "error_at", 0.0) < 15.0:
+            since = time.strftime("%H:%M:%S", time.localtime(state.down_since)) if state.down_since else "?"
+            return f"Kafka down since {since}: {state.last_error[:80]} (reconnecting)"
+        return ""
 
     def _unreachable(self, why: str) -> None:
         self.transport_error = why

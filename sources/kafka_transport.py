@@ -93,6 +93,7 @@ class KafkaSource:
                  extra: dict[str, Any] | None = None) -> None:
         self.topic = topic
         self.state = SourceState("kafka")
+        self.error_at = 0.0  # wall time of librdkafka's last error report
         config = {
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
@@ -114,6 +115,7 @@ class KafkaSource:
     def _on_error(self, err: KafkaError) -> None:
         st = self.state
         st.last_error = str(err)
+        self.error_at = time.time()
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
             if st.up is not False:
                 st.down_since = time.time()

@@ -140,6 +140,7 @@ def test_broker_restart_consumer_reconnects_and_keeps_consuming(tmp_path, kafka_
         assert _wait(lambda: len(_stored(tmp_path)) >= 100)
         kafka_broker.stop()
         assert _wait(lambda: holder["pipeline"].consumer.state.up is False, 30)  # shown as down
+        assert holder["pipeline"].transport_status().startswith("Kafka down since ")  # in the UI's status bar
         kafka_broker.start()  # same port; memory-only, so the topic starts empty
         ensure_topic(kafka_broker.bootstrap, topic)
         sink2 = KafkaSink(kafka_broker.bootstrap, topic)

@@ -74,7 +74,7 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
 
     def publish() -> None:
         """The source's state, the transport's and the consumer lag, for the status bar."""
-        state.update_status(transport_error=pipeline.transport_error)
+        state.update_status(transport_error=pipeline.transport_status())
         while pipeline.notices:
             state.add_notice(pipeline.notices.pop(0))
         if pipeline.source is not None:
