@@ -162,8 +162,9 @@ class Pipeline:
         self.source = source
 
         def work() -> None:
+            # Only noted here: the consumer's thread publishes it (and owns the consumer).
             sink = open_retrying(lambda: make_sink(self.config, self.transport), self.stop,
-                                 on_retry=self._unreachable)
+                                 on_retry=lambda why: setattr(self, "transport_error", why))
             if sink is None:
                 return
             try:
@@ -181,18 +182,14 @@ class Pipeline:
         found nothing, so what is shown (a source that went down) does not wait for data."""
         started = time.monotonic()
         self.on_idle = on_idle
-        self.consumer = open_retrying(lambda: make_consumer(self.config, self.transport), self.stop,
-                                      deadline=None if max_seconds is None else started + max_seconds,
-                                      on_retry=self._unreachable)
-        if self.consumer is None:  # stopped while the broker never answered
-            self.stop.set()
-            if self.producer_thread is not None:
-                self.producer_thread.join(15)
-            self.store.flush()
-            return
-        self.transport_error = ""
         idle_told = 0.0
         try:
+            self.consumer = open_retrying(lambda: make_consumer(self.config, self.transport), self.stop,
+                                          deadline=None if max_seconds is None else started + max_seconds,
+                                          on_retry=self._unreachable)
+            if self.consumer is None:
+                return  # stopped (or out of time) while the broker never answered
+            self.transport_error = ""
             while not self.stop.is_set():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
                     break
@@ -221,7 +218,8 @@ class Pipeline:
             if self.producer_thread is not None:
                 self.producer_thread.join(15)
             self.store.flush()
-            self.consumer.close()
+            if self.consumer is not None:
+                self.consumer.close()
 
     def _swap(self) -> None:
         from sources.kafka_transport import BrokerUnavailable
