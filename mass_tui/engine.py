@@ -253,7 +253,8 @@ class Engine:
                 dup.append(i)
             else:
                 seen[key] = None
-        for seen in seen_by_station.values():
+        for station in set(batch.station):  # only the stations this batch added to
+            seen = seen_by_station[station]
             excess = len(seen) - _SEEN_PER_STATION
             if excess > 0:  # dicts keep insertion order: the oldest go
                 for old in list(islice(seen, excess)):
@@ -374,7 +375,8 @@ def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> lis
     for j, col in enumerate(batch.columns.values()):
         layout |= (~np.isnan(col)).astype(np.int64) << j
     values = {name: _column_json(col) for name, col in batch.columns.items()}
-    rounded = {name: _column_json(np.rint(col * 10000.0) / 10000.0) for name, col in scores.items()}
+    four_places = {name: np.rint(col * 10000.0) / 10000.0 for name, col in scores.items()}
+    rounded = {name: _column_json(col) for name, col in four_places.items()}
     layouts, group = np.unique(layout, return_inverse=True)
     lines = [b""] * n
     for g, bits in enumerate(layouts.tolist()):
@@ -389,7 +391,7 @@ def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> lis
             for i in np.flatnonzero(group == g).tolist():
                 lines[i] = template % tuple(part[i] for part in parts)
     for i, (lat, lon, tags) in batch.extras.items():
-        lines[i] = _stream_record(batch, i, lat, lon, tags, scores)
+        lines[i] = _stream_record(batch, i, lat, lon, tags, four_places)
     return lines
 
 
@@ -412,7 +414,7 @@ def _stream_record(
     batch: ObservationBatch, i: int, lat: float | None, lon: float | None, tags: dict[str, str],
     scores: dict[str, np.ndarray],
 ) -> bytes:
-    """One stored line the plain way: for the rare rows with a position or tags."""
+    """One stored line the plain way, for the rare rows with a position or tags (scores rounded already)."""
     record: dict[str, Any] = {"ts": iso_utc(float(batch.ts[i])), "station": batch.station[i],
                               "source": batch.source[i]}
     if lat is not None:
@@ -425,6 +427,6 @@ def _stream_record(
         if value == value:
             record[name] = value
             if name in scores:
-                anomaly_score[name] = float(np.rint(scores[name][i] * 10000.0) / 10000.0)
+                anomaly_score[name] = float(scores[name][i])
     record["anomaly_score"] = anomaly_score
     return orjson.dumps(record)
