@@ -163,7 +163,7 @@ class MassApp(App):
     @property
     def _closing_down(self) -> bool:
         """True once quit or shutdown began: the widgets are going away and a timer tick must not look for them."""
-        return self._quitting or self._exit or not self.is_running
+        return self._quitting or not self.is_running
 
     def refresh_fast(self) -> None:
         if self._closing_down:
