@@ -1,6 +1,6 @@
 """Detection quality: event precision/recall of the ensemble and of a plain z-score.
 
-    python bench/quality.py [--shared ../shared/data]
+    python bench/quality.py [--shared tests/data]
 
 Scores synthetic series with labelled spikes, shifts, drifts and variance
 bursts (hourly and 5-minute), the two labelled NAB sensor files and the
@@ -122,7 +122,7 @@ def building_cases(seed: int = 7, days: float = 14.0, step_seconds: float = 300.
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data")
     ap.add_argument("--seeds", type=int, default=40)
     args = ap.parse_args()
 

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+# A copy of ../shared/data and ../shared/cases (public-domain and MIT data, see tests/data/README.md),
+# kept in the repository so that a clean clone runs every test.
+SHARED = ROOT / "tests" / "data"
 SANDY = ROOT / "mass_tui" / "demo" / "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
 
 
