@@ -17,7 +17,6 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
-import orjson
 
 from detectors.bank import DetectorBank, RuleConfigError
 from detectors.base import Anomaly
@@ -25,8 +24,9 @@ from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config, ConfigError
-from mass_tui.live_state import LiveState
-from mass_tui.store import ALERTS, ANOMALIES, REJECTED, STREAM, JsonlStore, last_records, read_recent
+from mass_tui.sinks import Sink, SinkSet
+from mass_tui.sinks.jsonl import JsonlSink
+from mass_tui.store import ALERTS, REJECTED, STREAM, JsonlStore, last_records, read_recent
 from sources.batch import ObservationBatch, decode_batch
 from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, parse_time, validate
 from sources.variables import REGISTRY
@@ -78,23 +78,56 @@ class Counters:
 
 
 @dataclass
+class SeriesTrace:
+    """One (station, variable)'s part of a scored batch, with the detector detail the charts draw."""
+
+    station: str
+    variable: str
+    times: np.ndarray
+    values: np.ndarray
+    score: np.ndarray  # anomaly_score per value, in [0, 1)
+    detail: dict[str, Any]  # the ensemble's per-value views (Ensemble.detail)
+    rules: np.ndarray | None  # the highest rule score per value (1.0 = fired), None without rules
+
+
+@dataclass
 class BatchResult:
+    """A scored batch: what every sink receives, in one direction (decode, score, alert, sinks)."""
+
     batch: ObservationBatch
     anomalies: list[Anomaly]
     rejected: int
     alerts: list[AlertEvent] = field(default_factory=list)
     seconds: float = 0.0  # to score and store it
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # variable -> anomaly_score per row (NaN: absent)
+    series: list[SeriesTrace] = field(default_factory=list)  # only when a sink wants_series
+    totals: dict[str, int] = field(default_factory=dict)  # running counters a status line shows
+    started: float = 0.0  # time.perf_counter() when scoring began
+
+
+ScoredBatch = BatchResult
 
 
 class Engine:
-    def __init__(self, config: Config, store: JsonlStore | None = None, alerts: AlertService | None = None) -> None:
+    """Decode, validate, score, then hand each scored batch to every sink.
+
+    Stages run in one direction: decoding and validation, duplicate removal,
+    the detector bank, the alert manager (which adds its notices to the
+    batch), then the sinks (`self.sinks`: the JSONL store first when a store
+    is given, then whatever was added: the UI's live state, a database).
+    """
+
+    def __init__(self, config: Config, store: JsonlStore | None = None, alerts: AlertService | None = None,
+                 sinks: Sequence[Sink] = ()) -> None:
         self.config = config
         self.bank = build_bank(config)
         self.store = store
         self.alerts = alerts
+        self.sinks = SinkSet([JsonlSink(store)] if store is not None else [])
+        for sink in sinks:
+            self.sinks.add(sink)
         self.counters = Counters()
         self._warming = False
-        self.observer: LiveState | None = None  # the UI's state, fed from this thread
         self._threshold_request: dict[str, float] | None = None
         # (ts, source) of each station's recent observations: a message seen
         # before (a re-poll, a re-read after a crash) is counted, not stored twice.
@@ -190,8 +223,9 @@ class Engine:
         n = len(batch)
         if n == 0:
             if self.store is not None:
-                self.store.flush()
+                self.store.flush()  # the rejections of an all-bad batch
             return BatchResult(batch, [], rejected)
+        traces: list[SeriesTrace] | None = [] if self.sinks.wants_series and not self._warming else None
         scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         by_station: dict[str, list[int]] = {}
         for i, station in enumerate(batch.station):
@@ -203,9 +237,9 @@ class Engine:
         anomalies: list[Anomaly] = []
         for station, rows in by_station.items():
             if len(rows) == 1:
-                anomalies.extend(self._score_row(station, rows[0], batch, scores))
+                anomalies.extend(self._score_row(station, rows[0], batch, scores, traces))
             else:
-                anomalies.extend(self._score_rows(station, rows, batch, scores))
+                anomalies.extend(self._score_rows(station, rows, batch, scores, traces))
         anomalies.sort(key=lambda a: a.ts)
         if self._warming:
             return BatchResult(batch, anomalies, rejected)
@@ -223,15 +257,16 @@ class Engine:
         if self.alerts is not None:
             clocks = {station: float(batch.ts[rows].max()) for station, rows in by_station.items()}
             events = self.alerts.observe(anomalies, clocks)
-        if self.observer is not None:
-            self.observer.record_batch(n, anomalies, rejected=self.counters.rejected, data_time=hi,
-                                       alerts=self.alerts.sent_events if self.alerts else 0)
-        if self.store is not None:
-            self.store.append_lines(STREAM, _stream_lines(batch, scores))
-            self.store.append(ANOMALIES, (a.to_record() for a in anomalies))
-            self.store.append(ALERTS, (e.to_record() for e in events))
-            self.store.flush()
-        return BatchResult(batch, anomalies, rejected, events, time.perf_counter() - started)
+        result = BatchResult(batch, anomalies, rejected, events, scores=scores, series=traces,
+                             totals={"rejected": c.rejected, "alerts": self.alerts.sent_events if self.alerts else 0},
+                             started=started)
+        self.sinks.write(result)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def sync(self) -> None:
+        """Make every durable sink's data safe; the transport position may be committed after this."""
+        self.sinks.sync()
 
     def _drop_duplicates(self, batch: ObservationBatch) -> ObservationBatch:
         """Drop messages identical in station, time, source and values to one already processed."""
@@ -267,7 +302,8 @@ class Engine:
         return batch.select(keep)
 
     def _score_rows(
-        self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray]
+        self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray],
+        traces: list[SeriesTrace] | None,
     ) -> list[Anomaly]:
         whole = len(rows) == len(batch)
         idx = None if whole else np.array(rows)
@@ -284,18 +320,19 @@ class Engine:
             t_in, v_in = (times, col) if everything else (times[present], col[present])
             result = self.bank.step_series(station, name, t_in, v_in)
             found.extend(result.anomalies)
-            if self.observer is not None:
+            if traces is not None:
                 detail = self.bank.get(station, name).ensemble.detail
                 rules = [v for k, v in result.scores.items() if k != "ensemble"]
-                self.observer.record_series(station, name, t_in, v_in, result.anomaly_score, detail,
-                                            np.max(rules, axis=0) if rules else None)
+                traces.append(SeriesTrace(station, name, t_in, v_in, result.anomaly_score, detail,
+                                          np.max(rules, axis=0) if rules else None))
             where = present if idx is None else idx[present]
             scores[name][where] = result.anomaly_score
         found.extend(self.bank.step_composites(station, times, columns))
         return found
 
     def _score_row(
-        self, station: str, row: int, batch: ObservationBatch, scores: dict[str, np.ndarray]
+        self, station: str, row: int, batch: ObservationBatch, scores: dict[str, np.ndarray],
+        traces: list[SeriesTrace] | None,
     ) -> list[Anomaly]:
         """A station with one message in the batch (the live case): plain floats, no numpy."""
         found: list[Anomaly] = []
@@ -310,12 +347,12 @@ class Engine:
                 continue
             result = self.bank.step_value(station, name, ts, value)
             found.extend(result.anomalies)
-            if self.observer is not None:
+            if traces is not None:
                 detail = self.bank.get(station, name).ensemble.detail
                 rules = [v for k, v in result.scores.items() if k != "ensemble"]
-                self.observer.record_series(station, name, np.array([ts]), np.array([value]),
-                                            np.array([result.anomaly_score]), detail,
-                                            np.array([max(rules)]) if rules else None)
+                traces.append(SeriesTrace(station, name, np.array([ts]), np.array([value]),
+                                          np.array([result.anomaly_score]), detail,
+                                          np.array([max(rules)]) if rules else None))
             scores[name][row] = result.anomaly_score
         found.extend(self.bank.step_composites_one(station, ts, values))
         return found
@@ -354,79 +391,3 @@ def _newest_ts(store: JsonlStore) -> float | None:
             except ValueError:
                 continue
     return None
-
-
-def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> list[bytes]:
-    """The stored form: the flat observation plus anomaly_score (4 decimals) per variable.
-
-    Written a column at a time: each column is serialised by one orjson call and
-    split, and each line is one bytes template filled per row, which is about
-    twice as fast as a dict and a dumps per row. The bytes are the same as
-    orjson.dumps of the record (a test holds them equal).
-    """
-    n = len(batch)
-    if n == 0:
-        return []
-    times, when = np.unique(batch.ts, return_inverse=True)
-    stamps = [orjson.dumps(iso_utc(t)) for t in times.tolist()]
-    head = [[stamps[k] for k in when.tolist()], _encoded(batch.station), _encoded(batch.source)]
-    names = list(batch.columns)
-    layout = np.zeros(n, dtype=np.int64)  # bit j: the row has variable j
-    for j, col in enumerate(batch.columns.values()):
-        layout |= (~np.isnan(col)).astype(np.int64) << j
-    values = {name: _column_json(col) for name, col in batch.columns.items()}
-    four_places = {name: np.rint(col * 10000.0) / 10000.0 for name, col in scores.items()}
-    rounded = {name: _column_json(col) for name, col in four_places.items()}
-    layouts, group = np.unique(layout, return_inverse=True)
-    lines = [b""] * n
-    for g, bits in enumerate(layouts.tolist()):
-        present = [name for j, name in enumerate(names) if bits >> j & 1]
-        scored = [name for name in present if name in rounded]
-        template = b",".join([b'{"ts":%s,"station":%s,"source":%s', *map(_json_key, present)])
-        template += b',"anomaly_score":{' + b",".join(map(_json_key, scored)) + b"}}"
-        parts = [*head, *(values[name] for name in present), *(rounded[name] for name in scored)]
-        if len(layouts) == 1:
-            lines = [template % row for row in zip(*parts, strict=True)]
-        else:
-            for i in np.flatnonzero(group == g).tolist():
-                lines[i] = template % tuple(part[i] for part in parts)
-    for i, (lat, lon, tags) in batch.extras.items():
-        lines[i] = _stream_record(batch, i, lat, lon, tags, four_places)
-    return lines
-
-
-def _column_json(column: np.ndarray) -> list[bytes]:
-    """Each value as orjson writes it (null for NaN), from one dumps call for the column."""
-    return orjson.dumps(column.tolist())[1:-1].split(b",")
-
-
-def _encoded(strings: list[str]) -> list[bytes]:
-    """Each string as JSON, encoded once per distinct value."""
-    table = {s: orjson.dumps(s) for s in set(strings)}
-    return [table[s] for s in strings]
-
-
-def _json_key(name: str) -> bytes:
-    return orjson.dumps(name).replace(b"%", b"%%") + b":%s"
-
-
-def _stream_record(
-    batch: ObservationBatch, i: int, lat: float | None, lon: float | None, tags: dict[str, str],
-    scores: dict[str, np.ndarray],
-) -> bytes:
-    """One stored line the plain way, for the rare rows with a position or tags (scores rounded already)."""
-    record: dict[str, Any] = {"ts": iso_utc(float(batch.ts[i])), "station": batch.station[i],
-                              "source": batch.source[i]}
-    if lat is not None:
-        record["lat"], record["lon"] = lat, lon
-    if tags:
-        record["tags"] = tags
-    anomaly_score = {}
-    for name, col in batch.columns.items():
-        value = float(col[i])
-        if value == value:
-            record[name] = value
-            if name in scores:
-                anomaly_score[name] = float(scores[name][i])
-    record["anomaly_score"] = anomaly_score
-    return orjson.dumps(record)

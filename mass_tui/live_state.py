@@ -1,6 +1,6 @@
 """What the UI shows, kept by the engine's thread and read by the UI on a timer.
 
-The engine calls `record_series()` for every scored batch of a (station,
+Its sink (`mass_tui.sinks.live`) calls `record_series()` for every scored batch of a (station,
 variable) and `record_batch()` once per batch; the UI takes `snapshot()`s at
 its own pace. Nothing here imports Textual: the repaint rate never follows
 the message rate, and the headless service could serve the same state.

@@ -209,7 +209,7 @@ class Pipeline:
                         self.stop.wait(idle_wait)
                     continue
                 result = self.engine.ingest(lines, default_source=self.transport)
-                self.store.sync()
+                self.engine.sync()
                 self.consumer.commit()  # only now: what was read is stored
                 if on_batch is not None:
                     on_batch(result)

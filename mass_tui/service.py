@@ -91,9 +91,13 @@ def run_consumer(
             handlers[sig] = signal.signal(sig, lambda *_: pipeline.stop.set())
     started = time.monotonic()
 
+    if metrics is not None:
+        from mass_tui.sinks.metrics import MetricsSink
+
+        engine.sinks.add(MetricsSink(metrics, alerts))
+
     def on_batch(result: BatchResult) -> None:
         if metrics is not None:
-            _count(metrics, result, alerts)
             metrics.lag.set(pipeline.consumer.lag_bytes())
             if pipeline.source is not None:
                 metrics.source_up.labels(pipeline.source.name).set(1 if pipeline.source.state.up else 0)
@@ -127,17 +131,3 @@ def run_consumer(
         summary["alerts"] = alerts.sent_events
         summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
     return summary
-
-
-def _count(metrics: Any, result: BatchResult, alerts: AlertService | None) -> None:
-    metrics.observations.inc(len(result.batch))
-    metrics.rejected.inc(result.rejected)
-    metrics.latency.observe(result.seconds)
-    for a in result.anomalies:
-        metrics.anomalies.labels(a.detector, a.severity).inc()
-    for e in result.alerts:
-        metrics.alerts.labels(e.kind, e.rule).inc()
-    if alerts is not None:
-        for name, st in alerts.dispatcher.status.items():
-            metrics.deliveries.labels(name, "sent").set(st.sent)
-            metrics.deliveries.labels(name, "failed").set(st.failed)

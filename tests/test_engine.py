@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mass_tui.config import load_config
-from mass_tui.engine import Engine, _stream_lines
+from mass_tui.engine import Engine
+from mass_tui.sinks.jsonl import _stream_lines
 from mass_tui.store import JsonlStore
 from sources.batch import ObservationBatch
 from sources.schema import Observation, iso_utc

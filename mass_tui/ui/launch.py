@@ -13,6 +13,7 @@ from mass_tui.live_state import LiveState
 from mass_tui.pipeline import Pipeline, make_source
 from mass_tui.replay import UI_FLAT_OUT_BYTES, replay_file
 from mass_tui.service import open_store
+from mass_tui.sinks.live import LiveStateSink
 from mass_tui.ui.app import Controls, MassApp
 
 
@@ -24,8 +25,8 @@ def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, C
     """The engine feeding a LiveState, and the cleanup that stops and closes it all."""
     store = open_store(config)
     alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
-    engine = Engine(config, store, alerts)
-    engine.observer = LiveState()
+    state = LiveState()
+    engine = Engine(config, store, alerts, sinks=[LiveStateSink(state)])
 
     def cleanup() -> None:
         stop.set()
@@ -33,7 +34,7 @@ def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, C
         if alerts is not None:
             alerts.close(timeout=5.0)
 
-    return engine, engine.observer, cleanup
+    return engine, state, cleanup
 
 
 def replay_app(config: Config, path: Path, *, speed: float | None, station: str | None,

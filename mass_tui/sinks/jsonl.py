@@ -1,0 +1,117 @@
+"""The JSONL store as a sink: observations with their scores, anomalies and alert notices.
+
+This is the durable sink of the embedded default: `sync()` fsyncs the
+files, and the transport position is committed after it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
+from sources.batch import ObservationBatch
+from sources.schema import iso_utc
+
+if TYPE_CHECKING:
+    from mass_tui.engine import BatchResult
+
+
+class JsonlSink:
+    name = "jsonl"
+    durable = True
+    wants_series = False
+
+    def __init__(self, store: JsonlStore) -> None:
+        self.store = store
+
+    def write(self, scored: BatchResult) -> None:
+        store = self.store
+        store.append_lines(STREAM, _stream_lines(scored.batch, scored.scores))
+        store.append(ANOMALIES, (a.to_record() for a in scored.anomalies))
+        store.append(ALERTS, (e.to_record() for e in scored.alerts))
+        store.flush()
+
+    def sync(self) -> None:
+        self.store.sync()
+
+    def close(self) -> None:
+        self.store.flush()
+
+
+def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> list[bytes]:
+    """The stored form: the flat observation plus anomaly_score (4 decimals) per variable.
+
+    Written a column at a time: each column is serialised by one orjson call and
+    split, and each line is one bytes template filled per row, which is about
+    twice as fast as a dict and a dumps per row. The bytes are the same as
+    orjson.dumps of the record (a test holds them equal).
+    """
+    n = len(batch)
+    if n == 0:
+        return []
+    times, when = np.unique(batch.ts, return_inverse=True)
+    stamps = [orjson.dumps(iso_utc(t)) for t in times.tolist()]
+    head = [[stamps[k] for k in when.tolist()], _encoded(batch.station), _encoded(batch.source)]
+    names = list(batch.columns)
+    layout = np.zeros(n, dtype=np.int64)  # bit j: the row has variable j
+    for j, col in enumerate(batch.columns.values()):
+        layout |= (~np.isnan(col)).astype(np.int64) << j
+    values = {name: _column_json(col) for name, col in batch.columns.items()}
+    four_places = {name: np.rint(col * 10000.0) / 10000.0 for name, col in scores.items()}
+    rounded = {name: _column_json(col) for name, col in four_places.items()}
+    layouts, group = np.unique(layout, return_inverse=True)
+    lines = [b""] * n
+    for g, bits in enumerate(layouts.tolist()):
+        present = [name for j, name in enumerate(names) if bits >> j & 1]
+        scored = [name for name in present if name in rounded]
+        template = b",".join([b'{"ts":%s,"station":%s,"source":%s', *map(_json_key, present)])
+        template += b',"anomaly_score":{' + b",".join(map(_json_key, scored)) + b"}}"
+        parts = [*head, *(values[name] for name in present), *(rounded[name] for name in scored)]
+        if len(layouts) == 1:
+            lines = [template % row for row in zip(*parts, strict=True)]
+        else:
+            for i in np.flatnonzero(group == g).tolist():
+                lines[i] = template % tuple(part[i] for part in parts)
+    for i, (lat, lon, tags) in batch.extras.items():
+        lines[i] = _stream_record(batch, i, lat, lon, tags, four_places)
+    return lines
+
+
+def _column_json(column: np.ndarray) -> list[bytes]:
+    """Each value as orjson writes it (null for NaN), from one dumps call for the column."""
+    return orjson.dumps(column.tolist())[1:-1].split(b",")
+
+
+def _encoded(strings: list[str]) -> list[bytes]:
+    """Each string as JSON, encoded once per distinct value."""
+    table = {s: orjson.dumps(s) for s in set(strings)}
+    return [table[s] for s in strings]
+
+
+def _json_key(name: str) -> bytes:
+    return orjson.dumps(name).replace(b"%", b"%%") + b":%s"
+
+
+def _stream_record(
+    batch: ObservationBatch, i: int, lat: float | None, lon: float | None, tags: dict[str, str],
+    scores: dict[str, np.ndarray],
+) -> bytes:
+    """One stored line the plain way, for the rare rows with a position or tags (scores rounded already)."""
+    record: dict[str, Any] = {"ts": iso_utc(float(batch.ts[i])), "station": batch.station[i],
+                              "source": batch.source[i]}
+    if lat is not None:
+        record["lat"], record["lon"] = lat, lon
+    if tags:
+        record["tags"] = tags
+    anomaly_score = {}
+    for name, col in batch.columns.items():
+        value = float(col[i])
+        if value == value:
+            record[name] = value
+            if name in scores:
+                anomaly_score[name] = float(scores[name][i])
+    record["anomaly_score"] = anomaly_score
+    return orjson.dumps(record)
