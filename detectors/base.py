@@ -19,6 +19,14 @@ def severity_for(score: float) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
+    """One flagged reading.
+
+    `episode` groups the anomalies of one ongoing condition (one station,
+    variable and detector family) so that the UI and alerts show one event,
+    not one row per reading: its id, the data time it started and the
+    highest score seen in it so far. "" / NaN while no episode is known.
+    """
+
     ts: float
     station: str
     variable: str
@@ -27,11 +35,14 @@ class Anomaly:
     severity: str
     score: float
     reason: str
+    episode: str = ""
+    episode_start: float = math.nan
+    episode_peak: float = math.nan
 
     def to_record(self) -> dict[str, object]:
         from sources.schema import iso_utc  # local: detectors import nothing at load time
 
-        return {
+        record: dict[str, object] = {
             "ts": iso_utc(self.ts),
             "station": self.station,
             "variable": self.variable,
@@ -41,6 +52,10 @@ class Anomaly:
             "score": round(self.score, 4),
             "reason": self.reason,
         }
+        if self.episode:
+            record["episode"] = {"id": self.episode, "start": iso_utc(self.episode_start),
+                                 "peak": round(self.episode_peak, 4)}
+        return record
 
 
 class Detector:

@@ -28,6 +28,7 @@ from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
 from mass_tui.store import ALERTS, REJECTED, STREAM, JsonlStore, last_records, read_recent
 from sources.batch import ObservationBatch, decode_batch
+from sources.labels import station_labels
 from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, parse_time, validate
 from sources.variables import REGISTRY
 
@@ -128,6 +129,10 @@ class Engine:
             self.sinks.add(sink)
         self.counters = Counters()
         self._warming = False
+        # station -> labels (sources.labels): what rule matchers, silences and grouping select on.
+        self.labels: dict[str, dict[str, str]] = {}
+        self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
+                                 if isinstance(s, dict) and s.get("kind")}
         self._threshold_request: dict[str, float] | None = None
         # (ts, source) of each station's recent observations: a message seen
         # before (a re-poll, a re-read after a crash) is counted, not stored twice.
@@ -234,6 +239,7 @@ class Engine:
                 by_station[station] = [i]
             else:
                 rows.append(i)
+        self._update_labels(batch, by_station)
         anomalies: list[Anomaly] = []
         for station, rows in by_station.items():
             if len(rows) == 1:
@@ -267,6 +273,18 @@ class Engine:
     def sync(self) -> None:
         """Make every durable sink's data safe; the transport position may be committed after this."""
         self.sinks.sync()
+
+    def _update_labels(self, batch: ObservationBatch, by_station: dict[str, list[int]]) -> None:
+        """Each station's labels from its latest row in the batch (its source and tags)."""
+        for station, rows in by_station.items():
+            last = rows[-1]
+            extra = batch.extras.get(last)
+            tags = extra[2] if extra is not None else None
+            known = self.labels.get(station)
+            if known is not None and known.get("source") == batch.source[last] and not tags:
+                continue
+            self.labels[station] = station_labels(station, batch.source[last], tags,
+                                                  self._configured_kind.get(station))
 
     def _drop_duplicates(self, batch: ObservationBatch) -> ObservationBatch:
         """Drop messages identical in station, time, source and values to one already processed."""
