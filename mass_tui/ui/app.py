@@ -99,6 +99,9 @@ class MassApp(App):
         border: ascii $primary-darken-2;
     }
     MassApp VariablePane.dense { border: none; }
+    /* One line per variable leaves room: the events list takes it. */
+    MassApp.dense-view #panes { height: auto; max-height: 60%; }
+    MassApp.dense-view #events { height: 1fr; min-height: 8; }
     MassApp.tall #events { height: 14; }
     """
     BINDINGS = BINDINGS
@@ -318,7 +321,7 @@ class MassApp(App):
             info = snap.stations.get(self.station)
             out.append(" │ ", "dim")
             out.append(inert(self.station, 40), "bold")
-            if info is not None and info.source:
+            if info is not None and info.source and not info.source.startswith(("replay", "unknown")):
                 out.append(f" ({inert(info.source, 30)})", "dim")
             place = _place(info) if info is not None else ""
             if place:
@@ -560,6 +563,7 @@ class MassApp(App):
         if not wanted:
             return
         dense = self.dense_now(len(wanted))
+        self.set_class(dense and not self.expanded, "dense-view")
         view = container.region
         for pane in have:
             compact = dense and pane.variable not in self.expanded

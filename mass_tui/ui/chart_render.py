@@ -42,8 +42,9 @@ def even_axis(lo: float, hi: float, rows: int, max_ticks: int = 6) -> tuple[floa
     `low` is drawn on the bottom row and `high` on the top one, so a tick
     every (rows - 1) / k rows is exact when k divides rows - 1. Every k of
     up to `max_ticks - 1` intervals is tried on `rows` and on one or two
-    rows less (left blank above the plot); the tightest nice range wins,
-    and among equal ones the k nearest 4 and the fewest spare rows."""
+    rows less (left blank above the plot); the tightest nice range wins
+    (with a little weight for k near 4 and for each spare row, more
+    against a lone interval)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return 0.0, 1.0, 0.5, rows
     if hi - lo < 1e-9 * max(1.0, abs(hi)):
@@ -61,7 +62,9 @@ def even_axis(lo: float, hi: float, rows: int, max_ticks: int = 6) -> tuple[floa
                 if low + k * step >= hi - tol:
                     break
                 step = nice_step(step * 1.05 * k, k)  # the next nice step up
-            cand = (round((k * step) / (hi - lo), 9), abs(k - 4) + (rows - used), low, low + k * step, step, used)
+            # The range wasted, a little for ticks far from 4, much for a lone interval.
+            cost = (k * step) / (hi - lo) + 0.1 * abs(k - 4) / 4 + (0.5 if k == 1 else 0.0) + 0.08 * (rows - used)
+            cand = (round(cost, 9), rows - used, low, low + k * step, step, used)
             if best is None or cand[:2] < best[:2]:
                 best = cand
     assert best is not None

@@ -102,8 +102,10 @@ class LineView(Widget):
         line.no_wrap = True
         line.end = ""
         line.truncate(width, overflow="ellipsis")
-        line.stylize_before(self.rich_style)
         base = self.rich_style
+        # The widget's style under the line's own (a span over it would override the line's colour).
+        own = self.app.console.get_style(line.style) if line.style else None
+        line.style = base + own if own is not None else base
         # Every segment styled: Textual's monochrome filter (NO_COLOR) expects a style on each.
         segments = [seg if seg.style is not None else Segment(seg.text, base, seg.control)
                     for seg in line.render(self.app.console, end="")]
