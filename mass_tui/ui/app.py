@@ -886,6 +886,8 @@ class MassApp(App):
         self.render_all(charts=False)
 
     def action_mute(self) -> None:
+        if self._closing_down:
+            return
         focused = self.focused
         ep = self.selected_episode() if not isinstance(focused, StationList) else None
         station = focused.selected if isinstance(focused, StationList) else (ep.station if ep else self.station)

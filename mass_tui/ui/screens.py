@@ -185,7 +185,8 @@ class EpisodeScreen(Screen[None]):
             window = window.around(ep.peak_ts, float(rows[0, COL["ts"]]), float(rows[-1, COL["ts"]]))
             span = max(ep.duration(st.clock) * 3, 6 * 3600.0)
             window = Window(window.end, min(span, window.span or span))
-        spec = ChartSpec(ep.variable, width - 2, 11, app.z, imperial, window, ep.peak_ts)
+        inner = self.query_one("#chart", LineView).size.width or width - 4
+        spec = ChartSpec(ep.variable, max(20, inner), 11, app.z, imperial, window, ep.peak_ts)
         chart = build(rows, spec, app.look) if rows.shape[0] else None
         if chart is None:
             chart = [Text("the readings of this moment are no longer kept in memory (the store has them)",
@@ -307,7 +308,8 @@ class MuteScreen(ModalScreen[None]):
             yield Static(Text("Enter chooses · Esc cancels · a muted row stays in the list, dimmed", style="dim"))
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        for options in self.query(OptionList):
+            options.focus()
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:

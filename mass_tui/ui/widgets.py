@@ -37,8 +37,14 @@ class KeyBar(LineView):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._spans: list[tuple[int, int, str]] = []
+        self._keys: tuple[Sequence[tuple[str, str, str]], Sequence[tuple[str, str, str]]] = ((), ())
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        self.set_keys(*self._keys)  # what fits changes with the width
 
     def set_keys(self, keys: Sequence[tuple[str, str, str]], pinned: Sequence[tuple[str, str, str]]) -> None:
+        self._keys = (keys, pinned)
         width = max(10, self.size.width or 80)
         right = Text(no_wrap=True)
         for key, desc, _ in pinned:
