@@ -271,7 +271,8 @@ def _run_app(app: Any, cleanup: Any) -> int:
                         return s
                 return None
 
-            Path(stats).write_text(orjson.dumps({"p50": pct(0.5), "p99": pct(0.99), "messages": total}).decode())
+            Path(stats).write_text(orjson.dumps({"p50": pct(0.5), "p99": pct(0.99), "messages": total,
+                                                 "key_shown": getattr(app, "key_shown", [])}).decode())
     return 0
 
 

@@ -240,10 +240,11 @@ class LiveState:
     # --- read by the UI ----------------------------------------------------
     def rate(self) -> float:
         """Messages per second over the last few seconds (0 once nothing came for 5 s)."""
+        now = time.monotonic()
         with self._lock:
-            points = [p for p in self._rate if p[0] >= time.monotonic() - 5.0]
-        if len(points) < 2 or points[-1][0] == points[0][0]:
-            return 0.0
+            points = [p for p in self._rate if p[0] >= now - 5.0]
+        if len(points) < 2 or points[-1][0] == points[0][0] or now - points[-1][0] > 2.0:
+            return 0.0  # nothing for 2 s: stopped, not slowly decaying
         return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
 
     def drain_unseen(self) -> list[tuple[float, int]]:

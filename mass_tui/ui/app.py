@@ -137,9 +137,11 @@ class MassApp(App):
         self.baseline_count: int | None = None  # set once thresholds were touched: the status shows a what-if
         self.snapshot: Snapshot | None = None
         self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
+        self.key_shown: list[float] = []  # monotonic times a threshold key's effect reached the terminal
         self._quitting = False
         self._alerts_seen = 0
         self._chart_due = 0.0
+        self._charted_version = -1
         self._rebuilding = False
         self._station_order: list[str] = []
         self._row_states: dict[str, RowState] = {}
@@ -232,7 +234,10 @@ class MassApp(App):
             self.bell()  # the terminal bell: an alert went out
             self._alerts_seen = alerts
         now = time.monotonic()
-        charts = now >= self._chart_due
+        # Charts at their own rate, and only when there is something new to draw: an idle screen
+        # (a replay that has ended) costs nothing but this check.
+        charts = now >= self._chart_due and self.snapshot is not None and \
+            self.snapshot.version != self._charted_version
         if fresh or charts or self.alert_state.version != self._alert_version:
             self.render_all(charts=charts)
         else:
@@ -263,7 +268,7 @@ class MassApp(App):
     def render_all(self, charts: bool = False) -> None:
         if self._closing_down or self.screen is not self.screen_stack[0]:
             if charts:
-                self._chart_due = 0.0  # draw them when the modal closes
+                self._chart_due, self._charted_version = 0.0, -1  # draw them when the modal closes
             return
         snap = self.snapshot
         if snap is not None and self.station is None and snap.stations:
@@ -278,6 +283,7 @@ class MassApp(App):
             self._bars()
         if charts:
             self._chart_due = time.monotonic() + 1.0 / self.chart_hz
+            self._charted_version = snap.version if snap is not None else -1
 
     def _bars(self) -> None:
         self._header()
@@ -922,7 +928,9 @@ class MassApp(App):
         self.baseline_count = 0
         self.engine.request_thresholds(z=self.z, h=self.h)
         self._status()
-        self._chart_due = 0.0
+        self._chart_due, self._charted_version = 0.0, -1  # the band follows z
+        # For bench/ui_cost.py: when the new z was written out (it compares with when the key was sent).
+        self.call_after_refresh(lambda: self.key_shown.append(time.monotonic()))
 
     def action_raise_z(self) -> None:
         self._thresholds(z=self.z + 0.25)

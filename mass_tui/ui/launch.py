@@ -26,6 +26,24 @@ from sources.base import Poll, Source
 # Where the bundled recording's buoy is (NDBC station page for 44005), so the demo has a place on the map.
 KNOWN_PLACES = {"ndbc-44005": (43.204, -69.128)}
 
+# The engine shares the interpreter with the UI, and whichever thread holds the GIL runs. Python hands
+# it over every `sys.setswitchinterval` (5 ms by default), but a key's handling takes several hand-overs
+# (the event loop releases the GIL at each select), so a busy engine thread delays a key by tens of ms.
+# Under the UI the engine takes smaller batches, and the interpreter switches every millisecond:
+# bench/ui_cost.py measures key-to-screen latency with both (MASS_UI_SLICES=0 for the former way).
+UI_SWITCH_INTERVAL = 0.001
+UI_BATCH_BYTES = 256 << 10
+
+
+def _slices() -> int:
+    """Bytes per flat-out replay batch under the UI; sets the interpreter's switch interval."""
+    if os.environ.get("MASS_UI_SLICES", "1") == "0":
+        return UI_FLAT_OUT_BYTES
+    import sys
+
+    sys.setswitchinterval(UI_SWITCH_INTERVAL)
+    return UI_BATCH_BYTES
+
 
 def _options(config: Config, app_options: dict[str, Any]) -> dict[str, Any]:
     opts: dict[str, Any] = {"fast_hz": config.get("ui.refresh_hz"), "chart_hz": config.get("ui.chart_hz")}
@@ -84,17 +102,18 @@ def replay_app(config: Config, path: Path, *, speed: float | None, station: str 
     engine, state, ui_state, cleanup = _engine(config, stop)
     store = engine.store
     controls = Controls(paused=threading.Event(), stop=stop)
+    batch_bytes = _slices()
 
     def run() -> None:
         if fast_until is not None:
             # The lead-in at full speed, then the recorded pace: charts start with history.
             replay_file(engine, path, speed=None, station=station, stop=controls.stop, paused=controls.paused,
-                        until=fast_until, chunk_bytes=UI_FLAT_OUT_BYTES)
+                        until=fast_until, chunk_bytes=batch_bytes)
             replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused,
                         since=fast_until)
         else:
             replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused,
-                        chunk_bytes=UI_FLAT_OUT_BYTES)
+                        chunk_bytes=batch_bytes)
         store.flush()
 
     pace = "max speed" if speed is None else f"{speed:g}× replay"
@@ -145,6 +164,7 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
     """A UI on the producer/consumer pipeline; returns (app, cleanup)."""
     stop = threading.Event()
     engine, state, ui_state, cleanup = _engine(config, stop)
+    _slices()
     pipeline = Pipeline(config, engine, engine.store, transport)
     pipeline.stop = stop
     paced: PacedSource | None = None

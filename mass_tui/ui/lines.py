@@ -74,7 +74,11 @@ class LineView(Widget):
             self.refresh(layout=True)
             return
         width = self.size.width
-        if width <= 0 or width != self._width or not self.is_mounted:
+        if width <= 0 or not self.display:  # hidden: drawn when shown, nothing to send now
+            self._strips = []
+            self._width = -1
+            return
+        if width != self._width or not self.is_mounted:
             self._strips = []
             self.refresh()
             return
