@@ -13,8 +13,9 @@ counters:
    simulate --max`): `Z`/`z` sent through the pty, and the time the new z
    reached the terminal (logged by the app after the refresh that drew it,
    same monotonic clock): p50, p99. Each load is measured with the engine's
-   time slices bounded (the default under the UI: 1 ms interpreter switch
-   interval, 256 KB replay batches) and without (MASS_UI_SLICES=0), in the
+   time slices bounded (MASS_UI_SLICES=1: 1 ms interpreter switch interval,
+   256 KB replay batches; the default for replays) and without
+   (MASS_UI_SLICES=0: 5 ms, 1 MB; the default for live sources), in the
    same run, alternating.
 4. RSS over a flat-out replay of 1 M messages (the chart buffers are bounded).
 

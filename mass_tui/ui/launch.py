@@ -29,15 +29,17 @@ KNOWN_PLACES = {"ndbc-44005": (43.204, -69.128)}
 # The engine shares the interpreter with the UI, and whichever thread holds the GIL runs. Python hands
 # it over every `sys.setswitchinterval` (5 ms by default), but a key's handling takes several hand-overs
 # (the event loop releases the GIL at each select), so a busy engine thread delays a key by tens of ms.
-# Under the UI the engine takes smaller batches, and the interpreter switches every millisecond:
+# Under a replay the engine takes smaller batches, and the interpreter switches every millisecond:
 # bench/ui_cost.py measures key-to-screen latency with both (MASS_UI_SLICES=0 for the former way).
 UI_SWITCH_INTERVAL = 0.001
 UI_BATCH_BYTES = 256 << 10
 
 
-def _slices() -> int:
-    """Bytes per flat-out replay batch under the UI; sets the interpreter's switch interval."""
-    if os.environ.get("MASS_UI_SLICES", "1") == "0":
+def _slices(default: bool = True) -> int:
+    """Bytes per flat-out replay batch under the UI; sets the interpreter's switch interval.
+    MASS_UI_SLICES=1 or 0 overrides `default` (the bench compares both)."""
+    wanted = os.environ.get("MASS_UI_SLICES", "1" if default else "0") == "1"
+    if not wanted:
         return UI_FLAT_OUT_BYTES
     import sys
 
@@ -164,7 +166,9 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
     """A UI on the producer/consumer pipeline; returns (app, cleanup)."""
     stop = threading.Event()
     engine, state, ui_state, cleanup = _engine(config, stop)
-    _slices()
+    # Not bounded by default here: with the producer thread as a third taker of the GIL, a 1 ms switch
+    # interval made keys slower in bench/ui_cost.py (simulate --max), where it made a replay's faster.
+    _slices(default=False)
     pipeline = Pipeline(config, engine, engine.store, transport)
     pipeline.stop = stop
     paced: PacedSource | None = None
