@@ -217,8 +217,8 @@ SETTINGS: dict[str, Setting] = {
     "store.warm_hours": Setting(float, _non_negative, "hours >= 0 (0: start cold)"),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
     "inputs.na": Setting(list, None, "missing markers, comma-separated", "MASS_NA"),
-    "inputs.tz": Setting(str, lambda v: not v or _is_zone(v), "an IANA time zone such as Europe/Paris, or empty for UTC",
-                         "MASS_TZ"),
+    "inputs.tz": Setting(str, lambda v: not v or _is_zone(v),
+                         "an IANA time zone such as Europe/Paris, or empty for UTC", "MASS_TZ"),
     "inputs.earliest": Setting(str, lambda v: _is_date(v), "a date or time in ISO 8601 (1900-01-01)"),
     "inputs.latest": Setting(str, lambda v: _is_date(v), "a date or time in ISO 8601 (2100-01-01)"),
     "inputs.replay_sort_mb": Setting(float, lambda v: 0 <= v <= 65536, "MiB in [0, 65536]"),
@@ -300,8 +300,6 @@ def _coerce(key: str, raw: Any, origin: str) -> Any:
         elif setting.type is list:
             if isinstance(raw, str):
                 value = [part.strip() for part in raw.split(",") if part.strip()]
-            elif isinstance(raw, list) and key == "inputs.na" and all(isinstance(v, str) for v in raw):
-                value = [v.strip() for v in raw]
             elif isinstance(raw, list) and all(isinstance(v, str) for v in raw):
                 value = [v.strip() for v in raw]
             else:

@@ -23,7 +23,7 @@ while the station's clock moves forward.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import islice
 
 import numpy as np
 
@@ -163,8 +163,8 @@ class OrderCheck:
     def _remember(self, station: str, t: np.ndarray, idx: np.ndarray, names: tuple[str, ...],
                   cols: list[np.ndarray]) -> None:
         seen = self._seen.setdefault(station, {})
-        values = zip(*[col[idx].tolist() for col in cols], strict=True) if cols else repeat(())
-        seen.update(zip(t.tolist(), zip(repeat(names), values)))
+        values = zip(*[col[idx].tolist() for col in cols], strict=True) if cols else [()] * t.size
+        seen.update(zip(t.tolist(), [(names, v) for v in values], strict=True))
         _trim(seen)
 
 

@@ -176,9 +176,11 @@ class Decoder:
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                out.rejected[len(objs)] = Rejection(f"not JSON: {str(exc)[:200]}", raw, "not_json", m)
-                objs.append(None), rows_raw.append(b""), rows_meta.append(m)
-                continue
+                obj = _lenient(raw)  # numbers beyond a double, NaN: the stdlib reads them, fields are judged later
+                if obj is _NOT_JSON:
+                    out.rejected[len(objs)] = Rejection(f"not JSON: {str(exc)[:200]}", raw, "not_json", m)
+                    objs.append(None), rows_raw.append(b""), rows_meta.append(m)
+                    continue
             self._add(obj, raw, m, objs, rows_raw, rows_meta, out)
         return self._objects(objs, rows_raw, rows_meta, out, default_station, default_source, ignored)
 
@@ -207,16 +209,18 @@ class Decoder:
         for pos, (raw, why) in bad_at.items():
             out.rejected[pos] = Rejection(why, raw, "malformed_row")
         header = [h.strip() for h in table.header]
+        header = [h.lower() if h.lower() in META_KEYS else h for h in header]  # "Station", "Time", "Lat"
         cells = table.rows
         raws = dict(zip(ids, table.raws, strict=True))
         index = {key: j for j, key in enumerate(header)}
         keys = tuple(index)
         if cells:
             width = len(header)
+            local = {r: k for k, r in enumerate(ids)}
 
-            def column(key: str, rows: list[int], _local: dict[int, int] = dict(zip(ids, range(len(ids))))):
+            def column(key: str, rows: list[int]) -> list[str | None]:
                 j = index[key]
-                return [_cell(cells[_local[r]], j, width) for r in rows]
+                return [_cell(cells[local[r]], j, width) for r in rows]
 
             self._guarded(keys, ids, column, raws.__getitem__, lambda r: None, out, default_station,
                           default_source, ignored, text=True, decimal_comma=table.decimal_comma,
@@ -472,7 +476,7 @@ class Decoder:
             if distinct is not None and all(type(s) is str and s and _plain_station(s) for s in distinct):
                 return values
         out = []
-        for j, r in enumerate(rows):
+        for r in rows:
             value = next((v for k in present if (v := column(k, [r])[0])), None)
             if type(value) is str:
                 value = inert(value.strip()[:MAX_STATION_CHARS]) or default_source
@@ -631,6 +635,20 @@ class Decoder:
 
 
 # --- helpers -------------------------------------------------------------------
+_NOT_JSON = object()
+
+
+def _lenient(raw: bytes) -> Any:
+    """What the standard library reads where orjson refuses (an integer beyond a double, NaN,
+    Infinity), or _NOT_JSON."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return _NOT_JSON
+
+
 def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
     """Nested `fields` (Telegraf's JSON serializer, or any producer nesting its values) lifted to the top;
     the measurement `name` as source and a station from the tags when the message has none."""

@@ -66,6 +66,14 @@ class MessageMeta:
         return out
 
 
+class Messages(list):
+    """Raw messages (a list of bytes) that carry their transport metadata: `meta[i]` for message i."""
+
+    def __init__(self, raws: list[bytes] | None = None, meta: list[MessageMeta] | None = None) -> None:
+        super().__init__(raws or [])
+        self.meta: list[MessageMeta] = meta if meta is not None else []
+
+
 @dataclass(slots=True)
 class Rejection:
     """A whole message set aside: `reason` for people, `code` for counting (by reason)."""

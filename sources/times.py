@@ -185,10 +185,8 @@ class LocalTimes:
                 utc = t0
             else:
                 previous = self.last.get(station)
-                if previous is not None and previous >= t0 and t1 > previous:
-                    utc = t1  # the clock went back: the second pass of the repeated hour
-                else:
-                    utc = t0
+                # the clock went back: the second pass of the repeated hour
+                utc = t1 if previous is not None and previous >= t0 and t1 > previous else t0
                 self.repeated += 1
         previous = self.last.get(station)
         if previous is None or utc > previous:
