@@ -75,7 +75,7 @@ def _serve_twice(tmp_path: Path, cfg) -> list[dict]:
         thread.start()
         position = transport_path(cfg).with_suffix(".position")
         size = transport_path(cfg).stat().st_size
-        _wait(lambda p=position: p.exists() and json.loads(p.read_text())["offset"] >= size)
+        _wait(lambda p=position, n=size: p.exists() and json.loads(p.read_text())["offset"] >= n)
         stop.set()
         thread.join(30)
         assert not thread.is_alive()
