@@ -22,11 +22,12 @@ from detectors.bank import DetectorBank, RuleConfigError
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
+from mass_tui.alerts.readings import Readings
 from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config, ConfigError
 from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
-from mass_tui.store import ALERTS, REJECTED, STREAM, JsonlStore, last_records, read_recent
+from mass_tui.store import REJECTED, STREAM, JsonlStore, last_records, read_recent
 from sources.batch import ObservationBatch, decode_batch
 from sources.labels import station_labels
 from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, parse_time, validate
@@ -104,6 +105,7 @@ class BatchResult:
     series: list[SeriesTrace] = field(default_factory=list)  # only when a sink wants_series
     totals: dict[str, int] = field(default_factory=dict)  # running counters a status line shows
     started: float = 0.0  # time.perf_counter() when scoring began
+    muted: dict[int, str] = field(default_factory=dict)  # anomaly index -> why alerts of it are muted (a silence...)
 
 
 ScoredBatch = BatchResult
@@ -133,14 +135,17 @@ class Engine:
         self.labels: dict[str, dict[str, str]] = {}
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
+        if alerts is not None:
+            alerts.set_labels(self.labels.get)
         self._threshold_request: dict[str, float] | None = None
         # (ts, source) of each station's recent observations: a message seen
         # before (a re-poll, a re-read after a crash) is counted, not stored twice.
         self._seen: dict[str, dict[tuple[float, str, float], None]] = {}
 
     def warm(self, hours: float | None = None) -> int:
-        """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts),
-        and reopen the alert episodes of that span, so a restart does not go blind."""
+        """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts; the
+        no-data check learns each series' interval from it), so a restart does not go blind. Open alert
+        episodes come back from the alert state (SQLite), not from here."""
         hours = self.config.get("store.warm_hours") if hours is None else hours
         if self.store is None or hours <= 0:
             return 0
@@ -161,8 +166,6 @@ class Engine:
             self.process(observations)
         finally:
             self._warming = False
-        if self.alerts is not None:
-            self.alerts.manager.restore(read_recent(self.store, ALERTS, since))
         if stats:
             log.warning("warm start skipped stored lines: %s", stats)
         log.info("warm start: %d observations since %s", len(observations), iso_utc(since))
@@ -248,6 +251,8 @@ class Engine:
                 anomalies.extend(self._score_rows(station, rows, batch, scores, traces))
         anomalies.sort(key=lambda a: a.ts)
         if self._warming:
+            if self.alerts is not None:
+                self.alerts.warm(Readings.of_batch(batch, by_station))
             return BatchResult(batch, anomalies, rejected)
 
         c = self.counters
@@ -260,12 +265,12 @@ class Engine:
         c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
 
         events: list[AlertEvent] = []
+        muted: dict[int, str] = {}
         if self.alerts is not None:
-            clocks = {station: float(batch.ts[rows].max()) for station, rows in by_station.items()}
-            events = self.alerts.observe(anomalies, clocks)
+            events, muted = self.alerts.observe(anomalies, Readings.of_batch(batch, by_station))
         result = BatchResult(batch, anomalies, rejected, events, scores=scores, series=traces,
                              totals={"rejected": c.rejected, "alerts": self.alerts.sent_events if self.alerts else 0},
-                             started=started)
+                             started=started, muted=muted)
         self.sinks.write(result)
         result.seconds = time.perf_counter() - started
         return result
@@ -273,6 +278,8 @@ class Engine:
     def sync(self) -> None:
         """Make every durable sink's data safe; the transport position may be committed after this."""
         self.sinks.sync()
+        if self.alerts is not None:
+            self.alerts.sync()
 
     def _update_labels(self, batch: ObservationBatch, by_station: dict[str, list[int]]) -> None:
         """Each station's labels from its latest row in the batch (its source and tags)."""
