@@ -138,8 +138,7 @@ class NoDataTracker:
                 if key in self.silent:  # open before a restart, and back now
                     since = self.silent.pop(key)
                     out.append(Condition(float(times[0]), False, station, variable, since, float(times[0]) - since))
-                self._advance(key, times, wall)
-                continue
+                clock = self._advance(key, times[:1], wall)  # the rest of the batch is checked below
             thr = self.threshold(clock)
             if thr is None:  # the usual interval is not known yet: learn it from this batch first
                 probe = np.diff(times, prepend=clock.last)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,16 @@ def _rfc3339(ts: float) -> str:
     return iso_utc(ts)
 
 
+def _label_name(name: str) -> str:
+    """A Prometheus label name ([A-Za-z_][A-Za-z0-9_]*): tags from data may hold any character."""
+    out = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return out if out and not out[0].isdigit() else f"_{out}"
+
+
+def _labels(labels: dict[str, str]) -> dict[str, str]:
+    return {_label_name(k): str(v) for k, v in labels.items()}
+
+
 def annotations(n: AlertEvent) -> dict[str, str]:
     a = n.anomaly
     out = {"summary": subject(n).removeprefix("[mass] "), "description": a.reason, "episode": n.episode,
@@ -55,7 +66,7 @@ def alertmanager(notification: Notification, *, receiver: str = "webhook", exter
     for n in notification.notices:
         alerts.append({
             "status": n.status,
-            "labels": {k: str(v) for k, v in n.labels.items()},
+            "labels": _labels(n.labels),
             "annotations": annotations(n),
             "startsAt": _rfc3339(n.episode_start),
             "endsAt": _rfc3339(n.ts) if n.kind == "resolved" else ZERO_TIME,
@@ -68,8 +79,8 @@ def alertmanager(notification: Notification, *, receiver: str = "webhook", exter
         "truncatedAlerts": 0,
         "status": notification.status,
         "receiver": receiver,
-        "groupLabels": dict(notification.group_labels),
-        "commonLabels": notification.common_labels(),
+        "groupLabels": _labels(notification.group_labels),
+        "commonLabels": _labels(notification.common_labels()),
         "commonAnnotations": common(a["annotations"] for a in alerts),
         "externalURL": external_url,
         "alerts": alerts,
