@@ -169,6 +169,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
                                           on_batch=lambda result: log_events(result, args.quiet))
         finally:
+            engine.sinks.close()
             store.flush()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -259,6 +259,7 @@ SECRET_ENV = (
     "SMTP_PASS",
     "SLACK_WEBHOOK_URL",
     "ALERT_WEBHOOK_URL",
+    "CLOUDEVENTS_URL",
 )
 
 # Tables whose shape the detector bank checks when it is built.

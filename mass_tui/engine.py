@@ -137,6 +137,11 @@ class Engine:
                                  if isinstance(s, dict) and s.get("kind")}
         if alerts is not None:
             alerts.set_labels(self.labels.get)
+        if url := config.secret("CLOUDEVENTS_URL"):
+            from mass_tui.sinks.cloudevents import CloudEventsSink
+
+            self.sinks.add(CloudEventsSink(url, labels_of=self.labels.get,
+                                           timeout=config.get("alerts.timeout_seconds")))
         self._threshold_request: dict[str, float] | None = None
         # (ts, source) of each station's recent observations: a message seen
         # before (a re-poll, a re-read after a crash) is counted, not stored twice.

@@ -135,6 +135,7 @@ def run_consumer(
                      until_idle=source is not None and (max_speed or max_messages is not None))
     finally:
         ready.clear()
+        engine.sinks.close()
         store.close()
         if alerts is not None:
             alerts.close(timeout=5.0)

@@ -245,3 +245,29 @@ def test_control_characters_in_a_station_name_cannot_break_the_mail(smtp_server)
         text = msg.get_content()
         assert "\x1b" not in text and "\x07" not in text and "\u2028" not in text
         assert not any(line.startswith("Bcc:") for line in text.splitlines())
+
+
+def test_anomalies_and_alerts_as_cloudevents_from_a_replay(tmp_path, http_sink):
+    """CLOUDEVENTS_URL: every stored anomaly is POSTed as one structured event, and alert notices too."""
+    import subprocess
+
+    from cloudevents.core.formats.json import JSONFormat
+
+    from .conftest import ROOT, SANDY
+
+    url, state = http_sink
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "CLOUDEVENTS_URL": url, "ALERTS_ENABLED": "true"}
+    proc = subprocess.run([sys.executable, "-m", "mass_tui", "replay", str(SANDY), "--headless", "--max", "-q",
+                           "--station", "ndbc-44005"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    stored = (tmp_path / "data" / "db" / "anomalies.jsonl").read_text().splitlines()
+    events = [JSONFormat().read(None, json.dumps(body)) for _, body in state["posts"] if isinstance(body, dict)]
+    batches = [body for _, body in state["posts"] if isinstance(body, list)]
+    events += [JSONFormat().read(None, json.dumps(e)) for b in batches for e in b]
+    anomaly_events = [e for e in events if e.get_type() == "org.mass-monitor.anomaly"]
+    assert len(anomaly_events) == len(stored)
+    assert {e.get_data()["labels"]["station"] for e in anomaly_events} == {"ndbc-44005"}
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    alert_events = [e for e in events if e.get_type().startswith("org.mass-monitor.alert.")]
+    assert len(alert_events) == summary["alerts"] and summary["deliveries"]["cloudevents"]["sent"] > 0

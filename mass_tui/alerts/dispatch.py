@@ -84,8 +84,8 @@ class ChannelWorker:
             if self._closing or len(self._heap) >= self.max_pending:
                 self.status.dropped += 1
                 why = "stopping" if self._closing else f"queue full ({self.max_pending})"
-                log.error("alert %s: %s delivery of %d notice(s) dropped", why, self.channel.name,
-                          len(notification.notices))
+                log.error("alert %s: %s delivery of %d item(s) dropped", why, self.channel.name,
+                          _size(notification))
                 drop = True
             else:
                 heapq.heappush(self._heap, _Job(time.monotonic(), next(self._seq), notification))
@@ -158,9 +158,7 @@ class ChannelWorker:
                 return
             status.sent += 1
             status.ok = True
-        log.info("alert notification (%d notice(s): %s) sent via %s", len(job.notification.notices),
-                 ", ".join(f"{n.kind} {n.rule} at {n.station}" for n in job.notification.notices[:3]),
-                 self.channel.name)
+        log.info("alert notification (%d item(s)) sent via %s", _size(job.notification), self.channel.name)
         self._report(job.notification, "sent", job.attempt, "")
 
     def finish(self, deadline: float) -> int:
@@ -181,10 +179,15 @@ class ChannelWorker:
             self.status.abandoned += len(left)
             self._cond.notify_all()
         for job in left:
-            log.error("alert via %s abandoned at exit (%d notice(s), %d attempt(s) made)", self.channel.name,
-                      len(job.notification.notices), job.attempt - 1)
+            log.error("alert via %s abandoned at exit (%d item(s), %d attempt(s) made)", self.channel.name,
+                      _size(job.notification), job.attempt - 1)
             self._report(job.notification, "abandoned", job.attempt - 1, self.status.last_error)
         return len(left)
+
+
+def _size(item: object) -> int:
+    notices = getattr(item, "notices", None)
+    return len(notices) if notices is not None else len(item) if isinstance(item, list) else 1
 
 
 class Dispatcher:

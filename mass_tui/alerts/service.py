@@ -82,6 +82,10 @@ def build_channels(config: Config) -> list[Channel]:
             channels.append(SlackChannel(url, timeout))
         if url := config.secret("ALERT_WEBHOOK_URL"):
             channels.append(WebhookChannel(url, timeout, format=a["webhook_format"], external_url=a["external_url"]))
+        if url := config.secret("CLOUDEVENTS_URL"):
+            ch = WebhookChannel(url, timeout, format="cloudevents", external_url=a["external_url"])
+            ch.name = "cloudevents"
+            channels.append(ch)
         if a["exec_command"]:
             channels.append(ExecChannel(a["exec_command"], a["exec_timeout_seconds"], format=a["exec_format"],
                                         external_url=a["external_url"]))
