@@ -280,3 +280,9 @@ def test_a_bad_configuration_value_exits_78(tmp_path):
     proc = mass(tmp_path, "run", "--headless", "--max-seconds", "1",
                 environ=env(tmp_path, ALERT_GROUP_WAIT_SECONDS="x"))
     assert proc.returncode == 78 and "alerts.group_wait_seconds" in proc.stderr
+
+
+def test_the_sample_systemd_unit_stops_restarting_on_a_bad_configuration():
+    unit = (ROOT / "docs" / "mass.service").read_text()
+    assert "RestartPreventExitStatus=78" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    assert "mass run --headless" in unit
