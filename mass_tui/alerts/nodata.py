@@ -28,6 +28,7 @@ The rule, in data time and in wall time:
 from __future__ import annotations
 
 import heapq
+import logging
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,8 +38,13 @@ import numpy as np
 from mass_tui.alerts.readings import Readings
 from sources.schema import iso_utc
 
+log = logging.getLogger(__name__)
+
 GAPS_KEPT = 16
 MIN_GAPS = 3
+# Series watched at most: past this, new series are not watched for no data (logged once), so a flood of
+# new station names costs bounded memory here (about 0.6 KB per series).
+MAX_SERIES = 200_000
 
 
 @dataclass
@@ -91,6 +97,7 @@ class NoDataTracker:
         self._variables: dict[str, list[tuple[str, str]]] = {}  # station -> its variable series
         self.data_clock = -np.inf
         self._due: list[tuple[float, str]] = []  # (last + threshold, station): stations to look at in data time
+        self._full = False
 
     def threshold(self, clock: SeriesClock) -> float | None:
         iv = clock.interval()
@@ -109,6 +116,12 @@ class NoDataTracker:
                  threshold: float | None = None) -> SeriesClock:
         clock = self.series.get(key)
         if clock is None:
+            if len(self.series) >= MAX_SERIES:
+                if not self._full:
+                    self._full = True
+                    log.warning("no-data: %d series watched already; new ones (from %s on) are not", MAX_SERIES,
+                                key)
+                return SeriesClock(float(times[-1]), wall)
             clock = self.series[key] = SeriesClock(float(times[0]), wall)
             if key[1]:
                 self._variables.setdefault(key[0], []).append(key)
@@ -133,6 +146,9 @@ class NoDataTracker:
             station, variable = key
             if variable and not self.variables:
                 continue
+            if len(times) == 1 and key in self.series:
+                self._one(key, float(times[0]), wall, readings, out)  # the live case, in plain floats
+                continue
             clock = self.series.get(key)
             if clock is None:
                 if key in self.silent:  # open before a restart, and back now
@@ -156,6 +172,25 @@ class NoDataTracker:
             out.extend(self._overdue_variables(readings))
         out.sort(key=lambda c: (c.ts, not c.opened))
         return out
+
+    def _one(self, key: tuple[str, str], t: float, wall: float, readings: Readings, out: list[Condition]) -> None:
+        """`observe` for a series with one new reading: the same rules without numpy."""
+        clock = self.series[key]
+        gap = t - clock.last
+        thr = self.threshold(clock)
+        if thr is None and gap > 0 and len(clock.gaps) + 1 >= MIN_GAPS:
+            thr = max(self.factor * statistics.median([*clock.gaps, gap]), self.min_seconds)
+        if thr is not None and (gap > thr or key in self.silent):
+            out.extend(self._gaps(key, clock, np.array([t]), thr, readings))
+        if gap > 0 and (thr is None or gap <= thr):
+            clock.gaps.append(gap)
+            if len(clock.gaps) > GAPS_KEPT:
+                del clock.gaps[0]
+        if t > clock.last:
+            clock.last = t
+        clock.received = wall
+        if not key[1] and (thr := self.threshold(clock)) is not None:
+            heapq.heappush(self._due, (clock.last + thr, key[0]))
 
     def _gaps(self, key: tuple[str, str], clock: SeriesClock, times: np.ndarray, thr: float,
               readings: Readings) -> list[Condition]:
