@@ -29,7 +29,7 @@ def notice(station: str, rule: str = "gust", ts: float = 0.0, variable: str = "g
 def test_default_inhibitions():
     rules = inhibit_rules_from_config(DEFAULTS["alerts"]["inhibit_rules"])
     firing: list[tuple[str, dict]] = []
-    inh = Inhibitor(rules, lambda: firing)
+    inh = Inhibitor(rules, lambda: (len(firing) + sum(map(id, firing)), firing))
     gust_a, gust_b = notice("a"), notice("b")
     assert inh.mutes(gust_a.labels, 0) is None
     nodata_a = notice("a", "no-data", variable="", source="sim")
@@ -114,4 +114,12 @@ def test_reload_swaps_rules_and_channels_and_keeps_episodes(tmp_path):
     service.reload(load_config(tmp_path / "m.toml", env={"MASS_DATA_DIR": str(tmp_path)}, dotenv_file=None))
     assert [r.for_s for r in service.manager.rules] == [3600.0]
     assert ("a", "gust", "") in service.manager.active  # the open episode stays
+    service.close(0.1)
+
+
+def test_stuck_sensor_anomalies_alert_by_default(tmp_path):
+    service = _service(tmp_path, ALERT_NO_DATA="false", ALERT_GROUP_WAIT_SECONDS="0")
+    a = Anomaly(H, "b1-f2-office", "temp_c", 21.5, "stuck", "warning", 1.0, "temp_c stuck at 21.5 for 12 readings")
+    events, _ = service.observe([a], Readings.of_times({"b1-f2-office": [H]}))
+    assert [(e.kind, e.rule) for e in events] == [("alert", "stuck")]
     service.close(0.1)

@@ -219,6 +219,7 @@ class AlertManager:
         self._closed: list[str] = []
         self._cool_dirty: set[tuple[str, str]] = set()
         self._rule_by_name = {r.name: r for r in self.rules}
+        self.firing_version = 0  # changes whenever an episode starts firing or closes (inhibition caches on it)
 
     def set_rules(self, rules: Iterable[AlertRule]) -> None:
         """New rules (a reload): episodes of rules that are gone stay until they recover."""
@@ -237,6 +238,7 @@ class AlertManager:
                 continue
             ep.touched = False
             self.active[ep.key] = ep
+            self.firing_version += 1
             n += 1
         self.last_notified.update(cooldowns)
         return n
@@ -345,6 +347,7 @@ class AlertManager:
 
     def _fire(self, rule: AlertRule, ep: Episode, a: Anomaly, events: list[AlertEvent]) -> None:
         ep.state = "firing"
+        self.firing_version += 1
         ep.window = []
         self._dirty.add(ep.key)
         last = self.last_notified.get((ep.station, ep.rule))
@@ -387,6 +390,7 @@ class AlertManager:
                 self._notify("resolved", ep, ep.worst, end, events)
 
     def _close(self, ep: Episode) -> None:
+        self.firing_version += 1
         self.active.pop(ep.key, None)
         self._dirty.discard(ep.key)
         if ep.state == "firing":
@@ -409,6 +413,7 @@ class AlertManager:
         ep = Episode(short_id(station, rule, part, ts), station, rule, part, part, "firing", ts, ts, None, "info",
                      anomaly, labels, external=True)
         self.active[key] = ep
+        self.firing_version += 1
         self._dirty.add(key)
         last = self.last_notified.get((station, rule if not part else f"{rule}:{part}"))
         if last is not None and 0 <= ts - last < self.cooldown_s:

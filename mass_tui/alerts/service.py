@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 NO_DATA = "no-data"
 SOURCE_DOWN = "source-down"
 TICK_SECONDS = 1.0
+REFRESH_SECONDS = 0.25  # a silence added from the command line applies within this (of wall time)
 
 
 def build_channels(config: Config) -> list[Channel]:
@@ -138,6 +139,7 @@ class AlertService:
         self.muted_events = 0
         self.notifications = 0
         self._stop = threading.Event()
+        self._next_refresh = 0.0
         if state is not None:
             restored = self.manager.restore(state.episodes(), state.cooldowns())
             self.manager.acked = set(state.acks())
@@ -175,8 +177,8 @@ class AlertService:
     def _station_labels(self, station: str) -> Mapping[str, str]:
         return self._labels_of(station) or {"station": station}
 
-    def _firing_labels(self) -> Iterable[tuple[str, dict[str, str]]]:
-        return [(ep.id, ep.labels) for ep in self.manager.firing()]
+    def _firing_labels(self) -> tuple[int, Iterable[tuple[str, dict[str, str]]]]:
+        return self.manager.firing_version, ((ep.id, ep.labels) for ep in self.manager.firing())
 
     # --- the batch path ------------------------------------------------------------
     def observe(self, anomalies: Sequence[Anomaly], readings: Readings) -> tuple[list[AlertEvent], dict[int, str]]:
@@ -189,14 +191,15 @@ class AlertService:
             conditions = self.nodata.observe(readings, wall) if self.nodata is not None else []
             events: list[AlertEvent] = []
             marks: dict[int, str] = {}
-            check = not self.muters.idle
+            quiet = not self.muters.silencer.silences and not self.muters.time_muter.mute_times
             ci = 0
             for i, a in enumerate(anomalies):
                 while ci < len(conditions) and conditions[ci].ts <= a.ts:
                     self._apply(conditions[ci], events)
                     ci += 1
                 self.manager.on_anomaly(a, readings, events)
-                if check and (why := self.muters.reason(self.anomaly_labels(a), a.ts)):
+                if (not quiet or self.muters.inhibitor.sources()) and \
+                        (why := self.muters.reason(self.anomaly_labels(a), a.ts)):
                     marks[i] = why
             for c in conditions[ci:]:
                 self._apply(c, events)
@@ -285,6 +288,11 @@ class AlertService:
 
     # --- stages after the manager ----------------------------------------------------------
     def _refresh(self) -> None:
+        """Silences and acks changed by another process: looked for at most every REFRESH_SECONDS."""
+        now = time.monotonic()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + REFRESH_SECONDS
         if self.state is not None and self.state.changed():
             self.muters.silencer.reload()
             acks = self.state.acks()
@@ -352,6 +360,7 @@ class AlertService:
             self.muters.time_muter.mute_times = mute_times
             self.muters.inhibitor.rules = inhibit_rules
             self.muters.silencer.reload()
+            self._next_refresh = 0.0
             if self.state is not None:
                 self.manager.acked = set(self.state.acks())
             self.groups.group_by = list(a["group_by"])

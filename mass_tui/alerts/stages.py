@@ -71,29 +71,37 @@ def inhibit_rules_from_config(tables: Any) -> list[InhibitRule]:
 
 
 class Inhibitor:
-    """Mutes targets while a source alert fires; `firing` gives the labels of the firing alerts."""
+    """Mutes targets while a source alert fires.
+
+    `firing()` gives (version, [(episode id, labels)]) of the firing alerts;
+    the ones that match a source are kept per version, so with no source
+    firing (nearly always) a check costs one comparison.
+    """
 
     def __init__(self, rules: Sequence[InhibitRule],
-                 firing: Callable[[], Iterable[tuple[str, dict[str, str]]]]) -> None:
+                 firing: Callable[[], tuple[int, Iterable[tuple[str, dict[str, str]]]]]) -> None:
         self.rules = list(rules)
         self.firing = firing
+        self._version = -1
+        self._sources: list[tuple[InhibitRule, str, dict[str, str]]] = []
+
+    def sources(self) -> list[tuple[InhibitRule, str, dict[str, str]]]:
+        version, firing = self.firing()
+        if version != self._version:
+            alerts = list(firing)
+            self._sources = [(rule, ep_id, labels) for rule in self.rules for ep_id, labels in alerts
+                             if matches_all(rule.source, labels)]
+            self._version = version
+        return self._sources
 
     def mutes(self, labels: Mapping[str, str], ts: float) -> str | None:
         if not self.rules:
             return None
-        sources = None
-        for rule in self.rules:
-            if not matches_all(rule.target, labels):
+        for rule, ep_id, src in self.sources():
+            if not matches_all(rule.target, labels) or _same_alert(src, labels):
                 continue
-            if sources is None:
-                sources = list(self.firing())
-            for ep_id, src in sources:
-                if src is labels or not matches_all(rule.source, src):
-                    continue
-                if all(src.get(name, "") == labels.get(name, "") for name in rule.equal):
-                    if _same_alert(src, labels):
-                        continue
-                    return f"inhibited by {src.get('alertname', '?')} at {src.get('station', '?')} ({ep_id})"
+            if all(src.get(name, "") == labels.get(name, "") for name in rule.equal):
+                return f"inhibited by {src.get('alertname', '?')} at {src.get('station', '?')} ({ep_id})"
         return None
 
 
@@ -141,8 +149,8 @@ class Muters:
 
     @property
     def idle(self) -> bool:
-        """Nothing could mute anything (the fast path for anomalies)."""
-        return not self.silencer.silences and not self.time_muter.mute_times and not self.inhibitor.rules
+        """Nothing could mute anything right now (the fast path for anomalies)."""
+        return not self.silencer.silences and not self.time_muter.mute_times and not self.inhibitor.sources()
 
     def reason(self, labels: Mapping[str, str], ts: float) -> str | None:
         """The one function that decides whether an alert with these labels is muted at data time `ts`."""
