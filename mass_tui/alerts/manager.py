@@ -277,10 +277,10 @@ class AlertManager:
             self.resolve_due(station, now, readings, events)
         for ep in self.active.values():
             if ep.station in readings.clock and not ep.external:
-                ep.clean = (0 if ep.touched else ep.clean) + readings.count(ep.station, ep.series, ep.last, math.inf)
-                ep.touched = False
-                if ep.state == "firing":
+                clean = (0 if ep.touched else ep.clean) + readings.count(ep.station, ep.series, ep.last, math.inf)
+                if ep.state == "firing" and (clean != ep.clean or ep.touched):
                     self._dirty.add(ep.key)
+                ep.clean, ep.touched = clean, False
 
     def _clean_upto(self, ep: Episode, readings: Readings, t: float, inclusive: bool) -> int:
         before = 0 if ep.touched else ep.clean

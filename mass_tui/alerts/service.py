@@ -139,6 +139,7 @@ class AlertService:
         self.muted_events = 0
         self.notifications = 0
         self._stop = threading.Event()
+        self._closed = False
         self._next_refresh = 0.0
         if state is not None:
             restored = self.manager.restore(state.episodes(), state.cooldowns())
@@ -186,6 +187,8 @@ class AlertService:
 
         `anomalies` in time order; `readings` the batch's reading times per series."""
         with self._lock:
+            if self._closed:  # a batch finishing after close() (a UI stopping): nothing is sent any more
+                return [], {}
             wall = self.clock()
             self._refresh()
             conditions = self.nodata.observe(readings, wall) if self.nodata is not None else []
@@ -214,7 +217,8 @@ class AlertService:
         """Stored data replayed at start: no-data learns each series' interval and last reading."""
         if self.nodata is not None:
             with self._lock:
-                self.nodata.warm(readings, self.clock())
+                if not self._closed:
+                    self.nodata.warm(readings, self.clock())
 
     def anomaly_labels(self, a: Anomaly) -> dict[str, str]:
         """An anomaly's labels as an alert of it would have them (what silences match on)."""
@@ -248,6 +252,8 @@ class AlertService:
 
     def tick(self) -> list[AlertEvent]:
         with self._lock:
+            if self._closed:
+                return []
             wall = self.clock()
             self._refresh()
             events: list[AlertEvent] = []
@@ -375,8 +381,9 @@ class AlertService:
                  len(mute_times), len(inhibit_rules), ", ".join(ch.name for ch in channels) or "none")
 
     def sync(self) -> None:
-        if self.journal is not None:
-            self.journal.sync()
+        with self._lock:
+            if self.journal is not None and not self._closed:
+                self.journal.sync()
 
     def close(self, timeout: float = 10.0) -> dict[str, int]:
         """Send what is grouped, deliver for up to `timeout` s, count the rest as abandoned, close the files."""
@@ -384,8 +391,11 @@ class AlertService:
         if self._thread.is_alive():
             self._thread.join(5.0)
         with self._lock:
+            if self._closed:
+                return {}
             self._send(self.groups.flush())
             self._save()
+            self._closed = True
         abandoned = self.dispatcher.close(timeout)
         for old in getattr(self, "_retired", []):
             if not old.closed:
