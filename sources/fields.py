@@ -153,7 +153,12 @@ _BRACKET = re.compile(r"^(.*?)\s*[\(\[]\s*([^\)\]]*?)\s*[\)\]]\s*$")
 
 def _spec(field: str, name: str, unit: str, convert: Convert | None) -> FieldSpec:
     var = REGISTRY[name]
-    sentinels = tuple(sorted(_SENTINELS.get(name, {}).items()))
+    markers = _SENTINELS.get(name, {})
+    if convert is not None:
+        # NDBC writes its 9-filled markers in its own (registry) units: 99.0 knots is a
+        # hurricane's wind, not a missing one. The common -9999/9999/-999 hold in any unit.
+        markers = {v: who for v, who in markers.items() if who != _NDBC}
+    sentinels = tuple(sorted(markers.items()))
     return FieldSpec(field, name, var.low, var.high, unit, convert, sentinels, name == "precip_mm")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mass_tui.config import load_config
@@ -149,6 +149,7 @@ def test_case_06_asos_m_cells_absent_and_knots_converted(tmp_path):
 @given(st.sampled_from([("wind_speed_kt", 0.514444), ("wind_kt", 0.514444), ("wind_mph", 0.44704),
                         ("wind_kmh", 1 / 3.6), ("Wind Speed (knots)", 0.514444), ("sknt", 0.514444)]),
        st.floats(0, 150))
+@example(("wind_speed_kt", 0.514444), 99.0)  # NDBC's 99.0 marker is in m/s: 99 knots is a real wind
 def test_unit_suffixed_headers_are_converted(header, value):
     """The rule of case 06: a unit in the field name converts to the registry unit."""
     name, factor = header
