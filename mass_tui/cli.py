@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     alert_sub = p.add_subparsers(dest="alert_command", required=True)
     t = alert_sub.add_parser("test", help="send one test alert through every configured channel")
     _add_common(t)
+    from mass_tui.cli_alerts import register
+
+    COMMANDS.update(register(sub, alert_sub, _add_common))
     return ap
 
 
@@ -175,6 +178,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                                           on_batch=lambda result: log_events(result, args.quiet),
                                           format=args.format)
         finally:
+            engine.sinks.close()
             store.flush()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -189,8 +193,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         interrupted=interrupted,
     )
     if alerts is not None:
-        summary["alerts"] = alerts.sent_events
-        summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
+        summary.update(alerts.summary())
     print(orjson.dumps(summary).decode(), flush=True)
     return 130 if interrupted else 0
 
@@ -212,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
     summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
                            max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
-                           quiet=args.quiet)
+                           quiet=args.quiet, reload_config=lambda: _config(args))
     print(orjson.dumps(summary).decode(), flush=True)
     return 0
 
@@ -322,14 +325,20 @@ COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run
             "alert": cmd_alert, "simulate": cmd_simulate}
 
 
+# sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on a bad configuration.
+EX_CONFIG = 78
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS.get(args.command, cmd_default)
+    if args.command == "alert" and getattr(args, "alert_command", None) != "test":
+        handler = COMMANDS[f"alert {args.alert_command}"]
     try:
         return handler(args)
     except ConfigError as exc:
         print(f"mass: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EX_CONFIG
 
 
 if __name__ == "__main__":

@@ -122,12 +122,35 @@ DEFAULTS: dict[str, Any] = {
         "timeout_seconds": 10.0,
         "max_attempts": 5,
         "retry_seconds": 2.0,
+        "max_pending": 1000,
+        "group_wait_seconds": 30.0,
+        "group_by": ["rule"],
+        "no_data": True,
+        "no_data_factor": 5.0,
+        "no_data_min_minutes": 5.0,
+        "no_data_variables": True,
+        "source_down_min": 15.0,
+        "webhook_format": "mass",
+        "external_url": "",
+        "exec_command": [],
+        "exec_timeout_seconds": 10.0,
+        "exec_format": "alertmanager",
+        "mute_times": [],
+        "inhibit_rules": [
+            {"source_matchers": ['alertname="no-data"', 'variable=""'],
+             "target_matchers": ['alertname!="no-data"'], "equal": ["station"]},
+            {"source_matchers": ['alertname="no-data"', 'variable=~".+"'],
+             "target_matchers": ['alertname!="no-data"'], "equal": ["station", "variable"]},
+            {"source_matchers": ['alertname="source-down"'],
+             "target_matchers": ['alertname="no-data"'], "equal": ["source"]},
+        ],
         "rules": [
             {"name": "pressure-fall", "detectors": ["pressure_tendency"], "min_severity": "warning"},
             {"name": "gust", "detectors": ["gust_limit"], "min_severity": "warning"},
             {"name": "fire", "detectors": ["fire"], "min_severity": "critical"},
             {"name": "smoke-levels", "detectors": ["bands"], "min_severity": "warning"},
             {"name": "statistical", "detectors": ["ensemble"], "min_severity": "critical"},
+            {"name": "stuck", "detectors": ["stuck"], "min_severity": "warning"},
         ],
     },
 }
@@ -240,6 +263,26 @@ SETTINGS: dict[str, Setting] = {
     "alerts.timeout_seconds": Setting(float, _positive, "seconds > 0"),
     "alerts.max_attempts": Setting(int, lambda v: v >= 1, "an integer >= 1"),
     "alerts.retry_seconds": Setting(float, _positive, "seconds > 0"),
+    "alerts.max_pending": Setting(int, lambda v: 1 <= v <= 1_000_000, "an integer in [1, 1000000]"),
+    "alerts.group_wait_seconds": Setting(float, lambda v: 0 <= v <= 86400, "seconds in [0, 86400]",
+                                         "ALERT_GROUP_WAIT_SECONDS"),
+    "alerts.group_by": Setting(list, lambda v: all(v), "label names, comma-separated", "ALERT_GROUP_BY"),
+    "alerts.no_data": Setting(bool, None, "true or false", "ALERT_NO_DATA"),
+    "alerts.no_data_factor": Setting(float, lambda v: 1 < v <= 1000, "a number in (1, 1000]",
+                                     "ALERT_NO_DATA_FACTOR"),
+    "alerts.no_data_min_minutes": Setting(float, lambda v: 0 <= v <= 525600, "minutes in [0, 525600]"),
+    "alerts.no_data_variables": Setting(bool, None, "true or false"),
+    "alerts.source_down_min": Setting(float, lambda v: 0 < v <= 525600, "minutes in (0, 525600]",
+                                      "ALERT_SOURCE_DOWN_MIN"),
+    "alerts.webhook_format": Setting(str, lambda v: v in ("mass", "alertmanager", "cloudevents"),
+                                     "mass, alertmanager or cloudevents", "ALERT_WEBHOOK_FORMAT"),
+    "alerts.external_url": Setting(str, lambda v: not v or v.startswith(("http://", "https://")),
+                                   "an http(s) URL, or empty", "ALERT_EXTERNAL_URL"),
+    "alerts.exec_command": Setting(list, lambda v: not v or bool(v[0]),
+                                   "a command as a list, e.g. [\"/usr/local/bin/page\", \"--team\", \"ops\"]"),
+    "alerts.exec_timeout_seconds": Setting(float, lambda v: 0 < v <= 3600, "seconds in (0, 3600]"),
+    "alerts.exec_format": Setting(str, lambda v: v in ("mass", "alertmanager", "cloudevents"),
+                                  "mass, alertmanager or cloudevents"),
 }
 
 # Secrets are read from .env or the environment only and never shown in clear.
@@ -249,6 +292,7 @@ SECRET_ENV = (
     "SMTP_PASS",
     "SLACK_WEBHOOK_URL",
     "ALERT_WEBHOOK_URL",
+    "CLOUDEVENTS_URL",
 )
 
 # Tables whose shape the detector bank checks when it is built.
@@ -259,6 +303,8 @@ _FREE_FORM = (
     "rules.pressure_tendency.variables",
     "rules.gust.variables",
     "alerts.rules",
+    "alerts.mute_times",
+    "alerts.inhibit_rules",
 )
 
 _TRUE = {"1", "true", "yes", "on"}
