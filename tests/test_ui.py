@@ -8,15 +8,18 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual import events
 
+from detectors.base import Anomaly
 from mass_tui.config import load_config
 from mass_tui.data_lock import DataDirBusy
 from mass_tui.ui.commands import MassCommands
 from mass_tui.ui.launch import replay_app
 from mass_tui.ui.lines import LineView
 from mass_tui.ui.screens import EpisodeScreen, HelpScreen, MapScreen, MuteScreen
+from mass_tui.ui.text import inert
 from mass_tui.ui.widgets import VariablePane
 
 from .conftest import SANDY, SHARED, free_port
@@ -448,8 +451,18 @@ async def test_tui_injection_case_shows_every_name_as_inert_text():
     try:
         async with app.run_test(size=SIZE) as pilot:
             await _settle(app, pilot)
+            # Decoding may already escape controls; the UI must be safe on its own, so names with raw
+            # controls are also put straight into its state, as a source that did not escape them would.
+            raw = ["\x1b[31mANSI-RED\x1b[0m", "\x1b]0;PWNED-TITLE\x07T", "\x1b[2JCLR", "a\u202eRTL"]
+            for k, name in enumerate(raw):
+                ts = np.array([1_700_000_000.0 + k, 1_700_000_600.0 + k])
+                app.state.record_series(name, "gust_mps", ts, np.array([5.0, 30.0]), np.array([0.1, 0.9]), {},
+                                        np.array([0.0, 2.0]))
+                app.state.record_batch(2, [Anomaly(float(ts[1]), name, "gust_mps", 30.0, "gust_limit", "critical",
+                                                   2.0, f"gust 30.0 m/s over the 15 m/s limit at {name}")])
+            await pilot.pause(0.5)
             names = set(app.snapshot.stations)
-            assert len(names) == 10
+            assert len(names) == 14
             seen = []
             for name in sorted(names):
                 app.select_station(name)
@@ -461,6 +474,8 @@ async def test_tui_injection_case_shows_every_name_as_inert_text():
             for literal in ("[bold red]BOLD[/]", "[link=http://evil.example]LINK[/link]", "␛[31mANSI-RED␛[0m",
                             "␛]0;PWNED-TITLE␇T", "␛[2JCLR", ":smile:EMO", "a\\u202eRTL", "[/]"):
                 assert literal in text, literal
+            for name in names:  # every name, as decoding left it, shown as text
+                assert inert(name) in text, name
             assert "[red]SRC[/red]" in text  # the source, in the header
             await pilot.press("slash", *"var:gust", "enter", "enter")
             assert isinstance(app.screen, EpisodeScreen)
