@@ -13,10 +13,13 @@ from pathlib import Path
 EVENTS = logging.getLogger("mass.events")
 
 
-def setup_logging(log_dir: Path, *, stdout_events: bool, level: int = logging.INFO) -> Path:
+def setup_logging(log_dir: Path, *, stdout_events: bool, level: int = logging.INFO,
+                  file_name: str = "mass.log") -> Path:
+    """Log to `log_dir/file_name` (rotated at 5 MB, 5 kept); each process writes its own file (the UI's
+    engine process writes `engine.log`), since two processes rotating one file would race."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / "mass.log"
+    path = log_dir / file_name
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_mass", False):

@@ -1,7 +1,7 @@
 """The terminal UI: what is wrong now, the events behind it, the charts of one station, thresholds on keys.
 
-The engine runs in a thread worker and only writes to LiveState; the UI
-takes a snapshot on a timer (`ui.refresh_hz`) and draws everything from
+The engine runs beside the UI (in a worker process: `mass_tui.engine_process`)
+and its updates land in LiveState; the UI takes a snapshot on a timer (`ui.refresh_hz`) and draws everything from
 it, the charts of the visible panes at `ui.chart_hz`. A snapshot is one
 moment: pausing keeps it, and every key (station, units, filter, Enter)
 redraws every part from it, so two moments never show at once. Only the
@@ -23,7 +23,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input
 
-from mass_tui.engine import Engine
+from mass_tui.engine_process import EngineFailure, EngineLink
 from mass_tui.live_state import COL, LiveState, Snapshot
 from mass_tui.ui import screens
 from mass_tui.ui.alert_state import AlertState, StateFile
@@ -63,7 +63,7 @@ def _display_order(variable: str) -> tuple[int, str]:
 
 @dataclass
 class Controls:
-    """What the UI asks of the engine's thread; read there between batches."""
+    """What the UI asks of the engine: flags and calls that `EngineLink` sends to it as controls."""
 
     paused: threading.Event
     stop: threading.Event
@@ -106,7 +106,7 @@ class MassApp(App):
     """
     BINDINGS = BINDINGS
 
-    def __init__(self, engine: Engine, state: LiveState, controls: Controls, run: Callable[[], None], *,
+    def __init__(self, engine: EngineLink, state: LiveState, controls: Controls, run: Callable[[], None], *,
                  source_label: str, fast_hz: float = 4.0, chart_hz: float = 1.0, show_rate: bool = True,
                  look: Look | None = None, alert_state: AlertState | None = None, pace: str = "live") -> None:
         super().__init__()
@@ -132,8 +132,8 @@ class MassApp(App):
         self.event_filter = EventFilter()
         self.dense: bool | None = None  # None: dense when the screen is short or the station has many variables
         self.expanded: set[str] = set()
-        self.z = engine.bank.params.z
-        self.h = engine.bank.params.h
+        self.z = engine.params.z
+        self.h = engine.params.h
         self.baseline_count: int | None = None  # set once thresholds were touched: the status shows a what-if
         self.snapshot: Snapshot | None = None
         self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
@@ -203,7 +203,7 @@ class MassApp(App):
         try:
             self._run()
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a dead screen
-            self.engine_error = f"{type(exc).__name__}: {exc}"
+            self.engine_error = str(exc) if isinstance(exc, EngineFailure) else f"{type(exc).__name__}: {exc}"
             self.call_from_thread(self.notify, f"engine stopped: {inert(self.engine_error)}", severity="error",
                                   timeout=30, markup=False)
         finally:
@@ -399,8 +399,9 @@ class MassApp(App):
         st = self.state.status
         source = st.get("source_state") or {}
         lines: list[str] = []
-        if self.engine_error:
-            lines.append(f"Engine stopped: {self.engine_error}")
+        engine_error = self.engine_error or st.get("engine_error")
+        if engine_error:
+            lines.append(f"Engine stopped: {engine_error}")
         if st.get("transport_error"):
             lines.append(f"Transport: {st['transport_error']}")
         if source.get("stopped"):
@@ -433,7 +434,7 @@ class MassApp(App):
         key = (snap.version, self.station, self.z, self.h)
         if key == self._what_if_key:
             return self._what_if
-        params = self.engine.bank.params
+        params = self.engine.params
         before = now = 0
         for (st, var), count in snap.counts.items():
             if st != self.station:
@@ -459,7 +460,7 @@ class MassApp(App):
         if self.paused:
             parts.append(("PAUSED", "bold reverse"))
         parts.append((f"{inert(self.source_label, 30)} via {transport}", ""))
-        if self.engine_error or st.get("transport_error") or source.get("stopped"):
+        if self.engine_error or st.get("engine_error") or st.get("transport_error") or source.get("stopped"):
             parts.append(("FAILED (see above)", "bold red" if self.look.color else "bold reverse"))
         elif source.get("up") is False:
             parts.append(("DOWN (see above)", "bold red" if self.look.color else "bold reverse"))
@@ -471,7 +472,7 @@ class MassApp(App):
         if "lag" in st:
             parts.append((f"lag {st['lag']}", ""))
         parts.append((f"rejected {st.get('rejected', 0)}", ""))
-        parts.append((f"alerts {st.get('alerts', 0)}", "") if self.engine.alerts is not None else ("alerts off",
+        parts.append((f"alerts {st.get('alerts', 0)}", "") if self.engine.alerts_enabled else ("alerts off",
                                                                                                    "dim"))
         if self.imperial:
             parts.append(("imperial", "italic"))
