@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from mass_tui.config_tables import TABLES, check_alert_detectors, check_table
-from sources.text import has_controls
+from sources.text import Redactor, has_controls
 from sources.variables import REGISTRY
 
 DEFAULTS: dict[str, Any] = {
@@ -234,6 +234,7 @@ SECRET_ENV = (
     "ALERT_WEBHOOK_URL",
 )
 
+NOT_REDACTED = ("SMTP_USER",)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -328,7 +329,7 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, origin: str
                                   f"with {', '.join(base[key])}")
             _merge(base[key], value, f"{dotted}.", origin, origins)
         else:
-            near = difflib.get_close_matches(str(key), list(base), n=1)
+            near = difflib.get_close_matches(str(key), list(base), n=1, cutoff=0.5)
             hint = f" (did you mean {path}{near[0]}?)" if near else ""
             raise ConfigError(f"{dotted} (from {origin}): unknown setting{hint}")
 
@@ -405,9 +406,11 @@ class Config:
         return self.secrets.get(name)
 
     def secret_values(self) -> list[str]:
-        """Every value that must never be shown: the secrets (.env, environment), settings marked
-        secret, and the password of any URL in the configuration (`postgresql://user:PASSWORD@…`)."""
-        out = [v for v in self.secrets.values() if v]
+        """Every value that must never be shown: the secrets (.env, environment) but the SMTP user
+        name (masked in `mass config`, but a user name such as "mass" is not worth blanking out of
+        every line), settings marked secret, and the password of any URL in the configuration
+        (`postgresql://user:PASSWORD@…`)."""
+        out = [v for k, v in self.secrets.items() if v and k not in NOT_REDACTED]
         for key, setting in SETTINGS.items():
             if setting.secret:
                 try:
@@ -421,7 +424,7 @@ class Config:
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for `mass config`."""
-        out = copy.deepcopy(self.tree)
+        out = Redactor(self.secret_values()).value(copy.deepcopy(self.tree))  # a URL's password
         out["secrets"] = {name: mask(value) for name, value in sorted(self.secrets.items())}
         out["origins"] = dict(sorted(self.origins.items()))
         return out

@@ -2,12 +2,13 @@
 and the few problems an operator must see at once (the store cannot be written) on stderr too.
 
 Every record that reaches a handler of ours passes one filter that
-- drops repeats: a warning or error with the same logger and message template
-  is written at most once per `REPEAT_SECONDS`; the next one that passes says
-  "(repeated K times)" (a broker that is down makes librdkafka report every
-  few milliseconds);
+- drops repeats: a warning or error of one kind (same logger, level and text
+  but for its numbers: ports, offsets, milliseconds) is written at most once
+  per `REPEAT_SECONDS`; the next one that passes says "(repeated K times in the
+  last N s)" (a broker that is down makes librdkafka report every 50 ms);
 - redacts every configured secret (`sources.text.Redactor`), in the message,
-  its arguments and any traceback.
+  its arguments and any traceback, and escapes control characters in the
+  message (`sources.text.safe_text`): station names come from data.
 httpx and httpcore log each request URL at INFO, and an OpenWeatherMap URL
 carries the API key: those loggers are set to WARNING.
 
@@ -19,13 +20,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
+import re
 import sys
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from sources.text import Redactor
+from sources.text import Redactor, safe_text
+
+_DIGITS = re.compile(r"\d+")
 
 EVENTS = logging.getLogger("mass.events")
 # Problems that stop storing (disk full, read-only): logged and, when headless, said on stderr.
@@ -60,7 +64,7 @@ class RecordFilter(logging.Filter):
     def _rate(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        kind = (record.name, str(record.msg), record.levelno)
+        kind = (record.name, _DIGITS.sub("#", record.getMessage()[:200]), record.levelno)
         now = self._clock()
         with self._lock:
             last = self._last.get(kind)
@@ -76,12 +80,14 @@ class RecordFilter(logging.Filter):
         return True
 
     def _scrub(self, record: logging.LogRecord) -> None:
-        if not self.redact:
-            return
         message = record.getMessage()
-        clean = self.redact(message)
+        # A message is one line of inert text: a station name from data cannot recolour or clear
+        # a terminal showing the log, nor forge a second log line.
+        clean = safe_text(self.redact(message)) if self.redact else safe_text(message)
         if clean != message:
             record.msg, record.args = clean, None
+        if not self.redact:
+            return
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -113,7 +113,8 @@ class HttpSource:
                 if status == 401:
                     raise FetchError(self._unauthorized(self._body(response, ends, 4096)), fatal=True)
                 if status >= 400:
-                    raise FetchError(f"HTTP {status}: {self._quote(self._body(response, ends, 4096))}")
+                    said = self._body(response, ends, 4096).decode("utf-8", "replace")
+                    raise FetchError(f"HTTP {status}: {self._quote(said)}")
                 content = self._body(response, ends, self.max_body, strict=True)
         except httpx.TimeoutException as exc:
             raise FetchError(f"timeout: {type(exc).__name__}") from None

@@ -19,6 +19,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from sources.base import SourceState
 
 log = logging.getLogger(__name__)
+# librdkafka's own log lines go through logging (rate-limited, into the log file) instead of
+# straight to stderr, where they would scroll over the terminal UI.
+LIBRDKAFKA = logging.getLogger("librdkafka")
 
 
 class BrokerUnavailable(ConnectionError):
@@ -27,7 +30,7 @@ class BrokerUnavailable(ConnectionError):
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 4, timeout: float = 5.0) -> None:
     """Create the topic with `partitions` if it does not exist yet."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": LIBRDKAFKA})
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -72,6 +75,7 @@ class KafkaSink:
             "linger.ms": 5,
             "compression.type": "lz4",
             "error_cb": self._on_error,
+            "logger": LIBRDKAFKA,
         })
 
     @property
@@ -157,6 +161,7 @@ class KafkaSource:
             "fetch.wait.max.ms": 10,  # latency follows it; 0 or 1 starves the fetcher
             "fetch.queue.backoff.ms": 10,
             "error_cb": self._on_error,
+            "logger": LIBRDKAFKA,
         }
         config.update(extra or {})
         self._consumer = Consumer(config)
