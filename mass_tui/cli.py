@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
     p.add_argument("--from", dest="from_", metavar="TIME",
                    help="replay what comes before TIME at full speed, then at --speed (UI)")
+    p.add_argument("--format", default="auto", choices=("auto", "jsonl", "csv", "ndbc", "iem"),
+                   help="the file's format (default: detected from its content)")
+    p.add_argument("--na", help="missing markers, comma-separated (inputs.na; default: empty,NA,N/A,NaN,null,M,MM,-)")
+    p.add_argument("--tz", help="IANA zone of times without an offset, e.g. America/Chicago (inputs.tz; default UTC)")
 
     p = sub.add_parser("simulate", help="the UI on the simulator", epilog=PRECEDENCE)
     _add_common(p)
@@ -78,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-messages", type=int, help="stop the producer after this many messages")
     p.add_argument("--max", action="store_true", help="simulator: simulated time, as fast as possible")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--tz", help="IANA zone of times without an offset, e.g. America/Chicago (inputs.tz; default UTC)")
     p.add_argument("--quiet", "-q", action="store_true", help="log alerts only, not every anomaly")
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
 
@@ -102,6 +107,8 @@ def _config(args: argparse.Namespace) -> Config:
         "detectors.z": getattr(args, "z", None),
         "detectors.window_points": getattr(args, "window", None),
         "detectors.cusum_h": getattr(args, "cusum_h", None),
+        "inputs.na": getattr(args, "na", None),
+        "inputs.tz": getattr(args, "tz", None),
     }
     return load_config(config_file=getattr(args, "config", None), overrides=overrides)
 
@@ -153,7 +160,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
         fast_until = parse_time(args.from_) if getattr(args, "from_", None) else None
-        return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until))
+        return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until,
+                                    format=args.format))
     setup_logging(Path(cfg.get("logs.dir")), stdout_events=True, secrets=cfg.secret_values())
     alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
@@ -165,7 +173,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         engine = Engine(cfg, store, alerts)
         try:
             interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
-                                          on_batch=lambda result: log_events(result, args.quiet))
+                                          on_batch=lambda result: log_events(result, args.quiet),
+                                          format=args.format)
             store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
         finally:
             store.flush()
@@ -327,6 +336,7 @@ def cmd_default(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(
             config=None, data_dir=None, z=None, window=None, cusum_h=None, file=path, max=False,
             speed=DEMO_SPEED, station=DEMO_STATION, headless=False, quiet=False, alerts=False, from_=DEMO_FROM,
+            format="auto", na=None, tz=None,
         )
         return cmd_replay(ns)
 

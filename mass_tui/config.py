@@ -105,6 +105,13 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "store": {"max_mb": 64.0, "retention_days": 14.0, "warm_hours": 6.0},
+    "inputs": {
+        "na": ["", "NA", "N/A", "NaN", "null", "M", "MM", "-"],
+        "tz": "",
+        "earliest": "1900-01-01",
+        "latest": "2100-01-01",
+        "replay_sort_mb": 64.0,
+    },
     "logs": {"dir": "./logs"},
     "ui": {"refresh_hz": 4.0, "chart_hz": 1.0},
     "alerts": {
@@ -146,6 +153,26 @@ def _url(v: str) -> bool:
 
 def _variables(v: list[str]) -> bool:
     return all(name in REGISTRY for name in v)
+
+
+def _is_zone(name: str) -> bool:
+    from sources.times import zone
+
+    try:
+        zone(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(text: str) -> bool:
+    from sources.times import TimeError, parse_iso
+
+    try:
+        parse_iso(text)
+    except TimeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -203,6 +230,12 @@ SETTINGS: dict[str, Setting] = {
     "store.retention_days": Setting(float, _within(0, 36500, low_open=True), "days in (0, 36500]"),
     "store.warm_hours": Setting(float, _within(0, 8760), "hours in [0, 8760] (0: start cold)"),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
+    "inputs.na": Setting(list, None, "missing markers, comma-separated", "MASS_NA"),
+    "inputs.tz": Setting(str, lambda v: not v or _is_zone(v),
+                         "an IANA time zone such as Europe/Paris, or empty for UTC", "MASS_TZ"),
+    "inputs.earliest": Setting(str, lambda v: _is_date(v), "a date or time in ISO 8601 (1900-01-01)"),
+    "inputs.latest": Setting(str, lambda v: _is_date(v), "a date or time in ISO 8601 (2100-01-01)"),
+    "inputs.replay_sort_mb": Setting(float, lambda v: 0 <= v <= 65536, "MiB in [0, 65536]"),
     "ui.refresh_hz": Setting(float, lambda v: 0.2 <= v <= 30, "a rate in Hz in [0.2, 30]", "MASS_UI_REFRESH_HZ"),
     "ui.chart_hz": Setting(float, lambda v: 0.1 <= v <= 10, "a rate in Hz in [0.1, 10]", "MASS_UI_CHART_HZ"),
     "alerts.enabled": Setting(bool, None, "true or false", "ALERTS_ENABLED"),
@@ -510,3 +543,22 @@ def _check_stations(stations: list[dict[str, Any]], origins: Mapping[str, str]) 
             # Two stations under one name would share detector state and alert episodes.
             raise ConfigError(f"stations[{i}].name = {name!r} (from {_origin(origins, 'stations')}): expected a "
                               f"name no other station has (stations[{names.index(name)}] has it)")
+
+
+def input_policy(config: Config) -> Any:
+    """The decoder's `InputPolicy` from `[inputs]` and the `tz` of each `[[stations]]` entry."""
+    from sources.decode import InputPolicy
+    from sources.fields import na_markers
+    from sources.times import TimeSpan, parse_iso, zone
+
+    inputs = config.get("inputs")
+    tz = inputs["tz"]
+    stations = {str(st["name"]): zone(st["tz"]) for st in config.get("stations")
+                if isinstance(st, dict) and st.get("tz")}
+    earliest, _ = parse_iso(inputs["earliest"])
+    latest, _ = parse_iso(inputs["latest"])
+    if latest <= earliest:
+        raise ConfigError(f"inputs.latest = {inputs['latest']!r}: expected a time after inputs.earliest "
+                          f"({inputs['earliest']!r})")
+    return InputPolicy(na=na_markers(inputs["na"]), tz=zone(tz) if tz else None, station_tz=stations,
+                       span=TimeSpan(earliest, latest))

@@ -141,15 +141,15 @@ def flat_tags(v: Any) -> str | None:
 
 
 def time_zone(v: Any) -> str | None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from sources.times import zone
 
     if isinstance(v, str) and not has_controls(v):
         try:
-            ZoneInfo(v)
+            zone(v)
             return None
-        except (ZoneInfoNotFoundError, ValueError):
+        except ValueError:
             pass
-    return "an IANA time zone such as Europe/Amsterdam"
+    return "an IANA time zone such as America/Chicago"
 
 
 def detector_names(extra: list[str]) -> list[str]:

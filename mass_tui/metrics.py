@@ -11,6 +11,15 @@ class Metrics:
         r = self.registry
         self.observations = Counter("mass_observations", "Valid observations processed", registry=r)
         self.rejected = Counter("mass_rejected", "Messages quarantined", registry=r)
+        self.quarantined = Counter("mass_quarantined", "Quarantine records by kind (message or field) and reason",
+                                   ["kind", "reason"], registry=r)
+        self.fields_rejected = Counter("mass_fields_rejected", "Single fields quarantined (the rest of the reading "
+                                       "stored)", registry=r)
+        self.late = Counter("mass_late", "Readings stored but not scored: older than their series' latest",
+                            registry=r)
+        self.conflicts = Counter("mass_conflicts", "Values quarantined as conflicting duplicates", registry=r)
+        self.out_of_order = Counter("mass_out_of_order", "Readings that arrived after a newer one of their series",
+                                    registry=r)
         self.anomalies = Counter("mass_anomalies", "Anomalies raised", ["detector", "severity"], registry=r)
         self.alerts = Counter("mass_alerts", "Alert notifications", ["kind", "rule"], registry=r)
         self.deliveries = Gauge("mass_alert_deliveries", "Alert deliveries by channel", ["channel", "outcome"],

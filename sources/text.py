@@ -1,40 +1,78 @@
-"""Text that came from outside (HTTP bodies, broker errors, exception messages) made safe to show and log.
+"""Strings from data made inert, and secrets kept out of what is shown and logged.
 
-Two jobs, both pure functions:
+Station names, sources and tags come from whoever can write to the transport;
+error text comes from servers and brokers. A C0/C1 control character (ANSI
+and OSC escape sequences, a newline that breaks an email header or forges a
+log line), a bidirectional override (U+202E turns the rest of a line around)
+or a line separator in one of them is replaced by its escaped form (`\\x1b`,
+`\\u202e`), so the name stays readable and distinct and the message is kept.
+Rejecting the message instead would lose every reading of a station whose
+logger puts a stray control character in its name.
 
-- `safe_text()` escapes the C0 and C1 control characters (U+0000-U+001F,
-  U+007F-U+009F, ECMA-48 / ISO 6429) and the Unicode bidirectional
-  overrides and isolates (U+202A-U+202E, U+2066-U+2069, UAX #9), so an
-  error string cannot move the cursor, recolour or clear a terminal, retitle
-  a window (OSC), break an email header or reverse the text around it. Each
-  one becomes a visible escape such as ``\\x1b`` or ``\\u202e``.
-- `Redactor` replaces every configured secret (API keys, webhook URLs,
-  passwords) with ``****`` in a string, also in its percent-encoded forms,
-  which is how a key appears inside a logged request URL.
+Characters: Unicode category Cc (U+0000-U+001F, U+007F-U+009F, ECMA-48 /
+ISO 6429), the bidi controls of Unicode TR #9 (U+061C, U+200E, U+200F,
+U+202A-U+202E, U+2066-U+2069) and U+2028/U+2029.
+
+`Redactor` replaces every configured secret (API keys, webhook URLs,
+passwords) with ``****`` in a string, also in its percent-encoded forms,
+which is how a key appears inside a logged request URL.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, urlsplit
 
-_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _CONTROLS}
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 REDACTED = "****"
 # Shorter values would blank out ordinary words; a secret that short is not one worth the name.
 MIN_SECRET_CHARS = 4
 
 
-def safe_text(text: object, limit: int | None = None) -> str:
-    """`text` as a string with control and bidi characters escaped, cut to `limit` characters."""
-    out = str(text).translate(_ESCAPES)
-    return out if limit is None or len(out) <= limit else out[: max(0, limit - 1)] + "…"
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def inert(text: str) -> str:
+    """`text` with every control, bidi-override and line-separator character escaped (a no-op for clean text)."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def is_clean(text: str) -> bool:
+    return _UNSAFE.search(text) is None
 
 
 def has_controls(text: str) -> bool:
-    """Whether `text` holds a character `safe_text()` would escape."""
-    return text.translate(_ESCAPES) != text
+    """Whether `text` holds a character `inert()` would escape."""
+    return _UNSAFE.search(text) is not None
+
+
+def safe_text(text: object, limit: int | None = None) -> str:
+    """Any value as inert text (`inert(str(text))`), cut to `limit` characters."""
+    out = inert(str(text))
+    return out if limit is None or len(out) <= limit else out[: max(0, limit - 1)] + "…"
+
+
+def brief(value: object, limit: int = 80) -> str:
+    """A short, safe description of any decoded JSON value for a reason: never recursive (a value nested
+    1,000 deep must not raise RecursionError), never longer than about `limit` characters."""
+    if value is None or isinstance(value, bool | int | float):
+        big = isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64
+        text = f"an integer of {value.bit_length()} bits" if big else repr(value)
+    elif isinstance(value, str):
+        text = repr(value[:limit]) + ("…" if len(value) > limit else "")
+    elif isinstance(value, dict):
+        text = f"an object of {len(value)} keys"
+    elif isinstance(value, list):
+        text = f"a list of {len(value)} items"
+    else:
+        text = type(value).__name__
+    return inert(text)
 
 
 def secret_forms(secret: str) -> list[str]:

@@ -208,7 +208,7 @@ def test_replay_csv_keeps_a_quoted_newline_in_one_record_and_quarantines_a_stray
 
 
 def test_csv_records_after_a_stray_quote_are_each_read_again():
-    from mass_tui.replay import _csv_records
+    from mass_tui.replay import csv_records as _csv_records
 
     lines = ['a,"stray\n', *(f"row{i},1\n" for i in range(6)), 'q,"two\n', 'lines"\n']
     got = list(_csv_records(lines, max_lines=3))

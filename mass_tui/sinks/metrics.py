@@ -24,6 +24,13 @@ class MetricsSink:
         m: Any = self.metrics
         m.observations.inc(len(scored.batch))
         m.rejected.inc(scored.rejected)
+        m.fields_rejected.inc(scored.fields_rejected)
+        m.late.inc(scored.late)
+        m.conflicts.inc(scored.conflicts)
+        m.out_of_order.inc(scored.out_of_order)
+        for key, count in scored.reasons.items():
+            kind, _, code = key.partition(":")
+            m.quarantined.labels(kind, code).inc(count)
         m.latency.observe(time.perf_counter() - scored.started)  # the sinks before this one included
         for a in scored.anomalies:
             m.anomalies.labels(a.detector, a.severity).inc()
