@@ -391,6 +391,22 @@ def _check_tables(tree: dict[str, Any], origins: Mapping[str, str]) -> None:
     problem = check_alert_detectors(tree["alerts"]["rules"], list(tree["rules"]["composite"]))
     if problem is not None:
         raise ConfigError(problem.text(_origin(origins, problem.key)))
+    for key, other, holds, expected in RELATIONS:
+        if not holds(_get(tree, key), _get(tree, other)):
+            raise ConfigError(f"{key} = {_shown(_get(tree, key))} (from {_origin(origins, key)}): expected "
+                              f"{expected} ({other} = {_shown(_get(tree, other))})")
+
+
+def _later(latest: str, earliest: str) -> bool:
+    from sources.times import parse_iso
+
+    return parse_iso(latest)[0] > parse_iso(earliest)[0]
+
+
+# Settings that must agree with another: (key, other key, check(value, other), what is expected).
+RELATIONS: list[tuple[str, str, Callable[[Any, Any], bool], str]] = [
+    ("inputs.latest", "inputs.earliest", _later, "a time after inputs.earliest"),
+]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -128,6 +128,10 @@ TOML_CASES = [
     ("station-tags", '[[stations]]\nname = "a"\n[stations.tags.floor]\nlevel = 2\n',
      ["stations[0].tags", "flat table"]),
     ("station-tz", '[[stations]]\nname = "a"\ntz = "Mars/Olympus"\n', ["stations[0].tz", "'Mars/Olympus'", "IANA"]),
+    ("inputs-span", '[inputs]\nearliest = "2030-01-01"\nlatest = "2020-01-01"\n',
+     ["inputs.latest", "'2020-01-01'", "a time after inputs.earliest", "'2030-01-01'"]),
+    ("inputs-tz", '[inputs]\ntz = "Europe/Atlantis"\n', ["inputs.tz", "'Europe/Atlantis'", "IANA"]),
+    ("inputs-sort", "[inputs]\nreplay_sort_mb = 1e9\n", ["inputs.replay_sort_mb", "[0, 65536]"]),
     ("station-key", '[[stations]]\nname = "a"\nlattitude = 1.0\n',
      ["stations[0].lattitude", "unknown key", "did you mean lat"]),
 ]
