@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -292,7 +293,6 @@ class Pipeline:
                     result = None  # scored; the store holds its lines until the disk takes them
                 if not self._store():
                     break  # stopped while the store could not be written: nothing committed
-                self.consumer.commit()  # only now: what was read is stored
                 if on_batch is not None and result is not None:
                     on_batch(result)
         finally:
@@ -304,15 +304,19 @@ class Pipeline:
                 self.consumer.close()  # commits nothing that was not stored
 
     def _store(self) -> bool:
-        """engine.sync(), retried with backoff while the store cannot be written; False if stopped first."""
+        """engine.sync() and then the transport's commit (only now: what was read is stored), retried
+        with backoff while the store or the position file cannot be written; False if stopped first."""
         delay = 1.0
         failed_at: float | None = None
         while True:
             try:
                 self.engine.sync()
-            except StoreWriteError as exc:
+                self.consumer.commit()
+            except OSError as exc:  # StoreWriteError, or the position file on a full disk
                 if failed_at is None:
                     failed_at = time.monotonic()
+                if not isinstance(exc, StoreWriteError):
+                    exc = StoreWriteError(Path(exc.filename or "the position file"), exc)
                 self.store_error = f"{exc}; position kept at {self.consumer.committed_text()}"
                 NOTICE.error("%s; retry in %.0f s", self.store_error, delay)
                 if self.on_idle is not None:

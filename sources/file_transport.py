@@ -310,8 +310,11 @@ class FileTail:
     def commit(self) -> None:
         """Record the position after everything returned so far (call after storing it)."""
         tmp = self.position_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"inode": self._inode, "offset": self._offset}))
-        os.replace(tmp, self.position_file)
+        try:
+            tmp.write_text(json.dumps({"inode": self._inode, "offset": self._offset}))
+            os.replace(tmp, self.position_file)
+        except OSError as exc:  # a full disk: the old position stays, the caller retries
+            raise WriteError(self.position_file, exc) from None
         self.committed = Position(self._inode, self._offset)
         # Sealed files before the committed one are consumed and stored: they can go.
         for path in sealed_files(self.path):

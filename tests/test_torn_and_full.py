@@ -7,6 +7,7 @@ read-only (root ignores file permissions, not a read-only mount).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -140,25 +141,31 @@ def test_an_over_long_line_still_being_written_waits_for_its_newline(tmp_path):
 
 # --- a full disk and a read-only store ------------------------------------------------------------
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs mounted at tmp_path/data/db, unmounted whatever happens."""
+@contextlib.contextmanager
+def _tmpfs(where: Path, size: str = "2m"):
+    """A small tmpfs mounted at `where`, unmounted whatever happens."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("needs root to mount a tmpfs")
-    db = tmp_path / "data" / "db"
-    db.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(db)], capture_output=True)
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
     try:
-        yield db
+        yield where
     finally:
         for _ in range(20):
-            if subprocess.run(["umount", str(db)], capture_output=True).returncode == 0:
+            if subprocess.run(["umount", str(where)], capture_output=True).returncode == 0:
                 break
             time.sleep(0.25)  # a process of the test may still hold a file there
         else:
-            subprocess.run(["umount", "-l", str(db)], capture_output=True)
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs mounted at tmp_path/data/db (the store)."""
+    with _tmpfs(tmp_path / "data" / "db") as db:
+        yield db
 
 
 def _fill(db: Path, leave: int) -> Path:
@@ -356,3 +363,27 @@ def test_file_transport_producer_holds_its_messages_while_the_disk_is_full(tmp_p
         appender.close()
     got = [json.loads(x)["ts"] for x in path.read_bytes().splitlines()]
     assert got == [1_700_000_000 + 60 * i for i in range(1000)]
+
+
+def test_a_position_file_that_cannot_be_written_is_retried_not_fatal(tmp_path):
+    """The transport's directory full (the store is fine): the commit of the position fails, the
+    service says so and retries instead of dying, and commits once there is room."""
+    with _tmpfs(tmp_path / "data" / "transport", size="1m") as transport_dir:
+        transport = transport_dir / "observations.jsonl"
+        appender = FileAppender(transport)
+        appender.append(_lines(300))
+        appender.close()
+        filler = _fill(transport_dir, leave=0)
+        proc = _service(tmp_path)
+        log = tmp_path / "logs" / "mass.log"
+        try:
+            assert _wait(lambda: log.exists() and "observations.position" in log.read_text()
+                         and "No space left on device" in log.read_text())
+            assert proc.poll() is None and len(_stored(tmp_path / "data" / "db")) == 300
+            filler.unlink()
+            assert _wait(lambda: _offset(tmp_path) == transport.stat().st_size, 60)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "storing again" in err
