@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     alert_sub = p.add_subparsers(dest="alert_command", required=True)
     t = alert_sub.add_parser("test", help="send one test alert through every configured channel")
     _add_common(t)
+    from mass_tui.cli_alerts import register
+
+    COMMANDS.update(register(sub, alert_sub, _add_common))
     return ap
 
 
@@ -177,6 +180,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                                           format=args.format)
             store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
         finally:
+            engine.sinks.close()
             store.flush()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -191,8 +195,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         interrupted=interrupted,
     )
     if alerts is not None:
-        summary["alerts"] = alerts.sent_events
-        summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
+        summary.update(alerts.summary())
     print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)
     return 130 if interrupted else 0
 
@@ -214,7 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
     summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
                            max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
-                           quiet=args.quiet)
+                           quiet=args.quiet, reload_config=lambda: _config(args))
     print(orjson.dumps(summary).decode(), flush=True)
     if summary.get("store_error"):  # stopped while the store could not be written: the position was kept
         print(f"mass run: {summary['store_error']}", file=sys.stderr)
@@ -345,14 +348,20 @@ COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run
             "alert": cmd_alert, "simulate": cmd_simulate}
 
 
+# sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on a bad configuration.
+EX_CONFIG = 78
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS.get(args.command, cmd_default)
+    if args.command == "alert" and getattr(args, "alert_command", None) != "test":
+        handler = COMMANDS[f"alert {args.alert_command}"]
     try:
         return handler(args)
     except ConfigError as exc:
         print(f"mass: configuration error: {safe_text(exc)}", file=sys.stderr)
-        return 2
+        return EX_CONFIG
     except OSError as exc:  # a disk that is full or read-only, a file that cannot be opened: one line
         import logging
 

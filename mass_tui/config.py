@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from mass_tui.config_tables import TABLES, check_alert_detectors, check_table
-from sources.text import Redactor, has_controls
+from mass_tui.config_tables import ALERT_TABLES, TABLES, alert_tables, check_alert_names, check_table
+from sources.text import Redactor, has_controls, safe_text
 from sources.variables import REGISTRY
 
 DEFAULTS: dict[str, Any] = {
@@ -130,12 +130,35 @@ DEFAULTS: dict[str, Any] = {
         "timeout_seconds": 10.0,
         "max_attempts": 5,
         "retry_seconds": 2.0,
+        "max_pending": 1000,
+        "group_wait_seconds": 30.0,
+        "group_by": ["rule"],
+        "no_data": True,
+        "no_data_factor": 5.0,
+        "no_data_min_minutes": 5.0,
+        "no_data_variables": True,
+        "source_down_min": 15.0,
+        "webhook_format": "mass",
+        "external_url": "",
+        "exec_command": [],
+        "exec_timeout_seconds": 10.0,
+        "exec_format": "alertmanager",
+        "mute_times": [],
+        "inhibit_rules": [
+            {"source_matchers": ['alertname="no-data"', 'variable=""'],
+             "target_matchers": ['alertname!="no-data"'], "equal": ["station"]},
+            {"source_matchers": ['alertname="no-data"', 'variable=~".+"'],
+             "target_matchers": ['alertname!="no-data"'], "equal": ["station", "variable"]},
+            {"source_matchers": ['alertname="source-down"'],
+             "target_matchers": ['alertname="no-data"'], "equal": ["source"]},
+        ],
         "rules": [
             {"name": "pressure-fall", "detectors": ["pressure_tendency"], "min_severity": "warning"},
             {"name": "gust", "detectors": ["gust_limit"], "min_severity": "warning"},
             {"name": "fire", "detectors": ["fire"], "min_severity": "critical"},
             {"name": "smoke-levels", "detectors": ["bands"], "min_severity": "warning"},
             {"name": "statistical", "detectors": ["ensemble"], "min_severity": "critical"},
+            {"name": "stuck", "detectors": ["stuck"], "min_severity": "warning"},
         ],
     },
 }
@@ -256,6 +279,26 @@ SETTINGS: dict[str, Setting] = {
     "alerts.timeout_seconds": Setting(float, _within(0, 600, low_open=True), "seconds in (0, 600]"),
     "alerts.max_attempts": Setting(int, _within(1, 100), "an integer in [1, 100]"),
     "alerts.retry_seconds": Setting(float, _within(0, 3600, low_open=True), "seconds in (0, 3600]"),
+    "alerts.max_pending": Setting(int, lambda v: 1 <= v <= 1_000_000, "an integer in [1, 1000000]"),
+    "alerts.group_wait_seconds": Setting(float, lambda v: 0 <= v <= 86400, "seconds in [0, 86400]",
+                                         "ALERT_GROUP_WAIT_SECONDS"),
+    "alerts.group_by": Setting(list, lambda v: all(v), "label names, comma-separated", "ALERT_GROUP_BY"),
+    "alerts.no_data": Setting(bool, None, "true or false", "ALERT_NO_DATA"),
+    "alerts.no_data_factor": Setting(float, lambda v: 1 < v <= 1000, "a number in (1, 1000]",
+                                     "ALERT_NO_DATA_FACTOR"),
+    "alerts.no_data_min_minutes": Setting(float, lambda v: 0 <= v <= 525600, "minutes in [0, 525600]"),
+    "alerts.no_data_variables": Setting(bool, None, "true or false"),
+    "alerts.source_down_min": Setting(float, lambda v: 0 < v <= 525600, "minutes in (0, 525600]",
+                                      "ALERT_SOURCE_DOWN_MIN"),
+    "alerts.webhook_format": Setting(str, lambda v: v in ("mass", "alertmanager", "cloudevents"),
+                                     "mass, alertmanager or cloudevents", "ALERT_WEBHOOK_FORMAT"),
+    "alerts.external_url": Setting(str, lambda v: not v or v.startswith(("http://", "https://")),
+                                   "an http(s) URL, or empty", "ALERT_EXTERNAL_URL"),
+    "alerts.exec_command": Setting(list, lambda v: not v or bool(v[0]),
+                                   "a command as a list, e.g. [\"/usr/local/bin/page\", \"--team\", \"ops\"]"),
+    "alerts.exec_timeout_seconds": Setting(float, lambda v: 0 < v <= 3600, "seconds in (0, 3600]"),
+    "alerts.exec_format": Setting(str, lambda v: v in ("mass", "alertmanager", "cloudevents"),
+                                  "mass, alertmanager or cloudevents"),
 }
 
 # Secrets are read from .env or the environment only and never shown in clear.
@@ -265,6 +308,7 @@ SECRET_ENV = (
     "SMTP_PASS",
     "SLACK_WEBHOOK_URL",
     "ALERT_WEBHOOK_URL",
+    "CLOUDEVENTS_URL",
 )
 
 NOT_REDACTED = ("SMTP_USER",)
@@ -349,6 +393,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, origin: str
         if dotted in SETTINGS:
             base[key] = _coerce(dotted, value, origin)
             origins[dotted] = origin
+        elif dotted in ALERT_TABLES:
+            base[key] = value  # lists of tables, replaced whole; parsed once all layers are in
+            origins[dotted] = origin
         elif dotted in TABLES:
             if TABLES[dotted].keys is not None and isinstance(value, dict) and isinstance(base.get(key), dict):
                 base[key] = {**base[key], **value}  # [rules.bands.co2_ppm] adds to the default ladders
@@ -388,7 +435,16 @@ def _check_tables(tree: dict[str, Any], origins: Mapping[str, str]) -> None:
         problem = check_table(key, _get(tree, key))
         if problem is not None:
             raise ConfigError(problem.text(_origin(origins, problem.key)))
-    problem = check_alert_detectors(tree["alerts"]["rules"], list(tree["rules"]["composite"]))
+    for key, parse in alert_tables().items():
+        value = _get(tree, key)
+        try:
+            parse(value)
+        except ValueError as exc:  # the alerts module's errors name the key and what it expected
+            raise ConfigError(f"{safe_text(exc)} (from {_origin(origins, key)})") from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise ConfigError(f"{key} = {_shown(value)} (from {_origin(origins, key)}): expected the shape the "
+                              f"README's Alerts section gives ({type(exc).__name__}: {safe_text(exc)})") from None
+    problem = check_alert_names(tree["alerts"]["rules"], list(tree["rules"]["composite"]))
     if problem is not None:
         raise ConfigError(problem.text(_origin(origins, problem.key)))
     for key, other, holds, expected in RELATIONS:

@@ -1,4 +1,4 @@
-"""The shapes of the configuration's named tables: rule tables, alert rules and stations.
+"""The shapes of the configuration's named tables: rule tables, stations, and the alert tables.
 
 Scalars live in `config.SETTINGS`. The tables here are keyed by names a
 user chooses (a variable, a rule's name) or are lists of tables, so each
@@ -155,14 +155,16 @@ def time_zone(v: Any) -> str | None:
 def detector_names(extra: list[str]) -> list[str]:
     """Every name an anomaly's `detector` can have (what alert rules select), plus `extra`
     (the composite rules' names): the ensemble and its views, and every rule and detector class."""
-    import detectors.cusum
-    import detectors.ewma
-    import detectors.rules
-    import detectors.zscore  # noqa: F401 - imported so every detector class is known
+    import importlib
+    import pkgutil
+
+    import detectors
     from detectors.base import Detector
     from detectors.ensemble import COMPONENTS
 
-    names = {"ensemble", *(f"ensemble/{c}" for c in COMPONENTS), *extra}
+    for module in pkgutil.iter_modules(detectors.__path__):  # a new detector module counts at once
+        importlib.import_module(f"detectors.{module.name}")
+    names = {"ensemble", *(f"ensemble/{c}" for c in COMPONENTS), *DETECTORS_TO_COME, *extra}
     todo = list(Detector.__subclasses__())
     while todo:
         cls = todo.pop()
@@ -170,6 +172,11 @@ def detector_names(extra: list[str]) -> list[str]:
         if isinstance(getattr(cls, "name", None), str) and cls.name != "detector":
             names.add(cls.name)
     return sorted(names)
+
+
+# Named by the default alert rules before its module is on this branch: the stuck-sensor view of
+# the detection work (issue 10). Found by the module walk once there; harmless to keep.
+DETECTORS_TO_COME = ("stuck",)
 
 
 @dataclass
@@ -229,13 +236,6 @@ TABLES: dict[str, Table] = {
         whole=_composite_whole,
         shape="a table of name = { k = ..., indicators = [...] }",
     ),
-    "alerts.rules": Table(
-        fields={"name": name_text, "detectors": list_of(name_text, low=1, what="detector names"),
-                "variables": list_of(unknown_variable, what="variable names"),
-                "min_severity": choice(*SEVERITIES)},
-        required=("name", "detectors"),
-        shape="a list of [[alerts.rules]] tables",
-    ),
     "stations": Table(
         fields={"name": name_text, "lat": number(-90, 90), "lon": number(-180, 180), "kind": name_text,
                 "tags": flat_tags, "tz": time_zone},
@@ -291,12 +291,37 @@ def _check_entry(spec: Table, where: str, entry: Any) -> Problem | None:
     return None
 
 
-def check_alert_detectors(rules: list[dict[str, Any]], composites: list[str]) -> Problem | None:
-    """Alert rules may only name detectors that exist (a misspelt one would never match)."""
+def check_alert_names(rules: Any, composites: list[str]) -> Problem | None:
+    """Alert rules may only name detectors and variables that exist: a misspelt one would never
+    match, silently. (The alerts module checks everything else of a rule: `alert_tables()`.)"""
+    if not isinstance(rules, list):
+        return None  # the alerts module says what shape it wants
     known = detector_names(composites)
     for i, rule in enumerate(rules):
-        for name in rule.get("detectors", []):
-            if name not in known:
-                return Problem(f"alerts.rules[{i}].detectors", rule.get("detectors"),
+        if not isinstance(rule, dict):
+            continue
+        detectors = rule.get("detectors")
+        for name in detectors if isinstance(detectors, list) else []:
+            if isinstance(name, str) and name not in known:
+                return Problem(f"alerts.rules[{i}].detectors", detectors,
                                f"detector names, not {name!r}{_suggest(name, known)}: {', '.join(known)}")
+        variables = rule.get("variables")
+        for name in variables if isinstance(variables, list) else []:
+            expected = unknown_variable(name)
+            if expected is not None:
+                return Problem(f"alerts.rules[{i}].variables", variables, f"variable names; {expected}")
     return None
+
+
+def alert_tables() -> dict[str, Callable[[Any], object]]:
+    """The alert tables and the alerts module's own parser of each (it raises with the key and what
+    it expected); run at load so `mass config` reports them like every other value."""
+    from mass_tui.alerts.manager import rules_from_config
+    from mass_tui.alerts.mute_times import mute_times_from_config
+    from mass_tui.alerts.stages import inhibit_rules_from_config
+
+    return {"alerts.rules": rules_from_config, "alerts.mute_times": mute_times_from_config,
+            "alerts.inhibit_rules": inhibit_rules_from_config}
+
+
+ALERT_TABLES = ("alerts.rules", "alerts.mute_times", "alerts.inhibit_rules")

@@ -19,12 +19,13 @@ from detectors.bank import DetectorBank, RuleConfigError
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
+from mass_tui.alerts.readings import Readings
 from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config, ConfigError, input_policy
 from mass_tui.lateness import OrderCheck
 from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
-from mass_tui.store import ALERTS, REJECTED, STREAM, JsonlStore, last_records, read_recent
+from mass_tui.store import REJECTED, STREAM, JsonlStore, last_records, read_recent
 from sources.batch import ObservationBatch
 from sources.decode import Decoded, Decoder, Table
 from sources.labels import station_labels
@@ -108,6 +109,7 @@ class BatchResult:
     series: list[SeriesTrace] = field(default_factory=list)  # only when a sink wants_series
     totals: dict[str, int] = field(default_factory=dict)  # running counters a status line shows
     started: float = 0.0  # time.perf_counter() when scoring began
+    muted: dict[int, str] = field(default_factory=dict)  # anomaly index -> why alerts of it are muted (a silence...)
     fields_rejected: int = 0  # single fields quarantined in this batch (rejected counts whole messages)
     reasons: dict[str, int] = field(default_factory=dict)  # "message:code" / "field:code" -> count, this batch
     late: int = 0
@@ -142,6 +144,13 @@ class Engine:
         self.labels: dict[str, dict[str, str]] = {}
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
+        if alerts is not None:
+            alerts.set_labels(self.labels.get)
+        if url := config.secret("CLOUDEVENTS_URL"):
+            from mass_tui.sinks.cloudevents import CloudEventsSink
+
+            self.sinks.add(CloudEventsSink(url, labels_of=self.labels.get,
+                                           timeout=config.get("alerts.timeout_seconds")))
         self._threshold_request: dict[str, float] | None = None
         self.decoder = Decoder(input_policy(config))
         # Time order per series: late readings, duplicates (a re-poll, a re-read after a
@@ -150,8 +159,9 @@ class Engine:
         self._pending: dict[str, int] = {}  # reasons quarantined since the last scored batch
 
     def warm(self, hours: float | None = None) -> int:
-        """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts),
-        and reopen the alert episodes of that span, so a restart does not go blind."""
+        """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts; the
+        no-data check learns each series' interval from it), so a restart does not go blind. Open alert
+        episodes come back from the alert state (SQLite), not from here."""
         hours = self.config.get("store.warm_hours") if hours is None else hours
         if self.store is None or hours <= 0:
             return 0
@@ -172,8 +182,6 @@ class Engine:
             self.process_batch(decoded.batch)
         finally:
             self._warming = False
-        if self.alerts is not None:
-            self.alerts.manager.restore(read_recent(self.store, ALERTS, since))
         if stats:
             log.warning("warm start skipped stored lines: %s", stats)
         log.info("warm start: %d observations since %s", len(decoded.batch), iso_utc(since))
@@ -281,6 +289,8 @@ class Engine:
                 anomalies.extend(self._score_rows(station, rows, batch, scores, traces, fed, composite))
         anomalies.sort(key=lambda a: a.ts)
         if self._warming:
+            if self.alerts is not None:
+                self.alerts.warm(Readings.of_batch(batch, by_station))
             return BatchResult(batch, anomalies, rejected)
 
         c = self.counters
@@ -293,14 +303,14 @@ class Engine:
         c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
 
         events: list[AlertEvent] = []
+        muted: dict[int, str] = {}
         if self.alerts is not None:
-            clocks = {station: float(batch.ts[rows].max()) for station, rows in by_station.items()}
-            events = self.alerts.observe(anomalies, clocks)
+            events, muted = self.alerts.observe(anomalies, Readings.of_batch(batch, by_station))
         result = BatchResult(batch, anomalies, rejected, events, scores=scores, series=traces,
                              totals={"rejected": c.rejected, "alerts": self.alerts.sent_events if self.alerts else 0,
                                      "fields_rejected": c.fields_rejected, "late": c.late},
                              started=started, fields_rejected=fields_rejected, reasons=reasons,
-                             late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late)
+                             late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late, muted=muted)
         self.sinks.write(result)
         result.seconds = time.perf_counter() - started
         return result
@@ -308,6 +318,8 @@ class Engine:
     def sync(self) -> None:
         """Make every durable sink's data safe; the transport position may be committed after this."""
         self.sinks.sync()
+        if self.alerts is not None:
+            self.alerts.sync()
 
     def _update_labels(self, batch: ObservationBatch, by_station: dict[str, list[int]]) -> None:
         """Each station's labels from its latest row in the batch (its source and tags)."""

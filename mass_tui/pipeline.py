@@ -219,6 +219,8 @@ class Pipeline:
     def start_producer(self, source: Source, *, max_messages: int | None = None, max_speed: bool = False,
                        on_poll: Callable[[Source, int], None] | None = None) -> None:
         self.source = source
+        if self.engine.alerts is not None and not max_speed:
+            self.engine.alerts.watch_source(source)  # a source down too long alerts
 
         def polled(src: Source, sent: int) -> None:
             self.produced = sent

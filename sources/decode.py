@@ -416,7 +416,8 @@ class Decoder:
                     secs = epoch_seconds_array(raw)
                     ok = span.inside(secs)
                     for j in np.flatnonzero(~ok).tolist():
-                        bad[j] = (span.reason(values[j]), "ts_out_of_range")
+                        if bad[j] is None:  # a bad station was found first, as on the per-row path below
+                            bad[j] = (span.reason(values[j]), "ts_out_of_range")
                     ts[ok] = secs[ok]
                     return ts
         zones = self.policy.station_tz or self.policy.tz is not None

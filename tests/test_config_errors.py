@@ -1,5 +1,5 @@
 """Bad configurations, one kind per row: each ends in one line naming the key, where the value came
-from, the value and what was expected, with exit status 2, from every command (`mass config` too),
+from, the value and what was expected, with exit status 78 (EX_CONFIG), from every command (`mass config` too),
 and never a traceback. Table-driven: a new key's bad values are new rows."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mass_tui.cli import main
+from mass_tui.cli import EX_CONFIG, main
 from mass_tui.config import SETTINGS, ConfigError, load_config
 
 FILE = "m.toml"
@@ -106,14 +106,18 @@ TOML_CASES = [
     ("alert-rule-detector", '[[alerts.rules]]\nname = "g"\ndetectors = ["gust_limt"]\n',
      ["alerts.rules[0].detectors", "gust_limt", "did you mean gust_limit"]),
     ("alert-rule-severity", '[[alerts.rules]]\nname = "g"\ndetectors = ["gust_limit"]\nmin_severity = "high"\n',
-     ["alerts.rules[0].min_severity", "'high'", "info, warning, critical"]),
-    ("alert-rule-no-detectors", '[[alerts.rules]]\nname = "g"\n', ["alerts.rules[0].detectors", "missing"]),
-    ("alert-rule-name", '[[alerts.rules]]\nname = ""\ndetectors = ["gust_limit"]\n',
-     ["alerts.rules[0].name", "''", "non-empty name"]),
+     ["alerts.rules[0].min_severity", "'high'", "info, warning or critical"]),
+    ("alert-rule-no-detectors", '[[alerts.rules]]\nname = "g"\n', ["alerts.rules[0]", "expected name, detectors"]),
+    ("alert-rule-duration", '[[alerts.rules]]\nname = "g"\ndetectors = ["gust_limit"]\nfor = "forever"\n',
+     ["alerts.rules[0]", "'forever'", "a duration"]),
+    ("mute-times-scalar", "[alerts]\nmute_times = 5\n", ["alerts.mute_times = 5", "[[alerts.mute_times]]"]),
+    ("mute-time-weekday", '[[alerts.mute_times]]\nname = "night"\nweekdays = ["funday"]\n',
+     ["alerts.mute_times[0].weekdays[0]", "'funday'", "monday"]),
+    ("inhibit-scalar", '[alerts]\ninhibit_rules = "none"\n', ["alerts.inhibit_rules", "'none'", "list"]),
     ("alert-rule-variables", '[[alerts.rules]]\nname = "g"\ndetectors = ["gust_limit"]\nvariables = ["wind"]\n',
      ["alerts.rules[0].variables", "'wind'", "variable"]),
     ("alert-rule-key", '[[alerts.rules]]\nname = "g"\ndetector = ["gust_limit"]\n',
-     ["alerts.rules[0].detector", "unknown key", "did you mean detectors"]),
+     ["alerts.rules[0].detector", "unknown key", "detectors"]),
     ("stations-string", 'stations = "boston"\n', ["stations", "'boston'", "a list of [[stations]] tables"]),
     ("station-no-name", "[[stations]]\nlat = 1.0\nlon = 2.0\n", ["stations[0].name", "missing"]),
     ("station-lat", '[[stations]]\nname = "a"\nlat = 95.0\nlon = 0.0\n', ["stations[0].lat", "95.0", "[-90, 90]"]),
@@ -169,7 +173,7 @@ def clean(tmp_path, monkeypatch):
 
 
 def _one_line(capsys, argv: list[str], words: list[str]) -> str:
-    assert main(argv) == 2
+    assert main(argv) == EX_CONFIG
     out, err = capsys.readouterr()
     assert "Traceback" not in err and out == ""
     lines = err.splitlines()
