@@ -119,7 +119,9 @@ def run_consumer(
 
     def on_idle() -> None:
         reload_if_asked()
-        if pipeline.consumer is not None and not pipeline.transport_error:
+        if pipeline.store_error:  # the store refuses writes: not ready until it takes them again
+            ready.clear()
+        elif pipeline.consumer is not None and not pipeline.transport_error:
             ready.set()
 
     def on_batch(result: BatchResult) -> None:
