@@ -25,7 +25,7 @@ from mass_tui.config import Config
 from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import EVENTS
 from mass_tui.pipeline import Pipeline, make_source, transport_file
-from mass_tui.store import JsonlStore
+from mass_tui.store import JsonlStore, redact_by_default
 from sources.schema import iso_utc
 from sources.text import Redactor
 
@@ -36,6 +36,7 @@ def transport_path(config: Config) -> Path:
 
 
 def open_store(config: Config) -> JsonlStore:
+    redact_by_default(Redactor(config.secret_values()))  # the alert journal's store too
     return JsonlStore(
         config.db_dir,
         max_bytes=int(config.get("store.max_mb") * 1024 * 1024),

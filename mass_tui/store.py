@@ -135,8 +135,9 @@ class JsonlStore:
         return self.rotated(name) + ([live] if live.exists() else [])
 
     def append(self, name: str, records: Iterable[dict[str, Any]]) -> int:
-        if name == REJECTED and self._redact is not None:  # quarantined bodies may echo a secret
-            records = (_redacted(r, self._redact) for r in records)
+        redact = self._redact or _default_redact
+        if redact:  # quarantined bodies and delivery errors may echo a secret (the stream: numbers, names)
+            records = (_redacted(r, redact) for r in records)
         lines = [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
         self.append_lines(name, lines)
         return len(lines)
@@ -215,8 +216,25 @@ class JsonlStore:
         self.close()
 
 
-def _redacted(record: dict[str, Any], redact: Callable[[str], str]) -> dict[str, Any]:
-    return {k: redact(v) if isinstance(v, str) else v for k, v in record.items()}
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """`value` with every string in it redacted, nested tables and lists included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    return value
+
+
+_default_redact: Callable[[str], str] | None = None
+
+
+def redact_by_default(redact: Callable[[str], str] | None) -> None:
+    """The redaction every store without its own applies to the records given to `append` (rejected
+    bodies, anomalies, alert notices and delivery errors): set once per process from the secrets."""
+    global _default_redact
+    _default_redact = redact
 
 
 def read_jsonl(path: Path, stats: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:
