@@ -387,3 +387,24 @@ def test_a_position_file_that_cannot_be_written_is_retried_not_fatal(tmp_path):
             out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "Traceback" not in err and "storing again" in err
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), st.binary(min_size=41, max_size=160))
+                .filter(lambda b: b"\n" not in b and b.strip() == b), max_size=12),
+       st.integers(1, 7))
+def test_property_each_line_is_one_message_however_long(tmp_path_factory, lines, max_lines):
+    """Whatever the lines and however they are read (any batch size, a restart after each commit),
+    each non-blank line comes out exactly once, in order: whole when within the limit, as its head
+    alone when over it; nothing of an over-long line's tail ever comes out as a message."""
+    limit = 40
+    path = tmp_path_factory.mktemp("t") / "t.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    expected = [line if len(line) <= limit else line[: limit + 1] for line in lines if line.strip()]
+    got: list[bytes] = []
+    for _ in range(len(lines) + 2):
+        tail = FileTail(path, max_line_bytes=limit)
+        got.extend(tail.read(max_lines))
+        tail.commit()
+        tail.close()
+    assert got == expected
