@@ -88,6 +88,7 @@ class ReplayJob:
     station: str | None = None
     fast_until: float | None = None  # the readings before this data time at full speed, then `speed`
     format: str = "auto"
+    until: float | None = None  # stop before this data time (None: the whole file)
 
 
 @dataclass
@@ -210,10 +211,11 @@ class EngineSide:
                   "sort_bytes": UI_FLAT_OUT_BYTES}
         if job.fast_until is not None:
             # The lead-in at full speed, then the recorded pace: charts start with history.
-            replay_file(self.engine, job.path, speed=None, until=job.fast_until, chunk_bytes=chunk, **common)
-            replay_file(self.engine, job.path, speed=job.speed, since=job.fast_until, **common)
+            lead_in = job.fast_until if job.until is None else min(job.fast_until, job.until)
+            replay_file(self.engine, job.path, speed=None, until=lead_in, chunk_bytes=chunk, **common)
+            replay_file(self.engine, job.path, speed=job.speed, since=job.fast_until, until=job.until, **common)
         else:
-            replay_file(self.engine, job.path, speed=job.speed, chunk_bytes=chunk, **common)
+            replay_file(self.engine, job.path, speed=job.speed, chunk_bytes=chunk, until=job.until, **common)
         self.store.flush()
 
     def _live(self) -> None:
@@ -366,7 +368,7 @@ def _become_engine_process(config: Config, stop: threading.Event, parent_pid: in
     os.close(err)
     os.close(null)
     faulthandler.enable()  # a fatal signal's stack, to engine.err
-    setup_logging(log_dir, stdout_events=False, file_name="engine.log")
+    setup_logging(log_dir, stdout_events=False, secrets=config.secret_values(), file_name="engine.log")
     threading.Thread(target=_watch_parent, args=(parent_pid, stop), name="mass-engine-watch", daemon=True).start()
 
 

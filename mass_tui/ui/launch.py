@@ -21,7 +21,7 @@ from mass_tui.config import Config, ConfigError
 from mass_tui.data_lock import DataDirLock
 from mass_tui.engine_process import HOSTS, EngineLink, EngineSpec, LiveJob, ReplayJob
 from mass_tui.live_state import LiveState
-from mass_tui.ui.alert_state import StateFile
+from mass_tui.ui.alert_state import SharedAlertState, StateFile
 from mass_tui.ui.app import Controls, MassApp
 from mass_tui.ui.look import detect
 
@@ -47,21 +47,37 @@ def _host(host: str | None, slices_default: bool) -> tuple[str, bool]:
     return host, host == "thread" and slices
 
 
-def _link(config: Config, host: str, spec: EngineSpec) -> tuple[EngineLink, LiveState]:
-    """The engine started beside the UI, feeding a new LiveState.
+def _link(config: Config, host: str, spec: EngineSpec,
+          ) -> tuple[EngineLink, LiveState, SharedAlertState, Callable[[], None]]:
+    """The engine started beside the UI feeding a new LiveState, the UI's ack/mute state, and the
+    cleanup that stops the engine (it flushes and fsyncs its store) and closes the rest.
 
     Raises `DataDirBusy` when another mass holds the data dir, `ConfigError` for a bad rule."""
+    from mass_tui.alerts.state import AlertState as AlertStore
+
     lock = DataDirLock(config.data_dir).acquire()
     try:
         state = LiveState()
         _seed_places(state, config)
         spec.capacity = state.capacity
         link = EngineLink(spec, state, host=host, lock=lock)
+        # Acks and mutes go to the alert store (SQLite, WAL) that the engine's alert service, the headless
+        # service and `mass silence` share, so `a` and `m` stop the notifications too; each process opens
+        # it for itself. The UI's own preferences stay in its state file.
+        shared = AlertStore.in_dir(config.db_dir)
     except BaseException:
         lock.release()
         raise
+    ui_state = SharedAlertState(shared, StateFile(config.data_dir / "ui" / "state.json"))
     link.start()  # now: the engine starts up while the UI does
-    return link, state
+
+    def cleanup() -> None:
+        try:
+            link.close()  # releases the lock once the engine is gone
+        finally:
+            shared.close()
+
+    return link, state, ui_state, cleanup
 
 
 def _seed_places(state: LiveState, config: Config) -> None:
@@ -80,16 +96,17 @@ def _seed_places(state: LiveState, config: Config) -> None:
 
 def replay_app(config: Config, path: Path, *, speed: float | None, station: str | None,
                fast_until: float | None = None, format: str = "auto", host: str | None = None,
-               **app_options) -> tuple[MassApp, Callable[[], None]]:
-    """A UI replaying a recording; returns (app, cleanup). `host`: "process" or "thread" (see above)."""
+               until: float | None = None, **app_options) -> tuple[MassApp, Callable[[], None]]:
+    """A UI replaying a recording (up to data time `until` when given); returns (app, cleanup).
+    `host`: "process" or "thread" (see above)."""
     host, slices = _host(host, slices_default=True)
-    job = ReplayJob(Path(path), speed, station, fast_until, format)
-    link, state = _link(config, host, EngineSpec(config, replay=job, slices=slices))
+    job = ReplayJob(Path(path), speed, station, fast_until, format, until)
+    link, state, ui_state, cleanup = _link(config, host, EngineSpec(config, replay=job, slices=slices))
     controls = Controls(paused=link.paused, stop=link.stop)
     pace = "max speed" if speed is None else f"{speed:g}× replay"
     app = MassApp(link, state, controls, link.run, source_label=f"replay {Path(path).name}", pace=pace,
-                  alert_state=StateFile(config.data_dir / "ui" / "state.json"), **_options(config, app_options))
-    return app, link.close
+                  alert_state=ui_state, **_options(config, app_options))
+    return app, cleanup
 
 
 def live_app(config: Config, *, source: str | None, transport: str, max_speed: bool = False,
@@ -104,12 +121,13 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
         if client is not None:
             client.close()  # the engine makes its own
     host, slices = _host(host, slices_default=False)
-    link, state = _link(config, host, EngineSpec(config, live=LiveJob(source, transport, max_speed), slices=slices))
+    link, state, ui_state, cleanup = _link(config, host, EngineSpec(config, live=LiveJob(source, transport, max_speed),
+                                                                  slices=slices))
     paced = source is not None and not max_speed
     controls = Controls(paused=link.paused, stop=link.stop, switch_transport=link.switch_transport,
                         transport=link.transport, retry=link.retry if paced else None,
                         next_poll=link.next_poll if paced else None)
     label = source or f"consumer of the {transport} transport"
-    app = MassApp(link, state, controls, link.run, source_label=label, pace="live",
-                  alert_state=StateFile(config.data_dir / "ui" / "state.json"), **_options(config, app_options))
-    return app, link.close
+    app = MassApp(link, state, controls, link.run, source_label=label, pace="live", alert_state=ui_state,
+                  **_options(config, app_options))
+    return app, cleanup
