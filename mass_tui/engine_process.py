@@ -338,7 +338,7 @@ def _take_controls(conn: Connection, side: EngineSide, stop: threading.Event, pa
     while True:
         try:
             kind, body = conn.recv()
-        except (EOFError, OSError):  # the UI closed its end, or died
+        except Exception:  # noqa: BLE001 - EOF (the UI closed its end or died), or the pipe closed under us
             kind, body = "stop", None
         if kind == "stop":
             stop.set()
