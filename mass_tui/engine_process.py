@@ -75,6 +75,10 @@ WATCH_SECONDS = 0.5  # how often the engine checks that its parent (the UI) stil
 SLICE_SWITCH_INTERVAL = 0.001
 SLICE_BATCH_BYTES = 256 << 10
 HOSTS = ("process", "thread")
+# The engine process runs at a lower CPU priority than the UI (nice +10, MASS_ENGINE_NICE overrides): on a
+# busy machine the scheduler then runs the UI first when a key wakes it; an idle core is the engine's all
+# the same. With the thread host there is no such choice: one process, one priority.
+ENGINE_NICE = 10
 
 
 class EngineFailure(RuntimeError):
@@ -107,6 +111,7 @@ class EngineSpec:
     live: LiveJob | None = None
     capacity: int = 20_000  # chart rows per series the UI keeps (the outbox cuts to it)
     slices: bool = False  # bounded time slices (thread host)
+    nice: int = ENGINE_NICE  # added to the engine process's nice value (process host)
     lock: InheritedFd | None = None  # the data dir lock, held by the engine process too
 
 
@@ -281,7 +286,7 @@ def serve(spec: EngineSpec, updates: Connection, controls: Connection, parent_pi
     `parent_pid` is given in a spawned process: the engine then also stops when that process is gone."""
     stop, paused = threading.Event(), threading.Event()
     if parent_pid is not None:
-        _become_engine_process(spec.config, stop, parent_pid)
+        _become_engine_process(spec.config, stop, parent_pid, spec.nice)
     elif spec.slices:
         sys.setswitchinterval(SLICE_SWITCH_INTERVAL)
     outbox = Outbox(spec.capacity)
@@ -350,10 +355,13 @@ def _take_controls(conn: Connection, side: EngineSide, stop: threading.Event, pa
             log.exception("engine: control %r failed", kind)
 
 
-def _become_engine_process(config: Config, stop: threading.Event, parent_pid: int) -> None:
-    """Signals, a log of its own, stderr off the UI's terminal, and a watch on the parent."""
+def _become_engine_process(config: Config, stop: threading.Event, parent_pid: int, nice: int) -> None:
+    """Signals, a lower priority, a log of its own, stderr off the UI's terminal, a watch on the parent."""
     from mass_tui.logs import setup_logging
 
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the process group; the UI decides
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())

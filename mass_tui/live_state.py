@@ -193,17 +193,16 @@ class LiveState:
             self._record_rows(station, variable, rows, update.skipped.get((station, variable), 0))
         if update.places:
             self.record_places(update.places)
-        with self._lock:
-            if update.labels:
+        if update.labels or update.notices or update.dropped_anomalies:
+            with self._lock:
                 self.labels.update(update.labels)
-            for text in update.notices:
-                self.notices.append(text)
-            if update.dropped_anomalies:
-                self.status["ui_dropped_anomalies"] = self.status.get("ui_dropped_anomalies", 0) + \
-                    update.dropped_anomalies
-                self.notices.append(f"the screen fell behind the engine: {update.dropped_anomalies} anomalies "
-                                    "are not listed here (all are in the store)")
-            self.version += 1
+                self.notices.extend(update.notices)
+                if update.dropped_anomalies:
+                    self.status["ui_dropped_anomalies"] = self.status.get("ui_dropped_anomalies", 0) + \
+                        update.dropped_anomalies
+                    self.notices.append(f"the screen fell behind the engine: {update.dropped_anomalies} "
+                                        "anomalies are not listed here (all are in the store)")
+                self.version += 1
         if update.marks or update.anomalies:
             self._record(update.marks, update.anomalies, update.status)
         elif update.status:

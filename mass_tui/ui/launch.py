@@ -19,7 +19,7 @@ from typing import Any
 
 from mass_tui.config import Config, ConfigError
 from mass_tui.data_lock import DataDirLock
-from mass_tui.engine_process import HOSTS, EngineLink, EngineSpec, LiveJob, ReplayJob
+from mass_tui.engine_process import ENGINE_NICE, HOSTS, EngineLink, EngineSpec, LiveJob, ReplayJob
 from mass_tui.live_state import LiveState
 from mass_tui.ui.alert_state import SharedAlertState, StateFile
 from mass_tui.ui.app import Controls, MassApp
@@ -47,6 +47,17 @@ def _host(host: str | None, slices_default: bool) -> tuple[str, bool]:
     return host, host == "thread" and slices
 
 
+def _nice() -> int:
+    raw = os.environ.get("MASS_ENGINE_NICE", str(ENGINE_NICE))
+    try:
+        nice = int(raw)
+    except ValueError:
+        raise ConfigError(f"MASS_ENGINE_NICE = {raw!r}: expected a whole number from 0 to 19") from None
+    if not 0 <= nice <= 19:
+        raise ConfigError(f"MASS_ENGINE_NICE = {raw!r}: expected a whole number from 0 to 19")
+    return nice
+
+
 def _link(config: Config, host: str, spec: EngineSpec,
           ) -> tuple[EngineLink, LiveState, SharedAlertState, Callable[[], None]]:
     """The engine started beside the UI feeding a new LiveState, the UI's ack/mute state, and the
@@ -60,6 +71,7 @@ def _link(config: Config, host: str, spec: EngineSpec,
         state = LiveState()
         _seed_places(state, config)
         spec.capacity = state.capacity
+        spec.nice = _nice()
         link = EngineLink(spec, state, host=host, lock=lock)
         # Acks and mutes go to the alert store (SQLite, WAL) that the engine's alert service, the headless
         # service and `mass silence` share, so `a` and `m` stop the notifications too; each process opens
