@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from mass_tui import cli_history
 from mass_tui.config import Config, ConfigError, load_config
 
 PRECEDENCE = "Settings: built-in defaults < mass.toml < .env < environment variables < command-line flags."
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     alert_sub = p.add_subparsers(dest="alert_command", required=True)
     t = alert_sub.add_parser("test", help="send one test alert through every configured channel")
     _add_common(t)
+    cli_history.register(sub, _add_common)
     return ap
 
 
@@ -101,6 +103,7 @@ def _config(args: argparse.Namespace) -> Config:
         "detectors.z": getattr(args, "z", None),
         "detectors.window_points": getattr(args, "window", None),
         "detectors.cusum_h": getattr(args, "cusum_h", None),
+        "store.postgres_url": getattr(args, "sink", None),
     }
     return load_config(config_file=getattr(args, "config", None), overrides=overrides)
 
@@ -136,6 +139,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.logs import setup_logging
     from mass_tui.replay import replay_file
     from mass_tui.service import log_events, open_store
+    from mass_tui.sinks.configured import store_sinks
     from sources.schema import parse_time
 
     cfg = _config(args)
@@ -161,12 +165,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     with open_store(cfg) as store:
-        engine = Engine(cfg, store, alerts)
+        engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store))
         try:
             interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
                                           on_batch=lambda result: log_events(result, args.quiet))
         finally:
-            store.flush()
+            engine.sinks.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if alerts is not None:
@@ -179,6 +183,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         obs_per_s=round(engine.counters.observations / elapsed, 1) if elapsed > 0 else None,
         interrupted=interrupted,
     )
+    summary.update(cli_history.sink_summaries(engine))
     if alerts is not None:
         summary["alerts"] = alerts.sent_events
         summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
@@ -309,7 +314,7 @@ def cmd_default(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run": cmd_run, "produce": cmd_produce,
-            "alert": cmd_alert, "simulate": cmd_simulate}
+            "alert": cmd_alert, "simulate": cmd_simulate, **cli_history.COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:

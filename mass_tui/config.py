@@ -96,7 +96,15 @@ DEFAULTS: dict[str, Any] = {
             }
         },
     },
-    "store": {"max_mb": 64.0, "retention_days": 14.0, "warm_hours": 6.0},
+    "store": {
+        "max_mb": 64.0,
+        "retention_days": 14.0,
+        "warm_hours": 6.0,
+        "aggregate_windows": ["1m", "1h", "1d"],
+        "aggregate_lateness_min": 60.0,
+        "aggregate_groups": ["building", "building+floor"],
+        "postgres_url": "",
+    },
     "logs": {"dir": "./logs"},
     "ui": {"refresh_hz": 4.0, "chart_hz": 1.0},
     "alerts": {
@@ -136,6 +144,15 @@ def _non_negative(v: float) -> bool:
 
 def _open_unit(v: float) -> bool:
     return 0 < v <= 1
+
+
+def _window(spec: str) -> bool:
+    from mass_tui.aggregates import parse_window  # local: config loads before anything else
+
+    try:
+        return parse_window(spec) > 0
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -188,6 +205,14 @@ SETTINGS: dict[str, Setting] = {
     "store.max_mb": Setting(float, _positive, "a positive number of MiB"),
     "store.retention_days": Setting(float, _positive, "a positive number of days"),
     "store.warm_hours": Setting(float, _non_negative, "hours >= 0 (0: start cold)"),
+    "store.aggregate_windows": Setting(list, lambda v: all(_window(w) for w in v),
+                                       "window lengths like 1m, 1h, 1d, comma-separated"),
+    "store.aggregate_lateness_min": Setting(float, _non_negative, "minutes >= 0"),
+    "store.aggregate_groups": Setting(list, lambda v: all(p for g in v for p in g.split("+")),
+                                      "label names, or names joined by + (building, building+floor)"),
+    "store.postgres_url": Setting(str, lambda v: not v or v.startswith(("postgresql://", "postgres://")),
+                                  "a postgresql:// URL (password from PGPASSWORD in .env), or empty",
+                                  "MASS_POSTGRES_URL", secret=True),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
     "ui.refresh_hz": Setting(float, lambda v: 0.2 <= v <= 30, "a rate in Hz in [0.2, 30]", "MASS_UI_REFRESH_HZ"),
     "ui.chart_hz": Setting(float, lambda v: 0.1 <= v <= 10, "a rate in Hz in [0.1, 10]", "MASS_UI_CHART_HZ"),
@@ -216,6 +241,7 @@ SECRET_ENV = (
     "SMTP_PASS",
     "SLACK_WEBHOOK_URL",
     "ALERT_WEBHOOK_URL",
+    "PGPASSWORD",
 )
 
 # Tables whose shape the detector bank checks when it is built.
@@ -240,6 +266,15 @@ def mask(secret: str | None) -> str | None:
     if not secret:
         return secret
     return "****" if len(secret) < 12 else f"{secret[:2]}****{secret[-2:]}"
+
+
+def mask_url(url: str) -> str:
+    """A connection URL with its password masked (postgresql://user:****@host/db)."""
+    head, at, tail = url.rpartition("@")
+    scheme, sep, auth = head.partition("://")
+    if not at or not sep or ":" not in auth:
+        return url
+    return f"{scheme}://{auth.split(':', 1)[0]}:****@{tail}"
 
 
 def _coerce(key: str, raw: Any, origin: str) -> Any:
@@ -335,6 +370,7 @@ class Config:
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for `mass config`."""
         out = copy.deepcopy(self.tree)
+        out["store"]["postgres_url"] = mask_url(out["store"]["postgres_url"])
         out["secrets"] = {name: mask(value) for name, value in sorted(self.secrets.items())}
         out["origins"] = dict(sorted(self.origins.items()))
         return out

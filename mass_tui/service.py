@@ -22,6 +22,7 @@ from mass_tui.config import Config
 from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import EVENTS
 from mass_tui.pipeline import Pipeline, make_source, transport_file
+from mass_tui.sinks.configured import store_sinks
 from mass_tui.store import JsonlStore
 from sources.schema import iso_utc
 
@@ -82,7 +83,7 @@ def run_consumer(
         metrics = Metrics(metrics_port)
     alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
     store = open_store(config)
-    engine = Engine(config, store, alerts)
+    engine = Engine(config, store, alerts, sinks=store_sinks(config, store, metrics=metrics))
     pipeline = Pipeline(config, engine, store, transport)
     if stop is not None:
         pipeline.stop = stop
@@ -114,6 +115,7 @@ def run_consumer(
         pipeline.run(max_seconds=max_seconds, on_batch=on_batch, idle_wait=idle_wait,
                      until_idle=source is not None and (max_speed or max_messages is not None))
     finally:
+        engine.sinks.close()
         store.close()
         if alerts is not None:
             alerts.close(timeout=5.0)
@@ -123,6 +125,7 @@ def run_consumer(
             signal.signal(sig, previous)
     summary = engine.summary(warmed=warmed, transport=pipeline.transport, produced=pipeline.produced,
                              seconds=round(time.monotonic() - started, 3))
+    summary.update({s.name: s.summary() for s in engine.sinks if hasattr(s, "summary")})
     if pipeline.transport_error:
         summary["transport_error"] = pipeline.transport_error
     if pipeline.source is not None:

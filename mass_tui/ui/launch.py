@@ -13,6 +13,7 @@ from mass_tui.live_state import LiveState
 from mass_tui.pipeline import Pipeline, make_source
 from mass_tui.replay import UI_FLAT_OUT_BYTES, replay_file
 from mass_tui.service import open_store
+from mass_tui.sinks.configured import store_sinks
 from mass_tui.sinks.live import LiveStateSink
 from mass_tui.ui.app import Controls, MassApp
 
@@ -26,10 +27,13 @@ def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, C
     store = open_store(config)
     alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
     state = LiveState()
-    engine = Engine(config, store, alerts, sinks=[LiveStateSink(state)])
+    sinks = store_sinks(config, store, on_status=lambda name, text: state.update_status(
+        sinks={**state.status.get("sinks", {}), name: text}))
+    engine = Engine(config, store, alerts, sinks=[LiveStateSink(state), *sinks])
 
     def cleanup() -> None:
         stop.set()
+        engine.sinks.close()
         store.close()
         if alerts is not None:
             alerts.close(timeout=5.0)
