@@ -18,8 +18,8 @@ SINK_HELP = "also write to PostgreSQL/TimescaleDB at this postgresql:// URL (as 
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add `query` and `export` to the subcommands, and `--sink` to replay, run and simulate."""
-    for name in ("replay", "run", "simulate"):
+    """Add `query` and `export` to the subcommands, and `--sink` to replay, run, simulate and config."""
+    for name in ("replay", "run", "simulate", "config"):
         if name in sub.choices:
             sub.choices[name].add_argument("--sink", metavar="URL", help=SINK_HELP)
 
