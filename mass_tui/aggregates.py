@@ -103,8 +103,10 @@ class Aggregator:
         self._group_names = list(groups)
         self._open: dict[tuple[Scope, str], dict[int, dict[str, Stats]]] = {}
         self.watermark: dict[Scope, float] = {}
-        self.late: dict[str, int] = {}  # station -> late readings that updated an open window
-        self.too_late: dict[str, int] = {}  # station -> readings whose window had closed
+        # station -> window -> readings older than the watermark that updated an open window,
+        # and readings whose window had closed (left out of that window size's aggregates).
+        self.late: dict[str, dict[str, int]] = {}
+        self.too_late: dict[str, dict[str, int]] = {}
 
     # --- input -------------------------------------------------------------
     def scopes(self, station: str, labels: Mapping[str, str]) -> list[Scope]:
@@ -136,20 +138,12 @@ class Aggregator:
                 accepted = (bucket + 1.0) * width + self.lateness > seen
                 late = accepted & (ts < seen)
                 if scope[0] == "station":
-                    dropped = int((~accepted & any_value).sum())
-                    if dropped and wname == self._widest:
-                        self.too_late[station] = self.too_late.get(station, 0) + dropped
-                    if wname == self._widest and late.any():
-                        self.late[station] = self.late.get(station, 0) + int((late & any_value).sum())
+                    _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
+                    _count(self.late, station, wname, int((late & any_value).sum()))
                 self._merge(scope, wname, width, bucket, ts, accepted, late, any_value, columns, present)
             self.watermark[scope] = max(before, float(ts.max()))
             closed.extend(self._close(scope))
         return closed
-
-    @property
-    def _widest(self) -> str:
-        """The window whose drops are counted: a reading too late for it is too late for all."""
-        return max(self.windows, key=self.windows.__getitem__)
 
     def _merge(self, scope: Scope, wname: str, width: float, bucket: np.ndarray, ts: np.ndarray,
                accepted: np.ndarray, late: np.ndarray, any_value: np.ndarray,
@@ -227,6 +221,12 @@ class Aggregator:
         if scope[0] == "station" and wname == _day_window(self.windows):
             out.append(daily_summary(scope[1], start, width, stats, final))
         return out
+
+
+def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:
+    if n:
+        per = table.setdefault(station, {})
+        per[window] = per.get(window, 0) + n
 
 
 def _r(value: float) -> float:

@@ -114,7 +114,14 @@ class AggregateSink:
 
     def summary(self) -> dict[str, Any]:
         agg = self.aggregator
-        return {"records": self.written, "late": sum(agg.late.values()), "too_late": sum(agg.too_late.values())}
+        def per_window(table: dict[str, dict[str, int]]) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for counts in table.values():
+                for window, n in counts.items():
+                    out[window] = out.get(window, 0) + n
+            return out
+
+        return {"records": self.written, "late": per_window(agg.late), "too_late": per_window(agg.too_late)}
 
 
 def _newest(store: JsonlStore) -> float | None:

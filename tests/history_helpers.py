@@ -1,0 +1,33 @@
+"""Replay a recording into a store with the configured history sinks (aggregates), in process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from mass_tui.config import Config, load_config
+from mass_tui.engine import Engine
+from mass_tui.replay import replay_file
+from mass_tui.service import open_store
+from mass_tui.sinks.configured import store_sinks
+
+
+def config_for(data_dir: Path, **overrides) -> Config:
+    return load_config(env={}, dotenv_file=None, overrides={"data.dir": str(data_dir), **overrides})
+
+
+def replay_into(data_dir: Path, recording: Path, station: str | None = None, **overrides) -> Engine:
+    cfg = config_for(data_dir, **overrides)
+    store = open_store(cfg)
+    engine = Engine(cfg, store, sinks=store_sinks(cfg, store))
+    try:
+        replay_file(engine, recording, station=station)
+    finally:
+        engine.sinks.close()
+        store.close()
+    return engine
+
+
+def stored(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
