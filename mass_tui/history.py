@@ -146,7 +146,7 @@ def export(db_dir: Path, output: Path, *, fmt: str = "parquet", view: str = "obs
             where.append(f"station IN ({', '.join(map(_literal, names))})")
         columns = "*"
         if fmt == "csv":
-            types = dict(con.execute(f"SELECT column_name, data_type FROM (DESCRIBE {view})").fetchall())
+            types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {view})").fetchall())
             nested = [c for c, t in types.items() if t.startswith(("STRUCT", "MAP", "LIST")) or t.endswith("[]")]
             if nested:
                 columns = "* REPLACE (" + ", ".join(f"to_json({_quote(c)}) AS {_quote(c)}" for c in nested) + ")"

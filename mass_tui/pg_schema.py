@@ -38,9 +38,11 @@ DAILY_COLUMNS = ["station", "ts", "day", "observations", "gust_max", "gust_max_t
                  "temp_min_ts", "temp_max", "temp_max_ts", "temp_mean", "precip_total", "pressure_min",
                  "pressure_max", "pressure_range", "pressure_variable", "final"]
 
-# table -> (columns, conflict key, what a re-delivered row does)
+# table -> (columns, conflict key, what a row whose key is there already does)
 TABLES: dict[str, tuple[list[str], list[str], str]] = {
-    "observations": (OBSERVATION_COLUMNS, ["station", "ts"], "nothing"),
+    # A second report for the same station and time (ASOS sends a special report beside the routine one,
+    # one of them with the precipitation) fills in and overrides what it carries; a re-sent one changes nothing.
+    "observations": (OBSERVATION_COLUMNS, ["station", "ts"], "merge"),
     "anomalies": (ANOMALY_COLUMNS, ["station", "ts", "variable", "detector"], "nothing"),
     "alerts": (ALERT_COLUMNS, ["station", "ts", "rule", "kind"], "nothing"),
     # A window written at stop (final: false) is written again whole after a restart: the last one wins.

@@ -90,6 +90,22 @@ def test_sandy_replay_with_the_sink_gives_one_row_per_stored_line_and_twice_adds
     assert version == 1
 
 
+def test_two_reports_for_one_station_and_time_make_one_row_with_both(schema, tmp_path, shared):
+    """ASOS sends GRB 06:53 twice (once with precipitation): one row, the precipitation kept; the
+    other rows one per stored line."""
+    url = f"{SHARED_URL}?schema={schema}"
+    repo = Path(__file__).resolve().parents[1]
+    mass("replay", str(shared / "weather" / "asos_midwest_cyclone_2010-10.csv"), "--headless", "--max", "-q",
+         "--sink", url, "--data-dir", str(tmp_path), cwd=repo)
+    records = _stored(tmp_path / "db")
+    assert counts(url, schema)["observations"] == len({(r["station"], r["ts"]) for r in records}) == len(records) - 1
+    with psycopg.connect(SHARED_URL) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        row = conn.execute("SELECT precip_mm, temp_c, anomaly_score ? 'precip_mm' FROM observations "
+                           "WHERE station = 'GRB' AND ts = '2010-10-24T06:53:00Z'").fetchone()
+    assert row == (0.25, 10.0, True)
+
+
 def _stored(db: Path) -> list[dict]:
     return [orjson.loads(line) for line in (db / STREAM).read_bytes().splitlines() if line.strip()]
 

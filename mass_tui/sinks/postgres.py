@@ -368,11 +368,7 @@ class PostgresSink:
                 for i, row in enumerate(rows):
                     copy.write_row((*row, i))
             keys = ", ".join(pg_schema.quote(c) for c in key)
-            if on_conflict == "nothing":
-                action = "DO NOTHING"
-            else:
-                rest = [pg_schema.quote(c) for c in columns if c not in key]
-                action = f"DO UPDATE SET ({', '.join(rest)}) = ({', '.join('EXCLUDED.' + c for c in rest)})"
+            action = _conflict_action(table, columns, key, on_conflict)
             # DISTINCT ON: the last of a key within one batch, so no row is affected twice by one INSERT.
             cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM (SELECT DISTINCT ON ({keys}) * "
                         f"FROM stage_{table} ORDER BY {keys}, _line DESC) AS s ON CONFLICT ({keys}) {action}")
@@ -387,6 +383,27 @@ class PostgresSink:
             self._status = text
             if self.on_status is not None:
                 self.on_status(self.name, text)
+
+
+def _conflict_action(table: str, columns: list[str], key: list[str], how: str) -> str:
+    """The ON CONFLICT action: nothing, replace the row (update), or merge what the new row carries."""
+    if how == "nothing":
+        return "DO NOTHING"
+    rest = [c for c in columns if c not in key]
+    q = pg_schema.quote
+    if how == "update":
+        return f"DO UPDATE SET ({', '.join(map(q, rest))}) = ({', '.join('EXCLUDED.' + q(c) for c in rest)})"
+    merged = []
+    for c in rest:
+        new, old = f"EXCLUDED.{q(c)}", f"{table}.{q(c)}"
+        if c in _JSON:  # jsonb objects: the new keys over the old ones
+            merged.append(f"CASE WHEN {new} IS NULL THEN {old} WHEN {old} IS NULL THEN {new} ELSE {old} || {new} END")
+        else:
+            merged.append(f"COALESCE({new}, {old})")
+    olds = ", ".join(f"{table}.{q(c)}" for c in rest)
+    # A re-sent row changes nothing and writes nothing.
+    return (f"DO UPDATE SET ({', '.join(map(q, rest))}) = ({', '.join(merged)}) "
+            f"WHERE ROW({', '.join(merged)}) IS DISTINCT FROM ROW({olds})")
 
 
 class _SinkMetrics:
