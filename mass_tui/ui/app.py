@@ -45,6 +45,7 @@ BINDINGS = [
     Binding("s", "next_station", "Station", id="next_station"),
     Binding("slash", "filter", "Filter", id="filter"),
     Binding("u", "toggle_units", "Units", id="toggle_units"),
+    Binding("d", "daily", "Daily summary", show=False, id="daily"),
     Binding("question_mark", "help", "Help", id="help"),
     Binding("escape", "clear", "Clear", show=False, id="clear"),
     Binding("q", "quit", "Quit", id="quit"),
@@ -335,6 +336,8 @@ class MassApp(App):
         if "lag" in st:
             parts.append((f"lag {st['lag']}", ""))
         parts += [(f"rejected {st.get('rejected', 0)}", ""), (f"alerts {st.get('alerts', 0)}", "")]
+        for name, text in st.get("sinks", {}).items():  # a database sink's state (mass_tui.sinks.postgres)
+            parts.append((f"{name} {text}", "" if text == "up" else "bold red" if "DOWN" in text else "yellow"))
         if self.imperial:
             parts.append(("imperial", "italic"))
         text = "".join(p for p, _ in parts)
@@ -427,6 +430,13 @@ class MassApp(App):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.BINDINGS))
+
+    def action_daily(self) -> None:
+        from mass_tui.ui.daily import DailyScreen
+
+        sink = next((s for s in self.engine.sinks if s.name == "aggregates"), None)
+        if self.engine.store is not None:
+            self.push_screen(DailyScreen(self.engine.store.db_dir, self.station, getattr(sink, "open_daily", None)))
 
     @on(DataTable.RowSelected, "#anomalies")
     def _jump(self, event: DataTable.RowSelected) -> None:
