@@ -34,11 +34,13 @@ report is null.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from sources.schema import iso_utc
 
@@ -63,9 +65,9 @@ class Stats:
 
     count: int = 0
     total: float = 0.0
-    low: float = np.inf
+    low: float = math.inf
     low_ts: float = 0.0
-    high: float = -np.inf
+    high: float = -math.inf
     high_ts: float = 0.0
     late: int = 0
 
@@ -85,12 +87,17 @@ Scope = tuple[str, str]  # ("station", name) or (group spec, label values joined
 
 
 class Aggregator:
-    """Tumbling-window aggregates of scored batches; no I/O (the sink writes what `add` returns).
+    """Tumbling-window aggregates of scored batches; no I/O (the sink writes the lines `add` returns).
 
     `windows`: name -> length in seconds. `lateness`: seconds a window stays
     open after its end in event time. `groups`: group specs, each a label name
     or names joined by "+" ("building", "building+floor"): a station with all
     of a spec's labels is aggregated in that group too.
+
+    One reading (the live case) goes through plain-float code; a batch is
+    computed a column at a time, and the windows that open and close within
+    it (most of a replay's) become JSON lines without a Python object per
+    window. Both give the same lines (a property test holds them equal).
     """
 
     def __init__(self, windows: Mapping[str, float] | None = None, lateness: float = 3600.0,
@@ -101,6 +108,8 @@ class Aggregator:
         self.lateness = float(lateness)
         self.groups = [tuple(spec.split("+")) for spec in groups]
         self._group_names = list(groups)
+        # (scope, window) -> window start -> variable -> stats; in insertion order, which is start
+        # order but for late readings, so closing looks at the front only.
         self._open: dict[tuple[Scope, str], dict[int, dict[str, Stats]]] = {}
         self.watermark: dict[Scope, float] = {}
         # station -> window -> readings older than the watermark that updated an open window,
@@ -118,9 +127,11 @@ class Aggregator:
         return out
 
     def add(self, station: str, labels: Mapping[str, str], ts: np.ndarray,
-            columns: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
-        """One station's rows (epoch seconds, any order; NaN = absent). Returns the records of the
-        windows this closed."""
+            columns: Mapping[str, np.ndarray]) -> list[bytes]:
+        """One station's rows (epoch seconds, any order; NaN = absent). Returns the JSON lines of the
+        windows this closed (`decode` turns them into records)."""
+        if len(ts) == 1:
+            return self._add_one(station, labels, float(ts[0]), {k: float(c[0]) for k, c in columns.items()})
         ts = np.asarray(ts, dtype=np.float64)
         if len(ts) == 0:
             return []
@@ -128,68 +139,116 @@ class Aggregator:
         any_value = np.zeros(len(ts), dtype=bool)
         for mask in present.values():
             any_value |= mask
-        closed: list[dict[str, Any]] = []
+        series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
+        out: list[bytes] = []
         for scope in self.scopes(station, labels):
-            before = self.watermark.get(scope, -np.inf)
+            before = self.watermark.get(scope, -math.inf)
             # What the watermark was when each row arrived: rows come in order within the batch.
             seen = np.maximum(before, np.concatenate(([-np.inf], np.maximum.accumulate(ts)[:-1])))
+            mark = max(before, float(ts.max()))
             for wname, width in self.windows.items():
                 bucket = np.floor(ts / width)
-                accepted = (bucket + 1.0) * width + self.lateness > seen
+                end = (bucket + 1.0) * width + self.lateness
+                accepted = end > seen
                 late = accepted & (ts < seen)
                 if scope[0] == "station":
                     _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
                     _count(self.late, station, wname, int((late & any_value).sum()))
-                self._merge(scope, wname, width, bucket, ts, accepted, late, any_value, columns, present)
-            self.watermark[scope] = max(before, float(ts.max()))
-            closed.extend(self._close(scope))
-        return closed
+                windows = self._open.setdefault((scope, wname), {})
+                # Windows this batch opens and closes go straight to lines; the rest, and days (a daily
+                # summary takes several variables, and a batch has few days), through the dict.
+                direct = accepted & (end <= mark) & (width != 86400.0)
+                if windows:
+                    direct &= ~np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
+                for name, col, has in series:
+                    use = accepted & has
+                    if not use.any():
+                        continue
+                    quick = use & direct
+                    if quick.any() and name != ROWS:
+                        out.append(_line(scope, wname, width, name, _column_stats(bucket[quick], ts[quick],
+                                                                                  col[quick], late[quick]), True))
+                    slow = use & ~direct
+                    if slow.any():
+                        self._merge(windows, width, name, _column_stats(bucket[slow], ts[slow], col[slow],
+                                                                        late[slow]))
+            self.watermark[scope] = mark
+            out += self._close(scope)
+        return out
 
-    def _merge(self, scope: Scope, wname: str, width: float, bucket: np.ndarray, ts: np.ndarray,
-               accepted: np.ndarray, late: np.ndarray, any_value: np.ndarray,
-               columns: Mapping[str, np.ndarray], present: Mapping[str, np.ndarray]) -> None:
-        windows = self._open.setdefault((scope, wname), {})
-        series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
-        for name, col, has in series:
-            use = accepted & has
-            if not use.any():
-                continue
-            b, t, v, lt = bucket[use], ts[use], col[use], late[use]
-            starts, inv = np.unique(b, return_inverse=True)
-            counts = np.bincount(inv)
-            totals = np.bincount(inv, weights=v)
-            lates = np.bincount(inv, weights=lt.astype(np.float64))
-            first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-            lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
-            hi = np.lexsort((t, -v, inv))[first]  # the largest value, earliest first
-            for k, start in enumerate((starts * width).astype(np.int64).tolist()):
-                stats = windows.setdefault(start, {})
-                entry = stats.get(name)
-                if entry is None:
-                    entry = stats[name] = Stats()
-                entry.merge(int(counts[k]), float(totals[k]), float(v[lo[k]]), float(t[lo[k]]),
-                            float(v[hi[k]]), float(t[hi[k]]), int(lates[k]))
+    def _add_one(self, station: str, labels: Mapping[str, str], t: float, values: dict[str, float]) -> list[bytes]:
+        """One reading, in plain floats (the live path: no numpy call per variable)."""
+        items = [(k, v) for k, v in values.items() if v == v]
+        if not items:
+            return []
+        items.insert(0, (ROWS, 0.0))
+        out: list[bytes] = []
+        for scope in self.scopes(station, labels):
+            seen = self.watermark.get(scope, -math.inf)
+            is_late = t < seen
+            for wname, width in self.windows.items():
+                bucket = math.floor(t / width)
+                if (bucket + 1.0) * width + self.lateness <= seen:
+                    if scope[0] == "station":
+                        _count(self.too_late, station, wname, 1)
+                    continue
+                if is_late and scope[0] == "station":
+                    _count(self.late, station, wname, 1)
+                windows = self._open.setdefault((scope, wname), {})
+                start = int(bucket * width)
+                stats = windows.get(start)
+                if stats is None:
+                    stats = windows[start] = {}
+                for name, v in items:
+                    s = stats.get(name)
+                    if s is None:
+                        stats[name] = Stats(1, v, v, t, v, t, int(is_late))
+                    else:
+                        s.merge(1, v, v, t, v, t, int(is_late))
+            if t > seen:
+                self.watermark[scope] = t
+            out += self._close(scope)
+        return out
 
-    def _close(self, scope: Scope) -> list[dict[str, Any]]:
-        mark = self.watermark.get(scope, -np.inf)
-        out: list[dict[str, Any]] = []
+    def _merge(self, windows: dict[int, dict[str, Stats]], width: float, name: str, stats: tuple) -> None:
+        starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+        for k, start in enumerate((starts * width).astype(np.int64).tolist()):
+            per = windows.get(start)
+            if per is None:
+                per = windows[start] = {}
+            entry = per.get(name)
+            if entry is None:
+                entry = per[name] = Stats()
+            entry.merge(int(counts[k]), float(totals[k]), float(lo[k]), float(lo_ts[k]), float(hi[k]),
+                        float(hi_ts[k]), int(lates[k]))
+
+    def _close(self, scope: Scope) -> list[bytes]:
+        mark = self.watermark.get(scope, -math.inf)
+        out: list[bytes] = []
         for wname, width in self.windows.items():
             windows = self._open.get((scope, wname))
-            if not windows:
-                continue
-            due = sorted(s for s in windows if s + width + self.lateness <= mark)
-            for start in due:
-                out.extend(self._records(scope, wname, width, start, windows.pop(start), final=True))
+            due: list[tuple[int, dict[str, Stats]]] = []
+            while windows:
+                start = next(iter(windows))
+                if start + width + self.lateness > mark:
+                    break  # a late-opened window behind it waits its turn: it takes no reading meanwhile
+                due.append((start, windows.pop(start)))
+            if due:
+                out += self._records(scope, wname, width, due, final=True)
         return out
 
     # --- output ------------------------------------------------------------
-    def flush(self) -> list[dict[str, Any]]:
-        """Every window still open, as records with `final: false` (at stop); the state is kept."""
-        out: list[dict[str, Any]] = []
+    def flush(self) -> list[bytes]:
+        """Every window still open, as lines (`final: false` unless its time has passed); state kept."""
+        out: list[bytes] = []
         for (scope, wname), windows in self._open.items():
             width = self.windows[wname]
-            for start in sorted(windows):
-                out.extend(self._records(scope, wname, width, start, windows[start], final=False))
+            mark = self.watermark.get(scope, -math.inf)
+            ordered = sorted(windows.items())
+            for final in (True, False):
+                part = [(start, stats) for start, stats in ordered if (start + width + self.lateness <= mark) == final]
+                if part:
+                    out += self._records(scope, wname, width, part, final)
         return out
 
     def open_daily(self, station: str) -> list[dict[str, Any]]:
@@ -201,26 +260,128 @@ class Aggregator:
         return [daily_summary(station, start, self.windows[day], windows[start], final=False)
                 for start in sorted(windows)]
 
-    def _records(self, scope: Scope, wname: str, width: float, start: int, stats: dict[str, Stats],
-                 final: bool) -> list[dict[str, Any]]:
-        head: dict[str, Any] = {"kind": "window", "ts": iso_utc(start), "end": iso_utc(start + width),
-                                "window": wname, "scope": scope[0], "key": scope[1]}
-        if scope[0] == "station":
-            head["station"] = scope[1]
+    def _records(self, scope: Scope, wname: str, width: float, due: list[tuple[int, dict[str, Stats]]],
+                 final: bool) -> list[bytes]:
+        """Lines of windows kept as `Stats`: one per variable (all its windows), and a day's summary."""
+        names: dict[str, None] = {}
+        for _start, stats in due:
+            names.update(dict.fromkeys(stats))
+        head = _head(scope, wname, width)
         out = []
-        for name, s in stats.items():
+        for name in names:
             if name == ROWS:
                 continue
-            record = {**head, "variable": name, "count": s.count, "mean": _r(s.total / s.count), "min": s.low,
-                      "min_ts": iso_utc(s.low_ts), "max": s.high, "max_ts": iso_utc(s.high_ts)}
+            got = [(float(start), st[name]) for start, st in due if name in st]
+            record = {**head, "variable": name, "final": final, "seconds": width,
+                      "start": [start for start, _ in got], "count": [x.count for _, x in got],
+                      "mean": [_r(x.total / x.count) for _, x in got], "min": [x.low for _, x in got],
+                      "min_ts": [x.low_ts for _, x in got], "max": [x.high for _, x in got],
+                      "max_ts": [x.high_ts for _, x in got]}
             if name in SUMMED:
-                record["sum"] = _r(s.total)
-            record["late"] = s.late
-            record["final"] = final
-            out.append(record)
-        if scope[0] == "station" and wname == _day_window(self.windows):
-            out.append(daily_summary(scope[1], start, width, stats, final))
+                record["sum"] = [_r(x.total) for _, x in got]
+            record["late"] = [x.late for _, x in got]
+            out.append(orjson.dumps(record))
+        if scope[0] == "station" and width == 86400.0:  # the daily log, from the day's window
+            out += [orjson.dumps(daily_summary(scope[1], start, width, stats, final)) for start, stats in due]
         return out
+
+
+def decode(lines: Iterable[bytes]) -> list[dict[str, Any]]:
+    """The records of aggregate lines: one per window (a "windows" line holds several) or day."""
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        out += expand(orjson.loads(line))
+    return out
+
+
+_PER_WINDOW = ("start", "count", "mean", "min", "min_ts", "max", "max_ts", "sum", "late")
+
+
+def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A stored line as records: a "windows" line (arrays, one entry per window) as one "window"
+    record per window, with `ts` its start; any other line as it is."""
+    if record.get("kind") != "windows":
+        return [dict(record)]
+    head = {"kind": "window", "window": record.get("window"), "scope": record.get("scope"),
+            "key": record.get("key")}
+    if record.get("station") is not None:
+        head["station"] = record["station"]
+    head["variable"] = record.get("variable")
+    arrays = {k: record[k] for k in _PER_WINDOW if isinstance(record.get(k), list)}
+    n = len(arrays.get("start", ()))
+    if any(len(a) != n for a in arrays.values()):
+        return []  # not a line mass wrote
+    seconds = record.get("seconds")
+    out = []
+    for i in range(n):
+        r = dict(head)
+        for k, a in arrays.items():
+            if k == "start":
+                r["ts"] = iso_utc(a[i])
+                if isinstance(seconds, int | float):
+                    r["end"] = iso_utc(a[i] + seconds)
+            elif k in ("min_ts", "max_ts"):
+                r[k] = iso_utc(a[i])
+            else:
+                r[k] = a[i]
+        r["final"] = record.get("final")
+        out.append(r)
+    return out
+
+
+def _column_stats(bucket: np.ndarray, t: np.ndarray, v: np.ndarray, late: np.ndarray) -> tuple:
+    """Per window of one column: (starts as bucket numbers, count, sum, min, its time, max, its time, late).
+
+    Ties keep the earliest time. Rows in time order (a replay, a backlog) take segment reductions;
+    others a sort."""
+    n = len(t)
+    if n > 1 and not bool(np.all(t[1:] >= t[:-1])):
+        starts, inv = np.unique(bucket, return_inverse=True)
+        counts = np.bincount(inv)
+        totals = np.bincount(inv, weights=v)
+        lates = np.bincount(inv, weights=late.astype(np.float64))
+        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
+        hi = np.lexsort((t, -v, inv))[first]  # the largest value, earliest first
+        return starts, counts, totals, v[lo], t[lo], v[hi], t[hi], lates
+    edges = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
+    counts = np.diff(np.append(edges, n))
+    totals = np.add.reduceat(v, edges)
+    lates = np.add.reduceat(late.astype(np.float64), edges)
+    lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
+    segment = np.repeat(np.arange(len(edges)), counts)
+    return (bucket[edges], counts, totals, lows, t[_first_where(v == lows[segment], segment)], highs,
+            t[_first_where(v == highs[segment], segment)], lates)
+
+
+def _first_where(mask: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Per segment (segments consecutive, each with a True), the first index where mask holds."""
+    hits = np.flatnonzero(mask)
+    seg = segment[hits]
+    return hits[np.concatenate(([True], seg[1:] != seg[:-1]))]
+
+
+def _head(scope: Scope, wname: str, width: float) -> dict[str, Any]:
+    head: dict[str, Any] = {"kind": "windows", "window": wname, "scope": scope[0], "key": scope[1]}
+    if scope[0] == "station":
+        head["station"] = scope[1]
+    return head
+
+
+def _line(scope: Scope, wname: str, width: float, name: str, stats: tuple, final: bool) -> bytes:
+    """One variable's closed windows of one scope as one line of arrays (a "windows" line, see `expand`).
+
+    A batch's windows cost one orjson call per variable, not one object per window: a replay of
+    minute data closes a 1 min window per reading. Times are epoch seconds here (`expand`, the SQL
+    view and the PostgreSQL sink turn them into times)."""
+    starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+    record = {**_head(scope, wname, width), "variable": name, "final": final, "seconds": width,
+              "start": starts * width, "count": np.asarray(counts, dtype=np.int64),
+              "mean": np.round(totals / counts, 6), "min": lo, "min_ts": lo_ts, "max": hi, "max_ts": hi_ts}
+    if name in SUMMED:
+        record["sum"] = np.round(totals, 6)
+    record["late"] = np.asarray(lates, dtype=np.int64)
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:
@@ -230,8 +391,14 @@ def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) 
 
 
 def _r(value: float) -> float:
-    """Derived figures (means, sums, ranges) to 6 decimals: no binary-fraction noise like 5.400000000000091."""
-    return round(value, 6)
+    """Derived figures (means, sums, ranges) to 6 decimals: no binary-fraction noise like 5.400000000000091.
+
+    The arithmetic of `np.round(x, 6)` (scale, round half to even, unscale), so one reading at a
+    time and a batch write the same numbers."""
+    return round(value * 1e6) / 1e6
+
+
+
 
 
 def _day_window(windows: Mapping[str, float]) -> str | None:

@@ -75,7 +75,8 @@ def connect(db_dir: Path) -> Any:
     store.db_dir = Path(db_dir)
     for view, name in VIEWS.items():
         files = [str(p) for p in store.files(name)] if store.db_dir.is_dir() else []
-        con.execute(f"CREATE VIEW {view} AS {_view_sql(con, view, files)}")
+        sql = _aggregates_sql(con, files) if view == "aggregates" else _view_sql(con, view, files)
+        con.execute(f"CREATE VIEW {view} AS {sql}")
     return con
 
 
@@ -100,12 +101,51 @@ def _view_sql(con: Any, view: str, files: list[str]) -> str:
     # A torn line reads as a row of NULLs: every stored line has its first field.
     first = "reason" if view == "rejected" else "ts"
     sql = f"SELECT {', '.join(select)} FROM {source} WHERE {_quote(first)} IS NOT NULL"
-    if view == "aggregates":
-        # A window written at stop (final: false) is written again, whole, once it closes after a
-        # restart (its open windows are rebuilt from the stream): the final, fullest record counts.
-        sql = (f"SELECT * FROM ({sql}) QUALIFY row_number() OVER (PARTITION BY kind, \"window\", scope, key, "
-               "variable, ts ORDER BY final DESC, coalesce(count, observations) DESC) = 1")
     return sql
+
+
+# The stored aggregate lines: "windows" lines (arrays, one entry per window of one variable) and "daily" lines.
+_WINDOW_ARRAYS = {"start": "DOUBLE[]", "count": "BIGINT[]", "mean": "DOUBLE[]", "min": "DOUBLE[]",
+                  "min_ts": "DOUBLE[]", "max": "DOUBLE[]", "max_ts": "DOUBLE[]", "sum": "DOUBLE[]",
+                  "late": "BIGINT[]"}
+_AGGREGATE_SCALARS = {"kind": "VARCHAR", "window": "VARCHAR", "scope": "VARCHAR", "key": "VARCHAR",
+                      "station": "VARCHAR", "variable": "VARCHAR", "final": "BOOLEAN", "seconds": "DOUBLE",
+                      "ts": "VARCHAR", "end": "VARCHAR", "day": "DATE", "observations": "BIGINT",
+                      "gust_max_ts": "VARCHAR", "temp_min_ts": "VARCHAR", "temp_max_ts": "VARCHAR",
+                      **{c: "DOUBLE" for c in ("gust_max", "wind_max", "temp_min", "temp_max", "temp_mean",
+                                               "precip_total", "pressure_min", "pressure_max", "pressure_range")},
+                      "pressure_variable": "VARCHAR"}
+_DAILY = [c for c in _AGGREGATE_SCALARS if c not in ("variable", "seconds")]
+
+
+def _aggregates_sql(con: Any, files: list[str]) -> str:
+    """One row per window and per day: "windows" lines unnested; a window written at stop
+    (final: false) and again, whole, once it closed after a restart counts once (the final, fullest)."""
+    wanted = {**_AGGREGATE_SCALARS, **_WINDOW_ARRAYS}
+    if files:
+        source = (f"read_json([{', '.join(map(_literal, files))}], format = 'newline_delimited', "
+                  "union_by_name = true, sample_size = -1, ignore_errors = true)")
+        found = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        cols = [f"CAST({_quote(c)} AS {t}) AS {_quote(c)}" if c in found else f"CAST(NULL AS {t}) AS {_quote(c)}"
+                for c, t in wanted.items()]
+        base = f"SELECT {', '.join(cols)} FROM {source} WHERE kind IS NOT NULL"
+    else:
+        base = "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {_quote(c)}" for c, t in wanted.items()) + " WHERE false"
+
+    def tz(expr: str) -> str:
+        return f"CAST({expr} AS TIMESTAMPTZ)"
+
+    # Window times are stored as epoch seconds.
+    windows = ("SELECT 'window' AS kind, \"window\", scope, key, station, variable, final, "
+               "to_timestamp(unnest(start)) AS ts, to_timestamp(unnest(start) + seconds) AS \"end\", "
+               "unnest(count) AS count, unnest(mean) AS mean, unnest(min) AS min, "
+               "to_timestamp(unnest(min_ts)) AS min_ts, unnest(max) AS max, to_timestamp(unnest(max_ts)) AS max_ts, "
+               "unnest(sum) AS sum, unnest(late) AS late FROM base WHERE kind = 'windows'")
+    daily_cols = [tz(_quote(c)) + f" AS {_quote(c)}" if c in _TIMES else _quote(c) for c in _DAILY]
+    daily = f"SELECT {', '.join(daily_cols)} FROM base WHERE kind = 'daily'"
+    return (f"WITH base AS ({base}) SELECT * FROM ({windows} UNION ALL BY NAME {daily}) "
+            "QUALIFY row_number() OVER (PARTITION BY kind, \"window\", scope, key, variable, ts "
+            "ORDER BY final DESC, coalesce(count, observations) DESC) = 1")
 
 
 def query(db_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:

@@ -31,3 +31,13 @@ def replay_into(data_dir: Path, recording: Path, station: str | None = None, **o
 
 def stored(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def aggregate_records(db: Path) -> list[dict]:
+    """The records of a store's aggregates files, oldest first (a "windows" line expanded per window)."""
+    from mass_tui.aggregates import decode
+    from mass_tui.sinks.aggregates import AGGREGATES
+    from mass_tui.store import JsonlStore
+
+    store = JsonlStore(db)
+    return decode(line for path in store.files(AGGREGATES) for line in path.read_bytes().splitlines() if line.strip())

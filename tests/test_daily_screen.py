@@ -9,11 +9,10 @@ from textual.widgets import DataTable
 
 from mass_tui.aggregates import latest
 from mass_tui.config import load_config
-from mass_tui.sinks.aggregates import AGGREGATES
 from mass_tui.ui.daily import DailyScreen, read_daily
 from mass_tui.ui.launch import replay_app
 from tests.conftest import SANDY
-from tests.history_helpers import replay_into, stored
+from tests.history_helpers import aggregate_records, replay_into
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +23,7 @@ def _in_tmp(tmp_path, monkeypatch):
 def test_read_daily_keeps_the_last_record_of_each_day(tmp_path):
     replay_into(tmp_path, SANDY, station="ndbc-44005")
     days = read_daily(tmp_path / "db")
-    want = {r["day"]: r for r in latest(stored(tmp_path / "db" / AGGREGATES)) if r["kind"] == "daily"}
+    want = {r["day"]: r for r in latest(aggregate_records(tmp_path / "db")) if r["kind"] == "daily"}
     assert list(days) == ["ndbc-44005"] and days["ndbc-44005"] == want
     assert read_daily(tmp_path / "nothing-here") == {}
 

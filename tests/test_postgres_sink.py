@@ -14,10 +14,11 @@ from mass_tui.alerts.service import AlertService
 from mass_tui.config import load_config
 from mass_tui.engine import Engine
 from mass_tui.replay import _csv_rows
-from mass_tui.sinks.aggregates import AGGREGATES, AggregateSink
+from mass_tui.sinks.aggregates import AggregateSink
 from mass_tui.sinks.postgres import PostgresSink, read_chunk, rows_of, split_url
 from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
 from tests.conftest import SANDY, free_port
+from tests.history_helpers import aggregate_records
 from tests.pg_server import SHARED_URL, ThrowawayPostgres, drop_schema, pg_bin, shared_available, unique_schema
 
 psycopg = pytest.importorskip("psycopg")
@@ -54,8 +55,7 @@ def aggregate_windows(db: Path) -> tuple[int, int]:
     """Distinct (window records, daily records) in aggregates.jsonl: the last written per window counts."""
     keys = set()
     daily = set()
-    for line in (db / AGGREGATES).read_bytes().splitlines():
-        r = orjson.loads(line)
+    for r in aggregate_records(db):
         if r["kind"] == "daily":
             daily.add((r["station"], r["ts"]))
         else:

@@ -60,7 +60,7 @@ class AggregateSink:
             if tags:
                 station = batch.station[i]
                 self._labels[station] = station_labels(station, batch.source[i], tags)
-        records: list[dict[str, Any]] = []
+        records: list[bytes] = []
         whole = len(by_station) == 1
         with self._lock:
             for station, rows in by_station.items():
@@ -73,9 +73,10 @@ class AggregateSink:
                                                    {k: c[idx] for k, c in batch.columns.items()})
             self._append(records)
 
-    def _append(self, records: list[dict[str, Any]]) -> None:
-        if records:
-            self.written += self.store.append(AGGREGATES, records)
+    def _append(self, lines: list[bytes]) -> None:
+        if lines:
+            self.store.append_lines(AGGREGATES, lines)
+            self.written += len(lines)
             self.store.flush()
 
     def sync(self) -> None:

@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 
 from mass_tui import pg_schema
+from mass_tui.aggregates import expand
 from mass_tui.config import mask_url
 from mass_tui.sinks.aggregates import AGGREGATES
 from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
@@ -177,15 +178,16 @@ def rows_of(name: str, data: bytes) -> tuple[dict[str, list[tuple]], int]:
         if not isinstance(record, dict):
             skipped += 1
             continue
-        table = STREAMS[name]
-        if table == "aggregates" and record.get("kind") == "daily":
-            table = "daily_summary"
-        columns, key, _ = pg_schema.TABLES[table]
-        row = tuple(_value(c, record.get(c)) for c in columns)
-        if any(row[columns.index(k)] is None for k in key):
-            skipped += 1
-            continue
-        out.setdefault(table, []).append(row)
+        for item in expand(record) if name == AGGREGATES else (record,):
+            table = STREAMS[name]
+            if table == "aggregates" and item.get("kind") == "daily":
+                table = "daily_summary"
+            columns, key, _ = pg_schema.TABLES[table]
+            row = tuple(_value(c, item.get(c)) for c in columns)
+            if any(row[columns.index(k)] is None for k in key):
+                skipped += 1
+                continue
+            out.setdefault(table, []).append(row)
     return out, skipped
 
 
