@@ -13,14 +13,22 @@ watermark whose window is still open updates it (and is counted as `late`
 in it); a reading whose window has closed already is counted in
 `too_late` and left out of the aggregates (it is still in the stored stream).
 
-Records (one per scope, window, start and variable, `kind` "window"):
-`{kind, ts (window start, ISO UTC), end, window ("1m"/"1h"/"1d"), scope
+Records (one per scope, window size, window start and variable; what the
+SQL view `aggregates`, `decode` and the PostgreSQL table give): `{kind
+"window", ts (window start, ISO UTC), end, window ("1m"/"1h"/"1d"), scope
 ("station", or a group such as "building" or "building+floor"), key (the
 station name, or the group's label values joined by "/"), station (station
 scope only), variable, count, mean, min, min_ts, max, max_ts, sum (only for
 accumulated quantities: precipitation, energy), late, final}`. A window
 written at stop before it closed has `final: false`; a later record of the
 same window supersedes it.
+
+Stored form (`aggregates.jsonl`): the windows of one variable and scope that
+close together are one "windows" line of arrays, `{kind "windows", window,
+scope, key, station, variable, final, seconds (the window length), start,
+count, mean, min, min_ts, max, max_ts, sum, late}` (times as epoch seconds),
+so a replay that closes a 1 min window per reading writes one line per
+variable per batch, not one per window; `expand` turns a line into records.
 
 Daily summary (`kind` "daily", per station and UTC day, from the 1 d
 windows, as a weather observer's daily log: WMO No. 8, Guide to
