@@ -29,7 +29,7 @@ from mass_tui.engine import Engine  # noqa: E402
 from mass_tui.replay import replay_file  # noqa: E402
 from mass_tui.sinks.aggregates import AggregateSink  # noqa: E402
 from mass_tui.sinks.configured import aggregator  # noqa: E402
-from mass_tui.store import JsonlStore  # noqa: E402
+from mass_tui.store import STREAM, JsonlStore  # noqa: E402
 
 
 def write_recording(path: Path, n: int) -> None:
@@ -64,7 +64,7 @@ def run(rec: Path, data: Path, variant: str, url: str | None) -> tuple[float, fl
     caught_up = None
     summary: dict = {}
     if pg is not None:
-        while pg.lag or pg.rows.get("observations", 0) == 0:
+        while pg.lag or pg.positions.get(STREAM) is None:  # every stored file sent up to its end
             time.sleep(0.05)
         caught_up = time.perf_counter() - start
         summary = pg.summary()
@@ -80,8 +80,7 @@ def main() -> None:
     ap.add_argument("--postgres", help="a postgresql:// URL to also measure the PostgreSQL sink")
     args = ap.parse_args()
     variants = ["jsonl", "aggregates"] + (["postgres"] if args.postgres else [])
-    schema = f"mass_bench_{uuid.uuid4().hex[:8]}"
-    url = f"{args.postgres}{'&' if '?' in (args.postgres or '') else '?'}schema={schema}" if args.postgres else None
+    schemas = [f"mass_bench_{uuid.uuid4().hex[:8]}" for _ in range(args.rounds)]  # each round inserts anew
     best: dict[str, float] = {}
     catch_up: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,6 +88,8 @@ def main() -> None:
         write_recording(rec, args.n)
         for r in range(args.rounds):
             for variant in variants:
+                url = f"{args.postgres}{'&' if '?' in (args.postgres or '') else '?'}schema={schemas[r]}" \
+                    if args.postgres else None
                 ingest, caught, _ = run(rec, Path(tmp) / f"{variant}-{r}", variant, url)
                 best[variant] = min(best.get(variant, ingest), ingest)
                 if caught is not None:
@@ -104,7 +105,8 @@ def main() -> None:
         from mass_tui.sinks.postgres import split_url
 
         with psycopg.connect(split_url(args.postgres)[0], autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     print(f"{args.n:,} observations, 10 stations x 6 variables, one a minute each; best of {args.rounds}")
     base = best["jsonl"]
     for variant in variants:

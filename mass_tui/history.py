@@ -24,6 +24,7 @@ union_by_name), https://duckdb.org/docs/sql/statements/copy (COPY ... TO, Parque
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,11 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(db_dir: Path) -> Any:
-    """An in-memory DuckDB connection with the store's views (see the module docstring)."""
+def connect(db_dir: Path, sql: str | None = None) -> Any:
+    """An in-memory DuckDB connection with the store's views (see the module docstring).
+
+    With `sql`, only the views it names read their files (each view reads its files once to find
+    their columns); the others are empty."""
     import duckdb
 
     con = duckdb.connect(":memory:")
@@ -74,7 +78,8 @@ def connect(db_dir: Path) -> Any:
     store = JsonlStore.__new__(JsonlStore)  # only to list files: no directory is created
     store.db_dir = Path(db_dir)
     for view, name in VIEWS.items():
-        files = [str(p) for p in store.files(name)] if store.db_dir.is_dir() else []
+        wanted = sql is None or re.search(rf"\b{view}\b", sql, re.IGNORECASE) is not None
+        files = [str(p) for p in store.files(name)] if wanted and store.db_dir.is_dir() else []
         sql = _aggregates_sql(con, files) if view == "aggregates" else _view_sql(con, view, files)
         con.execute(f"CREATE VIEW {view} AS {sql}")
     return con
@@ -152,7 +157,7 @@ def query(db_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
     """Run one SQL statement over the store's views: (column names, rows). Raises QueryError."""
     import duckdb
 
-    con = connect(db_dir)
+    con = connect(db_dir, sql)
     try:
         rel = con.execute(sql)
         if rel.description is None:

@@ -146,9 +146,10 @@ def _value(column: str, value: Any) -> Any:
         return None
     if column in _TIMES:
         try:
-            return iso_utc(parse_time(value))
+            seconds = parse_time(value)
         except (ValueError, TypeError):
             return None
+        return value if isinstance(value, str) else iso_utc(seconds)  # a time we wrote is kept as it is
     if column in _JSON:
         return orjson.dumps(value).decode() if isinstance(value, dict | list) else None
     if column in _BOOLS:
@@ -182,13 +183,22 @@ def rows_of(name: str, data: bytes) -> tuple[dict[str, list[tuple]], int]:
             table = STREAMS[name]
             if table == "aggregates" and item.get("kind") == "daily":
                 table = "daily_summary"
-            columns, key, _ = pg_schema.TABLES[table]
-            row = tuple(_value(c, item.get(c)) for c in columns)
-            if any(row[columns.index(k)] is None for k in key):
+            index, key = _LAYOUT[table]
+            row: list[Any] = [None] * len(index)
+            for field, value in item.items():  # only the fields a line has: most variables are absent
+                i = index.get(field)
+                if i is not None and value is not None:
+                    row[i] = _value(field, value)
+            if any(row[i] is None for i in key):
                 skipped += 1
                 continue
-            out.setdefault(table, []).append(row)
+            out.setdefault(table, []).append(tuple(row))
     return out, skipped
+
+
+# table -> (column -> position, positions of the key columns)
+_LAYOUT = {table: ({c: i for i, c in enumerate(columns)}, [columns.index(k) for k in key])
+           for table, (columns, key, _) in pg_schema.TABLES.items()}
 
 
 class PostgresSink:
