@@ -80,8 +80,8 @@ def connect(db_dir: Path, sql: str | None = None) -> Any:
     for view, name in VIEWS.items():
         wanted = sql is None or re.search(rf"\b{view}\b", sql, re.IGNORECASE) is not None
         files = [str(p) for p in store.files(name)] if wanted and store.db_dir.is_dir() else []
-        sql = _aggregates_sql(con, files) if view == "aggregates" else _view_sql(con, view, files)
-        con.execute(f"CREATE VIEW {view} AS {sql}")
+        definition = _aggregates_sql(con, files) if view == "aggregates" else _view_sql(con, view, files)
+        con.execute(f"CREATE VIEW {view} AS {definition}")
     return con
 
 
