@@ -228,3 +228,40 @@ def test_the_url_password_is_masked_in_mass_config(tmp_path):
     assert "hunter22" not in out.stdout and "also-secret-1234" not in out.stdout
     shown = orjson.loads(out.stdout)
     assert shown["store"]["postgres_url"] == "postgresql://mass:****@db.example/mass"
+
+
+def test_the_sink_state_reaches_prometheus(tmp_path):
+    from mass_tui.metrics import Metrics
+
+    metrics = Metrics(free_port())
+    store = JsonlStore(tmp_path)
+    sink = PostgresSink(f"postgresql://postgres@127.0.0.1:{free_port()}/x", store, metrics=metrics,
+                        poll_seconds=0.05)
+    try:
+        read = metrics.registry.get_sample_value
+        deadline = time.monotonic() + 30
+        while read("mass_sink_up", {"sink": "postgresql"}) != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read("mass_sink_up", {"sink": "postgresql"}) == 0
+    finally:
+        sink.close(timeout=30)
+        metrics.close()
+        store.close()
+
+
+async def test_the_status_bar_shows_a_sink_that_is_down(tmp_path, monkeypatch):
+    from mass_tui.ui.launch import replay_app
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, env={}, dotenv_file=None, overrides={
+        "data.dir": str(tmp_path), "store.postgres_url": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
+    app, cleanup = replay_app(cfg, SANDY, speed=None, station="ndbc-44005", fast_hz=10, chart_hz=5)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            deadline = time.monotonic() + 60
+            while "postgresql DOWN" not in str(app.query_one("#status").render()) and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert "postgresql DOWN" in str(app.query_one("#status").render())
+            await pilot.press("q")
+    finally:
+        cleanup()
