@@ -54,7 +54,7 @@ from sources.schema import iso_utc
 
 WINDOWS: dict[str, float] = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
 # Quantities that accumulate: a sum over a window means something (rain in a day, energy in an hour).
-SUMMED = frozenset({"precip_mm", "energy_kwh"})
+SUMMED = frozenset({"precip_mm", "snow_mm", "energy_kwh"})
 ROWS = "_rows"  # the stats key counting rows (any variable present) in a window
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 

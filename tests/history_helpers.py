@@ -41,3 +41,20 @@ def aggregate_records(db: Path) -> list[dict]:
 
     store = JsonlStore(db)
     return decode(line for path in store.files(AGGREGATES) for line in path.read_bytes().splitlines() if line.strip())
+
+
+def decoded(engine, path: Path, station: str | None = None):
+    """A whole recording decoded by the engine into one batch, in file order (to feed it in parts)."""
+    from sources.batch import concat
+    from sources.formats import open_recording
+
+    recording = open_recording(path, "auto", station=station, chunk_bytes=4 << 20)
+    defaults = {"default_station": recording.station, "default_source": f"replay:{path.name}"}
+    return concat([engine.decode(chunk, **defaults).batch for chunk in recording.chunks()])
+
+
+def parts(batch, size: int):
+    """The batch cut into consecutive parts of `size` rows."""
+    import numpy as np
+
+    return [batch.select(np.arange(i, min(i + size, len(batch)))) for i in range(0, len(batch), size)]

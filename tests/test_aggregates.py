@@ -133,22 +133,20 @@ def test_daily_aggregates_match_the_raw_rows(tmp_path, shared, recording, statio
 def test_a_restart_completes_the_open_day_from_the_stored_stream(tmp_path):
     """Half the recording, stop (open windows written as not final), the rest after a restart:
     the last record of each day equals one uninterrupted run's."""
-    from mass_tui.replay import _csv_rows
-
     whole = tmp_path / "whole"
     replay_into(whole, SANDY, station="ndbc-44005")
     want = {r["day"]: r for r in latest(aggregate_records(whole / "db")) if r["kind"] == "daily"}
 
     from mass_tui.engine import Engine
-    from tests.history_helpers import config_for
+    from tests.history_helpers import config_for, decoded, parts
 
-    rows = [(obj, raw) for obj, raw, _ in _csv_rows(SANDY)]
     cut = 400  # mid-day
-    for part in (rows[:cut], rows[cut:]):
+    for half in (0, 1):
         cfg = config_for(tmp_path / "split")
         store = JsonlStore(cfg.db_dir)
         engine = Engine(cfg, store, sinks=[AggregateSink(store)])
-        engine.ingest_objects(part, default_station="ndbc-44005")
+        batch = decoded(engine, SANDY, "ndbc-44005")
+        engine.process_batch(parts(batch, cut)[0] if half == 0 else batch.select(np.arange(cut, len(batch))))
         engine.sinks.close()
         store.close()
     got = {r["day"]: r for r in latest(aggregate_records(tmp_path / "split" / "db")) if r["kind"] == "daily"}

@@ -80,17 +80,15 @@ def test_table_and_json_formats(tmp_path, capsys):
 
 def test_every_view_reads_rotated_files_and_skips_a_torn_line(tmp_path, capsys):
     from mass_tui.engine import Engine
-    from mass_tui.replay import _csv_rows
     from mass_tui.sinks.configured import store_sinks
-    from tests.history_helpers import config_for
+    from tests.history_helpers import config_for, decoded, parts
 
     cfg = config_for(tmp_path)
     db = tmp_path / "db"
     store = JsonlStore(db, max_bytes=50_000)
     engine = Engine(cfg, store, sinks=store_sinks(cfg, store))
-    rows = [(obj, raw) for obj, raw, _ in _csv_rows(SANDY)]
-    for i in range(0, len(rows), 100):  # batches, so that the files rotate between them
-        engine.ingest_objects(rows[i:i + 100], default_station="ndbc-44005")
+    for part in parts(decoded(engine, SANDY, "ndbc-44005"), 100):  # batches, so the files rotate between them
+        engine.process_batch(part)
     engine.sinks.close()
     store.close()
     assert len(store.rotated(STREAM)) > 2 and len(store.rotated("aggregates.jsonl")) > 2

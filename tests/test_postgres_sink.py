@@ -7,18 +7,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
 from mass_tui.alerts.service import AlertService
 from mass_tui.config import load_config
 from mass_tui.engine import Engine
-from mass_tui.replay import _csv_rows
 from mass_tui.sinks.aggregates import AggregateSink
 from mass_tui.sinks.postgres import PostgresSink, read_chunk, rows_of, split_url
 from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
 from tests.conftest import SANDY, free_port
-from tests.history_helpers import aggregate_records
+from tests.history_helpers import aggregate_records, decoded
 from tests.pg_server import SHARED_URL, ThrowawayPostgres, drop_schema, pg_bin, shared_available, unique_schema
 
 psycopg = pytest.importorskip("psycopg")
@@ -123,8 +123,8 @@ def test_postgres_stopped_mid_replay_ingestion_goes_on_and_every_row_arrives_onc
                             poll_seconds=0.05, max_backoff=0.5)
         alerts = AlertService.from_config(cfg)
         engine = Engine(cfg, store, alerts, sinks=[AggregateSink(store), sink])
-        rows = [(obj, raw) for obj, raw, _ in _csv_rows(SANDY)]
-        thirds = [rows[:250], rows[250:500], rows[500:]]
+        batch = decoded(engine, SANDY, "ndbc-44005")
+        thirds = [batch.select(np.arange(a, b)) for a, b in ((0, 250), (250, 500), (500, len(batch)))]
 
         def wait_for(condition, seconds: float = 60.0) -> bool:
             deadline = time.monotonic() + seconds
@@ -132,19 +132,19 @@ def test_postgres_stopped_mid_replay_ingestion_goes_on_and_every_row_arrives_onc
                 time.sleep(0.05)
             return condition()
 
-        engine.ingest_objects(thirds[0], default_station="ndbc-44005")
+        engine.process_batch(thirds[0])
         engine.sync()
         assert wait_for(lambda: sink.rows.get("observations", 0) == 250)
 
         server.stop()
-        result = engine.ingest_objects(thirds[1], default_station="ndbc-44005")  # must not wait for the database
+        result = engine.process_batch(thirds[1])  # must not wait for the database
         engine.sync()
         assert len(result.batch) == 250 and lines(store.path(STREAM)) == 500
         assert wait_for(lambda: not sink.up)
         assert any(s.startswith("DOWN") for s in states)
         assert sink.rows["observations"] == 250
 
-        engine.ingest_objects(thirds[2], default_station="ndbc-44005")
+        engine.process_batch(thirds[2])
         engine.sync()
         server.start()
         assert wait_for(lambda: sink.up and sink.lag == 0)
@@ -177,7 +177,7 @@ def test_a_database_that_never_answers_costs_ingestion_nothing(tmp_path):
     store = JsonlStore(cfg.db_dir)
     sink = PostgresSink(f"postgresql://postgres:secret-pw@127.0.0.1:{free_port()}/x", store, poll_seconds=0.05)
     engine = Engine(cfg, store, sinks=[sink])
-    engine.ingest_objects([(obj, raw) for obj, raw, _ in _csv_rows(SANDY)], default_station="ndbc-44005")
+    engine.process_batch(decoded(engine, SANDY, "ndbc-44005"))
     engine.sync()
     deadline = time.monotonic() + 30
     while not sink.last_error and time.monotonic() < deadline:
