@@ -15,7 +15,8 @@ from mass_tui.alerts.service import AlertService
 from mass_tui.config import load_config
 from mass_tui.engine import Engine
 from mass_tui.sinks.aggregates import AggregateSink
-from mass_tui.sinks.postgres import PostgresSink, read_chunk, rows_of, split_url
+from mass_tui.sinks.follow import read_chunk
+from mass_tui.sinks.postgres import PostgresSink, rows_of, split_url
 from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
 from tests.conftest import SANDY, free_port
 from tests.history_helpers import aggregate_records, decoded

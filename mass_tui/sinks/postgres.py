@@ -36,7 +36,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -47,6 +46,7 @@ from mass_tui import pg_schema
 from mass_tui.aggregates import expand
 from mass_tui.config import mask_url
 from mass_tui.sinks.aggregates import AGGREGATES
+from mass_tui.sinks.follow import Position, lag_bytes, read_chunk
 from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
 from sources.schema import iso_utc, parse_time
 from sources.variables import REGISTRY
@@ -68,15 +68,6 @@ _NUMBERS = {*REGISTRY, "lat", "lon", "value", "score", "mean", "min", "max", "su
             "temp_min", "temp_max", "temp_mean", "precip_total", "pressure_min", "pressure_max", "pressure_range"}
 
 
-@dataclass
-class Position:
-    """How far PostgreSQL has one stored stream: the file (name and inode) and the byte offset in it."""
-
-    file: str
-    inode: int
-    offset: int
-
-
 def split_url(url: str) -> tuple[str, str | None]:
     """(libpq URL, schema): a `schema=` query parameter is ours, not libpq's, and is taken out."""
     parts = urlsplit(url)
@@ -84,60 +75,6 @@ def split_url(url: str) -> tuple[str, str | None]:
     schema = next((v for k, v in query if k == "schema"), None)
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), schema or None
-
-
-def read_chunk(store: JsonlStore, name: str, pos: Position | None, limit: int) -> tuple[bytes, Position | None]:
-    """The complete lines of `name` after `pos` (about `limit` bytes at most) and the position after them.
-
-    Files are followed oldest first through rotation (a file keeps its inode when it is renamed). A
-    position whose file is gone (retention) starts again at the oldest file; an offset past its file's
-    end (a file cut short by a crash) starts that file again. A line without its newline (being
-    written, or torn in a rotated file) is not taken."""
-    files = []
-    for path in store.files(name):
-        try:
-            st = path.stat()
-        except FileNotFoundError:  # rotated or expired between listing and stat
-            continue
-        files.append((path, st.st_ino, st.st_size))
-    if not files:
-        return b"", pos
-    index, offset = 0, 0
-    if pos is not None:
-        for i, (_path, inode, size) in enumerate(files):
-            if inode == pos.inode:
-                index, offset = i, pos.offset if pos.offset <= size else 0
-                break
-    while True:
-        path, inode, size = files[index]
-        if offset < size:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                data = fh.read(min(limit, size - offset))
-                if b"\n" not in data and len(data) == limit:  # one line longer than the limit
-                    data += fh.read(size - offset - len(data))
-            cut = data.rfind(b"\n")
-            if cut >= 0:
-                data = data[: cut + 1]
-                return data, Position(path.name, inode, offset + len(data))
-        if index + 1 >= len(files):
-            return b"", Position(path.name, inode, offset)
-        index, offset = index + 1, 0  # a rotated file is complete: go on with the next one
-
-
-def lag_bytes(store: JsonlStore, name: str, pos: Position | None) -> int:
-    """Bytes of `name`'s files after `pos`."""
-    sizes = []
-    for path in store.files(name):
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            continue
-        sizes.append((st.st_ino, st.st_size))
-    for i, (inode, size) in enumerate(sizes):
-        if pos is not None and inode == pos.inode:
-            return max(0, size - pos.offset) + sum(s for _, s in sizes[i + 1:])
-    return sum(s for _, s in sizes)  # not started, or its file is gone: everything is ahead
 
 
 def _value(column: str, value: Any) -> Any:
