@@ -271,11 +271,25 @@ class Aggregator:
     def _records(self, scope: Scope, wname: str, width: float, due: list[tuple[int, dict[str, Stats]]],
                  final: bool) -> list[bytes]:
         """Lines of windows kept as `Stats`: one per variable (all its windows), and a day's summary."""
+        head = _head(scope, wname, width)
+        out = []
+        if len(due) == 1:  # the live case: one window closes
+            start, stats = due[0]
+            for name, x in stats.items():
+                if name != ROWS:
+                    record = {**head, "variable": name, "final": final, "seconds": width, "start": [float(start)],
+                              "count": [x.count], "mean": [_r(x.total / x.count)], "min": [x.low],
+                              "min_ts": [x.low_ts], "max": [x.high], "max_ts": [x.high_ts]}
+                    if name in SUMMED:
+                        record["sum"] = [_r(x.total)]
+                    record["late"] = [x.late]
+                    out.append(orjson.dumps(record))
+            if scope[0] == "station" and width == 86400.0:
+                out.append(orjson.dumps(daily_summary(scope[1], start, width, stats, final)))
+            return out
         names: dict[str, None] = {}
         for _start, stats in due:
             names.update(dict.fromkeys(stats))
-        head = _head(scope, wname, width)
-        out = []
         for name in names:
             if name == ROWS:
                 continue
