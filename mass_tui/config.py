@@ -104,6 +104,7 @@ DEFAULTS: dict[str, Any] = {
         "aggregate_lateness_min": 60.0,
         "aggregate_groups": ["building", "building+floor"],
         "postgres_url": "",
+        "postgres_windows": ["1h", "1d"],
     },
     "inputs": {
         "na": ["", "NA", "N/A", "NaN", "null", "M", "MM", "-"],
@@ -263,6 +264,8 @@ SETTINGS: dict[str, Setting] = {
     "store.postgres_url": Setting(str, lambda v: not v or v.startswith(("postgresql://", "postgres://")),
                                   "a postgresql:// URL (password from PGPASSWORD in .env), or empty",
                                   "MASS_POSTGRES_URL", secret=True),
+    "store.postgres_windows": Setting(list, lambda v: all(_window(w) for w in v),
+                                      "window lengths like 1h, 1d (of store.aggregate_windows), comma-separated"),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
     "inputs.na": Setting(list, None, "missing markers, comma-separated", "MASS_NA"),
     "inputs.tz": Setting(str, lambda v: not v or _is_zone(v),

@@ -37,5 +37,5 @@ def store_sinks(config: Config, store: JsonlStore, *, postgres_url: str | None =
         from mass_tui.sinks.postgres import PostgresSink
 
         sinks.append(PostgresSink(url, store, password=config.secret("PGPASSWORD"), metrics=metrics,
-                                  on_status=on_status))
+                                  on_status=on_status, windows=config.get("store.postgres_windows")))
     return sinks

@@ -35,7 +35,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -100,9 +100,9 @@ def _value(column: str, value: Any) -> Any:
     return value if isinstance(value, str) else str(value)
 
 
-def rows_of(name: str, data: bytes) -> tuple[dict[str, list[tuple]], int]:
+def rows_of(name: str, data: bytes, windows: Collection[str] | None = None) -> tuple[dict[str, list[tuple]], int]:
     """Lines of stored stream `name` -> rows per table (columns as `pg_schema.TABLES`), and lines skipped
-    (not JSON, or without a key field)."""
+    (not JSON, or without a key field). `windows`: the aggregate window sizes to keep (None: all)."""
     out: dict[str, list[tuple]] = {}
     skipped = 0
     for line in data.split(b"\n"):
@@ -116,6 +116,8 @@ def rows_of(name: str, data: bytes) -> tuple[dict[str, list[tuple]], int]:
         if not isinstance(record, dict):
             skipped += 1
             continue
+        if windows is not None and record.get("kind") == "windows" and record.get("window") not in windows:
+            continue  # a window size not sent to the database (store.postgres_windows)
         for item in expand(record) if name == AGGREGATES else (record,):
             table = STREAMS[name]
             if table == "aggregates" and item.get("kind") == "daily":
@@ -139,6 +141,11 @@ _LAYOUT = {table: ({c: i for i, c in enumerate(columns)}, [columns.index(k) for 
 
 
 class PostgresSink:
+    """The sink (see the module docstring). `url`: postgresql://USER@HOST:PORT/DB[?schema=NAME];
+    `password`: PGPASSWORD from .env; `on_status(name, text)` hears state changes ("up", "catching up
+    (N MB behind)", "DOWN (error) retry HH:MM:SS"); `windows`: the aggregate window sizes it loads
+    (None: all); `store_id` names this store in `mass_position` (default: host and store path)."""
+
     name = "postgresql"
     durable = False
     wants_series = False
@@ -146,10 +153,11 @@ class PostgresSink:
     def __init__(self, url: str, store: JsonlStore, *, password: str | None = None, metrics: Any = None,
                  on_status: Callable[[str, str], None] | None = None, chunk_bytes: int = 4 << 20,
                  poll_seconds: float = 1.0, max_backoff: float = 30.0, drain_seconds: float = 60.0,
-                 store_id: str | None = None, start: bool = True) -> None:
+                 store_id: str | None = None, windows: Collection[str] | None = None, start: bool = True) -> None:
         self.url, self.schema = split_url(url)
         self.shown_url = mask_url(url)
         self.store = store
+        self.windows = None if windows is None else set(windows)
         self.password = password
         self.on_status = on_status
         self.chunk_bytes = chunk_bytes
@@ -289,7 +297,7 @@ class PostgresSink:
             data, new = read_chunk(self.store, name, pos, self.chunk_bytes)
             if new is None or (not data and new == pos):
                 continue
-            tables, skipped = rows_of(name, data)
+            tables, skipped = rows_of(name, data, self.windows)
             with conn.transaction():
                 inserted = {table: self._load(conn, table, rows) for table, rows in tables.items()}
                 conn.execute(
