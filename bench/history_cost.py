@@ -54,7 +54,7 @@ def run(rec: Path, data: Path, variant: str, url: str | None) -> tuple[float, fl
     if variant == "postgres":
         from mass_tui.sinks.postgres import PostgresSink
 
-        pg = PostgresSink(url, store, poll_seconds=0.05)
+        pg = PostgresSink(url, store, poll_seconds=0.05, windows=cfg.get("store.postgres_windows"))
         sinks.append(pg)
     engine = Engine(cfg, store, sinks=sinks)
     start = time.perf_counter()
@@ -64,8 +64,8 @@ def run(rec: Path, data: Path, variant: str, url: str | None) -> tuple[float, fl
     caught_up = None
     summary: dict = {}
     if pg is not None:
-        while pg.lag or pg.positions.get(STREAM) is None:  # every stored file sent up to its end
-            time.sleep(0.05)
+        while pg.positions.get(STREAM) is None or pg.behind():  # every stored file sent up to its end
+            time.sleep(0.02)
         caught_up = time.perf_counter() - start
         summary = pg.summary()
     engine.sinks.close()

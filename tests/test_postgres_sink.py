@@ -135,7 +135,7 @@ def test_postgres_stopped_mid_replay_ingestion_goes_on_and_every_row_arrives_onc
 
         engine.process_batch(thirds[0])
         engine.sync()
-        assert wait_for(lambda: sink.rows.get("observations", 0) == 250)
+        assert wait_for(lambda: sink.rows.get("observations", 0) == 250 and sink.behind() == 0)
 
         server.stop()
         result = engine.process_batch(thirds[1])  # must not wait for the database
@@ -148,7 +148,7 @@ def test_postgres_stopped_mid_replay_ingestion_goes_on_and_every_row_arrives_onc
         engine.process_batch(thirds[2])
         engine.sync()
         server.start()
-        assert wait_for(lambda: sink.up and sink.lag == 0)
+        assert wait_for(lambda: sink.up and sink.behind() == 0)
         engine.sinks.close()
         store.close()
         alerts.close(timeout=5)

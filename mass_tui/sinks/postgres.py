@@ -204,6 +204,10 @@ class PostgresSink:
                 "skipped": self.skipped, "lag_bytes": self.lag, **({"last_error": self.last_error}
                                                                   if self.last_error else {})}
 
+    def behind(self) -> int:
+        """Bytes of the store not yet in the database, measured now (`lag` is as of the last batch sent)."""
+        return sum(lag_bytes(self.store, name, self.positions.get(name)) for name in STREAMS)
+
     def status_text(self) -> str:
         if not self.up:
             when = time.strftime("%H:%M:%S", time.localtime(self.next_retry)) if self.next_retry else "?"
@@ -313,7 +317,7 @@ class PostgresSink:
                 if self._metrics is not None:
                     self._metrics.rows.labels(self.name, table).inc(n)
             moved += len(data)
-        self.lag = sum(lag_bytes(self.store, name, self.positions.get(name)) for name in STREAMS)
+        self.lag = self.behind()
         return moved
 
     def _load(self, conn: Any, table: str, rows: list[tuple]) -> int:
