@@ -28,7 +28,7 @@ def test_read_daily_keeps_the_last_record_of_each_day(tmp_path):
     assert read_daily(tmp_path / "nothing-here") == {}
 
 
-async def test_d_shows_the_daily_summary_of_the_station(tmp_path):
+async def test_shift_d_shows_the_daily_summary_of_the_station(tmp_path):
     cfg = load_config(None, env={}, dotenv_file=None, overrides={"data.dir": str(tmp_path)})
     app, cleanup = replay_app(cfg, SANDY, speed=None, station="ndbc-44005", fast_hz=10, chart_hz=5)
     try:
@@ -36,7 +36,7 @@ async def test_d_shows_the_daily_summary_of_the_station(tmp_path):
             deadline = time.monotonic() + 60
             while any(w.is_running for w in app.workers) and time.monotonic() < deadline:
                 await pilot.pause(0.1)
-            await pilot.press("d")
+            await pilot.press("D")
             assert isinstance(app.screen, DailyScreen)
             table = app.screen.query_one(DataTable)
             deadline = time.monotonic() + 30

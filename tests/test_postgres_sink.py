@@ -252,6 +252,10 @@ def test_the_sink_state_reaches_prometheus(tmp_path):
 
 async def test_the_status_bar_shows_a_sink_that_is_down(tmp_path, monkeypatch):
     from mass_tui.ui.launch import replay_app
+    from mass_tui.ui.lines import LineView
+
+    def status() -> str:
+        return "\n".join(app.query_one("#status", LineView).plain_lines())
 
     monkeypatch.chdir(tmp_path)
     cfg = load_config(None, env={}, dotenv_file=None, overrides={
@@ -260,9 +264,9 @@ async def test_the_status_bar_shows_a_sink_that_is_down(tmp_path, monkeypatch):
     try:
         async with app.run_test(size=(160, 48)) as pilot:
             deadline = time.monotonic() + 60
-            while "postgresql DOWN" not in str(app.query_one("#status").render()) and time.monotonic() < deadline:
+            while "postgresql DOWN" not in status() and time.monotonic() < deadline:
                 await pilot.pause(0.1)
-            assert "postgresql DOWN" in str(app.query_one("#status").render())
+            assert "postgresql DOWN" in status()
             await pilot.press("q")
     finally:
         cleanup()

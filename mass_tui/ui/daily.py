@@ -1,4 +1,4 @@
-"""The daily-summary screen (`d`): one line per UTC day of a station, as a weather observer's log.
+"""The daily-summary screen (`D`): one line per UTC day of a station, as a weather observer's log.
 
 It reads the daily records of the store's `aggregates.jsonl` (rotated files
 included; the last record of a day counts) in a thread worker, and adds the
@@ -73,7 +73,7 @@ class DailyScreen(ModalScreen[None]):
                              background: $surface; padding: 0 1; }
     DailyScreen DataTable { height: 1fr; }
     """
-    BINDINGS = [Binding("escape,q,d", "dismiss", "Close"), Binding("s", "next_station", "Station")]
+    BINDINGS = [Binding("escape,q,D", "dismiss", "Close"), Binding("s", "next_station", "Station")]
 
     def __init__(self, db_dir: Path, station: str | None, open_days: Any = None) -> None:
         """`open_days(station)` gives the daily records of days not closed yet (the aggregates sink's)."""
@@ -87,7 +87,7 @@ class DailyScreen(ModalScreen[None]):
         with Vertical():
             yield Static("", id="daily-title")
             yield DataTable(id="daily", zebra_stripes=True, cursor_type="row")
-            yield Static("[dim]UTC days; … = not closed yet. s: next station · Esc, q or d: close[/dim]")
+            yield Static("[dim]UTC days; … = not closed yet. s: next station · Esc, q or D: close[/dim]")
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
