@@ -13,6 +13,7 @@ import pytest
 from textual import events
 
 from detectors.base import Anomaly
+from mass_tui.alerts.state import AlertState as AlertStore
 from mass_tui.config import load_config
 from mass_tui.data_lock import DataDirBusy
 from mass_tui.ui.commands import MassCommands
@@ -258,8 +259,9 @@ async def test_ack_and_mute_show_in_the_row_persist_and_leave_the_now_strip(tmp_
             await pilot.press("a")
             listing = app.query_one("#events")
             assert "✓ acked" in _lines(app, "#events")[2 + listing.cursor - listing.top]
-            state = json.loads((Path("data") / "ui" / "state.json").read_text())
-            assert top in state["acks"]
+            # Kept in the alert store the headless service and `mass ack` share, so it stops notices too.
+            with AlertStore.in_dir(Path("data") / "db") as store:
+                assert top in store.acks()
             station = app.episode(top).station
             await pilot.press("m")
             assert isinstance(app.screen, MuteScreen)
@@ -273,8 +275,9 @@ async def test_ack_and_mute_show_in_the_row_persist_and_leave_the_now_strip(tmp_
             muted_rows = [line for line in _lines(app, "#events")[2:] if f" {station} " in f" {line} "]
             assert muted_rows and all("muted" in line for line in muted_rows)
             assert f"{station} " not in _text(app, "#now").split("(")[0]
-            state = json.loads((Path("data") / "ui" / "state.json").read_text())
-            assert state["silences"][0]["matchers"] == {"station": station}
+            with AlertStore.in_dir(Path("data") / "db") as store:
+                [silence] = store.silences()
+                assert [str(m) for m in silence.matchers] == [f'station="{station}"']
     finally:
         cleanup()
 

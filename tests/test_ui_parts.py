@@ -365,3 +365,29 @@ def test_the_terminal_is_read_from_no_color_term_and_colorterm(env, expect):
     assert detect(env) == expect
     assert detect({"TERM": "xterm"}).theme == "ansi-dark"
     assert detect({"TERM": "xterm-256color"}, "light").theme == "textual-light"
+
+
+def test_shared_alert_state_keeps_acks_and_mutes_in_the_alert_store_and_sees_other_processes(tmp_path):
+    from mass_tui.alerts.matchers import Matcher
+    from mass_tui.alerts.state import AlertState as AlertStore
+    from mass_tui.ui.alert_state import SharedAlertState, StateFile
+
+    ui = SharedAlertState(AlertStore.in_dir(tmp_path), StateFile(tmp_path / "state.json"))
+    v0 = ui.version
+    ui.ack("det-1")
+    sil = ui.mute({"station": "b1"}, 200.0, start=100.0, comment="service")
+    assert ui.version != v0 and ui.is_acked("det-1")
+    assert ui.is_muted({"station": "b1"}, 150.0) == sil and ui.is_muted({"station": "b1"}, 250.0) is None
+    ui.set_pref("imperial", True)
+    before = ui.version
+    # Another process (`mass silence add`, the headless service) writes to the same store.
+    with AlertStore.in_dir(tmp_path) as other:
+        assert "det-1" in other.acks()
+        other.add_silence([Matcher.make("station", "=~", "b2-.*")], 0.0, 1e9)
+    assert ui.version != before  # the UI redraws: another process changed the store
+    assert ui.is_muted({"station": "b2-f1"}, 5.0) is not None
+    ui.unack("det-1")
+    ui.unmute(sil.id)
+    again = SharedAlertState(AlertStore.in_dir(tmp_path), StateFile(tmp_path / "state.json"))
+    assert not again.is_acked("det-1") and again.is_muted({"station": "b1"}, 150.0) is None
+    assert again.prefs["imperial"] is True

@@ -162,3 +162,96 @@ class StateFile:
             with self._lock:
                 self.prefs[key] = value
                 self._save()
+
+
+class SharedAlertState:
+    """`AlertState` over the alert store the headless service and `mass silence`/`mass ack` use
+    (`mass_tui.alerts.state`, SQLite under the data dir), with the UI's preferences kept in a
+    `StateFile`. An acknowledgement or a mute set here stops the notifications too, in this
+    process or in a service running beside it, and survives restarts.
+
+    UI mutes are equality matchers (`station`, `variable`, `episode`); silences made with
+    `mass silence add` may use any operator and show here as `name=~value`-style text.
+    """
+
+    def __init__(self, store: Any, prefs: StateFile) -> None:
+        self.store = store
+        self._prefs = prefs
+        self._own = 0  # bumped on this process's writes, which PRAGMA data_version does not see
+        self._seen = -1
+        self._acks: set[str] = set()
+        self._silences: list[Any] = []
+        self._refresh()
+
+    @property
+    def prefs(self) -> dict[str, Any]:
+        return self._prefs.prefs
+
+    @property
+    def error(self) -> str:
+        return self._prefs.error
+
+    def set_pref(self, key: str, value: Any) -> None:
+        self._prefs.set_pref(key, value)
+
+    @property
+    def version(self) -> int:
+        if self.store.changed():
+            self._own += 1
+        if self._own != self._seen:
+            self._refresh()
+        return self._own
+
+    def _refresh(self) -> None:
+        self._acks = set(self.store.acks())
+        self._silences = self.store.silences()
+        self._seen = self._own
+
+    def _wrote(self) -> None:
+        self._own += 1
+        self._refresh()
+
+    def ack(self, episode_id: str) -> None:
+        self.store.ack(episode_id, "ui", exact=True)
+        self._wrote()
+
+    def unack(self, episode_id: str) -> None:
+        self.store.unack(episode_id)
+        self._wrote()
+
+    def is_acked(self, episode_id: str) -> bool:
+        return episode_id in self._acks
+
+    def mute(self, matchers: Mapping[str, str], until: float, *, start: float, comment: str = "") -> Silence:
+        from mass_tui.alerts.matchers import Matcher
+
+        if not matchers:
+            raise ValueError("a silence needs at least one matcher")
+        if until <= start:
+            raise ValueError(f"a silence must end after it starts ({until} <= {start})")
+        made = self.store.add_silence([Matcher.make(k, "=", v) for k, v in matchers.items()], start, until,
+                                      created_by="ui", comment=comment)
+        self._wrote()
+        return _ui_silence(made)
+
+    def unmute(self, silence_id: str) -> None:
+        self.store.expire_silence(silence_id)
+        self._wrote()
+
+    def is_muted(self, labels: Mapping[str, str], at: float) -> Silence | None:
+        best = None
+        for sil in self._silences:
+            if sil.mutes(dict(labels), at) and (best is None or sil.ends_at > best.ends_at):
+                best = sil
+        return _ui_silence(best) if best is not None else None
+
+    def silences(self) -> list[Silence]:
+        return sorted((_ui_silence(s) for s in self._silences), key=lambda s: s.ends)
+
+
+def _ui_silence(s: Any) -> Silence:
+    # The UI shows `name=value`; another operator is kept visible in the value ("station=~b1-.*" shows
+    # as "station=~b1-.*" with the "=" of the display and the "~" of the operator).
+    matchers = {m.name: m.value if m.op == "=" else f"{m.op[1:]}{m.value}" if m.op == "=~" else f"{m.op}{m.value}"
+                for m in s.matchers}
+    return Silence(s.id, matchers, s.starts_at, s.ends_at, s.comment, s.created_at)

@@ -18,7 +18,7 @@ from mass_tui.ui.units import to_units  # noqa: F401 - re-exported: callers used
 def reduce_minmax(t: np.ndarray, y: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
     """At most 2 points per column (the min and the max), in time order; NaN readings dropped.
 
-    A plotext chart of 2,000 raw points costs tens of milliseconds; a chart
+    Drawing 2,000 raw points into a chart costs far more than drawing 2 per column; a chart
     is only `columns` characters wide, so the min and max of each column keep
     every spike visible at a fraction of the cost.
     """

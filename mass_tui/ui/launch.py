@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mass_tui.alerts.service import AlertService
+from mass_tui.alerts.state import AlertState as AlertStore
 from mass_tui.config import Config
 from mass_tui.data_lock import DataDirLock
 from mass_tui.engine import Engine
@@ -19,7 +20,7 @@ from mass_tui.replay import UI_FLAT_OUT_BYTES, replay_file
 from mass_tui.service import open_store
 from mass_tui.sinks.configured import store_sinks
 from mass_tui.sinks.live import LiveStateSink
-from mass_tui.ui.alert_state import StateFile
+from mass_tui.ui.alert_state import SharedAlertState, StateFile
 from mass_tui.ui.app import Controls, MassApp
 from mass_tui.ui.look import detect
 from sources.base import Poll, Source
@@ -56,15 +57,17 @@ def _options(config: Config, app_options: dict[str, Any]) -> dict[str, Any]:
     return opts
 
 
-def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, StateFile, Callable[[], None]]:
+def _engine(config: Config, stop: threading.Event, *, live: bool = False,
+            ) -> tuple[Engine, LiveState, SharedAlertState, Callable[[], None]]:
     """The engine feeding a LiveState, the UI's ack/mute state, and the cleanup that stops and closes it all.
 
-    Raises `DataDirBusy` when another mass holds the data dir."""
+    `live`: data arrives in real time (no replay, no simulated time), so a source silent by the wall
+    clock opens a no-data alert too. Raises `DataDirBusy` when another mass holds the data dir."""
     lock = DataDirLock(config.data_dir).acquire()
     state = LiveState()
     try:
         store = open_store(config)
-        alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
+        alerts = AlertService.from_config(config, live=live) if config.get("alerts.enabled") else None
         # A history sink's state (a database down) goes to the status bar through the live state.
         sinks = store_sinks(config, store, on_status=lambda name, text: state.update_status(
             sinks={**state.status.get("sinks", {}), name: text}))
@@ -73,7 +76,10 @@ def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, S
         raise
     _seed_places(state, config)
     engine = Engine(config, store, alerts, sinks=[LiveStateSink(state), *sinks])
-    ui_state = StateFile(config.data_dir / "ui" / "state.json")
+    # Acks and mutes go to the alert store the headless service and `mass silence` share, so that
+    # `a` and `m` stop the notifications too; the UI's own preferences stay in its state file.
+    shared = alerts.state if alerts is not None and alerts.state is not None else AlertStore.in_dir(config.db_dir)
+    ui_state = SharedAlertState(shared, StateFile(config.data_dir / "ui" / "state.json"))
 
     def cleanup() -> None:
         stop.set()
@@ -82,6 +88,8 @@ def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, S
             store.close()
             if alerts is not None:
                 alerts.close(timeout=5.0)
+            else:
+                shared.close()
         finally:
             lock.release()
 
@@ -173,7 +181,7 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
              **app_options) -> tuple[MassApp, Callable[[], None]]:
     """A UI on the producer/consumer pipeline; returns (app, cleanup)."""
     stop = threading.Event()
-    engine, state, ui_state, cleanup = _engine(config, stop)
+    engine, state, ui_state, cleanup = _engine(config, stop, live=not max_speed and source is not None)
     # Not bounded by default here: with the producer thread as a third taker of the GIL, a 1 ms switch
     # interval made keys slower in bench/ui_cost.py (simulate --max), where it made a replay's faster.
     _slices(default=False)

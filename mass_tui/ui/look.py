@@ -75,7 +75,7 @@ class Look:
         return {"critical": "bold red", "warning": "bold dark_orange3", "info": "blue"}.get(severity, "")
 
     def series_color(self, name: str) -> str:
-        """The plotext colour of a chart series ("default" keeps the terminal's own foreground)."""
+        """The colour of a chart series ("default" keeps the terminal's own foreground)."""
         if not self.color:
             return {"value": "default", "forecast": "default", "band": "default", "mark": "default"}[name]
         if self.dark:
