@@ -175,6 +175,7 @@ class EngineSide:
         from mass_tui.engine import Engine
         from mass_tui.pipeline import Pipeline, make_source
         from mass_tui.service import open_store
+        from mass_tui.sinks.configured import store_sinks
         from mass_tui.sinks.live import UpdateSink
 
         self.spec, self.outbox, self.stop, self.paused = spec, outbox, stop, paused
@@ -186,8 +187,19 @@ class EngineSide:
         except BaseException:
             self.store.close()
             raise
-        self.engine = Engine(config, self.store, self.alerts)
-        self.engine.sinks.add(UpdateSink(outbox, self.engine.labels))
+        self._sink_states: dict[str, str] = {}
+        try:
+            # The history sinks (aggregates; PostgreSQL when configured), their state to the status bar.
+            sinks = store_sinks(config, self.store, on_status=self._sink_state)
+        except BaseException:
+            self.store.close()
+            if self.alerts is not None:
+                self.alerts.close(timeout=5.0)
+            raise
+        self.engine = Engine(config, self.store, self.alerts, sinks=sinks)
+        daily = next((s for s in sinks if s.name == "aggregates"), None)
+        self.updates = UpdateSink(outbox, self.engine.labels, getattr(daily, "open_daily", None))
+        self.engine.sinks.add(self.updates)  # last: what it sends includes the other sinks' work on the batch
         self.pipeline: Any = None
         self.paced: PacedSource | None = None
         self.source: Source | None = None
@@ -201,10 +213,17 @@ class EngineSide:
 
     def run(self) -> None:
         """Until the replay ends or `stop` is set."""
-        if self.spec.replay is not None:
-            self._replay(self.spec.replay)
-        else:
-            self._live()
+        try:
+            if self.spec.replay is not None:
+                self._replay(self.spec.replay)
+            else:
+                self._live()
+        finally:
+            self.updates.send_open_daily(everything=True)
+
+    def _sink_state(self, name: str, text: str) -> None:
+        self._sink_states = {**self._sink_states, name: text}
+        self.outbox.set_status(sinks=self._sink_states)
 
     def _replay(self, job: ReplayJob) -> None:
         from mass_tui.replay import UI_FLAT_OUT_BYTES, replay_file
@@ -411,8 +430,9 @@ class EngineLink:
     """The UI's handle on the engine: starts it, applies its updates to `state`, sends the UI's controls.
 
     What the UI reads of the engine: `params` (the detectors' parameters, for the what-if and the
-    episode view), `labels` (station labels, for silences), `alerts_enabled`, and the status the
-    engine sends (`state.status`: transport, source state, next poll, `engine_error` once it died).
+    episode view), `labels` (station labels, for silences), `alerts_enabled`, `db_dir` and
+    `open_daily()` (the daily screen), and the status the engine sends (`state.status`: transport,
+    source state, next poll, history sinks' state, `engine_error` once it died).
     """
 
     def __init__(self, spec: EngineSpec, state: LiveState, *, host: str = "process", lock: Any = None) -> None:
@@ -441,6 +461,15 @@ class EngineLink:
     @property
     def labels(self) -> dict[str, dict[str, str]]:
         return self.state.labels
+
+    @property
+    def db_dir(self) -> Path:
+        """The store's directory (the daily screen reads the closed days there)."""
+        return self.spec.config.db_dir
+
+    def open_daily(self, station: str) -> list[dict[str, Any]]:
+        """The station's days not closed yet (today so far), as the engine last sent them."""
+        return self.state.days_open(station)
 
     @property
     def pid(self) -> int | None:

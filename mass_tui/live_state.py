@@ -174,6 +174,8 @@ class LiveState:
     known_places: dict[str, tuple] = field(default_factory=dict)
     # station -> labels (sources.labels: source, kind, tags), what the UI's silences match on
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # station -> the daily summaries of its days still open (the engine's aggregates), for the daily screen
+    open_daily: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def _info(self, station: str) -> StationInfo:
         """The station's entry, made on first sight (with its configured place). Hold the lock."""
@@ -193,9 +195,10 @@ class LiveState:
             self._record_rows(station, variable, rows, update.skipped.get((station, variable), 0))
         if update.places:
             self.record_places(update.places)
-        if update.labels or update.notices or update.dropped_anomalies:
+        if update.labels or update.notices or update.dropped_anomalies or update.open_daily:
             with self._lock:
                 self.labels.update(update.labels)
+                self.open_daily.update(update.open_daily)
                 self.notices.extend(update.notices)
                 if update.dropped_anomalies:
                     self.status["ui_dropped_anomalies"] = self.status.get("ui_dropped_anomalies", 0) + \
@@ -340,6 +343,11 @@ class LiveState:
         with self._lock:
             ep = self.book.by_id.get(episode_id)
             return list(ep.recent) if ep is not None else []
+
+    def days_open(self, station: str) -> list[dict[str, Any]]:
+        """The daily summaries of the station's days still open, as the engine last sent them."""
+        with self._lock:
+            return list(self.open_daily.get(station, []))
 
     def recent_anomalies(self) -> list[Anomaly]:
         with self._lock:

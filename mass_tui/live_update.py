@@ -48,6 +48,7 @@ class Update:
     marks: list[tuple[float, int]] = field(default_factory=list)  # (time.monotonic() scored, observations)
     status: dict[str, Any] = field(default_factory=dict)  # keys changed since the last update
     notices: list[str] = field(default_factory=list)
+    open_daily: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # station -> its days not closed
     dropped_anomalies: int = 0  # set aside because the UI fell behind (all stored)
     done: bool = False  # the engine's run ended (a replay reached its end, or it failed: `error`)
     error: str | None = None
@@ -111,6 +112,13 @@ class Outbox:
             if self._status(status):
                 self._dirty = True
                 self._cond.notify_all()
+
+    def set_open_daily(self, days: dict[str, list[dict[str, Any]]]) -> None:
+        """The daily summaries of days still open, per station (the newest replace older ones)."""
+        with self._cond:
+            self._pending.open_daily.update(days)
+            self._dirty = True
+            self._cond.notify_all()
 
     def notice(self, text: str) -> None:
         with self._cond:

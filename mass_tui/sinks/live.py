@@ -10,8 +10,9 @@ Not durable: the UI shows what it can; the store keeps everything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,12 +28,19 @@ class UpdateSink:
     durable = False
     wants_series = True
 
-    def __init__(self, outbox: Outbox, labels: Mapping[str, dict[str, str]] | None = None) -> None:
-        """`labels` is the engine's station -> labels map (`Engine.labels`), read after each batch."""
+    DAILY_SECONDS = 1.0  # a station's open daily summary is sent at most this often
+
+    def __init__(self, outbox: Outbox, labels: Mapping[str, dict[str, str]] | None = None,
+                 open_daily: Callable[[str], list[dict[str, Any]]] | None = None) -> None:
+        """`labels` is the engine's station -> labels map (`Engine.labels`), read after each batch;
+        `open_daily(station)` the aggregates sink's summaries of days still open (the daily screen)."""
         self.outbox = outbox
         self.labels = labels if labels is not None else {}
+        self.open_daily = open_daily
         self._sources: dict[str, str] = {}
         self._labels_sent: dict[str, dict[str, str]] = {}
+        self._daily_due: dict[str, float] = {}  # station -> monotonic time its open days may be sent again
+        self._daily_stale: set[str] = set()  # stations with data since their open days were last sent
 
     def write(self, scored: BatchResult) -> None:
         rows = [((t.station, t.variable), trace_rows(t.times, t.values, t.score, t.detail, t.rules))
@@ -56,6 +64,22 @@ class UpdateSink:
             places[station] = (batch.source[row], lat, lon, tags)
         data_time = float(np.max(batch.ts)) if n else None
         self.outbox.add_batch(rows, n, scored.anomalies, places, labels, data_time=data_time, **scored.totals)
+        if self.open_daily is not None:
+            self._daily_stale.update(sources)
+            self.send_open_daily()
+
+    def send_open_daily(self, everything: bool = False) -> None:
+        """The open days of the stations that had data, each at most every `DAILY_SECONDS` (all of them
+        at once when `everything`: the run ended)."""
+        if self.open_daily is None or not self._daily_stale:
+            return
+        now = time.monotonic()
+        due = [s for s in self._daily_stale if everything or self._daily_due.get(s, 0.0) <= now]
+        if due:
+            self.outbox.set_open_daily({s: self.open_daily(s) for s in due})
+            self._daily_stale.difference_update(due)
+            for s in due:
+                self._daily_due[s] = now + self.DAILY_SECONDS
 
     def sync(self) -> None:
         pass
