@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
         "cusum_h": 5.0,
         "forecast_lambda": 0.7,
         "burst_ratio": 3.0,
+        "stuck_factor": 3.0,
+        "alarm_rarity": 10000.0,
+        "episode_quiet_points": 12,
+        "max_series": 50000,
+        "idle_hours": 24.0,
     },
     "rules": {
         "pressure_tendency": {
@@ -54,15 +59,17 @@ DEFAULTS: dict[str, Any] = {
             "hours": 3.0,
             "rise_hpa": 0.0,
             "variables": ["pressure_hpa", "pressure_msl_hpa"],
+            "match": {"kind": "weather"},
         },
-        "gust": {"limit_mps": 15.0, "variables": ["gust_mps"]},
+        "gust": {"limit_mps": 15.0, "variables": ["gust_mps"], "match": {"kind": "weather"}},
         "rapid_change": {
             "temp_c": {"max_change": 8.0, "per_minutes": 60.0},
             "humidity_pct": {"max_change": 40.0, "per_minutes": 60.0},
         },
         # Severity ladders of the smoke-sensor scenario: the first level is
-        # score 1.0, the second 2.0, ...
+        # score 1.0, the second 2.0, ...; smoke sensors only.
         "bands": {
+            "match": {"kind": "smoke"},
             "temp_c": {"direction": "above", "levels": [40.0, 57.0], "severities": ["warning", "critical"]},
             "humidity_pct": {"direction": "below", "levels": [20.0, 10.0], "severities": ["warning", "critical"]},
             "tvoc_ppb": {
@@ -86,6 +93,7 @@ DEFAULTS: dict[str, Any] = {
                 "k": 3,
                 "severity": "critical",
                 "stale_seconds": 900.0,
+                "match": {"kind": "smoke"},
                 "indicators": [
                     "temp_c >= 45",
                     "humidity_pct <= 25",
@@ -179,6 +187,13 @@ SETTINGS: dict[str, Setting] = {
     "detectors.cusum_h": Setting(float, _positive, "a positive number"),
     "detectors.forecast_lambda": Setting(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
     "detectors.burst_ratio": Setting(float, lambda v: v > 1, "a number > 1"),
+    "detectors.stuck_factor": Setting(float, lambda v: v > 1, "a number > 1"),
+    "detectors.alarm_rarity": Setting(float, lambda v: 100 < v <= 1e12,
+                                      "a number of readings in (100, 1e12]", "MASS_ALARM_RARITY"),
+    "detectors.episode_quiet_points": Setting(int, lambda v: 1 <= v <= 100_000, "an integer in [1, 100000]"),
+    "detectors.max_series": Setting(int, lambda v: 0 <= v <= 100_000_000,
+                                    "an integer >= 0 (0: no cap)", "MASS_MAX_SERIES"),
+    "detectors.idle_hours": Setting(float, _positive, "a positive number of hours"),
     "rules.pressure_tendency.drop_hpa": Setting(
         float, _positive, "a positive number of hPa", "ALERT_PRESSURE_DROP_HPA"
     ),
@@ -224,7 +239,9 @@ _FREE_FORM = (
     "rules.bands",
     "rules.composite",
     "rules.pressure_tendency.variables",
+    "rules.pressure_tendency.match",
     "rules.gust.variables",
+    "rules.gust.match",
     "alerts.rules",
 )
 
@@ -301,7 +318,9 @@ def _set(tree: dict[str, Any], key: str, value: Any) -> None:
 def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, origin: str) -> None:
     for key, value in over.items():
         dotted = f"{path}{key}"
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if key == "match" and dotted.startswith("rules."):
+            base[key] = value  # a matcher replaces the default one whole; the bank checks its shape
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
             _merge(base[key], value, f"{dotted}.", origin)
         elif dotted in SETTINGS:
             base[key] = _coerce(dotted, value, origin)

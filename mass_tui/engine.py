@@ -17,8 +17,9 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
+import orjson
 
-from detectors.bank import DetectorBank, RuleConfigError
+from detectors.bank import DetectorBank, RuleConfigError, effective_labels
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
@@ -49,15 +50,21 @@ def ensemble_params(config: Config) -> EnsembleParams:
         h=d["cusum_h"],
         forecast_lam=d["forecast_lambda"],
         burst_ratio=d["burst_ratio"],
+        stuck_factor=d["stuck_factor"],
+        alarm_rarity=d["alarm_rarity"],
+        episode_quiet=d["episode_quiet_points"],
     )
 
 
 def build_bank(config: Config) -> DetectorBank:
+    d = config.get("detectors")
     try:
         return DetectorBank(
             ensemble_params(config),
             config.get("rules"),
             units={name: var.unit for name, var in REGISTRY.items()},
+            max_series=d["max_series"],
+            idle_seconds=d["idle_hours"] * 3600.0,
         )
     except RuleConfigError as exc:
         raise ConfigError(str(exc)) from None
@@ -231,7 +238,6 @@ class Engine:
                 self.store.flush()  # the rejections of an all-bad batch
             return BatchResult(batch, [], rejected)
         traces: list[SeriesTrace] | None = [] if self.sinks.wants_series and not self._warming else None
-        scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         by_station: dict[str, list[int]] = {}
         for i, station in enumerate(batch.station):
             rows = by_station.get(station)
@@ -240,6 +246,14 @@ class Engine:
             else:
                 rows.append(i)
         self._update_labels(batch, by_station)
+        batch, by_station, refused = self._admit(batch, by_station)
+        rejected += refused
+        n = len(batch)
+        if n == 0:
+            if self.store is not None:
+                self.store.flush()
+            return BatchResult(batch, [], rejected)
+        scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         anomalies: list[Anomaly] = []
         for station, rows in by_station.items():
             if len(rows) == 1:
@@ -286,6 +300,33 @@ class Engine:
             self.labels[station] = station_labels(station, batch.source[last], tags,
                                                   self._configured_kind.get(station))
 
+    def _admit(self, batch: ObservationBatch, by_station: dict[str, list[int]]
+               ) -> tuple[ObservationBatch, dict[str, list[int]], int]:
+        """Quarantine the rows of new stations the detector bank has no room for (detectors.max_series)."""
+        if not self.bank.max_series:
+            return batch, by_station, 0
+        scored = [name for name in batch.columns if REGISTRY[name].scored]
+        refused: list[int] = []
+        reasons: list[Rejection] = []
+        for station, rows in by_station.items():
+            idx = np.array(rows)
+            new = sum(1 for name in scored if (station, name) not in self.bank.series
+                      and not np.isnan(batch.columns[name][idx]).all())
+            why = self.bank.room_for(station, new, float(batch.ts[idx].max()))
+            if why is not None:
+                refused.extend(rows)
+                reasons.extend(Rejection(why, orjson.dumps(batch.observation(i).to_wire())) for i in rows)
+        if not refused:
+            return batch, by_station, 0
+        if not self._warming:
+            self.quarantine(reasons)
+        keep = np.setdiff1d(np.arange(len(batch)), np.array(refused))
+        batch = batch.select(keep)
+        groups: dict[str, list[int]] = {}
+        for i, station in enumerate(batch.station):
+            groups.setdefault(station, []).append(i)
+        return batch, groups, 0 if self._warming else len(refused)
+
     def _drop_duplicates(self, batch: ObservationBatch) -> ObservationBatch:
         """Drop messages identical in station, time, source and values to one already processed."""
         seen_by_station = self._seen
@@ -328,6 +369,7 @@ class Engine:
         times = batch.ts if idx is None else batch.ts[idx]
         columns = batch.columns if idx is None else {k: c[idx] for k, c in batch.columns.items()}
         found: list[Anomaly] = []
+        labels = effective_labels(self.labels.get(station, {}), columns)
         for name, col in columns.items():
             if name not in scores:
                 continue
@@ -336,7 +378,7 @@ class Engine:
                 continue
             everything = bool(present.all())
             t_in, v_in = (times, col) if everything else (times[present], col[present])
-            result = self.bank.step_series(station, name, t_in, v_in)
+            result = self.bank.step_series(station, name, t_in, v_in, labels)
             found.extend(result.anomalies)
             if traces is not None:
                 detail = self.bank.get(station, name).ensemble.detail
@@ -345,7 +387,7 @@ class Engine:
                                           np.max(rules, axis=0) if rules else None))
             where = present if idx is None else idx[present]
             scores[name][where] = result.anomaly_score
-        found.extend(self.bank.step_composites(station, times, columns))
+        found.extend(self.bank.step_composites(station, times, columns, labels))
         return found
 
     def _score_row(
@@ -358,12 +400,13 @@ class Engine:
         values = {}
         for name, col in batch.columns.items():
             value = float(col[row])
-            if value != value:
-                continue
-            values[name] = value
+            if value == value:
+                values[name] = value
+        labels = effective_labels(self.labels.get(station, {}), values)
+        for name, value in values.items():
             if name not in scores:
                 continue
-            result = self.bank.step_value(station, name, ts, value)
+            result = self.bank.step_value(station, name, ts, value, labels)
             found.extend(result.anomalies)
             if traces is not None:
                 detail = self.bank.get(station, name).ensemble.detail
@@ -372,7 +415,7 @@ class Engine:
                                           np.array([result.anomaly_score]), detail,
                                           np.array([max(rules)]) if rules else None))
             scores[name][row] = result.anomaly_score
-        found.extend(self.bank.step_composites_one(station, ts, values))
+        found.extend(self.bank.step_composites_one(station, ts, values, labels))
         return found
 
     def summary(self, **extra: Any) -> dict[str, Any]:
