@@ -165,7 +165,6 @@ def run_simulator(scenario: str, messages: int, days: float) -> tuple[list[dict]
     engine = _engine()
     found: list[dict] = []
     sent = 0
-    started = time.perf_counter()
     while sent < messages:
         raws = []
         for _ in range(200):

@@ -19,9 +19,11 @@ import numpy as np
 
 from detectors._blocks import FloatArray
 from detectors.base import Anomaly, Detector
+from detectors.calibration import TailCalibrator
 from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams
-from detectors.episodes import ESCALATION, TOP, RuleEpisodes, rule_unit_score, severity_of
+from detectors.episodes import ESCALATION, TOP, EpisodeTracker, RuleEpisodes, rule_unit_score, severity_of
 from detectors.matchers import Matcher, MatcherError, infer_kind
+from detectors.relation import RelationModel, relation_reason
 from detectors.rules import (
     Band,
     CompositeRule,
@@ -31,9 +33,14 @@ from detectors.rules import (
     RapidChange,
     ThresholdBands,
 )
-from detectors.series import SeriesModel
+from detectors.series import LOW_RARITY, SeriesModel
 
 _NO_LABELS: dict[str, str] = {}
+#: not in the relation view: a compass direction wraps at 360, an alarm is on or off
+RELATION_SKIP = frozenset({"wind_dir_deg", "fire_alarm"})
+#: the relation view alarms at this many times the series' rarity: it is the maximum over a station's
+#: variables, and a fault that breaks a relation usually shows in the variable's own views too
+RELATION_RARITY = 10.0
 
 
 class RuleConfigError(ValueError):
@@ -52,6 +59,9 @@ class SeriesResult:
     anomaly_score: FloatArray  # stored score per value, in [0, 1): the calibrated ensemble or a rule, the higher
     scores: dict[str, FloatArray]  # detector or rule name -> normalised score (1.0 = threshold)
     anomalies: list[Anomaly] = field(default_factory=list)
+    # The ensemble's per-value views (Ensemble.detail) for charts. The bank keeps no per-value
+    # arrays once a batch is scored: a series costs the same after a replay as in live use.
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_indicator(text: str, where: str) -> Indicator:
@@ -173,7 +183,8 @@ class RuleSet:
                 label=variable,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise RuleConfigError(f"{where} = {dict(table) if isinstance(table, Mapping) else table!r}: {exc}") from None
+            shown = dict(table) if isinstance(table, Mapping) else table
+            raise RuleConfigError(f"{where} = {shown!r}: {exc}") from None
 
     @staticmethod
     def _composite(name: str, table: Mapping[str, Any]) -> CompositeRule:
@@ -214,20 +225,34 @@ class SeriesDetectors:
         assert isinstance(raw, Ensemble)
         return raw
 
+    def release(self) -> dict[str, Any]:
+        """Hand over the last step's per-value detail and keep none of it."""
+        ens = self.ensemble
+        detail = ens.detail
+        ens.detail = {}
+        for part in (*ens.components.values(), self.model):
+            part.detail = {}
+        self.model.marks = []
+        return detail
+
     def step_seconds(self) -> float:
         """The series' mean time between readings so far (NaN before two)."""
         return (self.last_ts - self.first_ts) / (self.count - 1) if self.count > 1 else float("nan")
 
 
 class StationRules:
-    """Per station: its composite rules and their episodes."""
+    """Per station: its composite rules and their episodes, and the relation view (allocated once the
+    station has reported two variables or more together)."""
 
-    __slots__ = ("composites", "episodes", "series")
+    __slots__ = ("composites", "episodes", "series", "relation", "relation_calibrator", "relation_episodes")
 
     def __init__(self, composites: list[CompositeRule], quiet: int) -> None:
         self.composites = composites
         self.episodes = [RuleEpisodes(quiet) for _ in composites]
         self.series = 0  # live series of this station
+        self.relation: RelationModel | None = None
+        self.relation_calibrator: TailCalibrator | None = None
+        self.relation_episodes: EpisodeTracker | None = None
 
 
 class DetectorBank:
@@ -241,6 +266,7 @@ class DetectorBank:
         units: Mapping[str, str] | None = None,
         max_series: int = 0,
         idle_seconds: float = 86400.0,
+        relations: bool = True,
     ) -> None:
         self.params = params or EnsembleParams()
         self.rule_set = RuleSet(rules or {})
@@ -250,7 +276,10 @@ class DetectorBank:
         self.series: dict[tuple[str, str], SeriesDetectors] = {}
         self.stations: dict[str, StationRules] = {}
         self.evicted = 0
+        self._gone: list[str] = []
         self.newest_ts = float("-inf")
+        self.relations = relations  # the relation view per station
+        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
 
     # --- live series and the cap ---------------------------------------------------------------------------
     def get(self, station: str, variable: str, labels: Mapping[str, str] = _NO_LABELS) -> SeriesDetectors:
@@ -273,15 +302,16 @@ class DetectorBank:
                                                        self.params.episode_quiet)
         return st
 
-    def room_for(self, station: str, new_series: int, now: float) -> str | None:
+    def room_for(self, station: str, new_series: int, now: float, pending: int = 0) -> str | None:
         """None when `new_series` more series of this station fit under the cap (evicting idle ones
-        if need be), else the reason to quarantine its observations. A station already live always fits."""
+        if need be), beside `pending` series already admitted in the same batch; else the reason
+        to quarantine its observations. A station already live always fits."""
         if now > self.newest_ts:
             self.newest_ts = now
         if not self.max_series or station in self.stations or not new_series:
             return None
-        self._evict_idle(len(self.series) + new_series - self.max_series)
-        if len(self.series) + new_series <= self.max_series:
+        self._evict_idle(len(self.series) + pending + new_series - self.max_series)
+        if len(self.series) + pending + new_series <= self.max_series:
             return None
         return (f"series cap reached: {len(self.series)} live series (detectors.max_series = {self.max_series}) "
                 f"and none idle for {self.idle_seconds / 3600:g} h; new station {station!r} not scored")
@@ -300,6 +330,12 @@ class DetectorBank:
                 st.series -= 1
                 if st.series <= 0:
                     del self.stations[key[0]]
+                    self._gone.append(key[0])
+
+    def drain_evicted(self) -> list[str]:
+        """Stations whose last series was evicted since the last call (their other state can go too)."""
+        out, self._gone = self._gone, []
+        return out
 
     def set_thresholds(self, **params: float) -> None:
         """z, L, h, k for every series now and later; state is kept."""
@@ -345,6 +381,8 @@ class DetectorBank:
                 unit_scores = scores * scores
                 unit_scores = np.minimum(unit_scores / (1.0 + unit_scores), TOP)
                 result.anomaly_score = np.maximum(result.anomaly_score, np.where(scores >= 1.0, unit_scores, 0.0))
+            rule.detail = {}
+        result.detail = det.release()
         return result
 
     def step_value(self, station: str, variable: str, t: float, value: float,
@@ -392,14 +430,80 @@ class DetectorBank:
     def step_composites_one(self, station: str, t: float, values: Mapping[str, float],
                             labels: Mapping[str, str] = _NO_LABELS) -> list[Anomaly]:
         """step_composites for one message."""
-        return self._composite_anomalies(station, values, labels, lambda rule: rule.step_one(dict(values), t),
-                                         lambda i: t, 1)
+        out = self._composite_anomalies(station, values, labels, lambda rule: rule.step_one(dict(values), t),
+                                        lambda i: t, 1)
+        columns = {k: np.array([v]) for k, v in values.items()}
+        out.extend(self._relation(station, np.array([t]), columns, labels))
+        return out
 
     def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
                         labels: Mapping[str, str] = _NO_LABELS) -> list[Anomaly]:
-        """Cross-variable rules on one station's rows (NaN = not in that row)."""
-        return self._composite_anomalies(station, columns, labels, lambda rule: rule.step(dict(columns), times),
-                                         lambda i: float(times[i]), times.size)
+        """Cross-variable rules and the relation view on one station's rows (NaN = not in that row).
+        After it, `relation_scores` holds the relation view's stored score and blamed variable per row."""
+        out = self._composite_anomalies(station, columns, labels, lambda rule: rule.step(dict(columns), times),
+                                        lambda i: float(times[i]), times.size)
+        out.extend(self._relation(station, times, columns, labels))
+        return out
+
+    def _relation(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
+                  labels: Mapping[str, str]) -> list[Anomaly]:
+        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
+        if not self.relations:
+            return []
+        st = self._station(station, labels)
+        if st.relation is None:
+            names = tuple(sorted(k for k, col in columns.items()
+                                 if k not in RELATION_SKIP and np.isfinite(col).any()))
+            if len(names) < 2:
+                return []
+            p = self.params
+            st.relation = RelationModel(names)
+            st.relation_calibrator = TailCalibrator()
+            st.relation_episodes = EpisodeTracker(
+                np.log10(p.alarm_rarity * RELATION_RARITY), np.log10(LOW_RARITY), p.episode_quiet, p.level_window,
+                p.learning_hours * 3600.0)
+        model, calibrator, tracker = st.relation, st.relation_calibrator, st.relation_episodes
+        assert calibrator is not None and tracker is not None
+        if any(v not in columns for v in model.variables):
+            return []
+        if times.size == 1:  # the live path: plain floats
+            row = [float(columns[v][0]) for v in model.variables]
+            if not all(v == v for v in row):
+                return []
+            r1, b1, p1 = model.push(row)
+            s1 = calibrator.push(r1)
+            st1, _flag, mark = tracker.push(s1, float(times[0]))
+            rows = np.zeros(1, dtype=np.int64)
+            data = np.array([row])
+            raw, blame, predicted = np.array([r1]), np.array([b1]), np.array([p1])
+            surprise, stored, marks = np.array([s1]), np.array([st1]), ([mark] if mark is not None else [])
+        else:
+            table = np.column_stack([columns[v] for v in model.variables])
+            rows = np.flatnonzero(np.isfinite(table).all(axis=1))
+            if rows.size == 0:
+                return []
+            data = table[rows]
+            raw, blame, predicted = model.step(data)
+            surprise = calibrator.step(raw)
+            stored, _flags, marks = tracker.step(surprise, times[rows])
+        full = np.full(times.size, np.nan)
+        full[rows] = stored
+        names = [""] * times.size
+        for i, b in zip(rows.tolist(), blame.tolist(), strict=True):
+            names[i] = model.variables[b]
+        self.relation_scores = (full, names)
+        out = []
+        for i, start, peak, severity in marks:
+            j = int(blame[i])
+            var = model.variables[j]
+            value = float(data[i, j])
+            reason = relation_reason(model.variables, j, value, float(predicted[i]), float(raw[i]) * model.z,
+                                     self.units.get(var, ""))
+            rarity = f"1 in {10.0 ** float(surprise[i]):,.0f} rows" if surprise[i] < 15 else "beyond 1 in 10^15"
+            out.append(Anomaly(float(times[rows[i]]), station, var, value, "relation", severity, float(stored[i]),
+                               f"{reason}; {rarity} of this station", episode_id(station, var, "relation", start),
+                               start, peak))
+        return out
 
     def _composite_anomalies(self, station: str, present: Mapping[str, Any], labels: Mapping[str, str],
                              step: Any, time_of: Any, n: int) -> list[Anomaly]:

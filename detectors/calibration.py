@@ -8,8 +8,8 @@ this series produced before: a reading with S = 4 is one the series gives
 about once in 10,000 readings.
 
 The distribution is an integer histogram of r over fixed log-spaced bins,
-updated once per block of `BLOCK` readings and halved every `EPOCH` blocks
-(a memory of 4,096 to 8,192 readings), plus a small prior (pseudo-counts of
+updated once per block of readings (64 of them while the series is young,
+then 256) and halved every `EPOCH` readings (a memory of 4,096 to 8,192), plus a small prior (pseudo-counts of
 the raw scores of white noise), so a new series starts at the nominal
 calibration. Inside the observed range the survival is the empirical one;
 past the last bin with a few readings it is an exponential tail fitted to
@@ -36,14 +36,17 @@ and the current block's table, about 1 KB.
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 
 import numpy as np
 
 from detectors._blocks import FloatArray
 
-BLOCK = 64  # readings per histogram update
-EPOCH = 64  # blocks between halvings: counts stay in [4096, 8192] readings
+EARLY, EARLY_BLOCK = 1024, 64  # the first 1,024 readings update the histogram every 64 ...
+BLOCK = 256  # ... and then every 256
+EPOCH = 4096  # readings between halvings (a multiple of BLOCK past EARLY): counts stay in [4096, 8192]
+_EARLY_BLOCKS = EARLY // EARLY_BLOCK
 K = 36  # log-spaced edges
 #: bin edges of r: 0, then 0.02 * 2^(k/3) for k < K (0.02 .. 65)
 EDGES = np.concatenate(([0.0], 0.02 * np.power(2.0, np.arange(K) / 3.0)))
@@ -57,6 +60,15 @@ PRIOR_OFFSET, PRIOR_BETA = 0.33, 0.075  # white noise: r = 0.33 + an exponential
 BETA_MIN = PRIOR_BETA  # no tail is steeper than white noise's
 _LOG10 = np.log10(np.maximum(np.arange(1 << 15, dtype=np.float64), 1.0))
 _LN10 = math.log(10.0)
+
+
+def block_of(pos: np.ndarray) -> np.ndarray:
+    """The block (numbered from 0) that holds each position: 64 readings each up to EARLY, then 256."""
+    return np.where(pos < EARLY, pos // EARLY_BLOCK, _EARLY_BLOCKS + (pos - EARLY) // BLOCK)
+
+
+def block_start(block: int) -> int:
+    return block * EARLY_BLOCK if block <= _EARLY_BLOCKS else EARLY + (block - _EARLY_BLOCKS) * BLOCK
 
 
 def prior_counts(offset: float, beta: float, total: int) -> np.ndarray:
@@ -120,14 +132,14 @@ class TailCalibrator:
         self._counts: np.ndarray | None = None  # bins of the completed blocks (None: none yet)
         self._part: np.ndarray | None = None  # bins of the current block so far
         self._seen = 0
-        self._sur: list[float] | None = None  # the current block's table (lists for the one-value path)
-        self._slope: list[float] | None = None
+        self._sur: array | None = None  # the current block's table (doubles the one-value path reads fast)
+        self._slope: array | None = None
 
-    def _table_now(self) -> tuple[list[float], list[float]]:
+    def _table_now(self) -> tuple[array, array]:
         if self._sur is None or self._slope is None:
             counts = self._counts if self._counts is not None else np.zeros(_NB, dtype=np.int64)
             sur, slope = tables(counts[None, :], self.prior)
-            self._sur, self._slope = sur[0].tolist(), slope[0].tolist()
+            self._sur, self._slope = array("d", sur[0].tobytes()), array("d", slope[0].tobytes())
         return self._sur, self._slope
 
     def step(self, r: FloatArray) -> FloatArray:
@@ -137,9 +149,10 @@ class TailCalibrator:
             return np.zeros(0)
         j = np.searchsorted(EDGES, r, side="right") - 1
         pos0 = self._seen
-        first = pos0 // BLOCK
-        nb = (pos0 + n - 1) // BLOCK - first + 1
-        local = (np.arange(pos0, pos0 + n) // BLOCK) - first
+        blocks = block_of(np.arange(pos0, pos0 + n))
+        first = int(blocks[0])
+        nb = int(blocks[-1]) - first + 1
+        local = blocks - first
         adds = np.bincount(local * _NB + j, minlength=nb * _NB).reshape(nb, _NB).astype(np.int64)
         if self._part is not None:
             adds[0] += self._part
@@ -150,31 +163,32 @@ class TailCalibrator:
         b = 1
         running = base
         while b <= nb:
-            block = first + b
-            if block % EPOCH == 0:
+            at = block_start(first + b)
+            if at % EPOCH == 0:
                 running = (running + adds[b - 1]) // 2
                 starts[b] = running
                 b += 1
                 continue
-            end = min(nb + 1, b + (EPOCH - block % EPOCH))
+            end = b + 1
+            while end <= nb and block_start(first + end) % EPOCH != 0:
+                end += 1
             starts[b:end] = np.cumsum(adds[b - 1 : end - 1], axis=0) + running
             running = starts[end - 1]
             b = end
         sur0, slope0 = self._table_now()
-        if nb > 1 or (pos0 + n) % BLOCK == 0:
+        done = pos0 + n == block_start(first + nb)  # the last block is complete
+        if nb > 1 or done:
             sur, slope = tables(starts[1:], self.prior)
-            sur = np.vstack((np.array(sur0)[None, :], sur))
-            slope = np.vstack((np.array(slope0)[None, :], slope))
+            sur = np.vstack((np.frombuffer(sur0)[None, :], sur))
+            slope = np.vstack((np.frombuffer(slope0)[None, :], slope))
         else:
-            sur, slope = np.array(sur0)[None, :], np.array(slope0)[None, :]
+            sur, slope = np.frombuffer(sur0)[None, :], np.frombuffer(slope0)[None, :]
         out = sur[local, j] + (r - EDGES[j]) * slope[local, j]
         self._seen = pos0 + n
-        if self._seen % BLOCK == 0:
-            self._counts, self._part = starts[nb].copy(), None
-            self._sur, self._slope = sur[nb].tolist(), slope[nb].tolist()
-        else:
-            self._counts, self._part = starts[nb - 1].copy(), adds[nb - 1].copy()
-            self._sur, self._slope = sur[nb - 1].tolist(), slope[nb - 1].tolist()
+        row = nb if done else nb - 1
+        self._counts = starts[row].copy()
+        self._part = None if done else adds[nb - 1].copy()
+        self._sur, self._slope = array("d", sur[row].tobytes()), array("d", slope[row].tobytes())
         return out
 
     def push(self, r: float) -> float:
@@ -185,10 +199,11 @@ class TailCalibrator:
         if self._part is None:
             self._part = np.zeros(_NB, dtype=np.int64)
         self._part[j] += 1
-        self._seen += 1
-        if self._seen % BLOCK == 0:
+        seen = self._seen = self._seen + 1
+        ends_block = seen % EARLY_BLOCK == 0 if seen <= EARLY else (seen - EARLY) % BLOCK == 0
+        if ends_block:
             counts = (self._counts if self._counts is not None else 0) + self._part
-            if (self._seen // BLOCK) % EPOCH == 0:
+            if seen % EPOCH == 0:
                 counts = counts // 2
             self._counts, self._part = counts, None
             self._sur = self._slope = None

@@ -296,11 +296,8 @@ class Ensemble(Detector):
                     seasonal: Any) -> None:
         """What reasons and charts read, for both paths (arrays, or one-element lists); means and
         forecasts are in the reading's own terms (the seasonal offset added back)."""
-        level_mean = self.level.detail["mean"]
-        if isinstance(seasonal, np.ndarray):
-            level_mean = level_mean + seasonal
-        else:
-            level_mean = [level_mean[0] + seasonal[0]]
+        mean = self.level.detail["mean"]
+        level_mean = mean + seasonal if isinstance(seasonal, np.ndarray) else [mean[0] + seasonal[0]]
         self.detail = {name: weighted[i] for i, name in enumerate(COMPONENTS)}
         self.detail.update(
             best=best,

@@ -130,6 +130,8 @@ class DailyProfile:
 
     def step(self, x: FloatArray, t: FloatArray) -> FloatArray:
         n = x.size
+        if n == 0:
+            return np.zeros(0)
         if self._sum is None:
             self._alloc()
         assert self._sum is not None and self._count is not None and self._profile is not None

@@ -36,6 +36,9 @@ class StuckRun(Detector):
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         n = x.size
+        if n == 0:
+            self.detail = {"run": np.zeros(0), "usual": np.zeros(0)}
+            return np.zeros(0)
         lo = np.minimum.accumulate(x)
         np.minimum(lo, self._lo, out=lo)
         hi = np.maximum.accumulate(x)

@@ -35,7 +35,9 @@ from sources.variables import REGISTRY
 
 log = logging.getLogger(__name__)
 
-_SEEN_PER_STATION = 20_000
+# Messages per station remembered for dropping duplicates (a re-poll, a batch re-read after a crash:
+# the latest ones). About 110 bytes each: 2,000 stations keep 0.4 GiB at 2,048, 4.4 GiB at 20,000.
+_SEEN_PER_STATION = 2_048
 
 
 def ensemble_params(config: Config) -> EnsembleParams:
@@ -143,7 +145,7 @@ class Engine:
         self._threshold_request: dict[str, float] | None = None
         # (ts, source) of each station's recent observations: a message seen
         # before (a re-poll, a re-read after a crash) is counted, not stored twice.
-        self._seen: dict[str, dict[tuple[float, str, float], None]] = {}
+        self._seen: dict[str, dict[int, None]] = {}
 
     def warm(self, hours: float | None = None) -> int:
         """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts),
@@ -308,14 +310,24 @@ class Engine:
         scored = [name for name in batch.columns if REGISTRY[name].scored]
         refused: list[int] = []
         reasons: list[Rejection] = []
+        pending = 0  # series of new stations admitted earlier in this batch, not yet allocated
+        newest = float(batch.ts.max())
         for station, rows in by_station.items():
             idx = np.array(rows)
             new = sum(1 for name in scored if (station, name) not in self.bank.series
                       and not np.isnan(batch.columns[name][idx]).all())
-            why = self.bank.room_for(station, new, float(batch.ts[idx].max()))
-            if why is not None:
+            why = self.bank.room_for(station, new, newest, pending)
+            if why is None:
+                if station not in self.bank.stations:
+                    pending += new
+            else:
                 refused.extend(rows)
                 reasons.extend(Rejection(why, orjson.dumps(batch.observation(i).to_wire())) for i in rows)
+                # nothing of a refused station stays behind: a flood of new names costs no memory
+                self._seen.pop(station, None)
+                self.labels.pop(station, None)
+        for station in self.bank.drain_evicted():
+            self._seen.pop(station, None)
         if not refused:
             return batch, by_station, 0
         if not self._warming:
@@ -338,7 +350,8 @@ class Engine:
             fingerprint += np.where(np.isnan(col), 0.0, col) * _weight(name)
         prints = fingerprint.tolist()
         dup = []
-        keys = list(zip(ts, batch.source, prints, strict=True))
+        # A hash per message, not the tuple: the per-station memory this costs is most of a station's.
+        keys = [hash(key) for key in zip(ts, batch.source, prints, strict=True)]
         for i, (station, key) in enumerate(zip(batch.station, keys, strict=True)):
             seen = seen_by_station.get(station)
             if seen is None:
@@ -381,13 +394,13 @@ class Engine:
             result = self.bank.step_series(station, name, t_in, v_in, labels)
             found.extend(result.anomalies)
             if traces is not None:
-                detail = self.bank.get(station, name).ensemble.detail
                 rules = [v for k, v in result.scores.items() if k != "ensemble"]
-                traces.append(SeriesTrace(station, name, t_in, v_in, result.anomaly_score, detail,
+                traces.append(SeriesTrace(station, name, t_in, v_in, result.anomaly_score, result.detail,
                                           np.max(rules, axis=0) if rules else None))
             where = present if idx is None else idx[present]
             scores[name][where] = result.anomaly_score
         found.extend(self.bank.step_composites(station, times, columns, labels))
+        self._relation_scores(scores, idx, None)
         return found
 
     def _score_row(
@@ -416,7 +429,23 @@ class Engine:
                                           np.array([max(rules)]) if rules else None))
             scores[name][row] = result.anomaly_score
         found.extend(self.bank.step_composites_one(station, ts, values, labels))
+        self._relation_scores(scores, None, row)
         return found
+
+    def _relation_scores(self, scores: dict[str, np.ndarray], idx: np.ndarray | None, row: int | None) -> None:
+        """The relation view's score counts for the variable it blames (the higher score stays)."""
+        rel = self.bank.relation_scores
+        if rel is None:
+            return
+        values, names = rel
+        for k, name in enumerate(names):
+            col = scores.get(name)
+            v = values[k]
+            if col is None or v != v:
+                continue
+            at = row if row is not None else (k if idx is None else int(idx[k]))
+            if not col[at] >= v:
+                col[at] = v
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         c = self.counters

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-from dataclasses import replace
 
 from detectors.base import Detector
 from detectors.cusum import Cusum
