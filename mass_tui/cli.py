@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
     p.add_argument("--from", dest="from_", metavar="TIME",
                    help="replay what comes before TIME at full speed, then at --speed (UI)")
+    p.add_argument("--format", default="auto", choices=("auto", "jsonl", "csv", "ndbc", "iem"),
+                   help="the file's format (default: detected from its content)")
+    p.add_argument("--na", help="missing markers, comma-separated (inputs.na; default: empty,NA,N/A,NaN,null,M,MM,-)")
+    p.add_argument("--tz", help="IANA zone of times without an offset, e.g. America/Chicago (inputs.tz; default UTC)")
 
     p = sub.add_parser("simulate", help="the UI on the simulator", epilog=PRECEDENCE)
     _add_common(p)
@@ -81,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-messages", type=int, help="stop the producer after this many messages")
     p.add_argument("--max", action="store_true", help="simulator: simulated time, as fast as possible")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--tz", help="IANA zone of times without an offset, e.g. America/Chicago (inputs.tz; default UTC)")
     p.add_argument("--quiet", "-q", action="store_true", help="log alerts only, not every anomaly")
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
 
@@ -95,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     alert_sub = p.add_subparsers(dest="alert_command", required=True)
     t = alert_sub.add_parser("test", help="send one test alert through every configured channel")
     _add_common(t)
+    from mass_tui.cli_alerts import register
+
+    COMMANDS.update(register(sub, alert_sub, _add_common))
     return ap
 
 
@@ -105,6 +113,8 @@ def _config(args: argparse.Namespace) -> Config:
         "detectors.z": getattr(args, "z", None),
         "detectors.window_points": getattr(args, "window", None),
         "detectors.cusum_h": getattr(args, "cusum_h", None),
+        "inputs.na": getattr(args, "na", None),
+        "inputs.tz": getattr(args, "tz", None),
     }
     return load_config(config_file=getattr(args, "config", None), overrides=overrides)
 
@@ -156,7 +166,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
         fast_until = parse_time(args.from_) if getattr(args, "from_", None) else None
-        return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until))
+        return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until,
+                                    format=args.format))
     setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
     alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
@@ -168,8 +179,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         engine = Engine(cfg, store, alerts)
         try:
             interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
-                                          on_batch=lambda result: log_events(result, args.quiet))
+                                          on_batch=lambda result: log_events(result, args.quiet),
+                                          format=args.format)
         finally:
+            engine.sinks.close()
             store.flush()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -184,8 +197,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         interrupted=interrupted,
     )
     if alerts is not None:
-        summary["alerts"] = alerts.sent_events
-        summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
+        summary.update(alerts.summary())
     print(orjson.dumps(summary).decode(), flush=True)
     return 130 if interrupted else 0
 
@@ -207,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
     summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
                            max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
-                           quiet=args.quiet)
+                           quiet=args.quiet, reload_config=lambda: _config(args))
     print(orjson.dumps(summary).decode(), flush=True)
     return 0
 
@@ -308,6 +320,7 @@ def cmd_default(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(
             config=None, data_dir=None, z=None, window=None, cusum_h=None, file=path, max=False,
             speed=DEMO_SPEED, station=DEMO_STATION, headless=False, quiet=False, alerts=False, from_=DEMO_FROM,
+            format="auto", na=None, tz=None,
         )
         return cmd_replay(ns)
 
@@ -316,14 +329,20 @@ COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run
             "alert": cmd_alert, "simulate": cmd_simulate}
 
 
+# sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on a bad configuration.
+EX_CONFIG = 78
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS.get(args.command, cmd_default)
+    if args.command == "alert" and getattr(args, "alert_command", None) != "test":
+        handler = COMMANDS[f"alert {args.alert_command}"]
     try:
         return handler(args)
     except ConfigError as exc:
         print(f"mass: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EX_CONFIG
 
 
 if __name__ == "__main__":

@@ -105,6 +105,13 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "store": {"max_mb": 64.0, "retention_days": 14.0, "warm_hours": 6.0},
+    "inputs": {
+        "na": ["", "NA", "N/A", "NaN", "null", "M", "MM", "-"],
+        "tz": "",
+        "earliest": "1900-01-01",
+        "latest": "2100-01-01",
+        "replay_sort_mb": 64.0,
+    },
     "logs": {"dir": "./logs"},
     "ui": {"refresh_hz": 4.0, "chart_hz": 1.0},
     "alerts": {
@@ -123,12 +130,35 @@ DEFAULTS: dict[str, Any] = {
         "timeout_seconds": 10.0,
         "max_attempts": 5,
         "retry_seconds": 2.0,
+        "max_pending": 1000,
+        "group_wait_seconds": 30.0,
+        "group_by": ["rule"],
+        "no_data": True,
+        "no_data_factor": 5.0,
+        "no_data_min_minutes": 5.0,
+        "no_data_variables": True,
+        "source_down_min": 15.0,
+        "webhook_format": "mass",
+        "external_url": "",
+        "exec_command": [],
+        "exec_timeout_seconds": 10.0,
+        "exec_format": "alertmanager",
+        "mute_times": [],
+        "inhibit_rules": [
+            {"source_matchers": ['alertname="no-data"', 'variable=""'],
+             "target_matchers": ['alertname!="no-data"'], "equal": ["station"]},
+            {"source_matchers": ['alertname="no-data"', 'variable=~".+"'],
+             "target_matchers": ['alertname!="no-data"'], "equal": ["station", "variable"]},
+            {"source_matchers": ['alertname="source-down"'],
+             "target_matchers": ['alertname="no-data"'], "equal": ["source"]},
+        ],
         "rules": [
             {"name": "pressure-fall", "detectors": ["pressure_tendency"], "min_severity": "warning"},
             {"name": "gust", "detectors": ["gust_limit"], "min_severity": "warning"},
             {"name": "fire", "detectors": ["fire"], "min_severity": "critical"},
             {"name": "smoke-levels", "detectors": ["bands"], "min_severity": "warning"},
             {"name": "statistical", "detectors": ["ensemble"], "min_severity": "critical"},
+            {"name": "stuck", "detectors": ["stuck"], "min_severity": "warning"},
         ],
     },
 }
@@ -144,6 +174,26 @@ def _non_negative(v: float) -> bool:
 
 def _open_unit(v: float) -> bool:
     return 0 < v <= 1
+
+
+def _is_zone(name: str) -> bool:
+    from sources.times import zone
+
+    try:
+        zone(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(text: str) -> bool:
+    from sources.times import TimeError, parse_iso
+
+    try:
+        parse_iso(text)
+    except TimeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -204,6 +254,12 @@ SETTINGS: dict[str, Setting] = {
     "store.retention_days": Setting(float, _positive, "a positive number of days"),
     "store.warm_hours": Setting(float, _non_negative, "hours >= 0 (0: start cold)"),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
+    "inputs.na": Setting(list, None, "missing markers, comma-separated", "MASS_NA"),
+    "inputs.tz": Setting(str, lambda v: not v or _is_zone(v),
+                         "an IANA time zone such as Europe/Paris, or empty for UTC", "MASS_TZ"),
+    "inputs.earliest": Setting(str, lambda v: _is_date(v), "a date or time in ISO 8601 (1900-01-01)"),
+    "inputs.latest": Setting(str, lambda v: _is_date(v), "a date or time in ISO 8601 (2100-01-01)"),
+    "inputs.replay_sort_mb": Setting(float, lambda v: 0 <= v <= 65536, "MiB in [0, 65536]"),
     "ui.refresh_hz": Setting(float, lambda v: 0.2 <= v <= 30, "a rate in Hz in [0.2, 30]", "MASS_UI_REFRESH_HZ"),
     "ui.chart_hz": Setting(float, lambda v: 0.1 <= v <= 10, "a rate in Hz in [0.1, 10]", "MASS_UI_CHART_HZ"),
     "alerts.enabled": Setting(bool, None, "true or false", "ALERTS_ENABLED"),
@@ -222,6 +278,26 @@ SETTINGS: dict[str, Setting] = {
     "alerts.timeout_seconds": Setting(float, _positive, "seconds > 0"),
     "alerts.max_attempts": Setting(int, lambda v: v >= 1, "an integer >= 1"),
     "alerts.retry_seconds": Setting(float, _positive, "seconds > 0"),
+    "alerts.max_pending": Setting(int, lambda v: 1 <= v <= 1_000_000, "an integer in [1, 1000000]"),
+    "alerts.group_wait_seconds": Setting(float, lambda v: 0 <= v <= 86400, "seconds in [0, 86400]",
+                                         "ALERT_GROUP_WAIT_SECONDS"),
+    "alerts.group_by": Setting(list, lambda v: all(v), "label names, comma-separated", "ALERT_GROUP_BY"),
+    "alerts.no_data": Setting(bool, None, "true or false", "ALERT_NO_DATA"),
+    "alerts.no_data_factor": Setting(float, lambda v: 1 < v <= 1000, "a number in (1, 1000]",
+                                     "ALERT_NO_DATA_FACTOR"),
+    "alerts.no_data_min_minutes": Setting(float, lambda v: 0 <= v <= 525600, "minutes in [0, 525600]"),
+    "alerts.no_data_variables": Setting(bool, None, "true or false"),
+    "alerts.source_down_min": Setting(float, lambda v: 0 < v <= 525600, "minutes in (0, 525600]",
+                                      "ALERT_SOURCE_DOWN_MIN"),
+    "alerts.webhook_format": Setting(str, lambda v: v in ("mass", "alertmanager", "cloudevents"),
+                                     "mass, alertmanager or cloudevents", "ALERT_WEBHOOK_FORMAT"),
+    "alerts.external_url": Setting(str, lambda v: not v or v.startswith(("http://", "https://")),
+                                   "an http(s) URL, or empty", "ALERT_EXTERNAL_URL"),
+    "alerts.exec_command": Setting(list, lambda v: not v or bool(v[0]),
+                                   "a command as a list, e.g. [\"/usr/local/bin/page\", \"--team\", \"ops\"]"),
+    "alerts.exec_timeout_seconds": Setting(float, lambda v: 0 < v <= 3600, "seconds in (0, 3600]"),
+    "alerts.exec_format": Setting(str, lambda v: v in ("mass", "alertmanager", "cloudevents"),
+                                  "mass, alertmanager or cloudevents"),
 }
 
 # Secrets are read from .env or the environment only and never shown in clear.
@@ -231,6 +307,7 @@ SECRET_ENV = (
     "SMTP_PASS",
     "SLACK_WEBHOOK_URL",
     "ALERT_WEBHOOK_URL",
+    "CLOUDEVENTS_URL",
 )
 
 # Tables whose shape the detector bank checks when it is built.
@@ -243,6 +320,8 @@ _FREE_FORM = (
     "rules.gust.variables",
     "rules.gust.match",
     "alerts.rules",
+    "alerts.mute_times",
+    "alerts.inhibit_rules",
 )
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -423,6 +502,9 @@ def _check_stations(stations: Any) -> None:
     for i, st in enumerate(stations):
         if not isinstance(st, dict) or not isinstance(st.get("name"), str) or not st["name"]:
             raise ConfigError(f"stations[{i}] = {st!r}: expected a table with a non-empty name")
+        tz = st.get("tz")
+        if tz is not None and (not isinstance(tz, str) or not _is_zone(tz)):
+            raise ConfigError(f"stations[{i}].tz = {tz!r}: expected an IANA time zone such as America/Chicago")
         for key, limit in (("lat", 90.0), ("lon", 180.0)):
             v = st.get(key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not -limit <= v <= limit):
@@ -433,3 +515,22 @@ def _check_stations(stations: Any) -> None:
             # Two stations under one name would share detector state and alert episodes.
             raise ConfigError(f"stations[{i}].name = {name!r}: expected a name no other station has "
                               f"(stations[{names.index(name)}] has it)")
+
+
+def input_policy(config: Config) -> Any:
+    """The decoder's `InputPolicy` from `[inputs]` and the `tz` of each `[[stations]]` entry."""
+    from sources.decode import InputPolicy
+    from sources.fields import na_markers
+    from sources.times import TimeSpan, parse_iso, zone
+
+    inputs = config.get("inputs")
+    tz = inputs["tz"]
+    stations = {str(st["name"]): zone(st["tz"]) for st in config.get("stations")
+                if isinstance(st, dict) and st.get("tz")}
+    earliest, _ = parse_iso(inputs["earliest"])
+    latest, _ = parse_iso(inputs["latest"])
+    if latest <= earliest:
+        raise ConfigError(f"inputs.latest = {inputs['latest']!r}: expected a time after inputs.earliest "
+                          f"({inputs['earliest']!r})")
+    return InputPolicy(na=na_markers(inputs["na"]), tz=zone(tz) if tz else None, station_tz=stations,
+                       span=TimeSpan(earliest, latest))

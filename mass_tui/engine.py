@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -23,21 +20,20 @@ from detectors.bank import DetectorBank, RuleConfigError, effective_labels
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
+from mass_tui.alerts.readings import Readings
 from mass_tui.alerts.service import AlertService
-from mass_tui.config import Config, ConfigError
+from mass_tui.config import Config, ConfigError, input_policy
+from mass_tui.lateness import OrderCheck
 from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
-from mass_tui.store import ALERTS, REJECTED, STREAM, JsonlStore, last_records, read_recent
-from sources.batch import ObservationBatch, decode_batch
+from mass_tui.store import REJECTED, STREAM, JsonlStore, last_records, read_recent
+from sources.batch import ObservationBatch
+from sources.decode import Decoded, Decoder, Table
 from sources.labels import station_labels
-from sources.schema import InvalidMessage, Observation, Rejection, iso_utc, parse_time, validate
+from sources.schema import FieldRejection, Observation, Rejection, iso_utc, parse_time
 from sources.variables import REGISTRY
 
 log = logging.getLogger(__name__)
-
-# Messages per station remembered for dropping duplicates (a re-poll, a batch re-read after a crash:
-# the latest ones). About 110 bytes each: 2,000 stations keep 0.4 GiB at 2,048, 4.4 GiB at 20,000.
-_SEEN_PER_STATION = 2_048
 
 
 def ensemble_params(config: Config) -> EnsembleParams:
@@ -85,6 +81,13 @@ class Counters:
     first_ts: float | None = None
     last_ts: float | None = None
     duplicates: int = 0
+    fields_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)  # code -> messages
+    fields_rejected_by_reason: dict[str, int] = field(default_factory=dict)  # code -> fields
+    late: int = 0  # readings stored but not scored: older than their series' latest
+    conflicts: int = 0  # values quarantined as conflicting duplicates
+    out_of_order: int = 0  # readings that arrived after a newer one of their series (late or reordered)
+    missing: int = 0  # cells that held a missing marker (absent, not an error)
 
 
 @dataclass
@@ -113,6 +116,12 @@ class BatchResult:
     series: list[SeriesTrace] = field(default_factory=list)  # only when a sink wants_series
     totals: dict[str, int] = field(default_factory=dict)  # running counters a status line shows
     started: float = 0.0  # time.perf_counter() when scoring began
+    muted: dict[int, str] = field(default_factory=dict)  # anomaly index -> why alerts of it are muted (a silence...)
+    fields_rejected: int = 0  # single fields quarantined in this batch (rejected counts whole messages)
+    reasons: dict[str, int] = field(default_factory=dict)  # "message:code" / "field:code" -> count, this batch
+    late: int = 0
+    conflicts: int = 0
+    out_of_order: int = 0
 
 
 ScoredBatch = BatchResult
@@ -142,14 +151,24 @@ class Engine:
         self.labels: dict[str, dict[str, str]] = {}
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
+        if alerts is not None:
+            alerts.set_labels(self.labels.get)
+        if url := config.secret("CLOUDEVENTS_URL"):
+            from mass_tui.sinks.cloudevents import CloudEventsSink
+
+            self.sinks.add(CloudEventsSink(url, labels_of=self.labels.get,
+                                           timeout=config.get("alerts.timeout_seconds")))
         self._threshold_request: dict[str, float] | None = None
-        # (ts, source) of each station's recent observations: a message seen
-        # before (a re-poll, a re-read after a crash) is counted, not stored twice.
-        self._seen: dict[str, dict[int, None]] = {}
+        self.decoder = Decoder(input_policy(config))
+        # Time order per series: late readings, duplicates (a re-poll, a re-read after a
+        # crash) and conflicting duplicates are sorted out before scoring.
+        self.order = OrderCheck()
+        self._pending: dict[str, int] = {}  # reasons quarantined since the last scored batch
 
     def warm(self, hours: float | None = None) -> int:
-        """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts),
-        and reopen the alert episodes of that span, so a restart does not go blind."""
+        """Feed the last `hours` of the stored stream to the detectors (not stored again, no alerts; the
+        no-data check learns each series' interval from it), so a restart does not go blind. Open alert
+        episodes come back from the alert state (SQLite), not from here."""
         hours = self.config.get("store.warm_hours") if hours is None else hours
         if self.store is None or hours <= 0:
             return 0
@@ -158,24 +177,22 @@ class Engine:
             return 0
         since = newest - hours * 3600.0
         stats: dict[str, int] = {}
-        observations = []
+        records = []
         for record in read_recent(self.store, STREAM, since, stats):
             record.pop("anomaly_score", None)
-            try:
-                observations.append(validate(record))
-            except (InvalidMessage, ValueError, OverflowError):
-                stats["invalid"] = stats.get("invalid", 0) + 1
+            records.append(record)
+        decoded = Decoder().decode_objects(records)
+        if decoded.rejected:
+            stats["invalid"] = stats.get("invalid", 0) + len(decoded.rejected)
         self._warming = True
         try:
-            self.process(observations)
+            self.process_batch(decoded.batch)
         finally:
             self._warming = False
-        if self.alerts is not None:
-            self.alerts.manager.restore(read_recent(self.store, ALERTS, since))
         if stats:
             log.warning("warm start skipped stored lines: %s", stats)
-        log.info("warm start: %d observations since %s", len(observations), iso_utc(since))
-        return len(observations)
+        log.info("warm start: %d observations since %s", len(decoded.batch), iso_utc(since))
+        return len(decoded.batch)
 
     # --- input -----------------------------------------------------------
     def ingest(
@@ -185,39 +202,48 @@ class Engine:
         default_station: str | None = None,
         default_source: str = "unknown",
     ) -> BatchResult:
-        """Decode, validate, score and store a batch of wire messages."""
-        batch, bad = decode_batch(
-            raws, default_station=default_station, default_source=default_source,
-            ignored=self.counters.ignored_fields,
-        )
-        self.quarantine(bad)
-        return self.process_batch(batch, rejected=len(bad))
+        """Decode, validate, score and store a batch of wire messages.
 
-    def ingest_objects(
-        self, items: Iterable[tuple[dict[str, Any], bytes]], *, default_station: str | None = None,
-        default_source: str = "unknown",
-    ) -> BatchResult:
-        """Like `ingest` for messages already parsed (CSV rows): (object, raw line) pairs."""
-        good: list[Observation] = []
-        bad: list[Rejection] = []
-        for obj, raw in items:
-            try:
-                good.append(
-                    validate(obj, default_station=default_station, default_source=default_source,
-                             ignored=self.counters.ignored_fields)
-                )
-            except (InvalidMessage, ValueError, OverflowError) as exc:
-                bad.append(Rejection(str(exc), raw))
-        self.quarantine(bad)
-        return self.process(good, rejected=len(bad))
+        A transport's metadata rides on `raws.meta` (one `MessageMeta` per message,
+        `sources.kafka_transport`): the record key and time stand in for a station and a
+        time the value lacks, and quarantine records keep topic, partition, offset and key.
+        """
+        return self.process_decoded(self.decode(raws, default_station=default_station,
+                                                default_source=default_source))
 
-    def quarantine(self, rejections: Sequence[Rejection]) -> None:
-        if not rejections:
+    def decode(self, chunk: Sequence[bytes] | Table, *, default_station: str | None = None,
+               default_source: str = "unknown") -> Decoded:
+        """Decode wire messages or a table chunk with this engine's input policy (nothing is stored yet)."""
+        if isinstance(chunk, Table):
+            return self.decoder.decode_table(chunk, default_station=default_station, default_source=default_source,
+                                             ignored=self.counters.ignored_fields)
+        return self.decoder.decode(chunk, default_station=default_station, default_source=default_source,
+                                   meta=getattr(chunk, "meta", None), ignored=self.counters.ignored_fields)
+
+    def process_decoded(self, decoded: Decoded) -> BatchResult:
+        """Quarantine what decoding set aside, then score and store the valid rows."""
+        self.quarantine(decoded.quarantined)
+        self.counters.missing += decoded.missing
+        return self.process_batch(decoded.batch, rejected=len(decoded.rejected))
+
+    def quarantine(self, records: Sequence[Rejection | FieldRejection]) -> None:
+        """Write quarantine records to rejected.jsonl and count them by reason."""
+        if not records:
             return
-        self.counters.rejected += len(rejections)
+        c = self.counters
+        for r in records:
+            if isinstance(r, FieldRejection):
+                c.fields_rejected += 1
+                c.fields_rejected_by_reason[r.code] = c.fields_rejected_by_reason.get(r.code, 0) + 1
+                key = f"field:{r.code}"
+            else:
+                c.rejected += 1
+                c.rejected_by_reason[r.code] = c.rejected_by_reason.get(r.code, 0) + 1
+                key = f"message:{r.code}"
+            self._pending[key] = self._pending.get(key, 0) + 1
         if self.store is not None:
             now = time.time()
-            self.store.append(REJECTED, (r.to_record(now) for r in rejections))
+            self.store.append(REJECTED, (r.to_record(now) for r in records))
 
     # --- scoring ---------------------------------------------------------
     def process(self, observations: Sequence[Observation], rejected: int = 0) -> BatchResult:
@@ -233,12 +259,31 @@ class Engine:
         request, self._threshold_request = self._threshold_request, None
         if request:
             self.bank.set_thresholds(**request)
-        batch = self._drop_duplicates(batch)
+        refused = 0
+        if self.bank.max_series and len(batch):
+            groups: dict[str, list[int]] = {}
+            for i, station in enumerate(batch.station):
+                groups.setdefault(station, []).append(i)
+            batch, _groups, refused = self._admit(batch, groups)
+        rejected += refused
+        ordered = self.order.check(batch, warming=self._warming)
+        batch, fed = ordered.batch, ordered.fed
+        if not self._warming:
+            c = self.counters
+            c.duplicates += ordered.duplicates
+            c.late += ordered.late
+            c.out_of_order += ordered.late
+            c.conflicts += ordered.conflicts
+            rejected += sum(isinstance(r, Rejection) for r in ordered.quarantined)
+            self.quarantine(ordered.quarantined)
+        reasons, self._pending = self._pending, {}
+        fields_rejected = sum(v for k, v in reasons.items() if k.startswith("field:"))
         n = len(batch)
         if n == 0:
             if self.store is not None:
                 self.store.flush()  # the rejections of an all-bad batch
-            return BatchResult(batch, [], rejected)
+            return BatchResult(batch, [], rejected, fields_rejected=fields_rejected, reasons=reasons,
+                               late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late)
         traces: list[SeriesTrace] | None = [] if self.sinks.wants_series and not self._warming else None
         by_station: dict[str, list[int]] = {}
         for i, station in enumerate(batch.station):
@@ -248,22 +293,18 @@ class Engine:
             else:
                 rows.append(i)
         self._update_labels(batch, by_station)
-        batch, by_station, refused = self._admit(batch, by_station)
-        rejected += refused
-        n = len(batch)
-        if n == 0:
-            if self.store is not None:
-                self.store.flush()
-            return BatchResult(batch, [], rejected)
         scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         anomalies: list[Anomaly] = []
+        composite = ordered.composite
         for station, rows in by_station.items():
-            if len(rows) == 1:
+            if len(rows) == 1 and fed is None:
                 anomalies.extend(self._score_row(station, rows[0], batch, scores, traces))
             else:
-                anomalies.extend(self._score_rows(station, rows, batch, scores, traces))
+                anomalies.extend(self._score_rows(station, rows, batch, scores, traces, fed, composite))
         anomalies.sort(key=lambda a: a.ts)
         if self._warming:
+            if self.alerts is not None:
+                self.alerts.warm(Readings.of_batch(batch, by_station))
             return BatchResult(batch, anomalies, rejected)
 
         c = self.counters
@@ -276,12 +317,14 @@ class Engine:
         c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
 
         events: list[AlertEvent] = []
+        muted: dict[int, str] = {}
         if self.alerts is not None:
-            clocks = {station: float(batch.ts[rows].max()) for station, rows in by_station.items()}
-            events = self.alerts.observe(anomalies, clocks)
+            events, muted = self.alerts.observe(anomalies, Readings.of_batch(batch, by_station))
         result = BatchResult(batch, anomalies, rejected, events, scores=scores, series=traces,
-                             totals={"rejected": c.rejected, "alerts": self.alerts.sent_events if self.alerts else 0},
-                             started=started)
+                             totals={"rejected": c.rejected, "alerts": self.alerts.sent_events if self.alerts else 0,
+                                     "fields_rejected": c.fields_rejected, "late": c.late},
+                             started=started, fields_rejected=fields_rejected, reasons=reasons,
+                             late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late, muted=muted)
         self.sinks.write(result)
         result.seconds = time.perf_counter() - started
         return result
@@ -289,6 +332,8 @@ class Engine:
     def sync(self) -> None:
         """Make every durable sink's data safe; the transport position may be committed after this."""
         self.sinks.sync()
+        if self.alerts is not None:
+            self.alerts.sync()
 
     def _update_labels(self, batch: ObservationBatch, by_station: dict[str, list[int]]) -> None:
         """Each station's labels from its latest row in the batch (its source and tags)."""
@@ -324,10 +369,9 @@ class Engine:
                 refused.extend(rows)
                 reasons.extend(Rejection(why, orjson.dumps(batch.observation(i).to_wire())) for i in rows)
                 # nothing of a refused station stays behind: a flood of new names costs no memory
-                self._seen.pop(station, None)
                 self.labels.pop(station, None)
         for station in self.bank.drain_evicted():
-            self._seen.pop(station, None)
+            self.order.forget(station)
         if not refused:
             return batch, by_station, 0
         if not self._warming:
@@ -339,48 +383,17 @@ class Engine:
             groups.setdefault(station, []).append(i)
         return batch, groups, 0 if self._warming else len(refused)
 
-    def _drop_duplicates(self, batch: ObservationBatch) -> ObservationBatch:
-        """Drop messages identical in station, time, source and values to one already processed."""
-        seen_by_station = self._seen
-        ts = batch.ts.tolist()
-        # One number per row that changes with any value; a variable the row lacks adds
-        # nothing, so the number does not depend on what else is in the batch.
-        fingerprint = np.zeros(len(batch))
-        for name, col in batch.columns.items():
-            fingerprint += np.where(np.isnan(col), 0.0, col) * _weight(name)
-        prints = fingerprint.tolist()
-        dup = []
-        # A hash per message, not the tuple: the per-station memory this costs is most of a station's.
-        keys = [hash(key) for key in zip(ts, batch.source, prints, strict=True)]
-        for i, (station, key) in enumerate(zip(batch.station, keys, strict=True)):
-            seen = seen_by_station.get(station)
-            if seen is None:
-                seen = seen_by_station[station] = {}
-            if key in seen:
-                dup.append(i)
-            else:
-                seen[key] = None
-        for station in set(batch.station):  # only the stations this batch added to
-            seen = seen_by_station[station]
-            excess = len(seen) - _SEEN_PER_STATION
-            if excess > 0:  # dicts keep insertion order: the oldest go
-                for old in list(islice(seen, excess)):
-                    del seen[old]
-        if not dup:
-            return batch
-        if not self._warming:
-            self.counters.duplicates += len(dup)
-        keep = np.setdiff1d(np.arange(len(batch)), np.array(dup))
-        return batch.select(keep)
-
     def _score_rows(
         self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray],
-        traces: list[SeriesTrace] | None,
+        traces: list[SeriesTrace] | None, fed: dict[str, np.ndarray] | None = None,
+        composite: np.ndarray | None = None,
     ) -> list[Anomaly]:
         whole = len(rows) == len(batch)
         idx = None if whole else np.array(rows)
         times = batch.ts if idx is None else batch.ts[idx]
         columns = batch.columns if idx is None else {k: c[idx] for k, c in batch.columns.items()}
+        if fed is not None:  # late values, and the values of a duplicate instant, are not scored
+            columns = {k: np.where(fed[k] if idx is None else fed[k][idx], c, np.nan) for k, c in columns.items()}
         found: list[Anomaly] = []
         labels = effective_labels(self.labels.get(station, {}), columns)
         for name, col in columns.items():
@@ -399,8 +412,15 @@ class Engine:
                                           np.max(rules, axis=0) if rules else None))
             where = present if idx is None else idx[present]
             scores[name][where] = result.anomaly_score
-        found.extend(self.bank.step_composites(station, times, columns, labels))
-        self._relation_scores(scores, idx, None)
+        sub = None  # the station's rows the cross-variable views see
+        if composite is not None:
+            take = composite if idx is None else composite[idx]
+            if not take.all():
+                sub = np.flatnonzero(take)
+                times, columns = times[take], {k: c[take] for k, c in columns.items()}
+        if times.size:
+            found.extend(self.bank.step_composites(station, times, columns, labels))
+            self._relation_scores(scores, idx, None, sub)
         return found
 
     def _score_row(
@@ -432,7 +452,8 @@ class Engine:
         self._relation_scores(scores, None, row)
         return found
 
-    def _relation_scores(self, scores: dict[str, np.ndarray], idx: np.ndarray | None, row: int | None) -> None:
+    def _relation_scores(self, scores: dict[str, np.ndarray], idx: np.ndarray | None, row: int | None,
+                         sub: np.ndarray | None = None) -> None:
         """The relation view's score counts for the variable it blames (the higher score stays)."""
         rel = self.bank.relation_scores
         if rel is None:
@@ -443,7 +464,8 @@ class Engine:
             v = values[k]
             if col is None or v != v:
                 continue
-            at = row if row is not None else (k if idx is None else int(idx[k]))
+            pos = k if sub is None else int(sub[k])
+            at = row if row is not None else (pos if idx is None else int(idx[pos]))
             if not col[at] >= v:
                 col[at] = v
 
@@ -460,16 +482,23 @@ class Engine:
         }
         if c.duplicates:
             out["duplicates"] = c.duplicates
+        out["fields_rejected"] = c.fields_rejected
+        out["late"] = c.late
+        out["conflicts"] = c.conflicts
+        out["out_of_order"] = c.out_of_order
+        if c.rejected_by_reason:
+            out["rejected_by_reason"] = dict(sorted(c.rejected_by_reason.items()))
+        if c.fields_rejected_by_reason:
+            out["fields_rejected_by_reason"] = dict(sorted(c.fields_rejected_by_reason.items()))
+        if c.missing:
+            out["missing"] = c.missing
+        local = self.decoder.local
+        if local.repeated or local.skipped:
+            out["tz_repeated"], out["tz_skipped"] = local.repeated, local.skipped
         if c.ignored_fields:
             out["ignored_fields"] = dict(sorted(c.ignored_fields.items()))
         out.update(extra)
         return out
-
-
-@lru_cache(maxsize=256)
-def _weight(name: str) -> float:
-    """A weight per variable that is the same in every process (str hashes are not)."""
-    return 1.6180339887 + zlib.crc32(name.encode()) / 2**32
 
 
 def _newest_ts(store: JsonlStore) -> float | None:

@@ -160,6 +160,8 @@ class Pipeline:
 
     def start_producer(self, source: Source, *, max_messages: int | None = None, max_speed: bool = False) -> None:
         self.source = source
+        if self.engine.alerts is not None and not max_speed:
+            self.engine.alerts.watch_source(source)  # a source down too long alerts
 
         def work() -> None:
             # Only noted here: the consumer's thread publishes it (and owns the consumer).

@@ -1,120 +1,44 @@
-"""Replay a recording (JSONL or CSV) through the engine, as fast as possible or paced.
+"""Replay a recording through the engine, as fast as possible or paced, in time order.
 
-JSONL: one wire message per line (the seed device's recordings included).
-CSV: a header of registry names (or their aliases), `ts` and `station`;
-empty cells are missing readings. A file without a station column takes
-`--station` (default: the file's name).
+The file is read natively whatever its format (`sources.formats`: JSONL, CSV,
+NDBC standard meteorological, IEM ASOS; detected from the content, `format`
+overrides) and decoded a chunk at a time.
+
+Time order: a recording is replayed in time order even when the file is not
+(NDBC realtime files list the newest reading first; a merged export may
+interleave). A file of up to `inputs.replay_sort_mb` (64 MiB) is decoded whole
+(the decoded columns take about a tenth of the text), put in time order with a
+stable sort, then scored; the readings that came after a newer one of their
+station are counted under `out_of_order`. A bigger file is sorted a chunk at a
+time; a reading older than one already scored from an earlier chunk then follows
+the live lateness policy (stored, not scored, counted under `late`), and the log
+says the file is out of order beyond what replay sorts.
 """
 
 from __future__ import annotations
 
-import csv
+import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import orjson
+import numpy as np
 
 from mass_tui.engine import BatchResult, Engine
-from sources.schema import Rejection, parse_time
+from sources.batch import ObservationBatch, concat
+from sources.formats import open_recording
+from sources.formats.csv_table import CSV_RECORD_LINES, csv_records  # noqa: F401 - re-exported for tests
+
+log = logging.getLogger(__name__)
 
 BATCH = 16384
-# Flat out, a JSONL replay reads this many bytes per batch: big batches spread the
-# detectors' per-call cost thinly, and a byte budget bounds memory whatever the line length.
+# Flat out, a replay reads this many bytes per chunk: big batches spread the detectors'
+# per-call cost thinly, and a byte budget bounds memory whatever the line length.
 # Headless replay takes 4 MB (1 MB costs a third more time); the UI, where memory
 # matters more than the last third of speed, 1 MB (330 MiB instead of 540 MiB over 1 M messages).
 FLAT_OUT_BYTES = 4 << 20
 UI_FLAT_OUT_BYTES = 1 << 20
-
-
-# A quoted cell may hold newlines; a record is given up to this many lines to close its quote.
-CSV_RECORD_LINES = 64
-
-
-def _csv_records(lines: Iterable[str], max_lines: int = CSV_RECORD_LINES) -> Iterator[tuple[str, str]]:
-    """(record text, "") per CSV record, or (first line, why) for a quote that never closes.
-
-    RFC 4180 doubles a quote inside a quoted cell, so a record is complete when
-    its quotes are balanced. A stray quote costs its own line: the lines after
-    it are read again as records of their own.
-    """
-    source = iter(lines)
-    again: deque[str] = deque()  # lines to read again after a stray quote
-    pending: list[str] = []
-    quotes = 0
-    while True:
-        line = again.popleft() if again else next(source, None)
-        if line is None:
-            break
-        pending.append(line)
-        quotes += line.count('"')
-        if quotes % 2 == 0:
-            yield "".join(pending), ""
-        elif len(pending) > max_lines:
-            yield pending[0], f"CSV quote not closed within {max_lines} lines"
-            again.extendleft(reversed(pending[1:]))
-        else:
-            continue
-        pending, quotes = [], 0
-    if pending:
-        yield pending[0], "CSV quote not closed at the end of the file"
-        yield from _csv_records(pending[1:], max_lines)
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[dict[str, Any] | None, bytes, str]]:
-    """(row object, raw record, "") or (None, raw record, why it is malformed)."""
-    with path.open("r", encoding="utf-8", newline="") as fh:
-        header_line = fh.readline()
-        header = next(csv.reader([header_line]))
-        for record, problem in _csv_records(fh):
-            if not record.strip():
-                continue
-            raw = record.rstrip("\r\n").encode("utf-8")
-            if problem:
-                yield None, raw, problem
-                continue
-            cells = next(csv.reader([record]))
-            if len(cells) != len(header):
-                yield None, raw, f"CSV row has {len(cells)} cells for {len(header)} columns"
-                continue
-            obj: dict[str, Any] = {}
-            for key, cell in zip(header, cells, strict=True):
-                cell = cell.strip()
-                if cell == "":
-                    obj[key] = None
-                    continue
-                try:
-                    obj[key] = float(cell)
-                except ValueError:
-                    obj[key] = cell
-            yield obj, raw, ""
-
-
-def _jsonl_chunks(path: Path, size: int) -> Iterator[list[bytes]]:
-    """The message lines of a JSONL file, about `size` bytes at a time (blank lines dropped)."""
-    with path.open("rb") as fh:
-        while chunk := fh.readlines(size):
-            yield [raw for line in chunk if (raw := line.rstrip(b"\r\n")).strip()]
-
-
-def _jsonl_lines(path: Path) -> Iterator[bytes]:
-    for chunk in _jsonl_chunks(path, 1 << 16):
-        yield from chunk
-
-
-def _json_ts(raw: bytes) -> float | None:
-    """The message time of a raw line, for pacing only (None if unreadable)."""
-    try:
-        obj = orjson.loads(raw)
-        for key in ("ts", "ts_iso", "timestamp", "time_utc", "time"):
-            if isinstance(obj, dict) and obj.get(key) is not None:
-                return parse_time(obj[key])
-    except (orjson.JSONDecodeError, ValueError, TypeError):
-        return None
-    return None
 
 
 class Pacer:
@@ -135,17 +59,37 @@ class Pacer:
             return 0.0
         return max(0.0, self._origin[1] + (ts - self._origin[0]) / self.speed - now)
 
+    def shift(self, seconds: float) -> None:
+        """Move the origin later (after a pause), so the replay does not rush to catch up."""
+        if self._origin is not None:
+            self._origin = (self._origin[0], self._origin[1] + seconds)
+
     def wait(self, seconds: float) -> None:
         if seconds > 0:
             self._stop.wait(seconds)
 
 
-def _csv_time(obj: dict[str, Any]) -> float | None:
-    ts = obj.get("ts") or obj.get("time_utc") or obj.get("timestamp")
-    try:
-        return parse_time(ts) if ts is not None else None
-    except ValueError:
-        return None  # a bad time is rejected by the engine
+def out_of_order(batch: ObservationBatch) -> int:
+    """How many rows come after a later row of the same station."""
+    if len(batch) < 2 or bool(np.all(np.diff(batch.ts) >= 0)):
+        return 0
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(s, len(index)) for s in batch.station), dtype=np.int64,
+                        count=len(batch))
+    count = 0
+    for code in range(len(index)):
+        t = batch.ts[codes == code] if len(index) > 1 else batch.ts
+        if t.size > 1:
+            count += int(np.count_nonzero(t[1:] < np.maximum.accumulate(t)[:-1]))
+    return count
+
+
+def in_time_order(batch: ObservationBatch) -> tuple[ObservationBatch, int]:
+    """The batch stably sorted by time, and how many rows were out of order."""
+    late = out_of_order(batch)
+    if not late:
+        return batch, 0
+    return batch.select(np.argsort(batch.ts, kind="stable")), late
 
 
 def replay_file(
@@ -160,77 +104,100 @@ def replay_file(
     since: float | None = None,
     until: float | None = None,
     chunk_bytes: int = FLAT_OUT_BYTES,
+    format: str = "auto",
+    sort_bytes: int | None = None,
 ) -> bool:
-    """Feed a recording through the engine (speed=None: as fast as possible).
+    """Feed a recording through the engine in time order (speed=None: as fast as possible).
 
-    Stops between batches when `stop` is set, so what was read is scored and
-    stored whole. Returns False when stopped early. `since`/`until` keep the
-    messages timed in [since, until) (for a fast lead-in, then paced). A JSONL
-    file replayed flat out goes to the engine `chunk_bytes` at a time.
+    Stops between batches when `stop` is set, so what was read is scored and stored
+    whole; returns False when stopped early. `since`/`until` keep the readings timed in
+    [since, until) (for a fast lead-in, then paced); a replay with `since` leaves the
+    quarantine to the one with `until` that read the same file before it.
     """
     stop = stop or threading.Event()
-    defaults = {"default_station": station or path.stem, "default_source": f"replay:{path.name}"}
-    if speed is None and since is None and until is None and path.suffix.lower() != ".csv":
-        return _jsonl_flat_out(engine, path, defaults, on_batch, stop, paused, chunk_bytes)
+    recording = open_recording(path, format, station=station, chunk_bytes=chunk_bytes)
+    defaults = {"default_station": recording.station, "default_source": f"replay:{path.name}"}
+    limit = int(engine.config.get("inputs.replay_sort_mb") * 2**20) if sort_bytes is None else sort_bytes
+    quarantine = since is None
     pacer = Pacer(speed, stop)
-    # Flat out, the engine gets big batches; paced, it gets what is due by
-    # the time the replay would sleep, as a live source hands over what has
-    # arrived (one message at a time at a slow pace). The results are the same.
-    batch = BATCH
-    is_csv = path.suffix.lower() == ".csv"
-    items: Iterator[Any] = _csv_rows(path) if is_csv else _jsonl_lines(path)
-    pending: list[Any] = []
+    rows = max(BATCH, chunk_bytes // 128)
 
-    def flush() -> None:
-        if pending:
-            ingest = engine.ingest_objects if is_csv else engine.ingest
-            _emit(ingest(pending, **defaults), on_batch)
-            pending.clear()
+    def decoded() -> Iterator[ObservationBatch]:
+        for chunk in recording.chunks():
+            if stop.is_set():
+                return
+            out = engine.decode(chunk, **defaults)
+            if quarantine:
+                engine.quarantine(out.quarantined)
+                engine.counters.missing += out.missing
+            yield out.batch
 
-    for item in items:
-        while paused is not None and paused.is_set() and not stop.is_set():
-            stop.wait(0.1)
+    if path.stat().st_size <= limit:
+        batch = concat(list(decoded()))
+        batch, moved = in_time_order(batch)
+        if moved:
+            engine.counters.out_of_order += moved
+            log.info("%s: %d readings out of time order; replayed in time order", path.name, moved)
+        batches: Iterator[ObservationBatch] = iter([batch])
+    else:
+        def sorted_chunks() -> Iterator[ObservationBatch]:
+            for batch in decoded():
+                batch, moved = in_time_order(batch)
+                engine.counters.out_of_order += moved
+                yield batch
+        batches = sorted_chunks()
+
+    fed_any = False
+    for batch in batches:
+        if len(batch) and (since is not None or until is not None):
+            keep = np.ones(len(batch), dtype=bool)
+            if since is not None:
+                keep &= batch.ts >= since
+            if until is not None:
+                keep &= batch.ts < until
+            if not keep.all():
+                batch = batch.select(np.flatnonzero(keep))
+        for part in _paced(batch, pacer, rows, stop, paused):
+            _emit(engine.process_batch(part), on_batch)
+            fed_any = True
         if stop.is_set():
-            flush()
             return False
-        timed = speed is not None or since is not None or until is not None
-        if is_csv:
-            obj, raw, problem = item
-            if obj is None:
-                engine.quarantine([Rejection(problem, raw)])
-                continue
-            item = (obj, raw)
-            ts = _csv_time(obj) if timed else None
-        else:
-            ts = _json_ts(item) if timed else None
-        if ts is not None and since is not None and ts < since:
-            continue
-        if ts is not None and until is not None and ts >= until:
-            break
-        delay = pacer.delay_for(ts)
-        if delay > 0:
-            flush()  # what is due now goes to the engine before the replay sleeps
-            pacer.wait(delay)
-        pending.append(item)
-        if len(pending) >= batch:
-            flush()
-    flush()
+    if not fed_any:
+        _emit(engine.process_batch(concat([])), on_batch)  # flushes the quarantine of an all-bad file
+    late = engine.counters.late
+    if late and path.stat().st_size > limit:
+        log.warning("%s is out of time order beyond the %d MiB that replay sorts: %d readings were late "
+                    "(stored, not scored)", path.name, limit >> 20, late)
     return not stop.is_set()
 
 
-def _jsonl_flat_out(
-    engine: Engine, path: Path, defaults: dict[str, str], on_batch: Callable[[BatchResult], None] | None,
-    stop: threading.Event, paused: threading.Event | None, chunk_bytes: int,
-) -> bool:
-    """A JSONL file as fast as possible: whole chunks of lines to the engine, with no
-    per-line work here (pausing and stopping are checked between chunks)."""
-    for raws in _jsonl_chunks(path, chunk_bytes):
-        while paused is not None and paused.is_set() and not stop.is_set():
-            stop.wait(0.1)
+def _paced(batch: ObservationBatch, pacer: Pacer, rows: int, stop: threading.Event,
+           paused: threading.Event | None) -> Iterator[ObservationBatch]:
+    """Slices of a time-ordered batch, each handed over when due: flat out, slices of `rows`;
+    paced, what is due by the time the replay would sleep (one reading at a time at a slow pace),
+    as a live source hands over what has arrived. The results are the same."""
+    n = len(batch)
+    pos = 0
+    while pos < n:
+        if paused is not None and paused.is_set():
+            began = time.monotonic()
+            while paused.is_set() and not stop.is_set():
+                stop.wait(0.1)
+            pacer.shift(time.monotonic() - began)
         if stop.is_set():
-            return False
-        _emit(engine.ingest(raws, **defaults), on_batch)
-    return True
+            return
+        if pacer.speed is None:
+            end = min(n, pos + rows)
+        else:
+            delay = pacer.delay_for(float(batch.ts[pos]))
+            if delay > 0:
+                pacer.wait(min(delay, 0.25))
+                continue
+            end = pos + 1
+            while end < n and end - pos < BATCH and pacer.delay_for(float(batch.ts[end])) <= 0:
+                end += 1
+        yield batch if (pos == 0 and end == n) else batch.select(np.arange(pos, end))
+        pos = end
 
 
 def _emit(result: BatchResult, on_batch: Callable[[BatchResult], None] | None) -> None:

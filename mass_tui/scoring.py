@@ -55,12 +55,13 @@ def score_csv(src: Path, dst: Path, detector: str, params: EnsembleParams) -> di
     A value that is empty or not a number gets an empty score (the row is
     kept); a timestamp is carried through as written.
     """
-    with src.open(newline="", encoding="utf-8") as fh:
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would hide the header "timestamp".
+    with src.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
             raise ScoreInputError(f"{src}: empty file, expected a header timestamp,value")
-        names = [h.strip().lower() for h in header]
+        names = [h.strip().lstrip("\ufeff").lower() for h in header]
         if "timestamp" not in names or "value" not in names:
             raise ScoreInputError(f"{src}: header {header!r}, expected columns timestamp and value")
         ti, vi = names.index("timestamp"), names.index("value")

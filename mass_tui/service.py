@@ -5,6 +5,9 @@ and only then commits its position: killed at any moment it loses nothing
 and re-reads at most one batch. On start it warms the detectors from the
 stored stream. SIGTERM and SIGINT stop it cleanly: the batch in hand is
 stored, the position committed, pending alert deliveries get a few seconds.
+SIGHUP reloads the alert rules, silences and channels from the
+configuration (`reload_config`), keeping detector state and open episodes;
+a bad configuration on reload is logged and the running one kept.
 """
 
 from __future__ import annotations
@@ -44,19 +47,11 @@ def format_anomaly(a: Any) -> str:
     return f"ANOMALY {iso_utc(a.ts)} {a.severity.upper():8s} {a.station} {a.variable} {a.detector}: {a.reason}"
 
 
-_ALERT_LABEL = {"alert": "ALERT", "repeat": "ALERT (repeat)", "escalated": "ALERT (escalated)", "resolved": "RESOLVED"}
-
-
-def format_alert(e: Any) -> str:
-    return f"{_ALERT_LABEL[e.kind]} {iso_utc(e.ts)} {e.rule} at {e.station}: {e.anomaly.reason}"
-
-
 def log_events(result: BatchResult, quiet: bool = False) -> None:
+    """One line per anomaly (alert notices are logged by the alert service as they are made)."""
     if not quiet:
         for a in result.anomalies:
             EVENTS.info(format_anomaly(a))
-    for e in result.alerts:
-        EVENTS.info(format_alert(e))
 
 
 def run_consumer(
@@ -72,23 +67,42 @@ def run_consumer(
     idle_wait: float = 0.2,
     stop: threading.Event | None = None,
     on_ready: Callable[[Pipeline], None] | None = None,
+    reload_config: Callable[[], Config] | None = None,
 ) -> dict[str, Any]:
     """Run the consumer (and the producer when `source` is given) until stopped; returns the summary."""
-    handlers = {}
+    handlers: dict[int, Any] = {}
     metrics = None
+    ready = threading.Event()
     if metrics_port:
         from mass_tui.metrics import Metrics
 
-        metrics = Metrics(metrics_port)
-    alerts = AlertService.from_config(config) if config.get("alerts.enabled") else None
+        metrics = Metrics(metrics_port, ready=ready.is_set)
+    # Live unless the simulator runs on simulated time: then no-data may also count wall time.
+    alerts = AlertService.from_config(config, live=not max_speed) if config.get("alerts.enabled") else None
     store = open_store(config)
     engine = Engine(config, store, alerts)
     pipeline = Pipeline(config, engine, store, transport)
     if stop is not None:
         pipeline.stop = stop
+    reload_requested = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             handlers[sig] = signal.signal(sig, lambda *_: pipeline.stop.set())
+        handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
+
+    def reload_if_asked() -> None:
+        if not reload_requested.is_set():
+            return
+        reload_requested.clear()
+        if reload_config is None or alerts is None:
+            log.warning("SIGHUP: nothing to reload (alerts are off)")
+            return
+        from mass_tui.config import ConfigError
+
+        try:
+            alerts.reload(reload_config())
+        except ConfigError as exc:
+            log.error("SIGHUP: configuration not reloaded, the running one is kept: %s", exc)
     started = time.monotonic()
 
     if metrics is not None:
@@ -96,7 +110,13 @@ def run_consumer(
 
         engine.sinks.add(MetricsSink(metrics, alerts))
 
+    def on_idle() -> None:
+        reload_if_asked()
+        if pipeline.consumer is not None and not pipeline.transport_error:
+            ready.set()
+
     def on_batch(result: BatchResult) -> None:
+        on_idle()
         if metrics is not None:
             metrics.lag.set(pipeline.consumer.lag_bytes())
             if pipeline.source is not None:
@@ -111,9 +131,11 @@ def run_consumer(
                                     max_speed=max_speed)
         if on_ready is not None:
             on_ready(pipeline)
-        pipeline.run(max_seconds=max_seconds, on_batch=on_batch, idle_wait=idle_wait,
+        pipeline.run(max_seconds=max_seconds, on_batch=on_batch, on_idle=on_idle, idle_wait=idle_wait,
                      until_idle=source is not None and (max_speed or max_messages is not None))
     finally:
+        ready.clear()
+        engine.sinks.close()
         store.close()
         if alerts is not None:
             alerts.close(timeout=5.0)
@@ -128,6 +150,5 @@ def run_consumer(
     if pipeline.source is not None:
         summary["source"] = pipeline.source.state.to_dict()
     if alerts is not None:
-        summary["alerts"] = alerts.sent_events
-        summary["deliveries"] = {name: st.to_dict() for name, st in alerts.dispatcher.status.items()}
+        summary.update(alerts.summary())
     return summary

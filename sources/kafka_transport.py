@@ -13,10 +13,11 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from sources.base import SourceState
+from sources.schema import MessageMeta, Messages
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,12 @@ class KafkaSink:
         self.flush()
 
 
+def _meta(msg: Any) -> MessageMeta:
+    kind, stamp = msg.timestamp()
+    return MessageMeta(topic=msg.topic() or "", partition=msg.partition(), offset=msg.offset(), key=msg.key(),
+                       timestamp_ms=stamp if kind != TIMESTAMP_NOT_AVAILABLE and stamp > 0 else None)
+
+
 class KafkaSource:
     """The consumer side, with the same read/commit/lag/close surface as FileTail."""
 
@@ -123,11 +130,14 @@ class KafkaSource:
             st.failures += 1
             log.warning("kafka: %s (librdkafka reconnects with backoff)", err)
 
-    def read(self, max_lines: int = 1000, timeout: float = 0.02) -> list[bytes]:
+    def read(self, max_lines: int = 1000, timeout: float = 0.02) -> Messages:
+        """Messages available now, as a list of values whose `.meta` holds each one's topic,
+        partition, offset, key and record timestamp (the engine takes the key as station and
+        the timestamp as time when the value lacks them, and keeps them in quarantine records)."""
         # consume() waits its whole timeout unless the batch fills: a short
         # timeout keeps a trickle of messages from waiting for company.
         msgs = self._consumer.consume(num_messages=max_lines, timeout=timeout)
-        out = []
+        out = Messages()
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -135,6 +145,7 @@ class KafkaSource:
                     self._on_error(err)
                 continue
             out.append(msg.value() or b"")
+            out.meta.append(_meta(msg))
             self._offsets[msg.partition()] = msg.offset() + 1
         if out:
             self.state.up, self.state.down_since = True, None

@@ -31,6 +31,7 @@ OPEN_METEO_FIELDS = {
     "wind_direction_10m": "wind_dir_deg",
     "winddirection_10m": "wind_dir_deg",
     "precipitation": "precip_mm",
+    "snowfall": "snow_mm",
     "cloud_cover": "cloud_cover_pct",
     "cloudcover": "cloud_cover_pct",
     "pm2_5": "pm25_ugm3",
@@ -39,7 +40,7 @@ OPEN_METEO_FIELDS = {
 }
 OPEN_METEO_WEATHER = (
     "temperature_2m,relative_humidity_2m,dew_point_2m,surface_pressure,pressure_msl,"
-    "wind_speed_10m,wind_gusts_10m,wind_direction_10m,precipitation,cloud_cover"
+    "wind_speed_10m,wind_gusts_10m,wind_direction_10m,precipitation,rain,showers,snowfall,cloud_cover"
 )
 OPEN_METEO_AIR = "pm2_5,pm10,us_aqi"
 
@@ -50,6 +51,9 @@ _CONVERT: dict[str, dict[str, Any]] = {
     "wind_mps": {"m/s": lambda v: v, "km/h": lambda v: v / 3.6, "mp/h": lambda v: v * 0.44704,
                  "mph": lambda v: v * 0.44704, "kn": lambda v: v * 0.514444, "kt": lambda v: v * 0.514444},
     "precip_mm": {"mm": lambda v: v, "inch": lambda v: v * 25.4},
+    # Open-Meteo's snowfall is snow depth; its docs give 7 cm of snow = 10 mm of water.
+    "snow_mm": {"cm": lambda v: v * 10.0 / 7.0, "inch": lambda v: v * 2.54 * 10.0 / 7.0,
+                "mm": lambda v: v / 7.0},
     "humidity_pct": {"%": lambda v: v},
     "cloud_cover_pct": {"%": lambda v: v},
     "pressure_hpa": {"hPa": lambda v: v},
@@ -115,6 +119,16 @@ def open_meteo_current(payload: Any, station: str, source: str = "open-meteo") -
             if value is not None:
                 message[name] = value
                 added += 1
+    if "precip_mm" not in message:
+        # Older requests or models without `precipitation`: rain + showers + snowfall (liquid equivalent).
+        parts = [_convert("precip_mm", current.get(f), str(units.get(f, "")), f) for f in ("rain", "showers")
+                 if f in current]
+        if "snow_mm" in message:
+            parts.append(message["snow_mm"])
+        parts = [p for p in parts if p is not None]
+        if parts:
+            message["precip_mm"] = float(sum(parts))
+            added += 1
     if not added:
         raise NormalizeError("current block has no values mass knows (all missing or null)")
     return message
@@ -155,7 +169,33 @@ def owm_weather(payload: Any, station: str, units: str = "standard") -> dict[str
         "gust_mps": _convert("gust_mps", wind.get("gust"), speed_unit, "wind.gust"),
         "wind_dir_deg": _convert("wind_dir_deg", wind.get("deg"), "°", "wind.deg"),
         "cloud_cover_pct": _convert("cloud_cover_pct", (payload.get("clouds") or {}).get("all"), "%", "clouds.all"),
-        "precip_mm": _convert("precip_mm", (payload.get("rain") or {}).get("1h"), "mm", "rain.1h"),
     }
+    fields.update(_owm_precipitation(payload))
     message.update({k: v for k, v in fields.items() if v is not None})
     return message
+
+
+def _owm_precipitation(payload: dict[str, Any]) -> dict[str, float]:
+    """`rain` and `snow` blocks as liquid-equivalent mm: precip_mm over 1 h (rain + snow), snow_mm,
+    and precip_3h_mm when only the 3 h blocks are given. OpenWeatherMap gives these in mm whatever
+    `units` asks for (openweathermap.org/current: "only mm as units of measurement are available")."""
+    out: dict[str, float] = {}
+    blocks = {}
+    for kind in ("rain", "snow"):
+        block = payload.get(kind)
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            raise NormalizeError(f"{kind} is not an object: {str(block)[:60]!r}")
+        blocks[kind] = {h: _convert("precip_mm", block.get(h), "mm", f"{kind}.{h}") for h in ("1h", "3h")}
+    hour = [b["1h"] for b in blocks.values() if b["1h"] is not None]
+    if hour:
+        out["precip_mm"] = float(sum(hour))
+    else:
+        three = [b["3h"] for b in blocks.values() if b["3h"] is not None]
+        if three:
+            out["precip_3h_mm"] = float(sum(three))
+    snow = blocks.get("snow", {}).get("1h")
+    if snow is not None:
+        out["snow_mm"] = snow
+    return out

@@ -1,30 +1,26 @@
-"""The observation schema: decode and validate one wire message.
+"""The observation schema: what one valid reading is, and what a quarantined message or field is.
 
-`decode()` never raises. It returns an `Observation` or a `Rejection` that
-carries the reason and the raw bytes, so the caller can quarantine it.
+Decoding (`sources.decode`) never raises: every message becomes rows of an
+`ObservationBatch` and quarantine records. A `Rejection` is a whole message
+set aside (not JSON, no usable time or station, no valid value left) with the
+reason and its raw bytes; a `FieldRejection` is one bad field of a message whose
+other values were stored (a missing-value sentinel, not a number, outside the
+physical range, a conflicting duplicate) with station, time, field, raw value
+and reason. `decode()` here is the one-message convenience over the batch decoder.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-import orjson
-
-from sources.variables import ALIASES, REGISTRY
+from sources.times import TimeError
+from sources.times import parse_time as _parse_time
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_STATION_CHARS = 128
-
-# Keys that describe the message rather than carry a measurement.
-_TIME_KEYS = ("ts", "ts_iso", "timestamp", "time_utc", "time")
-_STATION_KEYS = ("station", "station_id")
-_META_KEYS = frozenset(
-    (*_TIME_KEYS, *_STATION_KEYS, "source", "provider", "lat", "lon", "tags", "name")
-)
+RAW_KEPT = 4096  # bytes of an oversized message kept in its quarantine record
 
 
 @dataclass(slots=True)
@@ -53,21 +49,89 @@ class Observation:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class MessageMeta:
+    """Where a message came from on the transport (Kafka: topic, partition, offset, key, record time)."""
+
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+    key: bytes | None = None
+    timestamp_ms: int | None = None  # the record's timestamp (create or log-append time), if any
+
+    def to_record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+        if self.key is not None:
+            out["key"] = self.key.decode("utf-8", errors="backslashreplace")
+        return out
+
+
+class Messages(list):
+    """Raw messages (a list of bytes) that carry their transport metadata: `meta[i]` for message i."""
+
+    def __init__(self, raws: list[bytes] | None = None, meta: list[MessageMeta] | None = None) -> None:
+        super().__init__(raws or [])
+        self.meta: list[MessageMeta] = meta if meta is not None else []
+
+
 @dataclass(slots=True)
 class Rejection:
+    """A whole message set aside: `reason` for people, `code` for counting (by reason)."""
+
     reason: str
     raw: bytes
+    code: str = "invalid"
+    meta: MessageMeta | None = None
 
-    def to_record(self, received_at: float) -> dict[str, str]:
-        return {
+    def to_record(self, received_at: float) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "message",
             "reason": self.reason,
+            "code": self.code,
             "raw": self.raw.decode("utf-8", errors="backslashreplace"),
             "received_at": iso_utc(received_at),
         }
+        if self.meta is not None:
+            out.update(self.meta.to_record())
+        return out
+
+
+@dataclass(slots=True)
+class FieldRejection:
+    """One bad field of a message whose other values were kept."""
+
+    station: str
+    ts: float
+    field: str  # as written in the message or header
+    raw: str  # the field's value as written (text, or JSON for a JSON value)
+    reason: str
+    code: str
+    variable: str = ""  # the registry name it would have been
+    meta: MessageMeta | None = None
+
+    def to_record(self, received_at: float) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "field",
+            "reason": self.reason,
+            "code": self.code,
+            "station": self.station,
+            "ts": iso_utc(self.ts),
+            "field": self.field,
+            "raw": self.raw,
+        }
+        if self.variable:
+            out["variable"] = self.variable
+        out["received_at"] = iso_utc(received_at)
+        if self.meta is not None:
+            out.update(self.meta.to_record())
+        return out
+
+
+Quarantined = Rejection | FieldRejection
 
 
 class InvalidMessage(ValueError):
-    """Raised inside validation; `decode()` turns it into a Rejection."""
+    """A message that cannot become an observation; the message says why."""
 
 
 def iso_utc(ts: float) -> str:
@@ -75,149 +139,15 @@ def iso_utc(ts: float) -> str:
 
 
 def parse_time(value: Any) -> float:
-    """Seconds since the epoch (UTC) from an ISO 8601 string or a unix number.
+    """Seconds since the epoch (UTC) from an ISO 8601 string or an epoch number in s, ms, µs or ns.
 
-    A timestamp without an offset is taken as UTC: that is what the seed
-    device, NOAA and IEM recordings write.
+    A timestamp without an offset is taken as UTC here. Raises InvalidMessage (a
+    ValueError) for anything unusable, a time outside the plausible span included.
     """
-    if isinstance(value, bool):
-        raise InvalidMessage(f"timestamp is not a time: {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-        if seconds > 1e11:  # unix milliseconds
-            seconds /= 1000.0
-        if not math.isfinite(seconds):
-            raise InvalidMessage(f"timestamp is not finite: {value!r}")
-        return seconds
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidMessage(f"unparseable timestamp: {value[:64]!r}") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        return dt.timestamp()
-    raise InvalidMessage(f"timestamp is not a string or number: {value!r}")
-
-
-@lru_cache(maxsize=8192)
-def _parse_iso_cached(value: str) -> float:
-    # Many stations share each timestamp; parsing it once saves a third of validation.
-    return parse_time(value)
-
-
-# Every accepted field name -> (registry name, low, high), aliases included.
-_FIELDS: dict[str, tuple[str, float, float]] = {
-    field: (var.name, var.low, var.high)
-    for field, var in [
-        *((name, var) for name, var in REGISTRY.items()),
-        *((alias, REGISTRY[name]) for alias, name in ALIASES.items()),
-    ]
-    if field not in _META_KEYS
-}
-
-
-def _first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        value = obj.get(key)
-        if value is not None:
-            return value
-    return None
-
-
-def _station_of(obj: dict[str, Any], default_station: str | None) -> str:
-    station = _first(obj, _STATION_KEYS)
-    if station is None:
-        provider = obj.get("provider")
-        # The seed device wrote one stream per provider and location.
-        if isinstance(provider, str) and provider and "ts_iso" in obj:
-            lat, lon = obj.get("lat"), obj.get("lon")
-            station = f"{provider}@{lat},{lon}" if lat is not None else provider
-        elif default_station is not None:
-            station = default_station
-        else:
-            raise InvalidMessage("missing station")
-    if isinstance(station, int) and not isinstance(station, bool):
-        station = str(station)
-    if not isinstance(station, str) or not station.strip():
-        raise InvalidMessage(f"station is not a non-empty string: {station!r}")
-    if len(station) > MAX_STATION_CHARS:
-        raise InvalidMessage(f"station name longer than {MAX_STATION_CHARS} characters")
-    return station
-
-
-def _coordinate(obj: dict[str, Any], key: str, limit: float) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not -limit <= value <= limit:
-        raise InvalidMessage(f"{key} is not a coordinate in [-{limit:g}, {limit:g}]: {value!r}")
-    return float(value)
-
-
-def _tags(obj: dict[str, Any]) -> dict[str, str]:
-    tags = obj.get("tags")
-    if tags is None:
-        return {}
-    if not isinstance(tags, dict):
-        raise InvalidMessage(f"tags is not an object: {tags!r}")
-    return {str(k): str(v) for k, v in tags.items()}
-
-
-def validate(
-    obj: Any,
-    *,
-    default_station: str | None = None,
-    default_source: str = "unknown",
-    ignored: dict[str, int] | None = None,
-) -> Observation:
-    """Build an Observation from a decoded JSON value or raise InvalidMessage.
-
-    Fields that are neither metadata nor registry variables are counted in
-    `ignored` (field name -> count) so the caller can report them.
-    """
-    if type(obj) is not dict:
-        raise InvalidMessage(f"not a JSON object but {type(obj).__name__}")
-    ts_raw = obj.get("ts")
-    if ts_raw is None:
-        ts_raw = _first(obj, _TIME_KEYS)
-        if ts_raw is None:
-            raise InvalidMessage("missing ts")
-    ts = _parse_iso_cached(ts_raw) if type(ts_raw) is str else parse_time(ts_raw)
-    station = obj.get("station")
-    if type(station) is not str or not 0 < len(station) <= MAX_STATION_CHARS or not station.strip():
-        station = _station_of(obj, default_station)
-    values: dict[str, float] = {}
-    for key, value in obj.items():
-        spec = _FIELDS.get(key)
-        if spec is None:
-            if ignored is not None and key not in _META_KEYS:
-                ignored[key] = ignored.get(key, 0) + 1
-            continue
-        if value is None:
-            continue  # a missing reading, as APIs report it
-        kind = type(value)
-        if kind is not float and kind is not int:  # bool is its own type: rejected too
-            raise InvalidMessage(f"{key} is not a number: {value!r}"[:200])
-        name, low, high = spec
-        if not low <= value <= high:
-            unit = REGISTRY[name].unit
-            raise InvalidMessage(
-                f"{key}={value!r} outside the physical range [{low:g}, {high:g}] {unit}".rstrip()
-            )
-        values[name] = value if kind is float else float(value)
-    if not values:
-        raise InvalidMessage("no variable values")
-    source = obj.get("source") or obj.get("provider") or default_source
-    return Observation(
-        ts=ts,
-        station=station,
-        source=source if type(source) is str else str(source),
-        values=values,
-        lat=_coordinate(obj, "lat", 90.0) if "lat" in obj else None,
-        lon=_coordinate(obj, "lon", 180.0) if "lon" in obj else None,
-        tags=_tags(obj) if "tags" in obj else {},
-    )
+    try:
+        return _parse_time(value)
+    except TimeError as exc:
+        raise InvalidMessage(str(exc)) from None
 
 
 def decode(
@@ -227,18 +157,26 @@ def decode(
     default_source: str = "unknown",
     ignored: dict[str, int] | None = None,
 ) -> Observation | Rejection:
-    """Decode one wire message. Never raises."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        return Rejection(f"message larger than {MAX_MESSAGE_BYTES} bytes", raw[:4096])
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return Rejection(f"not JSON: {exc}", raw)
-    try:
-        return validate(
-            obj, default_station=default_station, default_source=default_source, ignored=ignored
-        )
-    except InvalidMessage as exc:
-        return Rejection(str(exc), raw)
-    except (ValueError, OverflowError, TypeError) as exc:  # e.g. a year outside datetime's range
-        return Rejection(f"invalid message: {exc}", raw)
+    """Decode one wire message (never raises): its observation, or the rejection of the whole message.
+
+    Field rejections of a kept message are dropped here; the engine uses `sources.decode.Decoder`,
+    which returns them.
+    """
+    from sources.decode import Decoder
+
+    out = Decoder().decode([raw], default_station=default_station, default_source=default_source, ignored=ignored)
+    if out.rejected:
+        return out.rejected[0]
+    return out.batch.observation(0)
+
+
+def validate(obj: Any, *, default_station: str | None = None, default_source: str = "unknown",
+             ignored: dict[str, int] | None = None) -> Observation:
+    """An Observation from a decoded JSON value, or InvalidMessage with the reason."""
+    from sources.decode import Decoder
+
+    out = Decoder().decode_objects([obj], default_station=default_station, default_source=default_source,
+                                   ignored=ignored)
+    if out.rejected:
+        raise InvalidMessage(out.rejected[0].reason)
+    return out.batch.observation(0)

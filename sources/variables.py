@@ -30,10 +30,16 @@ _VARIABLES = (
     Variable("humidity_pct", "%", "Relative humidity", 0.0, 100.0),
     Variable("pressure_hpa", "hPa", "Station pressure", 300.0, 1100.0),
     Variable("pressure_msl_hpa", "hPa", "Sea-level pressure", 850.0, 1090.0),
+    # The altimeter setting (QNH) of an airport report: reduced to sea level by the standard atmosphere.
+    Variable("altimeter_hpa", "hPa", "Altimeter setting", 850.0, 1090.0),
     Variable("wind_mps", "m/s", "Wind speed", 0.0, 120.0),
     Variable("gust_mps", "m/s", "Wind gust", 0.0, 150.0),
     Variable("wind_dir_deg", "°", "Wind direction", 0.0, 360.0, scored=False),
+    # Liquid-equivalent precipitation of the hour before the reading (rain, showers and melted snow).
     Variable("precip_mm", "mm", "Precipitation", 0.0, 500.0),
+    Variable("precip_3h_mm", "mm", "Precipitation (3 h)", 0.0, 1000.0),
+    # Snowfall as liquid equivalent, also counted in precip_mm.
+    Variable("snow_mm", "mm", "Snowfall (liquid eq.)", 0.0, 500.0),
     Variable("cloud_cover_pct", "%", "Cloud cover", 0.0, 100.0),
     Variable("wave_height_m", "m", "Wave height", 0.0, 40.0),
     Variable("water_temp_c", "°C", "Water temperature", -5.0, 45.0),

@@ -12,6 +12,7 @@ from mass_tui.alerts.channels import ChannelError, EmailChannel, SlackChannel, S
 from mass_tui.alerts.dispatch import Dispatcher
 from mass_tui.alerts.manager import AlertEvent, AlertManager, AlertRule
 from mass_tui.alerts.message import body, sms_text, subject
+from mass_tui.alerts.readings import Readings
 
 from .conftest import ROOT, SANDY
 
@@ -32,26 +33,31 @@ def kinds(events):
     return [(e.kind, e.ts / H) for e in events]
 
 
+def hourly(first: float, last: float, station: str = "s") -> Readings:
+    """Readings of `station` every hour from `first` to `last` hours (inclusive)."""
+    return Readings.of_times({station: [t * H for t in range(int(first), int(last) + 1)]})
+
+
 def test_one_alert_per_episode_then_resolved_in_data_time():
     m = manager()
-    events = m.observe([gust(t * H) for t in range(0, 5)], {"s": 4 * H})
+    events = m.observe([gust(t * H) for t in range(0, 5)], hourly(0, 4))
     assert kinds(events) == [("alert", 0.0)]
     # Two quiet hours of data time end the episode, however fast they are replayed.
-    assert kinds(m.observe([], {"s": 6 * H})) == [("resolved", 6.0)]
+    assert kinds(m.observe([], hourly(5, 6))) == [("resolved", 6.0)]
 
 
 def test_repeat_escalation_and_cooldown():
     m = manager()
-    events = m.observe([gust(t * H) for t in range(0, 8)] + [gust(8 * H, 25.0, "critical")], {"s": 8 * H})
+    events = m.observe([gust(t * H) for t in range(0, 8)] + [gust(8 * H, 25.0, "critical")], hourly(0, 8))
     assert kinds(events) == [("alert", 0.0), ("repeat", 6.0), ("escalated", 8.0)]
-    m.observe([], {"s": 10 * H})  # resolved at 10 h
+    m.observe([], hourly(9, 10))  # resolved at 10 h
     # A new episode 10 min after the last notification is inside the cooldown: quiet, also when it ends.
     m2 = manager(cooldown_s=5 * H)
-    assert kinds(m2.observe([gust(0)], {"s": 0})) == [("alert", 0.0)]
-    assert kinds(m2.observe([], {"s": 2 * H})) == [("resolved", 2.0)]
-    assert kinds(m2.observe([gust(3 * H)], {"s": 3 * H})) == []
-    assert kinds(m2.observe([], {"s": 5 * H})) == []
-    assert kinds(m2.observe([gust(6 * H)], {"s": 6 * H})) == [("alert", 6.0)]
+    assert kinds(m2.observe([gust(0)], hourly(0, 0))) == [("alert", 0.0)]
+    assert kinds(m2.observe([], hourly(1, 2))) == [("resolved", 2.0)]
+    assert kinds(m2.observe([gust(3 * H)], hourly(3, 3))) == []
+    assert kinds(m2.observe([], hourly(4, 5))) == []
+    assert kinds(m2.observe([gust(6 * H)], hourly(6, 6))) == [("alert", 6.0)]
 
 
 def test_rules_match_detector_prefix_severity_and_variables():
@@ -66,7 +72,7 @@ def test_rules_match_detector_prefix_severity_and_variables():
 def test_stations_have_their_own_episodes_and_clocks():
     m = manager()
     events = m.observe([gust(0, station="a"), gust(0, station="b"), gust(1 * H, station="a")],
-                       {"a": 1 * H, "b": 3 * H})
+                       Readings.of_times({"a": [0, H], "b": [0, H, 2 * H, 3 * H]}))
     assert [(e.kind, e.station) for e in events] == [("alert", "a"), ("alert", "b"), ("resolved", "b")]
 
 
@@ -168,14 +174,19 @@ def test_sandy_replay_alerts_once_per_episode_and_alerts_jsonl_matches_the_mails
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    alerts = [json.loads(x) for x in (tmp_path / "data" / "db" / "alerts.jsonl").read_text().splitlines()]
+    journal = [json.loads(x) for x in (tmp_path / "data" / "db" / "alerts.jsonl").read_text().splitlines()]
+    alerts = [r for r in journal if r["kind"] != "delivery"]
+    deliveries = [r for r in journal if r["kind"] == "delivery"]
     anomalies = [json.loads(x) for x in (tmp_path / "data" / "db" / "anomalies.jsonl").read_text().splitlines()]
-    assert summary["alerts"] == len(alerts) == len(received)
-    assert summary["deliveries"]["email"]["sent"] == len(alerts)
+    assert summary["alerts"] == len(alerts) and summary["muted"] == 0
+    # alerts.jsonl says which notices went where: one delivery record per mail, each notice in one of them.
+    assert [d["channel"] for d in deliveries] == ["email"] * len(received)
+    assert all(d["outcome"] == "sent" for d in deliveries)
+    assert sorted(i for d in deliveries for i in d["notices"]) == sorted(a["id"] for a in alerts)
+    assert summary["deliveries"]["email"]["sent"] == len(received) == summary["notifications"]
     subjects = sorted(msg["Subject"] for _, msg in received)
     assert all(rcpt == ["ops@example.org", "duty@example.org"] for rcpt, _ in received)
-    # Each stored alert is one mail: same rule and station in the same order of kinds.
-    assert len(subjects) == len(alerts)
+    assert len(subjects) == len(received)
     for rule in ("gust", "pressure-fall"):
         starts = [a for a in alerts if a["rule"] == rule and a["kind"] == "alert"]
         readings = [a for a in anomalies if a["detector"] == {"gust": "gust_limit", "pressure-fall":

@@ -140,7 +140,7 @@ def test_replay_csv_with_stations_and_seed_jsonl(tmp_path, shared):
     assert summary["observations"] == 24 and summary["rejected"] == 0
 
 
-def test_config_command_masks_secrets_and_bad_config_exits_2(tmp_path):
+def test_config_command_masks_secrets_and_bad_config_exits_78(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "mass_tui", "config"],
         cwd=tmp_path,
@@ -157,7 +157,7 @@ def test_config_command_masks_secrets_and_bad_config_exits_2(tmp_path):
         text=True,
         env={"PYTHONPATH": str(ROOT), "Z_THRESHOLD": "-1"},
     )
-    assert proc.returncode == 2 and "detectors.z = '-1'" in proc.stderr
+    assert proc.returncode == 78 and "detectors.z = '-1'" in proc.stderr  # EX_CONFIG
 
 
 def test_core_imports_without_textual():
@@ -208,7 +208,7 @@ def test_replay_csv_keeps_a_quoted_newline_in_one_record_and_quarantines_a_stray
 
 
 def test_csv_records_after_a_stray_quote_are_each_read_again():
-    from mass_tui.replay import _csv_records
+    from mass_tui.replay import csv_records as _csv_records
 
     lines = ['a,"stray\n', *(f"row{i},1\n" for i in range(6)), 'q,"two\n', 'lines"\n']
     got = list(_csv_records(lines, max_lines=3))

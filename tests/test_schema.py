@@ -38,6 +38,8 @@ def test_naive_timestamp_is_utc_and_unix_numbers_work():
     assert parse_time("2020-01-01T00:00:00") == 1577836800.0
     assert parse_time(1577836800) == 1577836800.0
     assert parse_time(1577836800000) == 1577836800.0  # milliseconds
+    assert parse_time(1577836800000000) == 1577836800.0  # microseconds
+    assert parse_time(1577836800000000000) == 1577836800.0  # nanoseconds
 
 
 def test_nulls_are_missing_readings_not_errors():
@@ -53,11 +55,14 @@ BAD = [
     (b'{"ts": 1, "temp_c": 1}', "missing station"),
     (b'{"ts": 1, "station": "s", "temp_c": "warm"}', "temp_c is not a number"),
     (b'{"ts": 1, "station": "s", "temp_c": true}', "temp_c is not a number"),
-    (b'{"ts": 1, "station": "s", "temp_c": 999}', "outside the physical range"),
+    (b'{"ts": 1, "station": "s", "temp_c": 150}', "outside the physical range"),
+    (b'{"ts": 1, "station": "s", "temp_c": 999.0}', "missing-value sentinel 999.0"),
     (b'{"ts": 1, "station": "s", "humidity_pct": -3}', "outside the physical range"),
     (b'{"ts": 1, "station": "s", "foo": 3}', "no variable values"),
     (b'{"ts": 1, "station": "", "temp_c": 1}', "station is not a non-empty string"),
-    (b'{"ts": 1, "station": "s", "lat": 123, "temp_c": 1}', "lat is not a coordinate"),
+    (b'{"ts": 1, "station": "s", "lat": 123, "temp_c": "x"}', "lat is not a coordinate"),
+    (b'{"ts": 1e20, "station": "s", "temp_c": 1}', "timestamp out of range"),
+    (b'{"ts": 1, "station": "s", "temp_c": 1, "tags": {"a": {"b": 1}}}', "tags must be flat"),
 ]
 
 

@@ -52,7 +52,8 @@ def test_smoke_fire_raises_the_composite_fire_pattern():
     sim = Simulator("smoke", seed=2, step_seconds=10, days=3)
     fire = sim.labels[0]
     steps = int((fire.end - sim.start) / 10) + 10
-    batch, rejected = decode_batch(_run(sim, steps))
+    decoded = decode_batch(_run(sim, steps))
+    batch, rejected = decoded.batch, decoded.rejected
     assert not rejected
     engine = Engine(load_config(None, env={}, dotenv_file=None))
     result = engine.process_batch(batch)

@@ -1,7 +1,10 @@
-"""The JSONL store as a sink: observations with their scores, anomalies and alert notices.
+"""The JSONL store as a sink: observations with their scores, and anomalies (with `muted` when a
+silence, mute time or inhibition holds their alerts back).
 
 This is the durable sink of the embedded default: `sync()` fsyncs the
-files, and the transport position is committed after it.
+files, and the transport position is committed after it. Alert notices and
+delivery outcomes go to `alerts.jsonl` through the alert journal
+(`mass_tui/alerts/journal.py`), which channel workers write from their own threads.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
+from mass_tui.store import ANOMALIES, STREAM, JsonlStore
 from sources.batch import ObservationBatch
 from sources.schema import iso_utc
 
@@ -30,8 +33,12 @@ class JsonlSink:
     def write(self, scored: BatchResult) -> None:
         store = self.store
         store.append_lines(STREAM, _stream_lines(scored.batch, scored.scores))
-        store.append(ANOMALIES, (a.to_record() for a in scored.anomalies))
-        store.append(ALERTS, (e.to_record() for e in scored.alerts))
+        muted = scored.muted
+        if muted:
+            store.append(ANOMALIES, ({**a.to_record(), "muted": muted[i]} if i in muted else a.to_record()
+                                     for i, a in enumerate(scored.anomalies)))
+        else:
+            store.append(ANOMALIES, (a.to_record() for a in scored.anomalies))
         store.flush()
 
     def sync(self) -> None:

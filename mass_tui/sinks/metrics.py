@@ -1,4 +1,8 @@
-"""Prometheus counters as a sink: observations, rejections, anomalies, alert notices, batch time."""
+"""Prometheus counters as a sink: observations, rejections, anomalies, each station's newest data, batch time.
+
+Alert notices and delivery outcomes are counted as they happen (a listener
+on the alert service), since deliveries finish on the channels' own threads.
+"""
 
 from __future__ import annotations
 
@@ -19,20 +23,26 @@ class MetricsSink:
     def __init__(self, metrics: Metrics, alerts: AlertService | None = None) -> None:
         self.metrics = metrics
         self.alerts = alerts
+        if alerts is not None:
+            alerts.listeners.append(metrics.on_alert)
 
     def write(self, scored: BatchResult) -> None:
         m: Any = self.metrics
         m.observations.inc(len(scored.batch))
         m.rejected.inc(scored.rejected)
+        m.fields_rejected.inc(scored.fields_rejected)
+        m.late.inc(scored.late)
+        m.conflicts.inc(scored.conflicts)
+        m.out_of_order.inc(scored.out_of_order)
+        for key, count in scored.reasons.items():
+            kind, _, code = key.partition(":")
+            m.quarantined.labels(kind, code).inc(count)
         m.latency.observe(time.perf_counter() - scored.started)  # the sinks before this one included
         for a in scored.anomalies:
             m.anomalies.labels(a.detector, a.severity).inc()
-        for e in scored.alerts:
-            m.alerts.labels(e.kind, e.rule).inc()
-        if self.alerts is not None:
-            for name, st in self.alerts.dispatcher.status.items():
-                m.deliveries.labels(name, "sent").set(st.sent)
-                m.deliveries.labels(name, "failed").set(st.failed)
+        if len(scored.batch):
+            # A station's rows are in time order within a batch, so the last one per station is its newest.
+            m.observed(dict(zip(scored.batch.station, scored.batch.ts.tolist(), strict=True)))
 
     def sync(self) -> None:
         pass

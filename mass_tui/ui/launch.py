@@ -38,7 +38,8 @@ def _engine(config: Config, stop: threading.Event) -> tuple[Engine, LiveState, C
 
 
 def replay_app(config: Config, path: Path, *, speed: float | None, station: str | None,
-               fast_until: float | None = None, **app_options) -> tuple[MassApp, Callable[[], None]]:
+               fast_until: float | None = None, format: str = "auto",
+               **app_options) -> tuple[MassApp, Callable[[], None]]:
     """A UI replaying a recording; returns (app, cleanup)."""
     stop = threading.Event()
     engine, state, cleanup = _engine(config, stop)
@@ -49,12 +50,14 @@ def replay_app(config: Config, path: Path, *, speed: float | None, station: str 
         if fast_until is not None:
             # The lead-in at full speed, then the recorded pace: charts start with history.
             replay_file(engine, path, speed=None, station=station, stop=controls.stop, paused=controls.paused,
-                        until=fast_until, chunk_bytes=UI_FLAT_OUT_BYTES)
+                        until=fast_until, chunk_bytes=UI_FLAT_OUT_BYTES, format=format, sort_bytes=UI_FLAT_OUT_BYTES)
             replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused,
-                        since=fast_until)
+                        since=fast_until, format=format, sort_bytes=UI_FLAT_OUT_BYTES)
         else:
+            # The UI starts showing data at once: it sorts a file whole only up to one chunk (1 MB, an
+            # NDBC realtime file fits), bigger files chunk by chunk; headless replay sorts up to 64 MiB.
             replay_file(engine, path, speed=speed, station=station, stop=controls.stop, paused=controls.paused,
-                        chunk_bytes=UI_FLAT_OUT_BYTES)
+                        chunk_bytes=UI_FLAT_OUT_BYTES, format=format, sort_bytes=UI_FLAT_OUT_BYTES)
         store.flush()
 
     pace = "max speed" if speed is None else f"{speed:g}x"

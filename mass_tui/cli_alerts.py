@@ -1,0 +1,166 @@
+"""`mass silence add|list|expire`, `mass ack EPISODE`, `mass alert list`: the alert state from the shell.
+
+They write the same SQLite alert state (`DATA_DIR/db/alert_state.sqlite3`)
+the UI and the headless service read, so a silence added here applies to a
+running `mass run` at its next batch, without a restart or a signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from mass_tui.alerts.durations import DurationError, format_duration, parse_duration
+from mass_tui.alerts.matchers import MatcherError, parse_matchers
+from mass_tui.alerts.message import printable
+from mass_tui.alerts.state import AlertState, StateError
+from sources.schema import InvalidMessage, iso_utc, parse_time
+
+EX_USAGE = 2
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "")
+
+
+def register(sub: Any, alert_sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> dict[str, Any]:
+    """Add the subcommands to `mass`'s parser; returns their handlers by command name."""
+    p = sub.add_parser("silence", help="silences: mute alerts matching labels over a span of data time")
+    ss = p.add_subparsers(dest="silence_command", required=True)
+    add = ss.add_parser("add", help="add a silence, e.g. station=ndbc-44005 variable=gust_mps --for 6h",
+                        description="Matchers as Alertmanager's: NAME=VALUE, NAME!=VALUE, NAME=~REGEX, NAME!~REGEX "
+                        "on station, variable, rule, severity, detector and station labels (source, kind, tags). "
+                        "The span is data time: a replay honours a silence over a past span.")
+    add_common(add)
+    add.add_argument("matchers", nargs="+", metavar="MATCHER")
+    add.add_argument("--from", dest="from_", metavar="TIME", help="start (ISO 8601, default now)")
+    span = add.add_mutually_exclusive_group()
+    span.add_argument("--until", metavar="TIME", help="end (ISO 8601)")
+    span.add_argument("--for", dest="for_", metavar="DURATION", help="length from the start: 90m, 6h, 2d (default 1h)")
+    add.add_argument("--comment", "-c", default="", help="why (shown in listings)")
+    add.add_argument("--by", default=None, help="who (default: the current user)")
+    lst = ss.add_parser("list", help="list silences")
+    add_common(lst)
+    lst.add_argument("--format", choices=("table", "json"), default="table")
+    lst.add_argument("--all", action="store_true", help="include expired silences")
+    exp = ss.add_parser("expire", help="expire a silence by id (or a unique prefix of it)")
+    add_common(exp)
+    exp.add_argument("id")
+
+    p = sub.add_parser("ack", help="acknowledge an alert episode: no repeats until it resolves")
+    add_common(p)
+    p.add_argument("episode", help="episode id (or a unique prefix), as in the alert message")
+    p.add_argument("--comment", "-c", default="")
+    p.add_argument("--by", default=None, help="who (default: the current user)")
+
+    lst = alert_sub.add_parser("list", help="list open alert episodes")
+    add_common(lst)
+    lst.add_argument("--format", choices=("table", "json"), default="table")
+    return {"silence": cmd_silence, "ack": cmd_ack, "alert list": cmd_alert_list}
+
+
+def _state(args: argparse.Namespace) -> AlertState:
+    from mass_tui.cli import _config
+
+    return AlertState.in_dir(_config(args).db_dir)
+
+
+def _time(value: str, flag: str) -> float:
+    if value.strip().lower() == "now":
+        return time.time()
+    try:
+        return parse_time(value)
+    except InvalidMessage:
+        raise ValueError(f"{flag} {value!r}: expected an ISO 8601 time such as 2012-10-01T00:00:00Z") from None
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    try:
+        if args.silence_command == "add":
+            return _silence_add(args)
+        with _state(args) as state:
+            if args.silence_command == "list":
+                return _silence_list(state, args)
+            silence = state.expire_silence(args.id)
+        print(f"expired {silence.id}")
+        return 0
+    except (ValueError, StateError, MatcherError, DurationError) as exc:
+        print(f"mass silence: {exc}", file=sys.stderr)
+        return EX_USAGE
+
+
+def _silence_add(args: argparse.Namespace) -> int:
+    matchers = parse_matchers(args.matchers)
+    start = _time(args.from_, "--from") if args.from_ else time.time()
+    end = _time(args.until, "--until") if args.until else start + parse_duration(args.for_ or "1h")
+    with _state(args) as state:
+        silence = state.add_silence(matchers, start, end, created_by=args.by if args.by is not None else _user(),
+                                    comment=args.comment)
+    print(silence.id)
+    return 0
+
+
+def _silence_list(state: AlertState, args: argparse.Namespace) -> int:
+    silences = state.silences(include_expired=args.all)
+    now = time.time()
+    if args.format == "json":
+        print(orjson.dumps([s.to_dict(now) for s in silences], option=orjson.OPT_INDENT_2).decode())
+        return 0
+    rows = [("ID", "MATCHERS", "FROM", "UNTIL", "LENGTH", "STATUS", "BY", "COMMENT")]
+    for s in silences:
+        rows.append((s.id, " ".join(str(m) for m in s.matchers), iso_utc(s.starts_at), iso_utc(s.ends_at),
+                     format_duration(s.ends_at - s.starts_at), s.status(now), s.created_by, s.comment))
+    _table(rows)
+    return 0
+
+
+def _table(rows: list[tuple[Any, ...]]) -> None:
+    cells = [[printable(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    for r in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    try:
+        with _state(args) as state:
+            ack = state.ack(args.episode, args.by if args.by is not None else _user(), args.comment)
+    except StateError as exc:
+        print(f"mass ack: {exc} (mass alert list shows the open episodes)", file=sys.stderr)
+        return EX_USAGE
+    print(f"acknowledged {ack.episode}")
+    return 0
+
+
+def cmd_alert_list(args: argparse.Namespace) -> int:
+    with _state(args) as state:
+        episodes = state.episodes()
+        acks = state.acks()
+    out = []
+    for e in episodes:
+        b = e.body
+        ack = acks.get(e.id)
+        out.append({"id": e.id, "station": e.station, "rule": e.rule, "variable": b.get("part") or None,
+                    "state": e.state, "since": iso_utc(b["start"]), "last": iso_utc(b["last"]),
+                    "readings": b.get("count"), "severity": b.get("notified_severity"),
+                    "reason": b["worst"][7], "muted": b.get("muted"),
+                    "acked": {"by": ack.by, "comment": ack.comment, "at": iso_utc(ack.at)} if ack else None})
+    if args.format == "json":
+        print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    rows = [("EPISODE", "STATION", "RULE", "SINCE", "SEVERITY", "ACKED", "REASON")]
+    for o in out:
+        rows.append((o["id"], o["station"], o["rule"] + (f"/{o['variable']}" if o["variable"] else ""), o["since"],
+                     o["severity"], o["acked"]["by"] or "yes" if o["acked"] else "", o["reason"]))
+    _table(rows)
+    return 0

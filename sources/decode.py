@@ -1,0 +1,745 @@
+"""The columnar decoder: wire messages or CSV tables in, valid rows and quarantine records out.
+
+Messages that share a key layout (nearly all of a recording) form a group that
+is checked a column at a time with numpy: the time column, the station column,
+then each variable column. A bad value is set aside alone (a `FieldRejection`
+naming station, time, field, raw value and reason) and the row's other values
+are kept; a row is rejected whole (a `Rejection`) only when its time or station
+is unusable, its tags are not a flat object, or no valid value is left. A bad
+line or a bad field never sends its chunk to a slower path: only a column whose
+cells are not all numbers is read cell by cell, and only that column.
+
+Nothing raises out of here: an unexpected exception while checking a group is
+retried message by message, and a message that still raises is quarantined with
+the exception as its reason (RecursionError and OverflowError included).
+
+Accepted layouts: flat JSON (registry names, aliases, unit-suffixed names,
+seed-device names), nested `fields` / `tags` objects, and Telegraf's JSON
+serializer (`{"fields": {..}, "name": .., "tags": {..}, "timestamp": ..}`, also
+batched as `{"metrics": [..]}`; station from the tag `station`, `station_id`,
+`device` or `host`). Times: see `sources.times`. The Kafka record key and
+timestamp stand in for a station and time the value lacks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from sources.batch import ObservationBatch
+from sources.fields import DEFAULT_NA, TRACE_MM, FieldSpec, na_markers, resolve
+from sources.schema import (
+    MAX_MESSAGE_BYTES,
+    MAX_STATION_CHARS,
+    RAW_KEPT,
+    FieldRejection,
+    MessageMeta,
+    Rejection,
+)
+from sources.text import brief, inert
+from sources.times import (
+    EARLIEST,
+    LATEST,
+    LocalTimes,
+    TimeError,
+    TimeSpan,
+    epoch_seconds,
+    epoch_seconds_array,
+    parse_iso,
+)
+
+TIME_KEYS = ("ts", "ts_iso", "timestamp", "time_utc", "time", "valid", "datetime")
+STATION_KEYS = ("station", "station_id")
+TAG_STATION_KEYS = ("station", "station_id", "device", "host")
+SOURCE_KEYS = ("source", "provider")
+COORD_KEYS = {"lat": ("lat", 90.0), "latitude": ("lat", 90.0), "lon": ("lon", 180.0), "longitude": ("lon", 180.0)}
+META_KEYS = frozenset((*TIME_KEYS, *STATION_KEYS, *SOURCE_KEYS, *COORD_KEYS, "tags", "name", "fields", "metrics"))
+MAX_TAGS = 32
+MAX_TAG_KEY = 64
+MAX_TAG_VALUE = 256
+_NAN = float("nan")
+_NUMBER = (float, int)
+
+
+@dataclass
+class InputPolicy:
+    """How to read values and times: missing markers, time zones, the plausible span of times."""
+
+    na: frozenset[str] = field(default_factory=lambda: na_markers(DEFAULT_NA))
+    tz: Any = None  # ZoneInfo for naive times, None: UTC
+    station_tz: dict[str, Any] = field(default_factory=dict)  # station -> ZoneInfo
+    span: TimeSpan = field(default_factory=TimeSpan)
+    max_tags: int = MAX_TAGS
+
+    def zone_for(self, station: str) -> Any:
+        return self.station_tz.get(station, self.tz)
+
+
+@dataclass
+class Table:
+    """A chunk of a text table (CSV, NDBC, IEM): a header and rows of cells, one raw line per row.
+
+    `bad` holds records of the chunk that are not rows (a quote never closed, a wrong
+    number of cells) as (position among the records, raw, reason): they keep their place.
+    """
+
+    header: list[str]
+    rows: list[list[str]]
+    raws: list[bytes]
+    decimal_comma: bool = False
+    dialect: str = ""  # "iem": IEM column names
+    bad: list[tuple[int, bytes, str]] = field(default_factory=list)
+
+
+@dataclass
+class Decoded:
+    """What a chunk decodes to: valid rows (input order) and what was set aside."""
+
+    batch: ObservationBatch
+    rejected: list[Rejection] = field(default_factory=list)  # whole messages, input order
+    fields: list[FieldRejection] = field(default_factory=list)  # single fields of kept rows
+    missing: int = 0  # cells that held a missing marker
+
+    @property
+    def quarantined(self) -> list[Rejection | FieldRejection]:
+        return [*self.rejected, *self.fields]
+
+
+class _Out:
+    """Accumulates the rows of one decode call, group by group."""
+
+    def __init__(self) -> None:
+        self.ids: list[np.ndarray] = []
+        self.ts: list[np.ndarray] = []
+        self.station: list[str] = []
+        self.source: list[str] = []
+        self.cols: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self.extras: dict[int, tuple[float | None, float | None, dict[str, str]]] = {}
+        self.n = 0
+        self.rejected: dict[int, Rejection] = {}
+        self.fields: list[tuple[int, FieldRejection]] = []
+        self.missing = 0
+
+    def batch(self) -> ObservationBatch:
+        n = self.n
+        ids = np.concatenate(self.ids) if self.ids else np.zeros(0, dtype=np.int64)
+        ts = np.concatenate(self.ts) if self.ts else np.zeros(0)
+        columns = {}
+        for name, parts in self.cols.items():
+            col = np.full(n, np.nan)
+            for offset, part in parts:
+                col[offset: offset + part.size] = part
+            columns[name] = col
+        if n and np.any(np.diff(ids) < 0):
+            order = np.argsort(ids, kind="stable")
+            where = np.empty_like(order)
+            where[order] = np.arange(order.size)
+            return ObservationBatch(
+                ts=ts[order], station=[self.station[i] for i in order.tolist()],
+                source=[self.source[i] for i in order.tolist()], columns={k: c[order] for k, c in columns.items()},
+                extras={int(where[i]): e for i, e in self.extras.items()},
+            )
+        return ObservationBatch(ts, self.station, self.source, columns, self.extras)
+
+
+class Decoder:
+    """Decodes chunks of messages or table rows under an `InputPolicy`; keeps the state that spans
+    chunks (the repeated-hour resolution per station) and counts what it resolved."""
+
+    def __init__(self, policy: InputPolicy | None = None) -> None:
+        self.policy = policy or InputPolicy()
+        self.local = LocalTimes()
+
+    # --- entry points ----------------------------------------------------
+    def decode(
+        self, raws: Sequence[bytes], *, default_station: str | None = None, default_source: str = "unknown",
+        meta: Sequence[MessageMeta | None] | None = None, ignored: dict[str, int] | None = None,
+    ) -> Decoded:
+        """Decode wire messages (JSON, one per item). `meta[i]` is message i's transport metadata."""
+        objs: list[Any] = []
+        rows_raw: list[bytes] = []
+        rows_meta: list[MessageMeta | None] = []
+        out = _Out()
+        for i, raw in enumerate(raws):
+            m = meta[i] if meta is not None and i < len(meta) else None
+            if len(raw) > MAX_MESSAGE_BYTES:
+                out.rejected[len(objs)] = Rejection(
+                    f"message larger than {MAX_MESSAGE_BYTES} bytes (first {RAW_KEPT} kept)", raw[:RAW_KEPT],
+                    "too_large", m)
+                objs.append(None), rows_raw.append(b""), rows_meta.append(m)
+                continue
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                obj = _lenient(raw)  # numbers beyond a double, NaN: the stdlib reads them, fields are judged later
+                if obj is _NOT_JSON:
+                    out.rejected[len(objs)] = Rejection(f"not JSON: {str(exc)[:200]}", raw, "not_json", m)
+                    objs.append(None), rows_raw.append(b""), rows_meta.append(m)
+                    continue
+            self._add(obj, raw, m, objs, rows_raw, rows_meta, out)
+        return self._objects(objs, rows_raw, rows_meta, out, default_station, default_source, ignored)
+
+    def decode_objects(
+        self, items: Sequence[Any], *, default_station: str | None = None, default_source: str = "unknown",
+        ignored: dict[str, int] | None = None,
+    ) -> Decoded:
+        """Decode already-parsed JSON values (their raw form is re-serialised for quarantine records)."""
+        objs: list[Any] = []
+        rows_raw: list[bytes] = []
+        rows_meta: list[MessageMeta | None] = []
+        out = _Out()
+        for obj in items:
+            self._add(obj, _dumps(obj), None, objs, rows_raw, rows_meta, out)
+        return self._objects(objs, rows_raw, rows_meta, out, default_station, default_source, ignored)
+
+    def decode_table(
+        self, table: Table, *, default_station: str | None = None, default_source: str = "unknown",
+        ignored: dict[str, int] | None = None,
+    ) -> Decoded:
+        """Decode the rows of a text table; every cell is text (missing markers per the policy)."""
+        out = _Out()
+        n = len(table.rows) + len(table.bad)
+        bad_at = {pos: (raw, why) for pos, raw, why in table.bad}
+        ids = [i for i in range(n) if i not in bad_at]
+        for pos, (raw, why) in bad_at.items():
+            out.rejected[pos] = Rejection(why, raw, "malformed_row")
+        header = [h.strip() for h in table.header]
+        header = [h.lower() if h.lower() in META_KEYS else h for h in header]  # "Station", "Time", "Lat"
+        cells = table.rows
+        raws = dict(zip(ids, table.raws, strict=True))
+        index = {key: j for j, key in enumerate(header)}
+        keys = tuple(index)
+        if cells:
+            width = len(header)
+            local = {r: k for k, r in enumerate(ids)}
+
+            def column(key: str, rows: list[int]) -> list[str | None]:
+                j = index[key]
+                return [_cell(cells[local[r]], j, width) for r in rows]
+
+            self._guarded(keys, ids, column, raws.__getitem__, lambda r: None, out, default_station,
+                          default_source, ignored, text=True, decimal_comma=table.decimal_comma,
+                          dialect=table.dialect)
+        return self._finish(out)
+
+    # --- JSON objects --------------------------------------------------------
+    def _add(self, obj: Any, raw: bytes, m: MessageMeta | None, objs: list[Any], rows_raw: list[bytes],
+             rows_meta: list[MessageMeta | None], out: _Out) -> None:
+        if type(obj) is dict and type(obj.get("metrics")) is list and not any(k in obj for k in TIME_KEYS):
+            for sub in obj["metrics"]:  # Telegraf's batch format: one row per metric
+                self._add(sub, _dumps(sub), m, objs, rows_raw, rows_meta, out)
+            return
+        if type(obj) is not dict:
+            out.rejected[len(objs)] = Rejection(f"not a JSON object but {_kind(obj)}", raw, "not_object", m)
+            objs.append(None)
+        else:
+            objs.append(_flatten(obj) if "fields" in obj else obj)
+        rows_raw.append(raw)
+        rows_meta.append(m)
+
+    def _objects(self, objs, rows_raw, rows_meta, out, default_station, default_source, ignored) -> Decoded:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, obj in enumerate(objs):
+            if obj is not None:
+                groups.setdefault(tuple(obj), []).append(i)
+        for keys, rows in groups.items():
+            def column(key: str, rows: list[int]) -> list[Any]:
+                return [objs[r].get(key) for r in rows]
+
+            self._guarded(keys, rows, column, rows_raw.__getitem__, rows_meta.__getitem__, out, default_station,
+                          default_source, ignored, text=False)
+        return self._finish(out)
+
+    def _finish(self, out: _Out) -> Decoded:
+        return Decoded(
+            batch=out.batch(),
+            rejected=[out.rejected[i] for i in sorted(out.rejected)],
+            fields=[f for _, f in sorted(out.fields, key=lambda item: item[0])],
+            missing=out.missing,
+        )
+
+    # --- one group: the same keys in every row -------------------------------
+    def _guarded(self, keys, rows, column, raw_of, meta_of, out: _Out, default_station, default_source, ignored,
+                 **how) -> None:
+        try:
+            self._group(keys, rows, column, raw_of, meta_of, out, default_station, default_source, ignored, **how)
+            return
+        except Exception:  # noqa: BLE001 - never raise out of decoding: retry message by message
+            pass
+        for r in rows:
+            try:
+                self._group(keys, [r], column, raw_of, meta_of, out, default_station, default_source, ignored, **how)
+            except Exception as exc:  # noqa: BLE001 - this message is the problem: quarantine it
+                out.rejected[r] = Rejection(f"invalid message: {type(exc).__name__}: {str(exc)[:200]}", raw_of(r),
+                                            "invalid", meta_of(r))
+
+    def _group(self, keys, rows: list[int], column: Callable[[str, list[int]], list[Any]], raw_of, meta_of,
+               out: _Out, default_station, default_source, ignored, *, text: bool, decimal_comma: bool = False,
+               dialect: str = "") -> None:
+        n = len(rows)
+        # Everything is collected first and committed at the end, so a group that raises half-way
+        # leaves nothing behind when it is retried message by message.
+        bad: list[tuple[str, str] | None] = [None] * n  # (reason, code) of a row rejected whole
+        metas = [meta_of(r) for r in rows]
+        stations = self._stations(keys, rows, column, metas, default_station, bad, text)
+        ts = self._times(keys, rows, column, metas, stations, bad, text)
+        sources = self._sources(keys, rows, column, default_source, text)
+        problems: list[tuple[int, str, str, str, str, str]] = []  # (j, field, variable, raw, reason, code)
+        coords = self._coords(keys, rows, column, problems, text)
+        tags = None if text or "tags" not in keys else self._tags(column("tags", rows), bad)
+        cols: dict[str, np.ndarray] = {}
+        any_value = np.zeros(n, dtype=bool)
+        missing = 0
+        unknown = []
+        for key in keys:
+            if key in META_KEYS:
+                continue
+            spec = resolve(key, dialect)
+            if spec is None:
+                unknown.append(key)
+                continue
+            col, lost = self._values(spec, column(key, rows), text, decimal_comma, problems)
+            missing += lost
+            any_value |= ~np.isnan(col)
+            previous = cols.get(spec.name)
+            # an alias and its registry name in one message: the later key wins where it has a value
+            cols[spec.name] = col if previous is None else np.where(np.isnan(col), previous, col)
+
+        by_row: dict[int, list[tuple[str, str, str, str, str]]] = {}
+        for j, fld, var, raw, reason, code in problems:
+            by_row.setdefault(j, []).append((fld, var, raw, reason, code))
+        keep = any_value.copy()
+        for j in np.flatnonzero(~any_value).tolist():
+            if bad[j] is not None:
+                continue
+            found = by_row.get(j)
+            if found:
+                detail = "; ".join(reason for _f, _v, _r, reason, _c in found[:4])
+                bad[j] = (f"no valid value left ({detail})"[:400], "no_valid_value")
+            else:
+                bad[j] = ("no variable values", "no_values")
+        rejected_rows = [j for j, b in enumerate(bad) if b is not None] if None in bad or bad[0] is not None else []
+        if rejected_rows:
+            keep[rejected_rows] = False
+
+        # commit
+        if ignored is not None:
+            for key in unknown:
+                ignored[key] = ignored.get(key, 0) + n
+        out.missing += missing
+        for j in rejected_rows:
+            reason, code = bad[j]
+            out.rejected[rows[j]] = Rejection(reason, raw_of(rows[j]), code, metas[j])
+        idx = np.flatnonzero(keep)
+        if idx.size == 0:
+            return
+        offset = out.n
+        for j, found in by_row.items():
+            if keep[j]:
+                for fld, var, raw, reason, code in found:
+                    out.fields.append((rows[j], FieldRejection(stations[j], float(ts[j]), inert(fld), raw, reason,
+                                                                 code, var, metas[j])))
+        out.ids.append(np.asarray(rows, dtype=np.int64)[idx])
+        out.ts.append(ts[idx])
+        out.station.extend(stations[j] for j in idx.tolist())
+        out.source.extend(sources[j] for j in idx.tolist())
+        for name, col in cols.items():
+            out.cols.setdefault(name, []).append((offset, col[idx]))
+        if coords is not None or tags is not None:
+            for k, j in enumerate(idx.tolist()):
+                lat, lon = coords[j] if coords is not None else (None, None)
+                tg = tags[j] if tags is not None else {}
+                if lat is not None or lon is not None or tg:
+                    out.extras[offset + k] = (lat, lon, tg)
+        out.n += idx.size
+
+    # --- columns ---------------------------------------------------------------
+    def _stations(self, keys, rows, column, metas, default_station, bad, text) -> list[str]:
+        present = [k for k in STATION_KEYS if k in keys]
+        if len(present) == 1:
+            values = column(present[0], rows)
+            try:
+                distinct = set(values)
+            except TypeError:  # a list or an object as a station
+                distinct = None
+            if distinct is not None and all(type(s) is str and _plain_station(s) for s in distinct):
+                return values
+        out = []
+        for j, r in enumerate(rows):
+            value = None
+            for k in present:
+                value = column(k, [r])[0]
+                if value is not None and not (text and not value.strip()):
+                    break
+                value = None
+            if value is None and "tags" in keys and not text:
+                tags = column("tags", [r])[0]
+                if type(tags) is dict:
+                    value = next((tags[k] for k in TAG_STATION_KEYS if type(tags.get(k)) is str), None)
+            if value is None and "provider" in keys and "ts_iso" in keys:
+                # The seed device wrote one stream per provider and location.
+                provider = column("provider", [r])[0]
+                if isinstance(provider, str) and provider:
+                    lat = column("lat", [r])[0] if "lat" in keys else None
+                    lon = column("lon", [r])[0] if "lon" in keys else None
+                    value = f"{provider}@{lat},{lon}" if lat is not None else provider
+            if value is None and metas[j] is not None and metas[j].key:
+                value = metas[j].key.decode("utf-8", errors="backslashreplace")
+            if value is None:
+                value = default_station
+            station, why = _station(value)
+            if why:
+                bad[j] = (why, "bad_station" if value is not None else "missing_station")
+                station = ""
+            out.append(station)
+        return out
+
+    def _times(self, keys, rows, column, metas, stations, bad, text) -> np.ndarray:
+        n = len(rows)
+        present = [k for k in TIME_KEYS if k in keys]
+        span = self.policy.span
+        ts = np.full(n, np.nan)
+        values = column(present[0], rows) if len(present) == 1 else None
+        if values is not None and not text:
+            kinds = set(map(type, values))
+            if kinds and kinds <= {int, float}:
+                try:
+                    raw = np.array(values, dtype=np.float64)
+                except OverflowError:  # an integer beyond float range: one by one below
+                    raw = None
+                if raw is not None:
+                    secs = epoch_seconds_array(raw)
+                    ok = span.inside(secs)
+                    for j in np.flatnonzero(~ok).tolist():
+                        if bad[j] is None:  # a bad station was found first, as on the per-row path below
+                            bad[j] = (span.reason(values[j]), "ts_out_of_range")
+                    ts[ok] = secs[ok]
+                    return ts
+        zones = self.policy.station_tz or self.policy.tz is not None
+        for j, r in enumerate(rows):
+            if bad[j] is not None:
+                continue
+            value = None
+            for k in present:
+                value = values[j] if values is not None else column(k, [r])[0]
+                if value is not None and not (text and not value.strip()):
+                    break
+                value = None
+            try:
+                if value is None:
+                    m = metas[j]
+                    if m is None or m.timestamp_ms is None:
+                        bad[j] = ("missing ts", "missing_ts")
+                        continue
+                    seconds = m.timestamp_ms / 1000.0
+                elif type(value) is str:
+                    seconds, naive = parse_iso(value)
+                    if naive and zones:
+                        tz = self.policy.zone_for(stations[j])
+                        if tz is not None:
+                            seconds = self.local.resolve(stations[j], seconds, tz)
+                elif type(value) in _NUMBER:
+                    seconds = epoch_seconds(float(value))
+                    if not math.isfinite(seconds):
+                        bad[j] = (f"timestamp is not finite: {brief(value)}", "bad_ts")
+                        continue
+                else:
+                    bad[j] = (f"timestamp is not a string or number: {brief(value)}", "bad_ts")
+                    continue
+            except TimeError as exc:
+                code = "ts_out_of_range" if "out of range" in str(exc) else "bad_ts"
+                bad[j] = (str(exc), code)
+                continue
+            except (OverflowError, ValueError, OSError):
+                bad[j] = (span.reason(value), "ts_out_of_range")
+                continue
+            if not span.earliest <= seconds < span.latest:
+                bad[j] = (span.reason(value), "ts_out_of_range")
+                continue
+            ts[j] = seconds
+        return ts
+
+    def _sources(self, keys, rows, column, default_source, text) -> list[str]:
+        present = [k for k in SOURCE_KEYS if k in keys]
+        if not present:
+            return [default_source] * len(rows)
+        values = column(present[0], rows)
+        if len(present) == 1:
+            try:
+                distinct = set(values)
+            except TypeError:
+                distinct = None
+            if distinct is not None and all(type(s) is str and s and _plain_station(s) for s in distinct):
+                return values
+        out = []
+        for r in rows:
+            value = next((v for k in present if (v := column(k, [r])[0])), None)
+            if type(value) is str:
+                value = inert(value.strip()[:MAX_STATION_CHARS]) or default_source
+            elif type(value) in (int, float, bool):
+                value = str(value)
+            else:
+                value = default_source
+            out.append(value)
+        return out
+
+    def _coords(self, keys, rows, column, problems, text) -> list[tuple[float | None, float | None]] | None:
+        present = [k for k in COORD_KEYS if k in keys]
+        if not present:
+            return None
+        n = len(rows)
+        got: dict[str, list[float | None]] = {"lat": [None] * n, "lon": [None] * n}
+        for key in present:
+            which, limit = COORD_KEYS[key]
+            for j, v in enumerate(column(key, rows)):
+                if v is None or got[which][j] is not None:
+                    continue
+                number = _as_number(v, text, False)
+                if number is None and text and v.strip().casefold() in self.policy.na:
+                    continue
+                if number is None or not -limit <= number <= limit:
+                    problems.append((j, key, "", _raw_text(v, text),
+                                     f"{key} is not a coordinate in [-{limit:g}, {limit:g}]: {brief(v)}",
+                                     "bad_coordinate"))
+                    got[which][j] = _NAN
+                    continue
+                got[which][j] = number
+        out = []
+        for lat, lon in zip(got["lat"], got["lon"], strict=True):
+            if lat is None or lon is None or lat != lat or lon != lon:
+                out.append((None, None))  # a position is both coordinates, or none
+            else:
+                out.append((lat, lon))
+        return out
+
+    def _tags(self, values: list[Any], bad) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        limit = self.policy.max_tags
+        for j, tags in enumerate(values):
+            if tags is None:
+                out.append({})
+                continue
+            why = None
+            clean: dict[str, str] = {}
+            if type(tags) is not dict:
+                why = f"tags must be a flat object of strings, not {_kind(tags)}"
+            elif len(tags) > limit:
+                why = f"tags must be at most {limit} keys, not {len(tags)}"
+            else:
+                for k, v in tags.items():
+                    if v is None:
+                        continue
+                    if type(v) in (dict, list):
+                        why = f"tags must be flat: tags.{inert(k[:40])} is {_kind(v)}"
+                        break
+                    text = v if type(v) is str else (str(v).lower() if type(v) is bool else repr(v))
+                    if len(k) > MAX_TAG_KEY or len(text) > MAX_TAG_VALUE:
+                        why = (f"tags must be short: a key of at most {MAX_TAG_KEY} characters, "
+                               f"a value of at most {MAX_TAG_VALUE} (tags.{inert(k[:40])})")
+                        break
+                    clean[inert(k)] = inert(text)
+            if why is not None:
+                if bad[j] is None:
+                    bad[j] = (why, "bad_tags")
+                out.append({})
+            else:
+                out.append(clean)
+        return out
+
+    def _values(self, spec: FieldSpec, raw: list[Any], text: bool, decimal_comma: bool,
+                problems: list) -> tuple[np.ndarray, int]:
+        """The column in registry units (NaN: absent), and how many cells were missing markers."""
+        n = len(raw)
+        col = None
+        if not text:
+            kinds = set(map(type, raw))
+            if kinds <= {float, int, type(None)}:
+                if int in kinds and any(type(v) is int and abs(v) >= 2**53 for v in raw):
+                    col = None  # exact compare and float conversion one by one
+                elif type(None) in kinds:
+                    col = np.array([_NAN if v is None else v for v in raw], dtype=np.float64)
+                else:
+                    col = np.array(raw, dtype=np.float64)
+        else:
+            cells = [c.replace(",", ".") for c in raw] if decimal_comma else raw
+            try:
+                col = np.array(cells, dtype=np.float64)
+                if not np.isfinite(col).all():
+                    col = None  # "nan" and "inf" are read one by one (markers or not a finite number)
+            except ValueError:
+                col = None
+        missing = 0
+        if col is None:
+            col = np.full(n, np.nan)
+            na = self.policy.na
+            for j, v in enumerate(raw):
+                if v is None:
+                    missing += 0 if text else 1
+                    continue
+                if type(v) is str:
+                    cell = v.strip()
+                    if cell.casefold() in na:
+                        missing += 1
+                        continue
+                    if spec.trace and cell.upper() == "T":
+                        col[j] = TRACE_MM if spec.convert is None else TRACE_MM / float(spec.convert(np.array(1.0)))
+                        continue
+                    number = _as_number(cell.replace(",", ".") if decimal_comma else cell, True, True)
+                    if number is None:
+                        hint = " (a decimal comma? name the separator ';')" if ("," in cell and not decimal_comma
+                                                                                 and _looks_decimal_comma(cell)) else ""
+                        problems.append((j, spec.field, spec.name, cell[:200],
+                                         f"{spec.field} is not a number: {brief(v)}{hint}", "not_a_number"))
+                        continue
+                    col[j] = number
+                    continue
+                number = _as_number(v, False, True)
+                if number is None:
+                    problems.append((j, spec.field, spec.name, _raw_text(v, False),
+                                     f"{spec.field} is not a number: {brief(v)}", "not_a_number"))
+                    continue
+                col[j] = number
+        elif text:
+            pass
+        present = ~np.isnan(col)
+        if not present.any():
+            return col, missing
+        if spec.sentinels:
+            markers = np.array([m for m, _ in spec.sentinels])
+            hit = np.isin(col, markers)
+            for j in np.flatnonzero(hit).tolist():
+                shown = _raw_text(raw[j], text)
+                problems.append((j, spec.field, spec.name, shown,
+                                 f"{spec.field}: {spec.sentinel_reason(float(col[j]), shown)}", "sentinel"))
+            col = np.where(hit, np.nan, col)
+        if spec.convert is not None:
+            col = spec.convert(col)
+        with np.errstate(invalid="ignore"):
+            out_of_range = (col < spec.low) | (col > spec.high)
+        if out_of_range.any():
+            from sources.variables import REGISTRY
+
+            unit = REGISTRY[spec.name].unit
+            for j in np.flatnonzero(out_of_range).tolist():
+                shown = _raw_text(raw[j], text)
+                converted = f" ({float(col[j]):.6g} {unit})" if spec.convert is not None else ""
+                problems.append((j, spec.field, spec.name, shown,
+                                 f"{spec.field}={shown}{converted} outside the physical range "
+                                 f"[{spec.low:g}, {spec.high:g}] {unit}".rstrip(), "out_of_range"))
+            col = np.where(out_of_range, np.nan, col)
+        return col, missing
+
+
+# --- helpers -------------------------------------------------------------------
+_NOT_JSON = object()
+
+
+def _lenient(raw: bytes) -> Any:
+    """What the standard library reads where orjson refuses (an integer beyond a double, NaN,
+    Infinity), or _NOT_JSON."""
+    import json
+
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return _NOT_JSON
+
+
+def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
+    """Nested `fields` (Telegraf's JSON serializer, or any producer nesting its values) lifted to the top;
+    the measurement `name` as source and a station from the tags when the message has none."""
+    fields = obj.get("fields")
+    if type(fields) is not dict:
+        return obj
+    out = {k: v for k, v in obj.items() if k != "fields"}
+    for k, v in fields.items():
+        if type(k) is str and k not in META_KEYS:
+            out.setdefault(k, v)
+    if "source" not in out and "provider" not in out and type(obj.get("name")) is str and obj["name"]:
+        out["source"] = obj["name"]
+    tags = obj.get("tags")
+    if not any(k in out for k in STATION_KEYS) and type(tags) is dict:
+        for k in TAG_STATION_KEYS:
+            if type(tags.get(k)) is str and tags[k]:
+                out["station"] = tags[k]
+                break
+    return out
+
+
+def _station(value: Any) -> tuple[str, str]:
+    """(the station name, "") or ("", why it cannot be one)."""
+    if value is None:
+        return "", "missing station"
+    if type(value) is int:
+        value = str(value)
+    if type(value) is not str or not value.strip():
+        return "", f"station is not a non-empty string: {brief(value)}"
+    value = value.strip()
+    if len(value) > MAX_STATION_CHARS:
+        return "", f"station name longer than {MAX_STATION_CHARS} characters"
+    return inert(value), ""
+
+
+def _plain_station(s: str) -> bool:
+    return 0 < len(s) <= MAX_STATION_CHARS and s == s.strip() and bool(s) and inert(s) == s
+
+
+def _as_number(value: Any, text: bool, strict: bool) -> float | None:
+    """A finite float from a JSON number or a numeric string; None otherwise (bool is not a number)."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    if kind is str:
+        s = value.strip()
+        if not s or len(s) > 64 or not (s[0].isdigit() or s[0] in "+-."):
+            return None
+        try:
+            number = float(s)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _looks_decimal_comma(cell: str) -> bool:
+    head, _, tail = cell.strip().lstrip("+-").partition(",")
+    return head.isdigit() and tail.isdigit()
+
+
+def _raw_text(value: Any, text: bool) -> str:
+    if text or type(value) is str:
+        return str(value)[:200]
+    if value is None or type(value) in (bool, int, float):
+        return _dumps(value).decode()[:200] if type(value) is not int or value.bit_length() <= 64 else brief(value)
+    return brief(value)
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson writes, or not JSON
+        return brief(obj).encode()
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
+def _cell(row: list[str], j: int, width: int) -> str | None:
+    return row[j] if j < len(row) else None
+
+
+def span_from(earliest: float | None = None, latest: float | None = None) -> TimeSpan:
+    return TimeSpan(EARLIEST if earliest is None else earliest, LATEST if latest is None else latest)

@@ -1,0 +1,203 @@
+"""Message times: ISO 8601 strings, epoch numbers in s, ms, µs or ns, naive local times with DST rules.
+
+- **Epoch numbers** are recognised by magnitude (Telegraf's `json_timestamp_units`,
+  `time.time_ns()`, JavaScript's `Date.now()`): |x| < 1e11 is seconds, < 1e14
+  milliseconds, < 1e17 microseconds, else nanoseconds. Then, like every time,
+  range-checked against the plausible span (`inputs.earliest`, `inputs.latest`):
+  outside it is a reason ("timestamp out of range"), never an exception, so a
+  time the store cannot write (year 10000, `1e20`) never gets past validation.
+- **ISO 8601** with an offset or `Z` is exact. A naive time (no offset) is UTC unless
+  a time zone applies (`--tz Area/City`, or `tz` of the station in `[[stations]]`);
+  then it is local wall-clock time under that zone's DST rules (IANA tz database via
+  `zoneinfo`):
+  - the **repeated hour** (autumn): a reading is taken in the first pass (daylight
+    time) unless its station's previous reading already lies at or after that
+    instant, that is the logger's clock went back: then it is in the second pass
+    (standard time). Each such resolution is counted (`tz_repeated`).
+  - the **skipped hour** (spring): a wall time that does not exist is read with the
+    offset in force before the change (02:30 EST = 03:30 EDT), Python's `fold=0`
+    rule (PEP 495). Counted (`tz_skipped`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+EARLIEST = -2208988800.0  # 1900-01-01T00:00:00Z
+LATEST = 4102444800.0  # 2100-01-01T00:00:00Z
+
+
+class TimeError(ValueError):
+    """A time that cannot be used; the message says why."""
+
+
+def epoch_seconds(value: float) -> float:
+    """Seconds from an epoch number in s, ms, µs or ns, told apart by magnitude."""
+    size = abs(value)
+    if size < 1e11:
+        return value
+    if size < 1e14:
+        return value / 1e3
+    if size < 1e17:
+        return value / 1e6
+    return value / 1e9
+
+
+def epoch_seconds_array(values: np.ndarray) -> np.ndarray:
+    """epoch_seconds for a column (NaN and inf pass through)."""
+    size = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        scale = np.where(size < 1e11, 1.0, np.where(size < 1e14, 1e3, np.where(size < 1e17, 1e6, 1e9)))
+    return values / scale
+
+
+@lru_cache(maxsize=16384)
+def parse_iso(text: str) -> tuple[float, bool]:
+    """(seconds as if UTC, naive) for an ISO 8601 string; raises TimeError.
+
+    Many stations share each timestamp: parsing each distinct string once saves a
+    third of validation. A naive time's seconds are its wall-clock reading taken as
+    UTC; the caller applies a time zone when one is configured.
+    """
+    s = text.strip()
+    if len(s) > 64:
+        raise TimeError(f"unparseable timestamp: {s[:40]!r}…")
+    if s[:1].isdigit() and len(s) >= 10 and s[4:5] == "/":
+        s = s.replace("/", "-", 2)  # 2024/05/01 10:00, as spreadsheets write it
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        number = _number(s)
+        if number is None:
+            raise TimeError(f"unparseable timestamp: {s[:40]!r}") from None
+        return epoch_seconds(number), False
+    if dt.tzinfo is None:
+        return _wall_seconds(dt), True
+    try:
+        return dt.timestamp(), False
+    except (OverflowError, ValueError):
+        raise TimeError(f"timestamp out of range: {s[:40]!r}") from None
+
+
+def _wall_seconds(dt: datetime) -> float:
+    return (dt.replace(tzinfo=UTC) - _EPOCH).total_seconds()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _number(s: str) -> float | None:
+    """An epoch number written as text ("1714557600", "1.7e9"), else None."""
+    if not s or not (s[0].isdigit() or s[0] in "-+."):
+        return None
+    try:
+        value = float(s)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class TimeSpan:
+    """The plausible span of message times, in epoch seconds [earliest, latest)."""
+
+    earliest: float = EARLIEST
+    latest: float = LATEST
+
+    def check(self, seconds: float, shown: object) -> float:
+        if not (self.earliest <= seconds < self.latest):
+            raise TimeError(f"timestamp out of range: {_shown(shown)} is not within "
+                            f"[{_iso(self.earliest)}, {_iso(self.latest)})")
+        return seconds
+
+    def inside(self, seconds: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return (seconds >= self.earliest) & (seconds < self.latest)
+
+    def reason(self, shown: object) -> str:
+        return (f"timestamp out of range: {_shown(shown)} is not within "
+                f"[{_iso(self.earliest)}, {_iso(self.latest)})")
+
+
+def _shown(value: object) -> str:
+    from sources.text import brief
+
+    return brief(value, 40)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def parse_time(value: object, span: TimeSpan | None = None) -> float:
+    """Seconds since the epoch (UTC) from an ISO 8601 string or an epoch number (s/ms/µs/ns).
+
+    A naive string is taken as UTC here (zones are applied by the decoder, which knows
+    the station). Raises TimeError (a ValueError) for anything unusable, out of range included.
+    """
+    span = span or _DEFAULT_SPAN
+    if isinstance(value, bool):
+        raise TimeError(f"timestamp is not a time: {value!r}")
+    if isinstance(value, int | float):
+        try:
+            seconds = epoch_seconds(float(value))
+        except OverflowError:
+            raise TimeError(f"timestamp out of range: {_shown(value)}") from None
+        if not math.isfinite(seconds):
+            raise TimeError(f"timestamp is not finite: {value!r}")
+        return span.check(seconds, value)
+    if isinstance(value, str):
+        seconds, _naive = parse_iso(value)
+        return span.check(seconds, value)
+    raise TimeError(f"timestamp is not a string or number: {_shown(value)}")
+
+
+_DEFAULT_SPAN = TimeSpan()
+
+
+@dataclass
+class LocalTimes:
+    """Naive wall-clock times to UTC under a zone's DST rules, with the repeated-hour state per station."""
+
+    last: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its last reading
+    repeated: int = 0
+    skipped: int = 0
+
+    def resolve(self, station: str, wall: float, zone: ZoneInfo) -> float:
+        """UTC seconds of the wall-clock time `wall` (its reading taken as if UTC) at `station` in `zone`."""
+        naive = datetime.fromtimestamp(wall, UTC).replace(tzinfo=None)
+        first = naive.replace(tzinfo=zone, fold=0)
+        second = naive.replace(tzinfo=zone, fold=1)
+        off0, off1 = first.utcoffset(), second.utcoffset()
+        if off0 is None or off1 is None or off0 == off1:
+            utc = wall - (off0.total_seconds() if off0 is not None else 0.0)
+        else:
+            t0, t1 = wall - off0.total_seconds(), wall - off1.total_seconds()
+            back = datetime.fromtimestamp(t0, zone).replace(tzinfo=None)
+            if back != naive:  # a wall time the clock skipped: the offset before the change (fold=0)
+                self.skipped += 1
+                utc = t0
+            else:
+                previous = self.last.get(station)
+                # the clock went back: the second pass of the repeated hour
+                utc = t1 if previous is not None and previous >= t0 and t1 > previous else t0
+                self.repeated += 1
+        previous = self.last.get(station)
+        if previous is None or utc > previous:
+            self.last[station] = utc
+        return utc
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name`; raises ValueError naming it when unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as Europe/Paris): {exc}") from None
