@@ -78,19 +78,26 @@ def main() -> None:
     ap.add_argument("--stations", type=int, default=2000)
     ap.add_argument("--readings", type=int, default=400)
     ap.add_argument("--baseline-ref", help="also measure this git commit")
+    ap.add_argument("--baseline-stations", type=int, default=300,
+                    help="stations for the older build (it took 5.2 GiB for 2,000: mind a shared machine)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.stations, args.readings)))
         return
-    from _baseline import alternate
+    from _baseline import ROOT, checkout, run_worker
 
-    runs = alternate(HERE, ["--stations", str(args.stations), "--readings", str(args.readings)],
-                     args.baseline_ref, 1)
-    print(f"{args.stations} stations x {len(VARIABLES)} variables, {args.readings} readings each:")
-    for build, (r,) in runs.items():
-        print(f"  {build:10s} {r['bytes_per_series'] / 1024:8.1f} KiB per series (tracemalloc); "
-              f"RSS +{r['rss_growth'] / 2**20:7.1f} MiB for {r['series']} series, {r['rss'] / 2**20:7.1f} MiB in all")
+    runs = {"now": run_worker(HERE, ROOT, ["--stations", str(args.stations), "--readings", str(args.readings)])}
+    if args.baseline_ref:
+        with checkout(args.baseline_ref) as old:
+            runs[args.baseline_ref] = run_worker(HERE, old, ["--stations", str(args.baseline_stations),
+                                                             "--readings", str(args.readings)])
+    print(f"{len(VARIABLES)} variables per station, {args.readings} one-minute readings each:")
+    for build, r in runs.items():
+        per = r["rss_growth"] / max(r["series"], 1)
+        print(f"  {build:10s} {r['series'] // len(VARIABLES):5d} stations: {r['bytes_per_series'] / 1024:7.1f} KiB "
+              f"per series (tracemalloc), RSS +{r['rss_growth'] / 2**20:7.1f} MiB ({per / 1024:.1f} KiB per series), "
+              f"{r['rss'] / 2**20:7.1f} MiB in all")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ DAY = 86400.0
 # --- scorers: (times, values) -> (anomaly_score per row, alarm rows) ----------------------------------------
 
 def model_scores(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from detectors.ensemble import Ensemble, EnsembleParams, to_unit_score
+    from detectors.ensemble import Ensemble, EnsembleParams
 
     if LEGACY:
         score = Ensemble(EnsembleParams()).anomaly_score(x, t)
@@ -67,7 +67,6 @@ def model_scores(t: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     p = EnsembleParams()
     model = SeriesModel(Ensemble(p), p.alarm_rarity, p.episode_quiet, p.level_window, p.learning_hours * 3600.0)
     score = model.step(x, t)
-    del to_unit_score
     return score, np.flatnonzero(model.detail["flags"] > 0)
 
 

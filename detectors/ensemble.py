@@ -1,4 +1,4 @@
-"""The default ensemble: one anomaly_score in [0, 1) per value.
+"""The default ensemble: one raw score per value, the largest of several views.
 
 A plain rolling z-score on the raw series fails two ways on weather and
 building data: a daily cycle inflates its sigma, so spikes hide inside the
@@ -18,11 +18,15 @@ detector from this package with its own threshold (score 1.0):
           value it fired on every daily swing of building data.)
 - burst:  short-term residual variance over the long-term one: a sensor or
           a gusty spell that turns noisy.
+- stuck:  a run of identical readings far longer than the series' usual
+          run (detectors.stuck).
 
-The combined score s is the largest weighted component; anomaly_score =
-s^2 / (1 + s^2) maps the threshold (s = 1) to 0.5, twice the threshold to
-0.8, and reaches 0.99 only near ten times it, so the score keeps ranking
-anomalies well above the alarm level instead of saturating at 1.
+Given times, a daily profile per day type (detectors.seasonal) is taken out
+first, with the weight its out-of-sample fit earns. The raw score is the
+largest weighted view (1.0 = a view at its threshold); `detectors.series`
+calibrates it on the series' own history into the stored anomaly_score.
+`to_unit_score` below is the plain map s^2 / (1 + s^2) (1 -> 0.5, 2 -> 0.8)
+kept for uncalibrated scores (a plain z-score, the UI's what-if).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ def ensemble_params(config: Config) -> EnsembleParams:
         stuck_factor=d["stuck_factor"],
         alarm_rarity=d["alarm_rarity"],
         episode_quiet=d["episode_quiet_points"],
+        learning_hours=d["learning_hours"],
     )
 
 
