@@ -1,11 +1,25 @@
-"""The UI in a real pseudo-terminal: bytes written, CPU share, memory, ingest-to-screen latency.
+"""The UI in a real pseudo-terminal: bytes written, CPU share, key-to-screen latency under load, memory.
 
-    python bench/ui_cost.py [--seconds 20]
+    python bench/ui_cost.py [--seconds 20] [--keys 40] [--skip-memory]
 
-Runs `mass replay` (the Textual UI) in a 160x48 pty, streaming 5 k msg/s
-(20 stations, one message at a time), and reads what it writes to the
-terminal. Then a flat-out replay of 1 M messages shows whether memory stays
-flat (the chart buffers are bounded rings).
+Every figure comes from `mass` running in a 160x48 pty, as a person would
+run it; this script only reads what the process writes and its /proc
+counters:
+
+1. Idle: a replay that has ended (nothing changes): bytes/s and CPU.
+2. Paced: 5 k msg/s, 20 stations, one message at a time: bytes/s, CPU,
+   ingest-to-screen latency; then paused.
+3. Keys while ingesting flat out (a 1 M-line replay at --max, and `mass
+   simulate --max`): `Z`/`z` sent through the pty, and the time the new z
+   reached the terminal (logged by the app after the refresh that drew it,
+   same monotonic clock): p50, p99. Each load is measured with the engine's
+   time slices bounded (MASS_UI_SLICES=1: 1 ms interpreter switch interval,
+   256 KB replay batches; the default for replays) and without
+   (MASS_UI_SLICES=0: 5 ms, 1 MB; the default for live sources), in the
+   same run, alternating.
+4. RSS over a flat-out replay of 1 M messages (the chart buffers are bounded).
+
+The machine may be shared: compare figures of one run, not across runs.
 """
 
 from __future__ import annotations
@@ -28,11 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CLOCK = os.sysconf("SC_CLK_TCK")
 
 
-def write_recording(path: Path, n: int) -> None:
+def write_recording(path: Path, n: int, stations: int = 20) -> None:
     with path.open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({"ts": 1_700_000_000 + 4 * i, "station": f"s{i % 20}", "temp_c": 10 + (i % 13) * 0.1,
-                                 "pressure_hpa": 1010 + (i % 7) * 0.1, "wind_mps": 3 + (i % 5) * 0.3}) + "\n")
+            fh.write(json.dumps({"ts": 1_700_000_000 + 4 * i, "station": f"s{i % stations}",
+                                 "temp_c": 10 + (i % 13) * 0.1, "pressure_hpa": 1010 + (i % 7) * 0.1,
+                                 "wind_mps": 3 + (i % 5) * 0.3}) + "\n")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -58,6 +73,7 @@ class Terminal:
         os.close(slave)
         self.master = master
         self.bytes = 0
+        self.tail = b""
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -71,21 +87,28 @@ class Terminal:
                 return
             with self._lock:
                 self.bytes += len(chunk)
+                self.tail = (self.tail + chunk)[-65536:]
 
     def count(self) -> int:
         with self._lock:
             return self.bytes
 
-    def type(self, keys: str) -> None:
+    def saw(self, text: str) -> bool:
+        with self._lock:
+            return text.encode() in self.tail
+
+    def type(self, keys: str) -> float:
+        sent = time.monotonic()
         os.write(self.master, keys.encode())
+        return sent
 
     def stop(self) -> None:
         self.type("q")
         try:
-            self.proc.wait(20)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+            self.proc.kill()  # by its PID (Popen keeps it)
+            self.proc.wait(10)
 
 
 def window(term: Terminal, seconds: float) -> tuple[float, float]:
@@ -96,43 +119,109 @@ def window(term: Terminal, seconds: float) -> tuple[float, float]:
     return (b1 - b0) / (t1 - t0), (c1 - c0) / (t1 - t0)
 
 
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+def run(args: list[str], tmp: Path, env: dict[str, str], name: str) -> tuple[Terminal, Path]:
+    stats = tmp / f"stats-{name}.json"
+    data = tmp / f"data-{name}"
+    term = Terminal([sys.executable, "-m", "mass_tui", *args, "--data-dir", str(data)], tmp,
+                    {**env, "MASS_UI_STATS": str(stats)})
+    return term, stats
+
+
+def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys: int) -> dict[str, float]:
+    """Send Z and z alternately while the app ingests; (p50, p99) ms of key to terminal, CPU share."""
+    term, stats = run(args, tmp, env, name)
+    time.sleep(6)  # started, and ingesting
+    c0, t0 = cpu_seconds(term.proc.pid), time.monotonic()
+    sent = []
+    for i in range(keys):
+        sent.append(term.type("Z" if i % 2 == 0 else "z"))
+        time.sleep(0.25)
+    time.sleep(1.0)
+    cpu = (cpu_seconds(term.proc.pid) - c0) / (time.monotonic() - t0)
+    term.stop()
+    shown = json.loads(stats.read_text())["key_shown"]
+    n = min(len(sent), len(shown))
+    lat = [(shown[i] - sent[i]) * 1000 for i in range(n)]
+    return {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "max": max(lat) if lat else float("nan"),
+            "keys": n, "cpu": cpu}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--keys", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=2, help="alternations of bounded/unbounded slices per load")
+    ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLORTERM": "",
-               "MASS_UI_STATS": str(tmp / "stats.json"), "HOME": str(tmp)}
+               "HOME": str(tmp), "LANG": "C.UTF-8"}
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+
+        # 1. Idle: a replay that has ended.
+        small = tmp / "small.jsonl"
+        write_recording(small, 20_000)
+        term, _ = run(["replay", str(small), "--max"], tmp, env, "idle")
+        deadline = time.monotonic() + 60
+        while not term.saw("replay ended") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(3)
+        idle_bytes, idle_cpu = window(term, 10)
+        term.stop()
+        print(f"idle (replay ended, 160x48): {idle_bytes:.0f} B/s to the terminal, CPU {idle_cpu * 100:.2f}% "
+              "of one core")
+
+        # 2. 5 k msg/s, one message at a time; then paused.
         rec = tmp / "stream.jsonl"
-        n = int(5000 * (args.seconds + 15))
-        write_recording(rec, n)
-        # 4 s of data per message at 20 000x: 5 000 messages a second, one at a time.
-        term = Terminal([sys.executable, "-m", "mass_tui", "replay", str(rec), "--speed", "20000"], tmp, env)
-        time.sleep(5)
+        write_recording(rec, int(5000 * (args.seconds + 25)))
+        term, stats = run(["replay", str(rec), "--speed", "20000"], tmp, env, "paced")
+        time.sleep(6)
         load_bytes, load_cpu = window(term, args.seconds)
-        term.type(" ")  # pause: the same screen, idle
+        term.type(" ")
         time.sleep(1.5)
-        idle_bytes, idle_cpu = window(term, 5)
-        rss = rss_mib(term.proc.pid)
+        paused_bytes, paused_cpu = window(term, 5)
         term.type(" ")
         term.stop()
-        stats = json.loads((tmp / "stats.json").read_text())
-        print(f"UI at 5 k msg/s (160x48 pty, {args.seconds:g} s): {load_bytes / 1024:.1f} KB/s to the terminal, "
-              f"CPU {load_cpu * 100:.0f}% of one core (UI and engine threads)")
-        print(f"UI paused (idle): {idle_bytes / 1024:.2f} KB/s, CPU {idle_cpu * 100:.1f}%")
-        print(f"ingest-to-screen latency: p50 {stats['p50'] * 1000:.0f} ms, p99 {stats['p99'] * 1000:.0f} ms "
-              f"({stats['messages']} messages); RSS {rss:.0f} MiB")
-        # Memory over 1 M messages flat out: sample RSS as it goes.
+        st = json.loads(stats.read_text())
+        print(f"5 k msg/s (160x48, {args.seconds:g} s): {load_bytes / 1024:.1f} KB/s to the terminal, CPU "
+              f"{load_cpu * 100:.0f}% of one core (UI and engine threads)")
+        print(f"  paused: {paused_bytes / 1024:.2f} KB/s, CPU {paused_cpu * 100:.1f}%")
+        print(f"  ingest-to-screen latency: p50 {st['p50'] * 1000:.0f} ms, p99 {st['p99'] * 1000:.0f} ms "
+              f"({st['messages']} messages)")
+
+        # 3. Keys while ingesting flat out, time slices bounded (default) or not, alternating.
         big = tmp / "million.jsonl"
         write_recording(big, 1_000_000)
-        term = Terminal([sys.executable, "-m", "mass_tui", "replay", str(big), "--max"], tmp, env)
+        loads = {"1 M-line replay --max": ["replay", str(big), "--max"], "simulate --max": ["simulate", "--max"]}
+        for load, cmd in loads.items():
+            results: dict[str, list[dict[str, float]]] = {"bounded": [], "unbounded": []}
+            for r in range(args.rounds):
+                for mode in ("bounded", "unbounded"):
+                    mode_env = {**env, "MASS_UI_SLICES": "1" if mode == "bounded" else "0"}
+                    results[mode].append(key_latency(cmd, tmp, mode_env, f"{load[:6]}-{mode}-{r}", args.keys))
+            for mode, runs in results.items():
+                p50 = sorted(x["p50"] for x in runs)[len(runs) // 2]
+                p99 = max(x["p99"] for x in runs)
+                cpu = sum(x["cpu"] for x in runs) / len(runs)
+                print(f"keys during {load}, slices {mode}: key-to-screen p50 {p50:.0f} ms, p99 {p99:.0f} ms "
+                      f"({sum(x['keys'] for x in runs)} keys, process CPU {cpu * 100:.0f}%)")
+
+        if args.skip_memory:
+            return
+        # 4. Memory over 1 M messages flat out: sample RSS as it goes.
+        term, _ = run(["replay", str(big), "--max"], tmp, env, "memory")
         samples = []
         start = time.monotonic()
-        while term.proc.poll() is None and time.monotonic() - start < 240:
+        while term.proc.poll() is None and time.monotonic() - start < 300:
             time.sleep(2)
             samples.append(rss_mib(term.proc.pid))
-            if len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]:
+            if term.saw("replay ended") or (len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]):
                 break
         term.stop()
         third = max(1, len(samples) // 3)

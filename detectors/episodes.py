@@ -161,27 +161,32 @@ class EpisodeTracker:
         return self.episode is not None and self._seen - self._last <= self.quiet
 
 
+RULE_GAP_SECONDS = 3600.0  # a rule that has not fired for an hour of data time starts a new episode
+
+
 class RuleEpisodes:
     """Episodes of a rule: runs of readings at or over its threshold (score >= 1) with gaps of at
-    most `quiet` readings. Every such reading is an anomaly (a rule is a limit the user set);
-    they share the episode's id, start and peak."""
+    most `quiet` readings and RULE_GAP_SECONDS of data time (an hour, as alerts and the UI group).
+    Every such reading is an anomaly (a rule is a limit the user set); they share the episode's
+    id, start and peak."""
 
-    __slots__ = ("quiet", "_seen", "_last", "episode")
+    __slots__ = ("quiet", "_seen", "_last", "_last_t", "episode")
 
     def __init__(self, quiet: int = 12) -> None:
         self.quiet = int(quiet)
         self._seen = 0
         self._last = -(1 << 62)
+        self._last_t = -math.inf
         self.episode: EpisodeState | None = None
 
     def visit(self, i: int, score: float, t: float, severity: str) -> EpisodeState:
         """The episode of firing reading i of the current call (in order), `score` on the unit scale."""
         pos = self._seen + i
-        if pos - self._last > self.quiet or self.episode is None:
+        if self.episode is None or pos - self._last > self.quiet or t - self._last_t > RULE_GAP_SECONDS:
             self.episode = EpisodeState(t, score, severity)
         elif score > self.episode.peak:
             self.episode.peak = score
-        self._last = pos
+        self._last, self._last_t = pos, t
         return self.episode
 
     def advance(self, n: int) -> None:

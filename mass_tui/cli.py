@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from mass_tui.config import Config, ConfigError, load_config
+from mass_tui.data_lock import DataDirBusy, DataDirLock
 
 PRECEDENCE = "Settings: built-in defaults < mass.toml < .env < environment variables < command-line flags."
 DEMO_FILE = "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
@@ -169,6 +170,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until,
                                     format=args.format))
     setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
+    lock = DataDirLock(cfg.data_dir).acquire()  # one consumer per data dir
     alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
     started = time.perf_counter()
@@ -188,6 +190,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 signal.signal(sig, handler)
             if alerts is not None:
                 alerts.close(timeout=30.0)
+            lock.release()
     elapsed = time.perf_counter() - started
     summary = engine.summary(
         file=str(path),
@@ -217,9 +220,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     consuming = transport_path(cfg) if args.transport == "file" else \
         f"Kafka topic {k['topic']} at {k['bootstrap_servers']} (group {k['group_id']})"
     print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
-    summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
-                           max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
-                           quiet=args.quiet, reload_config=lambda: _config(args))
+    with DataDirLock(cfg.data_dir):  # one consumer per data dir
+        summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
+                               max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
+                               quiet=args.quiet, reload_config=lambda: _config(args))
     print(orjson.dumps(summary).decode(), flush=True)
     return 0
 
@@ -283,7 +287,8 @@ def _run_app(app: Any, cleanup: Any) -> int:
                         return s
                 return None
 
-            Path(stats).write_text(orjson.dumps({"p50": pct(0.5), "p99": pct(0.99), "messages": total}).decode())
+            Path(stats).write_text(orjson.dumps({"p50": pct(0.5), "p99": pct(0.99), "messages": total,
+                                                 "key_shown": getattr(app, "key_shown", [])}).decode())
     return 0
 
 
@@ -343,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mass: configuration error: {exc}", file=sys.stderr)
         return EX_CONFIG
+    except DataDirBusy as exc:
+        print(f"mass: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 Its sink (`mass_tui.sinks.live`) calls `record_series()` for every scored batch of a (station,
 variable) and `record_batch()` once per batch; the UI takes `snapshot()`s at
-its own pace. Nothing here imports Textual: the repaint rate never follows
-the message rate, and the headless service could serve the same state.
+its own pace. A snapshot copies no chart data: it notes how many points
+each series had (`counts`), and the UI reads the rows it draws with
+`rows(..., upto=count)`, so titles, sparklines, charts and the events list
+all show the same moment, and a paused screen stays one moment whatever
+the engine does. Nothing here imports Textual: the repaint rate never
+follows the message rate, and the headless service could serve the same state.
 """
 
 from __future__ import annotations
@@ -17,59 +21,101 @@ from typing import Any
 import numpy as np
 
 from detectors.base import Anomaly
+from mass_tui.ui.episodes import Episode, EpisodeBook
 
 # Per point: what the chart draws and what a threshold "what-if" needs.
 FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma", "rules",
           "drift")
+COL = {name: i for i, name in enumerate(FIELDS)}
 
 
 class Ring:
-    """A fixed-capacity ring of float rows, oldest dropped first."""
+    """A ring of float rows, oldest dropped first past `capacity`.
 
-    def __init__(self, capacity: int, width: int) -> None:
-        self.data = np.full((capacity, width), np.nan)
+    It starts small and doubles while it fills, so ten thousand quiet series
+    do not each hold a full chart's worth of memory.
+    """
+
+    def __init__(self, capacity: int, width: int, initial: int = 256) -> None:
         self.capacity = capacity
+        self.data = np.full((min(initial, capacity), width), np.nan)
         self.count = 0  # rows ever written
 
     def extend(self, rows: np.ndarray) -> None:
         n = rows.shape[0]
-        if n >= self.capacity:
+        if n == 0:
+            return
+        width = self.data.shape[1]
+        if n >= self.capacity:  # these rows replace everything kept
+            self.count += n - self.capacity
             rows = rows[-self.capacity :]
             n = self.capacity
-        start = self.count % self.capacity
-        first = min(n, self.capacity - start)
+            if self.data.shape[0] < self.capacity:
+                self.data = np.full((self.capacity, width), np.nan)
+        size = self.data.shape[0]
+        if self.count + n > size and size < self.capacity:
+            # Still growing, so never wrapped: row j sits at j, in the old array and the new one.
+            new = min(self.capacity, max(size * 2, self.count + n))
+            grown = np.full((new, width), np.nan)
+            grown[: self.count] = self.data[: self.count]
+            self.data = grown
+            size = new
+        start = self.count % size
+        first = min(n, size - start)
         self.data[start : start + first] = rows[:first]
         if first < n:
             self.data[: n - first] = rows[first:]
         self.count += n
 
-    def view(self) -> np.ndarray:
-        """Rows oldest first (a copy)."""
-        if self.count <= self.capacity:
-            return self.data[: self.count].copy()
-        start = self.count % self.capacity
-        return np.concatenate((self.data[start:], self.data[:start]))
+    def view(self, upto: int | None = None, last: int | None = None) -> np.ndarray:
+        """Rows oldest first (a copy): those written before row number `upto` (all when None),
+        at most the `last` of them."""
+        size = self.data.shape[0]
+        end = self.count if upto is None else min(upto, self.count)
+        begin = max(0, end - size, self.count - size)
+        if last is not None:
+            begin = max(begin, end - last)
+        if end <= begin:
+            return self.data[:0].copy()
+        a, b = begin % size, end % size
+        if b == 0:
+            b = size
+        if a < b:
+            return self.data[a:b].copy()
+        return np.concatenate((self.data[a:], self.data[:b]))
 
 
 @dataclass
-class SeriesSnapshot:
-    station: str
-    variable: str
-    rows: np.ndarray  # columns as FIELDS
-    anomalies: int
+class StationInfo:
+    """What the UI knows of one station: its clock (newest data time), where it is, what it measures."""
 
-    def column(self, name: str) -> np.ndarray:
-        return self.rows[:, FIELDS.index(name)]
+    name: str
+    clock: float = float("-inf")
+    points: int = 0
+    anomalies: int = 0
+    variables: list[str] = field(default_factory=list)
+    source: str = ""
+    lat: float | None = None
+    lon: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class Snapshot:
     taken: float
-    stations: dict[str, dict[str, Any]]  # name -> {"anomalies": n, "last_ts": t, "variables": [...]}
-    series: dict[tuple[str, str], SeriesSnapshot]
-    anomalies: list[Anomaly]
+    stations: dict[str, StationInfo]
+    counts: dict[tuple[str, str], int]  # points per series at this moment: read rows with upto=count
+    anomaly_counts: dict[tuple[str, str], int]
+    episodes: dict[str, Episode]  # id -> a copy without its readings (see LiveState.readings)
     status: dict[str, Any]
     version: int = 0  # changes whenever the state does
+    latest: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # the newest row of each series
+
+    @property
+    def clock(self) -> float | None:
+        """The newest data time of any station."""
+        clocks = [s.clock for s in self.stations.values() if s.clock > float("-inf")]
+        return max(clocks) if clocks else None
 
 
 @dataclass
@@ -79,6 +125,8 @@ class LiveState:
     series: dict[tuple[str, str], Ring] = field(default_factory=dict)
     anomaly_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     anomalies: deque = field(default_factory=deque)
+    book: EpisodeBook = field(default_factory=EpisodeBook)
+    stations: dict[str, StationInfo] = field(default_factory=dict)
     status: dict[str, Any] = field(default_factory=dict)
     notices: deque = field(default_factory=lambda: deque(maxlen=20))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,26 +134,68 @@ class LiveState:
     version: int = 0
     # Monotonic times of batches not yet on screen, for the ingest-to-screen latency figure.
     unseen: deque = field(default_factory=lambda: deque(maxlen=100_000))
+    _revs: dict[str, int] = field(default_factory=dict)  # episode id -> readings when last copied
+    # station -> (source, lat, lon, tags) known before its first message (the configuration's stations)
+    known_places: dict[str, tuple] = field(default_factory=dict)
+
+    def _info(self, station: str) -> StationInfo:
+        """The station's entry, made on first sight (with its configured place). Hold the lock."""
+        info = self.stations.get(station)
+        if info is None:
+            info = self.stations[station] = StationInfo(station)
+            known = self.known_places.get(station)
+            if known is not None:
+                info.lat, info.lon = known[1], known[2]
+        return info
 
     # --- written by the engine's thread ------------------------------------
     def record_series(self, station: str, variable: str, times: np.ndarray, values: np.ndarray,
                       score: np.ndarray, detail: dict[str, Any], rules: np.ndarray | None = None) -> None:
         """One scored batch of a series; `rules` is the highest rule score per value (1.0 = fired)."""
+        n = len(values)
+
         def col(name: str) -> np.ndarray:
             arr = detail.get(name)
-            return np.full(len(values), np.nan) if arr is None else np.asarray(arr, dtype=np.float64)
+            return np.full(n, np.nan) if arr is None else np.asarray(arr, dtype=np.float64)
 
-        cusum = np.maximum(col("cusum_up"), col("cusum_down"))
-        rows = np.column_stack((times, values, col("forecast"), score, col("resid_z"), col("level_z"), cusum,
-                                col("burst_ratio"), col("level_mean"), col("level_sigma"),
-                                np.zeros(len(values)) if rules is None else rules, col("drift")))
+        rows = np.empty((n, len(FIELDS)))
+        rows[:, 0] = times
+        rows[:, 1] = values
+        rows[:, 2] = col("forecast")
+        rows[:, 3] = score
+        rows[:, 4] = col("resid_z")
+        rows[:, 5] = col("level_z")
+        rows[:, 6] = np.fmax(col("cusum_up"), col("cusum_down"))
+        rows[:, 7] = col("burst_ratio")
+        rows[:, 8] = col("level_mean")
+        rows[:, 9] = col("level_sigma")
+        rows[:, 10] = 0.0 if rules is None else rules
+        rows[:, 11] = col("drift")
         key = (station, variable)
+        newest = float(np.max(times)) if n else float("-inf")
         with self._lock:
             ring = self.series.get(key)
             if ring is None:
                 ring = self.series[key] = Ring(self.capacity, len(FIELDS))
             ring.extend(rows)
+            info = self._info(station)
+            if variable not in info.variables:
+                info.variables.append(variable)
+            info.points = max(info.points, ring.count)
+            if newest > info.clock:
+                info.clock = newest
             self.version += 1
+
+    def record_places(self, places: dict[str, tuple[str, float | None, float | None, dict[str, str] | None]]) -> None:
+        """station -> (source, lat, lon, tags) of its newest message in a batch."""
+        with self._lock:
+            for station, (source, lat, lon, tags) in places.items():
+                info = self._info(station)
+                info.source = source
+                if lat is not None and lon is not None:
+                    info.lat, info.lon = lat, lon
+                if tags:
+                    info.tags = dict(tags)
 
     def record_batch(self, observations: int, anomalies: list[Anomaly], **status: Any) -> None:
         now = time.monotonic()
@@ -114,6 +204,12 @@ class LiveState:
                 self.anomalies.append(a)
                 key = (a.station, a.variable)
                 self.anomaly_counts[key] = self.anomaly_counts.get(key, 0) + 1
+                info = self._info(a.station)
+                info.anomalies += 1
+                if a.ts > info.clock:
+                    info.clock = a.ts
+            if anomalies:
+                self.book.add(anomalies)
             while len(self.anomalies) > self.max_anomalies:
                 self.anomalies.popleft()
             total = self.status.get("observations", 0) + observations
@@ -133,6 +229,7 @@ class LiveState:
         """Something to tell the user once (a refused transport switch)."""
         with self._lock:
             self.notices.append(text)
+            self.version += 1
 
     def drain_notices(self) -> list[str]:
         with self._lock:
@@ -142,11 +239,12 @@ class LiveState:
 
     # --- read by the UI ----------------------------------------------------
     def rate(self) -> float:
-        """Messages per second over the last few seconds."""
+        """Messages per second over the last few seconds (0 once nothing came for 5 s)."""
+        now = time.monotonic()
         with self._lock:
-            points = [p for p in self._rate if p[0] >= time.monotonic() - 5.0]
-        if len(points) < 2 or points[-1][0] == points[0][0]:
-            return 0.0
+            points = [p for p in self._rate if p[0] >= now - 5.0]
+        if len(points) < 2 or points[-1][0] == points[0][0] or now - points[-1][0] > 2.0:
+            return 0.0  # nothing for 2 s: stopped, not slowly decaying
         return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
 
     def drain_unseen(self) -> list[tuple[float, int]]:
@@ -156,17 +254,44 @@ class LiveState:
             self.unseen.clear()
         return out
 
-    def snapshot(self, station: str | None = None) -> Snapshot:
-        """A consistent copy: every station's summary, the chosen station's series, recent anomalies."""
+    def snapshot(self, previous: Snapshot | None = None) -> Snapshot:
+        """A consistent moment: every station, every series' length and newest row, the episodes.
+
+        Episodes unchanged since `previous` are shared with it rather than copied again."""
         with self._lock:
-            stations: dict[str, dict[str, Any]] = {}
-            for (st, var), ring in self.series.items():
-                info = stations.setdefault(st, {"anomalies": 0, "variables": [], "points": 0})
-                info["variables"].append(var)
-                info["anomalies"] += self.anomaly_counts.get((st, var), 0)
-                info["points"] = max(info["points"], ring.count)
-            series = {
-                key: SeriesSnapshot(key[0], key[1], ring.view(), self.anomaly_counts.get(key, 0))
-                for key, ring in self.series.items() if key[0] == station
-            }
-            return Snapshot(time.time(), stations, series, list(self.anomalies), dict(self.status), self.version)
+            stations = {name: StationInfo(i.name, i.clock, i.points, i.anomalies, list(i.variables), i.source,
+                                          i.lat, i.lon, i.tags)
+                        for name, i in self.stations.items()}
+            counts = {key: ring.count for key, ring in self.series.items()}
+            latest = {key: ring.view(last=1)[0] for key, ring in self.series.items() if ring.count}
+            old = previous.episodes if previous is not None else {}
+            episodes: dict[str, Episode] = {}
+            for ep_id, ep in self.book.by_id.items():
+                mine = old.get(ep_id)
+                if mine is not None and self._revs.get(ep_id) == ep.readings and mine.readings == ep.readings:
+                    episodes[ep_id] = mine
+                else:
+                    episodes[ep_id] = ep.copy(with_readings=False)
+                    self._revs[ep_id] = ep.readings
+            if len(self._revs) > 2 * len(self.book.by_id) + 100:
+                self._revs = {k: v for k, v in self._revs.items() if k in self.book.by_id}
+            return Snapshot(time.time(), stations, counts, dict(self.anomaly_counts), episodes, dict(self.status),
+                            self.version, latest)
+
+    def rows(self, station: str, variable: str, upto: int | None = None, last: int | None = None) -> np.ndarray:
+        """The rows (FIELDS) of one series written before point number `upto`, at most the `last` of them."""
+        with self._lock:
+            ring = self.series.get((station, variable))
+            if ring is None:
+                return np.empty((0, len(FIELDS)))
+            return ring.view(upto, last)
+
+    def readings(self, episode_id: str) -> list[Anomaly]:
+        """The readings kept for one episode (its last few hundred), oldest first."""
+        with self._lock:
+            ep = self.book.by_id.get(episode_id)
+            return list(ep.recent) if ep is not None else []
+
+    def recent_anomalies(self) -> list[Anomaly]:
+        with self._lock:
+            return list(self.anomalies)

@@ -97,6 +97,23 @@ def test_notices_alternate_and_never_outnumber_episodes(pattern):
     assert opened <= sum(pattern)
 
 
+def test_acking_a_detector_episode_stops_the_repeats_of_the_alert_episode_that_carries_it():
+    """The UI acknowledges an event row: a detector episode (Anomaly.episode), not an alert id."""
+    from dataclasses import replace
+
+    def gust_in(h: float):
+        return replace(gust(h), episode="det-1", episode_start=0.0, episode_peak=1.2)
+
+    m = manager()
+    events = m.observe([gust_in(0)], Readings.of_times({"s": [0]}))
+    assert events[0].labels["episode"] == "det-1"  # a silence on that episode matches its notices
+    out = [e.kind for h in range(1, 8) for e in m.observe([gust_in(h)], Readings.of_times({"s": [h * H]}))]
+    assert out == ["repeat"]  # at 6 h, while nobody has acknowledged
+    m.acked.add("det-1")
+    out = [e.kind for h in range(8, 15) for e in m.observe([gust_in(h)], Readings.of_times({"s": [h * H]}))]
+    assert out == []  # no repeat at 12 h
+
+
 def test_ack_stops_repeats_not_escalation_or_resolved():
     m = manager()
     events = m.observe([gust(0)], Readings.of_times({"s": [0]}))

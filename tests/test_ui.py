@@ -1,3 +1,5 @@
+"""The Textual UI driven by Textual's pilot: real replays and pipelines, no mocked engine."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,32 +8,43 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual import events
-from textual.widgets import DataTable, OptionList
 
+from detectors.base import Anomaly
+from mass_tui.alerts.state import AlertState as AlertStore
 from mass_tui.config import load_config
-from mass_tui.ui.help import HelpScreen
+from mass_tui.data_lock import DataDirBusy
+from mass_tui.ui.commands import MassCommands
 from mass_tui.ui.launch import replay_app
+from mass_tui.ui.lines import LineView
+from mass_tui.ui.screens import EpisodeScreen, HelpScreen, MapScreen, MuteScreen
+from mass_tui.ui.text import inert
+from mass_tui.ui.widgets import VariablePane
 
-from .conftest import SANDY, free_port
+from .conftest import SANDY, SHARED, free_port
 
 SIZE = (160, 48)
+ASOS = SHARED / "weather" / "asos_midwest_cyclone_2010-10.csv"
+INJECTION = SHARED / "cases" / "reliability" / "tui-injection.jsonl"
 
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
     time.tzset()
 
 
-def _app(path: Path = SANDY, speed: float | None = None, station: str | None = "ndbc-44005", **options):
-    cfg = load_config(None, env={}, dotenv_file=None)
+def _app(path: Path = SANDY, speed: float | None = None, station: str | None = "ndbc-44005", env=None, **options):
+    cfg = load_config(None, env=env or {}, dotenv_file=None)
     return replay_app(cfg, path, speed=speed, station=station, fast_hz=10, chart_hz=5, **options)
 
 
-async def _settle(app, pilot, seconds: float = 20.0) -> None:
+async def _settle(app, pilot, seconds: float = 30.0) -> None:
     """Wait for the replay worker to finish and the timers to draw."""
     deadline = time.monotonic() + seconds
     while any(w.is_running for w in app.workers) and time.monotonic() < deadline:
@@ -39,10 +52,39 @@ async def _settle(app, pilot, seconds: float = 20.0) -> None:
     await pilot.pause(0.5)
 
 
+async def _until(pilot, condition, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        await pilot.pause(0.1)
+    return bool(condition())
+
+
+def _lines(app, selector: str) -> list[str]:
+    return app.query_one(selector, LineView).plain_lines()
+
+
+def _text(app, selector: str) -> str:
+    return "\n".join(_lines(app, selector))
+
+
 def _status(app) -> str:
-    return str(app.query_one("#status").render())
+    return _text(app, "#status")
 
 
+def _screen_text(app) -> str:
+    """Every line the main screen's widgets show, pane titles included."""
+    parts = [_text(app, sel) for sel in ("#header", "#now", "#problem", "#stations", "#events", "#status", "#keys")]
+    for pane in app.query(VariablePane):
+        parts.append(pane.title_text)
+        parts.append("\n".join(pane.plain_lines()))
+    return "\n".join(parts)
+
+
+def _pane(app, variable: str) -> VariablePane:
+    return next(p for p in app.query(VariablePane) if p.variable == variable)
+
+
+# --- thresholds, pause ---------------------------------------------------------------------------------
 async def test_threshold_keys_apply_and_recount_what_if():
     app, cleanup = _app()
     try:
@@ -73,7 +115,7 @@ async def test_pause_stops_ingest_and_space_resumes():
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(1.0)
             await pilot.press("space")
-            assert "PAUSED" in _status(app)
+            assert "PAUSED" in _status(app) and "PAUSED" in _text(app, "#header")
             seen = app.state.status.get("observations", 0)
             await pilot.pause(1.0)
             assert app.state.status.get("observations", 0) <= seen + 1  # at most the message in hand
@@ -86,112 +128,408 @@ async def test_pause_stops_ingest_and_space_resumes():
         cleanup()
 
 
-async def test_station_key_filter_help_enter_and_quit(shared):
-    app, cleanup = _app(shared / "weather" / "asos_midwest_cyclone_2010-10.csv", station=None)
+async def test_pause_freezes_every_part_and_keys_redraw_from_the_frozen_moment():
+    """Paused, `s`, `/` and `u` change the station marker, header, titles, list and charts together,
+    all from the moment the pause took, while the engine's state stays where it was."""
+    app, cleanup = _app(ASOS, speed=200_000.0, station=None)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await _settle(app, pilot)
+            assert await _until(pilot, lambda: app.snapshot and len(app.snapshot.stations) == 5
+                                and len(app.snapshot.episodes) > 3)
+            await pilot.press("space")
+            await pilot.pause(0.3)
+            frozen = app.snapshot.version
             first = app.station
             await pilot.press("s")
-            assert app.station != first
-            assert len(app.query_one("#stations", OptionList).options) == 5
-            await pilot.press("slash")
-            await pilot.press(*"MSP")
             await pilot.pause(0.3)
-            table = app.query_one("#anomalies", DataTable)
-            assert table.row_count > 0
-            assert all(str(table.get_row_at(i)[1]) == "MSP" for i in range(table.row_count))
-            await pilot.press("enter")  # keep the filter, focus the table
-            await pilot.press("enter")  # jump to the highlighted anomaly
-            assert app.focus_ts is not None and app.station == "MSP"
-            await pilot.press("escape")
-            await pilot.press("question_mark")
-            assert isinstance(app.screen, HelpScreen)
-            await pilot.press("escape")
-            assert not isinstance(app.screen, HelpScreen)
+            second = app.station
+            assert second != first and app.snapshot.version == frozen
+            assert f"│ {second} " in _text(app, "#header")
+            marked = [line for line in _lines(app, "#stations") if line.startswith("▶")]
+            assert len(marked) == 1 and second in marked[0]
+            assert await _until(pilot, lambda: {p.variable for p in app.query(VariablePane)}
+                                == set(app.snapshot.stations[second].variables) - {"wind_dir_deg"})
+            await pilot.pause(0.3)
+            # Every pane's newest value is the frozen snapshot's, not the engine's latest.
+            for pane in app.query(VariablePane):
+                latest = app.snapshot.latest[(second, pane.variable)]
+                assert f"{latest[1]:.1f}" in pane.plain_lines()[0]
+            before = len([line for line in _lines(app, "#events")[2:] if line.strip()])
+            await pilot.press("slash", *f"station:{second}", "enter")
+            await pilot.pause(0.3)
+            rows = [line for line in _lines(app, "#events")[2:] if line.strip()]
+            assert rows and all(second in line for line in rows) and len(rows) <= before
+            assert f"station {second}" in _lines(app, "#events")[0]
             await pilot.press("u")
-            assert app.imperial and "imperial" in _status(app)
-            await pilot.press("q")
-        assert app.controls.stop.is_set()
+            await pilot.pause(0.3)
+            assert "°F" in _pane(app, "temp_c").plain_lines()[0]
+            assert all("°C" not in line for line in _lines(app, "#events"))
+            assert app.snapshot.version == frozen
+            await pilot.press("space")  # resumed: the screen catches up with the engine
+            assert await _until(pilot, lambda: app.snapshot.version == app.state.version)
     finally:
         cleanup()
 
 
-async def test_markup_in_station_names_is_shown_as_text(tmp_path):
-    rec = tmp_path / "evil.jsonl"
-    rec.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "[bold red]evil[/]",
-                                         "temp_c": 10 + (i % 7) + (40 if i == 300 else 0)}) for i in range(400)))
-    app, cleanup = _app(rec, station=None)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await _settle(app, pilot)
-            prompt = str(app.query_one("#stations", OptionList).get_option_at_index(0).prompt)
-            assert "[bold red]evil[/]" in prompt
-            table = app.query_one("#anomalies", DataTable)
-            assert str(table.get_row_at(0)[1]) == "[bold red]evil[/]"
-    finally:
-        cleanup()
-
-
-async def test_a_burst_of_messages_does_not_block_input(tmp_path):
-    rec = tmp_path / "burst.jsonl"
-    rec.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 10 * i, "station": f"s{i % 20}",
-                                         "temp_c": 10 + (i % 13) * 0.1, "pressure_hpa": 1010 + (i % 7) * 0.1})
-                             for i in range(150_000)))
-    app, cleanup = _app(rec, speed=50_000.0, station=None)  # 5 k msg/s, one message at a time
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(1.0)
-            waits = []
-            for key in ("Z", "z", "C", "c", "Z"):
-                assert any(w.is_running for w in app.workers), "still ingesting"
-                before = (app.z, app.h)
-                start = time.perf_counter()
-                # Post the key and watch for its effect: pilot.press() would also wait for the
-                # screen to go idle, which a live screen never quite does.
-                app.post_message(events.Key(key, key))
-                while (app.z, app.h) == before and time.perf_counter() - start < 5:
-                    await asyncio.sleep(0.005)
-                waits.append(time.perf_counter() - start)
-            assert app.z == 3.25 and app.h == 5.0
-            assert sorted(waits)[2] < 0.2 and max(waits) < 1.0, waits  # handled while 5 k msg/s stream in
-            assert app.state.rate() > 1000
-            await pilot.press("q")
-    finally:
-        cleanup()
-
-
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-def test_layout_snapshot(snap_compare, size):
-    app, cleanup = _app(show_rate=False)
-
-    async def run_before(pilot) -> None:
-        await _settle(app, pilot)
-        app.redraw_all()
-        await pilot.pause(0.3)
-        app.redraw_all()
-        await pilot.pause(0.3)
-
-    try:
-        assert snap_compare(app, terminal_size=size, run_before=run_before)
-    finally:
-        cleanup()
-
-
-def test_snapshots_are_taken_in_utc():
-    assert os.environ["TZ"] == "UTC"
-
-
-async def test_command_palette_lists_the_key_actions():
+# --- events: episodes, cursor, detail, ack, mute ----------------------------------------------------------
+async def test_a_replay_lists_episodes_not_readings():
     app, cleanup = _app()
     try:
         async with app.run_test(size=SIZE) as pilot:
             await _settle(app, pilot)
+            snap = app.snapshot
+            readings = sum(snap.anomaly_counts.values())
+            assert readings > 2 * len(snap.episodes)  # 159 readings, about a third as many episodes
+            rows = [line for line in _lines(app, "#events")[2:] if line.strip()]
+            assert _lines(app, "#events")[0].startswith(f"{len(snap.episodes)} episodes · worst first")
+            gusts = [e for e in snap.episodes.values() if e.family == "gust_limit"]
+            sandy = max((e for e in gusts if time.strftime("%m-%d", time.gmtime(e.start)) == "10-29"),
+                        key=lambda e: e.readings)
+            assert sandy.readings >= 8 and sandy.severity == "critical"
+            assert any("Wind gust" in line and "gust over limit" in line and str(sandy.readings) in line
+                       for line in rows)
+            assert rows[0].startswith("CRIT")  # worst first
+    finally:
+        cleanup()
+
+
+def _storms(path: Path, stations: int = 10, lines: int = 3000) -> Path:
+    """A recording where each station's gust passes 15 m/s every two hours: a new episode each time."""
+    with path.open("w") as fh:
+        for i in range(lines):
+            gust = 20.0 if (i // stations) % 12 == 0 else 5.0 + (i % 3)
+            fh.write(json.dumps({"ts": 1_700_000_000 + 600 * (i // stations), "station": f"st{i % stations}",
+                                 "gust_mps": gust, "wind_mps": gust / 2}) + "\n")
+    return path
+
+
+async def test_the_cursor_stays_on_its_episode_while_rows_arrive(tmp_path):
+    app, cleanup = _app(_storms(tmp_path / "storms.jsonl"), speed=5_000.0, station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            events_list = app.query_one("#events")
+            assert await _until(pilot, lambda: app.snapshot and len(app.snapshot.episodes) >= 15)
+            await pilot.press("o")  # newest first: new rows arrive above the cursor
+            await pilot.press("down", "down", "down")
+            chosen, offset = events_list.selected, events_list.cursor - events_list.top
+            count = len(app.snapshot.episodes)
+            assert await _until(pilot, lambda: len(app.snapshot.episodes) >= count + 5)
+            assert events_list.selected == chosen
+            assert events_list.ids[events_list.cursor] == chosen
+            assert events_list.cursor - events_list.top == offset  # and on the same line of the screen
+            assert events_list.cursor > 3  # rows did arrive above it
+            await pilot.press("enter")
+            assert isinstance(app.screen, EpisodeScreen) and app.screen.ep.id == chosen
+    finally:
+        cleanup()
+
+
+async def test_enter_shows_the_episodes_readings_views_reason_and_chart():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("slash", *"var:gust sev:critical", "enter")
+            await pilot.press("enter")
+            screen = app.screen
+            assert isinstance(screen, EpisodeScreen)
+            summary = "\n".join(screen.query_one("#summary").plain_lines())
+            assert "Why: gust" in summary and "m/s over the 15 m/s limit" in summary
+            views = "\n".join(screen.query_one("#views").plain_lines())
+            assert "combined anomaly score" in views and "a rule fired" in views
+            readings = screen.query_one("#readings").plain_lines()
+            assert len(readings) == 2 + min(screen.ep.readings, 200)
+            chart = "\n".join(screen.query_one("#chart").plain_lines())
+            assert "◆" in chart and "┤" in chart  # the peak marked on a chart of that moment
+            await pilot.press("g")  # the main charts at that moment
+            assert not isinstance(app.screen, EpisodeScreen)
+            assert app.focus_ts == screen.ep.peak_ts and "viewing" in _text(app, "#header")
+    finally:
+        cleanup()
+
+
+async def test_ack_and_mute_show_in_the_row_persist_and_leave_the_now_strip(tmp_path):
+    app, cleanup = _app(_storms(tmp_path / "storms.jsonl", lines=400), station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            ongoing = [line for line in _lines(app, "#events")[2:] if "● now" in line]
+            assert ongoing and "WARNING" in _text(app, "#now") or "CRITICAL" in _text(app, "#now")
+            top = app.query_one("#events").selected
+            await pilot.press("a")
+            listing = app.query_one("#events")
+            assert "✓ acked" in _lines(app, "#events")[2 + listing.cursor - listing.top]
+            # Kept in the alert store the headless service and `mass ack` share, so it stops notices too.
+            with AlertStore.in_dir(Path("data") / "db") as store:
+                assert top in store.acks()
+            station = app.episode(top).station
+            await pilot.press("m")
+            assert isinstance(app.screen, MuteScreen)
+            options = app.screen.query_one("#mute-options")
+            whole = next(i for i in range(options.option_count)
+                         if options.get_option_at_index(i).id == "st-14400")
+            options.highlighted = whole
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert not isinstance(app.screen, MuteScreen)
+            muted_rows = [line for line in _lines(app, "#events")[2:] if f" {station} " in f" {line} "]
+            assert muted_rows and all("muted" in line for line in muted_rows)
+            assert f"{station} " not in _text(app, "#now").split("(")[0]
+            with AlertStore.in_dir(Path("data") / "db") as store:
+                [silence] = store.silences()
+                assert [str(m) for m in silence.matchers] == [f'station="{station}"']
+    finally:
+        cleanup()
+
+
+# --- charts: time travel, zoom, units ---------------------------------------------------------------------
+async def test_step_through_anomalies_travels_in_time_and_esc_comes_back_live():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("left_square_bracket")
+            await pilot.pause(0.2)
+            assert app.focus_ts is not None and app.window.span is not None
+            chosen = app.episode(app.query_one("#events").selected)
+            assert chosen.peak_ts == app.focus_ts and chosen.station == app.station
+            assert "viewing" in _text(app, "#header") and "Esc live" in _text(app, "#header")
+            assert _pane(app, chosen.variable).has_class("flash")
+            await pilot.press("left_square_bracket")
+            assert app.focus_ts < chosen.peak_ts
+            await pilot.press("right_square_bracket")
+            assert app.focus_ts == chosen.peak_ts
+            await pilot.press("escape")
+            assert app.window.live and app.focus_ts is None and "viewing" not in _text(app, "#header")
+            await pilot.press("plus")
+            span = app.window.span
+            assert span is not None and "zoom" in _text(app, "#header")
+            await pilot.press("comma")
+            assert not app.window.live and app.window.span == span
+            await pilot.press("full_stop", "full_stop", "full_stop")
+            assert app.window.live
+            await pilot.press("escape")
+            assert app.window.span is None
+    finally:
+        cleanup()
+
+
+async def test_u_converts_every_number_on_screen_reasons_included():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("u")
+            await pilot.pause(0.5)
+            app.redraw_all()
+            await pilot.pause(0.3)
+            text = _screen_text(app)
+            for metric in (" m/s", " hPa", " °C"):
+                assert metric not in text, metric
+            assert "inHg" in _pane(app, "pressure_msl_hpa").plain_lines()[0]
+            gust = _pane(app, "gust_mps").plain_lines()
+            assert "mph" in gust[0] and "reading (mph)" in gust[-1]
+            labels = [float(line.split("┤")[0]) for line in _pane(app, "pressure_msl_hpa").plain_lines()
+                      if "┤" in line]
+            assert min(labels) > 28 and max(labels) < 32  # the axis in inHg too
+            await pilot.press("u")
+            assert " m/s" in _screen_text(app)
+    finally:
+        cleanup()
+
+
+# --- layout ----------------------------------------------------------------------------------------------
+async def test_80x24_keeps_help_quit_severity_and_a_reason():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(app, pilot)
+            keys = _lines(app, "#keys")[0]
+            assert " ? " in keys and "help" in keys and " q " in keys and "quit" in keys
+            rows = [line for line in _lines(app, "#events")[2:] if line.strip()]
+            assert rows and all(line[:4] in ("CRIT", "WARN", "info") for line in rows)
+            assert all(len(line.split()) >= 6 for line in rows)  # a (cut) reason after the state
+            assert any("gust" in line for line in rows) or any("°C" in line for line in rows)
+            assert all(p.has_class("dense") for p in app.query(VariablePane))  # one line per variable
+            assert not app.query_one("#stations").display or app.has_class("single")
+    finally:
+        cleanup()
+
+
+async def test_dense_mode_expands_a_variable_with_enter():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("2")
+            pane = app.focused
+            assert isinstance(pane, VariablePane) and pane.number == 2 and pane.has_class("dense")
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert not pane.has_class("dense") and len(pane.plain_lines()) > 5
+            await pilot.press("enter")
+            assert pane.has_class("dense")
+    finally:
+        cleanup()
+
+
+# --- stations, palette, map ----------------------------------------------------------------------------
+async def test_station_list_by_trouble_s_and_S_both_ways_and_the_palette_finds_names():
+    app, cleanup = _app(ASOS, station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            rows = _lines(app, "#stations")
+            order = app._station_order
+            assert len(order) == 5 and [r.split()[-2] if len(r.split()) > 2 else "" for r in rows[:1]]
+            assert all(order[i] in rows[i] for i in range(5))
+            first = app.station
+            await pilot.press("s")
+            assert app.station == order[(order.index(first) + 1) % 5]
+            await pilot.press("S")
+            assert app.station == first
+            provider = MassCommands(app.screen)
+            hits = [hit async for hit in provider.search("GRB")]
+            chosen = max(hits, key=lambda h: h.score)
+            assert "GRB" in chosen.text
+            chosen.command()
+            assert app.station == "GRB"
+            found = [hit.text async for hit in provider.search("imperial")]
+            assert any(t.startswith("Units") for t in found)
+    finally:
+        cleanup()
+
+
+async def test_the_map_places_stations_and_opens_one(tmp_path):
+    rec = tmp_path / "placed.jsonl"
+    places = {"north": (60.0, 10.0), "south": (40.0, 12.0), "east": (50.0, 25.0)}
+    rec.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 600 * i, "station": name, "lat": lat, "lon": lon,
+                                         "temp_c": 10 + (i % 5) + (30 if name == "east" and i == 300 else 0)})
+                             for i in range(400) for name, (lat, lon) in places.items()))
+    app, cleanup = _app(rec, station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("M")
+            assert isinstance(app.screen, MapScreen)
+            await pilot.pause(0.3)
+            lines = app.screen.query_one("#map").plain_lines()
+            rows = {name: next(i for i, line in enumerate(lines) if f"● {name}" in line) for name in places}
+            cols = {name: lines[rows[name]].index(f"● {name}") for name in places}
+            assert rows["north"] < rows["east"] < rows["south"]  # north is up
+            assert cols["east"] > cols["south"] and cols["east"] > cols["north"]  # east is right
+            listing = app.screen.query_one("#map-stations")
+            listing.select("south")
+            await pilot.press("enter")
+            assert not isinstance(app.screen, MapScreen) and app.station == "south"
+    finally:
+        cleanup()
+
+
+async def test_help_lists_every_key_of_the_key_bar():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, HelpScreen)
             titles = [c.title for c in app.get_system_commands(app.screen)]
             assert any(t.startswith("z +0.25") for t in titles) and any(t.startswith("Pause") for t in titles)
             command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("z +0.25"))
             await command.callback()
             assert app.z == 3.25
+    finally:
+        cleanup()
+
+
+# --- hostile text -------------------------------------------------------------------------------------------
+async def test_tui_injection_case_shows_every_name_as_inert_text():
+    """tests/data/cases/reliability/tui-injection.jsonl: Rich markup, ANSI colour, clear screen, an OSC title
+    and an RTL override in station names, sources and tags reach the screen as text, never as effects."""
+    app, cleanup = _app(INJECTION, station=None)
+    said: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (said.append(str(message)), notify(message, **kw))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            # Decoding may already escape controls; the UI must be safe on its own, so names with raw
+            # controls are also put straight into its state, as a source that did not escape them would.
+            raw = ["\x1b[31mANSI-RED\x1b[0m", "\x1b]0;PWNED-TITLE\x07T", "\x1b[2JCLR", "a\u202eRTL"]
+            for k, name in enumerate(raw):
+                ts = np.array([1_700_000_000.0 + k, 1_700_000_600.0 + k])
+                app.state.record_series(name, "gust_mps", ts, np.array([5.0, 30.0]), np.array([0.1, 0.9]), {},
+                                        np.array([0.0, 2.0]))
+                app.state.record_batch(2, [Anomaly(float(ts[1]), name, "gust_mps", 30.0, "gust_limit", "critical",
+                                                   2.0, f"gust 30.0 m/s over the 15 m/s limit at {name}")])
+            await pilot.pause(0.5)
+            names = set(app.snapshot.stations)
+            assert len(names) == 14
+            seen = []
+            for name in sorted(names):
+                app.select_station(name)
+                await pilot.pause(0.2)
+                seen.append(_screen_text(app))
+            for screen in seen:
+                assert not any(ch in screen for ch in "\x1b\x07\u202e\x9b")
+            text = "\n".join(seen)
+            for literal in ("[bold red]BOLD[/]", "[link=http://evil.example]LINK[/link]", "␛[31mANSI-RED␛[0m",
+                            "␛]0;PWNED-TITLE␇T", "␛[2JCLR", ":smile:EMO", "a\\u202eRTL", "[/]"):
+                assert literal in text, literal
+            for name in names:  # every name, as decoding left it, shown as text
+                assert inert(name) in text, name
+            assert "[red]SRC[/red]" in text  # the source, in the header
+            await pilot.press("slash", *"var:gust", "enter", "enter")
+            assert isinstance(app.screen, EpisodeScreen)
+            title = "\n".join(app.screen.query_one("#title").plain_lines())
+            assert not any(ch in title for ch in "\x1b\x07\u202e")
+            await pilot.press("escape", "a")  # a notification naming the station
+            assert said and not any(ch in s for s in said for ch in "\x1b\x07\u202e")
+            assert app.title == "mass"
+    finally:
+        cleanup()
+
+
+# --- sources: empty and error states, retry, transports ----------------------------------------------------
+async def test_a_down_source_says_so_in_full_before_any_data_and_r_retries_now(tmp_path):
+    from mass_tui.ui.launch import live_app
+
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there: every poll is refused
+    env = {"MASS_DATA_DIR": str(tmp_path / "data"), "WEATHER_API_BASE": f"{closed}/v1/forecast",
+           "AIR_QUALITY_API_BASE": f"{closed}/v1/air-quality", "POLL_SECONDS": "1"}
+    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="open-meteo", transport="file")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert await _until(pilot, lambda: "DOWN" in _text(app, "#problem"))
+            problem = _text(app, "#problem")
+            error = app.state.status["source_state"]["last_error"]
+            assert len(error) > 40 and error in problem.replace("\n", "")  # the whole error, not 40 characters
+            assert "r retries now" in problem and "next try" in problem
+            assert "DOWN" in _status(app)
+            assert "no data yet: the source is down" in _text(app, "#now")
+            fetches = app.state.status["source_state"]["fetches"]
+            await pilot.press("r")
+            assert await _until(pilot, lambda: app.state.status["source_state"]["fetches"] > fetches, 5)
+            await pilot.press("q")
+    finally:
+        cleanup()
+
+
+async def test_a_slow_source_says_when_the_next_reading_comes(tmp_path):
+    from mass_tui.ui.launch import live_app
+
+    env = {"MASS_DATA_DIR": str(tmp_path / "data")}
+    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="simulator:building",
+                            transport="file")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert await _until(pilot, lambda: app.snapshot and app.snapshot.stations and app.station)
+            assert await _until(pilot, lambda: any("next reading in" in "\n".join(p.plain_lines())
+                                                   for p in app.query(VariablePane)))
+            line = next(line for p in app.query(VariablePane) for line in p.plain_lines() if "next reading" in line)
+            assert "1 reading so far; the chart needs 2 · next reading in 4:" in line
+            await pilot.press("q")
     finally:
         cleanup()
 
@@ -208,42 +546,7 @@ async def test_t_switches_the_live_pipeline_from_file_to_kafka(tmp_path, kafka_b
             await pilot.pause(1.0)
             assert "via file" in _status(app)
             await pilot.press("t")
-            deadline = time.monotonic() + 20
-            while "via kafka" not in _status(app) and time.monotonic() < deadline:
-                await pilot.pause(0.2)
-            assert "via kafka" in _status(app)
-            await pilot.press("q")
-    finally:
-        cleanup()
-
-
-async def test_terminal_bell_rings_when_an_alert_goes_out():
-    cfg = load_config(None, env={"ALERTS_ENABLED": "true"}, dotenv_file=None)  # no channel: stored and shown
-    app, cleanup = replay_app(cfg, SANDY, speed=None, station="ndbc-44005", fast_hz=10, chart_hz=5)
-    rings = []
-    app.bell = lambda: rings.append(1)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await _settle(app, pilot)
-            assert app.state.status["alerts"] > 0 and rings
-            assert "alerts 0" not in _status(app)
-    finally:
-        cleanup()
-
-
-async def test_a_source_that_is_down_shows_in_the_status_bar_before_any_data(tmp_path):
-    from mass_tui.ui.launch import live_app
-
-    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there: every poll is refused
-    env = {"MASS_DATA_DIR": str(tmp_path / "data"), "WEATHER_API_BASE": f"{closed}/v1/forecast",
-           "AIR_QUALITY_API_BASE": f"{closed}/v1/air-quality", "POLL_SECONDS": "1"}
-    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="open-meteo", transport="file")
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            deadline = time.monotonic() + 15
-            while "DOWN" not in _status(app) and time.monotonic() < deadline:
-                await pilot.pause(0.2)
-            assert "DOWN (ConnectError" in _status(app) and "retry" in _status(app)
+            assert await _until(pilot, lambda: "via kafka" in _status(app))
             await pilot.press("q")
     finally:
         cleanup()
@@ -263,9 +566,7 @@ async def test_t_without_a_kafka_broker_stays_on_file_and_says_why(tmp_path):
             await pilot.pause(1.0)
             seen = app.state.status.get("observations", 0)
             await pilot.press("t")
-            deadline = time.monotonic() + 20
-            while not any("does not answer" in s for s in said) and time.monotonic() < deadline:
-                await pilot.pause(0.2)
+            assert await _until(pilot, lambda: any("does not answer" in s for s in said))
             assert any("does not answer" in s and "staying on the file transport" in s for s in said), said
             await pilot.pause(1.5)
             assert "via file" in _status(app) and app.engine_error is None
@@ -273,3 +574,122 @@ async def test_t_without_a_kafka_broker_stays_on_file_and_says_why(tmp_path):
             await pilot.press("q")
     finally:
         cleanup()
+
+
+async def test_terminal_bell_rings_when_an_alert_goes_out():
+    app, cleanup = _app(env={"ALERTS_ENABLED": "true"})  # no channel: stored and shown
+    rings = []
+    app.bell = lambda: rings.append(1)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            assert app.state.status["alerts"] > 0 and rings
+            assert "alerts 0" not in _status(app)
+    finally:
+        cleanup()
+
+
+async def test_alerts_off_says_off_not_zero():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            assert "alerts off" in _status(app)
+    finally:
+        cleanup()
+
+
+async def test_a_burst_of_messages_does_not_block_input(tmp_path):
+    """Keys are handled while 5 k msg/s stream in, one message at a time. How fast is for
+    bench/ui_cost.py to measure: a test asserts what happens, never how long it takes."""
+    rec = tmp_path / "burst.jsonl"
+    rec.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 10 * i, "station": f"s{i % 20}",
+                                         "temp_c": 10 + (i % 13) * 0.1, "pressure_hpa": 1010 + (i % 7) * 0.1})
+                             for i in range(150_000)))
+    app, cleanup = _app(rec, speed=50_000.0, station=None)  # 5 k msg/s
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause(1.0)
+            for key in ("Z", "z", "C", "c", "Z"):
+                assert any(w.is_running for w in app.workers), "still ingesting"
+                before = (app.z, app.h)
+                app.post_message(events.Key(key, key))
+                assert await _until(pilot, lambda b=before: (app.z, app.h) != b, 30)
+            assert app.z == 3.25 and app.h == 5.0
+            assert app.state.rate() > 1000
+            await pilot.press("q")
+    finally:
+        cleanup()
+
+
+# --- the data dir lock ------------------------------------------------------------------------------------
+def test_a_second_ui_on_the_same_data_dir_is_refused():
+    app, cleanup = _app()
+    try:
+        with pytest.raises(DataDirBusy, match="in use by another mass"):
+            _app()
+    finally:
+        cleanup()
+    _app()[1]()  # free again
+
+
+# --- snapshots ----------------------------------------------------------------------------------------------
+def _snapshot_app(**options):
+    app, cleanup = _app(show_rate=False, **options)
+
+    async def run_before(pilot) -> None:
+        await _settle(app, pilot)
+        app.redraw_all()
+        await pilot.pause(0.3)
+        app.redraw_all()
+        await pilot.pause(0.3)
+
+    return app, cleanup, run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_layout_snapshot(snap_compare, size):
+    app, cleanup, run_before = _snapshot_app()
+    try:
+        assert snap_compare(app, terminal_size=size, run_before=run_before)
+    finally:
+        cleanup()
+
+
+def test_no_color_snapshot_keeps_marks_and_severities(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app, cleanup, run_before = _snapshot_app()
+    try:
+        assert not app.look.color
+        assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+    finally:
+        cleanup()
+
+
+async def test_no_color_marks_and_severities_stay_visible(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            app.redraw_all()
+            await pilot.pause(0.3)
+            pane = _pane(app, "gust_mps")
+            marks = [(t, t.plain.index("✖")) for t in pane.texts if "✖" in t.plain]
+            assert marks
+            for text, i in marks:
+                styles = " ".join(str(s.style) for s in text.spans if s.start <= i < s.end)
+                assert "bold" in styles and "red" not in styles and "dim" not in styles
+            crit = next(t for t in app.query_one("#events").texts if t.plain.startswith("CRIT"))
+            styles = " ".join(str(s.style) for s in crit.spans if s.start == 0)
+            assert "reverse" in styles and "red" not in styles
+    finally:
+        cleanup()
+
+
+def test_snapshots_are_taken_in_utc():
+    assert os.environ["TZ"] == "UTC"
+
+
+async def _wait_for_tasks():
+    await asyncio.sleep(0)

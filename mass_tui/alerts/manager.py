@@ -162,6 +162,9 @@ class Episode:
     quiet: bool = False  # opened inside the cooldown: no notices at all
     external: bool = False  # a condition (no data, source down), closed by close_condition
     notified_wall: float = 0.0
+    # The detectors' episode ids (Anomaly.episode) this alert episode carries: acknowledging one of
+    # them (the UI's `a` on an event row) acknowledges this episode too.
+    detector_episodes: set[str] = field(default_factory=set)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -173,7 +176,8 @@ class Episode:
                 "notified_at": self.notified_at, "notified_severity": self.notified_severity, "count": self.count,
                 "clean": self.clean, "muted": self.muted, "quiet": self.quiet, "external": self.external,
                 "labels": self.labels, "worst": [w.ts, w.station, w.variable, None if w.value != w.value else w.value,
-                                                 w.detector, w.severity, w.score, w.reason]}
+                                                 w.detector, w.severity, w.score, w.reason],
+                "detector_episodes": sorted(self.detector_episodes)}
 
     @classmethod
     def from_stored(cls, s: StoredEpisode) -> Episode:
@@ -183,7 +187,7 @@ class Episode:
         return cls(s.id, s.station, s.rule, b.get("part", ""), b.get("series", ""), s.state, b["start"], b["last"],
                    b.get("notified_at"), b.get("notified_severity", "info"), worst, dict(b.get("labels", {})),
                    int(b.get("count", 1)), int(b.get("clean", 0)), False, [], b.get("muted"), bool(b.get("quiet")),
-                   bool(b.get("external")))
+                   bool(b.get("external")), detector_episodes=set(b.get("detector_episodes", ())))
 
 
 Mute = Callable[[AlertEvent], "str | None"]
@@ -299,6 +303,8 @@ class AlertManager:
             series = a.variable if readings.has(a.station, a.variable) else ""
             ep = Episode(short_id(a.station, rule.name, a.ts), a.station, rule.name, "", series, "pending", a.ts, a.ts,
                          None, "info", a, self._labels(a, rule.name), window=[True])
+            if a.episode:
+                ep.detector_episodes.add(a.episode)
             self.active[key] = ep
             if rule.immediate:
                 self._fire(rule, ep, a, events)
@@ -309,6 +315,8 @@ class AlertManager:
         new_reading = a.ts > ep.last
         ep.last = max(ep.last, a.ts)
         ep.touched = True
+        if a.episode:
+            ep.detector_episodes.add(a.episode)
         ep.count += 1
         self._dirty.add(key)
         if a.score > ep.worst.score or SEVERITY_RANK[a.severity] > SEVERITY_RANK[ep.worst.severity]:
@@ -319,11 +327,13 @@ class AlertManager:
             self._notify("alert", ep, a, a.ts, events)  # its opening notice was muted: try again
         elif SEVERITY_RANK[a.severity] > SEVERITY_RANK[ep.notified_severity]:
             self._notify("escalated", ep, a, a.ts, events)
-        elif new_reading and a.ts - ep.notified_at >= self.repeat_s and ep.id not in self.acked:
+        elif new_reading and a.ts - ep.notified_at >= self.repeat_s and not self.is_acked(ep):
             self._notify("repeat", ep, a, a.ts, events)
 
     def _pending_match(self, rule: AlertRule, ep: Episode, a: Anomaly, readings: Readings,
                        events: list[AlertEvent]) -> None:
+        if a.episode:
+            ep.detector_episodes.add(a.episode)
         if a.ts <= ep.last:  # another anomaly of the same reading
             ep.count += 1
             if SEVERITY_RANK[a.severity] > SEVERITY_RANK[ep.worst.severity] or a.score > ep.worst.score:
@@ -389,6 +399,10 @@ class AlertManager:
             if self.notify_resolved and ep.notified_at is not None and not ep.quiet:
                 self._notify("resolved", ep, ep.worst, end, events)
 
+    def is_acked(self, ep: Episode) -> bool:
+        """Acknowledged by its own id (`mass ack`) or by a detector episode it carries (the UI)."""
+        return ep.id in self.acked or not self.acked.isdisjoint(ep.detector_episodes)
+
     def _close(self, ep: Episode) -> None:
         self.firing_version += 1
         self.active.pop(ep.key, None)
@@ -437,7 +451,7 @@ class AlertManager:
     def repeat_conditions(self, now: float, events: list[AlertEvent], *, wall: float | None = None) -> None:
         """Re-notify open conditions every `repeat` (data time `now`, or wall time when given)."""
         for ep in list(self.active.values()):
-            if not ep.external or ep.quiet or ep.id in self.acked:
+            if not ep.external or ep.quiet or self.is_acked(ep):
                 continue
             if ep.notified_at is None:
                 self._notify("alert", ep, ep.worst, max(now, ep.start), events)
@@ -461,11 +475,13 @@ class AlertManager:
         labels = {**ep.labels, "severity": a.severity, "detector": a.detector}
         if a.variable:
             labels["variable"] = a.variable
+        if a.episode:  # so a silence on one detector episode (the UI's `m`) matches its notices
+            labels["episode"] = a.episode
         identity = {k: v for k, v in ep.labels.items() if k not in ("severity", "detector", "variable")}
         if ep.part:
             identity["variable"] = ep.part
         event = AlertEvent(kind, ts, ep.station, ep.rule, a, ep.start, ep.count, self.units.get(a.variable, ""),
-                           episode=ep.id, labels=labels, identity=identity, acked=ep.id in self.acked)
+                           episode=ep.id, labels=labels, identity=identity, acked=self.is_acked(ep))
         reason = self.mute(event) if self.mute is not None else None
         if reason:
             event.muted = reason

@@ -222,14 +222,20 @@ class AlertState:
         return next(s for s in self.silences(include_expired=True) if s.id == sid)
 
     # --- acknowledgements -------------------------------------------------
-    def ack(self, episode_id: str, by: str = "", comment: str = "") -> Ack:
+    def ack(self, episode_id: str, by: str = "", comment: str = "", *, exact: bool = False) -> Ack:
         """Acknowledge an open episode (id or unique prefix): no repeats of it until it resolves.
-        Raises StateError when no open episode has that id."""
-        eid = self._resolve_id("episodes", "id", episode_id)
+        Raises StateError when no open episode has that id. With `exact`, the id is stored as given:
+        a detector episode (`Anomaly.episode`, what the UI acknowledges), which silences the repeats
+        of every alert episode that carries it."""
+        eid = episode_id if exact else self._resolve_id("episodes", "id", episode_id)
         ack = Ack(eid, by, comment, time.time())
         self._write("INSERT OR REPLACE INTO acks (episode, acked_by, comment, acked_at) VALUES (?, ?, ?, ?)",
                     (eid, by, comment, ack.at))
         return ack
+
+    def unack(self, episode_id: str) -> bool:
+        """Take an acknowledgement back (the exact id); True when there was one."""
+        return self._write("DELETE FROM acks WHERE episode = ?", (episode_id,)).rowcount > 0
 
     def acks(self) -> dict[str, Ack]:
         with self._lock:

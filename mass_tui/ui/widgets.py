@@ -1,134 +1,314 @@
-"""The widgets: one pane per variable (title, sparkline, chart) and the status bar."""
+"""The widgets: one-line bars, the events list, the station list, one pane per variable, the key bar.
+
+Each is a `LineView`: the app hands it lines of text and only the cells
+that changed go to the terminal. Lists keep their cursor on the same item
+(by id) while rows arrive above it, and say what they hold when empty.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable, Sequence
 
-import numpy as np
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
-from textual_plotext import PlotextPlot
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
 
-from mass_tui.live_state import SeriesSnapshot
-from mass_tui.ui.charts import reduce_minmax, sparkline, to_units
-from sources.variables import REGISTRY
+from mass_tui.ui.lines import LineView
 
 
-def local_hhmm(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().strftime("%d %H:%M")
+class Bar(LineView):
+    """A line or a few: the header, the now strip, a problem, the status."""
+
+    DEFAULT_CSS = """
+    Bar { height: auto; padding: 0 1; }
+    """
 
 
-class VariablePane(Vertical):
-    """Current value in the title, a sparkline of the recent values, a chart of the window."""
+class KeyBar(LineView):
+    """The footer: keys from the bindings, `? help` and `q quit` always kept at the right.
+
+    `keys` are (key text, description, action); a click on one runs its action."""
+
+    DEFAULT_CSS = """
+    KeyBar { height: 1; background: $panel; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._spans: list[tuple[int, int, str]] = []
+        self._keys: tuple[Sequence[tuple[str, str, str]], Sequence[tuple[str, str, str]]] = ((), ())
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        self.set_keys(*self._keys)  # what fits changes with the width
+
+    def set_keys(self, keys: Sequence[tuple[str, str, str]], pinned: Sequence[tuple[str, str, str]]) -> None:
+        self._keys = (keys, pinned)
+        width = max(10, self.size.width or 80)
+        right = Text(no_wrap=True)
+        for key, desc, _ in pinned:
+            right.append(f" {key} ", "bold reverse")
+            right.append(f" {desc} ")
+        left = Text(no_wrap=True)
+        spans: list[tuple[int, int, str]] = []
+        room = width - right.cell_len - 1
+        for key, desc, action in keys:
+            piece = len(key) + len(desc) + 4
+            if left.cell_len + piece > room:
+                break
+            start = left.cell_len
+            left.append(f" {key} ", "bold reverse")
+            left.append(f" {desc} ")
+            spans.append((start, left.cell_len, action))
+        start = width - right.cell_len
+        pos = start
+        for key, desc, action in pinned:
+            end = pos + len(key) + len(desc) + 4
+            spans.append((pos, end, action))
+            pos = end
+        line = Text.assemble(left, " " * max(1, start - left.cell_len), right, no_wrap=True)
+        self._spans = spans
+        self.show([line])
+
+    async def on_click(self, event: events.Click) -> None:
+        for start, end, action in self._spans:
+            if start <= event.x < end:
+                await self.app.run_action(action)
+                return
+
+
+class CursorList(LineView, can_focus=True):
+    """A list of rows with a cursor that stays on the same item (by id) as rows come and go.
+
+    The first `header_lines` lines (a chip, column headings) stay put; the
+    rows scroll under them. `rows` are (id, Text)."""
+
+    BINDINGS = [
+        Binding("up,k", "move(-1)", "Up", show=False),
+        Binding("down,j", "move(1)", "Down", show=False),
+        Binding("pageup", "move(-10)", "Page up", show=False),
+        Binding("pagedown", "move(10)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+        Binding("enter", "open", "Open", show=False),
+    ]
+
+    class Highlighted(Message):
+        def __init__(self, sender: CursorList, item: str | None) -> None:
+            super().__init__()
+            self.sender, self.item = sender, item
+
+    class Opened(Message):
+        def __init__(self, sender: CursorList, item: str) -> None:
+            super().__init__()
+            self.sender, self.item = sender, item
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ids: list[str] = []
+        self.rows: list[Text] = []
+        self.header: list[Text] = []
+        self.empty: list[Text] = []
+        self.cursor = 0
+        self.top = 0
+        self.selected: str | None = None
+
+    @property
+    def visible_rows(self) -> int:
+        height = self.size.height or (len(self.header) + 5)
+        return max(1, height - len(self.header))
+
+    def set_rows(self, rows: Sequence[tuple[str, Text]], header: Sequence[Text] = (),
+                 empty: Sequence[Text] = ()) -> None:
+        """New rows; the cursor follows its item, which keeps its place on screen."""
+        old_offset = self.cursor - self.top
+        self.ids = [r[0] for r in rows]
+        self.rows = [r[1] for r in rows]
+        self.header = list(header)
+        self.empty = list(empty)
+        if self.selected in self.ids:
+            self.cursor = self.ids.index(self.selected)
+            self.top = max(0, self.cursor - old_offset)
+        else:
+            self.cursor = min(self.cursor, max(0, len(self.ids) - 1))
+            self.selected = self.ids[self.cursor] if self.ids else None
+        self._clamp()
+        self._draw()
+
+    def _clamp(self) -> None:
+        n, h = len(self.ids), self.visible_rows
+        self.top = max(0, min(self.top, max(0, n - h)))
+        if self.cursor < self.top:
+            self.top = self.cursor
+        elif self.cursor >= self.top + h:
+            self.top = self.cursor - h + 1
+
+    def _draw(self) -> None:
+        h = self.visible_rows
+        lines = list(self.header)
+        if not self.ids:
+            lines += self.empty
+        for i in range(self.top, min(len(self.ids), self.top + h)):
+            row = self.rows[i]
+            if i == self.cursor:
+                row = row.copy()
+                row.stylize("reverse" if self.has_focus else "underline")
+            lines.append(row)
+        blank = h + len(self.header) - len(lines)
+        lines += [Text("")] * max(0, blank)
+        self.show(lines)
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        self._clamp()
+        self._draw()
+
+    def on_focus(self) -> None:
+        self._draw()
+
+    def on_blur(self) -> None:
+        self._draw()
+
+    def select(self, item: str) -> None:
+        if item in self.ids:
+            self.cursor = self.ids.index(item)
+            self.selected = item
+            self._clamp()
+            self._draw()
+            self.post_message(self.Highlighted(self, item))
+
+    def action_move(self, delta: int) -> None:
+        if not self.ids:
+            return
+        self.cursor = max(0, min(len(self.ids) - 1, self.cursor + delta))
+        self.selected = self.ids[self.cursor]
+        self._clamp()
+        self._draw()
+        self.post_message(self.Highlighted(self, self.selected))
+
+    def action_edge(self, end: int) -> None:
+        self.action_move(len(self.ids) if end else -len(self.ids))
+
+    def action_open(self) -> None:
+        if self.ids:
+            self.post_message(self.Opened(self, self.ids[self.cursor]))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.y - len(self.header) + self.top
+        if event.y - len(self.header) >= 0 and 0 <= row < len(self.ids):
+            self.cursor, self.selected = row, self.ids[row]
+            self._draw()
+            self.post_message(self.Highlighted(self, self.selected))
+            if event.chain >= 2:
+                self.post_message(self.Opened(self, self.selected))
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        event.stop()
+        self.action_move(3)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.action_move(-3)
+
+
+class EventList(CursorList):
+    """One row per episode: the events the person on call works from."""
+
+    DEFAULT_CSS = """
+    EventList { height: 12; border: round $primary-darken-2; padding: 0 1; }
+    EventList:focus { border: round $accent; }
+    """
+
+
+class StationList(CursorList):
+    """Stations by trouble: worst active severity first, with a sparkline of their anomaly score."""
+
+    DEFAULT_CSS = """
+    StationList { width: 34; height: 1fr; border: round $primary-darken-2; padding: 0 1; }
+    StationList:focus { border: round $accent; }
+    """
+
+
+class VariablePane(LineView, can_focus=True):
+    """One variable of the selected station: a title line, a sparkline, the chart and its legend;
+    one line (value, sparkline, state) in the dense view unless expanded."""
 
     DEFAULT_CSS = """
     VariablePane { height: auto; border: round $primary-darken-2; padding: 0 1; }
-    VariablePane .title { height: 1; }
-    VariablePane .spark { height: 1; color: $primary; }
-    VariablePane PlotextPlot { height: 9; }
-    VariablePane.compact PlotextPlot { display: none; }
+    VariablePane:focus { border: round $accent; }
+    VariablePane.flash { border: heavy $warning; }
+    VariablePane.dense { border: none; padding: 0 1; }
+    VariablePane.dense:focus { background: $boost; }
     """
 
-    def __init__(self, variable: str, **kwargs) -> None:
+    class Zoom(Message):
+        """The mouse wheel over a chart: zoom (ctrl) or pan (shift, or a sideways wheel)."""
+
+        def __init__(self, zoom: float = 1.0, pan: float = 0.0) -> None:
+            super().__init__()
+            self.zoom, self.pan = zoom, pan
+
+    class Toggle(Message):
+        def __init__(self, variable: str) -> None:
+            super().__init__()
+            self.variable = variable
+
+    BINDINGS = [
+        Binding("enter", "toggle", "Expand", show=False),
+        Binding("down,j", "step(1)", "Next pane", show=False),
+        Binding("up,k", "step(-1)", "Previous pane", show=False),
+    ]
+
+    def __init__(self, variable: str, number: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.variable = variable
-        self.last_chart_version = -1
-        # Held from the start: a timer may draw a pane whose children are not mounted yet
-        # (the panes are rebuilt when the station changes), and a query would find nothing.
-        self._title = Static("", classes="title")
-        self._spark = Static("", classes="spark")
-        self._plot = PlotextPlot()
+        self.number = number
+        self.chart: list[Text] | None = None  # the chart's last lines, kept between chart redraws
+        self.chart_key: object = None  # what the chart was drawn from
+        self.title_text = ""
 
-    def compose(self) -> ComposeResult:
-        yield self._title
-        yield self._spark
-        yield self._plot
+    def action_toggle(self) -> None:
+        self.post_message(self.Toggle(self.variable))
 
-    @property
-    def ready(self) -> bool:
-        return self._plot.is_mounted
+    def action_step(self, delta: int) -> None:
+        panes = [p for p in self.screen.query(VariablePane) if p.display]
+        if self in panes:
+            nxt = panes[max(0, min(len(panes) - 1, panes.index(self) + delta))]
+            nxt.focus()
+            nxt.scroll_visible()
 
-    def update_fast(self, series: SeriesSnapshot, z: float, h: float, imperial: bool) -> None:
-        rows = series.rows
-        var = REGISTRY.get(self.variable)
-        label, unit = (var.label, var.unit) if var else (self.variable, "")
-        if rows.shape[0] == 0 or not self.ready:
-            return
-        value, shown_unit = to_units(float(series.column("value")[-1]), unit, imperial)
-        level_z = float(series.column("level_z")[-1])
-        cusum = float(series.column("cusum")[-1])
-        score = float(series.column("score")[-1])
-        style = "bold red" if score >= 0.8 else "bold yellow" if score >= 0.5 else "bold"
-        # Dim bars between the parts: Rich's SVG export drops the spaces that follow a styled span.
-        bar = (" │ ", "dim")
-        title = Text.assemble(
-            (f"{label} ", "bold"), (f"{value:.4g} {shown_unit}".strip(), style),
-            bar, f"z {level_z:+.2f}", bar, f"CUSUM {cusum:.1f}/{h:g}", bar, f"score {score:.2f}",
-            bar, f"anomalies {series.anomalies}",
-            no_wrap=True, overflow="ellipsis",
-        )
-        self._title.update(title)
-        width = max(10, self.size.width - 4)
-        values = series.column("value")[-4 * width:]
-        self._spark.update(sparkline(values, width))
+    def _wheel(self, event: events.MouseEvent, direction: float) -> None:
+        if event.ctrl:
+            event.stop()
+            self.post_message(self.Zoom(zoom=0.8 if direction < 0 else 1.25))
+        elif event.shift:
+            event.stop()
+            self.post_message(self.Zoom(pan=0.2 * direction))
 
-    def update_chart(self, series: SeriesSnapshot, z: float, imperial: bool, focus_ts: float | None) -> None:
-        if not self.ready:
-            return
-        plot = self._plot
-        plt = plot.plt
-        plt.clear_data()
-        plt.clear_figure()
-        rows = series.rows
-        if rows.shape[0] < 2:
-            plot.refresh()
-            return
-        t = series.column("ts")
-        if focus_ts is not None:
-            # Jump to a moment: the window of the same length centred on it.
-            span = max(t[-1] - t[0], 1.0) / 4
-            inside = (t >= focus_ts - span) & (t <= focus_ts + span)
-            if inside.sum() >= 2:
-                rows = rows[inside]
-                t = t[inside]
-        var = REGISTRY.get(self.variable)
-        unit = var.unit if var else ""
-        columns = max(20, self.size.width - 10)
-        value, shown_unit = to_units(rows[:, 1], unit, imperial)
-        forecast, _ = to_units(rows[:, 2], unit, imperial)
-        mean, _ = to_units(rows[:, 8], unit, imperial)
-        sigma = rows[:, 9] * (1.8 if imperial and unit == "°C" else 1.0)
-        ok = np.isfinite(mean) & np.isfinite(sigma)
-        if ok.sum() >= 2:
-            for band in (mean + z * sigma, mean - z * sigma):
-                tb, bb = reduce_minmax(t[ok], band[ok], columns // 2)
-                plt.plot(tb.tolist(), bb.tolist(), color="gray", marker="dot")
-        tf, ff = reduce_minmax(t, forecast, columns)
-        if np.isfinite(ff).any():
-            plt.plot(tf.tolist(), ff.tolist(), color="green", marker="braille", label="EWMA forecast")
-        tx, vx = reduce_minmax(t, value, columns)
-        plt.plot(tx.tolist(), vx.tolist(), color="cyan", marker="braille", label=shown_unit or self.variable)
-        flagged = (rows[:, 3] >= 0.5) | (rows[:, 10] >= 1.0)  # the ensemble or a rule fired
-        if flagged.any():
-            plt.scatter(t[flagged].tolist(), value[flagged].tolist(), color="red", marker="x", label="anomaly")
-        ticks = np.linspace(t[0], t[-1], 4)
-        plt.xticks(ticks.tolist(), [local_hhmm(x) for x in ticks])
-        if focus_ts is not None:
-            plt.vline(focus_ts, "yellow")
-        plot.refresh()
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._wheel(event, -1.0)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._wheel(event, 1.0)
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        event.stop()
+        self.post_message(self.Zoom(pan=-0.2))
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        event.stop()
+        self.post_message(self.Zoom(pan=0.2))
+
+    def set_title(self, title: str) -> None:
+        """The border title, set only when it changes (setting it repaints the whole pane)."""
+        if title != self.title_text:
+            self.title_text = title
+            self.border_title = Text(title)
 
 
-class StatusBar(Static):
-    DEFAULT_CSS = """
-    StatusBar { height: 1; background: $panel; color: $text; padding: 0 1; }
-    """
+def message_lines(lines: Sequence[str | Text], style: str = "") -> list[Text]:
+    return [line if isinstance(line, Text) else Text(line, style=style, no_wrap=True) for line in lines]
 
-    def show(self, parts: list[tuple[str, str]]) -> None:
-        text = Text()
-        for i, (piece, style) in enumerate(parts):
-            if i:
-                text.append(" │ ", "dim")
-            text.append(piece, style)
-        self.update(text)
+
+Action = Callable[[], None]
