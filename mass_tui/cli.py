@@ -16,6 +16,7 @@ import orjson
 
 from mass_tui.config import Config, ConfigError, load_config
 from mass_tui.data_lock import DataDirBusy, DataDirLock
+from sources.text import safe_text
 
 PRECEDENCE = "Settings: built-in defaults < mass.toml < .env < environment variables < command-line flags."
 DEMO_FILE = "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
@@ -150,7 +151,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.engine import Engine
     from mass_tui.logs import setup_logging
     from mass_tui.replay import replay_file
-    from mass_tui.service import log_events, open_store
+    from mass_tui.service import log_events, open_store, redacted_summary
     from sources.schema import parse_time
 
     cfg = _config(args)
@@ -165,11 +166,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.headless:
         from mass_tui.ui.launch import replay_app
 
-        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
         fast_until = parse_time(args.from_) if getattr(args, "from_", None) else None
         return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until,
                                     format=args.format))
-    setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
+    setup_logging(Path(cfg.get("logs.dir")), stdout_events=True, secrets=cfg.secret_values())
     lock = DataDirLock(cfg.data_dir).acquire()  # one consumer per data dir
     alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
@@ -183,6 +184,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
                                           on_batch=lambda result: log_events(result, args.quiet),
                                           format=args.format)
+            store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
         finally:
             engine.sinks.close()
             store.flush()
@@ -201,7 +203,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     if alerts is not None:
         summary.update(alerts.summary())
-    print(orjson.dumps(summary).decode(), flush=True)
+    print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)
     return 130 if interrupted else 0
 
 
@@ -213,9 +215,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from mass_tui.ui.launch import live_app
 
-        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
         return _run_app(*live_app(cfg, source=args.source, transport=args.transport, max_speed=args.max))
-    log_file = setup_logging(Path(cfg.get("logs.dir")), stdout_events=True)
+    log_file = setup_logging(Path(cfg.get("logs.dir")), stdout_events=True, secrets=cfg.secret_values())
     k = cfg.get("kafka")
     consuming = transport_path(cfg) if args.transport == "file" else \
         f"Kafka topic {k['topic']} at {k['bootstrap_servers']} (group {k['group_id']})"
@@ -225,16 +227,25 @@ def cmd_run(args: argparse.Namespace) -> int:
                                max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
                                quiet=args.quiet, reload_config=lambda: _config(args))
     print(orjson.dumps(summary).decode(), flush=True)
+    if summary.get("store_error"):  # stopped while the store could not be written: the position was kept
+        print(f"mass run: {summary['store_error']}", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    """The producer alone. On Kafka, what was delivered is counted from delivery reports: messages
+    still undelivered after the final flush are logged and make the exit status 1."""
+    import logging
+
     from mass_tui.logs import setup_logging
     from mass_tui.pipeline import make_sink, make_source, open_retrying, run_producer
-    from mass_tui.service import open_store
+    from mass_tui.service import open_store, redacted_summary
 
     cfg = _config(args)
-    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, stderr_notices=True,
+                  secrets=cfg.secret_values())
+    log = logging.getLogger("mass.produce")
     name = args.source or cfg.get("source.provider")
     source = make_source(cfg, name, max_speed=args.max)
     stop = threading.Event()
@@ -254,9 +265,21 @@ def cmd_produce(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     elapsed = time.perf_counter() - started
-    print(orjson.dumps({"produced": sent, "source": source.state.to_dict(), "transport": args.transport,
-                        "seconds": round(elapsed, 3)}).decode(), flush=True)
-    return 1 if source.state.stopped else 0
+    summary: dict[str, Any] = {"produced": sent, "source": source.state.to_dict(), "transport": args.transport,
+                               "seconds": round(elapsed, 3)}
+    status = 1 if source.state.stopped else 0
+    if hasattr(sink, "summary"):  # Kafka: the delivery reports, and the broker's state
+        report = sink.summary()
+        summary.update(delivered=report["delivered"], undelivered=report["undelivered"],
+                       transport_state=report["state"])
+        if report["undelivered"]:
+            why = report["state"]["last_error"] or "no delivery report before the final flush ended"
+            log.error("%d of %d messages not delivered to Kafka (%s)", report["undelivered"], sent, why)
+            print(f"mass produce: {report['undelivered']} of {sent} messages not delivered to Kafka ({why})",
+                  file=sys.stderr)
+            status = 1
+    print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)
+    return status
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -264,7 +287,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from mass_tui.ui.launch import live_app
 
     cfg = _config(args)
-    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False)
+    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
     return _run_app(*live_app(cfg, source=f"simulator:{args.scenario}", transport=args.transport,
                               max_speed=args.max))
 
@@ -346,8 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except ConfigError as exc:
-        print(f"mass: configuration error: {exc}", file=sys.stderr)
+        print(f"mass: configuration error: {safe_text(exc)}", file=sys.stderr)
         return EX_CONFIG
+    except OSError as exc:  # a disk that is full or read-only, a file that cannot be opened: one line
+        import logging
+
+        logging.getLogger("mass").error("%s", exc, exc_info=True)
+        print(f"mass: {safe_text(exc)}", file=sys.stderr)
+        return 1
     except DataDirBusy as exc:
         print(f"mass: {exc}", file=sys.stderr)
         return 1

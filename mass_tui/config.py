@@ -9,14 +9,28 @@ came from, the value and what was expected.
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+
+from mass_tui.config_tables import (
+    ALERT_TABLES,
+    MATCHERS,
+    TABLES,
+    alert_tables,
+    check_alert_names,
+    check_table,
+    matcher,
+)
+from sources.text import Redactor, has_controls, safe_text
+from sources.variables import REGISTRY
 
 DEFAULTS: dict[str, Any] = {
     "data": {"dir": "./data"},
@@ -27,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
         "poll_seconds": 60.0,
         "owm_base": "https://api.openweathermap.org/data/2.5/weather",
         "owm_units": "metric",
+        "fetch_deadline_seconds": 30.0,
+        "max_body_mb": 8.0,
     },
     "stations": [
         {"name": "boston", "lat": 42.36, "lon": -71.06},
@@ -165,16 +181,18 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _positive(v: float) -> bool:
-    return v > 0
+def _within(low: float, high: float, *, low_open: bool = False) -> Callable[[float], bool]:
+    """A check for low <= v <= high (low < v with `low_open`). Every number has an upper bound:
+    `window_points = 1e11` would allocate hundreds of GiB, `store.max_mb = 1e308` overflow."""
+    return lambda v: (v > low if low_open else v >= low) and v <= high
 
 
-def _non_negative(v: float) -> bool:
-    return v >= 0
+def _url(v: str) -> bool:
+    return v.startswith(("http://", "https://"))
 
 
-def _open_unit(v: float) -> bool:
-    return 0 < v <= 1
+def _variables(v: list[str]) -> bool:
+    return all(name in REGISTRY for name in v)
 
 
 def _is_zone(name: str) -> bool:
@@ -206,55 +224,59 @@ class Setting:
     secret: bool = False
 
 
+_VARIABLES = "variable names of the registry (e.g. pressure_hpa, gust_mps)"
+
 # Every scalar a user may set, with its environment name (the seed's names).
 SETTINGS: dict[str, Setting] = {
-    "data.dir": Setting(str, None, "a directory path", "MASS_DATA_DIR"),
+    "data.dir": Setting(str, bool, "a directory path", "MASS_DATA_DIR"),
     "source.provider": Setting(
         str,
         lambda v: v in ("open-meteo", "openweathermap", "simulator", "replay"),
         "one of open-meteo, openweathermap, simulator, replay",
         "WEATHER_PROVIDER",
     ),
-    "source.api_base": Setting(
-        str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL", "WEATHER_API_BASE"
-    ),
-    "source.air_api_base": Setting(str, lambda v: not v or v.startswith(("http://", "https://")),
+    "source.api_base": Setting(str, _url, "an http(s) URL", "WEATHER_API_BASE"),
+    "source.air_api_base": Setting(str, lambda v: not v or _url(v),
                                    "an http(s) URL, or empty for no air quality", "AIR_QUALITY_API_BASE"),
-    "source.poll_seconds": Setting(float, lambda v: v >= 1, "a number of seconds >= 1", "POLL_SECONDS"),
-    "source.owm_base": Setting(str, lambda v: v.startswith(("http://", "https://")), "an http(s) URL",
-                               "OPENWEATHER_BASE"),
+    "source.poll_seconds": Setting(float, _within(1, 86400), "seconds in [1, 86400]", "POLL_SECONDS"),
+    "source.fetch_deadline_seconds": Setting(float, _within(1, 600), "seconds in [1, 600]"),
+    "source.max_body_mb": Setting(float, _within(0, 1024, low_open=True), "MiB in (0, 1024]"),
+    "source.owm_base": Setting(str, _url, "an http(s) URL", "OPENWEATHER_BASE"),
     "source.owm_units": Setting(str, lambda v: v in ("standard", "metric", "imperial"),
                                 "standard, metric or imperial", "OPENWEATHER_UNITS"),
     "kafka.bootstrap_servers": Setting(str, bool, "host:port[,host:port]", "KAFKA_BOOTSTRAP_SERVERS"),
     "kafka.topic": Setting(str, bool, "a topic name", "KAFKA_TOPIC"),
     "kafka.group_id": Setting(str, bool, "a consumer group id", "KAFKA_GROUP_ID"),
     "kafka.client_id": Setting(str, bool, "a client id", "KAFKA_CLIENT_ID"),
-    "detectors.window_points": Setting(int, lambda v: v >= 4, "an integer >= 4", "WINDOW_POINTS"),
-    "detectors.level_window_points": Setting(int, lambda v: v >= 4, "an integer >= 4"),
-    "detectors.z": Setting(float, _positive, "a positive number", "Z_THRESHOLD"),
-    "detectors.ewma_lambda": Setting(float, _open_unit, "a number in (0, 1]"),
-    "detectors.ewma_L": Setting(float, _positive, "a positive number"),
-    "detectors.cusum_k": Setting(float, _non_negative, "a number >= 0"),
-    "detectors.cusum_h": Setting(float, _positive, "a positive number"),
+    "detectors.window_points": Setting(int, _within(4, 10_000), "an integer in [4, 10000]", "WINDOW_POINTS"),
+    "detectors.level_window_points": Setting(int, _within(4, 100_000), "an integer in [4, 100000]"),
+    "detectors.z": Setting(float, _within(0, 100, low_open=True), "a positive number up to 100", "Z_THRESHOLD"),
+    "detectors.ewma_lambda": Setting(float, _within(0, 1, low_open=True), "a number in (0, 1]"),
+    "detectors.ewma_L": Setting(float, _within(0, 100, low_open=True), "a positive number up to 100"),
+    "detectors.cusum_k": Setting(float, _within(0, 100), "a number in [0, 100]"),
+    "detectors.cusum_h": Setting(float, _within(0, 1000, low_open=True), "a positive number up to 1000"),
     "detectors.forecast_lambda": Setting(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
-    "detectors.burst_ratio": Setting(float, lambda v: v > 1, "a number > 1"),
-    "detectors.stuck_factor": Setting(float, lambda v: v > 1, "a number > 1"),
+    "detectors.burst_ratio": Setting(float, lambda v: 1 < v <= 1000, "a number in (1, 1000]"),
+    "detectors.stuck_factor": Setting(float, lambda v: 1 < v <= 1000, "a number in (1, 1000]"),
     "detectors.alarm_rarity": Setting(float, lambda v: 100 < v <= 1e12,
                                       "a number of readings in (100, 1e12]", "MASS_ALARM_RARITY"),
-    "detectors.episode_quiet_points": Setting(int, lambda v: 1 <= v <= 100_000, "an integer in [1, 100000]"),
-    "detectors.learning_hours": Setting(float, lambda v: 0 <= v <= 24 * 365, "hours in [0, 8760]"),
-    "detectors.max_series": Setting(int, lambda v: 0 <= v <= 100_000_000,
-                                    "an integer >= 0 (0: no cap)", "MASS_MAX_SERIES"),
-    "detectors.idle_hours": Setting(float, _positive, "a positive number of hours"),
+    "detectors.episode_quiet_points": Setting(int, _within(1, 100_000), "an integer in [1, 100000]"),
+    "detectors.learning_hours": Setting(float, _within(0, 8760), "hours in [0, 8760]"),
+    "detectors.max_series": Setting(int, _within(0, 100_000_000), "an integer in [0, 100000000] (0: no cap)",
+                                    "MASS_MAX_SERIES"),
+    "detectors.idle_hours": Setting(float, _within(0, 8760, low_open=True), "hours in (0, 8760]"),
     "rules.pressure_tendency.drop_hpa": Setting(
-        float, _positive, "a positive number of hPa", "ALERT_PRESSURE_DROP_HPA"
+        float, _within(0, 200, low_open=True), "hPa in (0, 200]", "ALERT_PRESSURE_DROP_HPA"
     ),
-    "rules.pressure_tendency.hours": Setting(float, _positive, "a positive number of hours"),
-    "rules.pressure_tendency.rise_hpa": Setting(float, _non_negative, "hPa >= 0 (0 turns it off)"),
-    "rules.gust.limit_mps": Setting(float, _positive, "a positive speed in m/s", "ALERT_WIND_GUST_MPS"),
-    "store.max_mb": Setting(float, _positive, "a positive number of MiB"),
-    "store.retention_days": Setting(float, _positive, "a positive number of days"),
-    "store.warm_hours": Setting(float, _non_negative, "hours >= 0 (0: start cold)"),
+    "rules.pressure_tendency.hours": Setting(float, _within(0, 168, low_open=True), "hours in (0, 168]"),
+    "rules.pressure_tendency.rise_hpa": Setting(float, _within(0, 200), "hPa in [0, 200] (0 turns it off)"),
+    "rules.pressure_tendency.variables": Setting(list, _variables, _VARIABLES),
+    "rules.gust.limit_mps": Setting(float, _within(0, 150, low_open=True), "a speed in m/s in (0, 150]",
+                                    "ALERT_WIND_GUST_MPS"),
+    "rules.gust.variables": Setting(list, _variables, _VARIABLES),
+    "store.max_mb": Setting(float, _within(0, 1024 * 1024, low_open=True), "MiB in (0, 1048576]"),
+    "store.retention_days": Setting(float, _within(0, 36500, low_open=True), "days in (0, 36500]"),
+    "store.warm_hours": Setting(float, _within(0, 8760), "hours in [0, 8760] (0: start cold)"),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
     "inputs.na": Setting(list, None, "missing markers, comma-separated", "MASS_NA"),
     "inputs.tz": Setting(str, lambda v: not v or _is_zone(v),
@@ -265,9 +287,11 @@ SETTINGS: dict[str, Setting] = {
     "ui.refresh_hz": Setting(float, lambda v: 0.2 <= v <= 30, "a rate in Hz in [0.2, 30]", "MASS_UI_REFRESH_HZ"),
     "ui.chart_hz": Setting(float, lambda v: 0.1 <= v <= 10, "a rate in Hz in [0.1, 10]", "MASS_UI_CHART_HZ"),
     "alerts.enabled": Setting(bool, None, "true or false", "ALERTS_ENABLED"),
-    "alerts.cooldown_min": Setting(float, _non_negative, "minutes >= 0", "ALERT_COOLDOWN_MIN"),
-    "alerts.repeat_min": Setting(float, _positive, "minutes > 0", "ALERT_REPEAT_MIN"),
-    "alerts.resolve_after_min": Setting(float, _positive, "minutes > 0", "ALERT_RESOLVE_AFTER_MIN"),
+    "alerts.cooldown_min": Setting(float, _within(0, 525_600), "minutes in [0, 525600]", "ALERT_COOLDOWN_MIN"),
+    "alerts.repeat_min": Setting(float, _within(0, 525_600, low_open=True), "minutes in (0, 525600]",
+                                 "ALERT_REPEAT_MIN"),
+    "alerts.resolve_after_min": Setting(float, _within(0, 525_600, low_open=True), "minutes in (0, 525600]",
+                                        "ALERT_RESOLVE_AFTER_MIN"),
     "alerts.notify_resolved": Setting(bool, None, "true or false", "ALERT_NOTIFY_RESOLVED"),
     "alerts.smtp_host": Setting(str, None, "a host name (empty: no email)", "SMTP_HOST"),
     "alerts.smtp_port": Setting(int, lambda v: 0 < v < 65536, "a TCP port", "SMTP_PORT"),
@@ -277,9 +301,9 @@ SETTINGS: dict[str, Setting] = {
     "alerts.sms_enabled": Setting(bool, None, "true or false", "SMS_ENABLED"),
     "alerts.sms_to": Setting(str, None, "a phone number", "SMS_TO"),
     "alerts.sms_carrier": Setting(str, None, "a carrier name (att, verizon, tmobile, ...)", "SMS_CARRIER"),
-    "alerts.timeout_seconds": Setting(float, _positive, "seconds > 0"),
-    "alerts.max_attempts": Setting(int, lambda v: v >= 1, "an integer >= 1"),
-    "alerts.retry_seconds": Setting(float, _positive, "seconds > 0"),
+    "alerts.timeout_seconds": Setting(float, _within(0, 600, low_open=True), "seconds in (0, 600]"),
+    "alerts.max_attempts": Setting(int, _within(1, 100), "an integer in [1, 100]"),
+    "alerts.retry_seconds": Setting(float, _within(0, 3600, low_open=True), "seconds in (0, 3600]"),
     "alerts.max_pending": Setting(int, lambda v: 1 <= v <= 1_000_000, "an integer in [1, 1000000]"),
     "alerts.group_wait_seconds": Setting(float, lambda v: 0 <= v <= 86400, "seconds in [0, 86400]",
                                          "ALERT_GROUP_WAIT_SECONDS"),
@@ -312,19 +336,7 @@ SECRET_ENV = (
     "CLOUDEVENTS_URL",
 )
 
-# Tables whose shape the detector bank checks when it is built.
-_FREE_FORM = (
-    "rules.rapid_change",
-    "rules.bands",
-    "rules.composite",
-    "rules.pressure_tendency.variables",
-    "rules.pressure_tendency.match",
-    "rules.gust.variables",
-    "rules.gust.match",
-    "alerts.rules",
-    "alerts.mute_times",
-    "alerts.inhibit_rules",
-)
+NOT_REDACTED = ("SMTP_USER",)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -369,13 +381,15 @@ def _coerce(key: str, raw: Any, origin: str) -> Any:
                 value = [v.strip() for v in raw]
             else:
                 raise ValueError
-        else:
-            if not isinstance(raw, str):
+            if len(value) > 64 or any(has_controls(v) or len(v) > 4096 for v in value):
                 raise ValueError
+        else:
+            if not isinstance(raw, str) or has_controls(raw) or len(raw) > 4096:
+                raise ValueError  # a control character in a name or path is a mistake or an attack
             value = raw.strip()
         if setting.check is not None and not setting.check(value):
             raise ValueError
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         shown = "****" if setting.secret else repr(raw)
         raise ConfigError(f"{key} = {shown} (from {origin}): expected {setting.expected}") from None
     return value
@@ -396,19 +410,116 @@ def _set(tree: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, origin: str) -> None:
+def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, origin: str, origins: dict[str, str]) -> None:
+    """Lay `over` (one layer: a file) on `base`, coercing and checking every scalar on the way.
+    Named tables (config_tables.TABLES) are laid on entry by entry and checked once all layers are in."""
     for key, value in over.items():
         dotted = f"{path}{key}"
-        if key == "match" and dotted.startswith("rules."):
-            base[key] = value  # a matcher replaces the default one whole; the bank checks its shape
-        elif isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value, f"{dotted}.", origin)
+        if dotted in MATCHERS:
+            base[key] = value  # a matcher replaces the default one whole; checked with the tables
+            origins[dotted] = origin
         elif dotted in SETTINGS:
             base[key] = _coerce(dotted, value, origin)
-        elif dotted.split(".")[0] == "stations" or dotted.startswith(_FREE_FORM):
-            base[key] = value  # tables checked when the detector bank is built
+            origins[dotted] = origin
+        elif dotted in ALERT_TABLES:
+            base[key] = value  # lists of tables, replaced whole; parsed once all layers are in
+            origins[dotted] = origin
+        elif dotted in TABLES:
+            if TABLES[dotted].keys is not None and isinstance(value, dict) and isinstance(base.get(key), dict):
+                base[key] = {**base[key], **value}  # [rules.bands.co2_ppm] adds to the default ladders
+                origins.update({f"{dotted}.{name}": origin for name in value})
+            else:
+                base[key] = value
+                origins[dotted] = origin
+        elif isinstance(base.get(key), dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted} = {_shown(value)} (from {origin}): expected a table [{dotted}] "
+                                  f"with {', '.join(base[key])}")
+            _merge(base[key], value, f"{dotted}.", origin, origins)
         else:
-            raise ConfigError(f"{dotted} (from {origin}): unknown setting")
+            near = difflib.get_close_matches(str(key), list(base), n=1, cutoff=0.5)
+            hint = f" (did you mean {path}{near[0]}?)" if near else ""
+            raise ConfigError(f"{dotted} (from {origin}): unknown setting{hint}")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _origin(origins: Mapping[str, str], key: str) -> str:
+    """Where `key` (or the table holding it) was set."""
+    parts = key.replace("[", ".[").split(".")
+    for n in range(len(parts), 0, -1):
+        found = origins.get(".".join(parts[:n]).replace(".[", "["))
+        if found:
+            return found
+    return "the built-in defaults"
+
+
+def _check_tables(tree: dict[str, Any], origins: Mapping[str, str]) -> None:
+    """Every named table's shape, variable and detector names, once all layers are in."""
+    for key in MATCHERS:
+        value = _get(tree, key)
+        expected = matcher(value)
+        if expected is not None:
+            raise ConfigError(f"{key} = {_shown(value)} (from {_origin(origins, key)}): expected {expected}")
+    for key in TABLES:
+        problem = check_table(key, _get(tree, key))
+        if problem is not None:
+            raise ConfigError(problem.text(_origin(origins, problem.key)))
+    for key, parse in alert_tables().items():
+        value = _get(tree, key)
+        try:
+            parse(value)
+        except ValueError as exc:  # the alerts module's errors name the key and what it expected
+            raise ConfigError(f"{safe_text(exc)} (from {_origin(origins, key)})") from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise ConfigError(f"{key} = {_shown(value)} (from {_origin(origins, key)}): expected the shape the "
+                              f"README's Alerts section gives ({type(exc).__name__}: {safe_text(exc)})") from None
+    problem = check_alert_names(tree["alerts"]["rules"], list(tree["rules"]["composite"]))
+    if problem is not None:
+        raise ConfigError(problem.text(_origin(origins, problem.key)))
+    for key, other, holds, expected in RELATIONS:
+        if not holds(_get(tree, key), _get(tree, other)):
+            raise ConfigError(f"{key} = {_shown(_get(tree, key))} (from {_origin(origins, key)}): expected "
+                              f"{expected} ({other} = {_shown(_get(tree, other))})")
+
+
+def _later(latest: str, earliest: str) -> bool:
+    from sources.times import parse_iso
+
+    return parse_iso(latest)[0] > parse_iso(earliest)[0]
+
+
+# Settings that must agree with another: (key, other key, check(value, other), what is expected).
+RELATIONS: list[tuple[str, str, Callable[[Any, Any], bool], str]] = [
+    ("inputs.latest", "inputs.earliest", _later, "a time after inputs.earliest"),
+]
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The TOML file's tables; every way it can be unreadable is one ConfigError line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory: expected a TOML file such as mass.toml") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line} "
+                          f"(offset {exc.start}): expected TOML in UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path}: tables or arrays nested too deep: expected TOML") from None
 
 
 @dataclass
@@ -432,12 +543,44 @@ class Config:
     def secret(self, name: str) -> str | None:
         return self.secrets.get(name)
 
+    def secret_values(self) -> list[str]:
+        """Every value that must never be shown: the secrets (.env, environment) but the SMTP user
+        name (masked in `mass config`, but a user name such as "mass" is not worth blanking out of
+        every line), settings marked secret, and the password of any URL in the configuration
+        (`postgresql://user:PASSWORD@…`)."""
+        out = [v for k, v in self.secrets.items() if v and k not in NOT_REDACTED]
+        for key, setting in SETTINGS.items():
+            if setting.secret:
+                try:
+                    value = self.get(key)
+                except (KeyError, TypeError):
+                    continue
+                if value:
+                    out.append(str(value))
+        out.extend(_url_passwords(self.tree))
+        return out
+
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for `mass config`."""
-        out = copy.deepcopy(self.tree)
+        out = Redactor(self.secret_values()).value(copy.deepcopy(self.tree))  # a URL's password
         out["secrets"] = {name: mask(value) for name, value in sorted(self.secrets.items())}
         out["origins"] = dict(sorted(self.origins.items()))
         return out
+
+
+def _url_passwords(node: Any) -> list[str]:
+    """Passwords inside URLs anywhere in a configuration tree."""
+    if isinstance(node, dict):
+        return [p for v in node.values() for p in _url_passwords(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _url_passwords(v)]
+    if isinstance(node, str) and "://" in node and "@" in node:
+        try:
+            password = urlsplit(node).password
+        except ValueError:
+            return []
+        return [password] if password else []
+    return []
 
 
 def load_config(
@@ -452,17 +595,15 @@ def load_config(
     if config_file is None and Path("mass.toml").is_file():
         config_file = Path("mass.toml")
     if config_file is not None:
-        try:
-            data = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {config_file} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from None
-        _merge(tree, data, "", str(config_file))
+        _merge(tree, _read_toml(Path(config_file)), "", str(config_file), origins)
 
     environ: dict[str, str] = {}
     if dotenv_file is not None and Path(dotenv_file).is_file():
-        environ.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+        try:
+            environ.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f".env file {dotenv_file} is not UTF-8 text (offset {exc.start}): "
+                              f"expected NAME=value lines in UTF-8") from None
     environ.update(os.environ if env is None else env)
 
     for key, setting in SETTINGS.items():
@@ -479,7 +620,8 @@ def load_config(
         _set(tree, key, _coerce(key, value, "command line"))
         origins[key] = "command line"
 
-    _check_stations(tree["stations"])
+    _check_tables(tree, origins)
+    _check_stations(tree["stations"], origins)
     secrets = {name: environ[name] for name in SECRET_ENV if environ.get(name)}
     return Config(tree=tree, secrets=secrets, origins=origins, config_file=config_file)
 
@@ -498,25 +640,14 @@ def _station_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _check_stations(stations: Any) -> None:
-    if not isinstance(stations, list):
-        raise ConfigError(f"stations = {stations!r}: expected a list of tables [[stations]]")
-    for i, st in enumerate(stations):
-        if not isinstance(st, dict) or not isinstance(st.get("name"), str) or not st["name"]:
-            raise ConfigError(f"stations[{i}] = {st!r}: expected a table with a non-empty name")
-        tz = st.get("tz")
-        if tz is not None and (not isinstance(tz, str) or not _is_zone(tz)):
-            raise ConfigError(f"stations[{i}].tz = {tz!r}: expected an IANA time zone such as America/Chicago")
-        for key, limit in (("lat", 90.0), ("lon", 180.0)):
-            v = st.get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not -limit <= v <= limit):
-                raise ConfigError(f"stations[{i}].{key} = {v!r}: expected a number in [-{limit:g}, {limit:g}]")
+def _check_stations(stations: list[dict[str, Any]], origins: Mapping[str, str]) -> None:
+    """Station names are unique (their shape is checked with the other tables)."""
     names = [st["name"] for st in stations]
     for i, name in enumerate(names):
         if name in names[:i]:
             # Two stations under one name would share detector state and alert episodes.
-            raise ConfigError(f"stations[{i}].name = {name!r}: expected a name no other station has "
-                              f"(stations[{names.index(name)}] has it)")
+            raise ConfigError(f"stations[{i}].name = {name!r} (from {_origin(origins, 'stations')}): expected a "
+                              f"name no other station has (stations[{names.index(name)}] has it)")
 
 
 def input_policy(config: Config) -> Any:

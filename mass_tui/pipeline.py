@@ -14,17 +14,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from mass_tui.config import Config, ConfigError
 from mass_tui.engine import BatchResult, Engine
-from mass_tui.store import LABELS, REJECTED, JsonlStore
+from mass_tui.logs import NOTICE
+from mass_tui.store import LABELS, REJECTED, JsonlStore, StoreWriteError
 from sources.base import Source
 from sources.file_transport import FileAppender, FileTail
-from sources.http_sources import OpenMeteoSource, OpenWeatherMapSource
+from sources.http_sources import Backoff, OpenMeteoSource, OpenWeatherMapSource
 from sources.simulator import Simulator
+from sources.text import safe_text
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +38,19 @@ SOURCES = ("open-meteo", "openweathermap", "simulator", "simulator:building", "s
 def make_source(config: Config, name: str, *, seed: int = 7, max_speed: bool = False) -> Source:
     stations = config.get("stations")
     poll = config.get("source.poll_seconds")
+    limits = {"deadline": config.get("source.fetch_deadline_seconds"),
+              "max_body": int(config.get("source.max_body_mb") * 2**20)}
     if name == "open-meteo":
         client = httpx.Client(timeout=10.0, headers={"User-Agent": "mass-monitor"})
         return OpenMeteoSource(client, stations, base=config.get("source.api_base"),
-                               air_base=config.get("source.air_api_base") or None, interval=poll)
+                               air_base=config.get("source.air_api_base") or None, interval=poll, **limits)
     if name == "openweathermap":
         key = config.secret("OPENWEATHER_API_KEY")
         if not key:
             raise ConfigError("source openweathermap: OPENWEATHER_API_KEY is not set (put it in .env)")
         client = httpx.Client(timeout=10.0)
         return OpenWeatherMapSource(client, stations, api_key=key, base=config.get("source.owm_base"),
-                                    units=config.get("source.owm_units"), interval=poll)
+                                    units=config.get("source.owm_units"), interval=poll, **limits)
     if name.startswith("simulator"):
         scenario = name.partition(":")[2] or "building"
         start = None if max_speed else time.time()
@@ -100,25 +105,75 @@ def open_retrying(open_transport: Callable[[], Any], stop: threading.Event, *, d
     return None
 
 
+def _deliver(sink: Any, messages: list[bytes], stations: list[str], stop: threading.Event,
+             on_error: Callable[[str], None] | None = None) -> bool:
+    """Append to the transport, retrying with backoff while it refuses (disk full, read-only, a Kafka
+    queue that stays full); the messages are held meanwhile. False if stopped before they went."""
+    from sources.kafka_transport import BrokerUnavailable, QueueFull
+
+    delay = 1.0
+    while messages:
+        try:
+            sink.append(messages, stations)
+            return True
+        except (OSError, BufferError, BrokerUnavailable) as exc:
+            if isinstance(exc, QueueFull):  # the first `sent` were queued: keep only the rest
+                messages, stations = messages[exc.sent:], stations[exc.sent:]
+            why = f"{exc}; {len(messages)} messages held, retry in {delay:.0f} s"
+            if isinstance(exc, OSError):
+                NOTICE.error("%s", why)
+            else:
+                log.warning("%s", why)
+            if on_error is not None:
+                on_error(str(exc))
+            if stop.wait(delay):
+                log.error("stopped with %d messages not handed to the transport", len(messages))
+                return False
+            delay = min(delay * 2.0, 30.0)
+    return True
+
+
 def run_producer(source: Source, sink: Any, stop: threading.Event, *, store: JsonlStore | None = None,
-                 max_messages: int | None = None, max_speed: bool = False) -> int:
-    """Poll until stopped (or max_messages); returns how many messages were appended."""
+                 max_messages: int | None = None, max_speed: bool = False,
+                 on_poll: Callable[[Source, int], None] | None = None,
+                 on_transport_error: Callable[[str], None] | None = None) -> int:
+    """Poll until stopped (or max_messages); returns how many messages were appended.
+
+    Any exception out of a poll marks the source down with its error and is retried with backoff
+    (1 s doubling to 5 min): a bad response never ends the producer. `on_poll(source, sent)`
+    follows every poll, failed ones included (the `mass_source_up` gauge follows it).
+    """
     sent = 0
+    backoff = Backoff(base=1.0, cap=300.0)
     labels = getattr(source, "labels", None)
     if labels and store is not None:
         store.append(LABELS, (lb.to_record() for lb in labels))
         store.flush()
     while not stop.is_set():
-        poll = source.poll()
+        try:
+            poll = source.poll()
+        except Exception as exc:  # noqa: BLE001 - any failure of a source is a down source, retried
+            delay = backoff.next()
+            source.state.mark_down(f"{type(exc).__name__}: {exc}", delay)
+            log.error("source %s failed (%s); retry in %.1f s", source.name, source.state.last_error, delay,
+                      exc_info=True)
+            if on_poll is not None:
+                on_poll(source, sent)
+            stop.wait(delay)
+            continue
+        backoff.reset()
         messages, stations = poll.messages, poll.stations
         if max_messages is not None:
             messages, stations = messages[: max_messages - sent], stations[: max_messages - sent]
-        sink.append(messages, stations)
+        if not _deliver(sink, messages, stations, stop, on_transport_error):
+            break
         sent += len(messages)
         if poll.rejected and store is not None:
             now = time.time()
             store.append(REJECTED, (r.to_record(now) for r in poll.rejected))
             store.flush()
+        if on_poll is not None:
+            on_poll(source, sent)
         if max_messages is not None and sent >= max_messages:
             break
         if getattr(source.state, "stopped", False):
@@ -147,6 +202,9 @@ class Pipeline:
         self.source: Source | None = None
         self.paused = threading.Event()
         self.transport_error = ""  # why the transport cannot be reached, while it cannot
+        self.store_error = ""  # why the store cannot be written, while it cannot (position kept)
+        self.producer_sink: Any = None  # the producer's transport (its delivery state for the status)
+        self._producer_done = float("-inf")  # monotonic time the producer thread finished
         self.notices: list[str] = []  # what a user should hear once (a refused switch)
         self.on_idle: Callable[[], None] | None = None
 
@@ -158,22 +216,33 @@ class Pipeline:
         self.requested = target
         return target
 
-    def start_producer(self, source: Source, *, max_messages: int | None = None, max_speed: bool = False) -> None:
+    def start_producer(self, source: Source, *, max_messages: int | None = None, max_speed: bool = False,
+                       on_poll: Callable[[Source, int], None] | None = None) -> None:
         self.source = source
         if self.engine.alerts is not None and not max_speed:
             self.engine.alerts.watch_source(source)  # a source down too long alerts
 
+        def polled(src: Source, sent: int) -> None:
+            self.produced = sent
+            if on_poll is not None:
+                on_poll(src, sent)
+
         def work() -> None:
             # Only noted here: the consumer's thread publishes it (and owns the consumer).
             sink = open_retrying(lambda: make_sink(self.config, self.transport), self.stop,
-                                 on_retry=lambda why: setattr(self, "transport_error", why))
+                                 on_retry=lambda why: setattr(self, "transport_error", safe_text(why)))
             if sink is None:
                 return
+            switching = _SwitchingSink(self, sink)
+            self.producer_sink = sink
             try:
-                self.produced = run_producer(source, _SwitchingSink(self, sink), self.stop, store=self.store,
-                                             max_messages=max_messages, max_speed=max_speed)
+                self.produced = run_producer(source, switching, self.stop, store=self.store,
+                                             max_messages=max_messages, max_speed=max_speed, on_poll=polled)
             except Exception:  # noqa: BLE001 - a dead producer is reported, the consumer goes on
                 log.exception("producer stopped")
+            finally:
+                switching.close()
+                self._producer_done = time.monotonic()
 
         self.producer_thread = threading.Thread(target=work, name="producer", daemon=True)
         self.producer_thread.start()
@@ -181,7 +250,14 @@ class Pipeline:
     def run(self, *, max_seconds: float | None = None, on_batch: Callable[[BatchResult], None] | None = None,
             idle_wait: float = 0.2, until_idle: bool = False, on_idle: Callable[[], None] | None = None) -> None:
         """Consume until stopped. `on_batch` follows each stored batch; `on_idle` each read that
-        found nothing, so what is shown (a source that went down) does not wait for data."""
+        found nothing, so what is shown (a source that went down) does not wait for data.
+
+        The position is committed only after the batch is stored and fsynced. While the store
+        cannot be written (disk full, read-only) the batch in hand is held and retried with
+        backoff (1 s doubling to 30 s), nothing more is read, and the position stays where it
+        was; the problem is said once on stderr and in the log. An exception out of the engine
+        ends the run without committing: the batch is read again after a restart.
+        """
         started = time.monotonic()
         self.on_idle = on_idle
         idle_told = 0.0
@@ -201,19 +277,25 @@ class Pipeline:
                 if self.requested != self.transport:
                     self._swap()
                 lines = self.consumer.read(4096)
+                self.consumer.update_lag()
                 if not lines:
                     if on_idle is not None and time.monotonic() - idle_told >= 0.5:
                         idle_told = time.monotonic()  # Kafka reads come back empty 50 times a second
                         on_idle()
-                    if until_idle and (self.producer_thread is None or not self.producer_thread.is_alive()):
+                    if until_idle and (self.producer_thread is None or not self.producer_thread.is_alive()) \
+                            and self.consumer.caught_up(since=self._producer_done + 0.5):
                         break
                     if self.transport == "file":
                         self.stop.wait(idle_wait)
                     continue
-                result = self.engine.ingest(lines, default_source=self.transport)
-                self.engine.sync()
-                self.consumer.commit()  # only now: what was read is stored
-                if on_batch is not None:
+                result: BatchResult | None
+                try:
+                    result = self.engine.ingest(lines, default_source=self.transport)
+                except StoreWriteError:
+                    result = None  # scored; the store holds its lines until the disk takes them
+                if not self._store():
+                    break  # stopped while the store could not be written: nothing committed
+                if on_batch is not None and result is not None:
                     on_batch(result)
         finally:
             self.stop.set()
@@ -221,7 +303,34 @@ class Pipeline:
                 self.producer_thread.join(15)
             self.store.flush()
             if self.consumer is not None:
-                self.consumer.close()
+                self.consumer.close()  # commits nothing that was not stored
+
+    def _store(self) -> bool:
+        """engine.sync() and then the transport's commit (only now: what was read is stored), retried
+        with backoff while the store or the position file cannot be written; False if stopped first."""
+        delay = 1.0
+        failed_at: float | None = None
+        while True:
+            try:
+                self.engine.sync()
+                self.consumer.commit()
+            except OSError as exc:  # StoreWriteError, or the position file on a full disk
+                if failed_at is None:
+                    failed_at = time.monotonic()
+                if not isinstance(exc, StoreWriteError):
+                    exc = StoreWriteError(Path(exc.filename or "the position file"), exc)
+                self.store_error = f"{exc}; position kept at {self.consumer.committed_text()}"
+                NOTICE.error("%s; retry in %.0f s", self.store_error, delay)
+                if self.on_idle is not None:
+                    self.on_idle()
+                if self.stop.wait(delay):
+                    return False
+                delay = min(delay * 2.0, 30.0)
+                continue
+            if failed_at is not None:
+                NOTICE.warning("storing again after %.0f s (%s)", time.monotonic() - failed_at, self.store_error)
+                self.store_error = ""
+            return True
 
     def _swap(self) -> None:
         from sources.kafka_transport import BrokerUnavailable
@@ -242,9 +351,15 @@ class Pipeline:
         self.consumer, self.transport, self.transport_error = consumer, target, ""
 
     def transport_status(self) -> str:
-        """Why the transport does not work right now, or "" while it does."""
+        """Why the transport (or the store) does not work right now, or "" while it does."""
+        if self.store_error:
+            return self.store_error
         if self.transport_error:
             return self.transport_error
+        sink = self.producer_sink
+        sink_state = getattr(sink, "state", None)
+        if sink_state is not None and sink_state.up is False and time.time() - getattr(sink, "error_at", 0.0) < 15.0:
+            return f"Kafka producer down: {sink_state.last_error[:80]} (messages wait in its queue)"
         consumer = self.consumer
         state = getattr(consumer, "state", None)
         # librdkafka repeats its error at every failed reconnect (10 s apart at most), so an
@@ -255,7 +370,7 @@ class Pipeline:
         return ""
 
     def _unreachable(self, why: str) -> None:
-        self.transport_error = why
+        self.transport_error = safe_text(why)
         if self.on_idle is not None:
             self.on_idle()
 
@@ -290,9 +405,16 @@ class _SwitchingSink:
                 self.sink.flush()
                 self.sink.close()
                 self.sink, self.kind = sink, target
+                self.pipeline.producer_sink = sink
         if target == self.kind:
             self._refused = None
         self.sink.append(messages, keys)
 
     def flush(self, timeout: float = 10.0) -> int:
         return self.sink.flush(timeout)
+
+    def close(self) -> None:
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001 - closing the producer's transport must not hide the run's outcome
+            log.exception("closing the %s producer", self.kind)

@@ -25,8 +25,9 @@ from mass_tui.config import Config
 from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import EVENTS
 from mass_tui.pipeline import Pipeline, make_source, transport_file
-from mass_tui.store import JsonlStore
+from mass_tui.store import JsonlStore, redact_by_default
 from sources.schema import iso_utc
+from sources.text import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,18 @@ def transport_path(config: Config) -> Path:
 
 
 def open_store(config: Config) -> JsonlStore:
+    redact_by_default(Redactor(config.secret_values()))  # the alert journal's store too
     return JsonlStore(
         config.db_dir,
         max_bytes=int(config.get("store.max_mb") * 1024 * 1024),
         retention_days=config.get("store.retention_days"),
+        redact=Redactor(config.secret_values()),
     )
+
+
+def redacted_summary(config: Config, summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with every configured secret replaced (a `last_error` may quote a URL with a key)."""
+    return Redactor(config.secret_values()).value(summary)  # type: ignore[return-value]
 
 
 def format_anomaly(a: Any) -> str:
@@ -112,23 +120,29 @@ def run_consumer(
 
     def on_idle() -> None:
         reload_if_asked()
-        if pipeline.consumer is not None and not pipeline.transport_error:
+        if pipeline.store_error:  # the store refuses writes: not ready until it takes them again
+            ready.clear()
+        elif pipeline.consumer is not None and not pipeline.transport_error:
             ready.set()
 
     def on_batch(result: BatchResult) -> None:
         on_idle()
         if metrics is not None:
             metrics.lag.set(pipeline.consumer.lag_bytes())
-            if pipeline.source is not None:
-                metrics.source_up.labels(pipeline.source.name).set(1 if pipeline.source.state.up else 0)
         log_events(result, quiet)
+
+    def on_poll(src: Any, _sent: int) -> None:  # the producer's thread, after every poll
+        if metrics is not None:
+            metrics.source_up.labels(src.name).set(1 if src.state.up else 0)
 
     try:
         warmed = engine.warm()
         log.info("consumer started on the %s transport (warmed with %d stored observations)", transport, warmed)
         if source is not None:
-            pipeline.start_producer(make_source(config, source, max_speed=max_speed), max_messages=max_messages,
-                                    max_speed=max_speed)
+            src = make_source(config, source, max_speed=max_speed)
+            if metrics is not None:
+                metrics.source_up.labels(src.name).set(0)  # present from the start: down until a poll works
+            pipeline.start_producer(src, max_messages=max_messages, max_speed=max_speed, on_poll=on_poll)
         if on_ready is not None:
             on_ready(pipeline)
         pipeline.run(max_seconds=max_seconds, on_batch=on_batch, on_idle=on_idle, idle_wait=idle_wait,
@@ -147,8 +161,13 @@ def run_consumer(
                              seconds=round(time.monotonic() - started, 3))
     if pipeline.transport_error:
         summary["transport_error"] = pipeline.transport_error
+    if pipeline.store_error:
+        summary["store_error"] = pipeline.store_error
+    sink = pipeline.producer_sink
+    if sink is not None and hasattr(sink, "summary"):
+        summary["producer"] = sink.summary()
     if pipeline.source is not None:
         summary["source"] = pipeline.source.state.to_dict()
     if alerts is not None:
         summary.update(alerts.summary())
-    return summary
+    return redacted_summary(config, summary)

@@ -1,15 +1,19 @@
-"""Append-only JSONL files under DATA_DIR/db, flushed once per batch.
+"""Append-only JSONL files under DATA_DIR/db, written once per batch and fsynced before a commit.
 
 Each file rotates when it would pass `max_bytes` or when the UTC day
 changes; rotated files are named `NAME.YYYY-MM-DD.N.jsonl` and deleted after
-`retention_days`. Readers tolerate a torn last line (a crash mid-write).
+`retention_days`. A torn last line (a crash mid-write) is skipped by readers
+and cut off before the file is appended to again. A full or read-only disk
+holds the lines in memory and raises from `sync()`, so positions stay behind.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +21,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+
+from sources.file_transport import WriteError, append_all, repair_torn_tail
+
+# Raised by `JsonlStore.sync()` while a file cannot be written: `cannot write PATH: REASON`.
+StoreWriteError = WriteError
 
 STREAM = "consumer_stream.jsonl"
 ANOMALIES = "anomalies.jsonl"
@@ -34,6 +43,20 @@ def _day(ts: float) -> str:
 
 
 class JsonlStore:
+    """The files under DATA_DIR/db, appended to by whole lines.
+
+    Each `append` is written at once (one unbuffered write per call). A write
+    that fails (disk full, read-only, I/O error) is cut back out of the file
+    and its lines are held in memory, in order with what follows; `flush()`
+    tries them again and `sync()` raises `StoreWriteError` until they are on
+    disk and fsynced, so the caller keeps its transport position behind.
+    When a file is opened for appending, a torn last line left by a crash is
+    cut off first. Safe to use from the producer and consumer threads at once.
+    """
+
+    # Held lines past this raise from `append`, so a writer that never syncs (a replay) stops.
+    MAX_HELD_BYTES = 64 * 1024 * 1024
+
     def __init__(
         self,
         db_dir: Path,
@@ -41,14 +64,20 @@ class JsonlStore:
         max_bytes: int = 64 * 1024 * 1024,
         retention_days: float = 14.0,
         clock: Callable[[], float] = time.time,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.db_dir = Path(db_dir)
         self.db_dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = int(max_bytes)
         self.retention_days = float(retention_days)
         self._clock = clock
+        self._redact = redact
+        self._lock = threading.RLock()
         self._files: dict[str, IO[bytes]] = {}
+        self._sizes: dict[str, int] = {}  # file -> bytes known to be written whole
         self._days: dict[str, str] = {}  # file -> UTC day its current file was started
+        self._held: dict[str, list[bytes]] = {}  # file -> data not written yet (a write failed)
+        self.error: StoreWriteError | None = None  # the last write failure, until a write succeeds
 
     def path(self, name: str) -> Path:
         return self.db_dir / name
@@ -60,9 +89,11 @@ class JsonlStore:
             path = self.path(name)
             if path.exists():
                 self._days[name] = _day(path.stat().st_mtime)
-            fh = self._files[name] = open(path, "ab")  # noqa: SIM115 - kept open across batches
+                repair_torn_tail(path)
+            fh = self._files[name] = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open across batches
+            self._sizes[name] = fh.seek(0, 2)
             self._days.setdefault(name, today)
-        size = fh.tell()
+        size = self._sizes[name]
         if size and (size + incoming > self.max_bytes or self._days.get(name) != today):
             fh = self._rotate(name, today)
         return fh
@@ -76,7 +107,8 @@ class JsonlStore:
         os.replace(self.path(name), self.db_dir / f"{stem}.{day}.{seq}.jsonl")
         self._expire(name, today)
         self._days[name] = today
-        fh = self._files[name] = open(self.path(name), "ab")  # noqa: SIM115
+        fh = self._files[name] = open(self.path(name), "ab", buffering=0)  # noqa: SIM115
+        self._sizes[name] = 0
         return fh
 
     def _expire(self, name: str, today: str) -> None:
@@ -103,35 +135,106 @@ class JsonlStore:
         return self.rotated(name) + ([live] if live.exists() else [])
 
     def append(self, name: str, records: Iterable[dict[str, Any]]) -> int:
+        redact = self._redact or _default_redact
+        if redact:  # quarantined bodies and delivery errors may echo a secret (the stream: numbers, names)
+            records = (_redacted(r, redact) for r in records)
         lines = [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
         self.append_lines(name, lines)
         return len(lines)
 
     def append_lines(self, name: str, lines: list[bytes]) -> None:
-        if lines:
-            data = b"\n".join(lines) + b"\n"
-            self._file(name, len(data)).write(data)
+        """Append whole lines now; if the disk refuses them they are held and tried again later
+        (raises `StoreWriteError` only once more than MAX_HELD_BYTES are held)."""
+        if not lines:
+            return
+        data = b"\n".join(lines) + b"\n"
+        with self._lock:
+            held = self._held.get(name)
+            if held:  # behind a failed write: keep the order
+                held.append(data)
+            elif not self._write(name, data):
+                self._held[name] = [data]
+            if self.held_bytes() > self.MAX_HELD_BYTES:
+                raise self.error or StoreWriteError(self.path(name), OSError(errno.EIO, "held data over the limit"))
+
+    def _write(self, name: str, data: bytes) -> bool:
+        """Write `data` whole at the end of `name`; False (and `self.error` set) if it could not be."""
+        try:
+            fh = self._file(name, len(data))
+            append_all(fh.fileno(), data, self._sizes[name])
+        except OSError as exc:
+            self.error = exc if isinstance(exc, StoreWriteError) else StoreWriteError(self.path(name), exc)
+            return False
+        self._sizes[name] += len(data)
+        return True
+
+    def held_bytes(self) -> int:
+        """Bytes written by callers that are not on disk yet."""
+        with self._lock:
+            return sum(len(d) for held in self._held.values() for d in held)
 
     def flush(self) -> None:
-        for fh in self._files.values():
-            fh.flush()
+        """Try again to write what an earlier write could not. Does not raise: `sync()` does."""
+        with self._lock:
+            for name, held in list(self._held.items()):
+                if not self._write(name, b"".join(held)):
+                    return
+                del self._held[name]
+            self.error = None
 
     def sync(self) -> None:
-        """Flush and fsync: what a transport offset may be committed after."""
-        for fh in self._files.values():
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Write everything held and fsync: what a transport offset may be committed after.
+        Raises `StoreWriteError` (`cannot write PATH: REASON`) while that is not possible."""
+        with self._lock:
+            self.flush()
+            if self.error is not None:
+                raise self.error
+            for name, fh in self._files.items():
+                try:
+                    os.fsync(fh.fileno())
+                except OSError as exc:
+                    self.error = StoreWriteError(self.path(name), exc)
+                    raise self.error from None
 
     def close(self) -> None:
-        for fh in self._files.values():
-            fh.close()
-        self._files.clear()
+        """Flush and close; lines that still cannot be written are logged as dropped (their
+        transport position was not committed, so they are read again after a restart)."""
+        with self._lock:
+            self.flush()
+            if self._held:
+                log.error("%s; %d bytes not stored (read again from the transport at the next start)",
+                          self.error, self.held_bytes())
+                self._held.clear()
+            for fh in self._files.values():
+                fh.close()
+            self._files.clear()
 
     def __enter__(self) -> JsonlStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """`value` with every string in it redacted, nested tables and lists included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v, redact) for v in value]
+    return value
+
+
+_default_redact: Callable[[str], str] | None = None
+
+
+def redact_by_default(redact: Callable[[str], str] | None) -> None:
+    """The redaction every store without its own applies to the records given to `append` (rejected
+    bodies, anomalies, alert notices and delivery errors): set once per process from the secrets."""
+    global _default_redact
+    _default_redact = redact
 
 
 def read_jsonl(path: Path, stats: dict[str, int] | None = None) -> Iterator[dict[str, Any]]:

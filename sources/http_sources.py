@@ -5,7 +5,8 @@ a slow API never stacks requests. Failures back off exponentially with
 jitter, a 429 waits what its Retry-After says, and the source's state (up,
 down since, next retry, last error) is there for the UI and the logs. A
 401 from OpenWeatherMap stops that source: a bad key does not get better
-by retrying.
+by retrying. Every fetch has a total deadline and a body size cap, and no
+response, however malformed, raises out of `poll()`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import orjson
 from sources.base import Poll, SourceState
 from sources.normalize import OPEN_METEO_AIR, OPEN_METEO_WEATHER, NormalizeError, open_meteo_current, owm_weather
 from sources.schema import Rejection
+from sources.text import Redactor, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +67,26 @@ def retry_after_seconds(header: str | None) -> float | None:
 
 
 class HttpSource:
-    """Shared fetch, error and backoff handling; subclasses say what to fetch and how to read it."""
+    """Shared fetch, error and backoff handling; subclasses say what to fetch and how to read it.
+
+    Each fetch has a total `deadline` (seconds, connect to last byte: httpx's own timeouts are per
+    read, so a body trickling a byte at a time would never end) and a size cap `max_body` (bytes;
+    the body is read in chunks and abandoned past it, never held whole). Anything a response makes
+    go wrong, an exception out of a normaliser included, becomes a failed fetch or a quarantined
+    payload, never an exception out of `poll()`. Error text quoted from a server is kept with its
+    control characters escaped and every secret of the source (`secrets`) redacted.
+    """
 
     name = "http"
 
-    def __init__(self, client: httpx.Client, interval: float, backoff: Backoff | None = None) -> None:
+    def __init__(self, client: httpx.Client, interval: float, backoff: Backoff | None = None, *,
+                 deadline: float = 30.0, max_body: int = 8 * 1024 * 1024, secrets: tuple[str, ...] = ()) -> None:
         self.client = client
         self.interval = interval
         self.backoff = backoff or Backoff()
+        self.deadline = deadline
+        self.max_body = max_body
+        self.redact = Redactor(secrets)
         self.state = SourceState(self.name)
         self._delay = 0.0
 
@@ -83,26 +97,58 @@ class HttpSource:
     def normalize(self, payload: Any, station: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
+    def _quote(self, text: str, limit: int = 200) -> str:
+        """Text from a server, safe for logs and the status bar."""
+        return safe_text(self.redact(text), limit)
+
     def _get_json(self, url: str, params: dict[str, Any]) -> Any:
+        ends = time.monotonic() + self.deadline
         try:
-            response = self.client.get(url, params=params)
+            # No single wait may outlast the deadline; the chunk loop checks it between reads.
+            timeout = httpx.Timeout(min(self.client.timeout.read or self.deadline, self.deadline))
+            with self.client.stream("GET", url, params=params, timeout=timeout) as response:
+                status = response.status_code
+                if status == 429:
+                    raise FetchError("HTTP 429 rate limited", retry_after_seconds(response.headers.get("Retry-After")))
+                if status == 401:
+                    raise FetchError(self._unauthorized(self._body(response, ends, 4096)), fatal=True)
+                if status >= 400:
+                    said = self._body(response, ends, 4096).decode("utf-8", "replace")
+                    raise FetchError(f"HTTP {status}: {self._quote(said)}")
+                content = self._body(response, ends, self.max_body, strict=True)
         except httpx.TimeoutException as exc:
             raise FetchError(f"timeout: {type(exc).__name__}") from None
         except httpx.HTTPError as exc:
-            raise FetchError(f"{type(exc).__name__}: {exc}") from None
-        if response.status_code == 429:
-            raise FetchError("HTTP 429 rate limited", retry_after_seconds(response.headers.get("Retry-After")))
-        if response.status_code == 401:
-            raise FetchError(self._unauthorized(response), fatal=True)
-        if response.status_code >= 400:
-            raise FetchError(f"HTTP {response.status_code}: {response.text[:200]}")
+            raise FetchError(self._quote(f"{type(exc).__name__}: {exc}")) from None
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(content)
         except orjson.JSONDecodeError:
-            raise FetchError("malformed body (not JSON)", body=response.content[:4096]) from None
+            raise FetchError("malformed body (not JSON)", body=self.redact.bytes(content[:4096])) from None
 
-    def _unauthorized(self, response: httpx.Response) -> str:
-        return f"HTTP 401 unauthorized: {response.text[:200]}"
+    def _body(self, response: httpx.Response, ends: float, cap: int, strict: bool = False) -> bytes:
+        """Up to `cap` bytes of the body, read before the deadline `ends` (monotonic). With `strict`,
+        a longer body or a missed deadline is a FetchError; otherwise the body is cut."""
+        declared = response.headers.get("Content-Length", "")
+        if strict and declared.isdigit() and int(declared) > cap:
+            raise FetchError(f"body of {int(declared)} bytes is over the {cap}-byte limit (source.max_body_mb)")
+        parts: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                if strict:
+                    raise FetchError(f"body over the {cap}-byte limit (source.max_body_mb): cut unread")
+                break
+            if time.monotonic() > ends:
+                if strict:
+                    raise FetchError(f"no complete answer within {self.deadline:g} s "
+                                     f"(source.fetch_deadline_seconds; {size} bytes came)")
+                break
+        return b"".join(parts)[:cap]
+
+    def _unauthorized(self, body: bytes) -> str:
+        return f"HTTP 401 unauthorized: {self._quote(body.decode('utf-8', 'replace'))}"
 
     def poll(self) -> Poll:
         """One tick: fetch every request; failures set the state and the delay before the next tick."""
@@ -116,8 +162,10 @@ class HttpSource:
                 payload = self._get_json(url, params)
                 try:
                     message = self.normalize(payload, station)
-                except NormalizeError as exc:
-                    out.rejected.append(Rejection(f"{self.name}: {exc}", orjson.dumps(payload)))
+                except Exception as exc:  # noqa: BLE001 - a payload a normaliser cannot read is quarantined
+                    reason = exc if isinstance(exc, NormalizeError) else f"{type(exc).__name__}: {exc}"
+                    out.rejected.append(Rejection(f"{self.name}: {self._quote(str(reason), 500)}",
+                                                  self.redact.bytes(orjson.dumps(payload))))
                     continue
                 if message is not None:
                     out.add(orjson.dumps(message), station)
@@ -126,32 +174,26 @@ class HttpSource:
             return out
         if self.state.up is False:
             log.info("%s is back after %.0f s", self.name, now - (self.state.down_since or now))
-        self.state.up, self.state.down_since, self.state.next_retry = True, None, None
-        self.state.last_ok = now
+        self.state.mark_up(now)
         self.backoff.reset()
         self._delay = self.interval
         return out
 
     def _failed(self, now: float, exc: FetchError, out: Poll) -> None:
         st = self.state
-        st.failures += 1
-        st.last_error = str(exc)
         if exc.body is not None:
             out.rejected.append(Rejection(f"{self.name}: {exc}", exc.body))
-        if st.up is not False:
-            st.down_since = now
-        st.up = False
         if exc.fatal:
+            st.mark_down(str(exc), None, now)
             st.stopped = True
-            st.next_retry = None
-            log.error("%s stopped: %s", self.name, exc)
+            log.error("%s stopped: %s", self.name, st.last_error)
             return
         delay = self.backoff.next()
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
         self._delay = delay
-        st.next_retry = now + delay
-        log.warning("%s down (%s); retry in %.1f s", self.name, exc, delay)
+        st.mark_down(str(exc), delay, now)
+        log.warning("%s down (%s); retry in %.1f s", self.name, st.last_error, delay)
 
     def next_delay(self) -> float:
         return self._delay
@@ -164,8 +206,9 @@ class OpenMeteoSource(HttpSource):
     AIR_BASE = "https://air-quality-api.open-meteo.com/v1/air-quality"
 
     def __init__(self, client: httpx.Client, stations: list[dict[str, Any]], *, base: str,
-                 air_base: str | None = AIR_BASE, interval: float = 60.0, backoff: Backoff | None = None) -> None:
-        super().__init__(client, interval, backoff)
+                 air_base: str | None = AIR_BASE, interval: float = 60.0, backoff: Backoff | None = None,
+                 **limits: Any) -> None:
+        super().__init__(client, interval, backoff, **limits)
         self.stations = stations
         self.base = base
         self.air_base = air_base
@@ -198,8 +241,10 @@ class OpenWeatherMapSource(HttpSource):
     name = "openweathermap"
 
     def __init__(self, client: httpx.Client, stations: list[dict[str, Any]], *, api_key: str, base: str,
-                 units: str = "metric", interval: float = 60.0, backoff: Backoff | None = None) -> None:
-        super().__init__(client, interval, backoff)
+                 units: str = "metric", interval: float = 60.0, backoff: Backoff | None = None,
+                 **limits: Any) -> None:
+        limits["secrets"] = (*limits.get("secrets", ()), api_key)
+        super().__init__(client, interval, backoff, **limits)
         if not api_key:
             raise ValueError("OPENWEATHER_API_KEY is not set")
         self.stations, self.api_key, self.base, self.units = stations, api_key, base, units
@@ -209,7 +254,7 @@ class OpenWeatherMapSource(HttpSource):
         return [(st["name"], self.base, {"lat": st["lat"], "lon": st["lon"], "appid": self.api_key,
                                          "units": self.units}) for st in self.stations]
 
-    def _unauthorized(self, response: httpx.Response) -> str:
+    def _unauthorized(self, body: bytes) -> str:
         return "OpenWeatherMap rejected the API key (HTTP 401): check OPENWEATHER_API_KEY"
 
     def normalize(self, payload: Any, station: str) -> dict[str, Any] | None:

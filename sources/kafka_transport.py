@@ -20,6 +20,9 @@ from sources.base import SourceState
 from sources.schema import MessageMeta, Messages
 
 log = logging.getLogger(__name__)
+# librdkafka's own log lines go through logging (rate-limited, into the log file) instead of
+# straight to stderr, where they would scroll over the terminal UI.
+LIBRDKAFKA = logging.getLogger("librdkafka")
 
 
 class BrokerUnavailable(ConnectionError):
@@ -28,7 +31,7 @@ class BrokerUnavailable(ConnectionError):
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = 4, timeout: float = 5.0) -> None:
     """Create the topic with `partitions` if it does not exist yet."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": LIBRDKAFKA})
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -45,46 +48,98 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = 4, timeout: float
 
 
 class KafkaSink:
-    """The producer side: idempotent, keyed by station, delivery reports counted."""
+    """The producer side: idempotent, keyed by station, every delivery report counted.
+
+    `produced` counts the messages handed to librdkafka, `delivered` and
+    `failed` their delivery reports; `undelivered` is what has no success
+    report (failed, or still queued when the last flush gave up). `state` is
+    down while the broker is unreachable or deliveries fail, as librdkafka
+    reports it (its `error_cb` and delivery reports), and up again at the next
+    delivery.
+    """
+
+    # How long append() waits for room in librdkafka's queue before giving the rest back.
+    QUEUE_WAIT = 1.0
 
     def __init__(self, bootstrap: str, topic: str, client_id: str = "mass") -> None:
         self.topic = topic
+        self.produced = 0
         self.delivered = 0
         self.failed = 0
         self.last_error = ""
+        self.state = SourceState("kafka producer")
+        self.error_at = 0.0
         self._producer = Producer({
             "bootstrap.servers": bootstrap,
             "client.id": client_id,
             "enable.idempotence": True,
             "linger.ms": 5,
             "compression.type": "lz4",
+            "error_cb": self._on_error,
+            "logger": LIBRDKAFKA,
         })
+
+    @property
+    def undelivered(self) -> int:
+        return self.produced - self.delivered
+
+    def _on_error(self, err: KafkaError) -> None:
+        self.error_at = time.time()
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE) or err.fatal():
+            self.state.mark_down(str(err), None)
+            log.warning("kafka producer: %s (librdkafka reconnects with backoff)", err)
 
     def _report(self, err: Any, msg: Any) -> None:
         if err is None:
             self.delivered += 1
+            if self.state.up is not True:
+                self.state.mark_up()
         else:
             self.failed += 1
             self.last_error = str(err)
+            self.state.mark_down(f"delivery failed: {err}", None)
             log.error("kafka delivery failed: %s", err)
 
     def append(self, messages: list[bytes], keys: list[str] | None = None) -> None:
+        """Queue messages for delivery. If librdkafka's queue stays full for QUEUE_WAIT seconds
+        (the broker is gone), raises `QueueFull` saying how many were queued: the caller keeps
+        the rest and tries again."""
         for i, value in enumerate(messages):
             key = keys[i].encode() if keys else None
+            waited = 0.0
             while True:
                 try:
                     self._producer.produce(self.topic, value=value, key=key, on_delivery=self._report)
+                    self.produced += 1
                     break
                 except BufferError:  # local queue full: let deliveries drain
+                    if waited >= self.QUEUE_WAIT:
+                        raise QueueFull(i, f"Kafka producer queue full ({len(self._producer)} messages "
+                                           f"waiting; broker down?)") from None
                     self._producer.poll(0.05)
+                    waited += 0.05
         self._producer.poll(0)
 
     def flush(self, timeout: float = 10.0) -> int:
         """Wait for outstanding deliveries; returns how many are still in flight."""
         return self._producer.flush(timeout)
 
-    def close(self) -> None:
-        self.flush()
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush (up to `timeout` s); returns how many messages remain undelivered."""
+        self.flush(timeout)
+        return self.undelivered
+
+    def summary(self) -> dict[str, Any]:
+        return {"produced": self.produced, "delivered": self.delivered, "failed": self.failed,
+                "undelivered": self.undelivered, "state": self.state.to_dict()}
+
+
+class QueueFull(BufferError):
+    """The producer's queue stayed full: `sent` messages of the batch were queued, the rest were not."""
+
+    def __init__(self, sent: int, message: str) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 def _meta(msg: Any) -> MessageMeta:
@@ -113,11 +168,16 @@ class KafkaSource:
             "fetch.wait.max.ms": 10,  # latency follows it; 0 or 1 starves the fetcher
             "fetch.queue.backoff.ms": 10,
             "error_cb": self._on_error,
+            "logger": LIBRDKAFKA,
         }
         config.update(extra or {})
         self._consumer = Consumer(config)
         self._consumer.subscribe([topic])
-        self._offsets: dict[int, int] = {}
+        self._offsets: dict[int, int] = {}  # partition -> next offset, read but not yet committed
+        self._committed: dict[int, int] = {}  # partition -> next offset, committed after storing
+        self._lag = 0
+        self._lag_at = float("-inf")
+        self._caught_up = False
 
     def _on_error(self, err: KafkaError) -> None:
         st = self.state
@@ -153,7 +213,7 @@ class KafkaSource:
         return out
 
     def commit(self, wait: bool = False) -> None:
-        """Commit what read() returned so far: call after it is stored.
+        """Commit what read() returned so far: call after it is stored, and only then.
 
         Asynchronous by default: a commit that fails or is lost in a crash
         only means re-reading a batch the engine then counts as duplicates.
@@ -161,24 +221,71 @@ class KafkaSource:
         if not self._offsets:
             return
         offsets = [TopicPartition(self.topic, p, o) for p, o in self._offsets.items()]
-        self._consumer.commit(offsets=offsets, asynchronous=not wait)
+        self._committed.update(self._offsets)
         self._offsets.clear()
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=not wait)
+        except KafkaException as exc:  # nothing to commit, or the broker is gone: read again later
+            log.warning("kafka commit failed: %s", exc)
+
+    def committed_text(self) -> str:
+        """The committed offsets, for a person: `topic T offsets {partition: next offset}`."""
+        return f"topic {self.topic} offsets {dict(sorted(self._committed.items()))}"
 
     def lag(self) -> dict[int, int]:
-        """Messages behind the end of the log, per assigned partition (never negative)."""
+        """Messages behind the end of the log, per assigned partition (never negative).
+        Uses the consumer handle: call from the consumer's thread only (`update_lag`)."""
+        return {p: behind for p, (behind, _known) in self._lag_detail().items()}
+
+    def _lag_detail(self) -> dict[int, tuple[int, bool]]:
+        """partition -> (messages behind, whether the end of its log is known yet)."""
         out = {}
         for tp in self._consumer.assignment():
             try:
-                low, high = self._consumer.get_watermark_offsets(tp, cached=True) or (0, 0)
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
                 pos = self._consumer.position([tp])[0].offset
             except KafkaException:
                 continue
-            out[tp.partition] = max(0, high - (pos if pos >= 0 else low))
+            known = high >= 0 and (pos >= 0 or high == low)  # no fetch answered yet: the end is unknown
+            out[tp.partition] = (max(0, high - (pos if pos >= 0 else low)), known)
         return out
 
+    def update_lag(self, every: float = 0.5) -> None:
+        """Publish the lag (at most every `every` s); the consumer's thread calls this between
+        reads. No other thread touches the handle: it blocks while the consumer polls."""
+        now = time.monotonic()
+        if now - self._lag_at < every:
+            return
+        self._lag_at = now
+        try:
+            detail = self._lag_detail()
+        except KafkaException:
+            return
+        self._lag = sum(behind for behind, _known in detail.values())
+        self._caught_up = bool(detail) and self._lag == 0 and all(known for _behind, known in detail.values())
+
     def lag_bytes(self) -> int:
-        return sum(self.lag().values())
+        """The lag in messages, as last published by the consumer's thread (any thread may ask)."""
+        return self._lag
+
+    def caught_up(self, since: float = float("-inf")) -> bool:
+        """Partitions assigned, the end of each known and nothing behind, as published by an update
+        made after `since` (monotonic; a producer that just finished: its last messages count)."""
+        return self._caught_up and self._lag_at >= since
 
     def close(self) -> None:
-        self.commit(wait=True)
+        """Leave the group. Commits only what `commit()` was called for (stored), synchronously, so
+        a batch read but not stored (the engine raised, a stop while the disk was full) is read again."""
+        try:
+            assigned = {tp.partition for tp in self._consumer.assignment()}
+        except KafkaException:
+            assigned = set()
+        # Partitions another consumer of the group took over are its to commit now.
+        offsets = [TopicPartition(self.topic, p, o) for p, o in self._committed.items() if p in assigned]
+        if offsets:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as exc:
+                log.warning("kafka final commit failed (the last batch may be read again): %s", exc)
+        self._offsets.clear()
         self._consumer.close()

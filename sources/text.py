@@ -1,23 +1,34 @@
-"""Strings from data made inert: no control character reaches the store, a mail header or a terminal.
+"""Strings from data made inert, and secrets kept out of what is shown and logged.
 
-Station names, sources and tags come from whoever can write to the transport.
-A C0/C1 control character (ANSI and OSC escape sequences, a newline that
-breaks an email header), a bidirectional override (U+202E turns the rest of
-a line around) or a line separator in one of them is replaced by its escaped
-form (`\\x1b`, `\\u202e`), so the name stays readable and distinct and the
-message is kept. Rejecting the message instead would lose every reading of a
-station whose logger puts a stray control character in its name.
+Station names, sources and tags come from whoever can write to the transport;
+error text comes from servers and brokers. A C0/C1 control character (ANSI
+and OSC escape sequences, a newline that breaks an email header or forges a
+log line), a bidirectional override (U+202E turns the rest of a line around)
+or a line separator in one of them is replaced by its escaped form (`\\x1b`,
+`\\u202e`), so the name stays readable and distinct and the message is kept.
+Rejecting the message instead would lose every reading of a station whose
+logger puts a stray control character in its name.
 
-Characters: Unicode category Cc (U+0000-U+001F, U+007F-U+009F), the bidi
-controls of Unicode TR #9 (U+061C, U+200E, U+200F, U+202A-U+202E,
-U+2066-U+2069) and U+2028/U+2029.
+Characters: Unicode category Cc (U+0000-U+001F, U+007F-U+009F, ECMA-48 /
+ISO 6429), the bidi controls of Unicode TR #9 (U+061C, U+200E, U+200F,
+U+202A-U+202E, U+2066-U+2069) and U+2028/U+2029.
+
+`Redactor` replaces every configured secret (API keys, webhook URLs,
+passwords) with ``****`` in a string, also in its percent-encoded forms,
+which is how a key appears inside a logged request URL.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus, urlsplit
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+REDACTED = "****"
+# Shorter values would blank out ordinary words; a secret that short is not one worth the name.
+MIN_SECRET_CHARS = 4
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -36,6 +47,17 @@ def is_clean(text: str) -> bool:
     return _UNSAFE.search(text) is None
 
 
+def has_controls(text: str) -> bool:
+    """Whether `text` holds a character `inert()` would escape."""
+    return _UNSAFE.search(text) is not None
+
+
+def safe_text(text: object, limit: int | None = None) -> str:
+    """Any value as inert text (`inert(str(text))`), cut to `limit` characters."""
+    out = inert(str(text))
+    return out if limit is None or len(out) <= limit else out[: max(0, limit - 1)] + "…"
+
+
 def brief(value: object, limit: int = 80) -> str:
     """A short, safe description of any decoded JSON value for a reason: never recursive (a value nested
     1,000 deep must not raise RecursionError), never longer than about `limit` characters."""
@@ -51,3 +73,59 @@ def brief(value: object, limit: int = 80) -> str:
     else:
         text = type(value).__name__
     return inert(text)
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The spellings a secret takes in logs: as is, percent-encoded (in a URL's query or path),
+    and for a URL its path and query alone and its password (`scheme://user:PASSWORD@host`)."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    if "://" in secret:
+        try:
+            parts = urlsplit(secret)
+        except ValueError:
+            parts = None
+        if parts is not None:
+            if parts.password:
+                forms.add(parts.password)
+            tail = parts.path + (f"?{parts.query}" if parts.query else "")
+            if len(tail) >= 8:  # a webhook's secret is its path (Slack: /services/T…/B…/token)
+                forms.add(tail)
+    return [f for f in forms if len(f) >= MIN_SECRET_CHARS]
+
+
+class Redactor:
+    """Replaces every known secret in text with `REDACTED`; empty until secrets are given."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret:
+                forms.update(secret_forms(str(secret)))
+        # Longest first: a URL is replaced whole before its password or path alone.
+        self._forms = sorted(forms, key=len, reverse=True)
+        self._bytes = [(f.encode(), REDACTED.encode()) for f in self._forms]
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def __call__(self, text: str) -> str:
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+    def bytes(self, data: bytes) -> bytes:
+        for form, mask in self._bytes:
+            if form in data:
+                data = data.replace(form, mask)
+        return data
+
+    def value(self, obj: object) -> object:
+        """A copy of a JSON-like value (dicts, lists, strings) with every string redacted."""
+        if isinstance(obj, str):
+            return self(obj)
+        if isinstance(obj, dict):
+            return {k: self.value(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.value(v) for v in obj]
+        return obj
