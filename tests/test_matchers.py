@@ -123,3 +123,17 @@ def test_desert_afternoon_gives_no_smoke_ladder_fire_or_smoke_alert(shared, tmp_
     bank = DetectorBank(EnsembleParams(), DEFAULTS["rules"])
     hot = bank.step_series("smoke-9", "temp_c", np.array([1.7e9]), np.array([48.0]), SMOKE)
     assert [a.detector for a in hot.anomalies] == ["bands"]
+
+
+@pytest.mark.parametrize("toml, key", [
+    ('[rules.bands]\nmatch = "smoke"\n', "rules.bands.match"),
+    ('[rules.gust]\nmatch = { kind = 3 }\n', "rules.gust.match"),
+    ('[rules.bands.temp_c]\nlevels = [40.0]\nmatch = ["smoke"]\n', "rules.bands.temp_c.match"),
+])
+def test_a_bad_matcher_in_the_file_names_its_key(tmp_path, toml, key):
+    from mass_tui.config import ConfigError
+
+    path = tmp_path / "mass.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(path, env={}, dotenv_file=None)
