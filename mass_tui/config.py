@@ -459,18 +459,18 @@ def _origin(origins: Mapping[str, str], key: str) -> str:
 
 def _check_tables(tree: dict[str, Any], origins: Mapping[str, str]) -> None:
     """Every named table's shape, variable and detector names, once all layers are in."""
-    for key in MATCHERS:
-        try:
-            value = _get(tree, key)
-        except KeyError:
-            continue  # optional: no matcher there, the rule applies to every station
-        expected = matcher(value)
-        if expected is not None:
-            raise ConfigError(f"{key} = {_shown(value)} (from {_origin(origins, key)}): expected {expected}")
     for key in TABLES:
         problem = check_table(key, _get(tree, key))
         if problem is not None:
             raise ConfigError(problem.text(_origin(origins, problem.key)))
+    for key in MATCHERS:
+        try:
+            value = _get(tree, key)
+        except (KeyError, TypeError):
+            continue  # optional: no matcher there, the rule applies to every station
+        expected = matcher(value)
+        if expected is not None:
+            raise ConfigError(f"{key} = {_shown(value)} (from {_origin(origins, key)}): expected {expected}")
     for key, parse in alert_tables().items():
         value = _get(tree, key)
         try:
