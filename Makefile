@@ -32,6 +32,7 @@ bench: $(BIN)/mass
 	$(BIN)/python bench/transport_latency.py
 	$(BIN)/python bench/ui_cost.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/history_cost.py --postgres postgresql://postgres@127.0.0.1:5432/test
 
 lint: $(BIN)/mass
 	$(BIN)/ruff check .

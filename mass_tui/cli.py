@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from mass_tui import cli_history
 from mass_tui.config import Config, ConfigError, load_config
 from mass_tui.data_lock import DataDirBusy, DataDirLock
 from sources.text import safe_text
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     alert_sub = p.add_subparsers(dest="alert_command", required=True)
     t = alert_sub.add_parser("test", help="send one test alert through every configured channel")
     _add_common(t)
+    cli_history.register(sub, _add_common)
     from mass_tui.cli_alerts import register
 
     COMMANDS.update(register(sub, alert_sub, _add_common))
@@ -115,6 +117,7 @@ def _config(args: argparse.Namespace) -> Config:
         "detectors.z": getattr(args, "z", None),
         "detectors.window_points": getattr(args, "window", None),
         "detectors.cusum_h": getattr(args, "cusum_h", None),
+        "store.postgres_url": getattr(args, "sink", None),
         "inputs.na": getattr(args, "na", None),
         "inputs.tz": getattr(args, "tz", None),
     }
@@ -152,6 +155,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.logs import setup_logging
     from mass_tui.replay import replay_file
     from mass_tui.service import log_events, open_store, redacted_summary
+    from mass_tui.sinks.configured import store_sinks
     from sources.schema import parse_time
 
     cfg = _config(args)
@@ -179,7 +183,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     with open_store(cfg) as store:
-        engine = Engine(cfg, store, alerts)
+        engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store))
         try:
             interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
                                           on_batch=lambda result: log_events(result, args.quiet),
@@ -201,6 +205,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         obs_per_s=round(engine.counters.observations / elapsed, 1) if elapsed > 0 else None,
         interrupted=interrupted,
     )
+    summary.update(cli_history.sink_summaries(engine))
     if alerts is not None:
         summary.update(alerts.summary())
     print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)
@@ -354,7 +359,7 @@ def cmd_default(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run": cmd_run, "produce": cmd_produce,
-            "alert": cmd_alert, "simulate": cmd_simulate}
+            "alert": cmd_alert, "simulate": cmd_simulate, **cli_history.COMMANDS}
 
 
 # sysexits.h EX_CONFIG: systemd's RestartPreventExitStatus=78 stops a restart loop on a bad configuration.

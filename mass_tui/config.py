@@ -121,7 +121,16 @@ DEFAULTS: dict[str, Any] = {
             }
         },
     },
-    "store": {"max_mb": 64.0, "retention_days": 14.0, "warm_hours": 6.0},
+    "store": {
+        "max_mb": 64.0,
+        "retention_days": 14.0,
+        "warm_hours": 6.0,
+        "aggregate_windows": ["1m", "1h", "1d"],
+        "aggregate_lateness_min": 60.0,
+        "aggregate_groups": ["building", "building+floor"],
+        "postgres_url": "",
+        "postgres_windows": ["1h", "1d"],
+    },
     "inputs": {
         "na": ["", "NA", "N/A", "NaN", "null", "M", "MM", "-"],
         "tz": "",
@@ -193,6 +202,15 @@ def _url(v: str) -> bool:
 
 def _variables(v: list[str]) -> bool:
     return all(name in REGISTRY for name in v)
+
+
+def _window(spec: str) -> bool:
+    from mass_tui.aggregates import parse_window  # local: config loads before anything else
+
+    try:
+        return parse_window(spec) > 0
+    except ValueError:
+        return False
 
 
 def _is_zone(name: str) -> bool:
@@ -277,6 +295,16 @@ SETTINGS: dict[str, Setting] = {
     "store.max_mb": Setting(float, _within(0, 1024 * 1024, low_open=True), "MiB in (0, 1048576]"),
     "store.retention_days": Setting(float, _within(0, 36500, low_open=True), "days in (0, 36500]"),
     "store.warm_hours": Setting(float, _within(0, 8760), "hours in [0, 8760] (0: start cold)"),
+    "store.aggregate_windows": Setting(list, lambda v: all(_window(w) for w in v),
+                                       "window lengths like 1m, 1h, 1d, comma-separated"),
+    "store.aggregate_lateness_min": Setting(float, _within(0, 10080), "minutes in [0, 10080] (a week)"),
+    "store.aggregate_groups": Setting(list, lambda v: all(p for g in v for p in g.split("+")),
+                                      "label names, or names joined by + (building, building+floor)"),
+    "store.postgres_url": Setting(str, lambda v: not v or v.startswith(("postgresql://", "postgres://")),
+                                  "a postgresql:// URL (password from PGPASSWORD in .env), or empty",
+                                  "MASS_POSTGRES_URL", secret=True),
+    "store.postgres_windows": Setting(list, lambda v: all(_window(w) for w in v),
+                                      "window lengths like 1h, 1d (of store.aggregate_windows), comma-separated"),
     "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
     "inputs.na": Setting(list, None, "missing markers, comma-separated", "MASS_NA"),
     "inputs.tz": Setting(str, lambda v: not v or _is_zone(v),
@@ -333,6 +361,7 @@ SECRET_ENV = (
     "SMTP_PASS",
     "SLACK_WEBHOOK_URL",
     "ALERT_WEBHOOK_URL",
+    "PGPASSWORD",
     "CLOUDEVENTS_URL",
 )
 
@@ -350,6 +379,15 @@ def mask(secret: str | None) -> str | None:
     if not secret:
         return secret
     return "****" if len(secret) < 12 else f"{secret[:2]}****{secret[-2:]}"
+
+
+def mask_url(url: str) -> str:
+    """A connection URL with its password masked (postgresql://user:****@host/db)."""
+    head, at, tail = url.rpartition("@")
+    scheme, sep, auth = head.partition("://")
+    if not at or not sep or ":" not in auth:
+        return url
+    return f"{scheme}://{auth.split(':', 1)[0]}:****@{tail}"
 
 
 def _coerce(key: str, raw: Any, origin: str) -> Any:

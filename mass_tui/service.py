@@ -25,6 +25,7 @@ from mass_tui.config import Config
 from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import EVENTS
 from mass_tui.pipeline import Pipeline, make_source, transport_file
+from mass_tui.sinks.configured import store_sinks
 from mass_tui.store import JsonlStore, redact_by_default
 from sources.schema import iso_utc
 from sources.text import Redactor
@@ -88,7 +89,7 @@ def run_consumer(
     # Live unless the simulator runs on simulated time: then no-data may also count wall time.
     alerts = AlertService.from_config(config, live=not max_speed) if config.get("alerts.enabled") else None
     store = open_store(config)
-    engine = Engine(config, store, alerts)
+    engine = Engine(config, store, alerts, sinks=store_sinks(config, store, metrics=metrics))
     pipeline = Pipeline(config, engine, store, transport)
     if stop is not None:
         pipeline.stop = stop
@@ -159,6 +160,7 @@ def run_consumer(
             signal.signal(sig, previous)
     summary = engine.summary(warmed=warmed, transport=pipeline.transport, produced=pipeline.produced,
                              seconds=round(time.monotonic() - started, 3))
+    summary.update({s.name: s.summary() for s in engine.sinks if hasattr(s, "summary")})
     if pipeline.transport_error:
         summary["transport_error"] = pipeline.transport_error
     if pipeline.store_error:

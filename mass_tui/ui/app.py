@@ -473,6 +473,8 @@ class MassApp(App):
         parts.append((f"rejected {st.get('rejected', 0)}", ""))
         parts.append((f"alerts {st.get('alerts', 0)}", "") if self.engine.alerts is not None else ("alerts off",
                                                                                                    "dim"))
+        for name, text in st.get("sinks", {}).items():  # a database sink's state (mass_tui.sinks.postgres)
+            parts.append((f"{name} {text}", "" if text == "up" else "bold red" if "DOWN" in text else "yellow"))
         if self.imperial:
             parts.append(("imperial", "italic"))
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -972,6 +974,13 @@ class MassApp(App):
 
     def action_help(self) -> None:
         self.push_screen(screens.HelpScreen(KEYS))
+
+    def action_daily(self) -> None:
+        from mass_tui.ui.daily import DailyScreen
+
+        sink = next((s for s in self.engine.sinks if s.name == "aggregates"), None)
+        if self.engine.store is not None:
+            self.push_screen(DailyScreen(self.engine.store.db_dir, self.station, getattr(sink, "open_daily", None)))
 
     def on_screen_resume(self) -> None:
         self.call_after_refresh(self.render_all, True)

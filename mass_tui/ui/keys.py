@@ -37,6 +37,7 @@ KEYS: list[Key] = [
     _k("s", "next_station", "Next station", "stations", "station", footer=4),
     _k("S", "previous_station", "Prev station", "stations", "station back", footer=0),
     _k("M", "map", "Map", "stations", "map where lat lon", footer=7),
+    _k("D", "daily", "Daily summary", "stations", "daily summary day history max gust rain", footer=0),
     _k("left_square_bracket", "step(-1)", "Prev anomaly", "time", "previous episode", id="prev_anomaly"),
     _k("right_square_bracket", "step(1)", "Next anomaly", "time", "next anomaly episode", footer=0, id="next_anomaly"),
     _k("plus,equals_sign", "zoom(0.5)", "Zoom in", "time", "zoom narrower", footer=0, id="zoom_in"),

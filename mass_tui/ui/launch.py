@@ -18,6 +18,7 @@ from mass_tui.live_state import LiveState
 from mass_tui.pipeline import Pipeline, make_source
 from mass_tui.replay import UI_FLAT_OUT_BYTES, replay_file
 from mass_tui.service import open_store
+from mass_tui.sinks.configured import store_sinks
 from mass_tui.sinks.live import LiveStateSink
 from mass_tui.ui.alert_state import SharedAlertState, StateFile
 from mass_tui.ui.app import Controls, MassApp
@@ -63,15 +64,18 @@ def _engine(config: Config, stop: threading.Event, *, live: bool = False,
     `live`: data arrives in real time (no replay, no simulated time), so a source silent by the wall
     clock opens a no-data alert too. Raises `DataDirBusy` when another mass holds the data dir."""
     lock = DataDirLock(config.data_dir).acquire()
+    state = LiveState()
     try:
         store = open_store(config)
         alerts = AlertService.from_config(config, live=live) if config.get("alerts.enabled") else None
+        # A history sink's state (a database down) goes to the status bar through the live state.
+        sinks = store_sinks(config, store, on_status=lambda name, text: state.update_status(
+            sinks={**state.status.get("sinks", {}), name: text}))
     except BaseException:
         lock.release()
         raise
-    state = LiveState()
     _seed_places(state, config)
-    engine = Engine(config, store, alerts, sinks=[LiveStateSink(state)])
+    engine = Engine(config, store, alerts, sinks=[LiveStateSink(state), *sinks])
     # Acks and mutes go to the alert store the headless service and `mass silence` share, so that
     # `a` and `m` stop the notifications too; the UI's own preferences stay in its state file.
     shared = alerts.state if alerts is not None and alerts.state is not None else AlertStore.in_dir(config.db_dir)
@@ -80,6 +84,7 @@ def _engine(config: Config, stop: threading.Event, *, live: bool = False,
     def cleanup() -> None:
         stop.set()
         try:
+            engine.sinks.close()
             store.close()
             if alerts is not None:
                 alerts.close(timeout=5.0)

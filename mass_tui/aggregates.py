@@ -1,0 +1,467 @@
+"""Tumbling windows in event time per station and per group label, and the daily summary.
+
+Windows are aligned to the UTC epoch (a 1 h window is [HH:00, HH+1:00) UTC,
+a day is the UTC day), as in Flink's and Kafka Streams' tumbling windows.
+Each reading goes to the window its own timestamp falls in (event time),
+not the one it arrived in.
+
+Lateness (the Dataflow model: Akidau et al., "The Dataflow Model", VLDB
+2015): every scope (a station, or a group such as a building) has a
+watermark, the newest event time it has seen. A window [start, end) stays
+open until the watermark passes `end + lateness`; a reading older than the
+watermark whose window is still open updates it (and is counted as `late`
+in it); a reading whose window has closed already is counted in
+`too_late` and left out of the aggregates (it is still in the stored stream).
+
+Records (one per scope, window size, window start and variable; what the
+SQL view `aggregates`, `decode` and the PostgreSQL table give): `{kind
+"window", ts (window start, ISO UTC), end, window ("1m"/"1h"/"1d"), scope
+("station", or a group such as "building" or "building+floor"), key (the
+station name, or the group's label values joined by "/"), station (station
+scope only), variable, count, mean, min, min_ts, max, max_ts, sum (only for
+accumulated quantities: precipitation, energy), late, final}`. A window
+written at stop before it closed has `final: false`; a later record of the
+same window supersedes it.
+
+Stored form (`aggregates.jsonl`): the windows of one variable and scope that
+close together are one "windows" line of arrays, `{kind "windows", window,
+scope, key, station, variable, final, seconds (the window length), start,
+count, mean, min, min_ts, max, max_ts, sum, late}` (times as epoch seconds),
+so a replay that closes a 1 min window per reading writes one line per
+variable per batch, not one per window; `expand` turns a line into records.
+
+Daily summary (`kind` "daily", per station and UTC day, from the 1 d
+windows, as a weather observer's daily log: WMO No. 8, Guide to
+Instruments and Methods of Observation): `gust_max` with `gust_max_ts`,
+`wind_max`, `temp_min`/`temp_max` with their times, `temp_mean`,
+`precip_total` (mm), `pressure_min`/`pressure_max`/`pressure_range` (hPa,
+sea-level pressure when the station reports it, else station pressure)
+and `observations` (rows that day). A quantity the station does not
+report is null.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from sources.schema import iso_utc
+
+WINDOWS: dict[str, float] = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
+# Quantities that accumulate: a sum over a window means something (rain in a day, energy in an hour).
+SUMMED = frozenset({"precip_mm", "snow_mm", "energy_kwh"})
+ROWS = "_rows"  # the stats key counting rows (any variable present) in a window
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_window(spec: str) -> float:
+    """"1m", "15m", "1h", "1d", "30s" -> seconds. Raises ValueError on anything else."""
+    text = str(spec).strip()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        raise ValueError(f"{spec!r} is not a window length like 1m, 1h or 1d")
+    return int(text[:-1]) * _UNITS[text[-1]]
+
+
+@dataclass(slots=True)
+class Stats:
+    """Running count, sum, min and max (with their times) of one variable in one window."""
+
+    count: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    low_ts: float = 0.0
+    high: float = -math.inf
+    high_ts: float = 0.0
+    late: int = 0
+
+    def merge(self, count: int, total: float, low: float, low_ts: float, high: float, high_ts: float,
+              late: int) -> None:
+        self.count += count
+        self.total += total
+        # Ties keep the earlier time: "max gust 25 m/s at 14:50" names its first occurrence.
+        if low < self.low or (low == self.low and low_ts < self.low_ts):
+            self.low, self.low_ts = low, low_ts
+        if high > self.high or (high == self.high and high_ts < self.high_ts):
+            self.high, self.high_ts = high, high_ts
+        self.late += late
+
+
+Scope = tuple[str, str]  # ("station", name) or (group spec, label values joined by "/")
+
+
+class Aggregator:
+    """Tumbling-window aggregates of scored batches; no I/O (the sink writes the lines `add` returns).
+
+    `windows`: name -> length in seconds. `lateness`: seconds a window stays
+    open after its end in event time. `groups`: group specs, each a label name
+    or names joined by "+" ("building", "building+floor"): a station with all
+    of a spec's labels is aggregated in that group too.
+
+    One reading (the live case) goes through plain-float code; a batch is
+    computed a column at a time, and the windows that open and close within
+    it (most of a replay's) become JSON lines without a Python object per
+    window. Both give the same lines (a property test holds them equal).
+    """
+
+    def __init__(self, windows: Mapping[str, float] | None = None, lateness: float = 3600.0,
+                 groups: Sequence[str] = ("building", "building+floor")) -> None:
+        self.windows = dict(WINDOWS if windows is None else windows)
+        if lateness < 0:
+            raise ValueError(f"lateness {lateness} must be >= 0")
+        self.lateness = float(lateness)
+        self.groups = [tuple(spec.split("+")) for spec in groups]
+        self._group_names = list(groups)
+        # (scope, window) -> window start -> variable -> stats; in insertion order, which is start
+        # order but for late readings, so closing looks at the front only.
+        self._open: dict[tuple[Scope, str], dict[int, dict[str, Stats]]] = {}
+        self.watermark: dict[Scope, float] = {}
+        # station -> window -> readings older than the watermark that updated an open window,
+        # and readings whose window had closed (left out of that window size's aggregates).
+        self.late: dict[str, dict[str, int]] = {}
+        self.too_late: dict[str, dict[str, int]] = {}
+
+    # --- input -------------------------------------------------------------
+    def scopes(self, station: str, labels: Mapping[str, str]) -> list[Scope]:
+        """The station itself, then each group whose labels the station has."""
+        out: list[Scope] = [("station", station)]
+        for name, parts in zip(self._group_names, self.groups, strict=True):
+            if all(labels.get(p) for p in parts):
+                out.append((name, "/".join(labels[p] for p in parts)))
+        return out
+
+    def add(self, station: str, labels: Mapping[str, str], ts: np.ndarray,
+            columns: Mapping[str, np.ndarray]) -> list[bytes]:
+        """One station's rows (epoch seconds, any order; NaN = absent). Returns the JSON lines of the
+        windows this closed (`decode` turns them into records)."""
+        if len(ts) == 1:
+            return self._add_one(station, labels, float(ts[0]), {k: float(c[0]) for k, c in columns.items()})
+        ts = np.asarray(ts, dtype=np.float64)
+        if len(ts) == 0:
+            return []
+        present = {name: ~np.isnan(col) for name, col in columns.items()}
+        any_value = np.zeros(len(ts), dtype=bool)
+        for mask in present.values():
+            any_value |= mask
+        series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
+        out: list[bytes] = []
+        for scope in self.scopes(station, labels):
+            before = self.watermark.get(scope, -math.inf)
+            # What the watermark was when each row arrived: rows come in order within the batch.
+            seen = np.maximum(before, np.concatenate(([-np.inf], np.maximum.accumulate(ts)[:-1])))
+            mark = max(before, float(ts.max()))
+            for wname, width in self.windows.items():
+                bucket = np.floor(ts / width)
+                end = (bucket + 1.0) * width + self.lateness
+                accepted = end > seen
+                late = accepted & (ts < seen)
+                if scope[0] == "station":
+                    _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
+                    _count(self.late, station, wname, int((late & any_value).sum()))
+                windows = self._open.setdefault((scope, wname), {})
+                # Windows this batch opens and closes go straight to lines; the rest, and days (a daily
+                # summary takes several variables, and a batch has few days), through the dict.
+                direct = accepted & (end <= mark) & (width != 86400.0)
+                if windows:
+                    direct &= ~np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
+                for name, col, has in series:
+                    use = accepted & has
+                    if not use.any():
+                        continue
+                    quick = use & direct
+                    if quick.any() and name != ROWS:
+                        out.append(_line(scope, wname, width, name, _column_stats(bucket[quick], ts[quick],
+                                                                                  col[quick], late[quick]), True))
+                    slow = use & ~direct
+                    if slow.any():
+                        self._merge(windows, width, name, _column_stats(bucket[slow], ts[slow], col[slow],
+                                                                        late[slow]))
+            self.watermark[scope] = mark
+            out += self._close(scope)
+        return out
+
+    def _add_one(self, station: str, labels: Mapping[str, str], t: float, values: dict[str, float]) -> list[bytes]:
+        """One reading, in plain floats (the live path: no numpy call per variable)."""
+        items = [(k, v) for k, v in values.items() if v == v]
+        if not items:
+            return []
+        items.insert(0, (ROWS, 0.0))
+        out: list[bytes] = []
+        for scope in self.scopes(station, labels):
+            seen = self.watermark.get(scope, -math.inf)
+            is_late = t < seen
+            for wname, width in self.windows.items():
+                bucket = math.floor(t / width)
+                if (bucket + 1.0) * width + self.lateness <= seen:
+                    if scope[0] == "station":
+                        _count(self.too_late, station, wname, 1)
+                    continue
+                if is_late and scope[0] == "station":
+                    _count(self.late, station, wname, 1)
+                windows = self._open.setdefault((scope, wname), {})
+                start = int(bucket * width)
+                stats = windows.get(start)
+                if stats is None:
+                    stats = windows[start] = {}
+                for name, v in items:
+                    s = stats.get(name)
+                    if s is None:
+                        stats[name] = Stats(1, v, v, t, v, t, int(is_late))
+                    else:
+                        s.merge(1, v, v, t, v, t, int(is_late))
+            if t > seen:
+                self.watermark[scope] = t
+            out += self._close(scope)
+        return out
+
+    def _merge(self, windows: dict[int, dict[str, Stats]], width: float, name: str, stats: tuple) -> None:
+        starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+        for k, start in enumerate((starts * width).astype(np.int64).tolist()):
+            per = windows.get(start)
+            if per is None:
+                per = windows[start] = {}
+            entry = per.get(name)
+            if entry is None:
+                entry = per[name] = Stats()
+            entry.merge(int(counts[k]), float(totals[k]), float(lo[k]), float(lo_ts[k]), float(hi[k]),
+                        float(hi_ts[k]), int(lates[k]))
+
+    def _close(self, scope: Scope) -> list[bytes]:
+        mark = self.watermark.get(scope, -math.inf)
+        out: list[bytes] = []
+        for wname, width in self.windows.items():
+            windows = self._open.get((scope, wname))
+            due: list[tuple[int, dict[str, Stats]]] = []
+            while windows:
+                start = next(iter(windows))
+                if start + width + self.lateness > mark:
+                    break  # a late-opened window behind it waits its turn: it takes no reading meanwhile
+                due.append((start, windows.pop(start)))
+            if due:
+                out += self._records(scope, wname, width, due, final=True)
+        return out
+
+    # --- output ------------------------------------------------------------
+    def flush(self) -> list[bytes]:
+        """Every window still open, as lines (`final: false` unless its time has passed); state kept."""
+        out: list[bytes] = []
+        for (scope, wname), windows in self._open.items():
+            width = self.windows[wname]
+            mark = self.watermark.get(scope, -math.inf)
+            ordered = sorted(windows.items())
+            for final in (True, False):
+                part = [(start, stats) for start, stats in ordered if (start + width + self.lateness <= mark) == final]
+                if part:
+                    out += self._records(scope, wname, width, part, final)
+        return out
+
+    def open_daily(self, station: str) -> list[dict[str, Any]]:
+        """The daily summaries of a station's days still open (today, so far), oldest first."""
+        day = _day_window(self.windows)
+        if day is None:
+            return []
+        windows = self._open.get((("station", station), day), {})
+        return [daily_summary(station, start, self.windows[day], windows[start], final=False)
+                for start in sorted(windows)]
+
+    def _records(self, scope: Scope, wname: str, width: float, due: list[tuple[int, dict[str, Stats]]],
+                 final: bool) -> list[bytes]:
+        """Lines of windows kept as `Stats`: one per variable (all its windows), and a day's summary."""
+        head = _head(scope, wname, width)
+        out = []
+        if len(due) == 1:  # the live case: one window closes
+            start, stats = due[0]
+            for name, x in stats.items():
+                if name != ROWS:
+                    record = {**head, "variable": name, "final": final, "seconds": width, "start": [float(start)],
+                              "count": [x.count], "mean": [_r(x.total / x.count)], "min": [x.low],
+                              "min_ts": [x.low_ts], "max": [x.high], "max_ts": [x.high_ts]}
+                    if name in SUMMED:
+                        record["sum"] = [_r(x.total)]
+                    record["late"] = [x.late]
+                    out.append(orjson.dumps(record))
+            if scope[0] == "station" and width == 86400.0:
+                out.append(orjson.dumps(daily_summary(scope[1], start, width, stats, final)))
+            return out
+        names: dict[str, None] = {}
+        for _start, stats in due:
+            names.update(dict.fromkeys(stats))
+        for name in names:
+            if name == ROWS:
+                continue
+            got = [(float(start), st[name]) for start, st in due if name in st]
+            record = {**head, "variable": name, "final": final, "seconds": width,
+                      "start": [start for start, _ in got], "count": [x.count for _, x in got],
+                      "mean": [_r(x.total / x.count) for _, x in got], "min": [x.low for _, x in got],
+                      "min_ts": [x.low_ts for _, x in got], "max": [x.high for _, x in got],
+                      "max_ts": [x.high_ts for _, x in got]}
+            if name in SUMMED:
+                record["sum"] = [_r(x.total) for _, x in got]
+            record["late"] = [x.late for _, x in got]
+            out.append(orjson.dumps(record))
+        if scope[0] == "station" and width == 86400.0:  # the daily log, from the day's window
+            out += [orjson.dumps(daily_summary(scope[1], start, width, stats, final)) for start, stats in due]
+        return out
+
+
+def decode(lines: Iterable[bytes]) -> list[dict[str, Any]]:
+    """The records of aggregate lines: one per window (a "windows" line holds several) or day."""
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        out += expand(orjson.loads(line))
+    return out
+
+
+_PER_WINDOW = ("start", "count", "mean", "min", "min_ts", "max", "max_ts", "sum", "late")
+
+
+def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A stored line as records: a "windows" line (arrays, one entry per window) as one "window"
+    record per window, with `ts` its start; any other line as it is."""
+    if record.get("kind") != "windows":
+        return [dict(record)]
+    head = {"kind": "window", "window": record.get("window"), "scope": record.get("scope"),
+            "key": record.get("key")}
+    if record.get("station") is not None:
+        head["station"] = record["station"]
+    head["variable"] = record.get("variable")
+    arrays = {k: record[k] for k in _PER_WINDOW if isinstance(record.get(k), list)}
+    n = len(arrays.get("start", ()))
+    if any(len(a) != n for a in arrays.values()):
+        return []  # not a line mass wrote
+    seconds = record.get("seconds")
+    out = []
+    for i in range(n):
+        r = dict(head)
+        for k, a in arrays.items():
+            if k == "start":
+                r["ts"] = iso_utc(a[i])
+                if isinstance(seconds, int | float):
+                    r["end"] = iso_utc(a[i] + seconds)
+            elif k in ("min_ts", "max_ts"):
+                r[k] = iso_utc(a[i])
+            else:
+                r[k] = a[i]
+        r["final"] = record.get("final")
+        out.append(r)
+    return out
+
+
+def _column_stats(bucket: np.ndarray, t: np.ndarray, v: np.ndarray, late: np.ndarray) -> tuple:
+    """Per window of one column: (starts as bucket numbers, count, sum, min, its time, max, its time, late).
+
+    Ties keep the earliest time. Rows in time order (a replay, a backlog) take segment reductions;
+    others a sort."""
+    n = len(t)
+    if n > 1 and not bool(np.all(t[1:] >= t[:-1])):
+        starts, inv = np.unique(bucket, return_inverse=True)
+        counts = np.bincount(inv)
+        totals = np.bincount(inv, weights=v)
+        lates = np.bincount(inv, weights=late.astype(np.float64))
+        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
+        hi = np.lexsort((t, -v, inv))[first]  # the largest value, earliest first
+        return starts, counts, totals, v[lo], t[lo], v[hi], t[hi], lates
+    edges = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
+    counts = np.diff(np.append(edges, n))
+    totals = np.add.reduceat(v, edges)
+    lates = np.add.reduceat(late.astype(np.float64), edges)
+    lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
+    segment = np.repeat(np.arange(len(edges)), counts)
+    return (bucket[edges], counts, totals, lows, t[_first_where(v == lows[segment], segment)], highs,
+            t[_first_where(v == highs[segment], segment)], lates)
+
+
+def _first_where(mask: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Per segment (segments consecutive, each with a True), the first index where mask holds."""
+    hits = np.flatnonzero(mask)
+    seg = segment[hits]
+    return hits[np.concatenate(([True], seg[1:] != seg[:-1]))]
+
+
+def _head(scope: Scope, wname: str, width: float) -> dict[str, Any]:
+    head: dict[str, Any] = {"kind": "windows", "window": wname, "scope": scope[0], "key": scope[1]}
+    if scope[0] == "station":
+        head["station"] = scope[1]
+    return head
+
+
+def _line(scope: Scope, wname: str, width: float, name: str, stats: tuple, final: bool) -> bytes:
+    """One variable's closed windows of one scope as one line of arrays (a "windows" line, see `expand`).
+
+    A batch's windows cost one orjson call per variable, not one object per window: a replay of
+    minute data closes a 1 min window per reading. Times are epoch seconds here (`expand`, the SQL
+    view and the PostgreSQL sink turn them into times)."""
+    starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+    record = {**_head(scope, wname, width), "variable": name, "final": final, "seconds": width,
+              "start": starts * width, "count": np.asarray(counts, dtype=np.int64),
+              "mean": np.round(totals / counts, 6), "min": lo, "min_ts": lo_ts, "max": hi, "max_ts": hi_ts}
+    if name in SUMMED:
+        record["sum"] = np.round(totals, 6)
+    record["late"] = np.asarray(lates, dtype=np.int64)
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:
+    if n:
+        per = table.setdefault(station, {})
+        per[window] = per.get(window, 0) + n
+
+
+def _r(value: float) -> float:
+    """Derived figures (means, sums, ranges) to 6 decimals: no binary-fraction noise like 5.400000000000091.
+
+    The arithmetic of `np.round(x, 6)` (scale, round half to even, unscale), so one reading at a
+    time and a batch write the same numbers."""
+    return round(value * 1e6) / 1e6
+
+
+
+
+
+def _day_window(windows: Mapping[str, float]) -> str | None:
+    for name, width in windows.items():
+        if width == 86400.0:
+            return name
+    return None
+
+
+def daily_summary(station: str, start: float, width: float, stats: Mapping[str, Stats],
+                  final: bool) -> dict[str, Any]:
+    """The daily record (see the module docstring) from one station's 1 d window stats."""
+
+    def get(name: str) -> Stats | None:
+        s = stats.get(name)
+        return s if s is not None and s.count else None
+
+    gust, wind, temp, rain = get("gust_mps"), get("wind_mps"), get("temp_c"), get("precip_mm")
+    pressure_var = "pressure_msl_hpa" if get("pressure_msl_hpa") else "pressure_hpa"
+    pressure = get(pressure_var)
+    rows = get(ROWS)
+    return {
+        "kind": "daily", "ts": iso_utc(start), "end": iso_utc(start + width), "window": "1d",
+        "scope": "station", "key": station, "station": station, "day": iso_utc(start)[:10],
+        "observations": rows.count if rows else 0,
+        "gust_max": gust.high if gust else None, "gust_max_ts": iso_utc(gust.high_ts) if gust else None,
+        "wind_max": wind.high if wind else None,
+        "temp_min": temp.low if temp else None, "temp_min_ts": iso_utc(temp.low_ts) if temp else None,
+        "temp_max": temp.high if temp else None, "temp_max_ts": iso_utc(temp.high_ts) if temp else None,
+        "temp_mean": _r(temp.total / temp.count) if temp else None,
+        "precip_total": _r(rain.total) if rain else None,
+        "pressure_min": pressure.low if pressure else None, "pressure_max": pressure.high if pressure else None,
+        "pressure_range": _r(pressure.high - pressure.low) if pressure else None,
+        "pressure_variable": pressure_var if pressure else None,
+        "final": final,
+    }
+
+
+def latest(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One record per window (kind, window, scope, key, variable, start): the last written wins."""
+    out: dict[tuple, Mapping[str, Any]] = {}
+    for r in records:
+        out[(r.get("kind"), r.get("window"), r.get("scope"), r.get("key"), r.get("variable"), r.get("ts"))] = r
+    return list(out.values())

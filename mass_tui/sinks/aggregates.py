@@ -1,0 +1,164 @@
+"""Windowed aggregates as a sink: `aggregates.jsonl` beside the stream, written as windows close.
+
+The windows of each batch's stations go through an `Aggregator`
+(`mass_tui.aggregates`); the records of the windows that closed are
+appended to the store's `aggregates.jsonl`. At stop, the windows still open
+are written with `final: false`. On start the open windows of the newest
+span of the stored stream are rebuilt from it (no record written), so a
+restart completes the day it stopped in instead of starting it again.
+
+Not durable: aggregates are derived from the stream, which the JSONL sink
+makes durable; they are fsynced with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mass_tui.aggregates import Aggregator
+from mass_tui.store import STREAM, JsonlStore, last_records, read_recent
+from sources.labels import station_labels
+from sources.schema import parse_time
+from sources.variables import REGISTRY
+
+if TYPE_CHECKING:
+    from mass_tui.engine import BatchResult
+
+AGGREGATES = "aggregates.jsonl"
+
+log = logging.getLogger(__name__)
+
+
+class AggregateSink:
+    name = "aggregates"
+    durable = False
+    wants_series = False
+
+    def __init__(self, store: JsonlStore, aggregator: Aggregator | None = None, *, restore: bool = True) -> None:
+        self.store = store
+        self.aggregator = aggregator or Aggregator()
+        self._labels: dict[str, dict[str, str]] = {}
+        self.written = 0
+        # The UI reads open_daily() and a cleanup may close() from other threads than the engine's.
+        self._lock = threading.Lock()
+        if restore:
+            self.restore()
+
+    def write(self, scored: BatchResult) -> None:
+        batch = scored.batch
+        if not len(batch):
+            return
+        by_station: dict[str, list[int]] = {}
+        for i, station in enumerate(batch.station):
+            by_station.setdefault(station, []).append(i)
+        for i, (_lat, _lon, tags) in batch.extras.items():
+            if tags:
+                station = batch.station[i]
+                self._labels[station] = station_labels(station, batch.source[i], tags)
+        records: list[bytes] = []
+        whole = len(by_station) == 1
+        with self._lock:
+            for station, rows in by_station.items():
+                labels = self._labels.get(station, {})
+                if whole:
+                    records += self.aggregator.add(station, labels, batch.ts, batch.columns)
+                else:
+                    idx = np.asarray(rows)
+                    records += self.aggregator.add(station, labels, batch.ts[idx],
+                                                   {k: c[idx] for k, c in batch.columns.items()})
+            self._append(records)
+
+    def _append(self, lines: list[bytes]) -> None:
+        if lines:
+            self.store.append_lines(AGGREGATES, lines)
+            self.written += len(lines)
+            self.store.flush()
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        """Write the windows still open (`final: false`); a restart rebuilds and supersedes them."""
+        with self._lock:
+            self._append(self.aggregator.flush())
+
+    def open_daily(self, station: str) -> list[dict[str, Any]]:
+        """Today's summary so far (and any other day still open) for the UI."""
+        with self._lock:
+            return self.aggregator.open_daily(station)
+
+    def restore(self) -> int:
+        """Rebuild the windows still open from the newest span of the stored stream; returns rows read."""
+        newest = _newest(self.store)
+        if newest is None:
+            return 0
+        agg = self.aggregator
+        span = max(agg.windows.values(), default=0.0) + agg.lateness
+        since = np.floor((newest - span) / 86400.0) * 86400.0
+        records = read_recent(self.store, STREAM, since)
+        if not records:
+            return 0
+        for station, rows in _by_station(records).items():
+            ts, columns, labels = rows
+            agg.add(station, labels, ts, columns)  # windows that close during the rebuild were written before
+        agg.late.clear()
+        agg.too_late.clear()
+        for station, (_ts, _cols, labels) in _by_station(records[-1:]).items():
+            self._labels[station] = labels
+        log.info("aggregates: rebuilt the open windows from %d stored observations", len(records))
+        return len(records)
+
+    def summary(self) -> dict[str, Any]:
+        agg = self.aggregator
+        def per_window(table: dict[str, dict[str, int]]) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for counts in table.values():
+                for window, n in counts.items():
+                    out[window] = out.get(window, 0) + n
+            return out
+
+        return {"records": self.written, "late": per_window(agg.late), "too_late": per_window(agg.too_late)}
+
+
+def _newest(store: JsonlStore) -> float | None:
+    for path in reversed(store.files(STREAM)):
+        for record in last_records(path):
+            try:
+                return parse_time(record.get("ts"))
+            except ValueError:
+                continue
+    return None
+
+
+def _by_station(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray],
+                                                                          dict[str, str]]]:
+    """Stored stream records -> per station (times, columns of registry variables, labels)."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        if isinstance(r.get("station"), str):
+            grouped.setdefault(r["station"], []).append(r)
+    out = {}
+    for station, rows in grouped.items():
+        times = []
+        kept = []
+        for r in rows:
+            try:
+                times.append(parse_time(r.get("ts")))
+                kept.append(r)
+            except ValueError:
+                continue
+        names = sorted({k for r in kept for k in r if k in REGISTRY})
+        columns = {n: np.array([_num(r.get(n)) for r in kept]) for n in names}
+        last = kept[-1] if kept else {}
+        labels = station_labels(station, str(last.get("source", "")), last.get("tags") or None)
+        out[station] = (np.array(times), columns, labels)
+    return out
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan

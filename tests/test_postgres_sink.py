@@ -1,0 +1,272 @@
+"""The PostgreSQL sink against real servers: the shared one (a schema per test) and a throwaway one to stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from mass_tui.alerts.service import AlertService
+from mass_tui.config import load_config
+from mass_tui.engine import Engine
+from mass_tui.sinks.aggregates import AggregateSink
+from mass_tui.sinks.follow import read_chunk
+from mass_tui.sinks.postgres import PostgresSink, rows_of, split_url
+from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
+from tests.conftest import SANDY, free_port
+from tests.history_helpers import aggregate_records, decoded
+from tests.pg_server import SHARED_URL, ThrowawayPostgres, drop_schema, pg_bin, shared_available, unique_schema
+
+psycopg = pytest.importorskip("psycopg")
+
+
+@pytest.fixture
+def schema():
+    if not shared_available():
+        pytest.skip("no PostgreSQL at 127.0.0.1:5432")
+    name = unique_schema()
+    yield name
+    drop_schema(name)
+
+
+def lines(path: Path) -> int:
+    return sum(1 for line in path.read_bytes().split(b"\n") if line.strip()) if path.exists() else 0
+
+
+def counts(url: str, schema: str) -> dict[str, int]:
+    with psycopg.connect(split_url(url)[0], connect_timeout=5) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("observations", "anomalies", "alerts", "aggregates", "daily_summary")}
+
+
+def mass(*args: str, cwd: Path) -> dict:
+    out = subprocess.run([sys.executable, "-m", "mass_tui", *args], capture_output=True, text=True, timeout=300,
+                         cwd=cwd, env={"PATH": "/usr/bin:/bin", "MASS_LOG_DIR": str(cwd / "logs")})
+    assert out.returncode == 0, out.stderr
+    return orjson.loads(out.stdout.strip().splitlines()[-1])
+
+
+def aggregate_windows(db: Path) -> tuple[int, int]:
+    """Distinct (window records of the sizes PostgreSQL takes, daily records) in aggregates.jsonl."""
+    keys = set()
+    daily = set()
+    for r in aggregate_records(db):
+        if r["kind"] == "daily":
+            daily.add((r["station"], r["ts"]))
+        elif r["window"] in ("1h", "1d"):  # store.postgres_windows
+            keys.add((r["window"], r["scope"], r["key"], r["variable"], r["ts"]))
+    return len(keys), len(daily)
+
+
+def test_sandy_replay_with_the_sink_gives_one_row_per_stored_line_and_twice_adds_nothing(schema, tmp_path):
+    url = f"{SHARED_URL}?schema={schema}"
+    repo = Path(__file__).resolve().parents[1]
+    args = ["replay", str(SANDY), "--station", "ndbc-44005", "--headless", "--max", "-q", "--alerts", "--sink", url]
+    summary = mass(*args, "--data-dir", str(tmp_path / "a"), cwd=repo)
+    db = tmp_path / "a" / "db"
+    first = counts(url, schema)
+    assert first["observations"] == lines(db / STREAM) == summary["observations"] == 762
+    assert first["anomalies"] == lines(db / ANOMALIES) == summary["anomalies"] > 0
+    assert first["alerts"] == lines(db / ALERTS) == summary["alerts"] > 0
+    assert (first["aggregates"], first["daily_summary"]) == aggregate_windows(db)
+    assert summary["postgresql"]["up"] is True and summary["postgresql"]["lag_bytes"] == 0
+
+    # Again into the same store (its lines now twice over), and into a new store (no high-water mark).
+    mass(*args, "--data-dir", str(tmp_path / "a"), cwd=repo)
+    assert lines(db / STREAM) == 2 * 762
+    mass(*args, "--data-dir", str(tmp_path / "b"), cwd=repo)
+    assert counts(url, schema) == first
+
+    with psycopg.connect(SHARED_URL) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        top = conn.execute("SELECT max(gust_mps), count(DISTINCT station) FROM observations").fetchone()
+        version = conn.execute("SELECT max(version) FROM mass_schema").fetchone()[0]
+    assert top == (max(r["gust_mps"] for r in _stored(db) if "gust_mps" in r), 1)
+    assert version == 1
+
+
+def test_two_reports_for_one_station_and_time_make_one_row_with_both(schema, tmp_path, shared):
+    """ASOS sends GRB 06:53 twice (once with precipitation): one row, the precipitation kept; the
+    other rows one per stored line."""
+    url = f"{SHARED_URL}?schema={schema}"
+    repo = Path(__file__).resolve().parents[1]
+    mass("replay", str(shared / "weather" / "asos_midwest_cyclone_2010-10.csv"), "--headless", "--max", "-q",
+         "--sink", url, "--data-dir", str(tmp_path), cwd=repo)
+    records = _stored(tmp_path / "db")
+    assert counts(url, schema)["observations"] == len({(r["station"], r["ts"]) for r in records}) == len(records) - 1
+    with psycopg.connect(SHARED_URL) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        row = conn.execute("SELECT precip_mm, temp_c, anomaly_score ? 'precip_mm' FROM observations "
+                           "WHERE station = 'GRB' AND ts = '2010-10-24T06:53:00Z'").fetchone()
+    assert row == (0.25, 10.0, True)
+
+
+def _stored(db: Path) -> list[dict]:
+    return [orjson.loads(line) for line in (db / STREAM).read_bytes().splitlines() if line.strip()]
+
+
+def test_postgres_stopped_mid_replay_ingestion_goes_on_and_every_row_arrives_once(tmp_path):
+    if pg_bin() is None:
+        pytest.skip("no PostgreSQL server binaries")
+    server = ThrowawayPostgres(free_port())
+    try:
+        server.start()
+        cfg = load_config(env={}, dotenv_file=None, overrides={"data.dir": str(tmp_path), "alerts.enabled": True})
+        store = JsonlStore(cfg.db_dir)
+        states: list[str] = []
+        sink = PostgresSink(server.url, store, on_status=lambda _name, text: states.append(text),
+                            poll_seconds=0.05, max_backoff=0.5)
+        alerts = AlertService.from_config(cfg)
+        engine = Engine(cfg, store, alerts, sinks=[AggregateSink(store), sink])
+        batch = decoded(engine, SANDY, "ndbc-44005")
+        thirds = [batch.select(np.arange(a, b)) for a, b in ((0, 250), (250, 500), (500, len(batch)))]
+
+        def wait_for(condition, seconds: float = 60.0) -> bool:
+            deadline = time.monotonic() + seconds
+            while not condition() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return condition()
+
+        engine.process_batch(thirds[0])
+        engine.sync()
+        assert wait_for(lambda: sink.rows.get("observations", 0) == 250 and sink.behind() == 0)
+
+        server.stop()
+        result = engine.process_batch(thirds[1])  # must not wait for the database
+        engine.sync()
+        assert len(result.batch) == 250 and lines(store.path(STREAM)) == 500
+        assert wait_for(lambda: not sink.up)
+        assert any(s.startswith("DOWN") for s in states)
+        assert sink.rows["observations"] == 250
+
+        engine.process_batch(thirds[2])
+        engine.sync()
+        server.start()
+        assert wait_for(lambda: sink.up and sink.behind() == 0)
+        engine.sinks.close()
+        store.close()
+        alerts.close(timeout=5)
+        assert states[-1] == "up"
+
+        with psycopg.connect(server.url) as conn:
+            got = conn.execute("SELECT count(*), count(DISTINCT (station, ts)) FROM observations").fetchone()
+            anomalies = conn.execute("SELECT count(*) FROM anomalies").fetchone()[0]
+            alerts = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
+            stored_ts = conn.execute("SELECT ts FROM observations ORDER BY ts").fetchall()
+        assert got == (762, 762) == (lines(store.path(STREAM)),) * 2
+        assert anomalies == lines(store.path(ANOMALIES)) and alerts == lines(store.path(ALERTS))
+        assert [t.timestamp() for (t,) in stored_ts] == sorted(_ts(r) for r in _stored(tmp_path / "db"))
+    finally:
+        server.cleanup()
+
+
+def _ts(record: dict) -> float:
+    from sources.schema import parse_time
+
+    return parse_time(record["ts"])
+
+
+def test_a_database_that_never_answers_costs_ingestion_nothing(tmp_path):
+    """Nothing listens: the sink is down with a reason, the store has everything, close() does not hang."""
+    cfg = load_config(env={}, dotenv_file=None, overrides={"data.dir": str(tmp_path)})
+    store = JsonlStore(cfg.db_dir)
+    sink = PostgresSink(f"postgresql://postgres:secret-pw@127.0.0.1:{free_port()}/x", store, poll_seconds=0.05)
+    engine = Engine(cfg, store, sinks=[sink])
+    engine.process_batch(decoded(engine, SANDY, "ndbc-44005"))
+    engine.sync()
+    deadline = time.monotonic() + 30
+    while not sink.last_error and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sink.status_text().startswith("DOWN") and lines(store.path(STREAM)) == 762
+    assert "secret-pw" not in sink.summary()["url"] and "secret-pw" not in sink.status_text()
+    sink.close(timeout=30)
+    assert not sink._thread.is_alive()
+
+
+def test_read_chunk_follows_rotation_and_takes_only_whole_lines(tmp_path):
+    store = JsonlStore(tmp_path, max_bytes=60)
+    store.append_lines(STREAM, [b'{"n":1}', b'{"n":2}'])
+    store.flush()
+    data, pos = read_chunk(store, STREAM, None, 1 << 20)
+    assert data == b'{"n":1}\n{"n":2}\n'
+    store.append_lines(STREAM, [b'{"n":%d,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}' % i for i in range(3, 6)])
+    store.flush()
+    assert len(store.rotated(STREAM)) >= 1
+    with open(store.path(STREAM), "ab") as fh:  # a line being written: not taken yet
+        fh.write(b'{"n":6')
+    seen = []
+    while True:
+        data, pos = read_chunk(store, STREAM, pos, 1 << 20)
+        if not data:
+            break
+        seen += [orjson.loads(x)["n"] for x in data.splitlines()]
+    assert seen == [3, 4, 5]
+    store.close()
+
+
+def test_rows_skip_lines_without_a_key_and_null_odd_values():
+    data = b'{"ts":"2012-10-29T20:50:00Z","station":"a","gust_mps":"fast","temp_c":3}\n{"station":"b"}\nnot json\n'
+    tables, skipped = rows_of(STREAM, data)
+    (row,) = tables["observations"]
+    from mass_tui.pg_schema import OBSERVATION_COLUMNS
+
+    record = dict(zip(OBSERVATION_COLUMNS, row, strict=True))
+    assert record["gust_mps"] is None and record["temp_c"] == 3.0 and record["ts"] == "2012-10-29T20:50:00Z"
+    assert skipped == 2
+
+
+def test_the_url_password_is_masked_in_mass_config(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mass_tui", "config", "--sink",
+                          "postgresql://mass:hunter22@db.example/mass"], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "PGPASSWORD": "also-secret-1234"})
+    assert out.returncode == 0, out.stderr
+    assert "hunter22" not in out.stdout and "also-secret-1234" not in out.stdout
+    shown = orjson.loads(out.stdout)
+    assert shown["store"]["postgres_url"] in ("****", "postgresql://mass:****@db.example/mass")
+
+
+def test_the_sink_state_reaches_prometheus(tmp_path):
+    from mass_tui.metrics import Metrics
+
+    metrics = Metrics(free_port())
+    store = JsonlStore(tmp_path)
+    sink = PostgresSink(f"postgresql://postgres@127.0.0.1:{free_port()}/x", store, metrics=metrics,
+                        poll_seconds=0.05)
+    try:
+        read = metrics.registry.get_sample_value
+        deadline = time.monotonic() + 30
+        while read("mass_sink_up", {"sink": "postgresql"}) != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read("mass_sink_up", {"sink": "postgresql"}) == 0
+    finally:
+        sink.close(timeout=30)
+        metrics.close()
+        store.close()
+
+
+async def test_the_status_bar_shows_a_sink_that_is_down(tmp_path, monkeypatch):
+    from mass_tui.ui.launch import replay_app
+    from mass_tui.ui.lines import LineView
+
+    def status() -> str:
+        return "\n".join(app.query_one("#status", LineView).plain_lines())
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, env={}, dotenv_file=None, overrides={
+        "data.dir": str(tmp_path), "store.postgres_url": f"postgresql://postgres@127.0.0.1:{free_port()}/x"})
+    app, cleanup = replay_app(cfg, SANDY, speed=None, station="ndbc-44005", fast_hz=10, chart_hz=5)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            deadline = time.monotonic() + 60
+            while "postgresql DOWN" not in status() and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert "postgresql DOWN" in status()
+            await pilot.press("q")
+    finally:
+        cleanup()
