@@ -160,6 +160,14 @@ class OrderCheck:
         out.batch, out.fed, out.composite = batch, fed, composite
         return out
 
+    def forget(self, station: str) -> None:
+        """Drop what is kept of a station (the detector bank evicted it, idle, to make room)."""
+        self._seen.pop(station, None)
+        self._last_station.pop(station, None)
+        self._last_composite.pop(station, None)
+        for key in [k for k in self._last if k[0] == station]:
+            del self._last[key]
+
     def _remember(self, station: str, t: np.ndarray, idx: np.ndarray, names: tuple[str, ...],
                   cols: list[np.ndarray]) -> None:
         seen = self._seen.setdefault(station, {})
