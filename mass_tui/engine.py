@@ -163,7 +163,7 @@ class Engine:
         self.decoder = Decoder(input_policy(config))
         # Time order per series: late readings, duplicates (a re-poll, a re-read after a
         # crash) and conflicting duplicates are sorted out before scoring.
-        self.order = OrderCheck()
+        self.order = OrderCheck(horizon_s=max(1.0, config.get("store.warm_hours")) * 3600.0)
         self._pending: dict[str, int] = {}  # reasons quarantined since the last scored batch
 
     def warm(self, hours: float | None = None) -> int:
