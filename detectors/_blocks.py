@@ -14,6 +14,8 @@ block boundaries.
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 FloatArray = np.ndarray
@@ -32,19 +34,25 @@ class RollingMoments:
     subtraction and hence no cancellation. Values are shifted by the first
     value seen, which keeps `E[x^2] - E[x]^2` accurate for series such as
     pressure (about 1000 with a spread of 0.1).
+
+    State is two blocks of doubles at most (the previous full block and the
+    current partial one, `array('d')`, allocated on first use) and six
+    running sums for `push()`: 2 * window * 8 bytes, 3 KB for 192 points.
     """
+
+    __slots__ = ("window", "ref", "_prev", "_cur", "_seen", "_run")
 
     def __init__(self, window: int) -> None:
         if window < 2:
             raise ValueError(f"window must be at least 2, got {window}")
         self.window = window
         self.ref: float | None = None
-        self._prev = np.zeros(window)  # shifted values of the previous full block (zeros before any)
-        self._cur: list[float] = []  # shifted values of the current partial block
+        self._prev: array | None = None  # shifted values of the previous full block (None: zeros)
+        self._cur: array | None = None  # shifted values of the current partial block
         self._seen = 0  # values before this call
-        # Running sums for push(): suffix sums of _prev and prefix sums of
-        # _cur, rebuilt from those two after a batch step.
-        self._sums: tuple[list[float], list[float], float, float] | None = None
+        # push() state: [prefix of prev, of prev^2, total of prev, of prev^2, prefix of cur, of cur^2]
+        # at the current position, each summed in the order np.cumsum sums (see _window_sums).
+        self._run: list[float] | None = None
 
     def step(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(count, mean, variance) of the window before each value of x (finite values only)."""
@@ -55,13 +63,16 @@ class RollingMoments:
         if self.ref is None:
             self.ref = float(x[0])
         w = self.window
-        r = len(self._cur)
+        cur = self._cur
+        r = len(cur) if cur is not None else 0
         size = r + n
         rows = -(-size // w)
         values = np.zeros((rows + 1, w))
-        values[0] = self._prev
+        if self._prev is not None:
+            values[0] = np.frombuffer(self._prev)
         flat = values.reshape(-1)
-        flat[w : w + r] = self._cur
+        if r:
+            flat[w : w + r] = np.frombuffer(cur)
         np.subtract(x, self.ref, out=flat[w + r : w + size])  # written in place: no temporary
         body = flat[w : w + size]
         total = self._window_sums(values)
@@ -85,46 +96,65 @@ class RollingMoments:
 
         full = body.size // w
         if full:
-            self._prev = values[full].copy()
-        self._cur = body[full * w :].tolist()
-        self._sums = None
+            self._prev = array("d", values[full].tobytes())
+        self._cur = array("d", body[full * w :].tobytes())
+        self._run = None
         return count, mean, var
 
     def push(self, x: float) -> tuple[float, float, float]:
         """step() for one value, in plain floats: the same operations in the same order."""
         if self.ref is None:
             self.ref = x
-        if self._sums is None:
-            self._sums = self._rebuild()
-        s1, s2, p1, p2 = self._sums
+        run = self._run
+        if run is None:
+            run = self._run = self._rebuild()
         w = self.window
-        r = len(self._cur)
+        cur = self._cur
+        if cur is None:
+            cur = self._cur = array("d")
+        r = len(cur)
         d = x - self.ref
         count = float(self._seen if self._seen < w else w)
         self._seen += 1
         safe = count if count >= 1.0 else 1.0
-        mean = (s1[r] + p1) / safe
-        var = (s2[r] + p2) / safe - mean * mean
+        mean = ((run[2] - run[0]) + run[4]) / safe
+        var = ((run[3] - run[1]) + run[5]) / safe - mean * mean
         var = var if var >= 0.0 else 0.0
         mean = mean + self.ref
-        self._cur.append(d)
+        cur.append(d)
         if r + 1 == w:
-            self._prev = np.array(self._cur)
-            self._cur = []
-            self._sums = self._rebuild()
+            # The block is complete: its running sums are its totals (np.cumsum's last element).
+            total1 = d if r == 0 else run[4] + d
+            total2 = d * d if r == 0 else run[5] + d * d
+            self._prev, self._cur = cur, array("d")
+            run[:] = [0.0, 0.0, total1, total2, 0.0, 0.0]
         else:
-            self._sums = (s1, s2, p1 + d, p2 + d * d)
+            prev = self._prev
+            p = prev[r] if prev is not None else 0.0
+            run[0] = p if r == 0 else run[0] + p
+            run[1] = p * p if r == 0 else run[1] + p * p
+            run[4] = d if r == 0 else run[4] + d
+            run[5] = d * d if r == 0 else run[5] + d * d
         return count, mean, var
 
-    def _rebuild(self) -> tuple[list[float], list[float], float, float]:
-        prev = np.vstack((self._prev, np.zeros(self.window)))
-        s1 = self._window_sums(prev)[0].tolist()  # suffix sums of the previous block
-        s2 = self._window_sums(prev * prev)[0].tolist()
-        p1 = p2 = 0.0
-        for d in self._cur:
-            p1 += d
-            p2 += d * d
-        return s1, s2, p1, p2
+    def _rebuild(self) -> list[float]:
+        """push() state after a batch step: the prefix sums np.cumsum gives, at the current position."""
+        r = len(self._cur) if self._cur is not None else 0
+        out = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        if self._prev is not None:
+            prev = np.frombuffer(self._prev)
+            c1, c2 = np.cumsum(prev), np.cumsum(prev * prev)
+            out[2], out[3] = float(c1[-1]), float(c2[-1])
+            if r:
+                out[0], out[1] = float(c1[r - 1]), float(c2[r - 1])
+        if r:
+            cur = np.frombuffer(self._cur)
+            out[4], out[5] = float(np.cumsum(cur)[-1]), float(np.cumsum(cur * cur)[-1])
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes held by the value buffers."""
+        return sum(b.itemsize * len(b) for b in (self._prev, self._cur) if b is not None)
 
     @staticmethod
     def _window_sums(blocks: FloatArray) -> FloatArray:
@@ -143,94 +173,120 @@ class RollingMoments:
         return out
 
 
+class _EwmaTables:
+    """The per-lambda constants of Ewma, shared by every instance with that lambda."""
+
+    __slots__ = ("block", "memoryless", "pw", "ainv", "gain", "pw_l", "ainv_l", "gain_l")
+
+    def __init__(self, lam: float) -> None:
+        a = 1.0 - lam
+        # a**-B must stay far from overflow: B*log10(1/a) <= 150.
+        self.block = 1024 if a == 0.0 else int(min(1024, max(1, 150 // max(-np.log10(a), 1e-9))))
+        k = np.arange(self.block, dtype=np.float64)
+        self.memoryless = a == 0.0
+        apow = np.power(a, k)  # a^k
+        self.pw = apow * a  # a^(k+1): weight of the state before the block
+        self.ainv = np.power(a, -k) if a > 0.0 else np.zeros(self.block)
+        self.gain = lam * apow
+        self.pw_l, self.ainv_l, self.gain_l = self.pw.tolist(), self.ainv.tolist(), self.gain.tolist()
+
+
+_EWMA_TABLES: dict[float, _EwmaTables] = {}
+
+
 class Ewma:
     """y_t = (1 - lam) * y_{t-1} + lam * x_t, started at the first value.
 
     Within an aligned block, y_k = a^(k+1) y_start + lam a^k sum_{s<=k} a^-s x_s,
-    the sum a sequential cumsum.
+    the sum a sequential cumsum. The state is the level before the block,
+    the position in it and the running sum (np.cumsum continued from it
+    gives the same numbers as over the whole block): no values are kept.
     """
+
+    __slots__ = ("lam", "_tab", "_started", "_start", "_k", "_acc")
 
     def __init__(self, lam: float) -> None:
         if not 0.0 < lam <= 1.0:
             raise ValueError(f"EWMA lambda must be in (0, 1], got {lam}")
         self.lam = lam
-        a = 1.0 - lam
-        # a**-B must stay far from overflow: B*log10(1/a) <= 150.
-        self.block = 1024 if a == 0.0 else int(min(1024, max(1, 150 // max(-np.log10(a), 1e-9))))
-        k = np.arange(self.block, dtype=np.float64)
-        self._memoryless = a == 0.0
-        apow = np.power(a, k)  # a^k
-        self._pw = apow * a  # a^(k+1): weight of the state before the block
-        self._ainv = np.power(a, -k) if a > 0.0 else np.zeros(self.block)
-        self._gain = lam * apow
-        self._pw_l, self._ainv_l, self._gain_l = self._pw.tolist(), self._ainv.tolist(), self._gain.tolist()
+        tab = _EWMA_TABLES.get(lam)
+        if tab is None:
+            tab = _EWMA_TABLES[lam] = _EwmaTables(lam)
+        self._tab = tab
         self._started = False
         self._start = 0.0  # y before the current block
-        self._pending: list[float] = []  # inputs of the current block
-        self._acc: float | None = None  # running cumsum for push()
+        self._k = 0  # position in the current block
+        self._acc = 0.0  # running cumsum of x * a^-s over the block so far (when _k > 0)
 
-    def _block(self, start: float, x: FloatArray) -> FloatArray:
-        if self._memoryless:
-            return x.copy()
-        r = x.size
-        acc = np.cumsum(x * self._ainv[:r])
-        return self._pw[:r] * start + self._gain[:r] * acc
+    @property
+    def block(self) -> int:
+        return self._tab.block
 
     def step(self, x: FloatArray) -> FloatArray:
         """The EWMA after each value of x (finite values only)."""
-        if x.size == 0:
+        n = x.size
+        if n == 0:
             return np.zeros(0)
+        tab = self._tab
         if not self._started:
             # Start at the first value: y_{-1} = x_0 makes y_0 = x_0.
             self._start = float(x[0])
             self._started = True
-        skip = len(self._pending)
-        data = np.concatenate((self._pending, x)) if skip else x
-        b = self.block
-        full = data.size // b
-        outs = []
-        if full and self._memoryless:
-            outs.append(data[: full * b].copy())
-            self._start = float(data[full * b - 1])
-        elif full:
+        if tab.memoryless:
+            return x.copy()
+        b = tab.block
+        out = np.empty(n)
+        i = 0
+        k = self._k
+        if k:
+            m = min(n, b - k)
+            terms = np.empty(m + 1)
+            terms[0] = self._acc
+            np.multiply(x[:m], tab.ainv[k : k + m], out=terms[1:])
+            acc = np.cumsum(terms)[1:]
+            out[:m] = tab.pw[k : k + m] * self._start + tab.gain[k : k + m] * acc
+            i = m
+            if k + m == b:
+                self._start, self._k = float(out[m - 1]), 0
+            else:
+                self._k, self._acc = k + m, float(acc[-1])
+        full = (n - i) // b
+        if full:
             # All full blocks at once: per row, the same sequential cumsum and products
-            # as _block; only the chain of block starts is a loop, over plain floats.
-            rows = data[: full * b].reshape(full, b)
-            part = self._gain * np.cumsum(rows * self._ainv, axis=1)
-            carry = self._pw_l[-1]
+            # as a single block; only the chain of block starts is a loop, over plain floats.
+            rows = x[i : i + full * b].reshape(full, b)
+            part = tab.gain * np.cumsum(rows * tab.ainv, axis=1)
+            carry = tab.pw_l[-1]
             starts = []
             start = self._start
             for last in part[:, -1].tolist():
                 starts.append(start)
                 start = carry * start + last
             self._start = start
-            outs.append((self._pw * np.array(starts)[:, None] + part).reshape(-1))
-        rest = data[full * b :]
-        if rest.size:
-            outs.append(self._block(self._start, rest))
-        self._pending = rest.tolist()
-        self._acc = None
-        return (outs[0] if len(outs) == 1 else np.concatenate(outs))[skip:]
+            out[i : i + full * b] = (tab.pw * np.array(starts)[:, None] + part).reshape(-1)
+            i += full * b
+        if i < n:
+            r = n - i
+            acc = np.cumsum(x[i:] * tab.ainv[:r])
+            out[i:] = tab.pw[:r] * self._start + tab.gain[:r] * acc
+            self._k, self._acc = r, float(acc[-1])
+        return out
 
     def push(self, x: float) -> float:
         """step() for one value, in plain floats."""
         if not self._started:
             self._start = x
             self._started = True
-        k = len(self._pending)
-        if self._memoryless:
-            y = x
+        tab = self._tab
+        if tab.memoryless:
+            return x
+        k = self._k
+        acc = x * tab.ainv_l[0] if k == 0 else self._acc + x * tab.ainv_l[k]
+        y = tab.pw_l[k] * self._start + tab.gain_l[k] * acc
+        if k + 1 == tab.block:
+            self._start, self._k = y, 0
         else:
-            if self._acc is None:
-                acc = 0.0
-                for j, v in enumerate(self._pending):
-                    acc += v * self._ainv_l[j]
-                self._acc = acc
-            self._acc += x * self._ainv_l[k]
-            y = self._pw_l[k] * self._start + self._gain_l[k] * self._acc
-        self._pending.append(x)
-        if k + 1 == self.block:
-            self._start, self._pending, self._acc = y, [], 0.0
+            self._k, self._acc = k + 1, acc
         return y
 
 

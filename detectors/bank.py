@@ -1,20 +1,29 @@
 """Detector state per (station, variable), and the rules that apply to each.
 
 The bank knows nothing of messages or files: it takes one station's rows as
-time and value columns and returns scores and anomalies.
+time and value columns (and the station's labels) and returns scores and
+anomalies. Each series is a `SeriesModel` over the ensemble (calibrated,
+in episodes) plus the rules whose matchers accept the station. State is
+allocated when a series first reports, and a cap on live series evicts the
+least recently seen idle ones first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from detectors._blocks import FloatArray
-from detectors.base import Anomaly, Detector, severity_for
-from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams, to_unit_score, to_unit_score_one
+from detectors.base import Anomaly, Detector
+from detectors.calibration import TailCalibrator
+from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams
+from detectors.episodes import ESCALATION, TOP, EpisodeTracker, RuleEpisodes, rule_unit_score, severity_of
+from detectors.matchers import Matcher, MatcherError, infer_kind
+from detectors.relation import RelationModel, relation_reason
 from detectors.rules import (
     Band,
     CompositeRule,
@@ -24,6 +33,14 @@ from detectors.rules import (
     RapidChange,
     ThresholdBands,
 )
+from detectors.series import LOW_RARITY, SeriesModel
+
+_NO_LABELS: dict[str, str] = {}
+#: not in the relation view: a compass direction wraps at 360, an alarm is on or off
+RELATION_SKIP = frozenset({"wind_dir_deg", "fire_alarm"})
+#: the relation view alarms at this many times the series' rarity: it is the maximum over a station's
+#: variables, and a fault that breaks a relation usually shows in the variable's own views too
+RELATION_RARITY = 10.0
 
 
 class RuleConfigError(ValueError):
@@ -39,9 +56,12 @@ class ValueResult:
 
 @dataclass
 class SeriesResult:
-    anomaly_score: FloatArray  # ensemble, in [0, 1)
+    anomaly_score: FloatArray  # stored score per value, in [0, 1): the calibrated ensemble or a rule, the higher
     scores: dict[str, FloatArray]  # detector or rule name -> normalised score (1.0 = threshold)
     anomalies: list[Anomaly] = field(default_factory=list)
+    # The ensemble's per-value views (Ensemble.detail) for charts. The bank keeps no per-value
+    # arrays once a batch is scored: a series costs the same after a replay as in live use.
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_indicator(text: str, where: str) -> Indicator:
@@ -55,43 +75,99 @@ def parse_indicator(text: str, where: str) -> Indicator:
     return Indicator(parts[0], parts[1], level)
 
 
+def _matcher(table: Any, where: str, default: Matcher | None = None) -> Matcher:
+    if table is None:
+        return default or Matcher()
+    try:
+        return Matcher(table, where)
+    except MatcherError as exc:
+        raise RuleConfigError(str(exc)) from None
+
+
+def effective_labels(labels: Mapping[str, str], variables: Any) -> Mapping[str, str]:
+    """The labels rules match on: a station of unknown kind gets the kind its variables imply."""
+    if "kind" in labels:
+        return labels
+    kind = infer_kind(variables)
+    return labels if kind is None else {**labels, "kind": kind}
+
+
 class RuleSet:
-    """Builds the rule detectors for a variable from the `rules` config table."""
+    """Builds the rule detectors for a variable of a station from the `rules` config table.
+
+    Every rule family takes an optional `match` table (`detectors.matchers`):
+    `rules.pressure_tendency.match`, `rules.gust.match`, `rules.bands.match`
+    (every ladder) or `rules.bands.<variable>.match` (one), the same for
+    `rules.rapid_change`, and `rules.composite.<name>.match`.
+    """
 
     def __init__(self, rules: Mapping[str, Any]) -> None:
         self.rules = rules
-        self.composite_tables = dict(rules.get("composite", {}))
-        self.new_composites()  # fail at start on a bad table
+        pt = rules.get("pressure_tendency", {})
+        gust = rules.get("gust", {})
+        self._match_pt = _matcher(pt.get("match"), "rules.pressure_tendency.match")
+        self._match_gust = _matcher(gust.get("match"), "rules.gust.match")
+        self._bands = self._tables("bands")
+        self._rapid = self._tables("rapid_change")
+        self.composite_tables = {name: t for name, t in dict(rules.get("composite", {})).items()}
+        self._composite_match = {
+            name: _matcher(t.get("match") if isinstance(t, Mapping) else None, f"rules.composite.{name}.match")
+            for name, t in self.composite_tables.items()
+        }
         # Build every table once now so a bad one fails at start, not mid-stream.
-        for variable in set(rules.get("bands", {})) | set(rules.get("rapid_change", {})):
-            self.for_variable(variable)
+        for name, table in self.composite_tables.items():
+            self._composite(name, table)
+        for variable in set(self._bands) | set(self._rapid):
+            self._build(variable, (self._bands, self._rapid))
 
-    def new_composites(self) -> list[CompositeRule]:
-        """Fresh composite rules (they keep per-station state)."""
-        return [self._composite(name, t) for name, t in self.composite_tables.items()]
+    def _tables(self, family: str) -> dict[str, tuple[Mapping[str, Any], Matcher]]:
+        """variable -> (table, matcher) of a per-variable family; `match` beside the variables is the default."""
+        tables = self.rules.get(family, {})
+        default = _matcher(tables.get("match"), f"rules.{family}.match")
+        out = {}
+        for variable, table in tables.items():
+            if variable == "match":
+                continue
+            inner = table.get("match") if isinstance(table, Mapping) else None
+            out[variable] = (table, _matcher(inner, f"rules.{family}.{variable}.match", default))
+        return out
 
-    def for_variable(self, variable: str) -> list[Detector]:
+    def new_composites(self, labels: Mapping[str, str] = _NO_LABELS) -> list[CompositeRule]:
+        """Fresh composite rules (they keep per-station state) whose matchers accept these labels."""
+        return [self._composite(name, t) for name, t in self.composite_tables.items()
+                if self._composite_match[name].matches(labels)]
+
+    def for_variable(self, variable: str, labels: Mapping[str, str] = _NO_LABELS) -> list[Detector]:
         out: list[Detector] = []
         pt = self.rules.get("pressure_tendency", {})
-        if variable in pt.get("variables", ()):
+        if variable in pt.get("variables", ()) and self._match_pt.matches(labels):
             out.append(PressureTendency(pt.get("drop_hpa", 3.0), pt.get("hours", 3.0), pt.get("rise_hpa") or None))
         gust = self.rules.get("gust", {})
-        if variable in gust.get("variables", ()):
+        if variable in gust.get("variables", ()) and self._match_gust.matches(labels):
             out.append(GustLimit(gust.get("limit_mps", 15.0)))
-        rc = self.rules.get("rapid_change", {}).get(variable)
-        if rc is not None:
-            where = f"rules.rapid_change.{variable}"
-            try:
-                out.append(RapidChange(float(rc["max_change"]), float(rc.get("per_minutes", 60.0))))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise RuleConfigError(f"{where} = {rc!r}: expected max_change and per_minutes ({exc})") from None
-        bands = self.rules.get("bands", {}).get(variable)
-        if bands is not None:
-            out.append(self._bands(variable, bands))
+        out.extend(self._build(variable, (self._rapid, self._bands), labels))
+        return out
+
+    def _build(self, variable: str, families: tuple, labels: Mapping[str, str] | None = None) -> list[Detector]:
+        out: list[Detector] = []
+        for family in families:
+            entry = family.get(variable)
+            if entry is None or (labels is not None and not entry[1].matches(labels)):
+                continue
+            table = entry[0]
+            if family is self._rapid:
+                where = f"rules.rapid_change.{variable}"
+                try:
+                    out.append(RapidChange(float(table["max_change"]), float(table.get("per_minutes", 60.0))))
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raise RuleConfigError(
+                        f"{where} = {table!r}: expected max_change and per_minutes ({exc})") from None
+            else:
+                out.append(self._bands_rule(variable, table))
         return out
 
     @staticmethod
-    def _bands(variable: str, table: Mapping[str, Any]) -> ThresholdBands:
+    def _bands_rule(variable: str, table: Mapping[str, Any]) -> ThresholdBands:
         where = f"rules.bands.{variable}"
         try:
             levels = [float(v) for v in table["levels"]]
@@ -106,8 +182,9 @@ class RuleSet:
                 table.get("direction", "above"),
                 label=variable,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RuleConfigError(f"{where} = {dict(table)!r}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            shown = dict(table) if isinstance(table, Mapping) else table
+            raise RuleConfigError(f"{where} = {shown!r}: {exc}") from None
 
     @staticmethod
     def _composite(name: str, table: Mapping[str, Any]) -> CompositeRule:
@@ -121,43 +198,144 @@ class RuleSet:
                 severity=str(table.get("severity", "critical")),
                 stale_seconds=float(table.get("stale_seconds", 900.0)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, RuleConfigError):
                 raise
             raise RuleConfigError(f"{where}: {exc}") from None
 
 
 class SeriesDetectors:
-    """The ensemble and the rules of one (station, variable)."""
+    """The calibrated ensemble and the rules of one (station, variable)."""
+
+    __slots__ = ("model", "rules", "rule_episodes", "count", "first_ts", "last_value", "last_ts")
 
     def __init__(self, params: EnsembleParams, rules: list[Detector]) -> None:
-        self.ensemble = Ensemble(params)
+        self.model = SeriesModel(Ensemble(params), params.alarm_rarity, params.episode_quiet,
+                                 params.level_window, params.learning_hours * 3600.0)
         self.rules = rules
+        self.rule_episodes = [RuleEpisodes(params.episode_quiet) for _ in rules]
         self.count = 0
+        self.first_ts = float("nan")
         self.last_value = float("nan")
         self.last_ts = float("nan")
 
+    @property
+    def ensemble(self) -> Ensemble:
+        raw = self.model.raw
+        assert isinstance(raw, Ensemble)
+        return raw
+
+    def release(self) -> dict[str, Any]:
+        """Hand over the last step's per-value detail and keep none of it."""
+        ens = self.ensemble
+        detail = ens.detail
+        ens.detail = {}
+        for part in (*ens.components.values(), self.model):
+            part.detail = {}
+        self.model.marks = []
+        return detail
+
+    def step_seconds(self) -> float:
+        """The series' mean time between readings so far (NaN before two)."""
+        return (self.last_ts - self.first_ts) / (self.count - 1) if self.count > 1 else float("nan")
+
+
+class StationRules:
+    """Per station: its composite rules and their episodes, and the relation view (allocated once the
+    station has reported two variables or more together)."""
+
+    __slots__ = ("composites", "episodes", "series", "relation", "relation_calibrator", "relation_episodes")
+
+    def __init__(self, composites: list[CompositeRule], quiet: int) -> None:
+        self.composites = composites
+        self.episodes = [RuleEpisodes(quiet) for _ in composites]
+        self.series = 0  # live series of this station
+        self.relation: RelationModel | None = None
+        self.relation_calibrator: TailCalibrator | None = None
+        self.relation_episodes: EpisodeTracker | None = None
+
 
 class DetectorBank:
+    """Every live series' detectors. `max_series` (0: no cap) bounds them: when full, series
+    idle for `idle_seconds` of data time are evicted (least recently seen first)."""
+
     def __init__(
         self,
         params: EnsembleParams | None = None,
         rules: Mapping[str, Any] | None = None,
         units: Mapping[str, str] | None = None,
+        max_series: int = 0,
+        idle_seconds: float = 86400.0,
+        relations: bool = True,
     ) -> None:
         self.params = params or EnsembleParams()
         self.rule_set = RuleSet(rules or {})
         self.units = dict(units or {})
+        self.max_series = int(max_series)
+        self.idle_seconds = float(idle_seconds)
         self.series: dict[tuple[str, str], SeriesDetectors] = {}
-        self._composites: dict[str, list[CompositeRule]] = {}
+        self.stations: dict[str, StationRules] = {}
+        self.evicted = 0
+        self._gone: list[str] = []
+        self.newest_ts = float("-inf")
+        self.relations = relations  # the relation view per station
+        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
 
-    def get(self, station: str, variable: str) -> SeriesDetectors:
+    # --- live series and the cap ---------------------------------------------------------------------------
+    def get(self, station: str, variable: str, labels: Mapping[str, str] = _NO_LABELS) -> SeriesDetectors:
         key = (station, variable)
         det = self.series.get(key)
         if det is None:
-            det = SeriesDetectors(self.params, self.rule_set.for_variable(variable))
+            det = SeriesDetectors(self.params, self.rule_set.for_variable(variable, labels))
+            self.series[key] = det
+            self._station(station, labels).series += 1
+        elif self.max_series:
+            # Most recently seen last, so the idle ones are at the front for eviction.
+            del self.series[key]
             self.series[key] = det
         return det
+
+    def _station(self, station: str, labels: Mapping[str, str]) -> StationRules:
+        st = self.stations.get(station)
+        if st is None:
+            st = self.stations[station] = StationRules(self.rule_set.new_composites(labels),
+                                                       self.params.episode_quiet)
+        return st
+
+    def room_for(self, station: str, new_series: int, now: float, pending: int = 0) -> str | None:
+        """None when `new_series` more series of this station fit under the cap (evicting idle ones
+        if need be), beside `pending` series already admitted in the same batch; else the reason
+        to quarantine its observations. A station already live always fits."""
+        if now > self.newest_ts:
+            self.newest_ts = now
+        if not self.max_series or station in self.stations or not new_series:
+            return None
+        self._evict_idle(len(self.series) + pending + new_series - self.max_series)
+        if len(self.series) + pending + new_series <= self.max_series:
+            return None
+        return (f"series cap reached: {len(self.series)} live series (detectors.max_series = {self.max_series}) "
+                f"and none idle for {self.idle_seconds / 3600:g} h; new station {station!r} not scored")
+
+    def _evict_idle(self, need: int) -> None:
+        horizon = self.newest_ts - self.idle_seconds
+        while need > 0 and self.series:
+            key, det = next(iter(self.series.items()))
+            if not det.last_ts < horizon:
+                return
+            del self.series[key]
+            self.evicted += 1
+            need -= 1
+            st = self.stations.get(key[0])
+            if st is not None:
+                st.series -= 1
+                if st.series <= 0:
+                    del self.stations[key[0]]
+                    self._gone.append(key[0])
+
+    def drain_evicted(self) -> list[str]:
+        """Stations whose last series was evicted since the last call (their other state can go too)."""
+        out, self._gone = self._gone, []
+        return out
 
     def set_thresholds(self, **params: float) -> None:
         """z, L, h, k for every series now and later; state is kept."""
@@ -166,103 +344,219 @@ class DetectorBank:
             if key not in known:
                 raise AttributeError(f"unknown threshold {key!r}")
         for det in self.series.values():
-            det.ensemble.set_params(**params)
+            det.model.set_params(**params)
         self.params = replace(self.params, **params)
 
-    def step_series(self, station: str, variable: str, times: FloatArray, values: FloatArray) -> SeriesResult:
+    # --- scoring ----------------------------------------------------------------------------------------------
+    def step_series(self, station: str, variable: str, times: FloatArray, values: FloatArray,
+                    labels: Mapping[str, str] = _NO_LABELS) -> SeriesResult:
         """Score one variable's new values (finite only, in time order)."""
-        det = self.get(station, variable)
-        ens = det.ensemble
-        raw = ens.step(values, times)
-        result = SeriesResult(to_unit_score(raw), {"ensemble": raw})
+        det = self.get(station, variable, labels)
+        model = det.model
+        stored = model.step(values, times)
+        raw = model.detail["raw"]
+        result = SeriesResult(stored, {"ensemble": raw})
         unit = self.units.get(variable, "")
-        for i in np.flatnonzero(raw >= 1.0):
-            result.anomalies.append(
-                _ensemble_anomaly(
-                    ens, int(i), float(times[i]), station, variable, float(values[i]), float(raw[i]), unit
-                )
-            )
-        for rule in det.rules:
-            scores = rule.step(values, times)
-            result.scores[rule.name] = scores
-            for i in np.flatnonzero(scores >= 1.0):
-                result.anomalies.append(
-                    _rule_anomaly(
-                        rule, int(i), float(times[i]), station, variable, float(values[i]), float(scores[i]), unit
-                    )
-                )
         if values.size:
+            if det.count == 0:
+                det.first_ts = float(times[0])
             det.count += int(values.size)
             det.last_value, det.last_ts = float(values[-1]), float(times[-1])
+        flags = model.detail["flags"]
+        for i, start, peak, severity in model.marks:
+            result.anomalies.append(self._model_anomaly(
+                det, i, float(times[i]), station, variable, float(values[i]), float(stored[i]),
+                int(flags[i]), start, peak, severity, unit))
+        for rule, episodes in zip(det.rules, det.rule_episodes, strict=True):
+            scores = rule.step(values, times)
+            result.scores[rule.name] = scores
+            fired = np.flatnonzero(scores >= 1.0)
+            for i in fired.tolist():
+                s = rule_unit_score(float(scores[i]))
+                result.anomalies.append(_rule_anomaly(
+                    rule, episodes, i, float(times[i]), station, variable, float(values[i]), float(scores[i]), s,
+                    unit))
+            episodes.advance(values.size)
+            if fired.size:
+                unit_scores = scores * scores
+                unit_scores = np.minimum(unit_scores / (1.0 + unit_scores), TOP)
+                result.anomaly_score = np.maximum(result.anomaly_score, np.where(scores >= 1.0, unit_scores, 0.0))
+            rule.detail = {}
+        result.detail = det.release()
         return result
 
-    def step_value(self, station: str, variable: str, t: float, value: float) -> ValueResult:
+    def step_value(self, station: str, variable: str, t: float, value: float,
+                   labels: Mapping[str, str] = _NO_LABELS) -> ValueResult:
         """step_series for one value, in plain floats (the live path)."""
-        det = self.get(station, variable)
-        ens = det.ensemble
-        raw = ens.step_one(value, t)
-        unit = self.units.get(variable, "")
-        anomalies = []
-        if raw >= 1.0:
-            anomalies.append(_ensemble_anomaly(ens, 0, t, station, variable, value, raw, unit))
-        scores = {"ensemble": raw}
-        for rule in det.rules:
-            score = scores[rule.name] = rule.step_one(value, t)
-            if score >= 1.0:
-                anomalies.append(_rule_anomaly(rule, 0, t, station, variable, value, score, unit))
+        det = self.get(station, variable, labels)
+        model = det.model
+        stored = model.step_one(value, t)
+        if det.count == 0:
+            det.first_ts = t
         det.count += 1
         det.last_value, det.last_ts = value, t
-        return ValueResult(to_unit_score_one(raw), scores, anomalies)
+        unit = self.units.get(variable, "")
+        anomalies = []
+        for _i, start, peak, severity in model.marks:
+            anomalies.append(self._model_anomaly(det, 0, t, station, variable, value, stored,
+                                                 int(model.detail["flags"][0]), start, peak, severity, unit))
+        scores = {"ensemble": model.detail["raw"][0]}
+        for rule, episodes in zip(det.rules, det.rule_episodes, strict=True):
+            score = scores[rule.name] = rule.step_one(value, t)
+            if score >= 1.0:
+                s = rule_unit_score(score)
+                anomalies.append(_rule_anomaly(rule, episodes, 0, t, station, variable, value, score, s, unit))
+                stored = stored if stored >= s else s
+            episodes.advance(1)
+        return ValueResult(stored, scores, anomalies)
 
-    def _station_composites(self, station: str) -> list[CompositeRule]:
-        rules = self._composites.get(station)
-        if rules is None:
-            rules = self._composites[station] = self.rule_set.new_composites()
-        return rules
+    def _model_anomaly(self, det: SeriesDetectors, i: int, t: float, station: str, variable: str, value: float,
+                       score: float, flag: int, start: float, peak: float, severity: str, unit: str) -> Anomaly:
+        """The anomaly for value i of the series model's last step: an episode's onset or escalation."""
+        ens = det.ensemble
+        best = COMPONENTS[int(ens.detail["best"][i])]
+        reason = f"{ens.reason(i, value, unit)}; {det.model.rarity(i)} of this series"
+        if best in ("level", "shift", "drift") and flag != ESCALATION:
+            window = self.params.level_window
+            span = det.step_seconds() * window
+            when = f" (about {_duration(span)})" if span == span else ""
+            reason += f"; a level that holds becomes the new normal within {window} readings{when}"
+        if flag == ESCALATION:
+            reason = f"escalated to {severity}: {reason}"
+        return Anomaly(t, station, variable, value, "ensemble/" + best, severity, score, reason,
+                       episode_id(station, variable, "ensemble", start), start, peak)
 
-    def step_composites_one(self, station: str, t: float, values: Mapping[str, float]) -> list[Anomaly]:
+    # --- cross-variable rules ---------------------------------------------------------------------------------
+    def step_composites_one(self, station: str, t: float, values: Mapping[str, float],
+                            labels: Mapping[str, str] = _NO_LABELS) -> list[Anomaly]:
         """step_composites for one message."""
-        return self._composite_anomalies(station, values, lambda rule: rule.step_one(dict(values), t), lambda i: t)
+        out = self._composite_anomalies(station, values, labels, lambda rule: rule.step_one(dict(values), t),
+                                        lambda i: t, 1)
+        columns = {k: np.array([v]) for k, v in values.items()}
+        out.extend(self._relation(station, np.array([t]), columns, labels))
+        return out
 
-    def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray]) -> list[Anomaly]:
-        """Cross-variable rules on one station's rows (NaN = not in that row)."""
-        return self._composite_anomalies(
-            station, columns, lambda rule: rule.step(dict(columns), times), lambda i: float(times[i])
-        )
+    def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
+                        labels: Mapping[str, str] = _NO_LABELS) -> list[Anomaly]:
+        """Cross-variable rules and the relation view on one station's rows (NaN = not in that row).
+        After it, `relation_scores` holds the relation view's stored score and blamed variable per row."""
+        out = self._composite_anomalies(station, columns, labels, lambda rule: rule.step(dict(columns), times),
+                                        lambda i: float(times[i]), times.size)
+        out.extend(self._relation(station, times, columns, labels))
+        return out
 
-    def _composite_anomalies(self, station: str, present: Mapping[str, Any], step: Any, time_of: Any) -> list[Anomaly]:
+    def _relation(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
+                  labels: Mapping[str, str]) -> list[Anomaly]:
+        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
+        if not self.relations:
+            return []
+        st = self._station(station, labels)
+        if st.relation is None:
+            names = tuple(sorted(k for k, col in columns.items()
+                                 if k not in RELATION_SKIP and np.isfinite(col).any()))
+            if len(names) < 2:
+                return []
+            p = self.params
+            st.relation = RelationModel(names)
+            st.relation_calibrator = TailCalibrator()
+            st.relation_episodes = EpisodeTracker(
+                np.log10(p.alarm_rarity * RELATION_RARITY), np.log10(LOW_RARITY), p.episode_quiet, p.level_window,
+                p.learning_hours * 3600.0)
+        model, calibrator, tracker = st.relation, st.relation_calibrator, st.relation_episodes
+        assert calibrator is not None and tracker is not None
+        if any(v not in columns for v in model.variables):
+            return []
+        if times.size == 1:  # the live path: plain floats
+            row = [float(columns[v][0]) for v in model.variables]
+            if not all(v == v for v in row):
+                return []
+            r1, b1, p1 = model.push(row)
+            s1 = calibrator.push(r1)
+            st1, _flag, mark = tracker.push(s1, float(times[0]))
+            rows = np.zeros(1, dtype=np.int64)
+            data = np.array([row])
+            raw, blame, predicted = np.array([r1]), np.array([b1]), np.array([p1])
+            surprise, stored, marks = np.array([s1]), np.array([st1]), ([mark] if mark is not None else [])
+        else:
+            table = np.column_stack([columns[v] for v in model.variables])
+            rows = np.flatnonzero(np.isfinite(table).all(axis=1))
+            if rows.size == 0:
+                return []
+            data = table[rows]
+            raw, blame, predicted = model.step(data)
+            surprise = calibrator.step(raw)
+            stored, _flags, marks = tracker.step(surprise, times[rows])
+        full = np.full(times.size, np.nan)
+        full[rows] = stored
+        names = [""] * times.size
+        for i, b in zip(rows.tolist(), blame.tolist(), strict=True):
+            names[i] = model.variables[b]
+        self.relation_scores = (full, names)
         out = []
-        for rule in self._station_composites(station):
+        for i, start, peak, severity in marks:
+            j = int(blame[i])
+            var = model.variables[j]
+            value = float(data[i, j])
+            reason = relation_reason(model.variables, j, value, float(predicted[i]), float(raw[i]) * model.z,
+                                     self.units.get(var, ""))
+            rarity = f"1 in {10.0 ** float(surprise[i]):,.0f} rows" if surprise[i] < 15 else "beyond 1 in 10^15"
+            out.append(Anomaly(float(times[rows[i]]), station, var, value, "relation", severity, float(stored[i]),
+                               f"{reason}; {rarity} of this station", episode_id(station, var, "relation", start),
+                               start, peak))
+        return out
+
+    def _composite_anomalies(self, station: str, present: Mapping[str, Any], labels: Mapping[str, str],
+                             step: Any, time_of: Any, n: int) -> list[Anomaly]:
+        out = []
+        st = self._station(station, labels)
+        for rule, episodes in zip(st.composites, st.episodes, strict=True):
             if not any(v in present for v in rule.variables):
                 continue
             score, _count = step(rule)
-            for i in np.flatnonzero(np.atleast_1d(score) >= 1.0):
-                s = float(np.atleast_1d(score)[i])
-                out.append(
-                    Anomaly(
-                        time_of(i), station, rule.name, float("nan"), rule.name, rule.severity, s, rule.reason(int(i))
-                    )
-                )
+            scores = np.atleast_1d(score)
+            for i in np.flatnonzero(scores >= 1.0).tolist():
+                s = float(scores[i])
+                unit = rule_unit_score(s)
+                t = time_of(i)
+                ep = episodes.visit(i, unit, t, rule.severity)
+                out.append(Anomaly(t, station, rule.name, float("nan"), rule.name, rule.severity, unit,
+                                   rule.reason(int(i)), episode_id(station, rule.name, rule.name, ep.start),
+                                   ep.start, ep.peak))
+            episodes.advance(n)
         return out
 
+    def nbytes_estimate(self) -> int:
+        """Bytes in the detector value buffers (the rest is Python object overhead)."""
+        total = 0
+        for det in self.series.values():
+            ens = det.ensemble
+            total += ens._short.nbytes() + ens._long.nbytes() + ens._values.nbytes()
+            total += det.model.calibrator.nbytes()
+        return total
 
-def _ensemble_anomaly(
-    ens: Ensemble, i: int, t: float, station: str, variable: str, value: float, score: float, unit: str
-) -> Anomaly:
-    """The anomaly for value i of the ensemble's last step (batch or single value)."""
-    best = COMPONENTS[int(ens.detail["best"][i])]
-    return Anomaly(
-        t, station, variable, value, "ensemble/" + best, severity_for(score), score, ens.reason(i, value, unit)
-    )
+
+def episode_id(station: str, variable: str, family: str, start: float) -> str:
+    """One id per ongoing condition per (station, variable, detector family): where and since when."""
+    when = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if start == start else "?"
+    return f"{station}/{variable}/{family}@{when}"
 
 
-def _rule_anomaly(
-    rule: Detector, i: int, t: float, station: str, variable: str, value: float, score: float, unit: str
-) -> Anomaly:
-    """The anomaly for value i of a rule's last step."""
-    return Anomaly(
-        t, station, variable, value, rule.name, _rule_severity(rule, score, value), score, rule.reason(i, value, unit)
-    )
+def _duration(seconds: float) -> str:
+    hours = seconds / 3600.0
+    if hours >= 48:
+        return f"{hours / 24:.0f} days"
+    if hours >= 1:
+        return f"{hours:.0f} h"
+    return f"{seconds / 60:.0f} min"
+
+
+def _rule_anomaly(rule: Detector, episodes: RuleEpisodes, i: int, t: float, station: str, variable: str,
+                  value: float, score: float, unit_score: float, unit: str) -> Anomaly:
+    """The anomaly for value i of a rule's last step, `score` its own (1.0 = threshold)."""
+    severity = _rule_severity(rule, score, value)
+    ep = episodes.visit(i, unit_score, t, severity)
+    return Anomaly(t, station, variable, value, rule.name, severity, unit_score, rule.reason(i, value, unit),
+                   episode_id(station, variable, rule.name, ep.start), ep.start, ep.peak)
 
 
 def _rule_severity(rule: Detector, score: float, value: float) -> str:
@@ -270,4 +564,4 @@ def _rule_severity(rule: Detector, score: float, value: float) -> str:
         return rule.severity(score, value)
     if isinstance(rule, GustLimit):
         return rule.severity(score)
-    return severity_for(score)
+    return severity_of(rule_unit_score(score))

@@ -13,7 +13,8 @@ SEVERITIES = ("info", "warning", "critical")
 
 
 def severity_for(score: float) -> str:
-    """Severity of a statistical detector's normalised score (1.0 = threshold)."""
+    """Severity of a raw normalised score (1.0 = threshold; critical from twice it). Calibrated scores
+    use `detectors.episodes.severity_of` (0.5 and 0.8 on the unit scale, the same points)."""
     return "critical" if score >= 2.0 else "warning"
 
 
@@ -23,8 +24,11 @@ class Anomaly:
 
     `episode` groups the anomalies of one ongoing condition (one station,
     variable and detector family) so that the UI and alerts show one event,
-    not one row per reading: its id, the data time it started and the
-    highest score seen in it so far. "" / NaN while no episode is known.
+    not one row per reading: its id ("station/variable/family@onset"), the
+    data time it started and the highest score seen in it so far. "" / NaN
+    while no episode is known. `score` is on the unit scale, in [0, 1): the
+    calibrated anomaly_score for the statistical views, s^2 / (1 + s^2) of
+    the rule's own score (1.0 at its threshold) for a rule.
     """
 
     ts: float

@@ -1,4 +1,4 @@
-"""The default ensemble: one anomaly_score in [0, 1) per value.
+"""The default ensemble: one raw score per value, the largest of several views.
 
 A plain rolling z-score on the raw series fails two ways on weather and
 building data: a daily cycle inflates its sigma, so spikes hide inside the
@@ -18,11 +18,15 @@ detector from this package with its own threshold (score 1.0):
           value it fired on every daily swing of building data.)
 - burst:  short-term residual variance over the long-term one: a sensor or
           a gusty spell that turns noisy.
+- stuck:  a run of identical readings far longer than the series' usual
+          run (detectors.stuck).
 
-The combined score s is the largest weighted component; anomaly_score =
-s^2 / (1 + s^2) maps the threshold (s = 1) to 0.5, twice the threshold to
-0.8, and reaches 0.99 only near ten times it, so the score keeps ranking
-anomalies well above the alarm level instead of saturating at 1.
+Given times, a daily profile per day type (detectors.seasonal) is taken out
+first, with the weight its out-of-sample fit earns. The raw score is the
+largest weighted view (1.0 = a view at its threshold); `detectors.series`
+calibrates it on the series' own history into the stored anomaly_score.
+`to_unit_score` below is the plain map s^2 / (1 + s^2) (1 -> 0.5, 2 -> 0.8)
+kept for uncalibrated scores (a plain z-score, the UI's what-if).
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ from detectors._blocks import Ewma, FloatArray, RollingMoments, warm_where
 from detectors.base import Detector
 from detectors.cusum import Cusum
 from detectors.ewma import EwmaChart
+from detectors.seasonal import DailyProfile
+from detectors.stuck import StuckRun
 from detectors.zscore import RollingZScore
 
-COMPONENTS = ("spike", "shift", "level", "drift", "burst")
+COMPONENTS = ("spike", "shift", "level", "drift", "burst", "stuck")
 
 
 def to_unit_score(s: FloatArray) -> FloatArray:
@@ -64,32 +70,42 @@ class VarianceBurst(Detector):
     name = "burst"
     threshold_name = "ratio"
 
-    def __init__(self, window: int = 192, ratio: float = 3.0, lam: float = 0.15) -> None:
+    def __init__(self, window: int = 192, ratio: float = 3.0, lam: float = 0.15, moments: bool = True) -> None:
         super().__init__()
         self.ratio = float(ratio)
         self.min_periods = max(8, window // 4)
-        self._long = RollingMoments(window)
+        self._long = RollingMoments(window) if moments else None
         self._short = Ewma(lam)
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
-        count, mean, var = self._long.step(x)
+        assert self._long is not None
+        return self.score_from(x, *self._long.step(x))
+
+    def score_from(self, x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
+                   floor: FloatArray | None = None) -> FloatArray:
         dev = x - mean
         short = self._short.step(np.where(count >= 1, dev * dev, 0.0))
-        floor = np.maximum(np.abs(mean) * 1e-6, 1e-9)
-        floor = floor * floor
-        ratio = np.sqrt(short / np.maximum(var, floor))
+        low = np.maximum(np.abs(mean) * 1e-6, 1e-9)
+        if floor is not None:
+            low = np.maximum(low, floor)
+        low = low * low
+        ratio = np.sqrt(short / np.maximum(var, low))
         ratio = warm_where(count, self.min_periods, ratio)
         self.detail = {"ratio": ratio}
         return ratio / self.ratio
 
     def _step_one(self, x: float, t: float | None) -> float:
-        count, mean, var = self._long.push(x)
+        assert self._long is not None
+        return self.score_one_from(x, *self._long.push(x))
+
+    def score_one_from(self, x: float, count: float, mean: float, var: float, floor: float = 0.0) -> float:
         dev = x - mean
         short = self._short.push(dev * dev if count >= 1 else 0.0)
-        floor = abs(mean) * 1e-6
-        floor = floor if floor >= 1e-9 else 1e-9
-        floor = floor * floor
-        ratio = math.sqrt(short / (var if var >= floor else floor)) if count >= self.min_periods else 0.0
+        low = abs(mean) * 1e-6
+        low = low if low >= 1e-9 else 1e-9
+        low = low if low >= floor else floor
+        low = low * low
+        ratio = math.sqrt(short / (var if var >= low else low)) if count >= self.min_periods else 0.0
         self.detail = {"ratio": [ratio]}
         return ratio / self.ratio
 
@@ -98,6 +114,15 @@ class VarianceBurst(Detector):
             f"variance burst: recent spread {self.detail['ratio'][i]:.1f}x the usual "
             f"(limit {self.ratio:g}x)"
         )
+
+
+def decimal_resolution(value: float) -> float:
+    """The step of the last decimal a value is written with (21.3 -> 0.1, 450 -> 1), at most 6 decimals."""
+    for k in range(7):
+        scaled = value * 10.0**k
+        if abs(scaled - round(scaled)) <= 1e-9 * max(1.0, abs(scaled)):
+            return 10.0**-k
+    return 1e-6
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +136,7 @@ class EnsembleParams:
     h: float = 5.0
     forecast_lam: float = 0.7
     burst_ratio: float = 3.0
+    stuck_factor: float = 3.0  # a run this many times the usual longest run
     # The level view fires on daily swings if held to the same z as the
     # residual views; these weights were tuned on bench/quality.py.
     weight_spike: float = 0.7
@@ -118,27 +144,57 @@ class EnsembleParams:
     weight_level: float = 0.7
     weight_drift: float = 1.0
     weight_burst: float = 1.0
+    weight_stuck: float = 1.0
+    views: tuple[str, ...] = COMPONENTS  # the views the combined score takes its maximum over
+    # Calibration and episodes (detectors.calibration, detectors.episodes)
+    alarm_rarity: float = 1e4  # anomaly_score 0.5: as rare as 1 in this many readings of the series
+    episode_quiet: int = 12  # readings with nothing elevated that end an episode
+    learning_hours: float = 24.0  # a new series announces nothing for this long (and level_window readings)
 
 
 class Ensemble(Detector):
+    """The views of one series; `step` returns the combined raw score (1.0 = a view at its threshold).
+
+    The views share three rolling windows: the short and the long one of the
+    forecast residuals, and the long one of the values. Every standard
+    deviation has a floor of half the series' resolution, the smallest
+    change between two readings seen so far (before any change: the step of
+    the first reading's last decimal), so a flat or quantized series that
+    moves by one step scores a z of 2, not 10^8.
+    """
+
     name = "ensemble"
     threshold_name = "z"
 
     def __init__(self, params: EnsembleParams | None = None) -> None:
         super().__init__()
         p = params or EnsembleParams()
+        unknown = set(p.views) - set(COMPONENTS)
+        if unknown or not p.views:
+            raise ValueError(f"views = {p.views!r}: expected some of {', '.join(COMPONENTS)}")
         self.params = p
         self.z = p.z
         self._smooth1 = Ewma(p.forecast_lam)
         self._smooth2 = Ewma(p.forecast_lam)
         self._last_forecast: float | None = None
-        self.spike = RollingZScore(window=p.window, z=p.z)
-        self.shift = Cusum(k=p.k, h=p.h, window=p.window)
-        self.level = RollingZScore(window=p.level_window, z=p.z)
-        self.drift = EwmaChart(lam=p.lam, L=p.L, window=p.level_window)
-        self.burst = VarianceBurst(window=p.level_window, ratio=p.burst_ratio)
-        self._weights_l = [p.weight_spike, p.weight_shift, p.weight_level, p.weight_drift, p.weight_burst]
+        self._short = RollingMoments(p.window)  # of the residuals: spike, shift
+        self._long = RollingMoments(p.level_window)  # of the residuals: drift, burst
+        self._values = RollingMoments(p.level_window)  # of the values: level
+        self.spike = RollingZScore(window=p.window, z=p.z, moments=False)
+        self.shift = Cusum(k=p.k, h=p.h, window=p.window, moments=False)
+        self.level = RollingZScore(window=p.level_window, z=p.z, moments=False)
+        self.drift = EwmaChart(lam=p.lam, L=p.L, window=p.level_window, moments=False)
+        self.burst = VarianceBurst(window=p.level_window, ratio=p.burst_ratio, moments=False)
+        self.stuck = StuckRun(factor=p.stuck_factor)
+        self.seasonal = DailyProfile()
+        weights = dict(zip(COMPONENTS, (p.weight_spike, p.weight_shift, p.weight_level, p.weight_drift,
+                                        p.weight_burst, p.weight_stuck), strict=True))
+        # A view left out still runs (its detail feeds the charts) but weighs 0 in the maximum.
+        self._weights_l = [weights[c] if c in p.views else 0.0 for c in COMPONENTS]
         self._trend_gain = p.forecast_lam / (1.0 - p.forecast_lam)
+        self._res = math.inf  # smallest non-zero change between readings so far
+        self._res0 = math.nan  # the first reading's decimal step, until a change is seen
+        self._prev = math.nan
 
     @property
     def components(self) -> dict[str, Detector]:
@@ -148,6 +204,7 @@ class Ensemble(Detector):
             "level": self.level,
             "drift": self.drift,
             "burst": self.burst,
+            "stuck": self.stuck,
         }
 
     def set_params(self, **params: float) -> None:
@@ -171,6 +228,22 @@ class Ensemble(Detector):
     def h(self) -> float:
         return self.shift.h
 
+    def resolution(self, x: FloatArray) -> FloatArray:
+        """The series' resolution before each value (see the class docstring)."""
+        n = x.size
+        if self._res0 != self._res0:
+            self._res0 = decimal_resolution(float(x[0]))
+        prev = np.empty(n)
+        prev[0] = self._prev
+        prev[1:] = x[:-1]
+        change = np.abs(x - prev)
+        change[~(change > 0.0)] = np.inf  # no change, or no previous reading
+        smallest = np.minimum.accumulate(np.concatenate(([self._res], change)))
+        self._res = float(smallest[-1])
+        self._prev = float(x[-1])
+        before = smallest[:-1]
+        return np.where(before == np.inf, self._res0, before)
+
     def residuals(self, x: FloatArray) -> FloatArray:
         """x_t minus the forecast made before x_t was seen.
 
@@ -192,13 +265,24 @@ class Ensemble(Detector):
         if x.size == 0:
             self.detail = {}
             return np.zeros(0)
-        resid = self.residuals(x)
+        floor = self.resolution(x)
+        floor *= 0.5
+        if t is None:
+            offset: FloatArray = np.zeros(x.size)
+            y = x
+        else:
+            offset = self.seasonal.step(x, t)
+            y = x - offset
+        resid = self.residuals(y)
+        short = self._short.step(resid)
+        long = self._long.step(resid)
         parts = (
-            self.spike.step(resid),
-            self.shift.step(resid),
-            self.level.step(x),
-            self.drift.step(resid),
-            self.burst.step(resid),
+            self.spike.score_from(resid, *short, floor=floor),
+            self.shift.score_from(resid, *short, floor=floor),
+            self.level.score_from(y, *self._values.step(y), floor=floor),
+            self.drift.score_from(resid, *long, floor=floor),
+            self.burst.score_from(resid, *long, floor=floor),
+            self.stuck._step(x, t),
         )
         weighted = [part * w for part, w in zip(parts, self._weights_l, strict=True)]
         # The first of equal maxima, as the one-value path picks it (argmax over a stacked
@@ -209,11 +293,15 @@ class Ensemble(Detector):
             higher = weighted[i] > combined
             combined = np.where(higher, weighted[i], combined)
             best[higher] = float(i)
-        self._set_detail(weighted, best, combined, x - resid, resid)
+        self._set_detail(weighted, best, combined, x - resid, resid, offset)
         return combined
 
-    def _set_detail(self, weighted: list, best: Any, combined: Any, forecast: Any, resid: Any) -> None:
-        """What reasons and charts read, for both paths (arrays, or one-element lists)."""
+    def _set_detail(self, weighted: list, best: Any, combined: Any, forecast: Any, resid: Any,
+                    seasonal: Any) -> None:
+        """What reasons and charts read, for both paths (arrays, or one-element lists); means and
+        forecasts are in the reading's own terms (the seasonal offset added back)."""
+        mean = self.level.detail["mean"]
+        level_mean = mean + seasonal if isinstance(seasonal, np.ndarray) else [mean[0] + seasonal[0]]
         self.detail = {name: weighted[i] for i, name in enumerate(COMPONENTS)}
         self.detail.update(
             best=best,
@@ -224,26 +312,42 @@ class Ensemble(Detector):
             cusum_up=self.shift.detail["up"],
             cusum_down=self.shift.detail["down"],
             level_z=self.level.detail["z"],
-            level_mean=self.level.detail["mean"],
+            level_mean=level_mean,
+            seasonal=seasonal,
             level_sigma=self.level.detail["sigma"],
             ewma=self.drift.detail["ewma"],
             drift_mean=self.drift.detail["mean"],
             drift_limit=self.drift.detail["limit"],
             burst_ratio=self.burst.detail["ratio"],
+            run=self.stuck.detail["run"],
+            usual_run=self.stuck.detail["usual"],
         )
 
     def _step_one(self, x: float, t: float | None) -> float:
-        s1 = self._smooth1.push(x)
+        if self._res0 != self._res0:
+            self._res0 = decimal_resolution(x)
+        res = self._res
+        floor = 0.5 * (self._res0 if res == math.inf else res)
+        change = abs(x - self._prev)
+        if change > 0.0 and change < res:
+            self._res = change
+        self._prev = x
+        offset = 0.0 if t is None else self.seasonal.push(x, t)
+        y = x - offset
+        s1 = self._smooth1.push(y)
         s2 = self._smooth2.push(s1)
-        prev = x if self._last_forecast is None else self._last_forecast
+        prev = y if self._last_forecast is None else self._last_forecast
         self._last_forecast = (2.0 * s1 - s2) + self._trend_gain * (s1 - s2)
-        resid = x - prev
+        resid = y - prev
+        cs, ms, vs = self._short.push(resid)
+        cl, ml, vl = self._long.push(resid)
         parts = (
-            self.spike._step_one(resid, None),
-            self.shift._step_one(resid, None),
-            self.level._step_one(x, None),
-            self.drift._step_one(resid, None),
-            self.burst._step_one(resid, None),
+            self.spike.score_one_from(resid, cs, ms, vs, floor),
+            self.shift.score_one_from(resid, cs, ms, vs, floor),
+            self.level.score_one_from(y, *self._values.push(y), floor),
+            self.drift.score_one_from(resid, cl, ml, vl, floor),
+            self.burst.score_one_from(resid, cl, ml, vl, floor),
+            self.stuck._step_one(x, t),
         )
         weighted = [p * w for p, w in zip(parts, self._weights_l, strict=True)]
         best = 0
@@ -251,12 +355,8 @@ class Ensemble(Detector):
             if weighted[i] > weighted[best]:  # argmax keeps the first maximum
                 best = i
         combined = weighted[best]
-        self._set_detail([[w] for w in weighted], [float(best)], [combined], [x - resid], [resid])
+        self._set_detail([[w] for w in weighted], [float(best)], [combined], [x - resid], [resid], [offset])
         return combined
-
-    def anomaly_score(self, values: object, times: object | None = None) -> FloatArray:
-        """One score in [0, 1) per value; 0.5 is the alarm level."""
-        return to_unit_score(self.step(values, times))
 
     def fired(self, i: int) -> list[str]:
         """Components at or over their threshold at value i of the last step."""
@@ -288,7 +388,11 @@ class Ensemble(Detector):
                 f"readings keep running {side} the forecast: the errors' EWMA {d['ewma']:+.3g}{u} "
                 f"is past its limit ±{d['drift_limit']:.3g}{u}"
             )
-        else:
+        elif best == "burst":
             text = f"spread {d['burst_ratio']:.1f}x the usual (limit {self.burst.ratio:g}x)"
+        else:
+            text = (
+                f"{value:.4g}{u} repeated {int(d['run'])} readings in a row, far longer than "
+                f"its usual run of {max(int(d['usual_run']), self.stuck.min_usual)} (stuck sensor?)")
         others = [name for name in self.fired(i) if name != best]
         return text + (f" (also {', '.join(others)})" if others else "")

@@ -2,7 +2,8 @@
 
 The EWMA z_t = lam*x_t + (1-lam)*z_{t-1} averages noise away, so a small
 persistent shift that a z-score never sees crosses the limits
-mean +- L*sigma*sqrt(lam/(2-lam)) within a few samples.
+mean +- L*sigma*sqrt(lam/(2-lam)) within a few samples (Roberts 1959,
+"Control chart tests based on geometric moving averages", Technometrics).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ class EwmaChart(Detector):
     threshold_name = "L"
 
     def __init__(
-        self, lam: float = 0.2, L: float = 3.0, window: int = 48, min_periods: int | None = None
+        self, lam: float = 0.2, L: float = 3.0, window: int = 48, min_periods: int | None = None,
+        moments: bool = True,
     ) -> None:
         super().__init__()
         self.lam = float(lam)
         self.L = float(L)
         self.window = int(window)
         self.min_periods = int(min_periods if min_periods is not None else max(3, window // 4))
-        self._moments = RollingMoments(self.window)
+        self._moments = RollingMoments(self.window) if moments else None
         self._ewma = Ewma(self.lam)
         self._width = float(np.sqrt(self.lam / (2.0 - self.lam)))
 
@@ -36,17 +38,24 @@ class EwmaChart(Detector):
         super().set_params(**params)
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
-        count, mean, var = self._moments.step(x)
+        assert self._moments is not None
+        return self.score_from(x, *self._moments.step(x))
+
+    def score_from(self, x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
+                   floor: FloatArray | None = None) -> FloatArray:
         smooth = self._ewma.step(x)
-        sigma = guarded_sigma(mean, var) * self._width
+        sigma = guarded_sigma(mean, var, floor=floor) * self._width
         stat = warm_where(count, self.min_periods, (smooth - mean) / sigma)
         self.detail = {"ewma": smooth, "mean": mean, "limit": sigma * self.L, "stat": stat}
         return np.abs(stat) / self.L
 
     def _step_one(self, x: float, t: float | None) -> float:
-        count, mean, var = self._moments.push(x)
+        assert self._moments is not None
+        return self.score_one_from(x, *self._moments.push(x))
+
+    def score_one_from(self, x: float, count: float, mean: float, var: float, floor: float = 0.0) -> float:
         smooth = self._ewma.push(x)
-        sigma = guarded_sigma_one(mean, var) * self._width
+        sigma = guarded_sigma_one(mean, var, floor=floor) * self._width
         stat = (smooth - mean) / sigma if count >= self.min_periods else 0.0
         self.detail = {"ewma": [smooth], "mean": [mean], "limit": [sigma * self.L], "stat": [stat]}
         return abs(stat) / self.L

@@ -6,6 +6,7 @@ not depend on how a series is chunked either.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -96,9 +97,9 @@ class PressureTendency(Detector):
         self.drop_hpa = float(drop_hpa)
         self.rise_hpa = float(rise_hpa) if rise_hpa else None
         self.span = float(hours) * 3600.0
-        # The readings of the last `span` seconds, the newest included.
-        self._t: list[float] = []
-        self._v: list[float] = []
+        # The readings of the last `span` seconds, the newest included (doubles: 8 bytes each).
+        self._t = array("d")
+        self._v = array("d")
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         t = _require_times(self.name, t, x.size)
@@ -108,14 +109,14 @@ class PressureTendency(Detector):
         # A clock that steps back must not make the window search wrong.
         last = self._t[-1] if self._t else -np.inf
         t = np.maximum.accumulate(np.maximum(t, last))
-        all_t = np.concatenate((self._t, t))
-        all_v = np.concatenate((self._v, x))
+        all_t = np.concatenate((np.frombuffer(self._t), t)) if self._t else t
+        all_v = np.concatenate((np.frombuffer(self._v), x)) if self._v else x
         m0 = len(self._t)
         idx = np.arange(m0, m0 + n)
         first = np.searchsorted(all_t, all_t[idx] - self.span, side="left")
         fall, fall_dt, rise, rise_dt = window_extremes(all_t, all_v, first, idx)
         keep = all_t >= all_t[-1] - self.span
-        self._t, self._v = all_t[keep].tolist(), all_v[keep].tolist()
+        self._t, self._v = array("d", all_t[keep].tobytes()), array("d", all_v[keep].tobytes())
         score = fall / self.drop_hpa
         if self.rise_hpa:
             score = np.maximum(score, rise / self.rise_hpa)

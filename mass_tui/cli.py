@@ -27,6 +27,9 @@ DEMO_SPEED = 1200.0
 DEMO_FROM = "2012-10-28T12:00:00Z"
 
 
+DETECTOR_CHOICES = ("ensemble", "spike", "shift", "level", "drift", "burst", "stuck", "zscore", "ewma", "cusum")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML file (default: ./mass.toml when present)")
     p.add_argument("--data-dir", help="where db/ and logs/ go (MASS_DATA_DIR, default ./data)")
@@ -50,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--input", "-i", type=Path, required=True)
     p.add_argument("--output", "-o", type=Path, required=True)
-    p.add_argument("--detector", default="ensemble", choices=("ensemble", "zscore", "ewma", "cusum"))
+    p.add_argument("--detector", default="ensemble", choices=DETECTOR_CHOICES,
+                   help="ensemble (every view), one view of it, or a plain detector; all calibrated alike")
 
     p = sub.add_parser("replay", help="replay a JSONL or CSV recording through the detectors", epilog=PRECEDENCE)
     _add_common(p)

@@ -20,7 +20,15 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-from mass_tui.config_tables import ALERT_TABLES, TABLES, alert_tables, check_alert_names, check_table
+from mass_tui.config_tables import (
+    ALERT_TABLES,
+    MATCHERS,
+    TABLES,
+    alert_tables,
+    check_alert_names,
+    check_table,
+    matcher,
+)
 from sources.text import Redactor, has_controls, safe_text
 from sources.variables import REGISTRY
 
@@ -55,6 +63,12 @@ DEFAULTS: dict[str, Any] = {
         "cusum_h": 5.0,
         "forecast_lambda": 0.7,
         "burst_ratio": 3.0,
+        "stuck_factor": 3.0,
+        "alarm_rarity": 10000.0,
+        "episode_quiet_points": 12,
+        "learning_hours": 24.0,
+        "max_series": 50000,
+        "idle_hours": 24.0,
     },
     "rules": {
         "pressure_tendency": {
@@ -62,15 +76,17 @@ DEFAULTS: dict[str, Any] = {
             "hours": 3.0,
             "rise_hpa": 0.0,
             "variables": ["pressure_hpa", "pressure_msl_hpa"],
+            "match": {"kind": "weather"},
         },
-        "gust": {"limit_mps": 15.0, "variables": ["gust_mps"]},
+        "gust": {"limit_mps": 15.0, "variables": ["gust_mps"], "match": {"kind": "weather"}},
         "rapid_change": {
             "temp_c": {"max_change": 8.0, "per_minutes": 60.0},
             "humidity_pct": {"max_change": 40.0, "per_minutes": 60.0},
         },
         # Severity ladders of the smoke-sensor scenario: the first level is
-        # score 1.0, the second 2.0, ...
+        # score 1.0, the second 2.0, ...; smoke sensors only.
         "bands": {
+            "match": {"kind": "smoke"},
             "temp_c": {"direction": "above", "levels": [40.0, 57.0], "severities": ["warning", "critical"]},
             "humidity_pct": {"direction": "below", "levels": [20.0, 10.0], "severities": ["warning", "critical"]},
             "tvoc_ppb": {
@@ -94,6 +110,7 @@ DEFAULTS: dict[str, Any] = {
                 "k": 3,
                 "severity": "critical",
                 "stale_seconds": 900.0,
+                "match": {"kind": "smoke"},
                 "indicators": [
                     "temp_c >= 45",
                     "humidity_pct <= 25",
@@ -258,6 +275,14 @@ SETTINGS: dict[str, Setting] = {
     "detectors.cusum_h": Setting(float, _within(0, 1000, low_open=True), "a positive number up to 1000"),
     "detectors.forecast_lambda": Setting(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
     "detectors.burst_ratio": Setting(float, lambda v: 1 < v <= 1000, "a number in (1, 1000]"),
+    "detectors.stuck_factor": Setting(float, lambda v: 1 < v <= 1000, "a number in (1, 1000]"),
+    "detectors.alarm_rarity": Setting(float, lambda v: 100 < v <= 1e12,
+                                      "a number of readings in (100, 1e12]", "MASS_ALARM_RARITY"),
+    "detectors.episode_quiet_points": Setting(int, _within(1, 100_000), "an integer in [1, 100000]"),
+    "detectors.learning_hours": Setting(float, _within(0, 8760), "hours in [0, 8760]"),
+    "detectors.max_series": Setting(int, _within(0, 100_000_000), "an integer in [0, 100000000] (0: no cap)",
+                                    "MASS_MAX_SERIES"),
+    "detectors.idle_hours": Setting(float, _within(0, 8760, low_open=True), "hours in (0, 8760]"),
     "rules.pressure_tendency.drop_hpa": Setting(
         float, _within(0, 200, low_open=True), "hPa in (0, 200]", "ALERT_PRESSURE_DROP_HPA"
     ),
@@ -428,7 +453,10 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str, origin: str
     Named tables (config_tables.TABLES) are laid on entry by entry and checked once all layers are in."""
     for key, value in over.items():
         dotted = f"{path}{key}"
-        if dotted in SETTINGS:
+        if dotted in MATCHERS:
+            base[key] = value  # a matcher replaces the default one whole; checked with the tables
+            origins[dotted] = origin
+        elif dotted in SETTINGS:
             base[key] = _coerce(dotted, value, origin)
             origins[dotted] = origin
         elif dotted in ALERT_TABLES:
@@ -473,6 +501,14 @@ def _check_tables(tree: dict[str, Any], origins: Mapping[str, str]) -> None:
         problem = check_table(key, _get(tree, key))
         if problem is not None:
             raise ConfigError(problem.text(_origin(origins, problem.key)))
+    for key in MATCHERS:
+        try:
+            value = _get(tree, key)
+        except (KeyError, TypeError):
+            continue  # optional: no matcher there, the rule applies to every station
+        expected = matcher(value)
+        if expected is not None:
+            raise ConfigError(f"{key} = {_shown(value)} (from {_origin(origins, key)}): expected {expected}")
     for key, parse in alert_tables().items():
         value = _get(tree, key)
         try:

@@ -174,6 +174,24 @@ def detector_names(extra: list[str]) -> list[str]:
     return sorted(names)
 
 
+def matcher(v: Any) -> str | None:
+    """A rule's `match`: label = "glob" or ["glob", ...] (detectors.matchers)."""
+    shape = 'a table of label = "glob" or ["glob", ...], e.g. { kind = "smoke" }'
+    if not isinstance(v, dict) or len(v) > MAX_LIST:
+        return shape
+    for label, pattern in v.items():
+        patterns = pattern if isinstance(pattern, list) else [pattern]
+        if not isinstance(label, str) or not patterns or len(patterns) > MAX_LIST:
+            return shape
+        if any(not isinstance(p, str) or len(p) > 200 or has_controls(p) for p in patterns):
+            return shape
+    return None
+
+
+#: Matchers outside the named tables (a family's default; each entry of a table may have its own).
+MATCHERS = ("rules.pressure_tendency.match", "rules.gust.match", "rules.bands.match", "rules.rapid_change.match")
+
+
 # Named by the default alert rules before its module is on this branch: the stuck-sensor view of
 # the detection work (issue 10). Found by the module walk once there; harmless to keep.
 DETECTORS_TO_COME = ("stuck",)
@@ -214,7 +232,8 @@ TABLES: dict[str, Table] = {
     "rules.rapid_change": Table(
         keys="variable",
         fields={"max_change": number(0, 1e6, low_open=True), "per_minutes": number(0, 10080, low_open=True,
-                                                                                   unit="minutes")},
+                                                                                   unit="minutes"),
+                "match": matcher},
         required=("max_change",),
         shape="a table of variable = { max_change = ..., per_minutes = ... }",
     ),
@@ -222,7 +241,8 @@ TABLES: dict[str, Table] = {
         keys="variable",
         fields={"direction": choice("above", "below"),
                 "levels": list_of(_number_item, low=1, high=20, what="numbers"),
-                "severities": list_of(_severity_item, low=1, high=20, what="severities (info, warning, critical)")},
+                "severities": list_of(_severity_item, low=1, high=20, what="severities (info, warning, critical)"),
+                "match": matcher},
         required=("levels",),
         whole=_bands_whole,
         shape="a table of variable = { direction = ..., levels = [...], severities = [...] }",
@@ -231,7 +251,7 @@ TABLES: dict[str, Table] = {
         keys="name",
         fields={"k": integer(1, MAX_LIST), "severity": choice(*SEVERITIES),
                 "stale_seconds": number(0, 7 * 86400, low_open=True, unit="seconds"),
-                "indicators": list_of(indicator, low=1, what="indicators")},
+                "indicators": list_of(indicator, low=1, what="indicators"), "match": matcher},
         required=("k", "indicators"),
         whole=_composite_whole,
         shape="a table of name = { k = ..., indicators = [...] }",
@@ -258,6 +278,8 @@ def check_table(key: str, value: Any) -> Problem | None:
         entries = []
         for name, entry in value.items():
             where = f"{key}.{name}"
+            if where in MATCHERS:  # the family's default matcher, beside its entries
+                continue
             bad_key = unknown_variable(name) if spec.keys == "variable" else name_text(name)
             if bad_key is not None:
                 return Problem(where, None, f"unknown {spec.keys} {name!r}: expected {bad_key}", unknown=True)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
-from detectors.bank import DetectorBank, RuleConfigError
+from detectors.bank import DetectorBank, RuleConfigError, effective_labels
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
@@ -47,15 +48,22 @@ def ensemble_params(config: Config) -> EnsembleParams:
         h=d["cusum_h"],
         forecast_lam=d["forecast_lambda"],
         burst_ratio=d["burst_ratio"],
+        stuck_factor=d["stuck_factor"],
+        alarm_rarity=d["alarm_rarity"],
+        episode_quiet=d["episode_quiet_points"],
+        learning_hours=d["learning_hours"],
     )
 
 
 def build_bank(config: Config) -> DetectorBank:
+    d = config.get("detectors")
     try:
         return DetectorBank(
             ensemble_params(config),
             config.get("rules"),
             units={name: var.unit for name, var in REGISTRY.items()},
+            max_series=d["max_series"],
+            idle_seconds=d["idle_hours"] * 3600.0,
         )
     except RuleConfigError as exc:
         raise ConfigError(str(exc)) from None
@@ -155,7 +163,7 @@ class Engine:
         self.decoder = Decoder(input_policy(config))
         # Time order per series: late readings, duplicates (a re-poll, a re-read after a
         # crash) and conflicting duplicates are sorted out before scoring.
-        self.order = OrderCheck()
+        self.order = OrderCheck(horizon_s=max(1.0, config.get("store.warm_hours")) * 3600.0)
         self._pending: dict[str, int] = {}  # reasons quarantined since the last scored batch
 
     def warm(self, hours: float | None = None) -> int:
@@ -252,6 +260,13 @@ class Engine:
         request, self._threshold_request = self._threshold_request, None
         if request:
             self.bank.set_thresholds(**request)
+        refused = 0
+        if self.bank.max_series and len(batch):
+            groups: dict[str, list[int]] = {}
+            for i, station in enumerate(batch.station):
+                groups.setdefault(station, []).append(i)
+            batch, _groups, refused = self._admit(batch, groups)
+        rejected += refused
         ordered = self.order.check(batch, warming=self._warming)
         batch, fed = ordered.batch, ordered.fed
         if not self._warming:
@@ -271,7 +286,6 @@ class Engine:
             return BatchResult(batch, [], rejected, fields_rejected=fields_rejected, reasons=reasons,
                                late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late)
         traces: list[SeriesTrace] | None = [] if self.sinks.wants_series and not self._warming else None
-        scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         by_station: dict[str, list[int]] = {}
         for i, station in enumerate(batch.station):
             rows = by_station.get(station)
@@ -280,6 +294,7 @@ class Engine:
             else:
                 rows.append(i)
         self._update_labels(batch, by_station)
+        scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         anomalies: list[Anomaly] = []
         composite = ordered.composite
         for station, rows in by_station.items():
@@ -333,6 +348,42 @@ class Engine:
             self.labels[station] = station_labels(station, batch.source[last], tags,
                                                   self._configured_kind.get(station))
 
+    def _admit(self, batch: ObservationBatch, by_station: dict[str, list[int]]
+               ) -> tuple[ObservationBatch, dict[str, list[int]], int]:
+        """Quarantine the rows of new stations the detector bank has no room for (detectors.max_series)."""
+        if not self.bank.max_series:
+            return batch, by_station, 0
+        scored = [name for name in batch.columns if REGISTRY[name].scored]
+        refused: list[int] = []
+        reasons: list[Rejection] = []
+        pending = 0  # series of new stations admitted earlier in this batch, not yet allocated
+        newest = float(batch.ts.max())
+        for station, rows in by_station.items():
+            idx = np.array(rows)
+            new = sum(1 for name in scored if (station, name) not in self.bank.series
+                      and not np.isnan(batch.columns[name][idx]).all())
+            why = self.bank.room_for(station, new, newest, pending)
+            if why is None:
+                if station not in self.bank.stations:
+                    pending += new
+            else:
+                refused.extend(rows)
+                reasons.extend(Rejection(why, orjson.dumps(batch.observation(i).to_wire())) for i in rows)
+                # nothing of a refused station stays behind: a flood of new names costs no memory
+                self.labels.pop(station, None)
+        for station in self.bank.drain_evicted():
+            self.order.forget(station)
+        if not refused:
+            return batch, by_station, 0
+        if not self._warming:
+            self.quarantine(reasons)
+        keep = np.setdiff1d(np.arange(len(batch)), np.array(refused))
+        batch = batch.select(keep)
+        groups: dict[str, list[int]] = {}
+        for i, station in enumerate(batch.station):
+            groups.setdefault(station, []).append(i)
+        return batch, groups, 0 if self._warming else len(refused)
+
     def _score_rows(
         self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray],
         traces: list[SeriesTrace] | None, fed: dict[str, np.ndarray] | None = None,
@@ -345,6 +396,7 @@ class Engine:
         if fed is not None:  # late values, and the values of a duplicate instant, are not scored
             columns = {k: np.where(fed[k] if idx is None else fed[k][idx], c, np.nan) for k, c in columns.items()}
         found: list[Anomaly] = []
+        labels = effective_labels(self.labels.get(station, {}), columns)
         for name, col in columns.items():
             if name not in scores:
                 continue
@@ -353,21 +405,23 @@ class Engine:
                 continue
             everything = bool(present.all())
             t_in, v_in = (times, col) if everything else (times[present], col[present])
-            result = self.bank.step_series(station, name, t_in, v_in)
+            result = self.bank.step_series(station, name, t_in, v_in, labels)
             found.extend(result.anomalies)
             if traces is not None:
-                detail = self.bank.get(station, name).ensemble.detail
                 rules = [v for k, v in result.scores.items() if k != "ensemble"]
-                traces.append(SeriesTrace(station, name, t_in, v_in, result.anomaly_score, detail,
+                traces.append(SeriesTrace(station, name, t_in, v_in, result.anomaly_score, result.detail,
                                           np.max(rules, axis=0) if rules else None))
             where = present if idx is None else idx[present]
             scores[name][where] = result.anomaly_score
+        sub = None  # the station's rows the cross-variable views see
         if composite is not None:
             take = composite if idx is None else composite[idx]
             if not take.all():
+                sub = np.flatnonzero(take)
                 times, columns = times[take], {k: c[take] for k, c in columns.items()}
         if times.size:
-            found.extend(self.bank.step_composites(station, times, columns))
+            found.extend(self.bank.step_composites(station, times, columns, labels))
+            self._relation_scores(scores, idx, None, sub)
         return found
 
     def _score_row(
@@ -380,12 +434,13 @@ class Engine:
         values = {}
         for name, col in batch.columns.items():
             value = float(col[row])
-            if value != value:
-                continue
-            values[name] = value
+            if value == value:
+                values[name] = value
+        labels = effective_labels(self.labels.get(station, {}), values)
+        for name, value in values.items():
             if name not in scores:
                 continue
-            result = self.bank.step_value(station, name, ts, value)
+            result = self.bank.step_value(station, name, ts, value, labels)
             found.extend(result.anomalies)
             if traces is not None:
                 detail = self.bank.get(station, name).ensemble.detail
@@ -394,8 +449,26 @@ class Engine:
                                           np.array([result.anomaly_score]), detail,
                                           np.array([max(rules)]) if rules else None))
             scores[name][row] = result.anomaly_score
-        found.extend(self.bank.step_composites_one(station, ts, values))
+        found.extend(self.bank.step_composites_one(station, ts, values, labels))
+        self._relation_scores(scores, None, row)
         return found
+
+    def _relation_scores(self, scores: dict[str, np.ndarray], idx: np.ndarray | None, row: int | None,
+                         sub: np.ndarray | None = None) -> None:
+        """The relation view's score counts for the variable it blames (the higher score stays)."""
+        rel = self.bank.relation_scores
+        if rel is None:
+            return
+        values, names = rel
+        for k, name in enumerate(names):
+            col = scores.get(name)
+            v = values[k]
+            if col is None or v != v:
+                continue
+            pos = k if sub is None else int(sub[k])
+            at = row if row is not None else (pos if idx is None else int(idx[pos]))
+            if not col[at] >= v:
+                col[at] = v
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         c = self.counters

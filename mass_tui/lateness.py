@@ -30,7 +30,11 @@ import numpy as np
 from sources.batch import ObservationBatch
 from sources.schema import FieldRejection, Rejection, iso_utc
 
-SEEN_PER_STATION = 20_000  # instants remembered per station for duplicate and conflict checks
+# Instants remembered per station for the duplicate and conflict checks: those within `horizon_s`
+# of the station's newest one, and at most this many. A restart re-reads at most one transport batch
+# (4,096 messages) and rebuilds this from the warm start's span, so both bounds cover a re-read.
+SEEN_PER_STATION = 4096
+DEFAULT_HORIZON_S = 6 * 3600.0
 
 
 @dataclass
@@ -47,7 +51,15 @@ class Ordered:
 
 
 class OrderCheck:
-    def __init__(self) -> None:
+    """The lateness, duplicate and conflict policy above, with bounded memory per station.
+
+    A duplicate older than `horizon_s` before its station's newest reading (or past the
+    newest SEEN_PER_STATION instants) is no longer recognised: it counts as late, and is
+    stored. The engine sets the horizon to the warm start's span (`store.warm_hours`).
+    """
+
+    def __init__(self, horizon_s: float = DEFAULT_HORIZON_S) -> None:
+        self.horizon_s = float(horizon_s)
         self._seen: dict[str, dict[float, object]] = {}  # station -> ts -> (names, values) or {name: value}
         self._last_station: dict[str, float] = {}  # the latest instant stored per station
         self._last: dict[tuple[str, str], float] = {}  # (station, variable) -> latest instant scored
@@ -77,8 +89,8 @@ class OrderCheck:
             t = ts[idx]
             last = self._last_station.get(station, -np.inf)
             if t[0] > last and (t.size == 1 or bool(np.all(np.diff(t) > 0))):
-                self._remember(station, t, idx, names, cols)
                 self._last_station[station] = float(t[-1])
+                self._remember(station, t, idx, names, cols)
                 for name, col in zip(names, cols, strict=True):
                     present = ~np.isnan(col[idx])
                     if present.any():
@@ -143,7 +155,7 @@ class OrderCheck:
                     composite[i] = False
                 else:
                     self._last_composite[station] = ti
-            _trim(seen)
+            self._trim(station, seen)
         if warming:
             out.duplicates = out.late = out.conflicts = 0
             out.quarantined = []
@@ -160,12 +172,35 @@ class OrderCheck:
         out.batch, out.fed, out.composite = batch, fed, composite
         return out
 
+    def forget(self, station: str) -> None:
+        """Drop what is kept of a station (the detector bank evicted it, idle, to make room)."""
+        self._seen.pop(station, None)
+        self._last_station.pop(station, None)
+        self._last_composite.pop(station, None)
+        for key in [k for k in self._last if k[0] == station]:
+            del self._last[key]
+
     def _remember(self, station: str, t: np.ndarray, idx: np.ndarray, names: tuple[str, ...],
                   cols: list[np.ndarray]) -> None:
         seen = self._seen.setdefault(station, {})
         values = zip(*[col[idx].tolist() for col in cols], strict=True) if cols else [()] * t.size
         seen.update(zip(t.tolist(), [(names, v) for v in values], strict=True))
-        _trim(seen)
+        self._trim(station, seen)
+
+    def _trim(self, station: str, seen: dict) -> None:
+        excess = len(seen) - SEEN_PER_STATION
+        if excess > 0:  # dicts keep insertion order: the oldest go
+            for old in list(islice(seen, excess)):
+                del seen[old]
+        # Beyond the horizon: readings arrive mostly in time order, so the oldest sit in front.
+        cutoff = self._last_station.get(station, -np.inf) - self.horizon_s
+        stale = []
+        for instant in seen:
+            if instant >= cutoff:
+                break
+            stale.append(instant)
+        for instant in stale:
+            del seen[instant]
 
 
 def _value(entry: object, name: str, names: tuple[str, ...]) -> float | None:
@@ -184,13 +219,6 @@ def _items(entry: object, names: tuple[str, ...]):
         return entry.items()
     entry_names, values = entry  # type: ignore[misc]
     return ((k, v) for k, v in zip(entry_names, values, strict=True) if v == v)
-
-
-def _trim(seen: dict) -> None:
-    excess = len(seen) - SEEN_PER_STATION
-    if excess > 0:  # dicts keep insertion order: the oldest go
-        for old in list(islice(seen, excess)):
-            del seen[old]
 
 
 def _row_json(batch: ObservationBatch, i: int) -> bytes:

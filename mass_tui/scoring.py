@@ -1,33 +1,48 @@
-"""`mass score`: a NAB-layout CSV (timestamp,value) in, the same rows with anomaly_score out."""
+"""`mass score`: a NAB-layout CSV (timestamp,value) in, the same rows with anomaly_score out.
+
+The score is the one the engine stores: the detector's raw score calibrated
+on the series' own history and discounted inside an announced episode
+(`detectors.series.SeriesModel`), computed causally (row t uses rows <= t).
+"""
 
 from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from detectors.base import Detector
 from detectors.cusum import Cusum
-from detectors.ensemble import Ensemble, EnsembleParams, to_unit_score
+from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams
 from detectors.ewma import EwmaChart
+from detectors.series import SeriesModel
 from detectors.zscore import RollingZScore
 from sources.schema import InvalidMessage, parse_time
 
-DETECTORS = ("ensemble", "zscore", "ewma", "cusum")
+DETECTORS = ("ensemble", *COMPONENTS, "zscore", "ewma", "cusum")
 
 
-def make_detector(name: str, params: EnsembleParams) -> Detector:
+def make_detector(name: str, params: EnsembleParams) -> SeriesModel:
+    """The calibrated detector `mass score --detector NAME` uses: the ensemble, one of its views, or a
+    plain rolling z-score, EWMA chart or CUSUM on the values."""
+    raw: Detector
     if name == "ensemble":
-        return Ensemble(params)
-    if name == "zscore":
-        return RollingZScore(window=params.window, z=params.z)
-    if name == "ewma":
-        return EwmaChart(lam=params.lam, L=params.L, window=params.window)
-    if name == "cusum":
-        return Cusum(k=params.k, h=params.h, window=params.window)
-    raise ValueError(f"unknown detector {name!r}: expected one of {', '.join(DETECTORS)}")
+        raw = Ensemble(params)
+    elif name in COMPONENTS:
+        raw = Ensemble(replace(params, views=(name,)))
+    elif name == "zscore":
+        raw = RollingZScore(window=params.window, z=params.z)
+    elif name == "ewma":
+        raw = EwmaChart(lam=params.lam, L=params.L, window=params.window)
+    elif name == "cusum":
+        raw = Cusum(k=params.k, h=params.h, window=params.window)
+    else:
+        raise ValueError(f"unknown detector {name!r}: expected one of {', '.join(DETECTORS)}")
+    return SeriesModel(raw, params.alarm_rarity, params.episode_quiet, params.level_window,
+                       params.learning_hours * 3600.0)
 
 
 class ScoreInputError(ValueError):
@@ -55,7 +70,7 @@ def score_csv(src: Path, dst: Path, detector: str, params: EnsembleParams) -> di
     values = np.array([_number(row[vi]) if vi < len(row) else math.nan for row in rows])
     times = np.array([_seconds(s) for s in stamps])
     det = make_detector(detector, params)
-    scores = to_unit_score(det.step(values, times))
+    scores = det.step(values, times)
     with dst.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["timestamp", "value", "anomaly_score"])

@@ -95,3 +95,119 @@ def event_scores(
     eps = episodes(alarm, merge_gap)
     true = sum(any(s <= b and e >= a for a, b in windows) for s, e in eps)
     return detected, len(windows), true, len(eps)
+
+
+# --- a varied corpus in the NAB layout (one labelled anomaly point per event, NAB windows) ----------------------
+
+CORPUS_BASES = ("smooth", "spiky", "counts", "weekly", "square", "walk", "quantized")
+CORPUS_ANOMALIES = ("spike", "shift", "drift", "burst", "flatline", "pattern", "dropout", "spikes")
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusSeries:
+    name: str
+    t: np.ndarray
+    x: np.ndarray
+    anomalies: list[int]  # row of each labelled anomaly's start
+    kinds: list[str]
+
+
+def _base(kind: str, rng: np.random.Generator, n: int, per_day: float) -> tuple[np.ndarray, float]:
+    """(values, noise scale) of an ordinary series of this kind."""
+    i = np.arange(n)
+    phase = rng.uniform(0, 2 * np.pi)
+    day = np.sin(2 * np.pi * i / per_day + phase)
+    if kind == "smooth":
+        sd = rng.uniform(0.2, 2.0)
+        ar = rng.uniform(0.0, 0.8)
+        e = rng.normal(0, sd * np.sqrt(1 - ar * ar), n)
+        noise = np.empty(n)
+        noise[0] = e[0]
+        for k in range(1, n):
+            noise[k] = ar * noise[k - 1] + e[k]
+        x = rng.uniform(-20, 80) + rng.uniform(0, 6) * sd * day + np.cumsum(rng.normal(0, sd * 0.03, n)) + noise
+        return x, sd
+    if kind == "spiky":  # a busy machine metric: heavy tails, spikes as part of normal life
+        level = rng.uniform(5, 60)
+        sd = level * rng.uniform(0.02, 0.1)
+        x = level + sd * rng.standard_t(3, n) + rng.uniform(0, 3) * sd * day
+        burst = rng.random(n) < rng.uniform(0.002, 0.02)
+        x[burst] += np.abs(rng.normal(0, sd * rng.uniform(3, 8), burst.sum()))
+        return np.round(np.maximum(x, 0.0), 3), sd
+    if kind == "counts":  # events per interval: mostly small, often 0
+        lam = rng.uniform(0.3, 15) * (1.0 + 0.9 * day)
+        return rng.poisson(lam).astype(float), float(np.sqrt(lam.mean()) + 0.5)
+    if kind == "weekly":  # a daily and weekly rhythm (traffic, a building)
+        sd = rng.uniform(0.5, 3.0)
+        week = np.where(((i / per_day) % 7) < 5, 1.0, rng.uniform(0.2, 0.6))
+        x = rng.uniform(10, 50) + 8 * sd * np.clip(day, 0, None) * week + rng.normal(0, sd, n)
+        return x, sd
+    if kind == "square":  # a process that switches between two levels on schedule
+        sd = rng.uniform(0.5, 2.0)
+        on = ((i % per_day) / per_day) < rng.uniform(0.3, 0.6)
+        return rng.uniform(0, 40) + rng.uniform(5, 15) * sd * on + rng.normal(0, sd, n), sd
+    if kind == "walk":  # a random walk with noise (a price, a speed)
+        sd = rng.uniform(0.2, 1.0)
+        return rng.uniform(20, 100) + np.cumsum(rng.normal(0, sd * 0.3, n)) + rng.normal(0, sd, n), sd
+    # quantized: a slow signal read by a coarse sensor
+    step = rng.choice([0.1, 0.5, 1.0])
+    sd = step * rng.uniform(0.3, 2.0)
+    x = rng.uniform(10, 30) + 3 * sd * day + np.cumsum(rng.normal(0, sd * 0.05, n)) + rng.normal(0, sd, n)
+    return np.round(x / step) * step, max(sd, step)
+
+
+def _inject(kind: str, x: np.ndarray, at: int, sd: float, rng: np.random.Generator, per_day: float) -> None:
+    n = x.size
+    sign = rng.choice((-1.0, 1.0))
+    if kind == "spike":
+        x[at] += sign * rng.uniform(6, 12) * sd
+    elif kind == "shift":
+        x[at:] += sign * rng.uniform(4, 8) * sd
+    elif kind == "drift":
+        length = min(n - at, int(per_day * rng.uniform(0.5, 2.0)))
+        ramp = np.linspace(0, sign * rng.uniform(6, 12) * sd, length)
+        x[at : at + length] += ramp
+        x[at + length :] += ramp[-1]
+    elif kind == "burst":
+        length = min(n - at, int(per_day * rng.uniform(0.2, 0.6)) + 3)
+        x[at : at + length] += rng.normal(0, sd * rng.uniform(4, 7), length)
+    elif kind == "flatline":
+        length = min(n - at, int(per_day * rng.uniform(0.3, 1.0)) + 5)
+        x[at : at + length] = x[at]
+    elif kind == "pattern":  # the usual rhythm stops: the series sits at its mean for a while
+        length = min(n - at, int(per_day * rng.uniform(0.5, 1.5)) + 5)
+        x[at : at + length] = np.mean(x[max(0, at - int(per_day)) : at]) + rng.normal(0, sd * 0.3, length)
+    elif kind == "dropout":
+        length = min(n - at, int(per_day * rng.uniform(0.05, 0.3)) + 2)
+        x[at : at + length] = 0.0
+    else:  # spikes: spike density rises for a while
+        length = min(n - at, int(per_day * rng.uniform(0.5, 1.5)) + 5)
+        hit = at + np.flatnonzero(rng.random(length) < 0.15)
+        x[hit] += sign * rng.uniform(4, 8, hit.size) * sd
+
+
+def make_corpus_series(seed: int, base: str | None = None, n: int | None = None) -> CorpusSeries:
+    """One labelled series of the design corpus: a base kind, 0 to 3 anomalies after the first 20 %."""
+    rng = np.random.default_rng(seed)
+    base = base or CORPUS_BASES[int(rng.integers(len(CORPUS_BASES)))]
+    step = float(rng.choice([300.0, 600.0, 3600.0]))
+    per_day = 86400.0 / step
+    n = n or int(rng.integers(3000, 9000))
+    t = 1.6e9 + np.arange(n) * step
+    x, sd = _base(base, rng, n, per_day)
+    count = int(rng.choice([0, 1, 1, 2, 2, 3]))
+    anomalies: list[int] = []
+    kinds: list[str] = []
+    if count:
+        slots = np.linspace(int(0.2 * n), int(0.95 * n), count + 1).astype(int)
+        for a, b in zip(slots[:-1], slots[1:], strict=True):
+            at = int(rng.integers(a, max(a + 1, b - int(per_day))))
+            kind = CORPUS_ANOMALIES[int(rng.integers(len(CORPUS_ANOMALIES)))]
+            if base == "counts" and kind in ("flatline", "dropout"):
+                kind = "spikes"
+            _inject(kind, x, at, sd, rng, per_day)
+            anomalies.append(at)
+            kinds.append(kind)
+    if base in ("counts", "spiky"):
+        x = np.maximum(x, 0.0)
+    return CorpusSeries(f"{base}-{seed}", t, x, anomalies, kinds)

@@ -119,3 +119,21 @@ def test_malformed_messages_never_stop_the_pipeline_and_every_message_is_account
     assert c.observations + c.rejected + c.duplicates == sum(map(len, batches))
     assert len(stored) == c.observations and len(rejected) == c.rejected
     assert all(r["reason"] and "raw" in r for r in rejected)
+
+
+def test_the_duplicate_check_remembers_a_bounded_span_per_station():
+    """Memory per station is bounded by the horizon (and a count), whatever the stream's length."""
+    from mass_tui.lateness import SEEN_PER_STATION, OrderCheck
+
+    check = OrderCheck(horizon_s=3600.0)
+    for start in range(0, 20_000, 500):
+        t = np.arange(start, start + 500) * 60.0  # a reading a minute
+        check.check(ObservationBatch(t, ["s"] * t.size, ["x"] * t.size, {"temp_c": np.full(t.size, 1.0)}))
+    seen = check._seen["s"]
+    assert len(seen) <= 61 and min(seen) >= t[-1] - 3600.0
+    # A re-read within the horizon is still a duplicate; one beyond it is late (and stored).
+    again = check.check(ObservationBatch(t[-10:], ["s"] * 10, ["x"] * 10, {"temp_c": np.full(10, 1.0)}))
+    assert again.duplicates == 10 and len(again.batch) == 0
+    old = check.check(ObservationBatch(t[:1], ["s"], ["x"], {"temp_c": np.full(1, 1.0)}))
+    assert old.duplicates == 0 and old.late == 1
+    assert SEEN_PER_STATION >= 4096  # a whole transport batch re-read after a crash

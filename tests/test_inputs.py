@@ -226,7 +226,6 @@ def test_case_18_desert_heat_is_read_whole(tmp_path):
     assert len(stored) == 12 and rejected == [] and max(r["temp_c"] for r in stored) == 48.3
 
 
-@pytest.mark.xfail(strict=True, reason="rules scoped to smoke sensors by matchers: issue 10 item 6 (detection)")
 def test_case_18_desert_heat_raises_no_smoke_ladder_or_fire_anomaly(tmp_path):
     _, _, _, anomalies = replay(tmp_path, CASES / "18-desert-heat-dry-air.csv")
     assert not [a for a in anomalies if a["detector"] in ("bands", "fire") or a["detector"].startswith("bands")]

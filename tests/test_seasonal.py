@@ -1,0 +1,80 @@
+"""Daily profiles: working mornings stop alarming; a series without a rhythm is left as it is."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.ensemble import Ensemble, EnsembleParams
+from detectors.seasonal import DailyProfile, day_type
+from detectors.series import SeriesModel
+
+MONDAY = 1736121600.0  # 2025-01-06T00:00Z
+P = EnsembleParams()
+
+
+def _building_energy(days: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """kWh per 5 minutes: 0.04 at night and weekends, a step to 0.09 from 08:00 to 18:00 on weekdays."""
+    rng = np.random.default_rng(seed)
+    t = MONDAY + np.arange(days * 288) * 300.0
+    hour = (t % 86400) / 3600
+    weekday = np.array([day_type(int(d)) == 0 for d in np.floor(t / 86400)])
+    busy = weekday & (hour >= 8) & (hour < 18)
+    return t, 0.04 + 0.05 * busy + rng.normal(0, 0.0025, t.size)
+
+
+def test_day_types():
+    assert day_type(int(MONDAY // 86400)) == 0
+    assert day_type(int(MONDAY // 86400) + 5) == 1 and day_type(int(MONDAY // 86400) + 6) == 1
+
+
+def test_working_mornings_stop_alarming_once_the_profile_is_learned():
+    t, x = _building_energy(21)
+    model = SeriesModel(Ensemble(P), P.alarm_rarity, P.episode_quiet, P.level_window, P.learning_hours * 3600)
+    model.step(x, t)
+    announced = t[model.detail["flags"] > 0]
+    assert announced.size == 0, [f"day {int((a - MONDAY) // 86400)} {(a % 86400) / 3600:.1f} h" for a in announced]
+    w_weekday, w_weekend = model.raw.seasonal.weight
+    assert w_weekday == 1.0
+    # without the profile, the same detector announces working mornings
+    plain = SeriesModel(Ensemble(P), P.alarm_rarity, P.episode_quiet, P.level_window, P.learning_hours * 3600)
+    plain.step(x, None)
+    assert (plain.detail["flags"] > 0).sum() >= 3
+
+
+def test_a_spike_at_the_busy_hour_is_still_caught():
+    t, x = _building_energy(14, seed=1)
+    at = 288 * 9 + 8 * 12 + 30  # Wednesday of the second week, 10:30
+    x[at] *= 4.0
+    model = SeriesModel(Ensemble(P), P.alarm_rarity, P.episode_quiet, P.level_window, P.learning_hours * 3600)
+    model.step(x, t)
+    assert model.detail["flags"][at] == 1
+
+
+def test_white_noise_gets_no_profile():
+    rng = np.random.default_rng(2)
+    t = MONDAY + np.arange(288 * 14) * 300.0
+    profile = DailyProfile()
+    offset = profile.step(rng.normal(0, 1, t.size), t)
+    assert profile.weight == (0.0, 0.0)
+    assert np.all(offset == 0.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 500), min_size=1, max_size=30),
+       step=st.sampled_from([60.0, 300.0, 3600.0]))
+def test_profile_streaming_equals_batch(seed, cuts, step):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    t = MONDAY + np.cumsum(rng.integers(1, 3, n)) * step
+    x = np.sin(2 * np.pi * t / 86400) + rng.normal(0, 0.3, n)
+    whole = DailyProfile().step(x, t)
+    prof = DailyProfile()
+    parts, i, k = [], 0, 0
+    while i < n:
+        m = cuts[k % len(cuts)]
+        one = np.array([prof.push(float(x[i]), float(t[i]))]) if m == 1 else None
+        parts.append(prof.step(x[i : i + m], t[i : i + m]) if one is None else one)
+        i, k = i + m, k + 1
+    assert np.array_equal(whole, np.concatenate(parts))
