@@ -4,9 +4,9 @@ The engine runs beside the UI (in a worker process: `mass_tui.engine_process`)
 and its updates land in LiveState; the UI takes a snapshot on a timer
 (`ui.refresh_hz`) and draws everything from it, the charts of the visible
 panes at `ui.chart_hz`. A snapshot is one moment: pausing keeps it, and
-every key (station, units, filter, Enter)
-redraws every part from it, so two moments never show at once. Only the
-cells that change are sent to the terminal (`lines.LineView`).
+every key (station, units, filter, Enter) redraws every part from it, so
+two moments never show at once. Only the cells that change are sent to the
+terminal (`lines.LineView`).
 """
 
 from __future__ import annotations
