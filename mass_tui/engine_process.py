@@ -17,8 +17,9 @@ Both pipes are one-way `multiprocessing` pipes of pickled objects. Updates
 coalesce while the UI reads slowly (the pipe's write blocks, the outbox
 grows, bounded). Controls: `("pause", bool)`, `("thresholds", {"z", "h"})`,
 `("transport", "file" | "kafka")`, `("retry", None)`, `("stop", None)`.
-Acknowledgements and silences are the UI's own (`ui.alert_state`) and never
-cross.
+Acknowledgements and silences never cross: the UI writes them to the SQLite
+alert store under the data dir, which the engine's alert service reads too
+(each process opens it for itself; WAL lets both).
 
 Ending:
 - `q`: the UI sends stop; the engine ends the batch in hand, flushes and
