@@ -1,10 +1,11 @@
 """The UI in a real pseudo-terminal: bytes written, CPU share, key-to-screen latency under load, memory.
 
-    python bench/ui_cost.py [--seconds 20] [--keys 40] [--skip-memory]
+    python bench/ui_cost.py [--seconds 20] [--keys 40] [--rounds 2] [--skip-memory]
 
 Every figure comes from `mass` running in a 160x48 pty, as a person would
-run it; this script only reads what the process writes and its /proc
-counters:
+run it; this script only reads what the processes write and their /proc
+counters (CPU and RSS are those of the UI's process plus its engine
+process, when it has one):
 
 1. Idle: a replay that has ended (nothing changes): bytes/s and CPU.
 2. Paced: 5 k msg/s, 20 stations, one message at a time: bytes/s, CPU,
@@ -12,11 +13,15 @@ counters:
 3. Keys while ingesting flat out (a 1 M-line replay at --max, and `mass
    simulate --max`): `Z`/`z` sent through the pty, and the time the new z
    reached the terminal (logged by the app after the refresh that drew it,
-   same monotonic clock): p50, p99. Each load is measured with the engine's
-   time slices bounded (MASS_UI_SLICES=1: 1 ms interpreter switch interval,
-   256 KB replay batches; the default for replays) and without
-   (MASS_UI_SLICES=0: 5 ms, 1 MB; the default for live sources), in the
-   same run, alternating.
+   same monotonic clock): p50, p99; with them the bytes/s to the terminal,
+   CPU, peak RSS, messages/s and ingest-to-screen latency of the same runs.
+   Four ways to run the engine, in the same run, alternating:
+   `process` (MASS_UI_ENGINE=process: the engine in its own process at nice
+   +10, the default), `process nice 0` (MASS_ENGINE_NICE=0: the same at the
+   UI's priority), `thread bounded` (MASS_UI_ENGINE=thread MASS_UI_SLICES=1: the
+   engine in a thread of the UI's process, 1 ms interpreter switch interval,
+   256 KB replay batches) and `thread plain` (MASS_UI_SLICES=0: 5 ms, 1 MB).
+   Only keys sent while the replay still ran count.
 4. RSS over a flat-out replay of 1 M messages (the chart buffers are bounded).
 
 The machine may be shared: compare figures of one run, not across runs.
@@ -50,16 +55,51 @@ def write_recording(path: Path, n: int, stations: int = 20) -> None:
                                  "wind_mps": 3 + (i % 5) * 0.3}) + "\n")
 
 
+MODES = {
+    "process": {"MASS_UI_ENGINE": "process"},
+    "process nice 0": {"MASS_UI_ENGINE": "process", "MASS_ENGINE_NICE": "0"},
+    "thread bounded": {"MASS_UI_ENGINE": "thread", "MASS_UI_SLICES": "1"},
+    "thread plain": {"MASS_UI_ENGINE": "thread", "MASS_UI_SLICES": "0"},
+}
+
+
+def tree(pid: int) -> list[int]:
+    """The process and its descendants (the UI, its engine process, multiprocessing's resource tracker)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK
+    """CPU seconds of the process and its descendants (each counted while it lives)."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK
+    return total
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def rss_mib(pid: int, children: bool = True) -> float:
+    """Resident memory of the process and (unless `children` is False) its descendants."""
+    total = 0.0
+    for p in tree(pid) if children else [pid]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
 
 
 class Terminal:
@@ -74,6 +114,7 @@ class Terminal:
         self.master = master
         self.bytes = 0
         self.tail = b""
+        self.ended_at: float | None = None  # when "replay ended" first reached the terminal
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -88,6 +129,8 @@ class Terminal:
             with self._lock:
                 self.bytes += len(chunk)
                 self.tail = (self.tail + chunk)[-65536:]
+                if self.ended_at is None and b"replay ended" in self.tail[-len(chunk) - 16:]:
+                    self.ended_at = time.monotonic()
 
     def count(self) -> int:
         with self._lock:
@@ -133,35 +176,53 @@ def run(args: list[str], tmp: Path, env: dict[str, str], name: str) -> tuple[Ter
 
 
 def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys: int) -> dict[str, float]:
-    """Send Z and z alternately while the app ingests; (p50, p99) ms of key to terminal, CPU share."""
+    """Send Z and z alternately while the app ingests: key-to-screen latencies (ms) of the keys sent
+    before the ingest ended, and over the same window bytes/s, CPU share, peak RSS, messages shown."""
     term, stats = run(args, tmp, env, name)
     time.sleep(6)  # started, and ingesting
-    c0, t0 = cpu_seconds(term.proc.pid), time.monotonic()
-    sent = []
+    b0, c0, t0 = term.count(), cpu_seconds(term.proc.pid), time.monotonic()
+    sent, rss = [], []
     for i in range(keys):
         sent.append(term.type("Z" if i % 2 == 0 else "z"))
         time.sleep(0.25)
+        rss.append(rss_mib(term.proc.pid))
     time.sleep(1.0)
-    cpu = (cpu_seconds(term.proc.pid) - c0) / (time.monotonic() - t0)
+    b1, c1, t1 = term.count(), cpu_seconds(term.proc.pid), time.monotonic()
     term.stop()
-    shown = json.loads(stats.read_text())["key_shown"]
+    st = json.loads(stats.read_text())
+    shown = st["key_shown"]
+    ended = term.ended_at if term.ended_at is not None else float("inf")
     n = min(len(sent), len(shown))
-    lat = [(shown[i] - sent[i]) * 1000 for i in range(n)]
-    return {"p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "max": max(lat) if lat else float("nan"),
-            "keys": n, "cpu": cpu}
+    lat = [(shown[i] - sent[i]) * 1000 for i in range(n) if sent[i] < ended]
+    return {"lat": lat, "keys": len(lat), "cpu": (c1 - c0) / (t1 - t0), "bytes": (b1 - b0) / (t1 - t0),
+            "rss": max(rss), "messages": st["messages"], "ingest_p50": st["p50"], "ingest_p99": st["p99"]}
+
+
+def report(load: str, mode: str, runs: list[dict]) -> None:
+    lat = [x for r in runs for x in r["lat"]]
+    cpu = sum(r["cpu"] for r in runs) / len(runs)
+    kb = sum(r["bytes"] for r in runs) / len(runs) / 1024
+    p50s = sorted(r["ingest_p50"] for r in runs if r["ingest_p50"] is not None)
+    p99s = [r["ingest_p99"] for r in runs if r["ingest_p99"] is not None]
+    ingest = f"p50 {p50s[len(p50s) // 2] * 1000:.0f} ms, p99 {max(p99s) * 1000:.0f} ms" if p50s else "n/a"
+    print(f"keys during {load}, {mode}: key-to-screen p50 {pct(lat, 0.5):.0f} ms, p99 {pct(lat, 0.99):.0f} ms, "
+          f"max {max(lat, default=float('nan')):.0f} ms ({len(lat)} keys while ingesting); "
+          f"{kb:.1f} KB/s to the terminal; CPU {cpu * 100:.0f}% of one core (UI + engine); "
+          f"RSS peak {max(r['rss'] for r in runs):.0f} MiB; ingest-to-screen {ingest}; "
+          f"{sum(r['messages'] for r in runs) // len(runs):,} messages shown per run")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--keys", type=int, default=40)
-    ap.add_argument("--rounds", type=int, default=2, help="alternations of bounded/unbounded slices per load")
+    ap.add_argument("--rounds", type=int, default=2, help="alternations of the engine modes per load")
     ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLORTERM": "",
-               "HOME": str(tmp), "LANG": "C.UTF-8"}
+               "HOME": str(tmp), "LANG": "C.UTF-8", "MASS_UI_ENGINE": "process"}
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
 
         # 1. Idle: a replay that has ended.
@@ -190,43 +251,43 @@ def main() -> None:
         term.stop()
         st = json.loads(stats.read_text())
         print(f"5 k msg/s (160x48, {args.seconds:g} s): {load_bytes / 1024:.1f} KB/s to the terminal, CPU "
-              f"{load_cpu * 100:.0f}% of one core (UI and engine threads)")
+              f"{load_cpu * 100:.0f}% of one core (UI and engine processes)")
         print(f"  paused: {paused_bytes / 1024:.2f} KB/s, CPU {paused_cpu * 100:.1f}%")
         print(f"  ingest-to-screen latency: p50 {st['p50'] * 1000:.0f} ms, p99 {st['p99'] * 1000:.0f} ms "
               f"({st['messages']} messages)")
 
-        # 3. Keys while ingesting flat out, time slices bounded (default) or not, alternating.
+        # 3. Keys while ingesting flat out: the engine in a process, or in a thread with bounded slices or not.
         big = tmp / "million.jsonl"
         write_recording(big, 1_000_000)
         loads = {"1 M-line replay --max": ["replay", str(big), "--max"], "simulate --max": ["simulate", "--max"]}
         for load, cmd in loads.items():
-            results: dict[str, list[dict[str, float]]] = {"bounded": [], "unbounded": []}
+            results: dict[str, list[dict]] = {mode: [] for mode in MODES}
             for r in range(args.rounds):
-                for mode in ("bounded", "unbounded"):
-                    mode_env = {**env, "MASS_UI_SLICES": "1" if mode == "bounded" else "0"}
-                    results[mode].append(key_latency(cmd, tmp, mode_env, f"{load[:6]}-{mode}-{r}", args.keys))
+                for mode, mode_env in MODES.items():
+                    tag = f"{load[:6]}-{mode.replace(' ', '-')}-{r}"
+                    results[mode].append(key_latency(cmd, tmp, {**env, **mode_env}, tag, args.keys))
             for mode, runs in results.items():
-                p50 = sorted(x["p50"] for x in runs)[len(runs) // 2]
-                p99 = max(x["p99"] for x in runs)
-                cpu = sum(x["cpu"] for x in runs) / len(runs)
-                print(f"keys during {load}, slices {mode}: key-to-screen p50 {p50:.0f} ms, p99 {p99:.0f} ms "
-                      f"({sum(x['keys'] for x in runs)} keys, process CPU {cpu * 100:.0f}%)")
+                report(load, mode, runs)
 
         if args.skip_memory:
             return
-        # 4. Memory over 1 M messages flat out: sample RSS as it goes.
+        # 4. Memory over 1 M messages flat out: sample RSS as it goes (the UI's process, and with its engine).
         term, _ = run(["replay", str(big), "--max"], tmp, env, "memory")
-        samples = []
+        samples, ui_only = [], []
         start = time.monotonic()
         while term.proc.poll() is None and time.monotonic() - start < 300:
             time.sleep(2)
+            if term.saw("replay ended"):
+                break
             samples.append(rss_mib(term.proc.pid))
-            if term.saw("replay ended") or (len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]):
+            ui_only.append(rss_mib(term.proc.pid, children=False))
+            if len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]:
                 break
         term.stop()
         third = max(1, len(samples) // 3)
-        print(f"RSS over 1 M messages: {samples[third - 1]:.0f} MiB after a third of the run, "
-              f"{max(samples):.0f} MiB peak, {samples[-1]:.0f} MiB at the end ({len(samples)} samples)")
+        print(f"RSS over 1 M messages (UI + engine): {samples[third - 1]:.0f} MiB after a third of the run, "
+              f"{max(samples):.0f} MiB peak, {samples[-1]:.0f} MiB at the end ({len(samples)} samples); "
+              f"the UI's process alone {max(ui_only):.0f} MiB peak")
 
 
 if __name__ == "__main__":

@@ -32,18 +32,8 @@ DEMO = ROOT / "mass_tui" / "demo" / "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
 
 
 async def shoot(until: float, size: tuple[int, int], svg: Path) -> None:
-    from mass_tui import replay as replay_module
-    from mass_tui.ui import launch
-
-    original = replay_module.replay_file
-
-    def up_to(*args, **kwargs):
-        kwargs["until"] = until
-        return original(*args, **kwargs)
-
-    launch.replay_file = up_to
     cfg = load_config(None, env={}, dotenv_file=None)
-    app, cleanup = replay_app(cfg, DEMO, speed=None, station="ndbc-44005", show_rate=False)
+    app, cleanup = replay_app(cfg, DEMO, speed=None, station="ndbc-44005", until=until, show_rate=False)
     try:
         async with app.run_test(size=size) as pilot:
             while any(w.is_running for w in app.workers):
@@ -58,7 +48,6 @@ async def shoot(until: float, size: tuple[int, int], svg: Path) -> None:
             app.save_screenshot(str(svg))
     finally:
         cleanup()
-        launch.replay_file = original
 
 
 def to_png(svg: Path) -> Path | None:

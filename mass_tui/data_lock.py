@@ -55,6 +55,12 @@ class DataDirLock:
             text = ""
         return text or "its PID is not recorded"
 
+    def fileno(self) -> int:
+        """The locked descriptor (to hand to a child process that holds the lock with this one)."""
+        if self._fd is None:
+            raise ValueError("the data dir lock is not held")
+        return self._fd
+
     def release(self) -> None:
         if self._fd is not None:
             try:

@@ -1,13 +1,15 @@
-"""What the UI shows, kept by the engine's thread and read by the UI on a timer.
+"""What the UI shows, kept in the UI's process and read by the UI on a timer.
 
-Its sink (`mass_tui.sinks.live`) calls `record_series()` for every scored batch of a (station,
-variable) and `record_batch()` once per batch; the UI takes `snapshot()`s at
-its own pace. A snapshot copies no chart data: it notes how many points
-each series had (`counts`), and the UI reads the rows it draws with
-`rows(..., upto=count)`, so titles, sparklines, charts and the events list
-all show the same moment, and a paused screen stays one moment whatever
+The engine runs in a worker process (`mass_tui.engine_process`); its sink
+(`mass_tui.sinks.live.UpdateSink`) sends compact updates (`mass_tui.live_update.Update`:
+new chart rows per series, anomalies, places, counters, status), and a
+reader thread here applies each one with `apply()`. The UI takes
+`snapshot()`s at its own pace. A snapshot copies no chart data: it notes how
+many points each series had (`counts`), and the UI reads the rows it draws
+with `rows(..., upto=count)`, so titles, sparklines, charts and the events
+list all show the same moment, and a paused screen stays one moment whatever
 the engine does. Nothing here imports Textual: the repaint rate never
-follows the message rate, and the headless service could serve the same state.
+follows the message rate.
 """
 
 from __future__ import annotations
@@ -16,17 +18,47 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from detectors.base import Anomaly
 from mass_tui.ui.episodes import Episode, EpisodeBook
 
+if TYPE_CHECKING:
+    from mass_tui.live_update import Update
+
 # Per point: what the chart draws and what a threshold "what-if" needs.
 FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma", "rules",
           "drift")
 COL = {name: i for i, name in enumerate(FIELDS)}
+
+
+def trace_rows(times: np.ndarray, values: np.ndarray, score: np.ndarray, detail: dict[str, Any],
+               rules: np.ndarray | None = None) -> np.ndarray:
+    """The chart rows (n, len(FIELDS)) of one scored series: the detector views the ensemble gave
+    (`Ensemble.detail`: resid_z, level_z, cusum_up/down, burst_ratio, level_mean/sigma, drift; NaN
+    when absent) and the highest rule score per value (1.0 = fired; 0 without rules)."""
+    n = len(values)
+
+    def col(name: str) -> np.ndarray:
+        arr = detail.get(name)
+        return np.full(n, np.nan) if arr is None else np.asarray(arr, dtype=np.float64)
+
+    rows = np.empty((n, len(FIELDS)))
+    rows[:, 0] = times
+    rows[:, 1] = values
+    rows[:, 2] = col("forecast")
+    rows[:, 3] = score
+    rows[:, 4] = col("resid_z")
+    rows[:, 5] = col("level_z")
+    rows[:, 6] = np.fmax(col("cusum_up"), col("cusum_down"))
+    rows[:, 7] = col("burst_ratio")
+    rows[:, 8] = col("level_mean")
+    rows[:, 9] = col("level_sigma")
+    rows[:, 10] = 0.0 if rules is None else rules
+    rows[:, 11] = col("drift")
+    return rows
 
 
 class Ring:
@@ -41,7 +73,10 @@ class Ring:
         self.data = np.full((min(initial, capacity), width), np.nan)
         self.count = 0  # rows ever written
 
-    def extend(self, rows: np.ndarray) -> None:
+    def extend(self, rows: np.ndarray, skipped: int = 0) -> None:
+        """Append `rows`; `skipped` rows that came before them were never sent (a coalesced update
+        cut them, and then sends at least `capacity` rows, so the ring is replaced whole)."""
+        self.count += skipped
         n = rows.shape[0]
         if n == 0:
             return
@@ -137,6 +172,10 @@ class LiveState:
     _revs: dict[str, int] = field(default_factory=dict)  # episode id -> readings when last copied
     # station -> (source, lat, lon, tags) known before its first message (the configuration's stations)
     known_places: dict[str, tuple] = field(default_factory=dict)
+    # station -> labels (sources.labels: source, kind, tags), what the UI's silences match on
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    # station -> the daily summaries of its days still open (the engine's aggregates), for the daily screen
+    open_daily: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def _info(self, station: str) -> StationInfo:
         """The station's entry, made on first sight (with its configured place). Hold the lock."""
@@ -148,36 +187,43 @@ class LiveState:
                 info.lat, info.lon = known[1], known[2]
         return info
 
-    # --- written by the engine's thread ------------------------------------
+    # --- written by the reader of the engine's updates ------------------------------------
+    def apply(self, update: Update) -> None:
+        """One update from the engine (`mass_tui.live_update`): rows per series, places, labels, then
+        the batch part (anomalies, counters, status, notices) at once."""
+        for (station, variable), rows in update.rows.items():
+            self._record_rows(station, variable, rows, update.skipped.get((station, variable), 0))
+        if update.places:
+            self.record_places(update.places)
+        if update.labels or update.notices or update.dropped_anomalies or update.open_daily:
+            with self._lock:
+                self.labels.update(update.labels)
+                self.open_daily.update(update.open_daily)
+                self.notices.extend(update.notices)
+                if update.dropped_anomalies:
+                    self.status["ui_dropped_anomalies"] = self.status.get("ui_dropped_anomalies", 0) + \
+                        update.dropped_anomalies
+                    self.notices.append(f"the screen fell behind the engine: {update.dropped_anomalies} "
+                                        "anomalies are not listed here (all are in the store)")
+                self.version += 1
+        if update.marks or update.anomalies:
+            self._record(update.marks, update.anomalies, update.status)
+        elif update.status:
+            self.update_status(**update.status)
+
     def record_series(self, station: str, variable: str, times: np.ndarray, values: np.ndarray,
                       score: np.ndarray, detail: dict[str, Any], rules: np.ndarray | None = None) -> None:
         """One scored batch of a series; `rules` is the highest rule score per value (1.0 = fired)."""
-        n = len(values)
+        self._record_rows(station, variable, trace_rows(times, values, score, detail, rules))
 
-        def col(name: str) -> np.ndarray:
-            arr = detail.get(name)
-            return np.full(n, np.nan) if arr is None else np.asarray(arr, dtype=np.float64)
-
-        rows = np.empty((n, len(FIELDS)))
-        rows[:, 0] = times
-        rows[:, 1] = values
-        rows[:, 2] = col("forecast")
-        rows[:, 3] = score
-        rows[:, 4] = col("resid_z")
-        rows[:, 5] = col("level_z")
-        rows[:, 6] = np.fmax(col("cusum_up"), col("cusum_down"))
-        rows[:, 7] = col("burst_ratio")
-        rows[:, 8] = col("level_mean")
-        rows[:, 9] = col("level_sigma")
-        rows[:, 10] = 0.0 if rules is None else rules
-        rows[:, 11] = col("drift")
+    def _record_rows(self, station: str, variable: str, rows: np.ndarray, skipped: int = 0) -> None:
         key = (station, variable)
-        newest = float(np.max(times)) if n else float("-inf")
+        newest = float(np.max(rows[:, 0])) if rows.shape[0] else float("-inf")
         with self._lock:
             ring = self.series.get(key)
             if ring is None:
                 ring = self.series[key] = Ring(self.capacity, len(FIELDS))
-            ring.extend(rows)
+            ring.extend(rows, skipped)
             info = self._info(station)
             if variable not in info.variables:
                 info.variables.append(variable)
@@ -198,7 +244,11 @@ class LiveState:
                     info.tags = dict(tags)
 
     def record_batch(self, observations: int, anomalies: list[Anomaly], **status: Any) -> None:
-        now = time.monotonic()
+        """A batch of `observations` scored now, with its anomalies and status."""
+        self._record([(time.monotonic(), observations)], anomalies, status)
+
+    def _record(self, marks: list[tuple[float, int]], anomalies: list[Anomaly], status: dict[str, Any]) -> None:
+        """Batches scored at (monotonic time, observations), their anomalies, the newest status."""
         with self._lock:
             for a in anomalies:
                 self.anomalies.append(a)
@@ -212,9 +262,11 @@ class LiveState:
                 self.book.add(anomalies)
             while len(self.anomalies) > self.max_anomalies:
                 self.anomalies.popleft()
-            total = self.status.get("observations", 0) + observations
-            self._rate.append((now, total))
-            self.unseen.append((now, observations))
+            total = self.status.get("observations", 0)
+            for when, count in marks:
+                total += count
+                self._rate.append((when, total))
+                self.unseen.append((when, count))
             self.status.update(status)
             self.status["observations"] = total
             self.version += 1
@@ -291,6 +343,11 @@ class LiveState:
         with self._lock:
             ep = self.book.by_id.get(episode_id)
             return list(ep.recent) if ep is not None else []
+
+    def days_open(self, station: str) -> list[dict[str, Any]]:
+        """The daily summaries of the station's days still open, as the engine last sent them."""
+        with self._lock:
+            return list(self.open_daily.get(station, []))
 
     def recent_anomalies(self) -> list[Anomaly]:
         with self._lock:

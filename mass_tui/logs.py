@@ -117,13 +117,15 @@ def _ours(handler: logging.Handler) -> bool:
 
 
 def setup_logging(log_dir: Path, *, stdout_events: bool, level: int = logging.INFO,
-                  secrets: Iterable[str | None] = (), stderr_notices: bool | None = None) -> Path:
-    """Log to `log_dir/mass.log` (rotating, 5 x 5 MB); events to stdout and notices to stderr
+                  secrets: Iterable[str | None] = (), stderr_notices: bool | None = None,
+                  file_name: str = "mass.log") -> Path:
+    """Log to `log_dir/file_name` (rotating, 5 x 5 MB); events to stdout and notices to stderr
     when `stdout_events` (headless) unless `stderr_notices` says otherwise. `secrets` are
-    redacted from every record. Returns the log file's path."""
+    redacted from every record. Returns the log file's path. Each process writes its own file
+    (the UI's engine process `engine.log`): two processes rotating one file would race."""
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    path = log_dir / "mass.log"
+    path = log_dir / file_name
     root = logging.getLogger()
     for logger in (root, EVENTS, NOTICE):
         for handler in list(logger.handlers):

@@ -103,8 +103,9 @@ async def test_threshold_keys_apply_and_recount_what_if():
             assert app.h == 5.5 and "h=5.5" in _status(app)
             await pilot.press("c", "c")
             assert app.h == 4.5
-            # The engine takes the new thresholds before its next batch, keeping its state.
-            assert app.engine._threshold_request == {"z": 2.5, "h": 4.5}
+            # Sent to the engine, which takes them before its next batch, keeping its state (the replay has
+            # ended here: test_ui_engine_process.py sees a running engine take them).
+            assert app.engine.thresholds == {"z": 2.5, "h": 4.5}
     finally:
         cleanup()
 
@@ -113,16 +114,18 @@ async def test_pause_stops_ingest_and_space_resumes():
     app, cleanup = _app(speed=20000.0)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(1.0)
+            assert await _until(pilot, lambda: app.state.status.get("observations", 0) > 0)
             await pilot.press("space")
             assert "PAUSED" in _status(app) and "PAUSED" in _text(app, "#header")
+            # The engine says when it took the pause; what it scored before that may still be arriving.
+            assert await _until(pilot, lambda: app.state.status.get("engine_paused") is True)
+            await pilot.pause(0.3)
             seen = app.state.status.get("observations", 0)
             await pilot.pause(1.0)
             assert app.state.status.get("observations", 0) <= seen + 1  # at most the message in hand
             await pilot.press("space")
-            await pilot.pause(1.0)
-            assert "PAUSED" not in _status(app)
-            assert app.state.status.get("observations", 0) > seen
+            assert await _until(pilot, lambda: app.state.status.get("observations", 0) > seen + 1)
+            assert "PAUSED" not in _status(app) and app.state.status.get("engine_paused") is False
             await pilot.press("q")
     finally:
         cleanup()
@@ -609,7 +612,7 @@ async def test_a_burst_of_messages_does_not_block_input(tmp_path):
     app, cleanup = _app(rec, speed=50_000.0, station=None)  # 5 k msg/s
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(1.0)
+            assert await _until(pilot, lambda: app.state.rate() > 1000, 60)  # streaming
             for key in ("Z", "z", "C", "c", "Z"):
                 assert any(w.is_running for w in app.workers), "still ingesting"
                 before = (app.z, app.h)

@@ -1,11 +1,12 @@
 """The terminal UI: what is wrong now, the events behind it, the charts of one station, thresholds on keys.
 
-The engine runs in a thread worker and only writes to LiveState; the UI
-takes a snapshot on a timer (`ui.refresh_hz`) and draws everything from
-it, the charts of the visible panes at `ui.chart_hz`. A snapshot is one
-moment: pausing keeps it, and every key (station, units, filter, Enter)
-redraws every part from it, so two moments never show at once. Only the
-cells that change are sent to the terminal (`lines.LineView`).
+The engine runs beside the UI (in a worker process: `mass_tui.engine_process`)
+and its updates land in LiveState; the UI takes a snapshot on a timer
+(`ui.refresh_hz`) and draws everything from it, the charts of the visible
+panes at `ui.chart_hz`. A snapshot is one moment: pausing keeps it, and
+every key (station, units, filter, Enter) redraws every part from it, so
+two moments never show at once. Only the cells that change are sent to the
+terminal (`lines.LineView`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input
 
-from mass_tui.engine import Engine
+from mass_tui.engine_process import EngineFailure, EngineLink
 from mass_tui.live_state import COL, LiveState, Snapshot
 from mass_tui.ui import screens
 from mass_tui.ui.alert_state import AlertState, StateFile
@@ -63,7 +64,7 @@ def _display_order(variable: str) -> tuple[int, str]:
 
 @dataclass
 class Controls:
-    """What the UI asks of the engine's thread; read there between batches."""
+    """What the UI asks of the engine: flags and calls that `EngineLink` sends to it as controls."""
 
     paused: threading.Event
     stop: threading.Event
@@ -106,7 +107,7 @@ class MassApp(App):
     """
     BINDINGS = BINDINGS
 
-    def __init__(self, engine: Engine, state: LiveState, controls: Controls, run: Callable[[], None], *,
+    def __init__(self, engine: EngineLink, state: LiveState, controls: Controls, run: Callable[[], None], *,
                  source_label: str, fast_hz: float = 4.0, chart_hz: float = 1.0, show_rate: bool = True,
                  look: Look | None = None, alert_state: AlertState | None = None, pace: str = "live") -> None:
         super().__init__()
@@ -132,8 +133,8 @@ class MassApp(App):
         self.event_filter = EventFilter()
         self.dense: bool | None = None  # None: dense when the screen is short or the station has many variables
         self.expanded: set[str] = set()
-        self.z = engine.bank.params.z
-        self.h = engine.bank.params.h
+        self.z = engine.params.z
+        self.h = engine.params.h
         self.baseline_count: int | None = None  # set once thresholds were touched: the status shows a what-if
         self.snapshot: Snapshot | None = None
         self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
@@ -203,7 +204,7 @@ class MassApp(App):
         try:
             self._run()
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of a dead screen
-            self.engine_error = f"{type(exc).__name__}: {exc}"
+            self.engine_error = str(exc) if isinstance(exc, EngineFailure) else f"{type(exc).__name__}: {exc}"
             self.call_from_thread(self.notify, f"engine stopped: {inert(self.engine_error)}", severity="error",
                                   timeout=30, markup=False)
         finally:
@@ -399,8 +400,9 @@ class MassApp(App):
         st = self.state.status
         source = st.get("source_state") or {}
         lines: list[str] = []
-        if self.engine_error:
-            lines.append(f"Engine stopped: {self.engine_error}")
+        engine_error = self.engine_error or st.get("engine_error")
+        if engine_error:
+            lines.append(f"Engine stopped: {engine_error}")
         if st.get("transport_error"):
             lines.append(f"Transport: {st['transport_error']}")
         if source.get("stopped"):
@@ -433,7 +435,7 @@ class MassApp(App):
         key = (snap.version, self.station, self.z, self.h)
         if key == self._what_if_key:
             return self._what_if
-        params = self.engine.bank.params
+        params = self.engine.params
         before = now = 0
         for (st, var), count in snap.counts.items():
             if st != self.station:
@@ -459,7 +461,7 @@ class MassApp(App):
         if self.paused:
             parts.append(("PAUSED", "bold reverse"))
         parts.append((f"{inert(self.source_label, 30)} via {transport}", ""))
-        if self.engine_error or st.get("transport_error") or source.get("stopped"):
+        if self.engine_error or st.get("engine_error") or st.get("transport_error") or source.get("stopped"):
             parts.append(("FAILED (see above)", "bold red" if self.look.color else "bold reverse"))
         elif source.get("up") is False:
             parts.append(("DOWN (see above)", "bold red" if self.look.color else "bold reverse"))
@@ -471,7 +473,7 @@ class MassApp(App):
         if "lag" in st:
             parts.append((f"lag {st['lag']}", ""))
         parts.append((f"rejected {st.get('rejected', 0)}", ""))
-        parts.append((f"alerts {st.get('alerts', 0)}", "") if self.engine.alerts is not None else ("alerts off",
+        parts.append((f"alerts {st.get('alerts', 0)}", "") if self.engine.alerts_enabled else ("alerts off",
                                                                                                    "dim"))
         for name, text in st.get("sinks", {}).items():  # a database sink's state (mass_tui.sinks.postgres)
             parts.append((f"{name} {text}", "" if text == "up" else "bold red" if "DOWN" in text else "yellow"))
@@ -978,9 +980,7 @@ class MassApp(App):
     def action_daily(self) -> None:
         from mass_tui.ui.daily import DailyScreen
 
-        sink = next((s for s in self.engine.sinks if s.name == "aggregates"), None)
-        if self.engine.store is not None:
-            self.push_screen(DailyScreen(self.engine.store.db_dir, self.station, getattr(sink, "open_daily", None)))
+        self.push_screen(DailyScreen(self.engine.db_dir, self.station, self.engine.open_daily))
 
     def on_screen_resume(self) -> None:
         self.call_after_refresh(self.render_all, True)

@@ -196,7 +196,7 @@ class EpisodeScreen(Screen[None]):
         self.query_one("#chart", LineView).show(chart)
         self.query_one("#chart", LineView).border_title = Text(f"{label_of(ep.variable)} around the peak (◆)")
 
-        params = app.engine.bank.params
+        params = app.engine.params
         views = [Text("What each view of the ensemble said at the peak", style="bold")]
         views += [Text(f"  {line}", no_wrap=True) for line in _views_at(rows, ep.peak_ts, app.z, app.h,
                                                                          params.burst_ratio)]
