@@ -107,6 +107,7 @@ _IEM = {
     "tmpf": ("temp_c", "f"), "dwpf": ("dewpoint_c", "f"), "tmpc": ("temp_c", "c"), "dwpc": ("dewpoint_c", "c"),
     "relh": ("humidity_pct", "%"), "drct": ("wind_dir_deg", "deg"), "sknt": ("wind_mps", "kt"),
     "sped": ("wind_mps", "mph"), "gust": ("gust_mps", "kt"), "gust_mph": ("gust_mps", "mph"),
+    "gust_sknt": ("gust_mps", "kt"),  # the one-minute ASOS download
     "alti": ("altimeter_hpa", "inhg"), "mslp": ("pressure_msl_hpa", "mb"), "p01i": ("precip_mm", "in"),
     "p01m": ("precip_mm", "mm"),
 }

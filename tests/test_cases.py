@@ -323,6 +323,15 @@ def test_date_and_time_columns_are_one_time_and_empty_rows_are_blank(tmp_path):
     assert [r["ts"] for r in stored] == ["2024-01-15T00:00:00Z", "2024-01-16T00:00:00Z"]
 
 
+def test_iem_one_minute_asos_valid_utc_column(tmp_path):
+    """IEM's one-minute ASOS CSV: `valid(UTC)` is the time (before: every row "missing ts"), gust_sknt knots."""
+    f = tmp_path / "asos1min.csv"
+    f.write_text("station,station_name,valid(UTC),tmpf,sknt,gust_sknt\nMSP,MINNEAPOLIS,2010-10-26 00:53,59,16,25\n")
+    _, stored, rejected, _ = replay(tmp_path, f)
+    assert rejected == [] and stored[0]["ts"] == "2010-10-26T00:53:00Z" and stored[0]["temp_c"] == 15.0
+    assert stored[0]["gust_mps"] == pytest.approx(25 * 0.514444)
+
+
 def test_a_header_without_a_time_column_says_which_names_it_looks_for(tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("Zeit;Station;temp_c\n01.03.2024 10:00;H;3,5\n")

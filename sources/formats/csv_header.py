@@ -3,7 +3,8 @@
 - **Time columns.** Loggers and spreadsheets often write the date and the time of
   day in two columns (`Date,Time`: Davis WeatherLink, many data loggers): they are
   joined into one time (`2024-01-15 06:00`). A lone `Date` column (daily data) or
-  a `Date Time` / `date_time` / `Time (UTC)` column is the time. A header that
+  a `Date Time` / `date_time` / `Time (UTC)` / `valid(UTC)` (IEM's one-minute
+  ASOS files) column is the time. A header that
   already has a column mass reads as the time (`ts`, `time`, `timestamp`, ...)
   is left alone.
 - **Units row.** ERDDAP's `.csv` (NDBC, IOOS and many other archives served that
@@ -22,7 +23,7 @@ from sources.decode import TIME_KEYS
 from sources.fields import DEFAULT_NA, resolve, unit_label
 from sources.times import TimeError, parse_iso
 
-_TIME_NAME = re.compile(r"^(date[ _/]?time|time[ _]?stamp|time|date)\s*([\(\[]\s*utc\s*[\)\]]|utc)?$", re.I)
+_TIME_NAME = re.compile(r"^(date[ _/]?time|time[ _]?stamp|time|date|valid)\s*([\(\[]\s*utc\s*[\)\]]|utc)?$", re.I)
 
 
 @dataclass(frozen=True)
