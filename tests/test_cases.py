@@ -226,6 +226,24 @@ def test_reliability_tui_injection_mails_keep_their_headers(tmp_path, smtp_serve
         assert "\\x1b]0;PWNED-TITLE\\x07T" in msg.get_content()
 
 
+INVISIBLE = "\xad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12), st.sampled_from(INVISIBLE), st.text(max_size=12))
+def test_property_a_name_with_an_invisible_character_never_looks_like_another(before, hidden, after):
+    """tui-injection.jsonl's kind, one step on: a zero-width or other invisible format character in a
+    station name (as stored, mailed and logged) is shown escaped, so "plain\u200b" never passes for
+    "plain"."""
+    from sources.text import inert
+
+    name = before + hidden + after
+    assert inert(name) != inert(before + after)
+    assert not any(ch in inert(name) for ch in INVISIBLE)
+    obs = Decoder().decode([orjson.dumps({"ts": 1_700_000_000, "station": name or "x", "temp_c": 1})]).batch
+    assert not any(ch in obs.station[0] for ch in INVISIBLE)
+
+
 # --- variants a user produces ----------------------------------------------------------------------
 
 NDBC_2012 = """#YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS  TIDE
