@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -443,7 +444,7 @@ class Decoder:
                     seconds, naive = parse_iso(value)
                     if naive and zones:
                         tz = file_tz or self.policy.zone_for(stations[j])
-                        if tz is not None:
+                        if tz is not None and tz is not UTC:  # a file that states UTC: as written
                             seconds = self.local.resolve(stations[j], seconds, tz)
                 elif type(value) in _NUMBER:
                     seconds = epoch_seconds(float(value))

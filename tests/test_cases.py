@@ -309,8 +309,11 @@ def test_an_iem_download_in_local_time_is_read_in_the_zone_it_states(tmp_path):
     _, stored, _, _ = replay(tmp_path, f)
     assert [r["ts"] for r in stored] == ["2010-10-26T00:53:00Z", "2010-11-07T06:30:00Z"]  # CDT, then the 1st 01:30
     assert open_recording(f).tz == "America/Chicago"
-    (tmp_path / "utc.csv").write_text("#DEBUG: Time Zone     -> UTC\nstation,valid,tmpf\nMSP,2010-10-25 19:53,59\n")
-    assert open_recording(tmp_path / "utc.csv").tz == ""
+    utc = tmp_path / "utc.csv"
+    utc.write_text("#DEBUG: Time Zone     -> UTC\nstation,valid,tmpf\nMSP,2010-10-25 19:53,59\n")
+    assert open_recording(utc).tz == "UTC"
+    _, stored, _, _ = replay(tmp_path, utc, "--tz", "Europe/Paris", name="utc")  # the file's word wins
+    assert stored[0]["ts"] == "2010-10-25T19:53:00Z"
 
 
 def test_erddap_csv_units_row_is_read_as_units_not_a_bad_row(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 
 from sources.decode import Table
@@ -28,10 +29,10 @@ _ZONE_LINE = re.compile(rb"^#DEBUG:\s*Time Zone\s*->\s*(\S+)\s*$", re.MULTILINE)
 
 
 def stated_zone(head: bytes) -> str:
-    """The IANA zone a download's debug lines state for its times ("" when none, or UTC)."""
+    """The IANA zone a download's debug lines state for its times: "UTC" for UTC, "" when none is stated."""
     m = _ZONE_LINE.search(head.replace(b"\r\n", b"\n"))
     name = m.group(1).decode("ascii", errors="replace") if m else ""
-    return "" if name.upper() in ("", "UTC", "ETC/UTC", "GMT", "Z") else name
+    return "UTC" if name.upper() in ("UTC", "ETC/UTC", "GMT", "Z") else name
 
 
 def tables(path: Path, chunk_bytes: int, *, tz: str = "", problems: list[str] | None = None) -> Iterator[Table]:
@@ -39,7 +40,8 @@ def tables(path: Path, chunk_bytes: int, *, tz: str = "", problems: list[str] | 
 
     Raises ValueError for a zone the tz database does not know.
     """
-    zone_info = zone(tz) if tz else None
+    # A file that says UTC is UTC whatever --tz says: datetime.UTC tells the decoder so.
+    zone_info = UTC if tz == "UTC" else zone(tz) if tz else None
     for table in csv_table.tables(path, chunk_bytes, dialect="iem", problems=problems):
         table.tz = zone_info
         yield table
