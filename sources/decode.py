@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -226,8 +227,13 @@ class Decoder:
             width = len(header)
             local = {r: k for k, r in enumerate(ids)}
 
+            # tables() keeps only rows of the header's width: one transposition gives every column
+            by_column = list(zip(*cells, strict=True)) if all(len(row) == width for row in cells) else None
+
             def column(key: str, rows: list[int]) -> list[str | None]:
                 j = index[key]
+                if rows is ids and by_column is not None:
+                    return list(by_column[j])
                 return [_cell(cells[local[r]], j, width) for r in rows]
 
             self._guarded(keys, ids, column, raws.__getitem__, lambda r: None, out, default_station,
@@ -256,7 +262,18 @@ class Decoder:
             if obj is not None:
                 groups.setdefault(tuple(obj), []).append(i)
         for keys, rows in groups.items():
-            def column(key: str, rows: list[int]) -> list[Any]:
+            # Every object of a group has the group's keys: one itemgetter per object and one
+            # transposition give all the columns of the group.
+            whole = rows
+            if len(keys) > 1:
+                cells = list(zip(*map(itemgetter(*keys), (objs[r] for r in rows)), strict=True))
+            else:
+                cells = [[objs[r][key] for r in rows] for key in keys]
+            at = {key: k for k, key in enumerate(keys)}
+
+            def column(key: str, rows: list[int], whole=whole, cells=cells, at=at) -> list[Any]:
+                if rows is whole and key in at:
+                    return list(cells[at[key]])
                 return [objs[r].get(key) for r in rows]
 
             self._guarded(keys, rows, column, rows_raw.__getitem__, rows_meta.__getitem__, out, default_station,

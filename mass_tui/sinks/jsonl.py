@@ -9,6 +9,7 @@ delivery outcomes go to `alerts.jsonl` through the alert journal
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -98,8 +99,10 @@ def _stream_lines(batch: ObservationBatch, scores: dict[str, np.ndarray]) -> lis
         if len(layouts) == 1:
             lines = [template % row for row in zip(*parts, strict=True)]
         else:
-            for i in np.flatnonzero(group == g).tolist():
-                lines[i] = template % tuple(part[i] for part in parts)
+            idx = np.flatnonzero(group == g).tolist()
+            pick = itemgetter(*idx) if len(idx) > 1 else (lambda part, i=idx[0]: (part[i],))
+            for i, row in zip(idx, zip(*map(pick, parts), strict=True), strict=True):
+                lines[i] = template % row
     return lines
 
 
