@@ -1,18 +1,41 @@
-"""`mass replay --headless --max` on a 200 k-observation JSONL, against a bare json.loads loop.
+"""`mass replay FILE --headless --max` on realistic recordings, each against a bare parsing loop.
 
-    python bench/replay_throughput.py [--n 200000]
+    python bench/replay_throughput.py [--n 200000] [--layouts seed,meteo,...] [--seed 1] [--keep DIR]
 
-Both run in this process on the same file, so the ratio holds across machines.
+Layouts (one file each, `--n` lines):
+
+- seed     the seed device's JSONL: `ts_iso` with `Z`, `provider`, `lat`/`lon`, no station
+           (the station is `provider@lat,lon`), 3 locations
+- meteo    Open-Meteo-like lines: `time` with `+00:00`, `station`, `latitude`/`longitude`, `tags`,
+           7 variables under registry names and aliases, 3 stations
+- building what `mass simulate` (the building scenario) writes: ISO `Z` times, tags, 24 stations
+- bad      `meteo` with 1 % bad lines of 12 kinds (not JSON, a list, no time, an unparseable or
+           out-of-range time, no station, a list as tags, a value not a number, out of range,
+           a -9999 marker, a latitude of 200, NaN)
+- csv      a CSV export: ISO times, station, 6 variables; its baseline is `csv.reader` plus
+           `float()` on every numeric cell (not json.loads)
+- epoch    the former benchmark's layout: epoch-second times, 10 stations, 7 variables
+
+The baseline (a bare `json.loads` loop over the file's lines, or the csv loop) and the replay
+run in the same run on the same file, one after the other, so the ratio holds across machines
+and loads. The replay is timed two ways: wall clock of the whole `mass replay` process (process
+start, imports, store creation included) and the replay's own `seconds` from its summary
+(reading, decoding, scoring, storing). `--seed` gives another recording of the same kinds
+(other stations, coordinates, key order, values, start time): a held-out file for checking.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,45 +43,247 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_recording(path: Path, n: int) -> None:
-    rng = np.random.default_rng(1)
-    stations = [f"st-{i}" for i in range(10)]
+def _iso(t: float, suffix: str = "Z") -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + suffix
+
+
+def _order(rng: np.random.Generator, keys: list[str], seed: int) -> list[str]:
+    """The variables' key order: as written for seed 1, shuffled for a held-out seed."""
+    return keys if seed == 1 else [keys[i] for i in rng.permutation(len(keys))]
+
+
+def weather(rng: np.random.Generator, t: np.ndarray, phase: float) -> dict[str, np.ndarray]:
+    """Smooth series as a station records them (a daily cycle, slow weather, sensor noise), so the
+    detectors see what they see on real data: a few anomalies, not one per row."""
+    day = np.sin(2 * np.pi * (t / 86400.0 + phase))
+    slow = np.sin(2 * np.pi * t / (5 * 86400.0) + 7 * phase)
+    wind = np.abs(4 + 2 * slow + rng.normal(0, 0.4, t.size))
+    return {
+        "temp_c": 10 + 5 * day + 3 * slow + rng.normal(0, 0.2, t.size),
+        "humidity_pct": np.clip(70 - 15 * day + rng.normal(0, 1, t.size), 5, 100),
+        "pressure_hpa": 1008 + 6 * slow + rng.normal(0, 0.1, t.size),
+        "wind_mps": wind,
+        "gust_mps": wind * 1.6 + np.abs(rng.normal(0, 0.5, t.size)),
+        "precip_mm": np.where(rng.random(t.size) < 0.05, np.round(rng.exponential(0.5, t.size), 1), 0.0),
+        "cloud_cover_pct": np.clip(50 + 40 * slow + rng.normal(0, 5, t.size), 0, 100),
+        "pm25_ugm3": np.abs(9 + 3 * day + rng.normal(0, 0.5, t.size)),
+    }
+
+
+def _rows(rng: np.random.Generator, n: int, stations: int, start: int, step: int
+          ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Times, station index and values for n rows: every station once per step."""
+    t = start + (np.arange(n) // stations) * step
+    which = np.arange(n) % stations
+    values: dict[str, np.ndarray] = {}
+    for k in range(stations):
+        part = weather(rng, t[which == k].astype(float), k / stations)
+        for name, col in part.items():
+            values.setdefault(name, np.zeros(n))[which == k] = col
+    return t, which, values
+
+
+def seed_device(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    places = [(round(float(rng.uniform(-60, 60)), 4), round(float(rng.uniform(-170, 170)), 4)) for _ in range(3)]
+    start = 1735689600 + int(rng.integers(0, 86400 * 30)) // 900 * 900
+    names = _order(rng, ["temp_c", "pressure_hpa", "humidity_pct", "wind_mps", "gust_mps"], seed)
+    t, which, v = _rows(rng, n, 3, start, 900)
     with path.open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({
-                "ts": "2024-01-01T00:00:00Z" if i == 0 else 1704067200 + (i // 10) * 60,
-                "station": stations[i % 10], "source": "bench",
-                "temp_c": round(10 + rng.normal(0, 1), 2), "humidity_pct": round(60 + rng.normal(0, 3), 1),
-                "pressure_hpa": round(1010 + rng.normal(0, 0.5), 2), "wind_mps": round(abs(rng.normal(4, 1)), 2),
-                "gust_mps": round(abs(rng.normal(7, 2)), 2), "pm25_ugm3": round(abs(rng.normal(9, 2)), 1),
-            }) + "\n")
+            lat, lon = places[which[i]]
+            obj = {"ts_iso": _iso(int(t[i])), "provider": "open-meteo", "lat": lat, "lon": lon}
+            obj.update((k, int(v[k][i]) if k == "humidity_pct" else round(float(v[k][i]), 1)) for k in names)
+            fh.write(json.dumps(obj) + "\n")
+
+
+METEO = {"temp_c": "temp_c", "humidity_pct": "humidity_pct", "pressure_msl": "pressure_hpa",
+         "wind_speed_10m": "wind_mps", "gust_mps": "gust_mps", "precip_mm": "precip_mm",
+         "cloud_cover": "cloud_cover_pct"}
+
+
+def _meteo_setup(rng: np.random.Generator, n: int, seed: int) -> tuple[list[dict], list[str]]:
+    """The Open-Meteo-like objects of a file, in order."""
+    cities = ["berlin", "lagos", "lima", "osaka", "perth", "quito", "tromso"]
+    stations = [(f"om-{cities[int(rng.integers(len(cities)))]}-{k}", round(float(rng.uniform(-60, 60)), 3),
+                 round(float(rng.uniform(-170, 170)), 3)) for k in range(3)]
+    start = 1704067200 + int(rng.integers(0, 86400 * 60)) // 3600 * 3600
+    names = _order(rng, list(METEO), seed)
+    t, which, v = _rows(rng, n, 3, start, 3600)
+    objs = []
+    for i in range(n):
+        name, lat, lon = stations[which[i]]
+        obj = {"time": _iso(int(t[i]), "+00:00"), "station": name, "latitude": lat, "longitude": lon,
+               "tags": {"provider": "open-meteo", "model": "best_match"}}
+        obj.update((k, int(v[METEO[k]][i]) if k in ("humidity_pct", "cloud_cover") else
+                    round(float(v[METEO[k]][i]), 2)) for k in names)
+        objs.append(obj)
+    return objs, names
+
+
+def open_meteo(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    objs, _names = _meteo_setup(rng, n, seed)
+    with path.open("w") as fh:
+        for obj in objs:
+            fh.write(json.dumps(obj) + "\n")
+
+
+def _bad_line(kind: int, obj: dict) -> str:
+    """One bad line of kind `kind` (of 12) made from a good object."""
+    obj = dict(obj)
+    if kind == 0:
+        return json.dumps(obj)[:37]  # cut short: not JSON
+    if kind == 1:
+        return json.dumps(list(obj.values())[:3])  # a list, not an object
+    if kind == 2:
+        del obj["time"]
+    elif kind == 3:
+        obj["time"] = "yesterday"
+    elif kind == 4:
+        obj["time"] = "2250-01-01T00:00:00+00:00"
+    elif kind == 5:
+        del obj["station"]
+    elif kind == 6:
+        obj["tags"] = ["open-meteo"]
+    elif kind == 7:
+        obj["temp_c"] = "warm"  # a bad field: the rest of the line is kept
+    elif kind == 8:
+        obj["humidity_pct"] = 180
+    elif kind == 9:
+        obj["pressure_msl"] = -9999
+    elif kind == 10:
+        obj["latitude"] = 200.0
+    else:
+        return json.dumps(obj).replace(str(obj["gust_mps"]), "NaN", 1)
+    return json.dumps(obj)
+
+
+def bad_lines(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    objs, _names = _meteo_setup(rng, n, seed)
+    bad_at = set(rng.choice(n, size=n // 100, replace=False).tolist())
+    with path.open("w") as fh:
+        for i, obj in enumerate(objs):
+            fh.write((_bad_line(int(rng.integers(12)), obj) if i in bad_at else json.dumps(obj)) + "\n")
+
+
+def building(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from sources.simulator import Simulator
+
+    sim = Simulator("building", seed=seed, days=max(1.0, n / 24 * 60 / 86400 + 1))
+    written = 0
+    with path.open("wb") as fh:
+        while written < n:
+            for raw in sim.poll().messages:
+                if written < n:
+                    fh.write(raw + b"\n")
+                    written += 1
+
+
+def csv_export(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    stations = [f"ws-{int(rng.integers(100, 999))}-{k}" for k in range(4)]
+    start = 1704067200 + int(rng.integers(0, 86400 * 60)) // 600 * 600
+    names = _order(rng, ["temp_c", "humidity_pct", "pressure_hpa", "wind_mps", "gust_mps", "precip_mm"], seed)
+    t, which, v = _rows(rng, n, len(stations), start, 600)
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["time", "station", *names])
+        for i in range(n):
+            out.writerow([_iso(int(t[i])), stations[which[i]], *(f"{v[k][i]:.1f}" for k in names)])
+
+
+def epoch_layout(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    stations = [f"st-{i}" for i in range(10)]
+    start = 1704067200 + int(rng.integers(0, 86400 * 60)) // 60 * 60
+    names = _order(rng, ["temp_c", "humidity_pct", "pressure_hpa", "wind_mps", "gust_mps", "pm25_ugm3"], seed)
+    t, which, v = _rows(rng, n, 10, start, 60)
+    with path.open("w") as fh:
+        for i in range(n):
+            obj = {"ts": int(t[i]), "station": stations[which[i]], "source": "bench"}
+            obj.update((k, round(float(v[k][i]), 2)) for k in names)
+            fh.write(json.dumps(obj) + "\n")
+
+
+LAYOUTS: dict[str, tuple[Callable[[Path, int, np.random.Generator, int], None], str]] = {
+    "seed": (seed_device, "jsonl"),
+    "meteo": (open_meteo, "jsonl"),
+    "building": (building, "jsonl"),
+    "bad": (bad_lines, "jsonl"),
+    "csv": (csv_export, "csv"),
+    "epoch": (epoch_layout, "jsonl"),
+}
+
+
+def bare_json(path: Path) -> tuple[float, int]:
+    start = time.perf_counter()
+    with path.open("rb") as fh:
+        count = 0
+        for line in fh:
+            try:  # noqa: SIM105 - contextlib.suppress would slow the baseline down
+                json.loads(line)
+            except ValueError:
+                pass
+            count += 1
+    return time.perf_counter() - start, count
+
+
+def bare_csv(path: Path) -> tuple[float, int]:
+    """csv.reader plus float() on every cell after the time and station: the least a CSV reader does."""
+    start = time.perf_counter()
+    count = 0
+    with path.open(newline="") as fh:
+        rows = csv.reader(fh)
+        next(rows)
+        for row in rows:
+            [float(c) for c in row[2:]]
+            count += 1
+    return time.perf_counter() - start, count
+
+
+def replay(path: Path, data_dir: Path) -> tuple[float, dict]:
+    env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin")}
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "mass_tui", "replay", str(path), "--headless", "--max", "-q",
+         "--data-dir", str(data_dir)],
+        cwd=data_dir.parent, capture_output=True, text=True, check=True, env=env,
+    )
+    wall = time.perf_counter() - start
+    return wall, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=200_000)
-    n = ap.parse_args().n
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=200_000, help="lines per layout")
+    ap.add_argument("--layouts", default=",".join(LAYOUTS), help="comma-separated, of: " + ", ".join(LAYOUTS))
+    ap.add_argument("--seed", type=int, default=1, help="another seed: another recording of the same kinds")
+    ap.add_argument("--keep", type=Path, help="write the recordings here and keep them")
+    args = ap.parse_args()
+    names = [s.strip() for s in args.layouts.split(",") if s.strip()]
+    unknown = [s for s in names if s not in LAYOUTS]
+    if unknown:
+        ap.error(f"unknown layouts: {', '.join(unknown)}")
+    print(f"{args.n:,} lines per layout, seed {args.seed}, load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
+    print(f"{'layout':9} {'baseline':>20} {'replay wall':>12} {'in-process':>11} {'ratio wall':>10} "
+          f"{'in-process':>10}  rows stored / quarantined")
     with tempfile.TemporaryDirectory() as tmp:
-        rec = Path(tmp) / "rec.jsonl"
-        write_recording(rec, n)
-        start = time.perf_counter()
-        with rec.open("rb") as fh:
-            count = sum(1 for line in fh if json.loads(line))
-        bare = time.perf_counter() - start
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "mass_tui", "replay", str(rec), "--headless", "--max", "-q",
-             "--data-dir", str(Path(tmp) / "d")],
-            cwd=tmp, capture_output=True, text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"},
-        )
-        replay = time.perf_counter() - start
-        summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["observations"] == count == n, summary
-    print(f"{n:,} observations, 10 stations x 6 variables")
-    print(f"  bare json.loads loop      {n / bare:12,.0f} obs/s")
-    print(f"  mass replay --max (wall)  {n / replay:12,.0f} obs/s   (incl. process start; "
-          f"{summary['anomalies']} anomalies, all stored)")
-    print(f"  ratio replay / json.loads {bare / replay:12.2f}x")
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            write, kind = LAYOUTS[name]
+            path = folder / f"{name}-{args.seed}.{kind}"
+            if not path.exists():
+                write(path, args.n, np.random.default_rng(args.seed * 100 + len(name)), args.seed)
+            bare, lines = bare_csv(path) if kind == "csv" else bare_json(path)
+            with tempfile.TemporaryDirectory(dir=tmp) as run:
+                wall, summary = replay(path, Path(run) / "d")
+            inside = summary.get("seconds") or math.nan
+            stored, rejected = summary["observations"], summary["rejected"]
+            assert stored + rejected + summary.get("duplicates", 0) == lines, (name, lines, summary)
+            label = "csv+float" if kind == "csv" else "json.loads"
+            print(f"{name:9} {label:>10} {lines / bare:9,.0f}/s {lines / wall:10,.0f}/s {lines / inside:9,.0f}/s "
+                  f"{bare / wall:9.2f}x {bare / inside:9.2f}x  {stored:,} / {rejected:,} + "
+                  f"{summary.get('fields_rejected', 0):,} fields", flush=True)
 
 
 if __name__ == "__main__":

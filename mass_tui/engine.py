@@ -340,8 +340,7 @@ class Engine:
         """Each station's labels from its latest row in the batch (its source and tags)."""
         for station, rows in by_station.items():
             last = rows[-1]
-            extra = batch.extras.get(last)
-            tags = extra[2] if extra is not None else None
+            tags = batch.tags[last] if batch.tags is not None else None
             known = self.labels.get(station)
             if known is not None and known.get("source") == batch.source[last] and not tags:
                 continue

@@ -22,6 +22,7 @@ while the station's clock moves forward.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -163,7 +164,7 @@ class OrderCheck:
             columns = {name: col.copy() for name, col in batch.columns.items()} if drop_values else batch.columns
             for i, name in drop_values:
                 columns[name][i] = np.nan
-            batch = ObservationBatch(batch.ts, batch.station, batch.source, columns, batch.extras)
+            batch = dataclasses.replace(batch, columns=columns)
             if not keep.all():
                 rows = np.flatnonzero(keep)
                 batch = batch.select(rows)

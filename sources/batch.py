@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,19 +15,45 @@ from sources.schema import Observation
 _NAN = float("nan")
 
 
+_NO_TAGS: dict[str, str] = {}
+
+
 @dataclass
 class ObservationBatch:
-    """Observations as columns; NaN in a variable's column: not in that message."""
+    """Observations as columns; NaN in a variable's column: not in that message.
+
+    A position and tags are columns too, None when no row of the batch has one: `lat`
+    and `lon` in degrees (NaN together: no position), `tags` one dict per row (rows
+    with the same tags may share one dict: treat them as read-only; {}: none).
+    """
 
     ts: np.ndarray
     station: list[str]
     source: list[str]
     columns: dict[str, np.ndarray]
-    # Rows with a position or tags (rare in bulk data): row -> (lat, lon, tags).
-    extras: dict[int, tuple[float | None, float | None, dict[str, str]]] = field(default_factory=dict)
+    lat: np.ndarray | None = None
+    lon: np.ndarray | None = None
+    tags: list[dict[str, str]] | None = None
 
     def __len__(self) -> int:
         return len(self.station)
+
+    @property
+    def extras(self) -> dict[int, tuple[float | None, float | None, dict[str, str]]]:
+        """row -> (lat, lon, tags) for the rows with a position or tags (a view built on demand)."""
+        rows: set[int] = set()
+        if self.lat is not None:
+            rows.update(np.flatnonzero(~np.isnan(self.lat)).tolist())
+        if self.tags is not None:
+            rows.update(i for i, t in enumerate(self.tags) if t)
+        return {i: self.place(i) for i in sorted(rows)}
+
+    def place(self, i: int) -> tuple[float | None, float | None, dict[str, str]]:
+        """(lat, lon, tags) of row i: (None, None, {}) when it has none."""
+        lat = lon = None
+        if self.lat is not None and self.lat[i] == self.lat[i]:
+            lat, lon = float(self.lat[i]), float(self.lon[i])  # type: ignore[index]
+        return lat, lon, self.tags[i] if self.tags is not None else _NO_TAGS
 
     @classmethod
     def from_observations(cls, observations: Sequence[Observation]) -> ObservationBatch:
@@ -39,33 +65,34 @@ class ObservationBatch:
             name: np.fromiter((o.values.get(name, _NAN) for o in observations), dtype=np.float64, count=n)
             for name in names
         }
-        extras = {
-            i: (o.lat, o.lon, o.tags)
-            for i, o in enumerate(observations)
-            if o.lat is not None or o.lon is not None or o.tags
-        }
+        placed = any(o.lat is not None and o.lon is not None for o in observations)
+        tagged = any(o.tags for o in observations)
         return cls(
             ts=np.fromiter((o.ts for o in observations), dtype=np.float64, count=n),
             station=[o.station for o in observations],
             source=[o.source for o in observations],
             columns=columns,
-            extras=extras,
+            lat=np.array([_NAN if o.lat is None or o.lon is None else o.lat for o in observations]) if placed else None,
+            lon=np.array([_NAN if o.lat is None or o.lon is None else o.lon for o in observations]) if placed else None,
+            tags=[o.tags for o in observations] if tagged else None,
         )
 
     def select(self, rows: np.ndarray) -> ObservationBatch:
         """The batch restricted to `rows` (ascending indices)."""
-        where = {int(old): new for new, old in enumerate(rows.tolist())}
+        picked = rows.tolist()
         return ObservationBatch(
             ts=self.ts[rows],
-            station=[self.station[i] for i in rows.tolist()],
-            source=[self.source[i] for i in rows.tolist()],
+            station=[self.station[i] for i in picked],
+            source=[self.source[i] for i in picked],
             columns={k: c[rows] for k, c in self.columns.items()},
-            extras={where[i]: e for i, e in self.extras.items() if i in where},
+            lat=None if self.lat is None else self.lat[rows],
+            lon=None if self.lon is None else self.lon[rows],
+            tags=None if self.tags is None else [self.tags[i] for i in picked],
         )
 
     def observation(self, i: int) -> Observation:
         values = {name: float(col[i]) for name, col in self.columns.items() if col[i] == col[i]}
-        lat, lon, tags = self.extras.get(i, (None, None, {}))
+        lat, lon, tags = self.place(i)
         return Observation(float(self.ts[i]), self.station[i], self.source[i], values, lat, lon, dict(tags))
 
 
@@ -96,13 +123,22 @@ def concat(batches: Sequence[ObservationBatch]) -> ObservationBatch:
     columns = {name: np.full(n, np.nan) for name in names}
     stations: list[str] = []
     sources: list[str] = []
-    extras = {}
+    placed = any(b.lat is not None for b in batches)
+    tagged = any(b.tags is not None for b in batches)
+    lat = np.full(n, np.nan) if placed else None
+    lon = np.full(n, np.nan) if placed else None
+    tags: list[dict[str, str]] | None = [] if tagged else None
     offset = 0
     for b in batches:
+        end = offset + len(b)
         for name, col in b.columns.items():
-            columns[name][offset: offset + len(b)] = col
+            columns[name][offset:end] = col
         stations.extend(b.station)
         sources.extend(b.source)
-        extras.update({offset + i: e for i, e in b.extras.items()})
-        offset += len(b)
-    return ObservationBatch(np.concatenate([b.ts for b in batches]), stations, sources, columns, extras)
+        if lat is not None and lon is not None and b.lat is not None and b.lon is not None:
+            lat[offset:end] = b.lat
+            lon[offset:end] = b.lon
+        if tags is not None:
+            tags.extend(b.tags if b.tags is not None else [_NO_TAGS] * len(b))
+        offset = end
+    return ObservationBatch(np.concatenate([b.ts for b in batches]), stations, sources, columns, lat, lon, tags)

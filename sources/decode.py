@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ from sources.times import (
     TimeSpan,
     epoch_seconds,
     epoch_seconds_array,
+    iso_seconds_array,
     parse_iso,
 )
 
@@ -65,6 +67,7 @@ MAX_TAGS = 32
 MAX_TAG_KEY = 64
 MAX_TAG_VALUE = 256
 _NAN = float("nan")
+_NO_TAGS: dict[str, str] = {}
 _NUMBER = (float, int)
 
 
@@ -122,7 +125,8 @@ class _Out:
         self.station: list[str] = []
         self.source: list[str] = []
         self.cols: dict[str, list[tuple[int, np.ndarray]]] = {}
-        self.extras: dict[int, tuple[float | None, float | None, dict[str, str]]] = {}
+        self.lat: list[tuple[int, np.ndarray, np.ndarray]] = []  # (offset, lat, lon) of groups with positions
+        self.tags: list[tuple[int, list[dict[str, str]]]] = []  # (offset, tags) of groups with tags
         self.n = 0
         self.rejected: dict[int, Rejection] = {}
         self.fields: list[tuple[int, FieldRejection]] = []
@@ -138,16 +142,21 @@ class _Out:
             for offset, part in parts:
                 col[offset: offset + part.size] = part
             columns[name] = col
+        lat = lon = None
+        if self.lat:
+            lat, lon = np.full(n, np.nan), np.full(n, np.nan)
+            for offset, la, lo in self.lat:
+                lat[offset: offset + la.size] = la
+                lon[offset: offset + lo.size] = lo
+        tags: list[dict[str, str]] | None = None
+        if self.tags:
+            tags = [_NO_TAGS] * n
+            for offset, part in self.tags:
+                tags[offset: offset + len(part)] = part
+        batch = ObservationBatch(ts, self.station, self.source, columns, lat, lon, tags)
         if n and np.any(np.diff(ids) < 0):
-            order = np.argsort(ids, kind="stable")
-            where = np.empty_like(order)
-            where[order] = np.arange(order.size)
-            return ObservationBatch(
-                ts=ts[order], station=[self.station[i] for i in order.tolist()],
-                source=[self.source[i] for i in order.tolist()], columns={k: c[order] for k, c in columns.items()},
-                extras={int(where[i]): e for i, e in self.extras.items()},
-            )
-        return ObservationBatch(ts, self.station, self.source, columns, self.extras)
+            return batch.select(np.argsort(ids, kind="stable"))
+        return batch
 
 
 class Decoder:
@@ -221,8 +230,13 @@ class Decoder:
             width = len(header)
             local = {r: k for k, r in enumerate(ids)}
 
+            # tables() keeps only rows of the header's width: one transposition gives every column
+            by_column = list(zip(*cells, strict=True)) if all(len(row) == width for row in cells) else None
+
             def column(key: str, rows: list[int]) -> list[str | None]:
                 j = index[key]
+                if rows is ids and by_column is not None:
+                    return list(by_column[j])
                 return [_cell(cells[local[r]], j, width) for r in rows]
 
             self._guarded(keys, ids, column, raws.__getitem__, lambda r: None, out, default_station,
@@ -251,7 +265,18 @@ class Decoder:
             if obj is not None:
                 groups.setdefault(tuple(obj), []).append(i)
         for keys, rows in groups.items():
-            def column(key: str, rows: list[int]) -> list[Any]:
+            # Every object of a group has the group's keys: one itemgetter per object and one
+            # transposition give all the columns of the group.
+            whole = rows
+            if len(keys) > 1:
+                cells = list(zip(*map(itemgetter(*keys), (objs[r] for r in rows)), strict=True))
+            else:
+                cells = [[objs[r][key] for r in rows] for key in keys]
+            at = {key: k for k, key in enumerate(keys)}
+
+            def column(key: str, rows: list[int], whole=whole, cells=cells, at=at) -> list[Any]:
+                if rows is whole and key in at:
+                    return list(cells[at[key]])
                 return [objs[r].get(key) for r in rows]
 
             self._guarded(keys, rows, column, rows_raw.__getitem__, rows_meta.__getitem__, out, default_station,
@@ -353,12 +378,12 @@ class Decoder:
         out.source.extend(sources[j] for j in idx.tolist())
         for name, col in cols.items():
             out.cols.setdefault(name, []).append((offset, col[idx]))
-        if coords is not None or tags is not None:
-            for k, j in enumerate(idx.tolist()):
-                lat, lon = coords[j] if coords is not None else (None, None)
-                tg = tags[j] if tags is not None else {}
-                if lat is not None or lon is not None or tg:
-                    out.extras[offset + k] = (lat, lon, tg)
+        if coords is not None and not np.isnan(coords[0][idx]).all():
+            out.lat.append((offset, coords[0][idx], coords[1][idx]))
+        if tags is not None:
+            picked = [tags[j] for j in idx.tolist()]
+            if any(picked):
+                out.tags.append((offset, picked))
         out.n += idx.size
 
     # --- columns ---------------------------------------------------------------
@@ -372,8 +397,17 @@ class Decoder:
                 distinct = None
             if distinct is not None and all(type(s) is str and _plain_station(s) for s in distinct):
                 return values
+        seed = None
+        if not present and not text and "tags" not in keys and "provider" in keys and "ts_iso" in keys:
+            seed = self._seed_stations(keys, rows, column)
         out = []
         for j, r in enumerate(rows):
+            if seed is not None and seed[j] is not None:
+                station, why = seed[j]
+                if why:
+                    bad[j] = (why, "bad_station")
+                out.append(station)
+                continue
             value = None
             for k in present:
                 value = column(k, [r])[0]
@@ -402,29 +436,77 @@ class Decoder:
             out.append(station)
         return out
 
+    @staticmethod
+    def _seed_stations(keys, rows, column) -> list[tuple[str, str] | None]:
+        """The seed device's streams, one per provider and location: `provider@lat,lon` (or the
+        provider alone without a position) as (station, why not) per row, worked out once per
+        distinct stream; None for a row without a provider string (found the general way)."""
+        providers = column("provider", rows)
+        lats = column("lat", rows) if "lat" in keys else [None] * len(rows)
+        lons = column("lon", rows) if "lon" in keys else [None] * len(rows)
+        known: dict[tuple, tuple[str, str] | None] = {}
+        out: list[tuple[str, str] | None] = []
+
+        def stream(p: Any, lat: Any, lon: Any) -> tuple[str, str] | None:
+            if type(p) is not str or not p:
+                return None
+            return _station(f"{p}@{lat},{lon}" if lat is not None else p)
+
+        for p, lat, lon in zip(providers, lats, lons, strict=True):
+            # the types are part of the key: 1, 1.0 and True are equal but are written 1, 1.0, True
+            key = (p, lat, lon, type(p), type(lat), type(lon))
+            try:
+                found = known[key]
+            except KeyError:
+                found = known[key] = stream(p, lat, lon)
+            except TypeError:  # a list or an object as a coordinate: unhashable
+                found = stream(p, lat, lon)
+            out.append(found)
+        return out
+
     def _times(self, keys, rows, column, metas, stations, bad, text, file_tz: Any = None) -> np.ndarray:
         n = len(rows)
         present = [k for k in TIME_KEYS if k in keys]
         span = self.policy.span
         ts = np.full(n, np.nan)
         values = column(present[0], rows) if len(present) == 1 else None
-        if values is not None and not text:
+        # A file that states UTC (file_tz is UTC) is read as written, whatever --tz says.
+        zones = file_tz is not UTC and (file_tz is not None or bool(self.policy.station_tz)
+                                        or self.policy.tz is not None)
+        todo = np.ones(n, dtype=bool)  # the rows read one by one below
+        if values is not None:
+            # The common cells a column at a time: epoch numbers, and ISO strings in the usual
+            # fixed-width forms; anything else (and a naive time under a time zone) one by one.
             kinds = set(map(type, values))
-            if kinds and kinds <= {int, float}:
+            numbers = None
+            if not text and (int in kinds or float in kinds):
+                numeric = np.fromiter((type(v) in _NUMBER for v in values), dtype=bool, count=n)
                 try:
-                    raw = np.array(values, dtype=np.float64)
+                    numbers = np.array([v if ok else 0.0 for v, ok in zip(values, numeric.tolist(), strict=True)],
+                                       dtype=np.float64)
                 except OverflowError:  # an integer beyond float range: one by one below
-                    raw = None
-                if raw is not None:
-                    secs = epoch_seconds_array(raw)
-                    ok = span.inside(secs)
-                    for j in np.flatnonzero(~ok).tolist():
-                        if bad[j] is None:  # a bad station was found first, as on the per-row path below
-                            bad[j] = (span.reason(values[j]), "ts_out_of_range")
-                    ts[ok] = secs[ok]
-                    return ts
-        zones = file_tz is not None or self.policy.station_tz or self.policy.tz is not None
-        for j, r in enumerate(rows):
+                    numbers = None
+            if numbers is not None:
+                secs = epoch_seconds_array(numbers)
+                ready = numeric & np.isfinite(secs)
+                ts[ready] = secs[ready]
+                todo &= ~ready
+            if str in kinds:
+                strings = np.flatnonzero(np.fromiter((type(v) is str for v in values), dtype=bool, count=n))
+                secs, naive, done = iso_seconds_array([values[j] for j in strings.tolist()])
+                if zones:
+                    done &= ~naive
+                ts[strings[done]] = secs[done]
+                todo[strings[done]] = False
+            late = ~todo & ~span.inside(ts)
+            for j in np.flatnonzero(late).tolist():
+                if bad[j] is None:  # a bad station was found first, as on the per-row path below
+                    bad[j] = (span.reason(values[j]), "ts_out_of_range")
+            ts[late] = np.nan
+            if not todo.any():
+                return ts
+        for j in np.flatnonzero(todo).tolist():
+            r = rows[j]
             if bad[j] is not None:
                 continue
             value = None
@@ -444,7 +526,7 @@ class Decoder:
                     seconds, naive = parse_iso(value)
                     if naive and zones:
                         tz = file_tz or self.policy.zone_for(stations[j])
-                        if tz is not None and tz is not UTC:  # a file that states UTC: as written
+                        if tz is not None:
                             seconds = self.local.resolve(stations[j], seconds, tz)
                 elif type(value) in _NUMBER:
                     seconds = epoch_seconds(float(value))
@@ -491,68 +573,104 @@ class Decoder:
             out.append(value)
         return out
 
-    def _coords(self, keys, rows, column, problems, text) -> list[tuple[float | None, float | None]] | None:
+    def _coords(self, keys, rows, column, problems, text) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lat, lon) columns in degrees, NaN where a row has no position (a position is both
+        coordinates, or none); a bad coordinate is a field problem. JSON numbers are checked a
+        column at a time; text cells, and the JSON cells that fail that check, one by one."""
         present = [k for k in COORD_KEYS if k in keys]
         if not present:
             return None
         n = len(rows)
-        got: dict[str, list[float | None]] = {"lat": [None] * n, "lon": [None] * n}
+        got = {"lat": np.full(n, np.nan), "lon": np.full(n, np.nan)}
+        taken = {"lat": np.zeros(n, dtype=bool), "lon": np.zeros(n, dtype=bool)}  # an earlier key had a value
         for key in present:
             which, limit = COORD_KEYS[key]
-            for j, v in enumerate(column(key, rows)):
-                if v is None or got[which][j] is not None:
+            values = column(key, rows)
+            todo = ~taken[which]
+            if not text:
+                kinds = set(map(type, values))
+                if kinds <= {float, int, type(None)}:
+                    if type(None) in kinds:
+                        todo &= np.fromiter((v is not None for v in values), dtype=bool, count=n)
+                    try:
+                        numbers = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+                    except OverflowError:
+                        numbers = None
+                    if numbers is not None:
+                        with np.errstate(invalid="ignore"):
+                            ok = todo & (np.abs(numbers) <= limit)
+                        got[which][ok] = numbers[ok]
+                        taken[which] |= ok
+                        todo &= ~ok  # what is left is a problem, found one by one below
+            for j in np.flatnonzero(todo).tolist():
+                v = values[j]
+                if v is None:
                     continue
                 number = _as_number(v, text, False)
                 if number is None and text and v.strip().casefold() in self.policy.na:
                     continue
+                taken[which][j] = True
                 if number is None or not -limit <= number <= limit:
                     problems.append((j, key, "", _raw_text(v, text),
                                      f"{key} is not a coordinate in [-{limit:g}, {limit:g}]: {brief(v)}",
                                      "bad_coordinate"))
-                    got[which][j] = _NAN
                     continue
                 got[which][j] = number
-        out = []
-        for lat, lon in zip(got["lat"], got["lon"], strict=True):
-            if lat is None or lon is None or lat != lat or lon != lon:
-                out.append((None, None))  # a position is both coordinates, or none
-            else:
-                out.append((lat, lon))
-        return out
+        lat, lon = got["lat"], got["lon"]
+        none = np.isnan(lat) | np.isnan(lon)
+        if none.any():
+            lat, lon = np.where(none, np.nan, lat), np.where(none, np.nan, lon)
+        return lat, lon
 
     def _tags(self, values: list[Any], bad) -> list[dict[str, str]]:
+        """Each row's tags cleaned (one shared dict per distinct set of string tags: checked once)."""
         out: list[dict[str, str]] = []
-        limit = self.policy.max_tags
+        known: dict[tuple, tuple[str | None, dict[str, str]]] = {}
         for j, tags in enumerate(values):
             if tags is None:
-                out.append({})
+                out.append(_NO_TAGS)
                 continue
-            why = None
-            clean: dict[str, str] = {}
-            if type(tags) is not dict:
-                why = f"tags must be a flat object of strings, not {_kind(tags)}"
-            elif len(tags) > limit:
-                why = f"tags must be at most {limit} keys, not {len(tags)}"
-            else:
-                for k, v in tags.items():
-                    if v is None:
-                        continue
-                    if type(v) in (dict, list):
-                        why = f"tags must be flat: tags.{inert(k[:40])} is {_kind(v)}"
-                        break
-                    text = v if type(v) is str else (str(v).lower() if type(v) is bool else repr(v))
-                    if len(k) > MAX_TAG_KEY or len(text) > MAX_TAG_VALUE:
-                        why = (f"tags must be short: a key of at most {MAX_TAG_KEY} characters, "
-                               f"a value of at most {MAX_TAG_VALUE} (tags.{inert(k[:40])})")
-                        break
-                    clean[inert(k)] = inert(text)
+            key = None
+            found = None
+            if type(tags) is dict:
+                try:
+                    key = tuple(tags.items())
+                    found = known.get(key)
+                except TypeError:  # a list or an object as a tag value
+                    key = None
+            if found is None:
+                found = self._clean_tags(tags)
+                # Only all-string tags are shared: 1, 1.0 and True are equal keys but are written differently.
+                if key is not None and all(type(v) is str or v is None for _k, v in key):
+                    known[key] = found
+            why, clean = found
             if why is not None:
                 if bad[j] is None:
                     bad[j] = (why, "bad_tags")
-                out.append({})
+                out.append(_NO_TAGS)
             else:
                 out.append(clean)
         return out
+
+    def _clean_tags(self, tags: Any) -> tuple[str | None, dict[str, str]]:
+        """(why they cannot be tags, or None; the tags as a flat object of short strings)."""
+        limit = self.policy.max_tags
+        clean: dict[str, str] = {}
+        if type(tags) is not dict:
+            return f"tags must be a flat object of strings, not {_kind(tags)}", clean
+        if len(tags) > limit:
+            return f"tags must be at most {limit} keys, not {len(tags)}", clean
+        for k, v in tags.items():
+            if v is None:
+                continue
+            if type(v) in (dict, list):
+                return f"tags must be flat: tags.{inert(k[:40])} is {_kind(v)}", clean
+            text = v if type(v) is str else (str(v).lower() if type(v) is bool else repr(v))
+            if len(k) > MAX_TAG_KEY or len(text) > MAX_TAG_VALUE:
+                return (f"tags must be short: a key of at most {MAX_TAG_KEY} characters, "
+                        f"a value of at most {MAX_TAG_VALUE} (tags.{inert(k[:40])})"), clean
+            clean[inert(k)] = inert(text)
+        return None, clean
 
     def _values(self, spec: FieldSpec, raw: list[Any], text: bool, decimal_comma: bool,
                 problems: list) -> tuple[np.ndarray, int]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -117,11 +116,11 @@ def test_credentials_are_never_sent_without_tls(smtp_server):
 def test_failing_webhook_is_retried_with_backoff_and_does_not_block(http_sink):
     url, state = http_sink
     state["statuses"] = [500, 500, 200]
-    d = Dispatcher([WebhookChannel(url, timeout=1.0)], max_attempts=5, retry_seconds=0.05)
-    start = time.monotonic()
+    d = Dispatcher([WebhookChannel(url, timeout=1.0)], max_attempts=5, retry_seconds=0.5)
     d.submit(_event())
-    assert time.monotonic() - start < 0.05  # submit never waits for delivery
-    d.close(timeout=5.0)
+    # Submit never waits for delivery: delivery takes three posts with backoffs of 0.5 s and 1 s between them.
+    assert len(state["posts"]) < 3
+    d.close(timeout=10.0)
     assert [s for s, _ in state["posts"]] == [500, 500, 200]
     assert state["posts"][-1][1]["station"] == "ndbc-44005"
     st = d.status["webhook"]
@@ -150,10 +149,10 @@ def test_queue_is_bounded_and_a_stuck_channel_does_not_block_submit():
             release.wait(5)
 
     d = Dispatcher([Stuck()], max_pending=3, max_attempts=1)
-    start = time.monotonic()
     for _ in range(10):
         d.submit(_event())
-    assert time.monotonic() - start < 0.5
+    # Submits were dropped while the channel was still stuck: submit does not wait for the channel.
+    assert d.dropped >= 6 and not release.is_set()
     release.set()
     d.close(timeout=5.0)
     st = d.status["stuck"]

@@ -76,13 +76,15 @@ _readings = st.dictionaries(st.sampled_from(["temp_c", "pressure_hpa", "gust_mps
 
 @settings(max_examples=200, deadline=None)
 @given(rows=st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["a", "%s", 'q"\\', "ünï"]), _names, _readings,
-                               st.booleans()), min_size=1, max_size=30),
+                               st.integers(0, 3), st.sampled_from([0.0, 0.5, 1e-6, -3e9])),
+                     min_size=1, max_size=30),
        seed=st.integers(0, 99))
 def test_stream_lines_are_the_records_orjson_writes(rows, seed):
-    """The column-at-a-time writer gives the same bytes as a dict and orjson.dumps per row."""
-    obs = [Observation(1.7e9 + 60 * k, station, source, values,
-                       *((1.5, -2.25, {"floor": "2"}) if extra else (None, None, {})))
-           for k, station, source, values, extra in rows]
+    """The column-at-a-time writer gives the same bytes as a dict and orjson.dumps per row: with and
+    without a position and tags (as columns), at whole and fractional seconds, before 1970 too."""
+    places = [(None, None, {}), (1.5, -2.25, {}), (None, None, {"floor": "2"}), (-33.8, 151.0, {"a": "%s", "b": ""})]
+    obs = [Observation(1.7e9 + 60 * k + shift, station, source, values, *places[extra])
+           for k, station, source, values, extra, shift in rows]
     batch = ObservationBatch.from_observations(obs)
     rng = np.random.default_rng(seed)
     scores = {name: np.where(np.isnan(col), np.nan, rng.random(col.size))

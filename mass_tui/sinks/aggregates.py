@@ -56,10 +56,11 @@ class AggregateSink:
         by_station: dict[str, list[int]] = {}
         for i, station in enumerate(batch.station):
             by_station.setdefault(station, []).append(i)
-        for i, (_lat, _lon, tags) in batch.extras.items():
-            if tags:
-                station = batch.station[i]
-                self._labels[station] = station_labels(station, batch.source[i], tags)
+        if batch.tags is not None:
+            # each station's last tags in the batch: one labelling per station, not per row
+            tagged = {batch.station[i]: i for i, tags in enumerate(batch.tags) if tags}
+            for station, i in tagged.items():
+                self._labels[station] = station_labels(station, batch.source[i], batch.tags[i])
         records: list[bytes] = []
         whole = len(by_station) == 1
         with self._lock:

@@ -59,9 +59,13 @@ class UpdateSink:
             known = self.labels.get(station)
             if known is not None and self._labels_sent.get(station) != known:
                 labels[station] = self._labels_sent[station] = dict(known)
-        for row, (lat, lon, tags) in batch.extras.items():
-            station = batch.station[row]
-            places[station] = (batch.source[row], lat, lon, tags)
+        if batch.lat is not None or batch.tags is not None:
+            placed = np.zeros(n, dtype=bool) if batch.lat is None else ~np.isnan(batch.lat)
+            if batch.tags is not None:
+                placed |= np.fromiter(map(bool, batch.tags), dtype=bool, count=n)
+            last = {batch.station[row]: row for row in np.flatnonzero(placed).tolist()}  # the last row wins
+            for station, row in last.items():
+                places[station] = (batch.source[row], *batch.place(row))
         data_time = float(np.max(batch.ts)) if n else None
         self.outbox.add_batch(rows, n, scored.anomalies, places, labels, data_time=data_time, **scored.totals)
         if self.open_daily is not None:

@@ -95,7 +95,10 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
             if problem:
                 table.bad.append((position, raw, problem))
             else:
-                cells = next(csv.reader([record], delimiter=sep), [])
+                line = record.rstrip("\r\n")
+                # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
+                cells = line.split(sep) if '"' not in line and "\r" not in line else next(
+                    csv.reader([record], delimiter=sep), [])
                 if was_first and len(cells) == len(names) and is_units_row(cells):
                     header = with_units(header, shape.row(cells), dialect)
                     table.header = header
