@@ -32,7 +32,8 @@ DETECTOR_CHOICES = ("ensemble", "spike", "shift", "level", "drift", "burst", "st
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML file (default: ./mass.toml when present)")
-    p.add_argument("--data-dir", help="where db/ and logs/ go (MASS_DATA_DIR, default ./data)")
+    p.add_argument("--data-dir", help="where db/ and transport/ go (MASS_DATA_DIR, default ./data); logs go to "
+                   "MASS_LOG_DIR (default ./logs)")
     p.add_argument("--z", type=float, dest="z", help="z threshold (Z_THRESHOLD)")
     p.add_argument("--window", type=int, help="baseline window in points (WINDOW_POINTS)")
     p.add_argument("--cusum-h", type=float, help="CUSUM decision threshold h in sigma")
@@ -138,7 +139,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     if not args.input.is_file():
-        print(f"mass score: input {args.input} does not exist", file=sys.stderr)
+        print(f"mass score: input {args.input} {'is not a file' if args.input.exists() else 'does not exist'}",
+              file=sys.stderr)
         return 2
     try:
         stats = score_csv(args.input, args.output, args.detector, ensemble_params(cfg))
@@ -156,12 +158,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.replay import replay_file
     from mass_tui.service import log_events, open_store, redacted_summary
     from mass_tui.sinks.configured import store_sinks
+    from sources.formats import RecordingError, open_recording
     from sources.schema import parse_time
 
     cfg = _config(args)
     path: Path = args.file
     if not path.is_file():
-        print(f"mass replay: {path} does not exist", file=sys.stderr)
+        print(f"mass replay: {path} {'is not a file' if path.exists() else 'does not exist'}", file=sys.stderr)
+        return 2
+    try:
+        open_recording(path, args.format)
+    except RecordingError as exc:
+        print(f"mass replay: {safe_text(exc)}", file=sys.stderr)
         return 2
     speed = None if args.max or args.speed is None else args.speed
     if speed is not None and speed <= 0:

@@ -29,6 +29,8 @@ from mass_tui.engine import BatchResult, Engine
 from sources.batch import ObservationBatch, concat
 from sources.formats import open_recording
 from sources.formats.csv_table import CSV_RECORD_LINES, csv_records  # noqa: F401 - re-exported for tests
+from sources.formats.opener import uncompressed_size
+from sources.schema import Rejection
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +133,13 @@ def replay_file(
                 engine.quarantine(out.quarantined)
                 engine.counters.missing += out.missing
             yield out.batch
+        for problem in recording.problems:  # compressed data cut short: what came before it was read
+            log.warning("%s", problem)
+            if quarantine:
+                engine.quarantine([Rejection(problem, b"", "truncated_file")])
 
-    if path.stat().st_size <= limit:
+    size = uncompressed_size(path)
+    if size <= limit:
         batch = concat(list(decoded()))
         batch, moved = in_time_order(batch)
         if moved:
@@ -165,7 +172,7 @@ def replay_file(
     if not fed_any:
         _emit(engine.process_batch(concat([])), on_batch)  # flushes the quarantine of an all-bad file
     late = engine.counters.late
-    if late and path.stat().st_size > limit:
+    if late and size > limit:
         log.warning("%s is out of time order beyond the %d MiB that replay sorts: %d readings were late "
                     "(stored, not scored)", path.name, limit >> 20, late)
     return not stop.is_set()

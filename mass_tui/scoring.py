@@ -20,6 +20,8 @@ from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams
 from detectors.ewma import EwmaChart
 from detectors.series import SeriesModel
 from detectors.zscore import RollingZScore
+from sources.formats.csv_table import sniff_separator
+from sources.formats.opener import RecordingError, open_text
 from sources.schema import InvalidMessage, parse_time
 
 DETECTORS = ("ensemble", *COMPONENTS, "zscore", "ewma", "cusum")
@@ -53,21 +55,31 @@ def score_csv(src: Path, dst: Path, detector: str, params: EnsembleParams) -> di
     """Write `timestamp,value,anomaly_score`, one row per input row, in order.
 
     A value that is empty or not a number gets an empty score (the row is
-    kept); a timestamp is carried through as written.
+    kept); a timestamp is carried through as written. The input is read as
+    spreadsheets write it (`sources.formats`): a byte-order mark, UTF-16 or
+    Windows-1252, CRLF, gzip; `,` `;` or tab separated, with decimal commas
+    (`12,5`) when the separator is `;`. Raises ScoreInputError for a file
+    without the two columns or that is no text at all.
     """
-    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would hide the header "timestamp".
-    with src.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
+    try:
+        fh = open_text(src)
+    except RecordingError as exc:
+        raise ScoreInputError(str(exc)) from None
+    with fh:
+        lines = (line for line in fh if line.strip())
+        first = next(lines, None)
+        if first is None:
             raise ScoreInputError(f"{src}: empty file, expected a header timestamp,value")
+        sep = sniff_separator(first)
+        header = next(csv.reader([first], delimiter=sep))
         names = [h.strip().lstrip("\ufeff").lower() for h in header]
         if "timestamp" not in names or "value" not in names:
             raise ScoreInputError(f"{src}: header {header!r}, expected columns timestamp and value")
         ti, vi = names.index("timestamp"), names.index("value")
-        rows = [row for row in reader if row]
+        rows = [row for row in csv.reader(lines, delimiter=sep) if row]
+    comma = sep == ";"
     stamps = [row[ti] if ti < len(row) else "" for row in rows]
-    values = np.array([_number(row[vi]) if vi < len(row) else math.nan for row in rows])
+    values = np.array([_number(row[vi], comma) if vi < len(row) else math.nan for row in rows])
     times = np.array([_seconds(s) for s in stamps])
     det = make_detector(detector, params)
     scores = det.step(values, times)
@@ -80,9 +92,9 @@ def score_csv(src: Path, dst: Path, detector: str, params: EnsembleParams) -> di
     return {"rows": len(rows), "missing": int(np.isnan(values).sum())}
 
 
-def _number(cell: str) -> float:
+def _number(cell: str, decimal_comma: bool = False) -> float:
     try:
-        v = float(cell)
+        v = float(cell.replace(",", ".") if decimal_comma else cell)
     except ValueError:
         return math.nan
     return v if math.isfinite(v) else math.nan

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from operator import itemgetter
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 import orjson
 
 from sources.batch import ObservationBatch
-from sources.fields import DEFAULT_NA, TRACE_MM, FieldSpec, na_markers, resolve
+from sources.fields import DEFAULT_NA, TRACE_MM, FieldSpec, na_markers, resolve, tidy
 from sources.schema import (
     MAX_MESSAGE_BYTES,
     MAX_STATION_CHARS,
@@ -61,6 +62,7 @@ TAG_STATION_KEYS = ("station", "station_id", "device", "host")
 SOURCE_KEYS = ("source", "provider")
 COORD_KEYS = {"lat": ("lat", 90.0), "latitude": ("lat", 90.0), "lon": ("lon", 180.0), "longitude": ("lon", 180.0)}
 META_KEYS = frozenset((*TIME_KEYS, *STATION_KEYS, *SOURCE_KEYS, *COORD_KEYS, "tags", "name", "fields", "metrics"))
+_NO_TIME_KEY = f"missing ts: no field or column named {', '.join(TIME_KEYS[:-1])} or {TIME_KEYS[-1]}"
 MAX_TAGS = 32
 MAX_TAG_KEY = 64
 MAX_TAG_VALUE = 256
@@ -97,6 +99,7 @@ class Table:
     decimal_comma: bool = False
     dialect: str = ""  # "iem": IEM column names
     bad: list[tuple[int, bytes, str]] = field(default_factory=list)
+    tz: Any = None  # ZoneInfo the file itself states for its naive times (an IEM download's debug line)
 
 
 @dataclass
@@ -238,7 +241,7 @@ class Decoder:
 
             self._guarded(keys, ids, column, raws.__getitem__, lambda r: None, out, default_station,
                           default_source, ignored, text=True, decimal_comma=table.decimal_comma,
-                          dialect=table.dialect)
+                          dialect=table.dialect, tz=table.tz)
         return self._finish(out)
 
     # --- JSON objects --------------------------------------------------------
@@ -305,14 +308,14 @@ class Decoder:
 
     def _group(self, keys, rows: list[int], column: Callable[[str, list[int]], list[Any]], raw_of, meta_of,
                out: _Out, default_station, default_source, ignored, *, text: bool, decimal_comma: bool = False,
-               dialect: str = "") -> None:
+               dialect: str = "", tz: Any = None) -> None:
         n = len(rows)
         # Everything is collected first and committed at the end, so a group that raises half-way
         # leaves nothing behind when it is retried message by message.
         bad: list[tuple[str, str] | None] = [None] * n  # (reason, code) of a row rejected whole
         metas = [meta_of(r) for r in rows]
         stations = self._stations(keys, rows, column, metas, default_station, bad, text)
-        ts = self._times(keys, rows, column, metas, stations, bad, text)
+        ts = self._times(keys, rows, column, metas, stations, bad, text, tz)
         sources = self._sources(keys, rows, column, default_source, text)
         problems: list[tuple[int, str, str, str, str, str]] = []  # (j, field, variable, raw, reason, code)
         coords = self._coords(keys, rows, column, problems, text)
@@ -461,13 +464,15 @@ class Decoder:
             out.append(found)
         return out
 
-    def _times(self, keys, rows, column, metas, stations, bad, text) -> np.ndarray:
+    def _times(self, keys, rows, column, metas, stations, bad, text, file_tz: Any = None) -> np.ndarray:
         n = len(rows)
         present = [k for k in TIME_KEYS if k in keys]
         span = self.policy.span
         ts = np.full(n, np.nan)
         values = column(present[0], rows) if len(present) == 1 else None
-        zones = self.policy.station_tz or self.policy.tz is not None
+        # A file that states UTC (file_tz is UTC) is read as written, whatever --tz says.
+        zones = file_tz is not UTC and (file_tz is not None or bool(self.policy.station_tz)
+                                        or self.policy.tz is not None)
         todo = np.ones(n, dtype=bool)  # the rows read one by one below
         if values is not None:
             # The common cells a column at a time: epoch numbers, and ISO strings in the usual
@@ -514,13 +519,13 @@ class Decoder:
                 if value is None:
                     m = metas[j]
                     if m is None or m.timestamp_ms is None:
-                        bad[j] = ("missing ts", "missing_ts")
+                        bad[j] = ("missing ts" if present else _NO_TIME_KEY, "missing_ts")
                         continue
                     seconds = m.timestamp_ms / 1000.0
                 elif type(value) is str:
                     seconds, naive = parse_iso(value)
                     if naive and zones:
-                        tz = self.policy.zone_for(stations[j])
+                        tz = file_tz or self.policy.zone_for(stations[j])
                         if tz is not None:
                             seconds = self.local.resolve(stations[j], seconds, tz)
                 elif type(value) in _NUMBER:
@@ -734,7 +739,7 @@ class Decoder:
                                  f"{spec.field}: {spec.sentinel_reason(float(col[j]), shown)}", "sentinel"))
             col = np.where(hit, np.nan, col)
         if spec.convert is not None:
-            col = spec.convert(col)
+            col = tidy(spec.convert(col))
         with np.errstate(invalid="ignore"):
             out_of_range = (col < spec.low) | (col > spec.high)
         if out_of_range.any():

@@ -49,10 +49,12 @@ def _unit(quantity: str, convert: Convert, *labels: str) -> None:
         _UNITS[label] = (quantity, convert)
 
 
-_unit("temperature", _same, "c", "degc", "celsius", "°c", "deg_c", "degreec", "degrees_c")
-_unit("temperature", lambda v: (v - 32.0) * (5.0 / 9.0), "f", "degf", "fahrenheit", "°f", "deg_f", "degrees_f")
+_unit("temperature", _same, "c", "degc", "celsius", "°c", "deg_c", "degreec", "degrees_c", "degree_c")
+_unit("temperature", lambda v: (v - 32.0) * (5.0 / 9.0), "f", "degf", "fahrenheit", "°f", "deg_f", "degrees_f",
+      "degreef", "degree_f")
 _unit("temperature", lambda v: v - 273.15, "k", "kelvin")
-_unit("speed", _same, "ms", "mps", "m/s", "m_s", "ms-1", "m_s-1")
+# "m s-1" is how CF / ERDDAP write m/s (normalised to m_s_1)
+_unit("speed", _same, "ms", "mps", "m/s", "m_s", "ms-1", "m_s-1", "m_s_1", "ms_1")
 _unit("speed", lambda v: v * 0.514444, "kt", "kts", "knot", "knots", "kn")
 _unit("speed", lambda v: v * 0.44704, "mph", "mi/h", "mp/h")
 _unit("speed", lambda v: v / 3.6, "kmh", "kph", "km/h", "km_h")
@@ -67,7 +69,7 @@ _unit("length", lambda v: v * 10.0, "cm")
 _unit("height", _same, "m", "meters", "metres")
 _unit("height", lambda v: v * 0.3048, "ft", "feet")
 _unit("percent", _same, "pct", "percent", "%")
-_unit("angle", _same, "deg", "degt", "degrees", "°")
+_unit("angle", _same, "deg", "degt", "degrees", "°", "degrees_true", "degree_true", "deg_true")
 
 # base name (normalised) -> registry name; the registry name decides the quantity
 _BASES: dict[str, str] = {}
@@ -83,7 +85,7 @@ _base("dewpoint_c", "dewpoint", "dew_point", "dew", "dwpt", "td", "dewp", "dew_p
 _base("humidity_pct", "humidity", "rh", "relative_humidity", "hum", "relh")
 _base("pressure_hpa", "pressure", "press", "station_pressure", "baro", "barometer", "stn_pressure")
 _base("pressure_msl_hpa", "slp", "mslp", "sea_level_pressure", "pressure_msl", "msl_pressure",
-      "pressure_sea_level", "sealevel_pressure")
+      "pressure_sea_level", "sealevel_pressure", "bar")  # NDBC's BAR (bar in ERDDAP) is sea-level pressure
 _base("wind_mps", "wind", "wind_speed", "windspeed", "wspd", "ws", "wind_spd", "wind_speed_10m")
 _base("gust_mps", "gust", "wind_gust", "gusts", "wind_gusts", "gst", "windgust", "peak_gust")
 _base("wind_dir_deg", "wind_dir", "wind_direction", "winddir", "wdir", "wd", "wind_deg")
@@ -105,6 +107,7 @@ _IEM = {
     "tmpf": ("temp_c", "f"), "dwpf": ("dewpoint_c", "f"), "tmpc": ("temp_c", "c"), "dwpc": ("dewpoint_c", "c"),
     "relh": ("humidity_pct", "%"), "drct": ("wind_dir_deg", "deg"), "sknt": ("wind_mps", "kt"),
     "sped": ("wind_mps", "mph"), "gust": ("gust_mps", "kt"), "gust_mph": ("gust_mps", "mph"),
+    "gust_sknt": ("gust_mps", "kt"),  # the one-minute ASOS download
     "alti": ("altimeter_hpa", "inhg"), "mslp": ("pressure_msl_hpa", "mb"), "p01i": ("precip_mm", "in"),
     "p01m": ("precip_mm", "mm"),
 }
@@ -205,13 +208,43 @@ def _with_unit(field: str, base: str, label: str) -> FieldSpec | None:
         name = REGISTRY.get(base) and base
     if not name:
         return None
-    if label in ("", "degt") and _QUANTITY.get(name) == "angle":
+    if label in ("", "degt", "degrees_true") and _QUANTITY.get(name) == "angle":
         return _spec(field, name, "", None)
     unit = _UNITS.get(label) or _UNITS.get(label.replace("_", ""))
     if unit is None or _QUANTITY.get(name) != unit[0]:
         return None
     _quantity, convert = unit
     return _spec(field, name, label, None if convert is _same else convert)
+
+
+SIGNIFICANT = 12
+
+
+def tidy(values: np.ndarray) -> np.ndarray:
+    """Converted values rounded to 12 significant digits: a conversion's binary noise (53.96 °F →
+    12.200000000000001 °C) is not a reading's precision, and 12 digits keep far more than any sensor
+    gives. Powers of ten up to 1e22 are exact doubles, so the division rounds correctly."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = SIGNIFICANT - 1 - np.floor(np.log10(np.abs(values)))
+    exponent = np.nan_to_num(exponent, nan=0.0, posinf=0.0, neginf=0.0)
+    scale = 10.0 ** np.clip(exponent, 0, 22)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded = np.round(values * scale) / scale
+    return np.where(exponent > 22, values, rounded)  # below 1e-11: left as it is
+
+
+def tidy_one(value: float) -> float:
+    """tidy() of one number."""
+    return float(tidy(np.array([value]))[0])
+
+
+def unit_label(text: str) -> str | None:
+    """The normalised label of `text` ("m s-1" → "m_s_1", "degree_C" → "degree_c") when it names a unit
+    mass converts from, else None. Used to tell a units row under a CSV header (ERDDAP writes one)."""
+    label = _normalise(text).replace("deg_", "deg")
+    if label in _UNITS:
+        return label
+    return label.replace("_", "") if label.replace("_", "") in _UNITS else None
 
 
 def na_markers(markers: tuple[str, ...] | list[str] = DEFAULT_NA) -> frozenset[str]:

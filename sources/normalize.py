@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sources.fields import tidy_one
+
 
 class NormalizeError(ValueError):
     """A response that cannot become an observation; the message says why."""
@@ -74,7 +76,8 @@ def _convert(name: str, value: Any, unit: str, field: str) -> float | None:
     table = _CONVERT[name]
     if unit not in table:
         raise NormalizeError(f"{field} in unknown unit {unit!r} (expected one of {', '.join(table)})")
-    return float(table[unit](value))
+    out = float(table[unit](value))
+    return out if out == value else tidy_one(out)  # no conversion noise (-2.000000000000001 °C)
 
 
 def _iso(ts: float) -> str:
@@ -153,7 +156,7 @@ def owm_weather(payload: Any, station: str, units: str = "standard") -> dict[str
             return None
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise NormalizeError(f"main.temp is not a number: {v!r}")
-        return v - 273.15 if temp_unit == "K" else _convert("temp_c", v, temp_unit, "main.temp")
+        return tidy_one(v - 273.15) if temp_unit == "K" else _convert("temp_c", v, temp_unit, "main.temp")
 
     message: dict[str, Any] = {"ts": _iso(float(payload["dt"])), "station": station, "source": "openweathermap"}
     coord = payload.get("coord") or {}

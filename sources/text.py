@@ -11,7 +11,9 @@ logger puts a stray control character in its name.
 
 Characters: Unicode category Cc (U+0000-U+001F, U+007F-U+009F, ECMA-48 /
 ISO 6429), the bidi controls of Unicode TR #9 (U+061C, U+200E, U+200F,
-U+202A-U+202E, U+2066-U+2069) and U+2028/U+2029.
+U+202A-U+202E, U+2066-U+2069), U+2028/U+2029, and the invisible format
+characters that would make one name look like another (U+00AD, U+180E,
+U+200B-U+200D, U+2060-U+2064, U+FEFF).
 
 `Redactor` replaces every configured secret (API keys, webhook URLs,
 passwords) with ``****`` in a string, also in its percent-encoded forms,
@@ -24,7 +26,9 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus, urlsplit
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+# ... and the invisible format characters (zero-width space, joiners, word joiner, invisible operators,
+# BOM, soft hyphen, Mongolian vowel separator): "plain\u200b" would show, and mail, as "plain" itself.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 REDACTED = "****"
 # Shorter values would blank out ordinary words; a secret that short is not one worth the name.

@@ -2,22 +2,30 @@
 
 `open_recording(path)` detects the format from the content (`detect.detect`;
 a `format` argument overrides it) and yields chunks for the decoder: lists of
-raw JSON lines, or `sources.decode.Table`s of text cells.
+raw JSON lines, or `sources.decode.Table`s of text cells. Compressed files
+(gzip, bzip2, xz) and UTF-16 text are read as they are (`opener`); a file that
+is no recording (a zip archive, an .xlsx workbook, binary data) raises
+`RecordingError` saying what it looks like. An IEM download that states its
+time zone (`#DEBUG: Time Zone -> America/Chicago`) is read in that zone.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sources.decode import Table
 from sources.formats import csv_table, iem, ndbc
 from sources.formats.detect import FORMATS, detect
+from sources.formats.opener import RecordingError, head_bytes, open_binary, text_encoding
+from sources.times import zone
 
-__all__ = ["FORMATS", "Recording", "detect", "open_recording"]
+__all__ = ["FORMATS", "Recording", "RecordingError", "detect", "open_recording"]
 
 BOM = b"\xef\xbb\xbf"
+_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 
 
 @dataclass
@@ -26,37 +34,58 @@ class Recording:
     format: str  # jsonl, csv, ndbc, iem
     station: str  # for rows without a station of their own
     chunk_bytes: int
+    tz: str = ""  # the time zone the file states for its naive times (IEM), "" when it states none
+    problems: list[str] = field(default_factory=list)  # why reading ended early (compressed data cut short)
 
     def chunks(self) -> Iterator[list[bytes] | Table]:
         if self.format == "jsonl":
-            yield from jsonl_chunks(self.path, self.chunk_bytes)
+            yield from jsonl_chunks(self.path, self.chunk_bytes, self.problems)
         elif self.format == "ndbc":
-            yield from ndbc.tables(self.path, self.chunk_bytes)
+            yield from ndbc.tables(self.path, self.chunk_bytes, self.problems)
         elif self.format == "iem":
-            yield from iem.tables(self.path, self.chunk_bytes)
+            yield from iem.tables(self.path, self.chunk_bytes, tz=self.tz, problems=self.problems)
         else:
-            yield from csv_table.tables(self.path, self.chunk_bytes)
+            yield from csv_table.tables(self.path, self.chunk_bytes, problems=self.problems)
 
 
 def open_recording(path: Path, format: str = "auto", *, station: str | None = None,
                    chunk_bytes: int = 4 << 20) -> Recording:
-    """The recording at `path`; `format` is auto (from the content), jsonl, csv, ndbc or iem."""
+    """The recording at `path`; `format` is auto (from the content), jsonl, csv, ndbc or iem.
+
+    Raises RecordingError for a file that is no recording (see `opener.head_bytes`).
+    """
     if format not in ("auto", *FORMATS):
         raise ValueError(f"format {format!r}: expected auto or one of {', '.join(FORMATS)}")
+    head = head_bytes(path)
+    name = path.name
+    if name.lower().endswith(_COMPRESSED_SUFFIXES):
+        name = name.rsplit(".", 1)[0]
     if format == "auto":
-        with open(path, "rb") as fh:
-            format = detect(fh.read(1 << 16), path.name)
-    default = station or (ndbc.station_from_name(path.name) if format == "ndbc" else path.stem)
-    return Recording(path, format, default, chunk_bytes)
+        format = detect(head, name)
+    default = station or (ndbc.station_from_name(name) if format == "ndbc" else Path(name).stem)
+    tz = iem.stated_zone(head) if format == "iem" else ""
+    if tz:
+        try:
+            zone(tz)
+        except ValueError:
+            raise RecordingError(f"{path.name} states its time zone as {tz!r}, which the tz database does not "
+                                 "know") from None
+    return Recording(path, format, default, chunk_bytes, tz)
 
 
-def jsonl_chunks(path: Path, size: int) -> Iterator[list[bytes]]:
+def jsonl_chunks(path: Path, size: int, problems: list[str] | None = None) -> Iterator[list[bytes]]:
     """The message lines of a JSONL file, about `size` bytes at a time (blank lines dropped, CRLF and a
-    leading byte-order mark taken off)."""
+    leading byte-order mark taken off; UTF-16 lines re-encoded as UTF-8)."""
     first = True
-    with path.open("rb") as fh:
-        while chunk := fh.readlines(size):
+    utf16 = text_encoding(head_bytes(path, 4)) is not None
+    with open_binary(path, problems) as binary:
+        text = io.TextIOWrapper(binary, encoding="utf-16", errors="replace", newline="") if utf16 else None
+        while chunk := (_encoded(text.readlines(size)) if text is not None else binary.readlines(size)):
             if first and chunk[0].startswith(BOM):
                 chunk[0] = chunk[0][len(BOM):]
             first = False
             yield [raw for line in chunk if (raw := line.rstrip(b"\r\n")).strip()]
+
+
+def _encoded(lines: list[str]) -> list[bytes]:
+    return [line.encode("utf-8") for line in lines]

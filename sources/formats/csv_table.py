@@ -4,7 +4,9 @@
   `;`, a decimal comma (`12,5`) is recognised when data cells are written that way;
   a `12,5` that cannot be read is quarantined with a reason that says so.
 - Excel's "CSV UTF-8" byte-order mark and CRLF line ends are taken off; a file that
-  is not UTF-8 is read as Windows-1252 (what Excel writes otherwise).
+  is not UTF-8 is read as Windows-1252 (what Excel writes otherwise), UTF-16 by its
+  byte-order mark (Excel's "Unicode Text"); compressed files are read as they are
+  (`opener`).
 - Lines starting with `#` before the header are comments.
 - A quoted cell may span lines (RFC 4180); a quote left open for 64 lines costs
   only its own line, which is quarantined, and the lines after it are read again.
@@ -19,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sources.decode import Table
+from sources.formats.csv_header import is_units_row, layout, with_units
+from sources.formats.opener import open_text
 
 CSV_RECORD_LINES = 64
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
@@ -54,28 +58,18 @@ def csv_records(lines: Iterable[str], max_lines: int = CSV_RECORD_LINES) -> Iter
         yield from csv_records(pending[1:], max_lines)
 
 
-def encoding_of(path: Path) -> str:
-    """utf-8-sig (a BOM is dropped), or cp1252 for a file that is not UTF-8."""
-    with open(path, "rb") as fh:
-        head = fh.read(1 << 16)
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
-            return "cp1252"
-    return "utf-8-sig"
-
-
 def sniff_separator(header: str) -> str:
     counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] else ","
 
 
-def tables(path: Path, chunk_bytes: int, *, dialect: str = "", header_names: dict[str, str] | None = None,
+def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[str] | None = None,
            ) -> Iterator[Table]:
-    """Chunks of about `chunk_bytes` of a CSV file as Tables (header kept in each)."""
-    with open(path, encoding=encoding_of(path), errors="replace", newline="") as fh:
+    """Chunks of about `chunk_bytes` of a CSV file as Tables (header kept in each). The header is read
+    as `csv_header` says (date and time columns, a units row); a row whose cells are all empty (Excel
+    writes `;;;;` for formatted empty rows) is a blank line."""
+    with open_text(path, problems) as fh:
         lines = iter(fh)
         header_line = ""
         for line in lines:
@@ -85,17 +79,19 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", header_names: dic
         if not header_line:
             return
         sep = sniff_separator(header_line)
-        header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
-        if header_names:
-            header = [header_names.get(h, h) for h in header]
+        names = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
+        shape = layout(names)
+        header = shape.header
         decimal_comma: bool | None = None if sep == ";" else False
         table = Table(header, [], [], dialect=dialect)
         size = 0
         position = 0
+        first = True
         for record, problem in csv_records(lines):
             if not record.strip():
                 continue
             raw = record.rstrip("\r\n").encode("utf-8", errors="backslashreplace")
+            was_first, first = first, False
             if problem:
                 table.bad.append((position, raw, problem))
             else:
@@ -103,9 +99,16 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", header_names: dic
                 # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
                 cells = line.split(sep) if '"' not in line and "\r" not in line else next(
                     csv.reader([record], delimiter=sep), [])
-                if len(cells) != len(header):
-                    table.bad.append((position, raw, f"CSV row has {len(cells)} cells for {len(header)} columns"))
+                if was_first and len(cells) == len(names) and is_units_row(cells):
+                    header = with_units(header, shape.row(cells), dialect)
+                    table.header = header
+                    continue
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) != len(names):
+                    table.bad.append((position, raw, f"CSV row has {len(cells)} cells for {len(names)} columns"))
                 else:
+                    cells = shape.row(cells)
                     if decimal_comma is None and any(_DECIMAL_COMMA.match(c) for c in cells):
                         decimal_comma = True
                     table.rows.append(cells)

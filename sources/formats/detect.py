@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from sources.formats.opener import text_encoding
+
 FORMATS = ("jsonl", "csv", "ndbc", "iem")
 
 # NDBC standard meteorological header: "#YY  MM DD hh mm WDIR ..." (since 2007), "YYYY MM DD hh ..." or
@@ -16,7 +18,7 @@ _IEM = re.compile(r"^station[,\t]valid([,\t]|$)")
 
 def detect(head: bytes, name: str = "") -> str:
     """jsonl, ndbc, iem or csv for a file starting with `head`."""
-    text = head.lstrip(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    text = head.decode(text_encoding(head) or "utf-8-sig", errors="replace")
     lines = [line.strip("\r") for line in text.split("\n")]
     first = next((line for line in lines if line.strip()), "")
     if first.lstrip().startswith(("{", "[")):

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sources.decode import Table
+from sources.formats.opener import open_text
 
 _TIME = ("YY", "YYYY", "MM", "DD", "hh", "mm")
 # column -> (base name for the unit suffix, registry name when in the documented unit, documented unit)
@@ -59,8 +60,8 @@ def year(text: str) -> str:
     return text
 
 
-def tables(path: Path, chunk_bytes: int) -> Iterator[Table]:
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+def tables(path: Path, chunk_bytes: int, problems: list[str] | None = None) -> Iterator[Table]:
+    with open_text(path, problems) as fh:
         names: list[str] = []
         units: list[str] = []
         table: Table | None = None

@@ -1,0 +1,145 @@
+"""Opening a recording as people download it: compressed, UTF-16, or not a text recording at all.
+
+- **Compressed**: gzip (NDBC's historical files are `41002h2018.txt.gz`), bzip2 and
+  xz are read as they are, told by their magic bytes, not by the file name.
+- **UTF-16**: Excel's "Unicode Text" export is UTF-16 with a byte-order mark
+  (tab-separated); the mark decides the encoding.
+- **Cut short**: compressed data that ends early or is damaged (an interrupted
+  download) is read up to the break; the reason goes to the caller's `problems`
+  list (replay quarantines it as one record, code `truncated_file`).
+- **Not a recording**: a zip archive (an Excel `.xlsx` workbook is one) or a file
+  with NUL bytes that is not UTF-16 raises `RecordingError` naming what it looks
+  like, instead of being read as a CSV of garbage.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+from pathlib import Path
+from typing import IO, Any
+
+_COMPRESSED: tuple[tuple[bytes, str, Any], ...] = (
+    (b"\x1f\x8b", "gzip", gzip.open),
+    (b"BZh", "bzip2", bz2.open),
+    (b"\xfd7zXZ\x00", "xz", lzma.open),
+)
+_UTF16 = {b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16"}
+SAMPLE = 1 << 16
+
+
+class RecordingError(ValueError):
+    """A file that is not a recording mass can read; the message says what it looks like."""
+
+
+def compression(head: bytes) -> str:
+    """gzip, bzip2, xz, or "" for a file starting with `head`."""
+    return next((name for magic, name, _ in _COMPRESSED if head.startswith(magic)), "")
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(8)
+
+
+class _CutShort(io.RawIOBase):
+    """A decompressing stream that ends, instead of raising, where the compressed data is cut short
+    or corrupt (an interrupted download): what came before it is read, and why it ended is
+    appended to `problems`."""
+
+    def __init__(self, inner: IO[bytes], name: str, kind: str, problems: list[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._name = name
+        self._kind = kind
+        self._problems = problems
+        self._ended = False
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._ended:
+            return 0
+        try:
+            data = self._inner.read(len(buffer))
+        except (EOFError, lzma.LZMAError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # a real I/O error (permissions, the disk), not the data
+            self._ended = True
+            self._problems.append(f"{self._name}: the {self._kind} data ends early or is damaged after "
+                                  f"{self._read:,} bytes ({exc})")
+            return 0
+        buffer[: len(data)] = data
+        self._read += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
+def open_binary(path: Path, problems: list[str] | None = None) -> IO[bytes]:
+    """The recording's bytes, decompressed when it is gzip, bzip2 or xz. Compressed data that is cut
+    short ends the stream where it breaks, with the reason appended to `problems`."""
+    head = _magic(path)
+    for magic, name, opener in _COMPRESSED:
+        if head.startswith(magic):
+            return io.BufferedReader(_CutShort(opener(path, "rb"), path.name, name,
+                                               problems if problems is not None else []))
+    return open(path, "rb")
+
+
+def head_bytes(path: Path, size: int = SAMPLE) -> bytes:
+    """The first `size` bytes of the (decompressed) recording; RecordingError for what is no recording."""
+    problems: list[str] = []
+    with open_binary(path, problems) as fh:
+        head = fh.read(size)
+    if problems and not head:
+        raise RecordingError(problems[0])
+    if head.startswith(b"PK\x03\x04"):
+        raise RecordingError(f"{path.name} is a zip archive (an Excel .xlsx workbook is one): save the sheet "
+                             "as CSV, or unzip the archive, and replay that")
+    if b"\x00" in head and text_encoding(head) is None:
+        raise RecordingError(f"{path.name} holds binary data (NUL bytes), not text: expected JSON lines, CSV, "
+                             "an NDBC .txt or an IEM ASOS download")
+    return head
+
+
+def open_text(path: Path, problems: list[str] | None = None) -> IO[str]:
+    """The recording as text: UTF-16 after its byte-order mark, UTF-8 (a BOM dropped), or Windows-1252
+    (what Excel writes otherwise) for a file that is not UTF-8. Undecodable bytes become U+FFFD;
+    line ends are left as written (newline="") for the CSV reader."""
+    head = head_bytes(path)
+    encoding = text_encoding(head)
+    if encoding is None:
+        encoding = "utf-8-sig"
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+                encoding = "cp1252"
+    return io.TextIOWrapper(open_binary(path, problems), encoding=encoding, errors="replace", newline="")
+
+
+def text_encoding(head: bytes) -> str | None:
+    """utf-16 when the head starts with a UTF-16 byte-order mark, else None (see csv_table.encoding_of)."""
+    return next((enc for bom, enc in _UTF16.items() if head.startswith(bom)), None)
+
+
+def uncompressed_size(path: Path) -> int:
+    """About how many bytes the recording holds once decompressed (for the sort-in-memory limit).
+
+    gzip stores the size modulo 4 GiB in its last 4 bytes; bzip2 and xz are taken
+    at 10 times their size, a typical ratio for text.
+    """
+    size = path.stat().st_size
+    kind = compression(_magic(path))
+    if kind == "gzip" and size >= 18:
+        with open(path, "rb") as fh:
+            fh.seek(-4, 2)
+            return max(size, int.from_bytes(fh.read(4), "little"))
+    return size * 10 if kind else size
