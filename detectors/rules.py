@@ -184,7 +184,9 @@ class GustLimit(Detector):
         return "critical" if score >= 1.5 else "warning"
 
     def reason(self, i: int, value: float, unit: str) -> str:
-        return f"gust {value:.1f} {unit} over the {self.limit_mps:g} {unit} limit"
+        # The rule fires at the limit too (score >= 1), so a gust of exactly the limit is "at", not "over".
+        where = "over" if round(value, 1) > self.limit_mps else "at"
+        return f"gust {value:.1f} {unit} {where} the {self.limit_mps:g} {unit} limit"
 
 
 class RapidChange(PressureTendency):

@@ -251,3 +251,10 @@ def test_drift_reason_speaks_of_forecast_errors_not_readings(shared):
     reason = ens.reason(i, float(x[i]), "hPa")
     assert reason.startswith("readings keep running ") and " the forecast: the errors' EWMA " in reason
     assert f"{ens.detail['ewma'][i]:+.3g} hPa" in reason and f"{x.mean():.4g}" not in reason
+
+
+@pytest.mark.parametrize(("value", "word"), [(15.0, "at"), (15.04, "at"), (15.06, "over"), (22.5, "over")])
+def test_gust_reason_says_at_the_limit_when_the_shown_value_is_the_limit(value, word):
+    rule = GustLimit(15.0)
+    assert rule._step_one(value, None) >= 1.0  # it fires at the limit, so the words must not say "over"
+    assert rule.reason(0, value, "m/s") == f"gust {value:.1f} m/s {word} the 15 m/s limit"
