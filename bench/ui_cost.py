@@ -1,6 +1,7 @@
 """The UI in a real pseudo-terminal: bytes written, CPU share, key-to-screen latency under load, memory.
 
     python bench/ui_cost.py [--seconds 20] [--keys 40] [--rounds 2] [--skip-memory]
+                            [--parts idle,paced,keys,memory] [--loads replay,simulate] [--modes process,...]
 
 Every figure comes from `mass` running in a 160x48 pty, as a person would
 run it; this script only reads what the processes write and their /proc
@@ -218,76 +219,103 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the engine modes per load")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--parts", default="idle,paced,keys,memory",
+                    help="which measurements, comma-separated: idle, paced, keys, memory")
+    ap.add_argument("--loads", default="replay,simulate", help="loads for the key part: replay, simulate")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help=f"engine modes for the key part, comma-separated: {', '.join(MODES)}")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if args.skip_memory:
+        parts.discard("memory")
+    modes = {m: MODES[m] for m in args.modes.split(",")}  # a KeyError names a mode that does not exist
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLORTERM": "",
                "HOME": str(tmp), "LANG": "C.UTF-8", "MASS_UI_ENGINE": "process"}
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
 
-        # 1. Idle: a replay that has ended.
-        small = tmp / "small.jsonl"
-        write_recording(small, 20_000)
-        term, _ = run(["replay", str(small), "--max"], tmp, env, "idle")
-        deadline = time.monotonic() + 60
-        while not term.saw("replay ended") and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(3)
-        idle_bytes, idle_cpu = window(term, 10)
-        term.stop()
-        print(f"idle (replay ended, 160x48): {idle_bytes:.0f} B/s to the terminal, CPU {idle_cpu * 100:.2f}% "
-              "of one core")
-
-        # 2. 5 k msg/s, one message at a time; then paused.
-        rec = tmp / "stream.jsonl"
-        write_recording(rec, int(5000 * (args.seconds + 25)))
-        term, stats = run(["replay", str(rec), "--speed", "20000"], tmp, env, "paced")
-        time.sleep(6)
-        load_bytes, load_cpu = window(term, args.seconds)
-        term.type(" ")
-        time.sleep(1.5)
-        paused_bytes, paused_cpu = window(term, 5)
-        term.type(" ")
-        term.stop()
-        st = json.loads(stats.read_text())
-        print(f"5 k msg/s (160x48, {args.seconds:g} s): {load_bytes / 1024:.1f} KB/s to the terminal, CPU "
-              f"{load_cpu * 100:.0f}% of one core (UI and engine processes)")
-        print(f"  paused: {paused_bytes / 1024:.2f} KB/s, CPU {paused_cpu * 100:.1f}%")
-        print(f"  ingest-to-screen latency: p50 {st['p50'] * 1000:.0f} ms, p99 {st['p99'] * 1000:.0f} ms "
-              f"({st['messages']} messages)")
-
-        # 3. Keys while ingesting flat out: the engine in a process, or in a thread with bounded slices or not.
+        if "idle" in parts:
+            idle(tmp, env)
+        if "paced" in parts:
+            paced(tmp, env, args.seconds)
         big = tmp / "million.jsonl"
-        write_recording(big, 1_000_000)
         loads = {"1 M-line replay --max": ["replay", str(big), "--max"], "simulate --max": ["simulate", "--max"]}
-        for load, cmd in loads.items():
-            results: dict[str, list[dict]] = {mode: [] for mode in MODES}
-            for r in range(args.rounds):
-                for mode, mode_env in MODES.items():
-                    tag = f"{load[:6]}-{mode.replace(' ', '-')}-{r}"
-                    results[mode].append(key_latency(cmd, tmp, {**env, **mode_env}, tag, args.keys))
-            for mode, runs in results.items():
-                report(load, mode, runs)
+        chosen = {name: cmd for name, cmd in loads.items() if any(w in name for w in args.loads.split(","))}
+        if "memory" in parts or ("keys" in parts and any("replay" in name for name in chosen)):
+            write_recording(big, 1_000_000)
+        if "keys" in parts:
+            keys(tmp, env, chosen, modes, args.rounds, args.keys)
+        if "memory" in parts:
+            memory(tmp, env, big)
 
-        if args.skip_memory:
-            return
-        # 4. Memory over 1 M messages flat out: sample RSS as it goes (the UI's process, and with its engine).
-        term, _ = run(["replay", str(big), "--max"], tmp, env, "memory")
-        samples, ui_only = [], []
-        start = time.monotonic()
-        while term.proc.poll() is None and time.monotonic() - start < 300:
-            time.sleep(2)
-            if term.saw("replay ended"):
-                break
-            samples.append(rss_mib(term.proc.pid))
-            ui_only.append(rss_mib(term.proc.pid, children=False))
-            if len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]:
-                break
-        term.stop()
-        third = max(1, len(samples) // 3)
-        print(f"RSS over 1 M messages (UI + engine): {samples[third - 1]:.0f} MiB after a third of the run, "
-              f"{max(samples):.0f} MiB peak, {samples[-1]:.0f} MiB at the end ({len(samples)} samples); "
-              f"the UI's process alone {max(ui_only):.0f} MiB peak")
+
+def idle(tmp: Path, env: dict[str, str]) -> None:
+    """1. Idle: a replay that has ended (nothing changes): bytes/s and CPU."""
+    small = tmp / "small.jsonl"
+    write_recording(small, 20_000)
+    term, _ = run(["replay", str(small), "--max"], tmp, env, "idle")
+    deadline = time.monotonic() + 60
+    while not term.saw("replay ended") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)
+    idle_bytes, idle_cpu = window(term, 10)
+    term.stop()
+    print(f"idle (replay ended, 160x48): {idle_bytes:.0f} B/s to the terminal, CPU {idle_cpu * 100:.2f}% "
+          "of one core")
+
+
+def paced(tmp: Path, env: dict[str, str], seconds: float) -> None:
+    """2. 5 k msg/s, one message at a time; then paused."""
+    rec = tmp / "stream.jsonl"
+    write_recording(rec, int(5000 * (seconds + 25)))
+    term, stats = run(["replay", str(rec), "--speed", "20000"], tmp, env, "paced")
+    time.sleep(6)
+    load_bytes, load_cpu = window(term, seconds)
+    term.type(" ")
+    time.sleep(1.5)
+    paused_bytes, paused_cpu = window(term, 5)
+    term.type(" ")
+    term.stop()
+    st = json.loads(stats.read_text())
+    print(f"5 k msg/s (160x48, {seconds:g} s): {load_bytes / 1024:.1f} KB/s to the terminal, CPU "
+          f"{load_cpu * 100:.0f}% of one core (UI and engine processes)")
+    print(f"  paused: {paused_bytes / 1024:.2f} KB/s, CPU {paused_cpu * 100:.1f}%")
+    print(f"  ingest-to-screen latency: p50 {st['p50'] * 1000:.0f} ms, p99 {st['p99'] * 1000:.0f} ms "
+          f"({st['messages']} messages)")
+
+
+def keys(tmp: Path, env: dict[str, str], loads: dict[str, list[str]], modes: dict[str, dict[str, str]],
+         rounds: int, count: int) -> None:
+    """3. Keys while ingesting flat out: the engine in a process, or in a thread with bounded slices or not."""
+    for load, cmd in loads.items():
+        results: dict[str, list[dict]] = {mode: [] for mode in modes}
+        for r in range(rounds):
+            for mode, mode_env in modes.items():
+                tag = f"{load[:6]}-{mode.replace(' ', '-')}-{r}"
+                results[mode].append(key_latency(cmd, tmp, {**env, **mode_env}, tag, count))
+        for mode, runs in results.items():
+            report(load, mode, runs)
+
+
+def memory(tmp: Path, env: dict[str, str], big: Path) -> None:
+    """4. Memory over 1 M messages flat out: sample RSS as it goes (the UI's process, and with its engine)."""
+    term, _ = run(["replay", str(big), "--max"], tmp, env, "memory")
+    samples, ui_only = [], []
+    start = time.monotonic()
+    while term.proc.poll() is None and time.monotonic() - start < 300:
+        time.sleep(2)
+        if term.saw("replay ended"):
+            break
+        samples.append(rss_mib(term.proc.pid))
+        ui_only.append(rss_mib(term.proc.pid, children=False))
+        if len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]:
+            break
+    term.stop()
+    third = max(1, len(samples) // 3)
+    print(f"RSS over 1 M messages (UI + engine): {samples[third - 1]:.0f} MiB after a third of the run, "
+          f"{max(samples):.0f} MiB peak, {samples[-1]:.0f} MiB at the end ({len(samples)} samples); "
+          f"the UI's process alone {max(ui_only):.0f} MiB peak")
 
 
 if __name__ == "__main__":
