@@ -145,8 +145,13 @@ class MassApp(App):
         self._charted_version = -1
         self._rebuilding = False
         self._station_order: list[str] = []
+        self._station_rows: dict[str, tuple[tuple, Text]] = {}  # station -> (what its row showed, the row)
+        self._trouble_key: object = None
+        self._trouble_cache: list[str] = []
+        self._worst_of: dict[str, int] = {}
         self._row_states: dict[str, RowState] = {}
         self._shown_events: list[Episode] = []
+        self._event_rows: dict[str, tuple[tuple, Text]] = {}  # episode id -> (what its row showed, the row)
         self._what_if: tuple[int, int] | None = None
         self._what_if_key: object = None
         self._alert_version = -1
@@ -272,12 +277,13 @@ class MassApp(App):
                 self._chart_due, self._charted_version = 0.0, -1  # draw them when the modal closes
             return
         snap = self.snapshot
-        if snap is not None and self.station is None and snap.stations:
-            self.station = self._trouble_order(snap)[0]
         self._alert_version = self.alert_state.version
+        if snap is not None:
+            self._row_states = {ep_id: self._row_state(ep) for ep_id, ep in snap.episodes.items()}
+            if self.station is None and snap.stations:
+                self.station = self._trouble_order(snap)[0]
         with self.batch_update():
             if snap is not None:
-                self._row_states = {ep_id: self._row_state(ep) for ep_id, ep in snap.episodes.items()}
                 self._stations(snap)
                 self._panes(snap, charts)
                 self._events(snap)
@@ -492,19 +498,28 @@ class MassApp(App):
         self.query_one("#keys", KeyBar).set_keys(keys, pinned)
 
     # --- stations ---------------------------------------------------------------------
-    def _trouble(self, snap: Snapshot, name: str) -> tuple:
-        worst = -1
+    def _worst_active(self, snap: Snapshot) -> dict[str, int]:
+        """Station -> the rank of its worst ongoing, unmuted episode (stations without one are absent)."""
+        worst_of: dict[str, int] = {}
         for ep in snap.episodes.values():
-            if ep.station == name:
-                st = self.row_state(ep)
-                if ep.ongoing(st.clock) and st.muted_until is None:
-                    worst = max(worst, ep.rank)
-        score = max((float(row[COL["score"]]) for (s, _v), row in snap.latest.items() if s == name), default=0.0)
-        info = snap.stations[name]
-        return (-worst, -round(score, 2), -info.anomalies, name)
+            st = self.row_state(ep)
+            if ep.ongoing(st.clock) and st.muted_until is None and ep.rank > worst_of.get(ep.station, -1):
+                worst_of[ep.station] = ep.rank
+        return worst_of
 
     def _trouble_order(self, snap: Snapshot) -> list[str]:
-        return sorted(snap.stations, key=lambda n: self._trouble(snap, n))
+        """Stations worst first: worst active severity, then the highest latest score, then anomalies."""
+        key = (snap.version, self._alert_version)
+        if self._trouble_key == key and self._trouble_cache:
+            return self._trouble_cache
+        worst_of = self._worst_active(snap)
+        score: dict[str, float] = {}
+        for (name, _var), row in snap.latest.items():
+            score[name] = max(score.get(name, 0.0), float(row[COL["score"]]))
+        order = sorted(snap.stations, key=lambda n: (-worst_of.get(n, -1), -round(score.get(n, 0.0), 2),
+                                                     -snap.stations[n].anomalies, n))
+        self._trouble_key, self._trouble_cache, self._worst_of = key, order, worst_of
+        return order
 
     def _stations(self, snap: Snapshot) -> None:
         widget = self.query_one("#stations", StationList)
@@ -514,31 +529,36 @@ class MassApp(App):
         if not widget.display or self.has_class("narrow") or self.has_class("single"):
             return
         width = max(10, widget.size.width - 2)
-        worst_of: dict[str, int] = {}
-        for ep in snap.episodes.values():
-            st = self.row_state(ep)
-            if ep.ongoing(st.clock) and st.muted_until is None:
-                worst_of[ep.station] = max(worst_of.get(ep.station, -1), ep.rank)
+        worst_of = self._worst_of
         spark_width = 8
         name_width = max(4, width - spark_width - 8)
-        rows = []
-        for name in order:
+        series: dict[str, list[tuple[str, int]]] = {}
+        for (st, var), count in snap.counts.items():
+            series.setdefault(st, []).append((var, count))
+
+        def row_of(name: str) -> Text:  # called for the rows on screen only
             sev = _SEVERITY_OF_RANK.get(worst_of.get(name, -1))
+            counts = tuple(series.get(name, ()))
+            key = (name == self.station, sev, name_width, counts, self.look)
+            hit = self._station_rows.get(name)
+            if hit is not None and hit[0] == key:
+                return hit[1]
             style = self.look.severity_style(sev) if sev else "dim"
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append("▶ " if name == self.station else "  ", "bold")
             line.append((SEVERITY_WORD[sev] if sev else "ok").ljust(5), style)
             line.append(inert(name, name_width).ljust(name_width), "bold" if name == self.station else None)
-            scores = self._station_scores(snap, name, spark_width)
+            scores = self._station_scores(name, counts, spark_width)
             line.append(" " + sparkline(scores, spark_width, self.look.spark_levels), style)
-            rows.append((name, line))
-        widget.selected = widget.selected or self.station
-        widget.set_rows(rows, empty=[Text("no station yet", style="italic")])
+            self._station_rows[name] = (key, line)
+            return line
 
-    def _station_scores(self, snap: Snapshot, name: str, width: int) -> np.ndarray:
+        widget.selected = widget.selected or self.station
+        widget.set_items(order, row_of, empty=[Text("no station yet", style="italic")])
+
+    def _station_scores(self, name: str, counts: tuple[tuple[str, int], ...], width: int) -> np.ndarray:
         """The highest anomaly score of the station's variables over its last readings."""
-        tails = [self.state.rows(st, var, upto=count, last=width * 4)[:, COL["score"]]
-                 for (st, var), count in snap.counts.items() if st == name]
+        tails = [self.state.rows(name, var, upto=count, last=width * 4)[:, COL["score"]] for var, count in counts]
         if not tails:
             return np.zeros(0)
         out = np.full(max(t.size for t in tails), np.nan)
@@ -696,7 +716,13 @@ class MassApp(App):
         hint = "  Enter detail · a ack · m mute · / filter · o sort"
         if head.cell_len + len(hint) <= width:
             head.append(hint, "dim")
-        rows = [(ep.id, event_row(ep, self.row_state(ep), width, self.imperial, self.look)) for ep in shown]
+        episodes = snap.episodes
+        if len(self._event_rows) > 2 * len(episodes) + 200:  # forget the rows of episodes long gone
+            self._event_rows = {k: v for k, v in self._event_rows.items() if k in episodes}
+
+        def row_of(ep_id: str) -> Text:  # called for the rows on screen only
+            return self._event_row(episodes[ep_id], width)
+
         if not snap.episodes:
             empty = [Text(f"no anomaly yet · watching {len(snap.stations)} station"
                           f"{'s' if len(snap.stations) != 1 else ''}, "
@@ -704,7 +730,21 @@ class MassApp(App):
         else:
             empty = [Text(f"nothing matches this filter ({len(snap.episodes)} episodes in all) · Esc clears it",
                           style="italic")]
-        widget.set_rows(rows, header=[head, event_header(width)], empty=empty)
+        widget.set_items([ep.id for ep in shown], row_of, header=[head, event_header(width)], empty=empty)
+
+    def _event_row(self, ep: Episode, width: int) -> Text:
+        """An episode's line, built again only when something it shows changed."""
+        st = self.row_state(ep)
+        ongoing = ep.ongoing(st.clock)
+        key = (ep.readings, ep.last, ep.start, ep.severity, ep.peak_score, ep.peak_reason, ongoing,
+               int(ep.duration(st.clock)), st.acked, st.muted_until, st.clock if st.muted_until is not None else None,
+               width, self.imperial, self.look)
+        hit = self._event_rows.get(ep.id)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        row = event_row(ep, st, width, self.imperial, self.look)
+        self._event_rows[ep.id] = (key, row)
+        return row
 
     def episode(self, episode_id: str | None) -> Episode | None:
         snap = self.snapshot
