@@ -2,6 +2,7 @@
 
     python bench/ui_cost.py [--seconds 20] [--keys 40] [--rounds 2] [--skip-memory]
                             [--parts idle,paced,keys,memory] [--loads replay,simulate] [--modes process,...]
+                            [--warmup 6]
 
 Every figure comes from `mass` running in a 160x48 pty, as a person would
 run it; this script only reads what the processes write and their /proc
@@ -176,11 +177,12 @@ def run(args: list[str], tmp: Path, env: dict[str, str], name: str) -> tuple[Ter
     return term, stats
 
 
-def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys: int) -> dict[str, float]:
+def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys: int,
+                warmup: float = 6.0) -> dict[str, float]:
     """Send Z and z alternately while the app ingests: key-to-screen latencies (ms) of the keys sent
     before the ingest ended, and over the same window bytes/s, CPU share, peak RSS, messages shown."""
     term, stats = run(args, tmp, env, name)
-    time.sleep(6)  # started, and ingesting
+    time.sleep(warmup)  # started, and ingesting (longer: more episodes and stations on screen)
     b0, c0, t0 = term.count(), cpu_seconds(term.proc.pid), time.monotonic()
     sent, rss = [], []
     for i in range(keys):
@@ -196,7 +198,8 @@ def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys
     n = min(len(sent), len(shown))
     lat = [(shown[i] - sent[i]) * 1000 for i in range(n) if sent[i] < ended]
     return {"lat": lat, "keys": len(lat), "cpu": (c1 - c0) / (t1 - t0), "bytes": (b1 - b0) / (t1 - t0),
-            "rss": max(rss), "messages": st["messages"], "ingest_p50": st["p50"], "ingest_p99": st["p99"]}
+            "rss": max(rss), "messages": st["messages"], "episodes": st.get("episodes", 0),
+            "ingest_p50": st["p50"], "ingest_p99": st["p99"]}
 
 
 def report(load: str, mode: str, runs: list[dict]) -> None:
@@ -210,7 +213,8 @@ def report(load: str, mode: str, runs: list[dict]) -> None:
           f"max {max(lat, default=float('nan')):.0f} ms ({len(lat)} keys while ingesting); "
           f"{kb:.1f} KB/s to the terminal; CPU {cpu * 100:.0f}% of one core (UI + engine); "
           f"RSS peak {max(r['rss'] for r in runs):.0f} MiB; ingest-to-screen {ingest}; "
-          f"{sum(r['messages'] for r in runs) // len(runs):,} messages shown per run")
+          f"{sum(r['messages'] for r in runs) // len(runs):,} messages shown per run, "
+          f"{max(r.get('episodes', 0) for r in runs):,} episodes listed at most")
 
 
 def main() -> None:
@@ -219,6 +223,8 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the engine modes per load")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--warmup", type=float, default=6.0,
+                    help="seconds of ingest before the first key (the UI has more to draw later)")
     ap.add_argument("--parts", default="idle,paced,keys,memory",
                     help="which measurements, comma-separated: idle, paced, keys, memory")
     ap.add_argument("--loads", default="replay,simulate", help="loads for the key part: replay, simulate")
@@ -245,7 +251,7 @@ def main() -> None:
         if "memory" in parts or ("keys" in parts and any("replay" in name for name in chosen)):
             write_recording(big, 1_000_000)
         if "keys" in parts:
-            keys(tmp, env, chosen, modes, args.rounds, args.keys)
+            keys(tmp, env, chosen, modes, args.rounds, args.keys, args.warmup)
         if "memory" in parts:
             memory(tmp, env, big)
 
@@ -286,14 +292,14 @@ def paced(tmp: Path, env: dict[str, str], seconds: float) -> None:
 
 
 def keys(tmp: Path, env: dict[str, str], loads: dict[str, list[str]], modes: dict[str, dict[str, str]],
-         rounds: int, count: int) -> None:
+         rounds: int, count: int, warmup: float = 6.0) -> None:
     """3. Keys while ingesting flat out: the engine in a process, or in a thread with bounded slices or not."""
     for load, cmd in loads.items():
         results: dict[str, list[dict]] = {mode: [] for mode in modes}
         for r in range(rounds):
             for mode, mode_env in modes.items():
                 tag = f"{load[:6]}-{mode.replace(' ', '-')}-{r}"
-                results[mode].append(key_latency(cmd, tmp, {**env, **mode_env}, tag, count))
+                results[mode].append(key_latency(cmd, tmp, {**env, **mode_env}, tag, count, warmup))
         for mode, runs in results.items():
             report(load, mode, runs)
 

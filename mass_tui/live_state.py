@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # Per point: what the chart draws and what a threshold "what-if" needs.
 FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma", "rules",
-          "drift")
+          "drift", "surprise")
 COL = {name: i for i, name in enumerate(FIELDS)}
 
 
@@ -38,7 +38,8 @@ def trace_rows(times: np.ndarray, values: np.ndarray, score: np.ndarray, detail:
                rules: np.ndarray | None = None) -> np.ndarray:
     """The chart rows (n, len(FIELDS)) of one scored series: the detector views the ensemble gave
     (`Ensemble.detail`: resid_z, level_z, cusum_up/down, burst_ratio, level_mean/sigma, drift; NaN
-    when absent) and the highest rule score per value (1.0 = fired; 0 without rules)."""
+    when absent; "surprise", the calibrated -log10 p that the alarm compares, from `SeriesDetectors.release`)
+    and the highest rule score per value (1.0 = fired; 0 without rules)."""
     n = len(values)
 
     def col(name: str) -> np.ndarray:
@@ -58,6 +59,7 @@ def trace_rows(times: np.ndarray, values: np.ndarray, score: np.ndarray, detail:
     rows[:, 9] = col("level_sigma")
     rows[:, 10] = 0.0 if rules is None else rules
     rows[:, 11] = col("drift")
+    rows[:, 12] = col("surprise")
     return rows
 
 

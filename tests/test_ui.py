@@ -86,27 +86,53 @@ def _pane(app, variable: str) -> VariablePane:
 
 
 # --- thresholds, pause ---------------------------------------------------------------------------------
-async def test_threshold_keys_apply_and_recount_what_if():
+def _engine_alarms(alarm_rarity: float, critical_rarity: float | None = None, station: str = "ndbc-44005") -> int:
+    """What the engine itself announces (episode onsets and escalations of the calibrated series
+    model) over the Sandy replay at these levels: scored again here, in memory, from the file."""
+    from mass_tui.engine import Engine
+    from mass_tui.replay import replay_file
+
+    engine = Engine(load_config(None, env={}, dotenv_file=None))
+    engine.bank.set_alarm_levels(alarm_rarity, critical_rarity)
+    found: list[Anomaly] = []
+    replay_file(engine, SANDY, station=station, on_batch=lambda r: found.extend(r.anomalies))
+    return sum(1 for a in found if a.station == station and a.detector.startswith("ensemble/"))
+
+
+async def test_threshold_keys_move_the_calibrated_alarm_and_recount_what_would_fire():
     app, cleanup = _app()
     try:
         async with app.run_test(size=SIZE) as pilot:
             await _settle(app, pilot)
-            assert "z=3.00" in _status(app) and "h=5.0" in _status(app)
-            await pilot.press("Z", "Z")
-            assert app.z == 3.5 and "z=3.50" in _status(app)
-            raised = app.what_if()
-            await pilot.press("z", "z", "z", "z")
-            assert app.z == 2.5
+            assert "alarm 1 in 10,000 (score 0.50) · critical 1 in 10^8" in _status(app)
+            base = app.what_if()
+            assert base[0] == base[1]  # no key yet: the same levels
+            await pilot.press("z")
+            assert app.alarm_rarity == pytest.approx(10**3.5)
+            assert "alarm 1 in 3,162" in _status(app) and "what-if:" in _status(app)
             lowered = app.what_if()
-            assert lowered[1] > raised[1]  # a lower z flags more of the same window
-            assert "what-if:" in _status(app)
-            await pilot.press("C")
-            assert app.h == 5.5 and "h=5.5" in _status(app)
-            await pilot.press("c", "c")
-            assert app.h == 4.5
+            await pilot.press("z")
+            lowest = app.what_if()
+            await pilot.press("Z")
+            raised = app.what_if()
+            # A commoner alarm fires more, a rarer one less (Sandy's calm series alarm rarely: its
+            # few statistical episodes are storms, the same from 1 in 10,000 up to 1 in 100,000).
+            assert base[1] < lowered[1] < lowest[1] and raised[1] < lowest[1] and raised[1] == lowered[1]
+            assert raised[0] == lowest[0] == base[0]  # "at the configured level" stays put
+            # The count is what the engine would announce at that level (the replay's series are whole
+            # in the chart buffers, so "in view" is everything).
+            assert base[1] == _engine_alarms(1e4)
+            assert lowered[1] == _engine_alarms(10**3.5)
+            assert lowest[1] == _engine_alarms(1e3)
+            await pilot.press("c")  # critical ten times commoner: escalations come sooner
+            assert app.critical_rarity == pytest.approx(1e7)
+            assert "critical 1 in 10^7" in _status(app)
+            assert app.what_if()[1] == _engine_alarms(10**3.5, 1e7) > lowered[1]
+            await pilot.press("C", "C")
+            assert app.critical_rarity == pytest.approx(1e9)
             # Sent to the engine, which takes them before its next batch, keeping its state (the replay has
             # ended here: test_ui_engine_process.py sees a running engine take them).
-            assert app.engine.thresholds == {"z": 2.5, "h": 4.5}
+            assert app.engine.thresholds == {"alarm_rarity": pytest.approx(10**3.5), "critical_rarity": 1e9}
     finally:
         cleanup()
 

@@ -11,6 +11,7 @@ terminal (`lines.LineView`).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from mass_tui.live_state import COL, LiveState, Snapshot
 from mass_tui.ui import screens
 from mass_tui.ui.alert_state import AlertState, StateFile
 from mass_tui.ui.chart_render import ChartSpec, build, legend
-from mass_tui.ui.charts import Thresholds, Window, sparkline, what_if_scores
+from mass_tui.ui.charts import Window, sparkline
 from mass_tui.ui.commands import MassCommands
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
 from mass_tui.ui.event_filter import SORTS, EventFilter, RowState, chip, parse_filter, select
@@ -45,6 +46,7 @@ from mass_tui.ui.rows import (
 )
 from mass_tui.ui.text import inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
+from mass_tui.ui.what_if import MAX_RARITY, alarm_count, rarity_words, step_rarity, threshold_score
 from mass_tui.ui.widgets import Bar, EventList, KeyBar, StationList, VariablePane
 from sources.schema import iso_utc
 from sources.variables import REGISTRY
@@ -133,8 +135,12 @@ class MassApp(App):
         self.event_filter = EventFilter()
         self.dense: bool | None = None  # None: dense when the screen is short or the station has many variables
         self.expanded: set[str] = set()
-        self.z = engine.params.z
+        self.z = engine.params.z  # the charts' band: mean ± z·σ
         self.h = engine.params.h
+        # What opens an episode (a reading rarer than 1 in this many of its series) and what makes it critical
+        # (None: the configured default, alarm_rarity squared): Z/z and C/c move them (mass_tui.ui.what_if).
+        self.alarm_rarity: float = engine.params.alarm_rarity
+        self.critical_rarity: float | None = None
         self.baseline_count: int | None = None  # set once thresholds were touched: the status shows a what-if
         self.snapshot: Snapshot | None = None
         self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
@@ -434,36 +440,50 @@ class MassApp(App):
         bar.show(wrapped[:6] or [Text("")])
 
     def what_if(self) -> tuple[int, int] | None:
-        """(anomalies in view now, at the current thresholds) for the selected station."""
+        """(alarms in view at the configured levels, at the levels now) for the selected station: the
+        readings of its series in view that would open or escalate an episode (`what_if.alarm_count`)."""
         snap = self.snapshot
         if snap is None or self.station is None:
             return None
-        key = (snap.version, self.station, self.z, self.h)
+        key = (snap.version, self.station, self.alarm_rarity, self.critical_rarity)
         if key == self._what_if_key:
             return self._what_if
-        params = self.engine.params
+        p = self.engine.params
         before = now = 0
         for (st, var), count in snap.counts.items():
             if st != self.station:
                 continue
             rows = self.state.rows(st, var, upto=count)
-            before += int((rows[:, COL["score"]] >= 0.5).sum())
-            scores = what_if_scores(rows[:, COL["spike_z"]], rows[:, COL["level_z"]], rows[:, COL["cusum"]],
-                                    rows[:, COL["burst"]], Thresholds(self.z, self.h, params.burst_ratio), params,
-                                    rows[:, COL["drift"]])
-            now += int((scores >= 1.0).sum())
+            whole = rows.shape[0] == count  # from the series' first reading: its learning span counts
+            common = dict(base_rarity=p.alarm_rarity, quiet=p.episode_quiet,
+                          learn_points=p.level_window if whole else 0,
+                          learn_seconds=p.learning_hours * 3600.0 if whole else 0.0)
+            sur, ts = rows[:, COL["surprise"]], rows[:, COL["ts"]]
+            before += alarm_count(sur, ts, alarm_rarity=p.alarm_rarity, critical_rarity=None, **common)
+            now += alarm_count(sur, ts, alarm_rarity=self.alarm_rarity, critical_rarity=self.critical_rarity,
+                               **common)
         self._what_if, self._what_if_key = (before, now), key
         return self._what_if
+
+    @property
+    def alarm_score(self) -> float:
+        """The stored anomaly_score at which a reading alarms now (0.5 at the configured rarity)."""
+        return threshold_score(self.alarm_rarity, self.engine.params.alarm_rarity)
+
+    def _levels_words(self) -> str:
+        crit = self.critical_rarity if self.critical_rarity is not None else self.engine.params.alarm_rarity ** 2
+        return f"alarm {rarity_words(self.alarm_rarity)} (score {self.alarm_score:.2f}) · critical {rarity_words(crit)}"
 
     def _status(self) -> None:
         st = self.state.status
         transport = self.controls.transport() if self.controls.transport else "memory"
         source = st.get("source_state") or {}
-        parts: list[tuple[str, str]] = [(f"z={self.z:.2f}", "bold"), (f"h={self.h:.1f}", "bold")]
+        parts: list[tuple[str, str]] = [(self._levels_words(), "bold")]
         if self.baseline_count is not None:
             counts = self.what_if()
             if counts:
-                parts.append((f"what-if: {counts[1]} flagged in view (was {counts[0]})", "bold magenta"))
+                parts.append((f"what-if: {counts[1]} alarms in view ({counts[0]} at "
+                              f"{rarity_words(self.engine.params.alarm_rarity)})", "bold magenta"))
         if self.paused:
             parts.append(("PAUSED", "bold reverse"))
         parts.append((f"{inert(self.source_label, 30)} via {transport}", ""))
@@ -616,8 +636,11 @@ class MassApp(App):
         value, shown = to_units(float(latest[COL["value"]]), unit, self.imperial)
         score = float(latest[COL["score"]])
         rules = float(latest[COL["rules"]])
-        alarm = score >= 0.5 or rules >= 1.0
-        sev = "critical" if score >= 0.8 or rules >= 1.5 else "warning"
+        surprise = float(latest[COL["surprise"]])
+        alarm = score >= self.alarm_score or rules >= 1.0
+        crit = self._critical_now()
+        sev = "critical" if (surprise >= math.log10(crit) if self.critical_rarity is not None else score >= 0.8) \
+            or rules >= 1.5 else "warning"
         state_style = self.look.severity_style(sev) if alarm else "dim"
         state = ("ANOMALY" if alarm else "ok")
         anomalies = snap.anomaly_counts.get((self.station or "", pane.variable), 0)
@@ -966,27 +989,40 @@ class MassApp(App):
         self.render_all(charts=True)
 
     # --- actions: thresholds, units, pause, source ----------------------------------------------
-    def _thresholds(self, z: float | None = None, h: float | None = None) -> None:
-        self.z = round(max(0.25, z if z is not None else self.z), 2)
-        self.h = round(max(0.5, h if h is not None else self.h), 2)
+    def _levels(self, alarm: float | None = None, critical: float | None = None) -> None:
+        """New alarm and critical rarities: sent to the engine (what opens and escalates an episode from its
+        next batch on), recounted in the status bar over what is in view."""
+        if alarm is not None:
+            self.alarm_rarity = alarm
+        if critical is not None:
+            self.critical_rarity = critical
+        if self.critical_rarity is not None and self.critical_rarity < self.alarm_rarity:
+            self.critical_rarity = self.alarm_rarity
         self.baseline_count = 0
-        self.engine.request_thresholds(z=self.z, h=self.h)
+        self.engine.request_thresholds(alarm_rarity=self.alarm_rarity, critical_rarity=self.critical_rarity)
         self._status()
-        self._chart_due, self._charted_version = 0.0, -1  # the band follows z
-        # For bench/ui_cost.py: when the new z was written out (it compares with when the key was sent).
+        self.render_all(charts=False)  # pane states follow the alarm score
+        # For bench/ui_cost.py: when the new level was written out (it compares with when the key was sent).
         self.call_after_refresh(lambda: self.key_shown.append(time.monotonic()))
 
+    def _critical_now(self) -> float:
+        return self.critical_rarity if self.critical_rarity is not None else self.engine.params.alarm_rarity ** 2
+
     def action_raise_z(self) -> None:
-        self._thresholds(z=self.z + 0.25)
+        """Fewer alarms: a reading must be half a decade rarer to open an episode."""
+        self._levels(alarm=step_rarity(self.alarm_rarity, up=True))
 
     def action_lower_z(self) -> None:
-        self._thresholds(z=self.z - 0.25)
+        """More alarms: half a decade commoner opens an episode."""
+        self._levels(alarm=step_rarity(self.alarm_rarity, up=False))
 
     def action_raise_h(self) -> None:
-        self._thresholds(h=self.h + 0.5)
+        """Fewer critical: a reading must be ten times rarer to make an episode critical."""
+        self._levels(critical=min(MAX_RARITY, self._critical_now() * 10.0))
 
     def action_lower_h(self) -> None:
-        self._thresholds(h=self.h - 0.5)
+        """More critical: ten times commoner makes an episode critical (never below the alarm)."""
+        self._levels(critical=max(self.alarm_rarity, self._critical_now() / 10.0))
 
     def action_switch_transport(self) -> None:
         if self.controls.switch_transport is None:

@@ -37,11 +37,16 @@ EXPLAIN = (
     "it (or its variable, or the whole station) for a span of data time.\n\n"
     "Each pane is one variable of the selected station: the title gives the current value and whether it is "
     "anomalous; the chart shows the readings, the one-step forecast, the usual range (the long-run mean ± z σ) "
-    "and ✖ where the ensemble or a rule fired. An anomaly score of 0.5 is a detector at its threshold.\n\n"
+    "and ✖ where the ensemble or a rule fired. The anomaly score is calibrated on each series' own history: "
+    "0.5 is a reading as rare as 1 in 10,000 of that series (detectors.alarm_rarity), 0.8 1 in 10^8.\n\n"
     "Going back in time: [ and ] step through this station's anomalies; + and - zoom, < and > pan (ctrl+wheel "
     "and shift+wheel too). The header then says what moment you are viewing; Esc comes back to live.\n\n"
-    "Thresholds: Z/z and C/c apply at once to new data, and the status bar recounts what the window on screen "
-    "would have flagged at the new z and h (\"what-if\")."
+    "Thresholds, on the calibrated scale: Z gives fewer alarms (a reading must be half a decade rarer for its "
+    "series to open an episode: 1 in 10,000 becomes 1 in 31,623), z more; C makes episodes critical ten "
+    "times more rarely, c more often. They apply at once to new data (and to the alerts), and the status bar "
+    "recounts the alarms the series on screen would have raised at the new levels (\"what-if\"), beside the "
+    "count at the configured level. Rules (gust limit, pressure fall, smoke ladders) are limits you set and "
+    "do not move with these keys."
 )
 
 
