@@ -587,7 +587,8 @@ class EngineLink:
             self._controls.send((kind, body))
 
     def request_thresholds(self, **thresholds: float) -> None:
-        """New alarm and critical rarities (or z / h) for the detectors; the engine applies them before its next batch, keeping state."""
+        """New alarm and critical rarities (or z / h) for the detectors; the engine applies them before its
+        next batch, keeping state."""
         self.thresholds = dict(thresholds)
         self._send("thresholds", self.thresholds)
 
