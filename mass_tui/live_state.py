@@ -171,7 +171,7 @@ class LiveState:
     version: int = 0
     # Monotonic times of batches not yet on screen, for the ingest-to-screen latency figure.
     unseen: deque = field(default_factory=lambda: deque(maxlen=100_000))
-    _revs: dict[str, int] = field(default_factory=dict)  # episode id -> readings when last copied
+    _revs: dict[str, int] = field(default_factory=dict)  # episode id -> its rev when last copied
     # station -> (source, lat, lon, tags) known before its first message (the configuration's stations)
     known_places: dict[str, tuple] = field(default_factory=dict)
     # station -> labels (sources.labels: source, kind, tags), what the UI's silences match on
@@ -208,8 +208,8 @@ class LiveState:
                     self.notices.append(f"the screen fell behind the engine: {update.dropped_anomalies} "
                                         "anomalies are not listed here (all are in the store)")
                 self.version += 1
-        if update.marks or update.anomalies:
-            self._record(update.marks, update.anomalies, update.status)
+        if update.marks or update.anomalies or update.alerts:
+            self._record(update.marks, update.anomalies, update.status, update.muted, update.alerts)
         elif update.status:
             self.update_status(**update.status)
 
@@ -249,8 +249,10 @@ class LiveState:
         """A batch of `observations` scored now, with its anomalies and status."""
         self._record([(time.monotonic(), observations)], anomalies, status)
 
-    def _record(self, marks: list[tuple[float, int]], anomalies: list[Anomaly], status: dict[str, Any]) -> None:
-        """Batches scored at (monotonic time, observations), their anomalies, the newest status."""
+    def _record(self, marks: list[tuple[float, int]], anomalies: list[Anomaly], status: dict[str, Any],
+                muted: dict[int, str] | None = None, alerts: list[tuple[str, str, str]] | None = None) -> None:
+        """Batches scored at (monotonic time, observations), their anomalies (`muted`: index -> why their
+        alerts are held back), the alert events (episode id, state, why muted), the newest status."""
         with self._lock:
             for a in anomalies:
                 self.anomalies.append(a)
@@ -261,7 +263,9 @@ class LiveState:
                 if a.ts > info.clock:
                     info.clock = a.ts
             if anomalies:
-                self.book.add(anomalies)
+                self.book.add(anomalies, muted)
+            for ep_id, state, why in alerts or ():
+                self.book.alert(ep_id, state, why)
             while len(self.anomalies) > self.max_anomalies:
                 self.anomalies.popleft()
             total = self.status.get("observations", 0)
@@ -322,11 +326,11 @@ class LiveState:
             episodes: dict[str, Episode] = {}
             for ep_id, ep in self.book.by_id.items():
                 mine = old.get(ep_id)
-                if mine is not None and self._revs.get(ep_id) == ep.readings and mine.readings == ep.readings:
+                if mine is not None and self._revs.get(ep_id) == ep.rev and mine.rev == ep.rev:
                     episodes[ep_id] = mine
                 else:
                     episodes[ep_id] = ep.copy(with_readings=False)
-                    self._revs[ep_id] = ep.readings
+                    self._revs[ep_id] = ep.rev
             if len(self._revs) > 2 * len(self.book.by_id) + 100:
                 self._revs = {k: v for k, v in self._revs.items() if k in self.book.by_id}
             return Snapshot(time.time(), stations, counts, dict(self.anomaly_counts), episodes, dict(self.status),

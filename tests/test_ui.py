@@ -312,6 +312,49 @@ async def test_ack_and_mute_show_in_the_row_persist_and_leave_the_now_strip(tmp_
         cleanup()
 
 
+async def test_a_silence_in_the_alert_store_marks_its_episodes_silenced_and_the_detail_gives_its_comment():
+    """A real silence (as `mass silence add alertname=gust` makes it) in the SQLite alert store, a replay
+    with alerts on: the engine mutes the gust alerts, and the UI lists those episodes as silenced (the UI
+    itself cannot match `alertname`: the mark comes from the engine), the others with their alert state."""
+    from mass_tui.alerts.matchers import Matcher
+
+    db = Path("data") / "db"
+    db.mkdir(parents=True)
+    with AlertStore.in_dir(db) as store:
+        sil = store.add_silence([Matcher.make("alertname", "=", "gust")], 0.0, 4e9, created_by="test",
+                                comment="storm drill: anemometer swap")
+    app, cleanup = _app(env={"ALERTS_ENABLED": "true"})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            episodes = list(app.snapshot.episodes.values())
+            gusts = [ep for ep in episodes if ep.family == "gust_limit"]
+            others = [ep for ep in episodes if ep.family != "gust_limit"]
+            assert gusts and others
+            assert all(ep.silenced == f"silence {sil.id}" and ep.alert == "silenced" for ep in gusts)
+            assert not any(ep.silenced for ep in others)
+            assert any(ep.alert in ("firing", "resolved") for ep in others)  # the pressure falls alerted
+            app.set_filter("is:silenced")
+            rows = _lines(app, "#events")[2:]
+            listed = [r for r in rows if r.strip()]
+            assert len(listed) == min(len(gusts), app.query_one("#events").visible_rows)
+            assert all("silenced" in r and "Wind gust" in r for r in listed)
+            app.set_filter("")
+            assert not any("silenced" in r for r in _lines(app, "#events")[2:] if "Wind gust" not in r)
+            app.query_one("#events").select(gusts[0].id)
+            await pilot.press("enter")
+            assert isinstance(app.screen, EpisodeScreen)
+            summary = " ".join(app.screen.query_one("#summary").plain_lines())
+            assert f"silenced by silence {sil.id}" in summary and "storm drill: anemometer swap" in summary
+            await pilot.press("escape")
+        # The store agrees: every gust notice was held back by that silence, and none other was.
+        notices = [json.loads(line) for f in sorted(db.glob("alerts*.jsonl")) for line in f.read_text().splitlines()]
+        notices = [n for n in notices if n.get("kind") in ("alert", "repeat", "escalated", "resolved")]
+        assert notices and all((n.get("muted") == f"silence {sil.id}") == (n["rule"] == "gust") for n in notices)
+    finally:
+        cleanup()
+
+
 # --- charts: time travel, zoom, units ---------------------------------------------------------------------
 async def test_step_through_anomalies_travels_in_time_and_esc_comes_back_live():
     app, cleanup = _app()

@@ -316,7 +316,8 @@ class MassApp(App):
         info = snap.stations.get(ep.station) if snap else None
         clock = info.clock if info is not None and info.clock > float("-inf") else ep.last
         silence = self.alert_state.is_muted(self.labels_of(ep), clock)
-        return RowState(clock, self.alert_state.is_acked(ep.id), silence.ends if silence else None)
+        return RowState(clock, self.alert_state.is_acked(ep.id), silence.ends if silence else None, ep.silenced,
+                        ep.alert)
 
     def row_state(self, ep: Episode) -> RowState:
         return self._row_states.get(ep.id) or self._row_state(ep)
@@ -326,7 +327,7 @@ class MassApp(App):
         active = []
         for ep in snap.episodes.values():
             st = self.row_state(ep)
-            if ep.ongoing(st.clock) and st.muted_until is None:
+            if ep.ongoing(st.clock) and not st.quiet:
                 active.append(ep)
         active.sort(key=lambda e: (-e.rank, -e.last))
         return active
@@ -383,7 +384,7 @@ class MassApp(App):
             return
         active = self.active_episodes(snap)
         muted = sum(1 for ep in snap.episodes.values()
-                    if self.row_state(ep).muted_until is not None and ep.ongoing(self.row_state(ep).clock))
+                    if self.row_state(ep).quiet and ep.ongoing(self.row_state(ep).clock))
         note = ""
         if not active:
             ended = max(snap.episodes.values(), key=lambda e: e.last, default=None)
@@ -523,7 +524,7 @@ class MassApp(App):
         worst_of: dict[str, int] = {}
         for ep in snap.episodes.values():
             st = self.row_state(ep)
-            if ep.ongoing(st.clock) and st.muted_until is None and ep.rank > worst_of.get(ep.station, -1):
+            if ep.ongoing(st.clock) and not st.quiet and ep.rank > worst_of.get(ep.station, -1):
                 worst_of[ep.station] = ep.rank
         return worst_of
 
@@ -761,6 +762,7 @@ class MassApp(App):
         ongoing = ep.ongoing(st.clock)
         key = (ep.readings, ep.last, ep.start, ep.severity, ep.peak_score, ep.peak_reason, ongoing,
                int(ep.duration(st.clock)), st.acked, st.muted_until, st.clock if st.muted_until is not None else None,
+               st.silenced, st.alert,
                width, self.imperial, self.look)
         hit = self._event_rows.get(ep.id)
         if hit is not None and hit[0] == key:

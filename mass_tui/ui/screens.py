@@ -20,6 +20,7 @@ from mass_tui.live_state import COL
 from mass_tui.ui.chart_render import ChartSpec, build, legend
 from mass_tui.ui.charts import Window, nice_step
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
+from mass_tui.ui.event_filter import RowState
 from mass_tui.ui.keys import GROUPS, LIST_KEYS, Key, key_name
 from mass_tui.ui.lines import LineView
 from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, duration_words, local_time, state_words
@@ -110,7 +111,36 @@ def _views_at(rows: np.ndarray, ts: float, z: float, h: float, burst: float) -> 
         out.append(f"burst: spread {num('burst'):.1f}× the usual (fires at {burst:g}×)")
     if num("rules") >= 1.0:
         out.append(f"a rule fired (its score {num('rules'):.2f}, 1 = at its limit)")
-    out.append(f"combined anomaly score {num('score'):.2f} (0.5 = a view at its threshold)")
+    out.append(f"calibrated anomaly score {num('score'):.2f} (0.5 = the alarm: as rare as 1 in 10,000 readings of "
+               "this series, detectors.alarm_rarity)")
+    return out
+
+
+def alert_lines(app: MassApp, ep: Episode, st: RowState) -> Text:
+    """ "Alerts: silenced by silence ID (until 10-29 18:00, "storm drill") — stored and listed, not
+    notified", or what the alert service did with the episode."""
+    out = Text("Alerts: ", style="bold")
+    if not app.engine.alerts_enabled:
+        out.append("off (mass run --alerts, or alerts.enabled)", "dim")
+        return out
+    if st.silenced:
+        why = st.silenced
+        sid = why.split(" ", 1)[1] if why.startswith("silence ") else ""
+        sil = next((x for x in app.alert_state.silences() if x.id == sid), None) if sid else None
+        out.append(f"silenced by {inert(why, 80)}", "bold")
+        if sil is not None:
+            out.append(f" (until {local_time(sil.ends)}")
+            if sil.comment:
+                out.append(f', "{inert(sil.comment, 120)}"')
+            out.append(")")
+        out.append(" — stored and listed here, not notified", "dim")
+        return out
+    if st.muted_until is not None:
+        out.append(f"muted until {local_time(st.muted_until)} — not notified")
+        return out
+    words = {"firing": "firing (a notice went out)", "acked": "acknowledged (repeats stop)",
+             "resolved": "resolved (the all-clear went out)", "silenced": "silenced"}
+    out.append(words.get(st.alert, "no notice yet (below the alert rules, or grouped with another episode)"))
     return out
 
 
@@ -180,6 +210,7 @@ class EpisodeScreen(Screen[None]):
             summary += last.wrap(app.console, width)
         fired = ", ".join(f"{d} ×{n}" for d, n in sorted(ep.detectors.items(), key=lambda x: -x[1]))
         summary.append(Text(f"What fired: {inert(fired)}", style="dim", no_wrap=True, overflow="ellipsis"))
+        summary += alert_lines(app, ep, st).wrap(app.console, width)
         self.query_one("#summary", LineView).show(summary)
 
         snap = app.snapshot
@@ -371,7 +402,7 @@ class MapScreen(Screen[None]):
             return worst
         for ep in snap.episodes.values():
             st = app.row_state(ep)
-            if ep.ongoing(st.clock) and st.muted_until is None:
+            if ep.ongoing(st.clock) and not st.quiet:
                 worst[ep.station] = max(worst.get(ep.station, -1), ep.rank)
         return worst
 
