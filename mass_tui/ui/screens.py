@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -129,7 +130,8 @@ def alert_lines(app: MassApp, ep: Episode, st: RowState) -> Text:
         sil = next((x for x in app.alert_state.silences() if x.id == sid), None) if sid else None
         out.append(f"silenced by {inert(why, 80)}", "bold")
         if sil is not None:
-            out.append(f" (until {local_time(sil.ends)}")
+            ends = datetime.fromtimestamp(sil.ends).astimezone().strftime("%Y-%m-%d %H:%M")  # may be years on
+            out.append(f" (until {ends}")
             if sil.comment:
                 out.append(f', "{inert(sil.comment, 120)}"')
             out.append(")")
