@@ -104,12 +104,12 @@ async def test_threshold_keys_move_the_calibrated_alarm_and_recount_what_would_f
     try:
         async with app.run_test(size=SIZE) as pilot:
             await _settle(app, pilot)
-            assert "alarm 1 in 10,000 (score 0.50) · critical 1 in 10^8" in _status(app)
+            assert "alarm 1 in 10,000 · crit 1 in 10^8" in _status(app)
             base = app.what_if()
             assert base[0] == base[1]  # no key yet: the same levels
             await pilot.press("z")
             assert app.alarm_rarity == pytest.approx(10**3.5)
-            assert "alarm 1 in 3,162" in _status(app) and "what-if:" in _status(app)
+            assert "alarm 1 in 3,162 (score 0.43)" in _status(app) and "what-if:" in _status(app)
             lowered = app.what_if()
             await pilot.press("z")
             lowest = app.what_if()
@@ -126,7 +126,7 @@ async def test_threshold_keys_move_the_calibrated_alarm_and_recount_what_would_f
             assert lowest[1] == _engine_alarms(1e3)
             await pilot.press("c")  # critical ten times commoner: escalations come sooner
             assert app.critical_rarity == pytest.approx(1e7)
-            assert "critical 1 in 10^7" in _status(app)
+            assert "crit 1 in 10^7" in _status(app)
             assert app.what_if()[1] == _engine_alarms(10**3.5, 1e7) > lowered[1]
             await pilot.press("C", "C")
             assert app.critical_rarity == pytest.approx(1e9)
@@ -266,7 +266,7 @@ async def test_enter_shows_the_episodes_readings_views_reason_and_chart():
             summary = "\n".join(screen.query_one("#summary").plain_lines())
             assert "Why: gust" in summary and "m/s over the 15 m/s limit" in summary
             views = "\n".join(screen.query_one("#views").plain_lines())
-            assert "combined anomaly score" in views and "a rule fired" in views
+            assert "calibrated anomaly score" in views and "a rule fired" in views
             readings = screen.query_one("#readings").plain_lines()
             assert len(readings) == 2 + min(screen.ep.readings, 200)
             chart = "\n".join(screen.query_one("#chart").plain_lines())
@@ -508,10 +508,10 @@ async def test_help_lists_every_key_of_the_key_bar():
             await pilot.press("escape")
             assert not isinstance(app.screen, HelpScreen)
             titles = [c.title for c in app.get_system_commands(app.screen)]
-            assert any(t.startswith("z +0.25") for t in titles) and any(t.startswith("Pause") for t in titles)
-            command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("z +0.25"))
+            assert any(t.startswith("More alarms") for t in titles) and any(t.startswith("Pause") for t in titles)
+            command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("More alarms"))
             await command.callback()
-            assert app.z == 3.25
+            assert app.alarm_rarity == pytest.approx(10**3.5)
     finally:
         cleanup()
 
@@ -687,10 +687,10 @@ async def test_a_burst_of_messages_does_not_block_input(tmp_path):
             assert await _until(pilot, lambda: app.state.rate() > 1000, 60)  # streaming
             for key in ("Z", "z", "C", "c", "Z"):
                 assert any(w.is_running for w in app.workers), "still ingesting"
-                before = (app.z, app.h)
+                before = (app.alarm_rarity, app.critical_rarity)
                 app.post_message(events.Key(key, key))
-                assert await _until(pilot, lambda b=before: (app.z, app.h) != b, 30)
-            assert app.z == 3.25 and app.h == 5.0
+                assert await _until(pilot, lambda b=before: (app.alarm_rarity, app.critical_rarity) != b, 30)
+            assert app.alarm_rarity == pytest.approx(10**4.5) and app.critical_rarity == pytest.approx(1e8)
             assert app.state.rate() > 1000
             await pilot.press("q")
     finally:

@@ -473,7 +473,9 @@ class MassApp(App):
 
     def _levels_words(self) -> str:
         crit = self.critical_rarity if self.critical_rarity is not None else self.engine.params.alarm_rarity ** 2
-        return f"alarm {rarity_words(self.alarm_rarity)} (score {self.alarm_score:.2f}) · critical {rarity_words(crit)}"
+        # The score only once moved off its documented 0.5: the status line is short at 80 columns.
+        score = f" (score {self.alarm_score:.2f})" if self.alarm_rarity != self.engine.params.alarm_rarity else ""
+        return f"alarm {rarity_words(self.alarm_rarity)}{score} · crit {rarity_words(crit)}"
 
     def _status(self) -> None:
         st = self.state.status
