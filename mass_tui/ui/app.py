@@ -1005,9 +1005,9 @@ class MassApp(App):
         self.baseline_count = 0
         self.engine.request_thresholds(alarm_rarity=self.alarm_rarity, critical_rarity=self.critical_rarity)
         self._status()
-        self.render_all(charts=False)  # pane states follow the alarm score
         # For bench/ui_cost.py: when the new level was written out (it compares with when the key was sent).
         self.call_after_refresh(lambda: self.key_shown.append(time.monotonic()))
+        self.call_after_refresh(self.render_all)  # then the panes' ANOMALY/ok follow the alarm score
 
     def _critical_now(self) -> float:
         return self.critical_rarity if self.critical_rarity is not None else self.engine.params.alarm_rarity ** 2
