@@ -1,6 +1,8 @@
 """The UI in a real pseudo-terminal: bytes written, CPU share, key-to-screen latency under load, memory.
 
     python bench/ui_cost.py [--seconds 20] [--keys 40] [--rounds 2] [--skip-memory]
+                            [--parts idle,paced,keys,memory] [--loads replay,simulate] [--modes process,...]
+                            [--warmup 6]
 
 Every figure comes from `mass` running in a 160x48 pty, as a person would
 run it; this script only reads what the processes write and their /proc
@@ -175,11 +177,12 @@ def run(args: list[str], tmp: Path, env: dict[str, str], name: str) -> tuple[Ter
     return term, stats
 
 
-def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys: int) -> dict[str, float]:
+def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys: int,
+                warmup: float = 6.0) -> dict[str, float]:
     """Send Z and z alternately while the app ingests: key-to-screen latencies (ms) of the keys sent
     before the ingest ended, and over the same window bytes/s, CPU share, peak RSS, messages shown."""
     term, stats = run(args, tmp, env, name)
-    time.sleep(6)  # started, and ingesting
+    time.sleep(warmup)  # started, and ingesting (longer: more episodes and stations on screen)
     b0, c0, t0 = term.count(), cpu_seconds(term.proc.pid), time.monotonic()
     sent, rss = [], []
     for i in range(keys):
@@ -195,7 +198,8 @@ def key_latency(args: list[str], tmp: Path, env: dict[str, str], name: str, keys
     n = min(len(sent), len(shown))
     lat = [(shown[i] - sent[i]) * 1000 for i in range(n) if sent[i] < ended]
     return {"lat": lat, "keys": len(lat), "cpu": (c1 - c0) / (t1 - t0), "bytes": (b1 - b0) / (t1 - t0),
-            "rss": max(rss), "messages": st["messages"], "ingest_p50": st["p50"], "ingest_p99": st["p99"]}
+            "rss": max(rss), "messages": st["messages"], "episodes": st.get("episodes", 0),
+            "ingest_p50": st["p50"], "ingest_p99": st["p99"]}
 
 
 def report(load: str, mode: str, runs: list[dict]) -> None:
@@ -209,7 +213,8 @@ def report(load: str, mode: str, runs: list[dict]) -> None:
           f"max {max(lat, default=float('nan')):.0f} ms ({len(lat)} keys while ingesting); "
           f"{kb:.1f} KB/s to the terminal; CPU {cpu * 100:.0f}% of one core (UI + engine); "
           f"RSS peak {max(r['rss'] for r in runs):.0f} MiB; ingest-to-screen {ingest}; "
-          f"{sum(r['messages'] for r in runs) // len(runs):,} messages shown per run")
+          f"{sum(r['messages'] for r in runs) // len(runs):,} messages shown per run, "
+          f"{max(r.get('episodes', 0) for r in runs):,} episodes listed at most")
 
 
 def main() -> None:
@@ -218,76 +223,105 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the engine modes per load")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--warmup", type=float, default=6.0,
+                    help="seconds of ingest before the first key (the UI has more to draw later)")
+    ap.add_argument("--parts", default="idle,paced,keys,memory",
+                    help="which measurements, comma-separated: idle, paced, keys, memory")
+    ap.add_argument("--loads", default="replay,simulate", help="loads for the key part: replay, simulate")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help=f"engine modes for the key part, comma-separated: {', '.join(MODES)}")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if args.skip_memory:
+        parts.discard("memory")
+    modes = {m: MODES[m] for m in args.modes.split(",")}  # a KeyError names a mode that does not exist
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "COLORTERM": "",
                "HOME": str(tmp), "LANG": "C.UTF-8", "MASS_UI_ENGINE": "process"}
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
 
-        # 1. Idle: a replay that has ended.
-        small = tmp / "small.jsonl"
-        write_recording(small, 20_000)
-        term, _ = run(["replay", str(small), "--max"], tmp, env, "idle")
-        deadline = time.monotonic() + 60
-        while not term.saw("replay ended") and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(3)
-        idle_bytes, idle_cpu = window(term, 10)
-        term.stop()
-        print(f"idle (replay ended, 160x48): {idle_bytes:.0f} B/s to the terminal, CPU {idle_cpu * 100:.2f}% "
-              "of one core")
-
-        # 2. 5 k msg/s, one message at a time; then paused.
-        rec = tmp / "stream.jsonl"
-        write_recording(rec, int(5000 * (args.seconds + 25)))
-        term, stats = run(["replay", str(rec), "--speed", "20000"], tmp, env, "paced")
-        time.sleep(6)
-        load_bytes, load_cpu = window(term, args.seconds)
-        term.type(" ")
-        time.sleep(1.5)
-        paused_bytes, paused_cpu = window(term, 5)
-        term.type(" ")
-        term.stop()
-        st = json.loads(stats.read_text())
-        print(f"5 k msg/s (160x48, {args.seconds:g} s): {load_bytes / 1024:.1f} KB/s to the terminal, CPU "
-              f"{load_cpu * 100:.0f}% of one core (UI and engine processes)")
-        print(f"  paused: {paused_bytes / 1024:.2f} KB/s, CPU {paused_cpu * 100:.1f}%")
-        print(f"  ingest-to-screen latency: p50 {st['p50'] * 1000:.0f} ms, p99 {st['p99'] * 1000:.0f} ms "
-              f"({st['messages']} messages)")
-
-        # 3. Keys while ingesting flat out: the engine in a process, or in a thread with bounded slices or not.
+        if "idle" in parts:
+            idle(tmp, env)
+        if "paced" in parts:
+            paced(tmp, env, args.seconds)
         big = tmp / "million.jsonl"
-        write_recording(big, 1_000_000)
         loads = {"1 M-line replay --max": ["replay", str(big), "--max"], "simulate --max": ["simulate", "--max"]}
-        for load, cmd in loads.items():
-            results: dict[str, list[dict]] = {mode: [] for mode in MODES}
-            for r in range(args.rounds):
-                for mode, mode_env in MODES.items():
-                    tag = f"{load[:6]}-{mode.replace(' ', '-')}-{r}"
-                    results[mode].append(key_latency(cmd, tmp, {**env, **mode_env}, tag, args.keys))
-            for mode, runs in results.items():
-                report(load, mode, runs)
+        chosen = {name: cmd for name, cmd in loads.items() if any(w in name for w in args.loads.split(","))}
+        if "memory" in parts or ("keys" in parts and any("replay" in name for name in chosen)):
+            write_recording(big, 1_000_000)
+        if "keys" in parts:
+            keys(tmp, env, chosen, modes, args.rounds, args.keys, args.warmup)
+        if "memory" in parts:
+            memory(tmp, env, big)
 
-        if args.skip_memory:
-            return
-        # 4. Memory over 1 M messages flat out: sample RSS as it goes (the UI's process, and with its engine).
-        term, _ = run(["replay", str(big), "--max"], tmp, env, "memory")
-        samples, ui_only = [], []
-        start = time.monotonic()
-        while term.proc.poll() is None and time.monotonic() - start < 300:
-            time.sleep(2)
-            if term.saw("replay ended"):
-                break
-            samples.append(rss_mib(term.proc.pid))
-            ui_only.append(rss_mib(term.proc.pid, children=False))
-            if len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]:
-                break
-        term.stop()
-        third = max(1, len(samples) // 3)
-        print(f"RSS over 1 M messages (UI + engine): {samples[third - 1]:.0f} MiB after a third of the run, "
-              f"{max(samples):.0f} MiB peak, {samples[-1]:.0f} MiB at the end ({len(samples)} samples); "
-              f"the UI's process alone {max(ui_only):.0f} MiB peak")
+
+def idle(tmp: Path, env: dict[str, str]) -> None:
+    """1. Idle: a replay that has ended (nothing changes): bytes/s and CPU."""
+    small = tmp / "small.jsonl"
+    write_recording(small, 20_000)
+    term, _ = run(["replay", str(small), "--max"], tmp, env, "idle")
+    deadline = time.monotonic() + 60
+    while not term.saw("replay ended") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)
+    idle_bytes, idle_cpu = window(term, 10)
+    term.stop()
+    print(f"idle (replay ended, 160x48): {idle_bytes:.0f} B/s to the terminal, CPU {idle_cpu * 100:.2f}% "
+          "of one core")
+
+
+def paced(tmp: Path, env: dict[str, str], seconds: float) -> None:
+    """2. 5 k msg/s, one message at a time; then paused."""
+    rec = tmp / "stream.jsonl"
+    write_recording(rec, int(5000 * (seconds + 25)))
+    term, stats = run(["replay", str(rec), "--speed", "20000"], tmp, env, "paced")
+    time.sleep(6)
+    load_bytes, load_cpu = window(term, seconds)
+    term.type(" ")
+    time.sleep(1.5)
+    paused_bytes, paused_cpu = window(term, 5)
+    term.type(" ")
+    term.stop()
+    st = json.loads(stats.read_text())
+    print(f"5 k msg/s (160x48, {seconds:g} s): {load_bytes / 1024:.1f} KB/s to the terminal, CPU "
+          f"{load_cpu * 100:.0f}% of one core (UI and engine processes)")
+    print(f"  paused: {paused_bytes / 1024:.2f} KB/s, CPU {paused_cpu * 100:.1f}%")
+    print(f"  ingest-to-screen latency: p50 {st['p50'] * 1000:.0f} ms, p99 {st['p99'] * 1000:.0f} ms "
+          f"({st['messages']} messages)")
+
+
+def keys(tmp: Path, env: dict[str, str], loads: dict[str, list[str]], modes: dict[str, dict[str, str]],
+         rounds: int, count: int, warmup: float = 6.0) -> None:
+    """3. Keys while ingesting flat out: the engine in a process, or in a thread with bounded slices or not."""
+    for load, cmd in loads.items():
+        results: dict[str, list[dict]] = {mode: [] for mode in modes}
+        for r in range(rounds):
+            for mode, mode_env in modes.items():
+                tag = f"{load[:6]}-{mode.replace(' ', '-')}-{r}"
+                results[mode].append(key_latency(cmd, tmp, {**env, **mode_env}, tag, count, warmup))
+        for mode, runs in results.items():
+            report(load, mode, runs)
+
+
+def memory(tmp: Path, env: dict[str, str], big: Path) -> None:
+    """4. Memory over 1 M messages flat out: sample RSS as it goes (the UI's process, and with its engine)."""
+    term, _ = run(["replay", str(big), "--max"], tmp, env, "memory")
+    samples, ui_only = [], []
+    start = time.monotonic()
+    while term.proc.poll() is None and time.monotonic() - start < 300:
+        time.sleep(2)
+        if term.saw("replay ended"):
+            break
+        samples.append(rss_mib(term.proc.pid))
+        ui_only.append(rss_mib(term.proc.pid, children=False))
+        if len(samples) > 3 and samples[-1] == samples[-2] == samples[-3]:
+            break
+    term.stop()
+    third = max(1, len(samples) // 3)
+    print(f"RSS over 1 M messages (UI + engine): {samples[third - 1]:.0f} MiB after a third of the run, "
+          f"{max(samples):.0f} MiB peak, {samples[-1]:.0f} MiB at the end ({len(samples)} samples); "
+          f"the UI's process alone {max(ui_only):.0f} MiB peak")
 
 
 if __name__ == "__main__":

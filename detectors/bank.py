@@ -229,6 +229,7 @@ class SeriesDetectors:
         """Hand over the last step's per-value detail and keep none of it."""
         ens = self.ensemble
         detail = ens.detail
+        detail["surprise"] = self.model.detail.get("surprise")  # the calibrated evidence: what the alarm compares
         ens.detail = {}
         for part in (*ens.components.values(), self.model):
             part.detail = {}
@@ -277,6 +278,7 @@ class DetectorBank:
         self.stations: dict[str, StationRules] = {}
         self.evicted = 0
         self._gone: list[str] = []
+        self.levels: tuple[float, float | None] | None = None  # (alarm, critical) surprises set at run time
         self.newest_ts = float("-inf")
         self.relations = relations  # the relation view per station
         self.relation_scores: tuple[np.ndarray, list[str]] | None = None
@@ -287,6 +289,8 @@ class DetectorBank:
         det = self.series.get(key)
         if det is None:
             det = SeriesDetectors(self.params, self.rule_set.for_variable(variable, labels))
+            if self.levels is not None:
+                det.model.episodes.set_levels(*self.levels)
             self.series[key] = det
             self._station(station, labels).series += 1
         elif self.max_series:
@@ -337,8 +341,37 @@ class DetectorBank:
         out, self._gone = self._gone, []
         return out
 
+    def set_alarm_levels(self, alarm_rarity: float, critical_rarity: float | None = None) -> None:
+        """What opens an episode (a reading rarer than 1 in `alarm_rarity` of its series) and what makes
+        it critical (rarer than 1 in `critical_rarity`; None: the default, alarm_rarity squared), for
+        every series now and later (the relation view at RELATION_RARITY times both); the stored
+        anomaly_score keeps its scale (0.5 = `detectors.alarm_rarity`) and every state is kept.
+        Raises ValueError for a rarity not above LOW_RARITY (1 in 100)."""
+        if not alarm_rarity > LOW_RARITY:
+            raise ValueError(f"alarm_rarity = {alarm_rarity!r}: expected a number of readings > {LOW_RARITY:g}")
+        self.levels = (float(np.log10(alarm_rarity)),
+                       None if critical_rarity is None else float(np.log10(max(critical_rarity, alarm_rarity))))
+        for det in self.series.values():
+            det.model.episodes.set_levels(*self.levels)
+        for st in self.stations.values():
+            if st.relation_episodes is not None:
+                self._relation_levels(st.relation_episodes)
+
+    def _relation_levels(self, tracker: EpisodeTracker) -> None:
+        if self.levels is None:
+            return
+        shift = float(np.log10(RELATION_RARITY))
+        alarm, critical = self.levels
+        tracker.set_levels(alarm + shift, None if critical is None else critical + shift)
+
     def set_thresholds(self, **params: float) -> None:
-        """z, L, h, k for every series now and later; state is kept."""
+        """z, L, h, k for every series now and later; state is kept. `alarm_rarity` and `critical_rarity`
+        go to `set_alarm_levels`."""
+        if "alarm_rarity" in params or "critical_rarity" in params:
+            alarm = params.pop("alarm_rarity", None)
+            critical = params.pop("critical_rarity", None)
+            self.set_alarm_levels(float(alarm if alarm is not None else self.params.alarm_rarity),
+                                  None if critical is None else float(critical))
         known = {"z": "z", "L": "L", "h": "h", "k": "k"}
         for key in params:
             if key not in known:
@@ -462,6 +495,7 @@ class DetectorBank:
             st.relation_episodes = EpisodeTracker(
                 np.log10(p.alarm_rarity * RELATION_RARITY), np.log10(LOW_RARITY), p.episode_quiet, p.level_window,
                 p.learning_hours * 3600.0)
+            self._relation_levels(st.relation_episodes)
         model, calibrator, tracker = st.relation, st.relation_calibrator, st.relation_episodes
         assert calibrator is not None and tracker is not None
         if any(v not in columns for v in model.variables):

@@ -74,14 +74,21 @@ class EpisodeTracker:
     """Per series: which readings open or escalate an episode, and the score each keeps.
 
     `alarm` and `low` are surprises (-log10 p); `quiet` is in readings.
+    The unit score is on the scale of the `alarm` given at construction
+    (`scale`: 0.5 there, 0.8 at twice it); `set_levels()` later moves the
+    onset level (`alarm`) and the critical level (`critical`, surprise; by
+    default the unit score's 0.8) without changing that scale, so stored
+    scores stay comparable while what opens and escalates an episode moves.
     """
 
-    __slots__ = ("alarm", "low", "quiet", "learn_points", "learn_seconds", "_first", "_seen", "_last", "_peak",
-                 "episode")
+    __slots__ = ("alarm", "scale", "critical", "low", "quiet", "learn_points", "learn_seconds", "_first", "_seen",
+                 "_last", "_peak", "episode")
 
     def __init__(self, alarm: float = 4.0, low: float = 2.0, quiet: int = 12, learn_points: int = 0,
                  learn_seconds: float = 0.0) -> None:
         self.alarm = float(alarm)
+        self.scale = float(alarm)
+        self.critical: float | None = None  # None: critical from unit score 0.8 (surprise twice the scale)
         self.low = float(low)
         self.quiet = int(quiet)
         self.learn_points = int(learn_points)
@@ -91,6 +98,19 @@ class EpisodeTracker:
         self._last = -(1 << 62)  # position of the last elevated reading
         self._peak = 0.0  # the stretch's highest surprise
         self.episode: EpisodeState | None = None
+
+    def set_levels(self, alarm: float, critical: float | None = None) -> None:
+        """Onset at surprise `alarm`, critical from surprise `critical` (None: unit score 0.8); the
+        unit score's scale and the tracker's state are kept. Raises ValueError when alarm <= low."""
+        if not alarm > self.low:
+            raise ValueError(f"alarm surprise {alarm!r} must be above the elevated level {self.low!r}")
+        self.alarm = float(alarm)
+        self.critical = None if critical is None else max(float(critical), self.alarm)
+
+    def _severity(self, sur: float, score: float) -> str:
+        if self.critical is None:
+            return severity_of(score)
+        return "critical" if sur >= self.critical else "warning"
 
     def _visit(self, pos: int, sur: float, score: float, t: float) -> tuple[int, bool]:
         """(flag, keeps its full score) for one elevated reading."""
@@ -107,12 +127,12 @@ class EpisodeTracker:
             return NONE, False
         if ep is None:
             if sur >= self.alarm:
-                self.episode = EpisodeState(t, score, severity_of(score))
+                self.episode = EpisodeState(t, score, self._severity(sur, score))
                 flag = ONSET
         else:
             if score > ep.peak:
                 ep.peak = score
-            sev = severity_of(score)
+            sev = self._severity(sur, score)
             if sev == "critical" and ep.severity != "critical":
                 ep.severity = sev
                 flag = ESCALATION
@@ -120,7 +140,7 @@ class EpisodeTracker:
 
     def step(self, surprise: FloatArray, times: FloatArray) -> tuple[FloatArray, np.ndarray, list[tuple]]:
         """(stored score, flag per reading, [(index, start, peak, severity)] for flagged readings)."""
-        score = unit_score(surprise, self.alarm)
+        score = unit_score(surprise, self.scale)
         flags = np.zeros(surprise.size, dtype=np.int8)
         marks = []
         pos0 = self._seen
@@ -140,7 +160,7 @@ class EpisodeTracker:
 
     def push(self, surprise: float, t: float) -> tuple[float, int, tuple | None]:
         """step() for one reading: (stored score, flag, mark or None)."""
-        score = unit_score_one(surprise, self.alarm)
+        score = unit_score_one(surprise, self.scale)
         pos = self._seen
         if pos == 0:
             self._first = t

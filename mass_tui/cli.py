@@ -323,8 +323,11 @@ def _run_app(app: Any, cleanup: Any) -> int:
                         return s
                 return None
 
+            snap = getattr(app, "snapshot", None)
             Path(stats).write_text(orjson.dumps({"p50": pct(0.5), "p99": pct(0.99), "messages": total,
-                                                 "key_shown": getattr(app, "key_shown", [])}).decode())
+                                                 "key_shown": getattr(app, "key_shown", []),
+                                                 "episodes": len(snap.episodes) if snap is not None else 0,
+                                                 }).decode())
     return 0
 
 

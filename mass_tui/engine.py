@@ -251,7 +251,8 @@ class Engine:
         return self.process_batch(ObservationBatch.from_observations(observations), rejected)
 
     def request_thresholds(self, **thresholds: float) -> None:
-        """Ask for new z / h from another thread (the UI); applied before the next batch, state kept."""
+        """Ask for new alarm_rarity / critical_rarity (or z / h) from another thread (the UI); applied before
+        the next batch, state kept."""
         self._threshold_request = thresholds
 
     def process_batch(self, batch: ObservationBatch, rejected: int = 0) -> BatchResult:
@@ -442,7 +443,8 @@ class Engine:
             result = self.bank.step_value(station, name, ts, value, labels)
             found.extend(result.anomalies)
             if traces is not None:
-                detail = self.bank.get(station, name).ensemble.detail
+                det = self.bank.get(station, name)
+                detail = {**det.ensemble.detail, "surprise": det.model.detail.get("surprise")}
                 rules = [v for k, v in result.scores.items() if k != "ensemble"]
                 traces.append(SeriesTrace(station, name, np.array([ts]), np.array([value]),
                                           np.array([result.anomaly_score]), detail,

@@ -15,7 +15,7 @@ and Textual is never imported there), and the UI gets compact updates:
 Both pipes are one-way `multiprocessing` pipes of pickled objects. Updates
 (`mass_tui.live_update.Update`) go out at most every `SEND_INTERVAL` s and
 coalesce while the UI reads slowly (the pipe's write blocks, the outbox
-grows, bounded). Controls: `("pause", bool)`, `("thresholds", {"z", "h"})`,
+grows, bounded). Controls: `("pause", bool)`, `("thresholds", {"alarm_rarity", "critical_rarity"} or {"z", "h"})`,
 `("transport", "file" | "kafka")`, `("retry", None)`, `("stop", None)`.
 Acknowledgements and silences never cross: the UI writes them to the SQLite
 alert store under the data dir, which the engine's alert service reads too
@@ -587,7 +587,8 @@ class EngineLink:
             self._controls.send((kind, body))
 
     def request_thresholds(self, **thresholds: float) -> None:
-        """New z / h for the detectors; the engine applies them before its next batch, keeping state."""
+        """New alarm and critical rarities (or z / h) for the detectors; the engine applies them before its
+        next batch, keeping state."""
         self.thresholds = dict(thresholds)
         self._send("thresholds", self.thresholds)
 

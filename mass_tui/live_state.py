@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # Per point: what the chart draws and what a threshold "what-if" needs.
 FIELDS = ("ts", "value", "forecast", "score", "spike_z", "level_z", "cusum", "burst", "mean", "sigma", "rules",
-          "drift")
+          "drift", "surprise")
 COL = {name: i for i, name in enumerate(FIELDS)}
 
 
@@ -38,7 +38,8 @@ def trace_rows(times: np.ndarray, values: np.ndarray, score: np.ndarray, detail:
                rules: np.ndarray | None = None) -> np.ndarray:
     """The chart rows (n, len(FIELDS)) of one scored series: the detector views the ensemble gave
     (`Ensemble.detail`: resid_z, level_z, cusum_up/down, burst_ratio, level_mean/sigma, drift; NaN
-    when absent) and the highest rule score per value (1.0 = fired; 0 without rules)."""
+    when absent; "surprise", the calibrated -log10 p that the alarm compares, from `SeriesDetectors.release`)
+    and the highest rule score per value (1.0 = fired; 0 without rules)."""
     n = len(values)
 
     def col(name: str) -> np.ndarray:
@@ -58,6 +59,7 @@ def trace_rows(times: np.ndarray, values: np.ndarray, score: np.ndarray, detail:
     rows[:, 9] = col("level_sigma")
     rows[:, 10] = 0.0 if rules is None else rules
     rows[:, 11] = col("drift")
+    rows[:, 12] = col("surprise")
     return rows
 
 
@@ -169,7 +171,7 @@ class LiveState:
     version: int = 0
     # Monotonic times of batches not yet on screen, for the ingest-to-screen latency figure.
     unseen: deque = field(default_factory=lambda: deque(maxlen=100_000))
-    _revs: dict[str, int] = field(default_factory=dict)  # episode id -> readings when last copied
+    _revs: dict[str, int] = field(default_factory=dict)  # episode id -> its rev when last copied
     # station -> (source, lat, lon, tags) known before its first message (the configuration's stations)
     known_places: dict[str, tuple] = field(default_factory=dict)
     # station -> labels (sources.labels: source, kind, tags), what the UI's silences match on
@@ -206,8 +208,8 @@ class LiveState:
                     self.notices.append(f"the screen fell behind the engine: {update.dropped_anomalies} "
                                         "anomalies are not listed here (all are in the store)")
                 self.version += 1
-        if update.marks or update.anomalies:
-            self._record(update.marks, update.anomalies, update.status)
+        if update.marks or update.anomalies or update.alerts:
+            self._record(update.marks, update.anomalies, update.status, update.muted, update.alerts)
         elif update.status:
             self.update_status(**update.status)
 
@@ -247,8 +249,10 @@ class LiveState:
         """A batch of `observations` scored now, with its anomalies and status."""
         self._record([(time.monotonic(), observations)], anomalies, status)
 
-    def _record(self, marks: list[tuple[float, int]], anomalies: list[Anomaly], status: dict[str, Any]) -> None:
-        """Batches scored at (monotonic time, observations), their anomalies, the newest status."""
+    def _record(self, marks: list[tuple[float, int]], anomalies: list[Anomaly], status: dict[str, Any],
+                muted: dict[int, str] | None = None, alerts: list[tuple[str, str, str]] | None = None) -> None:
+        """Batches scored at (monotonic time, observations), their anomalies (`muted`: index -> why their
+        alerts are held back), the alert events (episode id, state, why muted), the newest status."""
         with self._lock:
             for a in anomalies:
                 self.anomalies.append(a)
@@ -259,7 +263,9 @@ class LiveState:
                 if a.ts > info.clock:
                     info.clock = a.ts
             if anomalies:
-                self.book.add(anomalies)
+                self.book.add(anomalies, muted)
+            for ep_id, state, why in alerts or ():
+                self.book.alert(ep_id, state, why)
             while len(self.anomalies) > self.max_anomalies:
                 self.anomalies.popleft()
             total = self.status.get("observations", 0)
@@ -320,11 +326,11 @@ class LiveState:
             episodes: dict[str, Episode] = {}
             for ep_id, ep in self.book.by_id.items():
                 mine = old.get(ep_id)
-                if mine is not None and self._revs.get(ep_id) == ep.readings and mine.readings == ep.readings:
+                if mine is not None and self._revs.get(ep_id) == ep.rev and mine.rev == ep.rev:
                     episodes[ep_id] = mine
                 else:
                     episodes[ep_id] = ep.copy(with_readings=False)
-                    self._revs[ep_id] = ep.readings
+                    self._revs[ep_id] = ep.rev
             if len(self._revs) > 2 * len(self.book.by_id) + 100:
                 self._revs = {k: v for k, v in self._revs.items() if k in self.book.by_id}
             return Snapshot(time.time(), stations, counts, dict(self.anomaly_counts), episodes, dict(self.status),

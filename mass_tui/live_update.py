@@ -45,6 +45,10 @@ class Update:
     places: dict[str, Place] = field(default_factory=dict)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # stations whose labels changed
     anomalies: list[Anomaly] = field(default_factory=list)
+    muted: dict[int, str] = field(default_factory=dict)  # index in `anomalies` -> why its alerts are held back
+    # The alert service's events, oldest first: (episode id of its anomaly, state, why muted or "")
+    # with the state from `episodes.alert_state` (firing, silenced, acked, resolved).
+    alerts: list[tuple[str, str, str]] = field(default_factory=list)
     marks: list[tuple[float, int]] = field(default_factory=list)  # (time.monotonic() scored, observations)
     status: dict[str, Any] = field(default_factory=dict)  # keys changed since the last update
     notices: list[str] = field(default_factory=list)
@@ -80,8 +84,11 @@ class Outbox:
     # --- writers (the engine's threads) ------------------------------------------
     def add_batch(self, rows: list[tuple[Key, np.ndarray]], observations: int, anomalies: list[Anomaly],
                   places: dict[str, Place] | None = None, labels: dict[str, dict[str, str]] | None = None,
+                  muted_why: dict[int, str] | None = None, alert_states: list[tuple[str, str, str]] | None = None,
                   **status: Any) -> None:
-        """One scored batch: its rows per series, how many observations, its anomalies, and status."""
+        """One scored batch: its rows per series, how many observations, its anomalies (`muted_why`: index
+        in them -> why the alert service holds their notices back), its alert events as (episode id, state,
+        why muted), and status."""
         now = time.monotonic()
         with self._cond:
             if self.abandoned:
@@ -96,7 +103,12 @@ class Outbox:
                 p.places.update(places)
             if labels:
                 p.labels.update(labels)
+            base = len(p.anomalies)
             p.anomalies.extend(anomalies)
+            if muted_why:
+                p.muted.update({base + i: why for i, why in muted_why.items()})
+            if alert_states:
+                p.alerts.extend(alert_states)
             p.marks.append((now, observations))
             if len(p.marks) > MAX_BATCH_MARKS:
                 # Pairs merged under the earlier time: the latency figure errs on the slow side.
@@ -175,6 +187,7 @@ class Outbox:
             self._stalled = True
             cut = min(over, len(self._pending.anomalies))
             del self._pending.anomalies[:cut]
+            self._pending.muted = {i - cut: why for i, why in self._pending.muted.items() if i >= cut}
             self._pending.dropped_anomalies += cut
 
     # --- the sender ----------------------------------------------------------------------

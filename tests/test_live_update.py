@@ -42,7 +42,8 @@ def test_an_update_gathers_every_batch_since_the_last_take():
     box.notice("a switch was refused")
     up = box.take(interval=0.0)
     assert up is not None and up.observations == 6 and len(up.marks) == 2
-    assert up.rows[("s", "temp_c")][:, 0].tolist() == [0, 1, 2, 3, 4] and up.rows[("t", "co2_ppm")].shape == (1, 12)
+    assert up.rows[("s", "temp_c")][:, 0].tolist() == [0, 1, 2, 3, 4]
+    assert up.rows[("t", "co2_ppm")].shape == (1, len(FIELDS))
     assert [a.reason for a in up.anomalies] == ["reading 1", "reading 2"]
     assert up.status == {"rejected": 1, "data_time": 2.0} and up.places["s"][3] == {"room": "a"}
     assert up.notices == ["a switch was refused"] and not up.skipped and not up.final
@@ -93,6 +94,34 @@ def test_a_stuck_ui_costs_the_engine_one_bounded_wait_then_the_oldest_pending_an
     box.abandon()  # the UI is gone: nothing accumulates
     box.add_batch([(("s", "v"), _rows(0, 5))], 5, [_anomaly(1)])
     assert box.take(interval=0.0, timeout=0.05) is None
+
+
+def test_muted_anomalies_and_alert_states_ride_with_their_anomalies_through_coalescing_and_drops():
+    box = Outbox(capacity=10, max_anomalies=5, wait_seconds=0.05)
+    box.add_batch([], 3, [_anomaly(i) for i in range(3)], muted_why={1: "silence a"})
+    box.add_batch([], 4, [_anomaly(i) for i in range(3, 7)], muted_why={0: "silence b", 3: "silence c"},
+                  alert_states=[("ep0", "firing", "")])  # drops readings 0 and 1
+    box.add_batch([], 1, [_anomaly(10)], muted_why={0: "mute time night"},
+                  alert_states=[("ep1", "silenced", "silence d")])
+    up = box.take(interval=0.0)
+    assert [a.reason for a in up.anomalies] == ["reading 3", "reading 4", "reading 5", "reading 6", "reading 10"]
+    assert up.dropped_anomalies == 3
+    # Each reason still points at its own anomaly, whatever was dropped before it.
+    marked = {up.anomalies[i].reason: why for i, why in up.muted.items()}
+    assert marked == {"reading 3": "silence b", "reading 6": "silence c", "reading 10": "mute time night"}
+    assert up.alerts == [("ep0", "firing", ""), ("ep1", "silenced", "silence d")]
+    state = LiveState()
+    state.apply(pickle.loads(pickle.dumps(up)))
+    snap = state.snapshot()
+    # ep0 holds readings 3-9: its newest (reading 6) is muted; ep1's only reading (10) too, and the alert
+    # service said so.
+    assert snap.episodes["ep0"].silenced == "silence c" and snap.episodes["ep0"].alert == "firing"
+    assert snap.episodes["ep1"].silenced == "silence d" and snap.episodes["ep1"].alert == "silenced"
+    # A later, unmuted reading of ep0 clears its mark; the next snapshot copies the changed episode.
+    box.add_batch([], 1, [_anomaly(7)])
+    state.apply(box.take(interval=0.0))
+    again = state.snapshot(snap)
+    assert again.episodes["ep0"].silenced == "" and again.episodes["ep1"] is snap.episodes["ep1"]
 
 
 def test_updates_coalesce_while_the_pipe_is_full_and_arrive_whole_in_order():

@@ -86,27 +86,53 @@ def _pane(app, variable: str) -> VariablePane:
 
 
 # --- thresholds, pause ---------------------------------------------------------------------------------
-async def test_threshold_keys_apply_and_recount_what_if():
+def _engine_alarms(alarm_rarity: float, critical_rarity: float | None = None, station: str = "ndbc-44005") -> int:
+    """What the engine itself announces (episode onsets and escalations of the calibrated series
+    model) over the Sandy replay at these levels: scored again here, in memory, from the file."""
+    from mass_tui.engine import Engine
+    from mass_tui.replay import replay_file
+
+    engine = Engine(load_config(None, env={}, dotenv_file=None))
+    engine.bank.set_alarm_levels(alarm_rarity, critical_rarity)
+    found: list[Anomaly] = []
+    replay_file(engine, SANDY, station=station, on_batch=lambda r: found.extend(r.anomalies))
+    return sum(1 for a in found if a.station == station and a.detector.startswith("ensemble/"))
+
+
+async def test_threshold_keys_move_the_calibrated_alarm_and_recount_what_would_fire():
     app, cleanup = _app()
     try:
         async with app.run_test(size=SIZE) as pilot:
             await _settle(app, pilot)
-            assert "z=3.00" in _status(app) and "h=5.0" in _status(app)
-            await pilot.press("Z", "Z")
-            assert app.z == 3.5 and "z=3.50" in _status(app)
-            raised = app.what_if()
-            await pilot.press("z", "z", "z", "z")
-            assert app.z == 2.5
+            assert "alarm 1 in 10,000 · crit 1 in 10^8" in _status(app)
+            base = app.what_if()
+            assert base[0] == base[1]  # no key yet: the same levels
+            await pilot.press("z")
+            assert app.alarm_rarity == pytest.approx(10**3.5)
+            assert "alarm 1 in 3,162 (score 0.43)" in _status(app) and "what-if:" in _status(app)
             lowered = app.what_if()
-            assert lowered[1] > raised[1]  # a lower z flags more of the same window
-            assert "what-if:" in _status(app)
-            await pilot.press("C")
-            assert app.h == 5.5 and "h=5.5" in _status(app)
-            await pilot.press("c", "c")
-            assert app.h == 4.5
+            await pilot.press("z")
+            lowest = app.what_if()
+            await pilot.press("Z")
+            raised = app.what_if()
+            # A commoner alarm fires more, a rarer one less (Sandy's calm series alarm rarely: its
+            # few statistical episodes are storms, the same from 1 in 10,000 up to 1 in 100,000).
+            assert base[1] < lowered[1] < lowest[1] and raised[1] < lowest[1] and raised[1] == lowered[1]
+            assert raised[0] == lowest[0] == base[0]  # "at the configured level" stays put
+            # The count is what the engine would announce at that level (the replay's series are whole
+            # in the chart buffers, so "in view" is everything).
+            assert base[1] == _engine_alarms(1e4)
+            assert lowered[1] == _engine_alarms(10**3.5)
+            assert lowest[1] == _engine_alarms(1e3)
+            await pilot.press("c")  # critical ten times commoner: escalations come sooner
+            assert app.critical_rarity == pytest.approx(1e7)
+            assert "crit 1 in 10^7" in _status(app)
+            assert app.what_if()[1] == _engine_alarms(10**3.5, 1e7) > lowered[1]
+            await pilot.press("C", "C")
+            assert app.critical_rarity == pytest.approx(1e9)
             # Sent to the engine, which takes them before its next batch, keeping its state (the replay has
             # ended here: test_ui_engine_process.py sees a running engine take them).
-            assert app.engine.thresholds == {"z": 2.5, "h": 4.5}
+            assert app.engine.thresholds == {"alarm_rarity": pytest.approx(10**3.5), "critical_rarity": 1e9}
     finally:
         cleanup()
 
@@ -240,7 +266,7 @@ async def test_enter_shows_the_episodes_readings_views_reason_and_chart():
             summary = "\n".join(screen.query_one("#summary").plain_lines())
             assert "Why: gust" in summary and "m/s over the 15 m/s limit" in summary
             views = "\n".join(screen.query_one("#views").plain_lines())
-            assert "combined anomaly score" in views and "a rule fired" in views
+            assert "calibrated anomaly score" in views and "a rule fired" in views
             readings = screen.query_one("#readings").plain_lines()
             assert len(readings) == 2 + min(screen.ep.readings, 200)
             chart = "\n".join(screen.query_one("#chart").plain_lines())
@@ -282,6 +308,49 @@ async def test_ack_and_mute_show_in_the_row_persist_and_leave_the_now_strip(tmp_
             with AlertStore.in_dir(Path("data") / "db") as store:
                 [silence] = store.silences()
                 assert [str(m) for m in silence.matchers] == [f'station="{station}"']
+    finally:
+        cleanup()
+
+
+async def test_a_silence_in_the_alert_store_marks_its_episodes_silenced_and_the_detail_gives_its_comment():
+    """A real silence (as `mass silence add alertname=gust` makes it) in the SQLite alert store, a replay
+    with alerts on: the engine mutes the gust alerts, and the UI lists those episodes as silenced (the UI
+    itself cannot match `alertname`: the mark comes from the engine), the others with their alert state."""
+    from mass_tui.alerts.matchers import Matcher
+
+    db = Path("data") / "db"
+    db.mkdir(parents=True)
+    with AlertStore.in_dir(db) as store:
+        sil = store.add_silence([Matcher.make("alertname", "=", "gust")], 0.0, 4e9, created_by="test",
+                                comment="storm drill: anemometer swap")
+    app, cleanup = _app(env={"ALERTS_ENABLED": "true"})
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            episodes = list(app.snapshot.episodes.values())
+            gusts = [ep for ep in episodes if ep.family == "gust_limit"]
+            others = [ep for ep in episodes if ep.family != "gust_limit"]
+            assert gusts and others
+            assert all(ep.silenced == f"silence {sil.id}" and ep.alert == "silenced" for ep in gusts)
+            assert not any(ep.silenced for ep in others)
+            assert any(ep.alert in ("firing", "resolved") for ep in others)  # the pressure falls alerted
+            app.set_filter("is:silenced")
+            rows = _lines(app, "#events")[2:]
+            listed = [r for r in rows if r.strip()]
+            assert len(listed) == min(len(gusts), app.query_one("#events").visible_rows)
+            assert all("silenced" in r and "Wind gust" in r for r in listed)
+            app.set_filter("")
+            assert not any("silenced" in r for r in _lines(app, "#events")[2:] if "Wind gust" not in r)
+            app.query_one("#events").select(gusts[0].id)
+            await pilot.press("enter")
+            assert isinstance(app.screen, EpisodeScreen)
+            summary = " ".join(app.screen.query_one("#summary").plain_lines())
+            assert f"silenced by silence {sil.id}" in summary and "storm drill: anemometer swap" in summary
+            await pilot.press("escape")
+        # The store agrees: every gust notice was held back by that silence, and none other was.
+        notices = [json.loads(line) for f in sorted(db.glob("alerts*.jsonl")) for line in f.read_text().splitlines()]
+        notices = [n for n in notices if n.get("kind") in ("alert", "repeat", "escalated", "resolved")]
+        assert notices and all((n.get("muted") == f"silence {sil.id}") == (n["rule"] == "gust") for n in notices)
     finally:
         cleanup()
 
@@ -439,10 +508,10 @@ async def test_help_lists_every_key_of_the_key_bar():
             await pilot.press("escape")
             assert not isinstance(app.screen, HelpScreen)
             titles = [c.title for c in app.get_system_commands(app.screen)]
-            assert any(t.startswith("z +0.25") for t in titles) and any(t.startswith("Pause") for t in titles)
-            command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("z +0.25"))
+            assert any(t.startswith("More alarms") for t in titles) and any(t.startswith("Pause") for t in titles)
+            command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("More alarms"))
             await command.callback()
-            assert app.z == 3.25
+            assert app.alarm_rarity == pytest.approx(10**3.5)
     finally:
         cleanup()
 
@@ -618,10 +687,10 @@ async def test_a_burst_of_messages_does_not_block_input(tmp_path):
             assert await _until(pilot, lambda: app.state.rate() > 1000, 60)  # streaming
             for key in ("Z", "z", "C", "c", "Z"):
                 assert any(w.is_running for w in app.workers), "still ingesting"
-                before = (app.z, app.h)
+                before = (app.alarm_rarity, app.critical_rarity)
                 app.post_message(events.Key(key, key))
-                assert await _until(pilot, lambda b=before: (app.z, app.h) != b, 30)
-            assert app.z == 3.25 and app.h == 5.0
+                assert await _until(pilot, lambda b=before: (app.alarm_rarity, app.critical_rarity) != b, 30)
+            assert app.alarm_rarity == pytest.approx(10**4.5) and app.critical_rarity == pytest.approx(1e8)
             assert app.state.rate() > 1000
             await pilot.press("q")
     finally:

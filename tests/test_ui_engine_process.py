@@ -102,7 +102,9 @@ async def test_engine_process_runs_the_pipeline_keys_and_pause_reach_it_and_q_st
             # Below the UI's priority, so that on a busy machine a key runs before the engine's next slice.
             assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
             await pilot.press("Z", "c")
-            assert await _until(pilot, lambda: app.state.status.get("thresholds") == {"z": 3.25, "h": 4.5})
+            # Fewer alarms (1 in 31,623 readings), critical ten times commoner (1 in 10^7).
+            assert await _until(pilot, lambda: app.state.status.get("thresholds") == {
+                "alarm_rarity": pytest.approx(10**4.5), "critical_rarity": pytest.approx(1e7)})
             await pilot.press("space")
             assert await _until(pilot, lambda: app.state.status.get("engine_paused") is True)
             await pilot.pause(0.5)

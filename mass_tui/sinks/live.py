@@ -1,7 +1,8 @@
 """The UI's live state as a sink: each scored batch, made compact, into the outbox to the UI.
 
 Per batch: the chart rows of each scored series (`live_state.trace_rows`), the
-anomalies (with their episodes), each station's source, place and tags when
+anomalies (with their episodes, and why the alert service mutes any of them),
+the alert events as a state per episode (firing, silenced, acked, resolved), each station's source, place and tags when
 they changed, its labels when they changed, and the running counters. The
 outbox (`mass_tui.live_update`) coalesces them while the UI is behind.
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from mass_tui.live_state import trace_rows
 from mass_tui.live_update import Outbox, Place
+from mass_tui.ui.episodes import alert_state
 
 if TYPE_CHECKING:
     from mass_tui.engine import BatchResult
@@ -67,7 +69,11 @@ class UpdateSink:
             for station, row in last.items():
                 places[station] = (batch.source[row], *batch.place(row))
         data_time = float(np.max(batch.ts)) if n else None
-        self.outbox.add_batch(rows, n, scored.anomalies, places, labels, data_time=data_time, **scored.totals)
+        alerts = [(ev.anomaly.episode, alert_state(ev.kind, ev.muted, ev.acked), ev.muted or "")
+                  for ev in scored.alerts if ev.anomaly.episode]
+        self.outbox.add_batch(rows, n, scored.anomalies, places, labels, muted_why=scored.muted,
+                              alert_states=alerts,
+                              data_time=data_time, **scored.totals)
         if self.open_daily is not None:
             self._daily_stale.update(sources)
             self.send_open_daily()

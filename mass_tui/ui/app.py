@@ -11,6 +11,7 @@ terminal (`lines.LineView`).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from mass_tui.live_state import COL, LiveState, Snapshot
 from mass_tui.ui import screens
 from mass_tui.ui.alert_state import AlertState, StateFile
 from mass_tui.ui.chart_render import ChartSpec, build, legend
-from mass_tui.ui.charts import Thresholds, Window, sparkline, what_if_scores
+from mass_tui.ui.charts import Window, sparkline
 from mass_tui.ui.commands import MassCommands
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
 from mass_tui.ui.event_filter import SORTS, EventFilter, RowState, chip, parse_filter, select
@@ -45,6 +46,7 @@ from mass_tui.ui.rows import (
 )
 from mass_tui.ui.text import inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
+from mass_tui.ui.what_if import MAX_RARITY, alarm_count, rarity_words, step_rarity, threshold_score
 from mass_tui.ui.widgets import Bar, EventList, KeyBar, StationList, VariablePane
 from sources.schema import iso_utc
 from sources.variables import REGISTRY
@@ -133,8 +135,12 @@ class MassApp(App):
         self.event_filter = EventFilter()
         self.dense: bool | None = None  # None: dense when the screen is short or the station has many variables
         self.expanded: set[str] = set()
-        self.z = engine.params.z
+        self.z = engine.params.z  # the charts' band: mean ± z·σ
         self.h = engine.params.h
+        # What opens an episode (a reading rarer than 1 in this many of its series) and what makes it critical
+        # (None: the configured default, alarm_rarity squared): Z/z and C/c move them (mass_tui.ui.what_if).
+        self.alarm_rarity: float = engine.params.alarm_rarity
+        self.critical_rarity: float | None = None
         self.baseline_count: int | None = None  # set once thresholds were touched: the status shows a what-if
         self.snapshot: Snapshot | None = None
         self.latencies: list[tuple[float, int]] = []  # (ingest-to-screen seconds, messages)
@@ -145,8 +151,13 @@ class MassApp(App):
         self._charted_version = -1
         self._rebuilding = False
         self._station_order: list[str] = []
+        self._station_rows: dict[str, tuple[tuple, Text]] = {}  # station -> (what its row showed, the row)
+        self._trouble_key: object = None
+        self._trouble_cache: list[str] = []
+        self._worst_of: dict[str, int] = {}
         self._row_states: dict[str, RowState] = {}
         self._shown_events: list[Episode] = []
+        self._event_rows: dict[str, tuple[tuple, Text]] = {}  # episode id -> (what its row showed, the row)
         self._what_if: tuple[int, int] | None = None
         self._what_if_key: object = None
         self._alert_version = -1
@@ -272,12 +283,13 @@ class MassApp(App):
                 self._chart_due, self._charted_version = 0.0, -1  # draw them when the modal closes
             return
         snap = self.snapshot
-        if snap is not None and self.station is None and snap.stations:
-            self.station = self._trouble_order(snap)[0]
         self._alert_version = self.alert_state.version
+        if snap is not None:
+            self._row_states = {ep_id: self._row_state(ep) for ep_id, ep in snap.episodes.items()}
+            if self.station is None and snap.stations:
+                self.station = self._trouble_order(snap)[0]
         with self.batch_update():
             if snap is not None:
-                self._row_states = {ep_id: self._row_state(ep) for ep_id, ep in snap.episodes.items()}
                 self._stations(snap)
                 self._panes(snap, charts)
                 self._events(snap)
@@ -304,7 +316,8 @@ class MassApp(App):
         info = snap.stations.get(ep.station) if snap else None
         clock = info.clock if info is not None and info.clock > float("-inf") else ep.last
         silence = self.alert_state.is_muted(self.labels_of(ep), clock)
-        return RowState(clock, self.alert_state.is_acked(ep.id), silence.ends if silence else None)
+        return RowState(clock, self.alert_state.is_acked(ep.id), silence.ends if silence else None, ep.silenced,
+                        ep.alert)
 
     def row_state(self, ep: Episode) -> RowState:
         return self._row_states.get(ep.id) or self._row_state(ep)
@@ -314,7 +327,7 @@ class MassApp(App):
         active = []
         for ep in snap.episodes.values():
             st = self.row_state(ep)
-            if ep.ongoing(st.clock) and st.muted_until is None:
+            if ep.ongoing(st.clock) and not st.quiet:
                 active.append(ep)
         active.sort(key=lambda e: (-e.rank, -e.last))
         return active
@@ -371,7 +384,7 @@ class MassApp(App):
             return
         active = self.active_episodes(snap)
         muted = sum(1 for ep in snap.episodes.values()
-                    if self.row_state(ep).muted_until is not None and ep.ongoing(self.row_state(ep).clock))
+                    if self.row_state(ep).quiet and ep.ongoing(self.row_state(ep).clock))
         note = ""
         if not active:
             ended = max(snap.episodes.values(), key=lambda e: e.last, default=None)
@@ -428,36 +441,52 @@ class MassApp(App):
         bar.show(wrapped[:6] or [Text("")])
 
     def what_if(self) -> tuple[int, int] | None:
-        """(anomalies in view now, at the current thresholds) for the selected station."""
+        """(alarms in view at the configured levels, at the levels now) for the selected station: the
+        readings of its series in view that would open or escalate an episode (`what_if.alarm_count`)."""
         snap = self.snapshot
         if snap is None or self.station is None:
             return None
-        key = (snap.version, self.station, self.z, self.h)
+        key = (snap.version, self.station, self.alarm_rarity, self.critical_rarity)
         if key == self._what_if_key:
             return self._what_if
-        params = self.engine.params
+        p = self.engine.params
         before = now = 0
         for (st, var), count in snap.counts.items():
             if st != self.station:
                 continue
             rows = self.state.rows(st, var, upto=count)
-            before += int((rows[:, COL["score"]] >= 0.5).sum())
-            scores = what_if_scores(rows[:, COL["spike_z"]], rows[:, COL["level_z"]], rows[:, COL["cusum"]],
-                                    rows[:, COL["burst"]], Thresholds(self.z, self.h, params.burst_ratio), params,
-                                    rows[:, COL["drift"]])
-            now += int((scores >= 1.0).sum())
+            whole = rows.shape[0] == count  # from the series' first reading: its learning span counts
+            common = dict(base_rarity=p.alarm_rarity, quiet=p.episode_quiet,
+                          learn_points=p.level_window if whole else 0,
+                          learn_seconds=p.learning_hours * 3600.0 if whole else 0.0)
+            sur, ts = rows[:, COL["surprise"]], rows[:, COL["ts"]]
+            before += alarm_count(sur, ts, alarm_rarity=p.alarm_rarity, critical_rarity=None, **common)
+            now += alarm_count(sur, ts, alarm_rarity=self.alarm_rarity, critical_rarity=self.critical_rarity,
+                               **common)
         self._what_if, self._what_if_key = (before, now), key
         return self._what_if
+
+    @property
+    def alarm_score(self) -> float:
+        """The stored anomaly_score at which a reading alarms now (0.5 at the configured rarity)."""
+        return threshold_score(self.alarm_rarity, self.engine.params.alarm_rarity)
+
+    def _levels_words(self) -> str:
+        crit = self.critical_rarity if self.critical_rarity is not None else self.engine.params.alarm_rarity ** 2
+        # The score only once moved off its documented 0.5: the status line is short at 80 columns.
+        score = f" (score {self.alarm_score:.2f})" if self.alarm_rarity != self.engine.params.alarm_rarity else ""
+        return f"alarm {rarity_words(self.alarm_rarity)}{score} · crit {rarity_words(crit)}"
 
     def _status(self) -> None:
         st = self.state.status
         transport = self.controls.transport() if self.controls.transport else "memory"
         source = st.get("source_state") or {}
-        parts: list[tuple[str, str]] = [(f"z={self.z:.2f}", "bold"), (f"h={self.h:.1f}", "bold")]
+        parts: list[tuple[str, str]] = [(self._levels_words(), "bold")]
         if self.baseline_count is not None:
             counts = self.what_if()
             if counts:
-                parts.append((f"what-if: {counts[1]} flagged in view (was {counts[0]})", "bold magenta"))
+                parts.append((f"what-if: {counts[1]} alarms in view ({counts[0]} at "
+                              f"{rarity_words(self.engine.params.alarm_rarity)})", "bold magenta"))
         if self.paused:
             parts.append(("PAUSED", "bold reverse"))
         parts.append((f"{inert(self.source_label, 30)} via {transport}", ""))
@@ -492,19 +521,28 @@ class MassApp(App):
         self.query_one("#keys", KeyBar).set_keys(keys, pinned)
 
     # --- stations ---------------------------------------------------------------------
-    def _trouble(self, snap: Snapshot, name: str) -> tuple:
-        worst = -1
+    def _worst_active(self, snap: Snapshot) -> dict[str, int]:
+        """Station -> the rank of its worst ongoing, unmuted episode (stations without one are absent)."""
+        worst_of: dict[str, int] = {}
         for ep in snap.episodes.values():
-            if ep.station == name:
-                st = self.row_state(ep)
-                if ep.ongoing(st.clock) and st.muted_until is None:
-                    worst = max(worst, ep.rank)
-        score = max((float(row[COL["score"]]) for (s, _v), row in snap.latest.items() if s == name), default=0.0)
-        info = snap.stations[name]
-        return (-worst, -round(score, 2), -info.anomalies, name)
+            st = self.row_state(ep)
+            if ep.ongoing(st.clock) and not st.quiet and ep.rank > worst_of.get(ep.station, -1):
+                worst_of[ep.station] = ep.rank
+        return worst_of
 
     def _trouble_order(self, snap: Snapshot) -> list[str]:
-        return sorted(snap.stations, key=lambda n: self._trouble(snap, n))
+        """Stations worst first: worst active severity, then the highest latest score, then anomalies."""
+        key = (snap.version, self._alert_version)
+        if self._trouble_key == key and self._trouble_cache:
+            return self._trouble_cache
+        worst_of = self._worst_active(snap)
+        score: dict[str, float] = {}
+        for (name, _var), row in snap.latest.items():
+            score[name] = max(score.get(name, 0.0), float(row[COL["score"]]))
+        order = sorted(snap.stations, key=lambda n: (-worst_of.get(n, -1), -round(score.get(n, 0.0), 2),
+                                                     -snap.stations[n].anomalies, n))
+        self._trouble_key, self._trouble_cache, self._worst_of = key, order, worst_of
+        return order
 
     def _stations(self, snap: Snapshot) -> None:
         widget = self.query_one("#stations", StationList)
@@ -514,31 +552,36 @@ class MassApp(App):
         if not widget.display or self.has_class("narrow") or self.has_class("single"):
             return
         width = max(10, widget.size.width - 2)
-        worst_of: dict[str, int] = {}
-        for ep in snap.episodes.values():
-            st = self.row_state(ep)
-            if ep.ongoing(st.clock) and st.muted_until is None:
-                worst_of[ep.station] = max(worst_of.get(ep.station, -1), ep.rank)
+        worst_of = self._worst_of
         spark_width = 8
         name_width = max(4, width - spark_width - 8)
-        rows = []
-        for name in order:
+        series: dict[str, list[tuple[str, int]]] = {}
+        for (st, var), count in snap.counts.items():
+            series.setdefault(st, []).append((var, count))
+
+        def row_of(name: str) -> Text:  # called for the rows on screen only
             sev = _SEVERITY_OF_RANK.get(worst_of.get(name, -1))
+            counts = tuple(series.get(name, ()))
+            key = (name == self.station, sev, name_width, counts, self.look)
+            hit = self._station_rows.get(name)
+            if hit is not None and hit[0] == key:
+                return hit[1]
             style = self.look.severity_style(sev) if sev else "dim"
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append("▶ " if name == self.station else "  ", "bold")
             line.append((SEVERITY_WORD[sev] if sev else "ok").ljust(5), style)
             line.append(inert(name, name_width).ljust(name_width), "bold" if name == self.station else None)
-            scores = self._station_scores(snap, name, spark_width)
+            scores = self._station_scores(name, counts, spark_width)
             line.append(" " + sparkline(scores, spark_width, self.look.spark_levels), style)
-            rows.append((name, line))
-        widget.selected = widget.selected or self.station
-        widget.set_rows(rows, empty=[Text("no station yet", style="italic")])
+            self._station_rows[name] = (key, line)
+            return line
 
-    def _station_scores(self, snap: Snapshot, name: str, width: int) -> np.ndarray:
+        widget.selected = widget.selected or self.station
+        widget.set_items(order, row_of, empty=[Text("no station yet", style="italic")])
+
+    def _station_scores(self, name: str, counts: tuple[tuple[str, int], ...], width: int) -> np.ndarray:
         """The highest anomaly score of the station's variables over its last readings."""
-        tails = [self.state.rows(st, var, upto=count, last=width * 4)[:, COL["score"]]
-                 for (st, var), count in snap.counts.items() if st == name]
+        tails = [self.state.rows(name, var, upto=count, last=width * 4)[:, COL["score"]] for var, count in counts]
         if not tails:
             return np.zeros(0)
         out = np.full(max(t.size for t in tails), np.nan)
@@ -596,8 +639,11 @@ class MassApp(App):
         value, shown = to_units(float(latest[COL["value"]]), unit, self.imperial)
         score = float(latest[COL["score"]])
         rules = float(latest[COL["rules"]])
-        alarm = score >= 0.5 or rules >= 1.0
-        sev = "critical" if score >= 0.8 or rules >= 1.5 else "warning"
+        surprise = float(latest[COL["surprise"]])
+        alarm = score >= self.alarm_score or rules >= 1.0
+        crit = self._critical_now()
+        sev = "critical" if (surprise >= math.log10(crit) if self.critical_rarity is not None else score >= 0.8) \
+            or rules >= 1.5 else "warning"
         state_style = self.look.severity_style(sev) if alarm else "dim"
         state = ("ANOMALY" if alarm else "ok")
         anomalies = snap.anomaly_counts.get((self.station or "", pane.variable), 0)
@@ -696,7 +742,13 @@ class MassApp(App):
         hint = "  Enter detail · a ack · m mute · / filter · o sort"
         if head.cell_len + len(hint) <= width:
             head.append(hint, "dim")
-        rows = [(ep.id, event_row(ep, self.row_state(ep), width, self.imperial, self.look)) for ep in shown]
+        episodes = snap.episodes
+        if len(self._event_rows) > 2 * len(episodes) + 200:  # forget the rows of episodes long gone
+            self._event_rows = {k: v for k, v in self._event_rows.items() if k in episodes}
+
+        def row_of(ep_id: str) -> Text:  # called for the rows on screen only
+            return self._event_row(episodes[ep_id], width)
+
         if not snap.episodes:
             empty = [Text(f"no anomaly yet · watching {len(snap.stations)} station"
                           f"{'s' if len(snap.stations) != 1 else ''}, "
@@ -704,7 +756,22 @@ class MassApp(App):
         else:
             empty = [Text(f"nothing matches this filter ({len(snap.episodes)} episodes in all) · Esc clears it",
                           style="italic")]
-        widget.set_rows(rows, header=[head, event_header(width)], empty=empty)
+        widget.set_items([ep.id for ep in shown], row_of, header=[head, event_header(width)], empty=empty)
+
+    def _event_row(self, ep: Episode, width: int) -> Text:
+        """An episode's line, built again only when something it shows changed."""
+        st = self.row_state(ep)
+        ongoing = ep.ongoing(st.clock)
+        key = (ep.readings, ep.last, ep.start, ep.severity, ep.peak_score, ep.peak_reason, ongoing,
+               int(ep.duration(st.clock)), st.acked, st.muted_until, st.clock if st.muted_until is not None else None,
+               st.silenced, st.alert,
+               width, self.imperial, self.look)
+        hit = self._event_rows.get(ep.id)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        row = event_row(ep, st, width, self.imperial, self.look)
+        self._event_rows[ep.id] = (key, row)
+        return row
 
     def episode(self, episode_id: str | None) -> Episode | None:
         snap = self.snapshot
@@ -926,27 +993,40 @@ class MassApp(App):
         self.render_all(charts=True)
 
     # --- actions: thresholds, units, pause, source ----------------------------------------------
-    def _thresholds(self, z: float | None = None, h: float | None = None) -> None:
-        self.z = round(max(0.25, z if z is not None else self.z), 2)
-        self.h = round(max(0.5, h if h is not None else self.h), 2)
+    def _levels(self, alarm: float | None = None, critical: float | None = None) -> None:
+        """New alarm and critical rarities: sent to the engine (what opens and escalates an episode from its
+        next batch on), recounted in the status bar over what is in view."""
+        if alarm is not None:
+            self.alarm_rarity = alarm
+        if critical is not None:
+            self.critical_rarity = critical
+        if self.critical_rarity is not None and self.critical_rarity < self.alarm_rarity:
+            self.critical_rarity = self.alarm_rarity
         self.baseline_count = 0
-        self.engine.request_thresholds(z=self.z, h=self.h)
+        self.engine.request_thresholds(alarm_rarity=self.alarm_rarity, critical_rarity=self.critical_rarity)
         self._status()
-        self._chart_due, self._charted_version = 0.0, -1  # the band follows z
-        # For bench/ui_cost.py: when the new z was written out (it compares with when the key was sent).
+        # For bench/ui_cost.py: when the new level was written out (it compares with when the key was sent).
         self.call_after_refresh(lambda: self.key_shown.append(time.monotonic()))
+        self.call_after_refresh(self.render_all)  # then the panes' ANOMALY/ok follow the alarm score
+
+    def _critical_now(self) -> float:
+        return self.critical_rarity if self.critical_rarity is not None else self.engine.params.alarm_rarity ** 2
 
     def action_raise_z(self) -> None:
-        self._thresholds(z=self.z + 0.25)
+        """Fewer alarms: a reading must be half a decade rarer to open an episode."""
+        self._levels(alarm=step_rarity(self.alarm_rarity, up=True))
 
     def action_lower_z(self) -> None:
-        self._thresholds(z=self.z - 0.25)
+        """More alarms: half a decade commoner opens an episode."""
+        self._levels(alarm=step_rarity(self.alarm_rarity, up=False))
 
     def action_raise_h(self) -> None:
-        self._thresholds(h=self.h + 0.5)
+        """Fewer critical: a reading must be ten times rarer to make an episode critical."""
+        self._levels(critical=min(MAX_RARITY, self._critical_now() * 10.0))
 
     def action_lower_h(self) -> None:
-        self._thresholds(h=self.h - 0.5)
+        """More critical: ten times commoner makes an episode critical (never below the alarm)."""
+        self._levels(critical=max(self.alarm_rarity, self._critical_now() / 10.0))
 
     def action_switch_transport(self) -> None:
         if self.controls.switch_transport is None:

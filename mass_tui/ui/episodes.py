@@ -89,6 +89,11 @@ class Episode:
     readings: int = 0
     detectors: dict[str, int] = field(default_factory=dict)
     recent: deque = field(default_factory=lambda: deque(maxlen=READINGS_KEPT))
+    # Why the alert service holds back notices of its newest anomaly ("silence ID", a mute time, an
+    # inhibition): still stored and listed, not notified. "" when nothing mutes it.
+    silenced: str = ""
+    alert: str = ""  # the alert service's last word on it: firing, silenced, acked, resolved ("" none yet)
+    rev: int = 0  # bumped on every change (the UI's snapshot copies only changed episodes)
 
     @property
     def what(self) -> str:
@@ -141,8 +146,10 @@ class EpisodeBook:
         self._open: dict[tuple[str, str, str], Episode] = {}
         self.version = 0
 
-    def add(self, anomalies: Iterable[Anomaly]) -> None:
-        for a in anomalies:
+    def add(self, anomalies: Iterable[Anomaly], muted: Mapping[int, str] | None = None) -> None:
+        """Anomalies in time order; `muted` maps an anomaly's index here to why its alerts are held back."""
+        muted = muted or {}
+        for i, a in enumerate(anomalies):
             found = episode_of(a, self._open)
             if found is not None and found[0] in self.by_id:
                 ep = self.by_id[found[0]]
@@ -152,13 +159,28 @@ class EpisodeBook:
                              -math.inf, a.value, a.ts, a.reason, a.detector, a.reason, a.detector)
                 self.by_id[ep_id] = ep
             self._update(ep, a)
+            ep.silenced = muted.get(i, "")
             self._open[(a.station, a.variable, ep.family)] = ep
         self.version += 1
         if len(self.by_id) > self.capacity:
             self._trim()
 
+    def alert(self, episode_id: str, state: str, why: str = "") -> bool:
+        """The alert service's newest event about an episode (`alert_state()` of it); False when the
+        episode is not (or no longer) kept here."""
+        ep = self.by_id.get(episode_id)
+        if ep is None:
+            return False
+        ep.alert = state
+        if why:
+            ep.silenced = why
+        ep.rev += 1
+        self.version += 1
+        return True
+
     @staticmethod
     def _update(ep: Episode, a: Anomaly) -> None:
+        ep.rev += 1
         ep.readings += 1
         ep.detectors[a.detector] = ep.detectors.get(a.detector, 0) + 1
         ep.recent.append(a)
@@ -188,6 +210,16 @@ class EpisodeBook:
 
     def episodes(self) -> list[Episode]:
         return list(self.by_id.values())
+
+
+def alert_state(kind: str, muted: str | None, acked: bool) -> str:
+    """An alert event (`mass_tui.alerts.model.AlertEvent`: kind alert/repeat/escalated/resolved, why
+    it was muted, acked) as the state the UI shows: silenced, acked, resolved or firing."""
+    if muted:
+        return "silenced"
+    if kind == "resolved":
+        return "resolved"
+    return "acked" if acked else "firing"
 
 
 def group(anomalies: Iterable[Anomaly]) -> list[Episode]:

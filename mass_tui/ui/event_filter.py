@@ -2,7 +2,7 @@
 
 The filter is typed after `/` as words: `sev:warning` (that severity and
 worse), `station:MSP` (or `st:`), `var:gust` (or `v:`; a variable name or
-label, by substring), `is:ongoing`, `is:muted`, `is:acked`; any other word
+label, by substring), `is:ongoing`, `is:muted` (or `is:silenced`), `is:acked`; any other word
 must appear in the station, variable, label, what fired or the reason.
 All words must match (AND). Pure functions, tested without a terminal.
 """
@@ -73,8 +73,8 @@ def parse_filter(text: str, min_severity: str | None = None) -> EventFilter:
             stations.append(value)
         elif key in ("var", "variable", "v"):
             variables.append(value)
-        elif key == "is" and value.lower() in ("ongoing", "muted", "acked", "active"):
-            states.append("ongoing" if value.lower() == "active" else value.lower())
+        elif key == "is" and value.lower() in ("ongoing", "muted", "acked", "active", "silenced"):
+            states.append({"active": "ongoing", "silenced": "muted"}.get(value.lower(), value.lower()))
         else:
             plain.append(word)
     return EventFilter(sev, tuple(stations), tuple(variables), tuple(states), tuple(plain), tuple(problems))
@@ -86,7 +86,14 @@ class RowState:
 
     clock: float | None = None
     acked: bool = False
-    muted_until: float | None = None
+    muted_until: float | None = None  # a silence the UI sees (its own `m`, or one it matches) ends then
+    silenced: str = ""  # why the alert service holds back its notices (Episode.silenced)
+    alert: str = ""  # the alert service's state of it: firing, silenced, acked, resolved ("" none)
+
+    @property
+    def quiet(self) -> bool:
+        """Muted or silenced: listed, not notified, not in the now strip."""
+        return self.muted_until is not None or bool(self.silenced)
 
 
 def matches(ep: Episode, f: EventFilter, state: RowState) -> bool:
@@ -102,7 +109,7 @@ def matches(ep: Episode, f: EventFilter, state: RowState) -> bool:
     for st in f.states:
         if st == "ongoing" and not ep.ongoing(state.clock):
             return False
-        if st == "muted" and state.muted_until is None:
+        if st == "muted" and not state.quiet:
             return False
         if st == "acked" and not state.acked:
             return False
@@ -125,7 +132,7 @@ def sort_key(mode: str, state_of: Callable[[Episode], RowState]) -> Callable[[Ep
 
     def worst(e: Episode) -> tuple:
         st = state_of(e)
-        return (st.muted_until is not None, st.acked, not e.ongoing(st.clock), -e.rank, -e.last, e.id)
+        return (st.quiet, st.acked, not e.ongoing(st.clock), -e.rank, -e.last, e.id)
 
     return worst
 

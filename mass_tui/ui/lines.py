@@ -48,6 +48,13 @@ def changed_span(old: Strip | None, new: Strip) -> tuple[int, int] | None:
     return first, last + 1
 
 
+def _same(a: Text, b: Text) -> bool:
+    """The two texts draw the same cells: same characters, spans, base style and overflow
+    (comparing is far cheaper than rendering a line to compare its cells)."""
+    return a is b or (a.plain == b.plain and a.style == b.style and a.spans == b.spans
+                      and a.overflow == b.overflow and a.justify == b.justify)
+
+
 class LineView(Widget):
     """Lines of `Text` set with `show()`; each is cut or padded to the widget's width."""
 
@@ -68,7 +75,7 @@ class LineView(Widget):
         """Draw these lines, refreshing only what differs from what is on screen."""
         lines = list(lines)
         grew = len(lines) != len(self._texts)
-        self._texts = lines
+        previous, self._texts = self._texts, lines
         if grew:
             self._strips = []
             self.refresh(layout=True)
@@ -82,8 +89,11 @@ class LineView(Widget):
             self._strips = []
             self.refresh()
             return
+        base = self.rich_style  # once per call: it walks the widget's ancestors
         for y, text in enumerate(lines):
-            new = self._render(text, width)
+            if y < len(self._strips) and y < len(previous) and _same(previous[y], text):
+                continue  # the same text as drawn: nothing to render or send
+            new = self._render(text, width, base)
             old = self._strips[y] if y < len(self._strips) else None
             span = changed_span(old, new)
             if y < len(self._strips):
@@ -101,12 +111,12 @@ class LineView(Widget):
     def plain_lines(self) -> list[str]:
         return [t.plain for t in self._texts]
 
-    def _render(self, text: Text, width: int) -> Strip:
+    def _render(self, text: Text, width: int, base: Style | None = None) -> Strip:
         line = text.copy()
         line.no_wrap = True
         line.end = ""
         line.truncate(width, overflow="ellipsis")
-        base = self.rich_style
+        base = self.rich_style if base is None else base
         # The widget's style under the line's own (a span over it would override the line's colour).
         own = self.app.console.get_style(line.style) if line.style else None
         line.style = base + own if own is not None else base
@@ -119,7 +129,8 @@ class LineView(Widget):
         width = self.size.width
         if width != self._width or len(self._strips) != len(self._texts):
             self._width = width
-            self._strips = [self._render(t, width) for t in self._texts]
+            base = self.rich_style
+            self._strips = [self._render(t, width, base) for t in self._texts]
         if y < len(self._strips):
             return self._strips[y]
         return Strip.blank(width, self.rich_style)

@@ -56,14 +56,18 @@ def local_time(ts: float, with_date: bool = True) -> str:
 
 
 def state_words(ep: Episode, st: RowState) -> tuple[str, str]:
-    """(word, style) of an episode's state: muted, acked, ongoing or ended."""
+    """(word, style) of an episode's state: muted (by the UI's silence, with what is left of it),
+    silenced (the alert service holds its notices back), acked, firing (an alert went out and it is
+    ongoing), ongoing or ended."""
     if st.muted_until is not None and st.clock is not None:
         left = st.muted_until - st.clock
         return (f"muted {short_duration(left)}" if left < 86400 * 30 else "muted"), "dim italic"
+    if st.silenced:
+        return "silenced", "dim italic"
     if st.acked:
         return "✓ acked", "dim"
     if ep.ongoing(st.clock):
-        return "● now", "bold"
+        return ("● firing" if st.alert == "firing" else "● now"), "bold"
     return "ended", "dim"
 
 
@@ -125,7 +129,7 @@ def event_row(ep: Episode, st: RowState, width: int, imperial: bool, look: Look)
                      ""),
         "peak": (fmt(value, shown), ""),
         "readings": (str(ep.readings), "dim"),
-        "reason": (inert(convert_reason(ep.peak_reason, imperial)), "dim" if st.muted_until is not None else ""),
+        "reason": (inert(convert_reason(ep.peak_reason, imperial)), "dim" if st.quiet else ""),
     }
     out = Text(no_wrap=True, overflow="ellipsis")
     used = 0
@@ -136,7 +140,7 @@ def event_row(ep: Episode, st: RowState, width: int, imperial: bool, look: Look)
         out.append(sep)
         out.append(_fit(text, w), style or None)
         used += len(sep) + w
-    if st.muted_until is not None:
+    if st.quiet:
         out.stylize("dim")
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +21,7 @@ from mass_tui.live_state import COL
 from mass_tui.ui.chart_render import ChartSpec, build, legend
 from mass_tui.ui.charts import Window, nice_step
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
+from mass_tui.ui.event_filter import RowState
 from mass_tui.ui.keys import GROUPS, LIST_KEYS, Key, key_name
 from mass_tui.ui.lines import LineView
 from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, duration_words, local_time, state_words
@@ -37,11 +39,16 @@ EXPLAIN = (
     "it (or its variable, or the whole station) for a span of data time.\n\n"
     "Each pane is one variable of the selected station: the title gives the current value and whether it is "
     "anomalous; the chart shows the readings, the one-step forecast, the usual range (the long-run mean ± z σ) "
-    "and ✖ where the ensemble or a rule fired. An anomaly score of 0.5 is a detector at its threshold.\n\n"
+    "and ✖ where the ensemble or a rule fired. The anomaly score is calibrated on each series' own history: "
+    "0.5 is a reading as rare as 1 in 10,000 of that series (detectors.alarm_rarity), 0.8 1 in 10^8.\n\n"
     "Going back in time: [ and ] step through this station's anomalies; + and - zoom, < and > pan (ctrl+wheel "
     "and shift+wheel too). The header then says what moment you are viewing; Esc comes back to live.\n\n"
-    "Thresholds: Z/z and C/c apply at once to new data, and the status bar recounts what the window on screen "
-    "would have flagged at the new z and h (\"what-if\")."
+    "Thresholds, on the calibrated scale: Z gives fewer alarms (a reading must be half a decade rarer for its "
+    "series to open an episode: 1 in 10,000 becomes 1 in 31,623), z more; C makes episodes critical ten "
+    "times more rarely, c more often. They apply at once to new data (and to the alerts), and the status bar "
+    "recounts the alarms the series on screen would have raised at the new levels (\"what-if\"), beside the "
+    "count at the configured level. Rules (gust limit, pressure fall, smoke ladders) are limits you set and "
+    "do not move with these keys."
 )
 
 
@@ -105,7 +112,37 @@ def _views_at(rows: np.ndarray, ts: float, z: float, h: float, burst: float) -> 
         out.append(f"burst: spread {num('burst'):.1f}× the usual (fires at {burst:g}×)")
     if num("rules") >= 1.0:
         out.append(f"a rule fired (its score {num('rules'):.2f}, 1 = at its limit)")
-    out.append(f"combined anomaly score {num('score'):.2f} (0.5 = a view at its threshold)")
+    out.append(f"calibrated anomaly score {num('score'):.2f} (0.5 = the alarm: as rare as 1 in 10,000 readings of "
+               "this series, detectors.alarm_rarity)")
+    return out
+
+
+def alert_lines(app: MassApp, ep: Episode, st: RowState) -> Text:
+    """ "Alerts: silenced by silence ID (until 10-29 18:00, "storm drill") — stored and listed, not
+    notified", or what the alert service did with the episode."""
+    out = Text("Alerts: ", style="bold")
+    if not app.engine.alerts_enabled:
+        out.append("off (mass run --alerts, or alerts.enabled)", "dim")
+        return out
+    if st.silenced:
+        why = st.silenced
+        sid = why.split(" ", 1)[1] if why.startswith("silence ") else ""
+        sil = next((x for x in app.alert_state.silences() if x.id == sid), None) if sid else None
+        out.append(f"silenced by {inert(why, 80)}", "bold")
+        if sil is not None:
+            ends = datetime.fromtimestamp(sil.ends).astimezone().strftime("%Y-%m-%d %H:%M")  # may be years on
+            out.append(f" (until {ends}")
+            if sil.comment:
+                out.append(f', "{inert(sil.comment, 120)}"')
+            out.append(")")
+        out.append(" — stored and listed here, not notified", "dim")
+        return out
+    if st.muted_until is not None:
+        out.append(f"muted until {local_time(st.muted_until)} — not notified")
+        return out
+    words = {"firing": "firing (a notice went out)", "acked": "acknowledged (repeats stop)",
+             "resolved": "resolved (the all-clear went out)", "silenced": "silenced"}
+    out.append(words.get(st.alert, "no notice yet (below the alert rules, or grouped with another episode)"))
     return out
 
 
@@ -175,6 +212,7 @@ class EpisodeScreen(Screen[None]):
             summary += last.wrap(app.console, width)
         fired = ", ".join(f"{d} ×{n}" for d, n in sorted(ep.detectors.items(), key=lambda x: -x[1]))
         summary.append(Text(f"What fired: {inert(fired)}", style="dim", no_wrap=True, overflow="ellipsis"))
+        summary += alert_lines(app, ep, st).wrap(app.console, width)
         self.query_one("#summary", LineView).show(summary)
 
         snap = app.snapshot
@@ -366,7 +404,7 @@ class MapScreen(Screen[None]):
             return worst
         for ep in snap.episodes.values():
             st = app.row_state(ep)
-            if ep.ongoing(st.clock) and st.muted_until is None:
+            if ep.ongoing(st.clock) and not st.quiet:
                 worst[ep.station] = max(worst.get(ep.station, -1), ep.rank)
         return worst
 

@@ -81,8 +81,10 @@ class KeyBar(LineView):
 class CursorList(LineView, can_focus=True):
     """A list of rows with a cursor that stays on the same item (by id) as rows come and go.
 
-    The first `header_lines` lines (a chip, column headings) stay put; the
-    rows scroll under them. `rows` are (id, Text)."""
+    The header lines (a chip, column headings) stay put; the
+    rows scroll under them. Rows are built only when they come into view
+    (`set_items(ids, row_of)`), so a list of thousands costs what its
+    visible lines cost; `set_rows` takes them ready-made as (id, Text)."""
 
     BINDINGS = [
         Binding("up,k", "move(-1)", "Up", show=False),
@@ -107,7 +109,8 @@ class CursorList(LineView, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ids: list[str] = []
-        self.rows: list[Text] = []
+        self._index: dict[str, int] = {}
+        self._row_of: Callable[[str], Text] = lambda _id: Text("")
         self.header: list[Text] = []
         self.empty: list[Text] = []
         self.cursor = 0
@@ -119,16 +122,31 @@ class CursorList(LineView, can_focus=True):
         height = self.size.height or (len(self.header) + 5)
         return max(1, height - len(self.header))
 
+    @property
+    def rows(self) -> list[Text]:
+        """Every row as text (builds each one: for tests and small lists)."""
+        return [self._row_of(i) for i in self.ids]
+
     def set_rows(self, rows: Sequence[tuple[str, Text]], header: Sequence[Text] = (),
                  empty: Sequence[Text] = ()) -> None:
-        """New rows; the cursor follows its item, which keeps its place on screen."""
+        """New rows, ready-made; the cursor follows its item, which keeps its place on screen."""
+        by_id = dict(rows)
+        self.set_items([r[0] for r in rows], by_id.__getitem__, header, empty)
+
+    def set_items(self, ids: Sequence[str], row_of: Callable[[str], Text], header: Sequence[Text] = (),
+                  empty: Sequence[Text] = ()) -> None:
+        """New items in order; `row_of(id)` builds an item's line and is called only for the rows on
+        screen (now and as the cursor moves, until the next call). The cursor follows its item, which
+        keeps its place on screen."""
         old_offset = self.cursor - self.top
-        self.ids = [r[0] for r in rows]
-        self.rows = [r[1] for r in rows]
+        self.ids = list(ids)
+        self._index = {item: i for i, item in enumerate(self.ids)}
+        self._row_of = row_of
         self.header = list(header)
         self.empty = list(empty)
-        if self.selected in self.ids:
-            self.cursor = self.ids.index(self.selected)
+        at = self._index.get(self.selected) if self.selected is not None else None
+        if at is not None:
+            self.cursor = at
             self.top = max(0, self.cursor - old_offset)
         else:
             self.cursor = min(self.cursor, max(0, len(self.ids) - 1))
@@ -150,7 +168,7 @@ class CursorList(LineView, can_focus=True):
         if not self.ids:
             lines += self.empty
         for i in range(self.top, min(len(self.ids), self.top + h)):
-            row = self.rows[i]
+            row = self._row_of(self.ids[i])
             if i == self.cursor:
                 row = row.copy()
                 row.stylize("reverse" if self.has_focus else "underline")
@@ -171,8 +189,8 @@ class CursorList(LineView, can_focus=True):
         self._draw()
 
     def select(self, item: str) -> None:
-        if item in self.ids:
-            self.cursor = self.ids.index(item)
+        if item in self._index:
+            self.cursor = self._index[item]
             self.selected = item
             self._clamp()
             self._draw()
