@@ -391,3 +391,36 @@ def test_shared_alert_state_keeps_acks_and_mutes_in_the_alert_store_and_sees_oth
     again = SharedAlertState(AlertStore.in_dir(tmp_path), StateFile(tmp_path / "state.json"))
     assert not again.is_acked("det-1") and again.is_muted({"station": "b1"}, 150.0) is None
     assert again.prefs["imperial"] is True
+
+
+async def test_the_events_list_follows_its_first_row_until_the_cursor_moves():
+    """A list opened on a stream shows what sorts first (the worst), not what came first; once the
+    person moves the cursor it stays on its item, and Home follows the top again."""
+    from rich.text import Text
+    from textual.app import App
+
+    from mass_tui.ui.widgets import EventList
+
+    class Host(App):
+        def compose(self):
+            yield EventList(id="events")
+
+    app = Host()
+    async with app.run_test(size=(60, 20)) as pilot:
+        events = app.query_one(EventList)
+        events.focus()
+
+        def show(ids):
+            events.set_items(ids, lambda i: Text(i))
+
+        show(["warn-1"])
+        assert events.selected == "warn-1"
+        show(["crit-1", "warn-1"])  # a worse episode sorts above: the untouched list shows it
+        assert (events.selected, events.cursor, events.top) == ("crit-1", 0, 0)
+        await pilot.press("down")
+        assert events.selected == "warn-1"
+        show(["crit-2", "crit-1", "warn-1"])  # moved: the cursor keeps its episode
+        assert events.selected == "warn-1" and events.ids[events.cursor] == "warn-1"
+        await pilot.press("home")
+        show(["crit-3", "crit-2", "crit-1", "warn-1"])
+        assert events.selected == "crit-3" and events.cursor == 0

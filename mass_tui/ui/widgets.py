@@ -106,6 +106,11 @@ class CursorList(LineView, can_focus=True):
             super().__init__()
             self.sender, self.item = sender, item
 
+    # A list that follows its first row until the person moves the cursor (the events: what sorts
+    # first is the worst or newest, not whatever happened to be first when the list opened); moving
+    # the cursor pins it to its item, Home follows the top again.
+    FOLLOWS_TOP = False
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ids: list[str] = []
@@ -116,6 +121,7 @@ class CursorList(LineView, can_focus=True):
         self.cursor = 0
         self.top = 0
         self.selected: str | None = None
+        self.following = self.FOLLOWS_TOP
 
     @property
     def visible_rows(self) -> int:
@@ -145,7 +151,10 @@ class CursorList(LineView, can_focus=True):
         self.header = list(header)
         self.empty = list(empty)
         at = self._index.get(self.selected) if self.selected is not None else None
-        if at is not None:
+        if self.following:
+            self.cursor = self.top = 0
+            self.selected = self.ids[0] if self.ids else None
+        elif at is not None:
             self.cursor = at
             self.top = max(0, self.cursor - old_offset)
         else:
@@ -190,6 +199,7 @@ class CursorList(LineView, can_focus=True):
 
     def select(self, item: str) -> None:
         if item in self._index:
+            self.following = False
             self.cursor = self._index[item]
             self.selected = item
             self._clamp()
@@ -199,6 +209,7 @@ class CursorList(LineView, can_focus=True):
     def action_move(self, delta: int) -> None:
         if not self.ids:
             return
+        self.following = False
         self.cursor = max(0, min(len(self.ids) - 1, self.cursor + delta))
         self.selected = self.ids[self.cursor]
         self._clamp()
@@ -207,6 +218,7 @@ class CursorList(LineView, can_focus=True):
 
     def action_edge(self, end: int) -> None:
         self.action_move(len(self.ids) if end else -len(self.ids))
+        self.following = not end
 
     def action_open(self) -> None:
         if self.ids:
@@ -215,6 +227,7 @@ class CursorList(LineView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         row = event.y - len(self.header) + self.top
         if event.y - len(self.header) >= 0 and 0 <= row < len(self.ids):
+            self.following = False
             self.cursor, self.selected = row, self.ids[row]
             self._draw()
             self.post_message(self.Highlighted(self, self.selected))
@@ -232,6 +245,8 @@ class CursorList(LineView, can_focus=True):
 
 class EventList(CursorList):
     """One row per episode: the events the person on call works from."""
+
+    FOLLOWS_TOP = True
 
     DEFAULT_CSS = """
     EventList { height: 12; border: round $primary-darken-2; padding: 0 1; }
