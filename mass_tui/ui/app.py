@@ -778,7 +778,11 @@ class MassApp(App):
         return snap.episodes.get(episode_id) if snap is not None and episode_id else None
 
     def selected_episode(self) -> Episode | None:
-        return self.episode(self.query_one("#events", EventList).selected)
+        """The episode under the events cursor, for an action on it; the list then stops following its
+        top, so the cursor stays on the episode acted on (an acked one sorts lower)."""
+        listing = self.query_one("#events", EventList)
+        listing.following = False
+        return self.episode(listing.selected)
 
     @on(EventList.Opened)
     def _open_episode(self, event: EventList.Opened) -> None:
