@@ -93,18 +93,15 @@ def _state(args: argparse.Namespace, *, create: bool = False) -> AlertState:
 
 
 def require_store(db_dir: Any) -> None:
-    """Raise NoStore naming the data dir when `db_dir` (DATA_DIR/db) is not a directory."""
+    """Raise NoStore naming the data dir when the data dir of `db_dir` (DATA_DIR/db) is not a directory.
+    An existing data dir with nothing stored yet is fine: its views are empty."""
     from pathlib import Path
 
-    db_dir = Path(db_dir)
-    data_dir = db_dir.parent
+    data_dir = Path(db_dir).parent
     if not data_dir.is_dir():
         why = "is not a directory" if data_dir.exists() else "does not exist"
         raise NoStore(f"data dir {printable(str(data_dir))} {why}: expected the --data-dir (MASS_DATA_DIR) "
                       "that mass run or mass replay stored into")
-    if not db_dir.is_dir():
-        raise NoStore(f"data dir {printable(str(data_dir))} has no store yet (no db/ in it): nothing was stored "
-                      "there; check --data-dir (MASS_DATA_DIR)")
 
 
 def _for(value: str) -> float:
