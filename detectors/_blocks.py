@@ -297,9 +297,29 @@ def warm_where(count: FloatArray, min_periods: int, values: FloatArray) -> Float
     return np.where(count >= min_periods, values, 0.0)
 
 
-def finite_positions(values: FloatArray) -> FloatArray | None:
-    """Boolean mask of finite values, or None when all are finite (the common case)."""
-    mask = np.isfinite(values)
+# The largest magnitude a detector takes as a reading: the widest physical range of the variable
+# registry (`sources.variables`, the catch-all "value": +-1e12). Beyond it a value is no measurement
+# but a fault (1e308 would overflow every sum of squares and poison the baselines for good), so it is
+# treated as missing, as NaN and infinities are. A test holds the two bounds equal.
+MAX_ABS = 1.0e12
+# Times further than this from the epoch (|t| > 1e11 s, the year 5138) are no time either.
+MAX_ABS_TIME = 1.0e11
+
+
+def usable(value: float, t: float | None = None) -> bool:
+    """True when a reading can be scored: a finite value within +-MAX_ABS at a finite time (if given)."""
+    if not -MAX_ABS <= value <= MAX_ABS:  # False for NaN too
+        return False
+    return t is None or -MAX_ABS_TIME <= t <= MAX_ABS_TIME
+
+
+def finite_positions(values: FloatArray, times: FloatArray | None = None) -> FloatArray | None:
+    """Boolean mask of the usable readings (finite values within +-MAX_ABS, at finite times within
+    +-MAX_ABS_TIME when times are given), or None when all are usable (the common case)."""
+    with np.errstate(invalid="ignore"):
+        mask = np.abs(values) <= MAX_ABS
+        if times is not None:
+            mask &= np.abs(times) <= MAX_ABS_TIME
     return None if mask.all() else mask
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors._blocks import FloatArray, as_float_array, finite_positions, scatter
+from detectors._blocks import FloatArray, as_float_array, finite_positions, scatter, usable
 
 SEVERITIES = ("info", "warning", "critical")
 
@@ -68,7 +68,9 @@ class Detector:
     `step(values, times)` takes any number of values (times in epoch
     seconds, optional for detectors that ignore them), returns one score per
     value and carries its state to the next call. A score is normalised so
-    that 1.0 is the current threshold; NaN marks a missing input value.
+    that 1.0 is the current threshold; NaN marks a missing input value, and
+    is the score of an unusable one (NaN, infinite, |value| > 1e12, or a time
+    that is NaN or past +-1e11 s), which leaves the state as it was.
     After a step, `detail` holds per-value arrays (the statistic, baseline,
     ...) for reasons and charts.
     """
@@ -84,14 +86,16 @@ class Detector:
         x = as_float_array(values)
         if x.size == 1 and self._has_scalar_path:
             v = float(x[0])
-            if math.isfinite(v):
+            t = None if times is None else float(as_float_array(times)[0])
+            if usable(v, t):
                 # One value: plain floats, the same operations in the same
                 # order as the numpy path (property tests hold them equal),
                 # without ~40 numpy calls' overhead.
-                t = None if times is None else float(as_float_array(times)[0])
                 return np.array([self._step_one(v, t)])
         t = None if times is None else as_float_array(times)
-        mask = finite_positions(x)
+        # NaN, infinities, magnitudes past MAX_ABS and unusable times are missing readings: the
+        # detector never sees them, so one cannot poison the state the others are scored on.
+        mask = finite_positions(x, t)
         self.detail = {}
         if mask is None:
             scores = self._step(x, t)
@@ -101,8 +105,8 @@ class Detector:
         return scatter(mask, x.size, scores)
 
     def step_one(self, value: float, t: float | None = None) -> float:
-        """step() for a single value, returning a float (NaN for a missing value)."""
-        if not math.isfinite(value):
+        """step() for a single value, returning a float (NaN for a missing or unusable value, see step())."""
+        if not usable(value, t):
             self.detail = {}
             return math.nan
         if self._has_scalar_path:

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from detectors._blocks import FloatArray
+from detectors._blocks import FloatArray, finite_positions, usable
 
 SLOTS = 48  # half hours
 _SLOT_SECONDS = 86400.0 / SLOTS
@@ -129,9 +129,21 @@ class DailyProfile:
         return (between - (slots - 1) * within / (n - slots)) / total
 
     def step(self, x: FloatArray, t: FloatArray) -> FloatArray:
+        """The offset for each (value, time); an unusable reading (a NaN or absurd value or time, see
+        `detectors._blocks.usable`) gets the latest offset and is not learned from."""
         n = x.size
         if n == 0:
             return np.zeros(0)
+        mask = finite_positions(x, t)
+        if mask is not None:
+            prior = self._last
+            out = np.full(n, prior)
+            out[mask] = self.step(x[mask], t[mask])
+            # each unusable reading gets the offset of the usable one before it
+            last = np.maximum.accumulate(np.where(mask, np.arange(n), -1))
+            skip = ~mask & (last >= 0)
+            out[skip] = out[last[skip]]
+            return out
         if self._sum is None:
             self._alloc()
         assert self._sum is not None and self._count is not None and self._profile is not None
@@ -165,6 +177,8 @@ class DailyProfile:
         return out
 
     def push(self, x: float, t: float) -> float:
+        if not usable(x, t):  # as in step(): the latest offset, nothing learned
+            return self._last
         if self._sum is None:
             self._alloc()
         assert self._sum is not None and self._count is not None and self._profile is not None

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from mass_tui import cli_checks as checks
 from mass_tui import cli_history
 from mass_tui.config import Config, ConfigError, load_config
 from mass_tui.data_lock import DataDirBusy, DataDirLock
@@ -39,12 +40,22 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cusum-h", type=float, help="CUSUM decision threshold h in sigma")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mass-monitor")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="mass",
         description="M.A.S.S.: real-time monitor for weather and environmental sensor streams.",
         epilog=PRECEDENCE,
     )
+    ap.add_argument("--version", action="version", version=f"mass {_version()}")
     sub = ap.add_subparsers(dest="command")
 
     p = sub.add_parser("config", help="print the effective configuration (secrets masked)", epilog=PRECEDENCE)
@@ -62,13 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path)
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--max", action="store_true", help="as fast as possible (the default when headless)")
-    pace.add_argument("--speed", type=float, help="N times the recorded pace")
+    pace.add_argument("--speed", type=checks.speed, help="N times the recorded pace (0.01 to 10000000)")
     p.add_argument("--station", help="station name for records without one (default: the file name)")
     p.add_argument("--headless", action="store_true", help="no terminal UI: log anomalies, print a JSON summary")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print one line per anomaly")
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
-    p.add_argument("--from", dest="from_", metavar="TIME",
-                   help="replay what comes before TIME at full speed, then at --speed (UI)")
+    p.add_argument("--from", dest="from_", metavar="TIME", type=checks.time_flag,
+                   help="replay what comes before TIME (ISO 8601) at full speed, then at --speed")
     p.add_argument("--format", default="auto", choices=("auto", "jsonl", "csv", "ndbc", "iem"),
                    help="the file's format (default: detected from its content)")
     p.add_argument("--na", help="missing markers, comma-separated (inputs.na; default: empty,NA,N/A,NaN,null,M,MM,-)")
@@ -83,21 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the consumer as a service", epilog=PRECEDENCE)
     _add_common(p)
     p.add_argument("--headless", action="store_true", help="no terminal UI: log lines and a JSON summary")
-    p.add_argument("--source", help="also run the producer: open-meteo, openweathermap, simulator[:smoke]")
+    p.add_argument("--source", type=checks.source_name,
+                   help="also run the producer: open-meteo, openweathermap, simulator[:smoke]")
     p.add_argument("--transport", default="file", choices=("file", "kafka"), help="between producer and consumer")
-    p.add_argument("--max-seconds", type=float, help="stop after this many seconds")
-    p.add_argument("--max-messages", type=int, help="stop the producer after this many messages")
+    p.add_argument("--max-seconds", type=checks.max_seconds, help="stop after this many seconds (headless)")
+    p.add_argument("--max-messages", type=checks.max_messages, help="stop the producer after this many messages")
     p.add_argument("--max", action="store_true", help="simulator: simulated time, as fast as possible")
-    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", type=checks.port, metavar="PORT",
+                   help="serve Prometheus metrics on 127.0.0.1:PORT (1-65535)")
     p.add_argument("--tz", help="IANA zone of times without an offset, e.g. America/Chicago (inputs.tz; default UTC)")
     p.add_argument("--quiet", "-q", action="store_true", help="log alerts only, not every anomaly")
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
 
     p = sub.add_parser("produce", help="run the producer alone", epilog=PRECEDENCE)
     _add_common(p)
-    p.add_argument("--source", help="open-meteo (default from WEATHER_PROVIDER), openweathermap, simulator[:smoke]")
+    p.add_argument("--source", type=checks.source_name,
+                   help="open-meteo (default from WEATHER_PROVIDER), openweathermap, simulator[:smoke]")
     p.add_argument("--transport", default="file", choices=("file", "kafka"))
-    p.add_argument("--max-messages", type=int, help="stop after this many messages")
+    p.add_argument("--max-seconds", type=checks.max_seconds, help="stop after this many seconds")
+    p.add_argument("--max-messages", type=checks.max_messages, help="stop after this many messages")
     p.add_argument("--max", action="store_true", help="simulator: simulated time, as fast as possible")
 
     p = sub.add_parser("alert", help="alert tools", epilog=PRECEDENCE)
@@ -134,21 +149,47 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from mass_tui.config import input_policy
     from mass_tui.engine import ensemble_params
     from mass_tui.scoring import ScoreInputError, score_csv
 
     cfg = _config(args)
-    if not args.input.is_file():
-        print(f"mass score: input {args.input} {'is not a file' if args.input.exists() else 'does not exist'}",
-              file=sys.stderr)
+    problem = regular_file_problem(args.input)
+    if problem:
+        print(f"mass score: --input {safe_text(args.input)} {problem}", file=sys.stderr)
         return 2
+    if args.output.is_dir():
+        print(f"mass score: --output {safe_text(args.output)} is a directory: expected a file name", file=sys.stderr)
+        return 2
+    policy = input_policy(cfg)
+    rejected = args.output.with_name(args.output.name + ".rejected.jsonl")
     try:
-        stats = score_csv(args.input, args.output, args.detector, ensemble_params(cfg))
+        stats = score_csv(args.input, args.output, args.detector, ensemble_params(cfg), na=policy.na,
+                          span=policy.span, rejected=rejected)
     except ScoreInputError as exc:
-        print(f"mass score: {exc}", file=sys.stderr)
+        print(f"mass score: {safe_text(exc)}", file=sys.stderr)
         return 2
+    first = stats.pop("first_rejected")
+    if first is not None:
+        codes = ", ".join(f"{n} {code}" for code, n in sorted(stats["rejected_by_reason"].items()))
+        print(f"mass score: {stats['quarantined']} of {stats['rows']} rows quarantined, not scored ({codes}); "
+              f"each with its reason in {safe_text(rejected)}; the first: line {first['line']} "
+              f"{safe_text(first['raw'], 60)!r}: {first['reason']}", file=sys.stderr)
+        stats["rejected_file"] = str(rejected)
     print(orjson.dumps({"output": str(args.output), "detector": args.detector, **stats}).decode())
     return 0
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as an input file ("does not exist", "is a directory", "is not a regular
+    file"), or None when it is a regular file."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a directory: expected a file"
+    if path.exists():
+        return "is not a regular file (a device, a pipe or a socket): expected a file"
+    return "does not exist"
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -159,27 +200,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.service import log_events, open_store, redacted_summary
     from mass_tui.sinks.configured import store_sinks
     from sources.formats import RecordingError, open_recording
-    from sources.schema import parse_time
 
     cfg = _config(args)
     path: Path = args.file
-    if not path.is_file():
-        print(f"mass replay: {path} {'is not a file' if path.exists() else 'does not exist'}", file=sys.stderr)
+    problem = regular_file_problem(path)
+    if problem:
+        print(f"mass replay: {safe_text(path)} {problem}", file=sys.stderr)
         return 2
     try:
         open_recording(path, args.format)
     except RecordingError as exc:
         print(f"mass replay: {safe_text(exc)}", file=sys.stderr)
         return 2
-    speed = None if args.max or args.speed is None else args.speed
-    if speed is not None and speed <= 0:
-        print(f"mass replay: --speed {speed}: expected a positive number", file=sys.stderr)
-        return 2
+    speed = None if args.max or args.speed is None else args.speed  # --speed is checked by argparse
+    fast_until = getattr(args, "from_", None)  # epoch seconds (checks.time_flag)
     if not args.headless:
         from mass_tui.ui.launch import replay_app
 
         setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
-        fast_until = parse_time(args.from_) if getattr(args, "from_", None) else None
         return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until,
                                     format=args.format))
     setup_logging(Path(cfg.get("logs.dir")), stdout_events=True, secrets=cfg.secret_values())
@@ -187,15 +225,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     alerts = AlertService.from_config(cfg) if cfg.get("alerts.enabled") else None
 
     started = time.perf_counter()
-    # SIGTERM and SIGINT end the replay between two batches: nothing read is lost or torn.
-    stop = threading.Event()
+    # SIGTERM and SIGINT end the replay between two batches: nothing read is lost or torn. The handlers
+    # were installed by main() before anything was loaded, so a signal at any time ends in a summary.
+    stop = STOP
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     with open_store(cfg) as store:
         engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store))
         try:
-            interrupted = not replay_file(engine, path, speed=speed, station=args.station, stop=stop,
-                                          on_batch=lambda result: log_events(result, args.quiet),
-                                          format=args.format)
+            common = {"station": args.station, "stop": stop, "format": args.format,
+                      "on_batch": lambda result: log_events(result, args.quiet)}
+            if fast_until is not None and speed is not None:  # the lead-in at full speed, then paced
+                done = replay_file(engine, path, speed=None, until=fast_until, **common)
+                interrupted = not (done and replay_file(engine, path, speed=speed, since=fast_until, **common))
+            else:
+                interrupted = not replay_file(engine, path, speed=speed, **common)
             store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
         finally:
             engine.sinks.close()
@@ -234,11 +277,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     k = cfg.get("kafka")
     consuming = transport_path(cfg) if args.transport == "file" else \
         f"Kafka topic {k['topic']} at {k['bootstrap_servers']} (group {k['group_id']})"
-    print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
-    with DataDirLock(cfg.data_dir):  # one consumer per data dir
+    with DataDirLock(cfg.data_dir):  # one consumer per data dir: refused before saying what it would consume
+        print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
         summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
                                max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
-                               quiet=args.quiet, reload_config=lambda: _config(args))
+                               quiet=args.quiet, reload_config=lambda: _config(args), stop=STOP)
     print(orjson.dumps(summary).decode(), flush=True)
     if summary.get("store_error"):  # stopped while the store could not be written: the position was kept
         print(f"mass run: {summary['store_error']}", file=sys.stderr)
@@ -261,19 +304,31 @@ def cmd_produce(args: argparse.Namespace) -> int:
     log = logging.getLogger("mass.produce")
     name = args.source or cfg.get("source.provider")
     source = make_source(cfg, name, max_speed=args.max)
-    stop = threading.Event()
+    stop = STOP  # SIGTERM/SIGINT set it from the start of main()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     started = time.perf_counter()
+    # --max-seconds: a timer stops it as a signal would (between two polls, nothing half-sent)
+    timer = threading.Timer(args.max_seconds, stop.set) if getattr(args, "max_seconds", None) else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     sink = open_retrying(lambda: make_sink(cfg, args.transport), stop,
                          on_retry=lambda why: print(f"mass produce: {why}; retrying", file=sys.stderr))
     if sink is None:  # stopped before the broker answered
+        if timer is not None:
+            timer.cancel()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        k = cfg.get("kafka")
+        print(f"mass produce: stopped before the Kafka broker at {k['bootstrap_servers']} answered; "
+              "nothing produced", file=sys.stderr)
         return 1
     try:
         with open_store(cfg) as store:
             sent = run_producer(source, sink, stop, store=store, max_messages=args.max_messages, max_speed=args.max)
     finally:
+        if timer is not None:
+            timer.cancel()
         sink.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -363,7 +418,8 @@ def cmd_default(args: argparse.Namespace) -> int:
     with resources.as_file(demo) as path:
         ns = argparse.Namespace(
             config=None, data_dir=None, z=None, window=None, cusum_h=None, file=path, max=False,
-            speed=DEMO_SPEED, station=DEMO_STATION, headless=False, quiet=False, alerts=False, from_=DEMO_FROM,
+            speed=DEMO_SPEED, station=DEMO_STATION, headless=False, quiet=False, alerts=False,
+            from_=checks.time_flag(DEMO_FROM),
             format="auto", na=None, tz=None,
         )
         return cmd_replay(ns)
@@ -377,7 +433,34 @@ COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run
 EX_CONFIG = 78
 
 
+# Set by SIGTERM/SIGINT in the headless commands from the first thing main() does: a signal while the
+# modules load or the configuration is read still ends in a clean stop and a summary.
+STOP = threading.Event()
+
+
+def _headless(argv: list[str]) -> bool:
+    """Whether argv runs a command without the UI (where SIGINT/SIGTERM are ours to handle, not Textual's)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    return command == "produce" or (command in ("run", "replay") and "--headless" in argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    previous = {}
+    STOP.clear()
+    if _headless(argv) and threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: STOP.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C where no handler was installed (the UI's start, a one-shot command)
+        print("mass: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS.get(args.command, cmd_default)
     if args.command == "alert" and getattr(args, "alert_command", None) != "test":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import orjson
 from mass_tui.alerts.durations import DurationError, format_duration, parse_duration
 from mass_tui.alerts.matchers import MatcherError, parse_matchers
 from mass_tui.alerts.message import printable
-from mass_tui.alerts.state import AlertState, StateError
+from mass_tui.alerts.state import FILE_NAME, AlertState, StateError
 from sources.schema import InvalidMessage, iso_utc, parse_time
 
 EX_USAGE = 2
@@ -46,7 +47,8 @@ def register(sub: Any, alert_sub: Any, add_common: Callable[[argparse.ArgumentPa
     add.add_argument("--from", dest="from_", metavar="TIME", help="start (ISO 8601, default now)")
     span = add.add_mutually_exclusive_group()
     span.add_argument("--until", metavar="TIME", help="end (ISO 8601)")
-    span.add_argument("--for", dest="for_", metavar="DURATION", help="length from the start: 90m, 6h, 2d (default 1h)")
+    span.add_argument("--for", dest="for_", metavar="DURATION",
+                      help="length from the start: 90m, 6h, 2d (default 1h, at most 10y)")
     add.add_argument("--comment", "-c", default="", help="why (shown in listings)")
     add.add_argument("--by", default=None, help="who (default: the current user)")
     lst = ss.add_parser("list", help="list silences")
@@ -60,7 +62,8 @@ def register(sub: Any, alert_sub: Any, add_common: Callable[[argparse.ArgumentPa
     p = sub.add_parser("ack", help="acknowledge an alert episode: no repeats until it resolves")
     add_common(p)
     p.add_argument("episode", help="episode id (or a unique prefix), as in the alert message")
-    p.add_argument("--comment", "-c", default="")
+    p.add_argument("--comment", "-c", default="",
+                   help="why (acknowledging again without one keeps the earlier comment)")
     p.add_argument("--by", default=None, help="who (default: the current user)")
 
     lst = alert_sub.add_parser("list", help="list open alert episodes")
@@ -69,10 +72,48 @@ def register(sub: Any, alert_sub: Any, add_common: Callable[[argparse.ArgumentPa
     return {"silence": cmd_silence, "ack": cmd_ack, "alert list": cmd_alert_list}
 
 
-def _state(args: argparse.Namespace) -> AlertState:
+# The longest silence `--for` takes: longer is a typo (999999999d is 2.7 million years), and a span past
+# the calendar's year 9999 cannot even be shown.
+MAX_SILENCE = "10y"
+
+
+class NoStore(ValueError):
+    """A read command pointed at a data dir with no store in it (a typo in --data-dir, most often)."""
+
+
+def _state(args: argparse.Namespace, *, create: bool = False) -> AlertState:
+    """The alert state of the configured data dir. A command that only reads or changes what is there
+    (`create` False) raises NoStore rather than making an empty data dir where a typo points."""
     from mass_tui.cli import _config
 
-    return AlertState.in_dir(_config(args).db_dir)
+    db_dir = _config(args).db_dir
+    if not create:
+        require_store(db_dir)
+    return AlertState.in_dir(db_dir)
+
+
+def require_store(db_dir: Any) -> None:
+    """Raise NoStore naming the data dir when the data dir of `db_dir` (DATA_DIR/db) is not a directory.
+    An existing data dir with nothing stored yet is fine: its views are empty."""
+    from pathlib import Path
+
+    data_dir = Path(db_dir).parent
+    if not data_dir.is_dir():
+        why = "is not a directory" if data_dir.exists() else "does not exist"
+        raise NoStore(f"data dir {printable(str(data_dir))} {why}: expected the --data-dir (MASS_DATA_DIR) "
+                      "that mass run or mass replay stored into")
+
+
+def _for(value: str) -> float:
+    limit = parse_duration(MAX_SILENCE)
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise DurationError(f"--for {exc}") from None
+    if not 0 < seconds <= limit:
+        raise DurationError(f"--for {value!r}: expected a duration longer than 0s and at most {MAX_SILENCE} "
+                            "(e.g. 90m, 6h, 2d)")
+    return seconds
 
 
 def _time(value: str, flag: str) -> float:
@@ -94,16 +135,31 @@ def cmd_silence(args: argparse.Namespace) -> int:
             silence = state.expire_silence(args.id)
         print(f"expired {silence.id}")
         return 0
+    except NoStore as exc:
+        print(f"mass silence: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        return _state_error("silence", args, exc)
     except (ValueError, StateError, MatcherError, DurationError) as exc:
         print(f"mass silence: {exc}", file=sys.stderr)
         return EX_USAGE
 
 
+def _state_error(command: str, args: argparse.Namespace, exc: Exception) -> int:
+    """One line for an alert state SQLite cannot open or write (a read-only data dir, a full disk)."""
+    from mass_tui.cli import _config
+
+    path = _config(args).db_dir / FILE_NAME
+    print(f"mass {command}: cannot use the alert state {printable(str(path))}: {exc} (is the data dir writable?)",
+          file=sys.stderr)
+    return 1
+
+
 def _silence_add(args: argparse.Namespace) -> int:
     matchers = parse_matchers(args.matchers)
     start = _time(args.from_, "--from") if args.from_ else time.time()
-    end = _time(args.until, "--until") if args.until else start + parse_duration(args.for_ or "1h")
-    with _state(args) as state:
+    end = _time(args.until, "--until") if args.until else start + _for(args.for_ or "1h")
+    with _state(args, create=True) as state:
         silence = state.add_silence(matchers, start, end, created_by=args.by if args.by is not None else _user(),
                                     comment=args.comment)
     print(silence.id)
@@ -135,6 +191,11 @@ def cmd_ack(args: argparse.Namespace) -> int:
     try:
         with _state(args) as state:
             ack = state.ack(args.episode, args.by if args.by is not None else _user(), args.comment)
+    except NoStore as exc:
+        print(f"mass ack: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        return _state_error("ack", args, exc)
     except StateError as exc:
         print(f"mass ack: {exc} (mass alert list shows the open episodes)", file=sys.stderr)
         return EX_USAGE
@@ -143,9 +204,15 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_alert_list(args: argparse.Namespace) -> int:
-    with _state(args) as state:
-        episodes = state.episodes()
-        acks = state.acks()
+    try:
+        with _state(args) as state:
+            episodes = state.episodes()
+            acks = state.acks()
+    except NoStore as exc:
+        print(f"mass alert list: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        return _state_error("alert list", args, exc)
     out = []
     for e in episodes:
         b = e.body

@@ -37,7 +37,9 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
     p.add_argument("--station", action="append", default=[], help="only this station (repeatable)")
     p.add_argument("--view", default="observations",
                    choices=("observations", "anomalies", "alerts", "rejected", "aggregates"))
-    p.add_argument("--output", "-o", type=Path, help="the file to write (default: ./VIEW.parquet or .csv)")
+    p.add_argument("--output", "-o", type=Path,
+                   help="the file to write (default: ./VIEW.FORMAT, e.g. ./observations.parquet); - for stdout")
+    p.add_argument("--force", action="store_true", help="overwrite the output file if it exists")
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -46,10 +48,24 @@ def _config(args: argparse.Namespace) -> Any:
     return config(args)
 
 
+def _store_problem(cfg: Any, command: str) -> bool:
+    """Say so (True) when the data dir has no store: a typo in --data-dir must not read as 0 rows."""
+    from mass_tui.cli_alerts import NoStore, require_store
+
+    try:
+        require_store(cfg.db_dir)
+    except NoStore as exc:
+        print(f"mass {command}: {exc}", file=sys.stderr)
+        return True
+    return False
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from mass_tui.history import QueryError, query
 
     cfg = _config(args)
+    if _store_problem(cfg, "query"):
+        return 1
     try:
         columns, rows = query(cfg.db_dir, args.sql)
     except QueryError as exc:
@@ -71,14 +87,46 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"mass export: --from/--to: {exc}", file=sys.stderr)
         return 2
     output = args.output or Path(f"{args.view}.{args.format}")
+    to_stdout = str(output) == "-"
+    if not to_stdout:
+        named = f"-o {output}" if args.output else f"./{output} (the default output, without -o)"
+        if output.is_dir():
+            print(f"mass export: {named} is a directory: expected a file name", file=sys.stderr)
+            return 2
+        if output.exists() and not args.force:
+            print(f"mass export: {named} exists: add --force to overwrite it, give another -o, "
+                  "or -o - for stdout", file=sys.stderr)
+            return 2
+    if _store_problem(cfg, "export"):
+        return 1
     try:
-        rows = export(cfg.db_dir, output, fmt=args.format, view=args.view, since=since, until=until,
-                      stations=args.station)
+        if to_stdout:
+            rows = _export_to_stdout(cfg.db_dir, args, since, until)
+        else:
+            rows = export(cfg.db_dir, output, fmt=args.format, view=args.view, since=since, until=until,
+                          stations=args.station)
     except QueryError as exc:
         print(f"mass export: {exc}", file=sys.stderr)
         return 2
-    print(orjson.dumps({"output": str(output), "format": args.format, "view": args.view, "rows": rows}).decode())
+    summary = orjson.dumps({"output": str(output), "format": args.format, "view": args.view, "rows": rows}).decode()
+    print(summary, file=sys.stderr if to_stdout else sys.stdout)  # stdout is the data with -o -
     return 0
+
+
+def _export_to_stdout(db_dir: Path, args: argparse.Namespace, since: float | None, until: float | None) -> int:
+    """export() into a temporary file (DuckDB's COPY writes files), then its bytes to stdout."""
+    import shutil
+    import tempfile
+
+    from mass_tui.history import export
+
+    with tempfile.TemporaryDirectory(prefix="mass-export-") as tmp:
+        path = Path(tmp) / f"{args.view}.{args.format}"
+        rows = export(db_dir, path, fmt=args.format, view=args.view, since=since, until=until, stations=args.station)
+        with path.open("rb") as fh:
+            shutil.copyfileobj(fh, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    return rows
 
 
 COMMANDS = {"query": cmd_query, "export": cmd_export}

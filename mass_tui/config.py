@@ -376,9 +376,11 @@ class ConfigError(ValueError):
 
 
 def mask(secret: str | None) -> str | None:
+    """"****" for a set secret (None or "" as they are): not even its first or last characters, which
+    narrow a guess and, for a short key, give away a good part of it."""
     if not secret:
         return secret
-    return "****" if len(secret) < 12 else f"{secret[:2]}****{secret[-2:]}"
+    return "****"
 
 
 def mask_url(url: str) -> str:
@@ -633,7 +635,8 @@ def load_config(
     """Build the effective configuration. Raises ConfigError on the first bad value."""
     tree = copy.deepcopy(DEFAULTS)
     origins: dict[str, str] = {}
-    if config_file is None and Path("mass.toml").is_file():
+    # A ./mass.toml that is not a file (a directory, a device) is an error, as it is given with --config.
+    if config_file is None and Path("mass.toml").exists():
         config_file = Path("mass.toml")
     if config_file is not None:
         _merge(tree, _read_toml(Path(config_file)), "", str(config_file), origins)
@@ -669,14 +672,20 @@ def load_config(
 
 def _station_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"name": environ.get("LOCATION_NAME", "local")}
-    for key, name, limit in (("lat", "LOCATION_LAT", 90.0), ("lon", "LOCATION_LON", 180.0)):
+    pairs = (("lat", "LOCATION_LAT", "latitude", 90.0), ("lon", "LOCATION_LON", "longitude", 180.0))
+    for key, name, what, limit in pairs:
         raw = environ.get(name)
+        if raw is None:
+            other = "LOCATION_LON" if name == "LOCATION_LAT" else "LOCATION_LAT"
+            raise ConfigError(f"{name} is not set (environment, with {other} = {environ[other]!r}): expected a "
+                              f"{what} in [-{limit:g}, {limit:g}]; a station from the environment needs both")
         try:
-            value = float(raw)  # type: ignore[arg-type]
+            value = float(raw)
             if not -limit <= value <= limit:
                 raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name} = {raw!r}: expected a {key}itude in [-{limit:g}, {limit:g}]") from None
+        except ValueError:
+            raise ConfigError(f"{name} = {raw!r} (from environment {name}): expected a {what} in "
+                              f"[-{limit:g}, {limit:g}]") from None
         out[key] = value
     return out
 

@@ -157,10 +157,12 @@ def query(db_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
     """Run one SQL statement over the store's views: (column names, rows). Raises QueryError."""
     import duckdb
 
+    if not sql.strip():
+        raise QueryError('empty SQL: expected one statement, e.g. "SELECT count(*) FROM observations"')
     con = connect(db_dir, sql)
     try:
         rel = con.execute(sql)
-        if rel.description is None:
+        if rel is None or rel.description is None:  # a comment only, or a statement that returns nothing
             return [], []
         return [d[0] for d in rel.description], rel.fetchall()
     except duckdb.Error as exc:
@@ -178,6 +180,8 @@ def export(db_dir: Path, output: Path, *, fmt: str = "parquet", view: str = "obs
         raise QueryError(f"no view {view!r}: expected one of {', '.join(VIEWS)}")
     if fmt not in ("parquet", "csv"):
         raise QueryError(f"format {fmt!r}: expected parquet or csv")
+    import duckdb
+
     con = connect(db_dir)
     try:
         where = []
@@ -201,5 +205,7 @@ def export(db_dir: Path, output: Path, *, fmt: str = "parquet", view: str = "obs
         options = "FORMAT PARQUET" if fmt == "parquet" else "FORMAT CSV, HEADER"
         con.execute(f"COPY ({sql}{order}) TO {_literal(str(output))} ({options})")
         return int(con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])
+    except duckdb.Error as exc:  # the output cannot be written (a directory, no permission, a full disk)
+        raise QueryError(f"cannot write {output}: {exc}") from None
     finally:
         con.close()

@@ -53,6 +53,8 @@ def make_source(config: Config, name: str, *, seed: int = 7, max_speed: bool = F
                                     units=config.get("source.owm_units"), interval=poll, **limits)
     if name.startswith("simulator"):
         scenario = name.partition(":")[2] or "building"
+        if scenario not in ("building", "smoke"):
+            raise ConfigError(f"source = {name!r}: expected one of {', '.join(SOURCES)}")
         start = None if max_speed else time.time()
         step = 300.0 if scenario == "building" else 10.0  # building sensors report every 5 min, smoke every 10 s
         return Simulator(scenario, seed=seed, start=start, interval=0.0 if max_speed else step, step_seconds=step)

@@ -135,7 +135,12 @@ class InvalidMessage(ValueError):
 
 
 def iso_utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 UTC ("2012-10-29T12:00:00Z"); a time no calendar holds (NaN, past the year 9999, as an
+    old or hand-edited state file may have) is shown as "<value> (not a time)" instead of raising."""
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError, TypeError):
+        return f"{ts!r} (not a time)"
 
 
 def parse_time(value: Any) -> float:

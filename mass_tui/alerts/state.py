@@ -18,6 +18,7 @@ applying to any time), since its span may lie in the past of a replay.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -73,6 +74,14 @@ CREATE TABLE IF NOT EXISTS nflog (
 
 # The notification log only has to outlive a restart that re-reads a batch.
 NFLOG_KEEP_SECONDS = 7 * 86400.0
+
+
+def _seconds(value: Any) -> float:
+    """A stored time as a float: NaN for NULL or anything not a number (a hand-edited or damaged row)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 class StateError(ValueError):
@@ -199,8 +208,8 @@ class AlertState:
             sql += " WHERE expired_at IS NULL"
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY created_at").fetchall()
-        return [Silence(r[0], tuple(Matcher.from_dict(m) for m in json.loads(r[1])), r[2], r[3], r[4], r[5], r[6],
-                        r[7]) for r in rows]
+        return [Silence(r[0], tuple(Matcher.from_dict(m) for m in json.loads(r[1])), _seconds(r[2]), _seconds(r[3]),
+                        r[4], r[5], _seconds(r[6]), None if r[7] is None else _seconds(r[7])) for r in rows]
 
     def _resolve_id(self, table: str, column: str, prefix: str) -> str:
         prefix = prefix.strip()
@@ -228,10 +237,13 @@ class AlertState:
         a detector episode (`Anomaly.episode`, what the UI acknowledges), which silences the repeats
         of every alert episode that carries it."""
         eid = episode_id if exact else self._resolve_id("episodes", "id", episode_id)
-        ack = Ack(eid, by, comment, time.time())
-        self._write("INSERT OR REPLACE INTO acks (episode, acked_by, comment, acked_at) VALUES (?, ?, ?, ?)",
-                    (eid, by, comment, ack.at))
-        return ack
+        at = time.time()
+        # Acknowledged again without a comment: the earlier comment stays (the newer one replaces it).
+        self._write("INSERT INTO acks (episode, acked_by, comment, acked_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(episode) DO UPDATE SET acked_by = excluded.acked_by, acked_at = excluded.acked_at, "
+                    "comment = CASE WHEN excluded.comment = '' THEN acks.comment ELSE excluded.comment END",
+                    (eid, by, comment, at))
+        return self.acks().get(eid, Ack(eid, by, comment, at))
 
     def unack(self, episode_id: str) -> bool:
         """Take an acknowledgement back (the exact id); True when there was one."""
