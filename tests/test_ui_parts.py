@@ -12,19 +12,21 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.cells import cell_len
 
 from detectors.base import Anomaly
 from mass_tui.data_lock import DataDirBusy, DataDirLock
 from mass_tui.live_state import FIELDS, Ring
 from mass_tui.ui.alert_state import StateFile
-from mass_tui.ui.chart_render import ChartSpec, build, even_axis
+from mass_tui.ui.chart_render import ChartSpec, build, even_axis, legend
 from mass_tui.ui.charts import Window, nice_step, time_ticks
 from mass_tui.ui.episodes import GAP_SECONDS, EpisodeBook, group, what_fired
 from mass_tui.ui.event_filter import RowState, chip, parse_filter, select
 from mass_tui.ui.look import Look, detect
 from mass_tui.ui.raster import Canvas
 from mass_tui.ui.rows import event_header, event_row, now_phrase
-from mass_tui.ui.text import inert
+from mass_tui.ui.screens import render_map
+from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, spread_units, to_units
 
 
@@ -391,3 +393,48 @@ def test_shared_alert_state_keeps_acks_and_mutes_in_the_alert_store_and_sees_oth
     again = SharedAlertState(AlertStore.in_dir(tmp_path), StateFile(tmp_path / "state.json"))
     assert not again.is_acked("det-1") and again.is_muted({"station": "b1"}, 150.0) is None
     assert again.prefs["imperial"] is True
+
+
+# --- widths: charts and rows never wider than their pane --------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.integers(20, 220), st.integers(5, 14), st.sampled_from(["braille", "block", "ascii"]), st.booleans(),
+       st.sampled_from(["gust_mps", "pressure_msl_hpa", "temp_c", "co2_ppm", "unknown_var"]),
+       st.floats(-2e4, 2e4), st.floats(1e-3, 1e5), st.sampled_from([None, 3600.0, 86400.0]), st.booleans())
+def test_no_chart_line_is_wider_than_its_pane(width, height, glyphs, imperial, variable, base, scale, span, focus):
+    rows = _rows(400, flagged=200)
+    rows[:, 1] = base + scale * np.sin(np.arange(400) / 20)
+    rows[:, 2] = rows[:, 1]
+    look = Look(glyphs=glyphs)
+    window = Window(float(rows[300, 0]), span) if span else Window()
+    spec = ChartSpec(variable, width, height, 3.0, imperial, window, float(rows[250, 0]) if focus else None)
+    lines = build(rows, spec, look)
+    assert lines is not None and len(lines) == height
+    lines.append(legend(variable, 3.0, imperial, look, width))
+    for line in lines:
+        assert line.cell_len <= width, (width, line.plain)
+    assert lines[-1].plain.startswith(("──", "**"))  # the readings' entry always fits
+
+
+NAMES = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30) | st.sampled_from(
+    ["émile😀🌪️", "日本語", "日本語の気象台", "a\u0301b\u0301", "👩‍👩‍👧 family", "ｆｕｌｌｗｉｄｔｈ"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NAMES, min_size=1, max_size=6), st.integers(60, 220))
+def test_rows_of_wide_names_keep_one_cell_width(names, width):
+    """CJK, emoji and combining marks in station names: every event row is `width` cells, as the header."""
+    eps = group([_a(i * 10.0, station=name, reason=f"{name} gust 22.5 m/s over the limit") for i, name in
+                 enumerate(names)])
+    rows = [event_row(ep, RowState(100.0), width, False, Look()) for ep in eps]
+    assert {r.cell_len for r in rows} == {width}
+    assert event_header(width).cell_len <= width
+    for name in names:
+        assert cell_len(fit(inert(name), 12)) == 12
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(NAMES, min_size=1, max_size=8, unique=True), st.integers(24, 120), st.integers(8, 30))
+def test_the_map_keeps_every_row_one_width_with_wide_names(names, width, height):
+    placed = {name: (40.0 + i * 0.37, -70.0 + i * 0.21) for i, name in enumerate(names)}
+    rows = render_map(placed, {}, names[0], width, height, Look())
+    assert {r.cell_len for r in rows} == {width}

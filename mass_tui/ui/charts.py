@@ -177,6 +177,21 @@ class Window:
         return Window(None if end >= last else end, span)
 
 
+def episode_window(start: float, end: float, peak: float, first: float, last: float,
+                   min_span: float = 6 * 3600.0) -> Window:
+    """The window showing an episode: its span from `start` to `end` (and its `peak`) with a quarter
+    of that span on each side, at least `min_span` seconds, centred on the episode (all data times,
+    epoch seconds). The data runs from `first` to `last`: a window reaching past `last` ends there
+    (live), and `Window.bounds` keeps the whole span on screen, so the peak is always inside it."""
+    lo, hi = min(start, peak), max(end, peak)
+    pad = max((hi - lo) / 4, (min_span - (hi - lo)) / 2, 0.0)
+    span = hi - lo + 2 * pad
+    stop = hi + pad
+    if stop >= last:
+        return Window(None, span)
+    return Window(max(stop, first + span), span)
+
+
 @dataclass(frozen=True)
 class Thresholds:
     z: float

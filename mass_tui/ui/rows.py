@@ -16,7 +16,7 @@ from rich.text import Text
 from mass_tui.ui.episodes import Episode, label_of, unit_of
 from mass_tui.ui.event_filter import RowState
 from mass_tui.ui.look import Look
-from mass_tui.ui.text import inert
+from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
 
 SEVERITY_WORD = {"critical": "CRIT", "warning": "WARN", "info": "info"}
@@ -95,11 +95,8 @@ HEADINGS = {"sev": "sev", "station": "station", "variable": "variable", "what": 
 
 
 def _fit(text: str, width: int) -> str:
-    if width <= 0:
-        return text
-    if len(text) > width:
-        return text[: max(0, width - 1)] + "…"
-    return text.ljust(width)
+    """`text` in a column of `width` terminal cells (a name in CJK or with emoji takes two a character)."""
+    return text if width <= 0 else fit(text, width)
 
 
 def event_header(width: int) -> Text:

@@ -6,6 +6,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich.cells import cell_len, split_graphemes
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -18,12 +19,12 @@ from textual.widgets.option_list import Option
 
 from mass_tui.live_state import COL
 from mass_tui.ui.chart_render import ChartSpec, build, legend
-from mass_tui.ui.charts import Window, nice_step
+from mass_tui.ui.charts import Window, episode_window, nice_step
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
 from mass_tui.ui.keys import GROUPS, LIST_KEYS, Key, key_name
 from mass_tui.ui.lines import LineView
 from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, duration_words, local_time, state_words
-from mass_tui.ui.text import inert
+from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
 from mass_tui.ui.widgets import Bar, StationList
 
@@ -182,9 +183,8 @@ class EpisodeScreen(Screen[None]):
         rows = app.state.rows(ep.station, ep.variable, upto=count)
         window = Window()
         if rows.shape[0]:
-            window = window.around(ep.peak_ts, float(rows[0, COL["ts"]]), float(rows[-1, COL["ts"]]))
-            span = max(ep.duration(st.clock) * 3, 6 * 3600.0)
-            window = Window(window.end, min(span, window.span or span))
+            window = episode_window(ep.start, ep.start + ep.duration(st.clock), ep.peak_ts,
+                                    float(rows[0, COL["ts"]]), float(rows[-1, COL["ts"]]))
         inner = self.query_one("#chart", LineView).size.width or width - 4
         spec = ChartSpec(ep.variable, max(20, inner), 11, app.z, imperial, window, ep.peak_ts)
         chart = build(rows, spec, app.look) if rows.shape[0] else None
@@ -192,7 +192,7 @@ class EpisodeScreen(Screen[None]):
             chart = [Text("the readings of this moment are no longer kept in memory (the store has them)",
                           style="italic")]
         else:
-            chart.append(legend(ep.variable, app.z, imperial, app.look))
+            chart.append(legend(ep.variable, app.z, imperial, app.look, max(20, inner)))
         self.query_one("#chart", LineView).show(chart)
         self.query_one("#chart", LineView).border_title = Text(f"{label_of(ep.variable)} around the peak (◆)")
 
@@ -211,7 +211,8 @@ class EpisodeScreen(Screen[None]):
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(f"  {local_time(a.ts)}  {fmt(v, u):>12}  ")
             line.append(f"{SEVERITY_WORD.get(a.severity, a.severity):4}", app.look.severity_style(a.severity))
-            line.append(f"  {a.score:5.2f}  {inert(a.detector, 16):16}  {inert(convert_reason(a.reason, imperial))}")
+            line.append(f"  {a.score:5.2f}  {fit(inert(a.detector, 64), 16)}  ")
+            line.append(inert(convert_reason(a.reason, imperial)))
             lines.append(line)
         self.query_one("#readings", LineView).show(lines)
         hint = Text("Esc back · a ack · m mute · g charts at this moment · [ ] previous/next episode of "
@@ -468,13 +469,27 @@ def render_map(placed: dict[str, tuple[float, float]], worst: dict[str, int], se
         label = f"{mark} {inert(name, 18)}"
         if name == selected:
             style = (style + " reverse").strip()
-        for i, ch in enumerate(label):
-            if c + i < width:
-                grid[r][c + i], styles[r][c + i] = ch, style
+        # One grid cell per terminal cell: a wide character takes two (the second holds ""), a
+        # combining one joins the cell before it, and what would pass the right edge is left out.
+        at = c
+        for start, stop, size in split_graphemes(label)[0]:
+            if size == 0:
+                continue
+            if at + size > width:
+                break
+            grid[r][at], styles[r][at] = label[start:stop], style
+            for k in range(1, size):
+                grid[r][at + k], styles[r][at + k] = "", style
+            at += size
     out = []
     for r in range(height):
+        row = grid[r]
+        for i, ch in enumerate(row):  # a label drawn over half of a wide character: a space instead
+            if (ch and cell_len(ch) == 2 and (i + 1 >= width or row[i + 1] != "")) or \
+                    (ch == "" and (i == 0 or cell_len(row[i - 1]) != 2)):
+                row[i] = " "
         text = Text(no_wrap=True)
-        for ch, style in zip(grid[r], styles[r], strict=True):
+        for ch, style in zip(row, styles[r], strict=True):
             text.append(ch, style or None)
         out.append(text)
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from rich.cells import split_graphemes
 from rich.text import Text
 
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
@@ -58,6 +59,27 @@ def inert(text: object, limit: int | None = None) -> str:
     if limit is not None and len(s) > limit:
         s = s[: max(0, limit - 1)] + "…"
     return s
+
+
+def fit(text: str, width: int) -> str:
+    """`text` made exactly `width` terminal cells wide: cut with "…" or padded with spaces.
+
+    Cells, not characters: 日本語 takes 6 cells, 😀 and 🌪️ (with its variation selector) 2, an accent
+    that combines none: graphemes as `rich.cells.split_graphemes` measures them, which is what
+    Textual draws with. A grapheme that would straddle the cut is left out (a space pads), so a
+    column never spills into the next one.
+    """
+    if width <= 0:
+        return ""
+    graphemes, total = split_graphemes(text)
+    if total <= width:
+        return text + " " * (width - total)
+    used, end = 0, 0
+    for _start, stop, size in graphemes:
+        if used + size > width - 1:
+            break
+        used, end = used + size, stop
+    return text[:end] + "…" + " " * (width - 1 - used)
 
 
 def plain(text: object, style: str = "", limit: int | None = None) -> Text:
