@@ -26,10 +26,10 @@ INJECTION = SHARED / "cases" / "reliability" / "tui-injection.jsonl"
 class Tmux:
     """One detached tmux server and session running a command at a fixed size."""
 
-    def __init__(self, cwd: Path, cols: int, rows: int, *args: str) -> None:
+    def __init__(self, cwd: Path, cols: int, rows: int, *args: str, term: str = "xterm-256color") -> None:
         self.socket = f"mass-test-{uuid.uuid4().hex[:10]}"
         self.env = env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                          "TERM": "xterm-256color", "TZ": "UTC", "HOME": str(cwd), "LANG": "C.UTF-8",
+                          "TERM": term, "TZ": "UTC", "HOME": str(cwd), "LANG": "C.UTF-8",
                           "LC_ALL": "C.UTF-8"}
         self.status_file = cwd / f"exit-status-{self.socket}"
         # The exit status, written by the shell: tmux 3.3 does not always report it for the pane.
@@ -95,8 +95,8 @@ class Tmux:
 def tmux(tmp_path):
     started: list[Tmux] = []
 
-    def start(cols: int, rows: int, *args: str) -> Tmux:
-        t = Tmux(tmp_path, cols, rows, *args)
+    def start(cols: int, rows: int, *args: str, term: str = "xterm-256color") -> Tmux:
+        t = Tmux(tmp_path, cols, rows, *args, term=term)
         started.append(t)
         return t
 

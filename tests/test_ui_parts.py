@@ -19,13 +19,14 @@ from mass_tui.data_lock import DataDirBusy, DataDirLock
 from mass_tui.live_state import FIELDS, Ring
 from mass_tui.ui.alert_state import StateFile
 from mass_tui.ui.chart_render import ChartSpec, build, even_axis, legend
-from mass_tui.ui.charts import Window, nice_step, time_ticks
+from mass_tui.ui.charts import Window, episode_window, nice_step, time_ticks
 from mass_tui.ui.episodes import GAP_SECONDS, EpisodeBook, group, what_fired
 from mass_tui.ui.event_filter import RowState, chip, parse_filter, select
+from mass_tui.ui.keys import KEYS
 from mass_tui.ui.look import Look, detect
 from mass_tui.ui.raster import Canvas
-from mass_tui.ui.rows import event_header, event_row, now_phrase
-from mass_tui.ui.screens import render_map
+from mass_tui.ui.rows import episode_words, event_header, event_row, lasted_words, now_phrase
+from mass_tui.ui.screens import help_entries, help_split, render_map
 from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, spread_units, to_units
 
@@ -83,7 +84,7 @@ def test_readings_and_spreads_convert_for_every_unit():
     ("rose 5.2 °C in 10 min", "rose 9.4 °F in 10 min"),
     ("readings keep running above the forecast: the errors' EWMA +0.3 °C is past its limit ±0.2 °C",
      "readings keep running above the forecast: the errors' EWMA +0.5 °F is past its limit ±0.4 °F"),
-    ("temp_c 45 °C at or above the warning level 40 °C", "temp_c 113 °F at or above the warning level 104 °F"),
+    ("temp_c 45 °C at or above the warning level 40 °C", "Temperature 113 °F at or above the warning level 104 °F"),
     ("wave 6.94 m is +0.839 m off the forecast 6.101 m", "wave 22.8 ft is +2.75 ft off the forecast 20.02 ft"),
     ("pressure 1004.2 hPa", "pressure 29.654 inHg"),
     ("spread 3.1x the usual (limit 3x), 10 min", "spread 3.1x the usual (limit 3x), 10 min"),
@@ -438,3 +439,43 @@ def test_the_map_keeps_every_row_one_width_with_wide_names(names, width, height)
     placed = {name: (40.0 + i * 0.37, -70.0 + i * 0.21) for i, name in enumerate(names)}
     rows = render_map(placed, {}, names[0], width, height, Look())
     assert {r.cell_len for r in rows} == {width}
+
+
+def test_both_columns_of_the_help_begin_with_a_section_name():
+    entries = help_entries(KEYS)
+    half = help_split(entries)
+    assert entries[0][1].startswith("[") and entries[half][1].startswith("[") and not entries[half][0]
+    assert abs(len(entries) - 2 * half) <= max(len(e) for e in _sections(entries))  # about half each
+
+
+def _sections(entries):
+    out = []
+    for key, words in entries:
+        if not key and words.startswith("["):
+            out.append([])
+        out[-1].append(words)
+    return out
+
+
+def test_a_converted_reason_names_the_variable_not_its_metric_column():
+    text = convert_reason("wave_height_m 7.09 m does not fit the station's other variables", True)
+    assert text.startswith("Wave height 23.3 ft") and "wave_height_m" not in text
+    assert convert_reason("wave_height_m 7.09 m", False) == "wave_height_m 7.09 m"
+
+
+def test_episode_words_say_the_variable_and_what_fired_once():
+    (gust,) = group([_a(0)])
+    (fall,) = group([_a(0, variable="pressure_msl_hpa", detector="pressure_tendency",
+                        reason="pressure fell 4.5 hPa in 3 h")])
+    assert episode_words(gust) == "wind gust over limit"
+    assert episode_words(fall) == "sea-level pressure falling"
+    assert lasted_words(gust, 10 * 3600.0) == "once" and lasted_words(gust, 0.0) == "0 s"
+
+
+def test_an_episode_window_holds_the_episode_and_its_peak():
+    first, last = 0.0, 30 * 86400.0
+    for start, end, peak in ((5 * 86400.0, 5 * 86400.0, 5 * 86400.0), (100.0, 7200.0, 3000.0),
+                             (last - 600, last, last), (10 * 86400.0, 12 * 86400.0, 11 * 86400.0)):
+        t0, t1 = episode_window(start, end, peak, first, last).bounds(first, last)
+        assert t0 <= start <= peak <= t1 and end <= t1 and t1 - t0 >= 6 * 3600.0 - 1e-6
+        assert t1 - t0 <= max(6 * 3600.0, (end - start) * 1.5) + 1e-6

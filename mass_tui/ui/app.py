@@ -38,6 +38,7 @@ from mass_tui.ui.look import Look
 from mass_tui.ui.rows import (
     SEVERITY_WORD,
     duration_words,
+    episode_words,
     event_header,
     event_row,
     local_time,
@@ -85,7 +86,9 @@ class MassApp(App):
     #problem.visible { display: block; }
     #body { height: 1fr; }
     #main { width: 1fr; }
-    #panes { height: 1fr; }
+    /* No scrollbar: its thumb's partial blocks showed as stray "▇▇" beside the panes wherever its
+       colours did not (NO_COLOR, 16 colours, tmux); the last whole pane says what is below instead. */
+    #panes { height: 1fr; scrollbar-size-vertical: 0; }
     #filter { display: none; height: 3; }
     #filter.visible { display: block; }
     #status { background: $panel; }
@@ -96,9 +99,11 @@ class MassApp(App):
     MassApp.block EventList, MassApp.block StationList, MassApp.block VariablePane {
         border: solid $primary-darken-2;
     }
-    MassApp.ascii EventList, MassApp.ascii StationList, MassApp.ascii VariablePane {
+    MassApp.ascii EventList, MassApp.ascii StationList, MassApp.ascii VariablePane, MassApp.ascii .chart,
+    MassApp.ascii #map {
         border: ascii $primary-darken-2;
     }
+    MassApp.ascii HelpScreen > VerticalScroll, MassApp.ascii MuteScreen > Vertical { border: ascii $primary; }
     MassApp VariablePane.dense { border: none; }
     /* One line per variable leaves room: the events list takes it. */
     MassApp.dense-view #panes { height: auto; max-height: 60%; }
@@ -187,6 +192,7 @@ class MassApp(App):
         self.query_one("#stations", StationList).border_title = "stations by trouble"
         self._layout_classes(self.size.width, self.size.height)
         self.set_interval(1.0 / self.fast_hz, self.tick)
+        self.watch(self.query_one("#panes", VerticalScroll), "scroll_y", self._more_below, init=False)
         self.query_one("#events", EventList).focus()
         self._keys()
         self.run_engine()
@@ -341,7 +347,7 @@ class MassApp(App):
             out.append(f"data {iso_utc(clock)[:16].replace('T', ' ')} UTC")
         out.append(" │ ", "dim")
         if self.engine_done and self.pace != "live":
-            out.append("replay ended", "bold")
+            out.append("replay ended" if self.source_label.startswith("replay") else "stopped", "bold")
         else:
             out.append(self.pace, "bold")
         out.append(" │ ", "dim")
@@ -380,7 +386,7 @@ class MassApp(App):
             ended = max(snap.episodes.values(), key=lambda e: e.last, default=None)
             note = "no active anomaly"
             if ended is not None:
-                note += f" · last: {label_of(ended.variable).lower()} {ended.what}, ended {local_time(ended.last)}"
+                note += f" · last: {episode_words(ended)}, ended {local_time(ended.last)}"
         line = now_strip([(ep, self.row_state(ep)) for ep in active[:6]], self.imperial, self.look, width,
                          with_station=len(snap.stations) > 1, muted=muted, quiet_note=note)
         bar.show([line])
@@ -590,6 +596,21 @@ class MassApp(App):
             width = max(20, pane.size.width or container.scrollable_content_region.width - 4)
             lines = self._pane_lines(pane, snap, count, latest, compact, width, charts and visible)
             pane.show(lines)
+        self.call_after_refresh(self._more_below)
+
+    def _more_below(self, _scroll: object = None) -> None:
+        """ "↓ 3 more below (v, ↓)" under the last whole pane on screen when panes are hidden below it."""
+        container = self.query_one("#panes", VerticalScroll)
+        panes = list(self.query(VariablePane))
+        bottom = container.scroll_y + container.scrollable_content_region.height
+        whole = [p for p in panes if p.virtual_region.bottom <= bottom and not p.has_class("dense")]
+        below = [p for p in panes if p.virtual_region.bottom > bottom]
+        last = whole[-1] if whole and below else None
+        arrow = "↓" if self.look.glyphs != "ascii" else "down"
+        for pane in panes:
+            words = f"{arrow} {len(below)} more below (v, {arrow})" if pane is last else ""
+            if (pane.border_subtitle or "") != words:  # set only on change: it repaints the pane
+                pane.border_subtitle = words
 
     def _pane_lines(self, pane: VariablePane, snap: Snapshot, count: int, latest, compact: bool, width: int,
                     charts: bool) -> list[Text]:
@@ -935,7 +956,7 @@ class MassApp(App):
                         markup=False)
         else:
             self.alert_state.ack(ep.id)
-            self.notify(f"acknowledged: {inert(ep.station, 30)} {label_of(ep.variable)} {ep.what}", timeout=3,
+            self.notify(f"acknowledged: {inert(ep.station, 30)} {episode_words(ep)}", timeout=3,
                         markup=False)
         self.render_all(charts=False)
 

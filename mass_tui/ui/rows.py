@@ -138,6 +138,25 @@ def event_row(ep: Episode, st: RowState, width: int, imperial: bool, look: Look)
     return out
 
 
+def episode_words(ep: Episode) -> str:
+    """The variable and what fired, without saying a word twice: "wind gust over limit" (not "wind gust
+    gust over limit"), "sea-level pressure falling", "wave height sudden jump"."""
+    label = label_of(ep.variable).lower()
+    what = ep.what
+    last = label.split()[-1] if label.split() else ""
+    if last and what.lower().split()[:1] == [last]:
+        what = what.split(" ", 1)[1] if " " in what else ""
+    return f"{label} {what}".strip()
+
+
+def lasted_words(ep: Episode, clock: float | None) -> str:
+    """How long an episode lasted, as the events list says it: "once" for a single reading that has
+    ended, else "3 h 10 min"."""
+    if ep.readings <= 1 and not ep.ongoing(clock):
+        return "once"
+    return duration_words(ep.duration(clock))
+
+
 _FELL = re.compile(r"pressure (fell|rose) (?P<size>[\d.]+ \S+) in (?P<span>.+)$")
 
 

@@ -23,7 +23,8 @@ from mass_tui.ui.charts import Window, episode_window, nice_step
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
 from mass_tui.ui.keys import GROUPS, LIST_KEYS, Key, key_name
 from mass_tui.ui.lines import LineView
-from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, duration_words, local_time, state_words
+from mass_tui.ui.look import ascii_words
+from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, lasted_words, local_time, state_words
 from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
 from mass_tui.ui.widgets import Bar, StationList
@@ -46,6 +47,27 @@ EXPLAIN = (
 )
 
 
+def help_entries(keys: list[Key]) -> list[tuple[str, str]]:
+    """(key, what it does) of the help screen, each group after its "[Title]" line."""
+    entries: list[tuple[str, str]] = []
+    for group, title in GROUPS.items():
+        entries.append(("", f"[{title}]"))
+        for k in keys:
+            if k.group == group and k.binding.show:
+                entries.append((" ".join(key_name(x) for x in k.binding.key.split(",")), k.binding.description))
+    entries.append(("", "[Lists and panes]"))
+    return entries + list(LIST_KEYS)
+
+
+def help_split(entries: list[tuple[str, str]]) -> int:
+    """Where the help's second column starts: at the section header ("[Title]") nearest the middle,
+    so each column begins with its section's name."""
+    heads = [i for i, (key, words) in enumerate(entries) if not key and words.startswith("[") and i > 0]
+    if not heads:
+        return (len(entries) + 1) // 2
+    return min(heads, key=lambda i: (abs(len(entries) - 2 * i), i))
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -64,21 +86,21 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("what it does")
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("what it does")
-        entries: list[tuple[str, str]] = []
-        for group, title in GROUPS.items():
-            entries.append(("", f"[{title}]"))
-            for k in self.keys:
-                if k.group == group and k.binding.show:
-                    entries.append((" ".join(key_name(x) for x in k.binding.key.split(",")), k.binding.description))
-        entries.append(("", "[Lists and panes]"))
-        entries += LIST_KEYS
-        half = (len(entries) + 1) // 2
-        for left, right in zip(entries[:half], entries[half:] + [("", "")], strict=False):
+        entries = help_entries(self.keys)
+        plain = getattr(getattr(self.app, "look", None), "glyphs", "") == "ascii"
+        if plain:  # TERM=vt100: "1 ... 9", "mean +/- z sd"
+            entries = [(ascii_words(k), ascii_words(w)) for k, w in entries]
+        half = help_split(entries)
+        left_col, right_col = entries[:half], entries[half:]
+        n = max(len(left_col), len(right_col))
+        left_col += [("", "")] * (n - len(left_col))
+        right_col += [("", "")] * (n - len(right_col))
+        for left, right in zip(left_col, right_col, strict=True):
             table.add_row(Text(left[0]), Text(left[1], style="bold" if left[1].startswith("[") else ""),
                           Text(right[0]), Text(right[1], style="bold" if right[1].startswith("[") else ""))
         with VerticalScroll():
             yield Static(table)
-            yield Static(Text(EXPLAIN))
+            yield Static(Text(ascii_words(EXPLAIN) if plain else EXPLAIN))
             yield Static(Text("Esc, q or ? closes this screen", style="dim"))
 
 
@@ -108,6 +130,14 @@ def _views_at(rows: np.ndarray, ts: float, z: float, h: float, burst: float) -> 
         out.append(f"a rule fired (its score {num('rules'):.2f}, 1 = at its limit)")
     out.append(f"combined anomaly score {num('score'):.2f} (0.5 = a view at its threshold)")
     return out
+
+
+def _lasted(ep: Episode, clock: float | None) -> str:
+    """ "once" (a single reading, as the events list says), "lasted 3 h" or "ongoing for 3 h"."""
+    words = lasted_words(ep, clock)
+    if ep.ongoing(clock):
+        return f"ongoing for {words}"
+    return words if words == "once" else f"lasted {words}"
 
 
 class EpisodeScreen(Screen[None]):
@@ -162,9 +192,9 @@ class EpisodeScreen(Screen[None]):
         self.query_one("#title", Bar).show([title])
         width = max(40, self.size.width - 4)
         summary = [
-            Text(f"started {local_time(ep.start)} · {'ongoing for' if ep.ongoing(st.clock) else 'lasted'} "
-                 f"{duration_words(ep.duration(st.clock))} · peak {fmt(peak, shown)} at {local_time(ep.peak_ts)} · "
-                 f"{ep.readings} reading{'s' if ep.readings != 1 else ''} · {state}", no_wrap=True),
+            Text(f"started {local_time(ep.start)} · {_lasted(ep, st.clock)} · peak {fmt(peak, shown)} at "
+                 f"{local_time(ep.peak_ts)} · {ep.readings} reading{'s' if ep.readings != 1 else ''} · {state}",
+                 no_wrap=True),
             Text(""),
         ]
         reason = Text("Why: ", style="bold")
@@ -198,8 +228,9 @@ class EpisodeScreen(Screen[None]):
 
         params = app.engine.params
         views = [Text("What each view of the ensemble said at the peak", style="bold")]
-        views += [Text(f"  {line}", no_wrap=True) for line in _views_at(rows, ep.peak_ts, app.z, app.h,
-                                                                         params.burst_ratio)]
+        said = _views_at(rows, ep.peak_ts, app.z, app.h, params.burst_ratio)
+        views += [Text(f"  {ascii_words(line) if app.look.glyphs == 'ascii' else line}", no_wrap=True)
+                  for line in said]
         self.query_one("#views", LineView).show(views)
 
         readings = app.state.readings(ep.id)
@@ -275,6 +306,15 @@ class MuteScreen(ModalScreen[None]):
             return info.clock
         return self.ep.last if self.ep is not None else 0.0
 
+    def _span(self, seconds: float, episode: bool = True) -> tuple[float, float]:
+        """(start, end) in data time of a mute for `seconds`: an episode's from its start to `seconds` past
+        the newest data time (or past the episode's end, if later), so its past readings and the
+        next `seconds` of data are muted; a station's or a variable's from now on."""
+        clock = self._clock()
+        if self.ep is None or not episode:
+            return clock, clock + seconds
+        return min(clock, self.ep.start), max(clock, self.ep.last) + seconds
+
     def compose(self) -> ComposeResult:
         options: list[Option] = []
         name = inert(self.station, 40)
@@ -289,8 +329,12 @@ class MuteScreen(ModalScreen[None]):
             var = label_of(self.ep.variable)
             for seconds, words in DURATIONS[:3]:
                 key = f"ep-{int(seconds)}"
-                self.choices[key] = ({"episode": self.ep.id}, seconds, f"this {var} episode for {words}")
-                options.append(Option(Text(f"This episode for {words}"), id=key))
+                ends = self._span(seconds)[1]
+                self.choices[key] = ({"episode": self.ep.id}, seconds,
+                                     f"this {var} episode, from its start to {words} past data time "
+                                     f"{local_time(max(clock, self.ep.last))}")
+                options.append(Option(Text(f"This episode, to {words} past now (until {local_time(ends)})"),
+                                      id=key))
             self.choices["ep-end"] = ({"episode": self.ep.id}, FOREVER, f"this {var} episode until it ends")
             options.append(Option(Text("This episode until it ends"), id="ep-end"))
             for seconds, words in DURATIONS[1:]:
@@ -323,9 +367,8 @@ class MuteScreen(ModalScreen[None]):
             store.unmute(words)
             self.mass.notify("unmuted", timeout=3)
         else:
-            clock = self._clock()
-            store.mute(matchers, clock + seconds, start=min(clock, self.ep.start if self.ep else clock) - 1.0,
-                       comment=f"from the UI: {words}")
+            start, ends = self._span(seconds, episode="episode" in matchers)
+            store.mute(matchers, ends, start=start, comment=f"from the UI: {words}")
             self.mass.notify(f"muted {words}", timeout=3, markup=False)
         self.dismiss()
         self.mass.render_all(charts=False)
@@ -495,4 +538,4 @@ def render_map(placed: dict[str, tuple[float, float]], worst: dict[str, int], se
     return out
 
 
-__all__ = ["EpisodeScreen", "HelpScreen", "MapScreen", "MuteScreen", "render_map"]
+__all__ = ["EpisodeScreen", "HelpScreen", "help_entries", "help_split", "MapScreen", "MuteScreen", "render_map"]
