@@ -224,7 +224,8 @@ class EpisodeScreen(Screen[None]):
         else:
             chart.append(legend(ep.variable, app.z, imperial, app.look, max(20, inner)))
         self.query_one("#chart", LineView).show(chart)
-        self.query_one("#chart", LineView).border_title = Text(f"{label_of(ep.variable)} around the peak (◆)")
+        self.query_one("#chart", LineView).border_title = Text(
+            f"{label_of(ep.variable)} around the peak ({'◆' if app.look.glyphs == 'braille' else 'O'})")
 
         params = app.engine.params
         views = [Text("What each view of the ensemble said at the peak", style="bold")]
