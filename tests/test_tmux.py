@@ -26,14 +26,16 @@ INJECTION = SHARED / "cases" / "reliability" / "tui-injection.jsonl"
 class Tmux:
     """One detached tmux server and session running a command at a fixed size."""
 
-    def __init__(self, cwd: Path, cols: int, rows: int, *args: str) -> None:
+    def __init__(self, cwd: Path, cols: int, rows: int, *args: str, term: str = "xterm-256color") -> None:
         self.socket = f"mass-test-{uuid.uuid4().hex[:10]}"
         self.env = env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
-                          "TERM": "xterm-256color", "TZ": "UTC", "HOME": str(cwd), "LANG": "C.UTF-8",
+                          "TERM": term, "TZ": "UTC", "HOME": str(cwd), "LANG": "C.UTF-8",
                           "LC_ALL": "C.UTF-8"}
         self.status_file = cwd / f"exit-status-{self.socket}"
         # The exit status, written by the shell: tmux 3.3 does not always report it for the pane.
-        command = " ".join([sys.executable, "-m", "mass_tui", *(shlex.quote(a) for a in args)]) + \
+        # TERM on the command line: tmux gives a pane its own default-terminal whatever -e says.
+        command = " ".join([f"TERM={shlex.quote(term)}", sys.executable, "-m", "mass_tui",
+                            *(shlex.quote(a) for a in args)]) + \
             f"; echo $? > {shlex.quote(str(self.status_file))}"
         # One server start: its size, Esc not waiting for alt+key, the pane kept when the program ends
         # (so its exit status can be read), then the session. A detached window takes the server's
@@ -95,8 +97,8 @@ class Tmux:
 def tmux(tmp_path):
     started: list[Tmux] = []
 
-    def start(cols: int, rows: int, *args: str) -> Tmux:
-        t = Tmux(tmp_path, cols, rows, *args)
+    def start(cols: int, rows: int, *args: str, term: str = "xterm-256color") -> Tmux:
+        t = Tmux(tmp_path, cols, rows, *args, term=term)
         started.append(t)
         return t
 
@@ -161,5 +163,38 @@ def test_tui_injection_case_is_inert_in_a_real_terminal(tmux):
     coloured = t._tmux("capture-pane", "-p", "-e", "-t", "t")
     assert "\x1b]" not in coloured and "\x1b[2J" not in coloured
     assert "\u202e" not in coloured
+    t.keys("q")
+    assert t.exited()
+
+
+def test_wide_names_keep_the_borders_in_place_in_a_real_terminal(tmux, tmp_path):
+    """CJK and emoji (🌪️ with its variation selector is 2 cells for Rich, 1 for tmux) in station names:
+    every row still ends on the box's right border, never with a doubled "││"."""
+    from rich.cells import cell_len
+
+    names = ["émile😀🌪️", "日本語", "plain-station"]
+    path = tmp_path / "wide.jsonl"
+    with path.open("w") as fh:
+        for i in range(600):
+            gust = 20.0 if (i // 3) % 12 == 0 else 5.0 + (i % 3)
+            fh.write(f'{{"ts": {1_700_000_000 + 600 * (i // 3)}, "station": "{names[i % 3]}", '
+                     f'"gust_mps": {gust}, "wind_mps": {gust / 2}}}\n')
+    t = tmux(160, 48, "replay", str(path), "--max")
+    assert t.wait_for("replay ended"), t.screen()
+    assert t.wait_until(lambda: "日本語" in t.screen() and " quit" in t.lines()[-1]), t.screen()
+    rows = [line for line in t.lines() if any(n[:3] in line for n in ("日本語", "émile", "plain"))]
+    assert rows
+    for line in rows:
+        assert cell_len(line.rstrip()) <= 160 and not line.rstrip().endswith("││"), line
+    t.keys("q")
+    assert t.exited()
+
+
+def test_vt100_draws_ascii_in_a_real_terminal(tmux):
+    t = tmux(80, 24, "replay", str(SANDY), "--station", "ndbc-44005", "--max", term="vt100")
+    assert t.wait_for("data 2012-11-15 23:50 UTC"), t.screen()
+    assert t.wait_until(lambda: " quit" in t.lines()[-1]), t.screen()
+    screen = t.screen()
+    assert not set("≈│…±σ╭╮╰╯─") & set(screen), set("≈│…±σ╭╮╰╯─") & set(screen)
     t.keys("q")
     assert t.exited()

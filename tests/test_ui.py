@@ -14,12 +14,14 @@ import pytest
 from textual import events
 
 from detectors.base import Anomaly
+from mass_tui.alerts.durations import format_duration
 from mass_tui.alerts.state import AlertState as AlertStore
 from mass_tui.config import load_config
 from mass_tui.data_lock import DataDirBusy
 from mass_tui.ui.commands import MassCommands
 from mass_tui.ui.launch import replay_app
 from mass_tui.ui.lines import LineView
+from mass_tui.ui.rows import local_time
 from mass_tui.ui.screens import EpisodeScreen, HelpScreen, MapScreen, MuteScreen
 from mass_tui.ui.text import inert
 from mass_tui.ui.widgets import VariablePane
@@ -768,3 +770,216 @@ def test_snapshots_are_taken_in_utc():
 
 async def _wait_for_tasks():
     await asyncio.sleep(0)
+
+
+# --- what a new user's tryout found ---------------------------------------------------------------------------
+async def test_an_episodes_chart_shows_its_span_with_the_peak_and_g_goes_to_the_peak():
+    """The pressure fall of 10-20 00:50 (a fortnight before the end of the recording): its detail chart
+    spans that time with ◆ on the peak, and g shows the main charts at that moment."""
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            ep = min(app.snapshot.episodes.values(), key=lambda e: e.peak_ts)
+            assert app.snapshot.clock - ep.peak_ts > 10 * 86400  # far from the newest reading
+            app.query_one("#events").select(ep.id)
+            await pilot.press("e", "enter")
+            screen = app.screen
+            assert isinstance(screen, EpisodeScreen) and screen.ep.id == ep.id
+            chart = screen.query_one("#chart").plain_lines()
+            assert any("◆" in line for line in chart)
+            day = local_time(ep.peak_ts)[:5]  # "10-20": the date on the x axis is the episode's
+            assert day in chart[-2] or local_time(ep.peak_ts - 86400)[:5] in chart[-2], chart[-2]
+            await pilot.press("g")
+            await pilot.pause(0.3)
+            assert f"viewing {local_time(ep.peak_ts)}" in _text(app, "#header")
+            t0, t1 = app.window.bounds(*app._bounds())
+            assert t0 <= ep.start <= ep.peak_ts <= t1
+            assert any("◆" in line for line in _pane(app, ep.variable).plain_lines())
+    finally:
+        cleanup()
+
+
+async def test_the_next_reading_countdown_ticks_redrawing_only_its_line(tmp_path):
+    from mass_tui.ui.launch import live_app
+
+    env = {"MASS_DATA_DIR": str(tmp_path / "data")}
+    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="simulator:building",
+                            transport="file")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert await _until(pilot, lambda: any("next reading in" in "\n".join(p.plain_lines())
+                                                   for p in app.query(VariablePane)))
+            pane = next(p for p in app.query(VariablePane) if "next reading in" in "\n".join(p.plain_lines()))
+            row = next(i for i, line in enumerate(pane.plain_lines()) if "next reading in" in line)
+            refreshed = []
+            seen: list[int] = []
+            real = pane.refresh
+
+            def spy(*regions, **kw):
+                refreshed.append((len(seen), regions, kw))
+                return real(*regions, **kw)
+
+            pane.refresh = spy
+            settled: list[list[str]] = []
+
+            def countdown() -> bool:
+                m = re.search(r"next reading in (\d+):(\d\d)", pane.plain_lines()[row])
+                left = int(m[1]) * 60 + int(m[2]) if m else None
+                if left is not None and (not seen or seen[-1] != left):
+                    seen.append(left)
+                    if len(seen) == 2:  # the layout of the first readings has settled by now
+                        settled.append(pane.plain_lines())
+                return len(seen) >= 5
+
+            # No key pressed: the countdown moves by itself, a second at a time.
+            assert await _until(pilot, countdown, 10.0), seen
+            assert seen == sorted(seen, reverse=True) and seen[0] - seen[-1] <= 6, seen
+            after = pane.plain_lines()
+            assert [a for i, a in enumerate(after) if i != row] == \
+                [b for i, b in enumerate(settled[0]) if i != row]
+            # From then on the pane sent one line and nothing else, each second.
+            later = [(regions, kw) for n, regions, kw in refreshed if n >= 2]
+            assert later and all(len(regions) == 1 and regions[0].y == row and regions[0].height == 1
+                                 and not kw for regions, kw in later), refreshed
+            await pilot.press("q")
+    finally:
+        cleanup()
+
+
+def _named(path: Path, names: list[str], lines: int = 900) -> Path:
+    with path.open("w") as fh:
+        for i in range(lines):
+            gust = 20.0 if (i // len(names)) % 12 == 0 else 5.0 + (i % 3)
+            fh.write(json.dumps({"ts": 1_700_000_000 + 600 * (i // len(names)), "station": names[i % len(names)],
+                                 "gust_mps": gust, "wind_mps": gust / 2, "temp_c": 10 + (i % 7),
+                                 "pressure_hpa": 1000 + (i % 5)}) + "\n")
+    return path
+
+
+def _too_wide(app) -> list[tuple[str, int, str]]:
+    from rich.cells import cell_len
+
+    out = []
+    for view in app.screen.query(LineView):
+        if isinstance(view, VariablePane):
+            out += [(view.variable, view.size.width, t.plain) for t in view.texts if cell_len(t.plain) >
+                    view.size.width]
+    return out
+
+
+async def test_charts_fit_their_panes_with_several_stations_and_after_g(tmp_path):
+    """Panes drawn before the layout settled were 2 cells too wide ("… │" on every chart row), and
+    stayed so once the replay had ended."""
+    app, cleanup = _app(_named(tmp_path / "three.jsonl", ["north", "south", "east"]), station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            assert len(list(app.query(VariablePane))) >= 3 and not _too_wide(app), _too_wide(app)
+            await pilot.press("e", "end", "enter", "g")
+            await pilot.pause(0.5)
+            assert "viewing" in _text(app, "#header") and not _too_wide(app), _too_wide(app)
+            await pilot.press("s")
+            await pilot.pause(0.5)
+            assert not _too_wide(app), _too_wide(app)
+    finally:
+        cleanup()
+
+
+async def test_wide_station_names_keep_every_row_one_width(tmp_path):
+    from rich.cells import cell_len
+
+    names = ["émile😀🌪️", "日本語", "plain-station"]
+    app, cleanup = _app(_named(tmp_path / "wide.jsonl", names), station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            stations = app.query_one("#stations")
+            rows = stations.plain_lines()[: len(names)]
+            assert len({cell_len(r) for r in rows}) == 1, rows
+            assert any("日本語" in r for r in rows) and any("émile😀" in r for r in rows)
+            events = [r for r in app.query_one("#events").plain_lines()[2:] if r.strip()]
+            assert len({cell_len(r) for r in events}) == 1 and any("日本語" in r for r in events)
+            assert all("\ufe0f" not in r for r in rows + events)  # 🌪️ is 2 cells in some terminals, 1 in tmux
+    finally:
+        cleanup()
+
+
+async def test_muting_a_replayed_episode_for_1_h_spans_it_and_1_h_past_now(tmp_path, capsys):
+    from mass_tui.cli import main
+
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("slash", *"var:gust sev:critical", "enter")
+            ep = app.selected_episode()
+            clock = app.snapshot.stations[ep.station].clock
+            await pilot.press("m")
+            options = app.screen.query_one("#mute-options")
+            at = next(i for i in range(options.option_count) if options.get_option_at_index(i).id == "ep-3600")
+            label = str(options.get_option_at_index(at).prompt)
+            assert "1 h past now" in label and local_time(clock + 3600) in label
+            options.highlighted = at
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert "muted 1h" in next(line for line in _lines(app, "#events")[2:] if "muted" in line)
+        with AlertStore.in_dir(Path("data") / "db") as store:
+            [silence] = store.silences()
+        assert silence.starts_at == ep.start and silence.ends_at == max(clock, ep.last) + 3600
+    finally:
+        cleanup()
+    assert main(["silence", "list", "--data-dir", "data"]) == 0
+    table = capsys.readouterr().out
+    length = format_duration(max(clock, ep.last) + 3600 - ep.start)
+    assert f" {length} " in table and "1s " not in table and "1 h past data time" in table
+
+
+async def test_words_on_screen_say_things_once_and_in_display_names():
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            assert "gust gust" not in _text(app, "#now")
+            single = next(e for e in app.snapshot.episodes.values() if e.readings == 1)
+            app.query_one("#events").select(single.id)
+            await pilot.press("e", "enter")
+            summary = "\n".join(app.screen.query_one("#summary").plain_lines())
+            assert " · once · " in summary and "lasted 0 s" not in summary
+            await pilot.press("escape", "u")
+            await pilot.pause(0.3)
+            assert not re.search(r"\b[a-z]+_[a-z_]+ [\d.]+ (ft|mph|°F|inHg)", _text(app, "#events"))
+    finally:
+        cleanup()
+
+
+async def test_vt100_draws_ascii_only(monkeypatch):
+    monkeypatch.setenv("TERM", "vt100")
+    app, cleanup = _app()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(app, pilot)
+            app.redraw_all()
+            await pilot.pause(0.3)
+            drawn = "\n".join(view.render_line(y).text for view in app.screen.query(LineView)
+                              for y in range(view.size.height))
+            assert "mass" in drawn and not set("≈│…±σ") & set(drawn), set("≈│…±σ") & set(drawn)
+            svg = app.export_screenshot()
+            assert not set("╭╮╰╯│…≈") & set(svg)
+    finally:
+        cleanup()
+
+
+async def test_simulate_max_says_simulated_not_live(tmp_path):
+    from mass_tui.ui.launch import live_app
+
+    env = {"MASS_DATA_DIR": str(tmp_path / "data")}
+    app, cleanup = live_app(load_config(None, env=env, dotenv_file=None), source="simulator:building",
+                            transport="file", max_speed=True)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert await _until(pilot, lambda: "simulated, max speed" in _text(app, "#header"))
+            assert " live " not in _text(app, "#header")
+            await pilot.press("q")
+    finally:
+        cleanup()

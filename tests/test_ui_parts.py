@@ -12,19 +12,22 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.cells import cell_len
 
 from detectors.base import Anomaly
 from mass_tui.data_lock import DataDirBusy, DataDirLock
 from mass_tui.live_state import FIELDS, Ring
 from mass_tui.ui.alert_state import StateFile
-from mass_tui.ui.chart_render import ChartSpec, build, even_axis
-from mass_tui.ui.charts import Window, nice_step, time_ticks
+from mass_tui.ui.chart_render import ChartSpec, build, even_axis, legend
+from mass_tui.ui.charts import Window, episode_window, nice_step, time_ticks
 from mass_tui.ui.episodes import GAP_SECONDS, EpisodeBook, group, what_fired
 from mass_tui.ui.event_filter import RowState, chip, parse_filter, select
+from mass_tui.ui.keys import KEYS
 from mass_tui.ui.look import Look, detect
 from mass_tui.ui.raster import Canvas
-from mass_tui.ui.rows import event_header, event_row, now_phrase
-from mass_tui.ui.text import inert
+from mass_tui.ui.rows import episode_words, event_header, event_row, lasted_words, now_phrase
+from mass_tui.ui.screens import help_entries, help_split, render_map
+from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, spread_units, to_units
 
 
@@ -81,7 +84,7 @@ def test_readings_and_spreads_convert_for_every_unit():
     ("rose 5.2 °C in 10 min", "rose 9.4 °F in 10 min"),
     ("readings keep running above the forecast: the errors' EWMA +0.3 °C is past its limit ±0.2 °C",
      "readings keep running above the forecast: the errors' EWMA +0.5 °F is past its limit ±0.4 °F"),
-    ("temp_c 45 °C at or above the warning level 40 °C", "temp_c 113 °F at or above the warning level 104 °F"),
+    ("temp_c 45 °C at or above the warning level 40 °C", "Temperature 113 °F at or above the warning level 104 °F"),
     ("wave 6.94 m is +0.839 m off the forecast 6.101 m", "wave 22.8 ft is +2.75 ft off the forecast 20.02 ft"),
     ("pressure 1004.2 hPa", "pressure 29.654 inHg"),
     ("spread 3.1x the usual (limit 3x), 10 min", "spread 3.1x the usual (limit 3x), 10 min"),
@@ -424,3 +427,88 @@ async def test_the_events_list_follows_its_first_row_until_the_cursor_moves():
         await pilot.press("home")
         show(["crit-3", "crit-2", "crit-1", "warn-1"])
         assert events.selected == "crit-3" and events.cursor == 0
+
+
+# --- widths: charts and rows never wider than their pane --------------------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(st.integers(20, 220), st.integers(5, 14), st.sampled_from(["braille", "block", "ascii"]), st.booleans(),
+       st.sampled_from(["gust_mps", "pressure_msl_hpa", "temp_c", "co2_ppm", "unknown_var"]),
+       st.floats(-2e4, 2e4), st.floats(1e-3, 1e5), st.sampled_from([None, 3600.0, 86400.0]), st.booleans())
+def test_no_chart_line_is_wider_than_its_pane(width, height, glyphs, imperial, variable, base, scale, span, focus):
+    rows = _rows(400, flagged=200)
+    rows[:, 1] = base + scale * np.sin(np.arange(400) / 20)
+    rows[:, 2] = rows[:, 1]
+    look = Look(glyphs=glyphs)
+    window = Window(float(rows[300, 0]), span) if span else Window()
+    spec = ChartSpec(variable, width, height, 3.0, imperial, window, float(rows[250, 0]) if focus else None)
+    lines = build(rows, spec, look)
+    assert lines is not None and len(lines) == height
+    lines.append(legend(variable, 3.0, imperial, look, width))
+    for line in lines:
+        assert line.cell_len <= width, (width, line.plain)
+    assert lines[-1].plain.startswith(("──", "**"))  # the readings' entry always fits
+
+
+NAMES = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30) | st.sampled_from(
+    ["émile😀🌪️", "日本語", "日本語の気象台", "a\u0301b\u0301", "👩‍👩‍👧 family", "ｆｕｌｌｗｉｄｔｈ"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(NAMES, min_size=1, max_size=6), st.integers(60, 220))
+def test_rows_of_wide_names_keep_one_cell_width(names, width):
+    """CJK, emoji and combining marks in station names: every event row is `width` cells, as the header."""
+    eps = group([_a(i * 10.0, station=name, reason=f"{name} gust 22.5 m/s over the limit") for i, name in
+                 enumerate(names)])
+    rows = [event_row(ep, RowState(100.0), width, False, Look()) for ep in eps]
+    assert {r.cell_len for r in rows} == {width}
+    assert event_header(width).cell_len <= width
+    for name in names:
+        assert cell_len(fit(inert(name), 12)) == 12
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(NAMES, min_size=1, max_size=8, unique=True), st.integers(24, 120), st.integers(8, 30))
+def test_the_map_keeps_every_row_one_width_with_wide_names(names, width, height):
+    placed = {name: (40.0 + i * 0.37, -70.0 + i * 0.21) for i, name in enumerate(names)}
+    rows = render_map(placed, {}, names[0], width, height, Look())
+    assert {r.cell_len for r in rows} == {width}
+
+
+def test_both_columns_of_the_help_begin_with_a_section_name():
+    entries = help_entries(KEYS)
+    half = help_split(entries)
+    assert entries[0][1].startswith("[") and entries[half][1].startswith("[") and not entries[half][0]
+    assert abs(len(entries) - 2 * half) <= max(len(e) for e in _sections(entries))  # about half each
+
+
+def _sections(entries):
+    out = []
+    for key, words in entries:
+        if not key and words.startswith("["):
+            out.append([])
+        out[-1].append(words)
+    return out
+
+
+def test_a_converted_reason_names_the_variable_not_its_metric_column():
+    text = convert_reason("wave_height_m 7.09 m does not fit the station's other variables", True)
+    assert text.startswith("Wave height 23.3 ft") and "wave_height_m" not in text
+    assert convert_reason("wave_height_m 7.09 m", False) == "wave_height_m 7.09 m"
+
+
+def test_episode_words_say_the_variable_and_what_fired_once():
+    (gust,) = group([_a(0)])
+    (fall,) = group([_a(0, variable="pressure_msl_hpa", detector="pressure_tendency",
+                        reason="pressure fell 4.5 hPa in 3 h")])
+    assert episode_words(gust) == "wind gust over limit"
+    assert episode_words(fall) == "sea-level pressure falling"
+    assert lasted_words(gust, 10 * 3600.0) == "once" and lasted_words(gust, 0.0) == "0 s"
+
+
+def test_an_episode_window_holds_the_episode_and_its_peak():
+    first, last = 0.0, 30 * 86400.0
+    for start, end, peak in ((5 * 86400.0, 5 * 86400.0, 5 * 86400.0), (100.0, 7200.0, 3000.0),
+                             (last - 600, last, last), (10 * 86400.0, 12 * 86400.0, 11 * 86400.0)):
+        t0, t1 = episode_window(start, end, peak, first, last).bounds(first, last)
+        assert t0 <= start <= peak <= t1 and end <= t1 and t1 - t0 >= 6 * 3600.0 - 1e-6
+        assert t1 - t0 <= max(6 * 3600.0, (end - start) * 1.5) + 1e-6

@@ -30,7 +30,7 @@ from mass_tui.live_state import COL, LiveState, Snapshot
 from mass_tui.ui import screens
 from mass_tui.ui.alert_state import AlertState, StateFile
 from mass_tui.ui.chart_render import ChartSpec, build, legend
-from mass_tui.ui.charts import Window, sparkline
+from mass_tui.ui.charts import Window, episode_window, sparkline
 from mass_tui.ui.commands import MassCommands
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
 from mass_tui.ui.event_filter import SORTS, EventFilter, RowState, chip, parse_filter, select
@@ -39,12 +39,13 @@ from mass_tui.ui.look import Look
 from mass_tui.ui.rows import (
     SEVERITY_WORD,
     duration_words,
+    episode_words,
     event_header,
     event_row,
     local_time,
     now_strip,
 )
-from mass_tui.ui.text import inert
+from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
 from mass_tui.ui.what_if import MAX_RARITY, alarm_count, rarity_words, step_rarity, threshold_score
 from mass_tui.ui.widgets import Bar, EventList, KeyBar, StationList, VariablePane
@@ -87,7 +88,9 @@ class MassApp(App):
     #problem.visible { display: block; }
     #body { height: 1fr; }
     #main { width: 1fr; }
-    #panes { height: 1fr; }
+    /* No scrollbar: its thumb's partial blocks showed as stray "▇▇" beside the panes wherever its
+       colours did not (NO_COLOR, 16 colours, tmux); the last whole pane says what is below instead. */
+    #panes { height: 1fr; scrollbar-size-vertical: 0; }
     #filter { display: none; height: 3; }
     #filter.visible { display: block; }
     #status { background: $panel; }
@@ -98,9 +101,11 @@ class MassApp(App):
     MassApp.block EventList, MassApp.block StationList, MassApp.block VariablePane {
         border: solid $primary-darken-2;
     }
-    MassApp.ascii EventList, MassApp.ascii StationList, MassApp.ascii VariablePane {
+    MassApp.ascii EventList, MassApp.ascii StationList, MassApp.ascii VariablePane, MassApp.ascii .chart,
+    MassApp.ascii #map {
         border: ascii $primary-darken-2;
     }
+    MassApp.ascii HelpScreen > VerticalScroll, MassApp.ascii MuteScreen > Vertical { border: ascii $primary; }
     MassApp VariablePane.dense { border: none; }
     /* One line per variable leaves room: the events list takes it. */
     MassApp.dense-view #panes { height: auto; max-height: 60%; }
@@ -150,6 +155,7 @@ class MassApp(App):
         self._chart_due = 0.0
         self._charted_version = -1
         self._rebuilding = False
+        self._pane_redraw_due = False
         self._station_order: list[str] = []
         self._station_rows: dict[str, tuple[tuple, Text]] = {}  # station -> (what its row showed, the row)
         self._trouble_key: object = None
@@ -197,6 +203,7 @@ class MassApp(App):
         self.query_one("#stations", StationList).border_title = "stations by trouble"
         self._layout_classes(self.size.width, self.size.height)
         self.set_interval(1.0 / self.fast_hz, self.tick)
+        self.watch(self.query_one("#panes", VerticalScroll), "scroll_y", self._more_below, init=False)
         self.query_one("#events", EventList).focus()
         self._keys()
         self.run_engine()
@@ -254,6 +261,7 @@ class MassApp(App):
             self.render_all(charts=charts)
         else:
             self._bars()
+        self._tick_countdowns()
         if fresh:
             for ingested, count in self.state.drain_unseen():
                 self.latencies.append((time.monotonic() - ingested, count))
@@ -352,7 +360,7 @@ class MassApp(App):
             out.append(f"data {iso_utc(clock)[:16].replace('T', ' ')} UTC")
         out.append(" │ ", "dim")
         if self.engine_done and self.pace != "live":
-            out.append("replay ended", "bold")
+            out.append("replay ended" if self.source_label.startswith("replay") else "stopped", "bold")
         else:
             out.append(self.pace, "bold")
         out.append(" │ ", "dim")
@@ -361,7 +369,8 @@ class MassApp(App):
         if self.paused:
             chips.append(("⏸ PAUSED" if self.look.glyphs == "braille" else "PAUSED", "bold reverse"))
         if not self.window.live or self.focus_ts is not None:
-            when = self.window.end if self.window.end is not None else self.focus_ts
+            # The moment looked at (an episode's peak) when there is one, else the window's right edge.
+            when = self.focus_ts if self.focus_ts is not None else self.window.end
             what = f"viewing {local_time(when)}" if when is not None else "zoomed"
             chips.append((f"◀ {what} — Esc live" if self.look.glyphs == "braille" else f"< {what} - Esc live",
                           "bold reverse yellow" if self.look.color else "bold reverse"))
@@ -390,7 +399,7 @@ class MassApp(App):
             ended = max(snap.episodes.values(), key=lambda e: e.last, default=None)
             note = "no active anomaly"
             if ended is not None:
-                note += f" · last: {label_of(ended.variable).lower()} {ended.what}, ended {local_time(ended.last)}"
+                note += f" · last: {episode_words(ended)}, ended {local_time(ended.last)}"
         line = now_strip([(ep, self.row_state(ep)) for ep in active[:6]], self.imperial, self.look, width,
                          with_station=len(snap.stations) > 1, muted=muted, quiet_note=note)
         bar.show([line])
@@ -570,7 +579,7 @@ class MassApp(App):
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append("▶ " if name == self.station else "  ", "bold")
             line.append((SEVERITY_WORD[sev] if sev else "ok").ljust(5), style)
-            line.append(inert(name, name_width).ljust(name_width), "bold" if name == self.station else None)
+            line.append(fit(inert(name, 4 * name_width), name_width), "bold" if name == self.station else None)
             scores = self._station_scores(name, counts, spark_width)
             line.append(" " + sparkline(scores, spark_width, self.look.spark_levels), style)
             self._station_rows[name] = (key, line)
@@ -625,9 +634,26 @@ class MassApp(App):
             count = snap.counts.get(key, 0)
             latest = snap.latest.get(key)
             visible = pane.region.overlaps(view) if pane.region else True
-            width = max(20, (pane.size.width or container.size.width - 4))
+            # A pane not laid out yet: the container's width inside its scrollbar, less the pane's border
+            # and padding; the pane's first resize draws it again at its own width.
+            width = max(20, pane.size.width or container.scrollable_content_region.width - 4)
             lines = self._pane_lines(pane, snap, count, latest, compact, width, charts and visible)
             pane.show(lines)
+        self.call_after_refresh(self._more_below)
+
+    def _more_below(self, _scroll: object = None) -> None:
+        """ "↓ 3 more below (v, ↓)" under the last whole pane on screen when panes are hidden below it."""
+        container = self.query_one("#panes", VerticalScroll)
+        panes = list(self.query(VariablePane))
+        bottom = container.scroll_y + container.scrollable_content_region.height
+        whole = [p for p in panes if p.virtual_region.bottom <= bottom and not p.has_class("dense")]
+        below = [p for p in panes if p.virtual_region.bottom > bottom]
+        last = whole[-1] if whole and below else None
+        arrow = "↓" if self.look.glyphs != "ascii" else "down"
+        for pane in panes:
+            words = f"{arrow} {len(below)} more below (v, {arrow})" if pane is last else ""
+            if (pane.border_subtitle or "") != words:  # set only on change: it repaints the pane
+                pane.border_subtitle = words
 
     def _pane_lines(self, pane: VariablePane, snap: Snapshot, count: int, latest, compact: bool, width: int,
                     charts: bool) -> list[Text]:
@@ -653,7 +679,7 @@ class MassApp(App):
             spark_w = max(8, width - 64)
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(f"{pane.number} ", "dim")
-            line.append(label[:20].ljust(20), "bold")
+            line.append(fit(inert(label, 80), 20), "bold")
             line.append(fmt(value, shown).rjust(14), "bold")
             line.append("  ")
             line.append(sparkline(tail[:, COL["value"]], spark_w, self.look.spark_levels).ljust(spark_w),
@@ -686,18 +712,41 @@ class MassApp(App):
         focus = self.focus_ts if self.focus_variable in (None, pane.variable) else None
         key = (self.station, pane.variable, count, self.window, self.z, self.imperial, focus, width, height,
                self.look)
-        if pane.chart is not None and (pane.chart_key == key or not due):
+        # Between chart redraws the last chart is kept, but never at a width the pane no longer has.
+        if pane.chart is not None and (pane.chart_key == key or (not due and pane.chart_width == width)):
             return pane.chart
         rows = self.state.rows(self.station or "", pane.variable, upto=count)
         spec = ChartSpec(pane.variable, width, height, self.z, self.imperial, self.window, focus)
         lines = build(rows, spec, self.look)
+        pane.chart_empty = None
         if lines is None:
             lines = [Text(self._empty_chart_words(rows.shape[0]), style="italic", no_wrap=True)]
             lines += [Text("")] * (height - 1)
+            pane.chart_empty = rows.shape[0]
         else:
-            lines.append(legend(pane.variable, self.z, self.imperial, self.look))
-        pane.chart, pane.chart_key = lines, key
+            lines.append(legend(pane.variable, self.z, self.imperial, self.look, width))
+        pane.chart, pane.chart_key, pane.chart_width = lines, key, width
         return lines
+
+    def _tick_countdowns(self) -> None:
+        """The "next reading in 4:35" of empty charts, every second: only that line is redrawn (the
+        pane sends the cells that changed), so an idle screen writes a few bytes a second and no more."""
+        if self.controls.next_poll is None or self.screen is not self.screen_stack[0]:
+            return
+        for pane in self.query(VariablePane):
+            if pane.chart_empty is None or not pane.chart:
+                continue
+            old = pane.chart[0]
+            words = self._empty_chart_words(pane.chart_empty)
+            if old.plain == words:
+                continue
+            new = Text(words, style="italic", no_wrap=True)
+            pane.chart[0] = new
+            texts = pane.texts
+            at = next((i for i, t in enumerate(texts) if t is old), None)
+            if at is not None:
+                texts[at] = new
+                pane.show(texts)
 
     def _empty_chart_words(self, readings: int) -> str:
         if not self.window.live:
@@ -723,6 +772,20 @@ class MassApp(App):
         else:
             self.expanded.add(event.variable)
         self.render_all(charts=True)
+
+    @on(VariablePane.Resized)
+    def _pane_resized(self) -> None:
+        """A pane changed width (a scrollbar came or went, the station list showed): its lines are
+        drawn again at the new width once the layout settles (one redraw for many panes)."""
+        if not self._pane_redraw_due:
+            self._pane_redraw_due = True
+            self.call_after_refresh(self._redraw_panes)
+
+    def _redraw_panes(self) -> None:
+        self._pane_redraw_due = False
+        if self.snapshot is not None and not self._closing_down and self.screen is self.screen_stack[0]:
+            with self.batch_update():
+                self._panes(self.snapshot, charts=False)
 
     @on(VariablePane.Zoom)
     def _wheel(self, event: VariablePane.Zoom) -> None:
@@ -852,7 +915,9 @@ class MassApp(App):
             self.select_station(ep.station)
         bounds = self._bounds()
         if bounds is not None:
-            self.window = self.window.around(ep.peak_ts, *bounds)
+            info = self.snapshot.stations.get(ep.station) if self.snapshot is not None else None
+            clock = info.clock if info is not None and info.clock > float("-inf") else ep.last
+            self.window = episode_window(ep.start, ep.start + ep.duration(clock), ep.peak_ts, *bounds)
         self.focus_ts, self.focus_variable = ep.peak_ts, ep.variable
         self.render_all(charts=True)
         self.call_after_refresh(self._flash, ep.variable)
@@ -962,7 +1027,7 @@ class MassApp(App):
                         markup=False)
         else:
             self.alert_state.ack(ep.id)
-            self.notify(f"acknowledged: {inert(ep.station, 30)} {label_of(ep.variable)} {ep.what}", timeout=3,
+            self.notify(f"acknowledged: {inert(ep.station, 30)} {episode_words(ep)}", timeout=3,
                         markup=False)
         self.render_all(charts=False)
 

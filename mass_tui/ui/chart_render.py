@@ -102,7 +102,7 @@ def build(rows: np.ndarray, spec: ChartSpec, look: Look) -> list[Text] | None:
     ticks = [low + i * step for i in range(int(round((high - low) / step)) + 1) if low + i * step <= high + 1e-9]
     labels = [tick_label(v, step) for v in ticks]
     label_width = max(len(s) for s in labels)
-    cols = max(8, spec.width - label_width - 1)
+    cols = max(1, spec.width - label_width - 1)  # the labels, the axis and the plot: never past spec.width
     canvas = Canvas(cols, plot_rows, t0, t1, low, high, look.glyphs)
 
     forecast, _ = to_units(rows[:, COL["forecast"]], unit, spec.imperial)
@@ -169,20 +169,27 @@ def _colour(look: Look, name: str) -> str:
     return "" if c == "default" else c
 
 
-def legend(variable: str, z: float, imperial: bool, look: Look) -> Text:
-    """One line under the chart naming what each mark is (a legend inside the plot hides data)."""
+def legend(variable: str, z: float, imperial: bool, look: Look, width: int | None = None) -> Text:
+    """One line under the chart naming what each mark is (a legend inside the plot hides data), at most
+    `width` cells: the entries that do not fit are left out, the readings' first."""
     var = REGISTRY.get(variable)
     _, unit = to_units(0.0, var.unit if var else "", imperial)
-    line = "──" if look.glyphs != "ascii" else "**"
-    fc = "──" if look.glyphs != "ascii" else "++"
-    dots = "··" if look.glyphs != "ascii" else ".."
+    ascii_only = look.glyphs == "ascii"
+    line = "──" if not ascii_only else "**"
+    fc = "──" if not ascii_only else "++"
+    dots = "··" if not ascii_only else ".."
+    band = f"usual range (mean ± {z:g}σ)" if not ascii_only else f"usual range (mean +/- {z:g} sd)"
     out = Text(no_wrap=True, overflow="ellipsis")
     for mark, name, style in (
         (line, f"reading{f' ({unit})' if unit else ''}", _colour(look, "value")),
         (fc, "forecast", _colour(look, "forecast")),
-        (dots, f"usual range (mean ± {z:g}σ)", "dim" if not look.color else f"dim {_colour(look, 'band')}"),
+        (dots, band, "dim" if not look.color else f"dim {_colour(look, 'band')}"),
         (look.anomaly_marker, "anomaly", "bold " + _colour(look, "mark")),
     ):
-        out.append(mark, style.strip() or None)
-        out.append(f" {name}   ", "dim")
+        piece = Text.assemble((mark, style.strip() or None), (f" {name}", "dim"))
+        gap = 3 if out.cell_len else 0
+        if width is not None and out.cell_len + gap + piece.cell_len > width:
+            continue
+        out.append(" " * gap)
+        out.append_text(piece)
     return out

@@ -11,7 +11,6 @@ from datetime import datetime
 
 import numpy as np
 
-from detectors.ensemble import EnsembleParams
 from mass_tui.ui.units import to_units  # noqa: F401 - re-exported: callers used to find it here
 
 
@@ -177,25 +176,16 @@ class Window:
         return Window(None if end >= last else end, span)
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    z: float
-    h: float
-    burst: float = 3.0
-
-
-def what_if_scores(spike_z: np.ndarray, level_z: np.ndarray, cusum: np.ndarray, burst: np.ndarray,
-                   th: Thresholds, params: EnsembleParams, drift: np.ndarray | None = None) -> np.ndarray:
-    """The ensemble's combined score each point would have had under other z and h.
-
-    The drift view (an EWMA chart whose limit L has no key) keeps its
-    recorded weighted score; the other views are recomputed from their statistics.
-    """
-    parts = np.vstack((
-        np.abs(spike_z) * params.weight_spike / th.z,
-        np.abs(level_z) * params.weight_level / th.z,
-        cusum * params.weight_shift / th.h,
-        burst * params.weight_burst / th.burst,
-        np.zeros(len(spike_z)) if drift is None else drift,
-    ))
-    return np.nan_to_num(parts, nan=0.0).max(axis=0)
+def episode_window(start: float, end: float, peak: float, first: float, last: float,
+                   min_span: float = 6 * 3600.0) -> Window:
+    """The window showing an episode: its span from `start` to `end` (and its `peak`) with a quarter
+    of that span on each side, at least `min_span` seconds, centred on the episode (all data times,
+    epoch seconds). The data runs from `first` to `last`: a window reaching past `last` ends there
+    (live), and `Window.bounds` keeps the whole span on screen, so the peak is always inside it."""
+    lo, hi = min(start, peak), max(end, peak)
+    pad = max((hi - lo) / 4, (min_span - (hi - lo)) / 2, 0.0)
+    span = hi - lo + 2 * pad
+    stop = hi + pad
+    if stop >= last:
+        return Window(None, span)
+    return Window(max(stop, first + span), span)

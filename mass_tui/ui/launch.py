@@ -140,6 +140,9 @@ def live_app(config: Config, *, source: str | None, transport: str, max_speed: b
                         transport=link.transport, retry=link.retry if paced else None,
                         next_poll=link.next_poll if paced else None)
     label = source or f"consumer of the {transport} transport"
-    app = MassApp(link, state, controls, link.run, source_label=label, pace="live", alert_state=ui_state,
+    pace = "live"
+    if source is not None and source.startswith("simulator"):  # simulated time: say at what pace
+        pace = "simulated, max speed" if max_speed else "simulated, real time"
+    app = MassApp(link, state, controls, link.run, source_label=label, pace=pace, alert_state=ui_state,
                   **_options(config, app_options))
     return app, cleanup

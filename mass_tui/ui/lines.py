@@ -19,6 +19,8 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from mass_tui.ui.look import ASCII_CHARS
+
 
 def _cells(strip: Strip) -> list[tuple[str, Style | None]] | None:
     """One (character, style) per cell; None when a wide character makes cells and characters differ."""
@@ -68,6 +70,12 @@ class LineView(Widget):
         self._strips: list[Strip] = []
         self._width = -1
 
+    @property
+    def ascii_only(self) -> bool:
+        """The app draws with the ASCII glyph set (`Look.glyphs`)."""
+        look = getattr(self.app, "look", None)
+        return getattr(look, "glyphs", "") == "ascii"
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._texts))
 
@@ -116,6 +124,9 @@ class LineView(Widget):
         line.no_wrap = True
         line.end = ""
         line.truncate(width, overflow="ellipsis")
+        if self.ascii_only:  # TERM=vt100 and the like: the ASCII stand-ins, one for one (styles keep)
+            line = Text(line.plain.translate(ASCII_CHARS), style=line.style, justify=line.justify,
+                        no_wrap=True, end="", spans=line.spans)
         base = self.rich_style if base is None else base
         # The widget's style under the line's own (a span over it would override the line's colour).
         own = self.app.console.get_style(line.style) if line.style else None

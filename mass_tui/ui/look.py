@@ -83,6 +83,23 @@ class Look:
         return {"value": "blue", "forecast": "green", "band": "gray", "mark": "red"}[name]
 
 
+# Where the glyph set is ascii: one ASCII character for each drawn one (same width, so a line's styles
+# stay on their characters), and the words for the symbols a character cannot stand for.
+ASCII_CHARS = str.maketrans({
+    "≈": "~", "│": "|", "─": "-", "…": "~", "±": "+", "σ": "s", "·": ".", "◀": "<", "▶": ">", "✓": "v",
+    "●": "*", "⚠": "!", "✖": "X", "◆": "O", "—": "-", "↓": "v", "×": "x", "⏸": "=", "┤": "+", "└": "+",
+    "┬": "+", "▁": "_", "█": "#",
+})
+ASCII_WORDS = (("±", "+/-"), ("σ", "sd"), ("…", "..."), ("—", "-"), ("×", "x"))
+
+
+def ascii_words(text: str) -> str:
+    """Free text (help, reasons) for an ASCII terminal: "mean ± 3σ" becomes "mean +/- 3sd"."""
+    for glyph, words in ASCII_WORDS:
+        text = text.replace(glyph, words)
+    return text.translate(ASCII_CHARS)
+
+
 def detect(env: Mapping[str, str], theme: str = "auto") -> Look:
     """The `Look` for a terminal described by `env` (os.environ) and the `ui.theme` setting."""
     term = env.get("TERM", "").lower()

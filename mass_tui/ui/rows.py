@@ -16,7 +16,7 @@ from rich.text import Text
 from mass_tui.ui.episodes import Episode, label_of, unit_of
 from mass_tui.ui.event_filter import RowState
 from mass_tui.ui.look import Look
-from mass_tui.ui.text import inert
+from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
 
 SEVERITY_WORD = {"critical": "CRIT", "warning": "WARN", "info": "info"}
@@ -99,11 +99,8 @@ HEADINGS = {"sev": "sev", "station": "station", "variable": "variable", "what": 
 
 
 def _fit(text: str, width: int) -> str:
-    if width <= 0:
-        return text
-    if len(text) > width:
-        return text[: max(0, width - 1)] + "…"
-    return text.ljust(width)
+    """`text` in a column of `width` terminal cells (a name in CJK or with emoji takes two a character)."""
+    return text if width <= 0 else fit(text, width)
 
 
 def event_header(width: int) -> Text:
@@ -143,6 +140,25 @@ def event_row(ep: Episode, st: RowState, width: int, imperial: bool, look: Look)
     if st.quiet:
         out.stylize("dim")
     return out
+
+
+def episode_words(ep: Episode) -> str:
+    """The variable and what fired, without saying a word twice: "wind gust over limit" (not "wind gust
+    gust over limit"), "sea-level pressure falling", "wave height sudden jump"."""
+    label = label_of(ep.variable).lower()
+    what = ep.what
+    last = label.split()[-1] if label.split() else ""
+    if last and what.lower().split()[:1] == [last]:
+        what = what.split(" ", 1)[1] if " " in what else ""
+    return f"{label} {what}".strip()
+
+
+def lasted_words(ep: Episode, clock: float | None) -> str:
+    """How long an episode lasted, as the events list says it: "once" for a single reading that has
+    ended, else "3 h 10 min"."""
+    if ep.readings <= 1 and not ep.ongoing(clock):
+        return "once"
+    return duration_words(ep.duration(clock))
 
 
 _FELL = re.compile(r"pressure (fell|rose) (?P<size>[\d.]+ \S+) in (?P<span>.+)$")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich.cells import cell_len, split_graphemes
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -19,13 +20,14 @@ from textual.widgets.option_list import Option
 
 from mass_tui.live_state import COL
 from mass_tui.ui.chart_render import ChartSpec, build, legend
-from mass_tui.ui.charts import Window, nice_step
+from mass_tui.ui.charts import Window, episode_window, nice_step
 from mass_tui.ui.episodes import RANK, Episode, label_of, unit_of
 from mass_tui.ui.event_filter import RowState
 from mass_tui.ui.keys import GROUPS, LIST_KEYS, Key, key_name
 from mass_tui.ui.lines import LineView
-from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, duration_words, local_time, state_words
-from mass_tui.ui.text import inert
+from mass_tui.ui.look import ascii_words
+from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, lasted_words, local_time, state_words
+from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
 from mass_tui.ui.widgets import Bar, StationList
 
@@ -52,6 +54,27 @@ EXPLAIN = (
 )
 
 
+def help_entries(keys: list[Key]) -> list[tuple[str, str]]:
+    """(key, what it does) of the help screen, each group after its "[Title]" line."""
+    entries: list[tuple[str, str]] = []
+    for group, title in GROUPS.items():
+        entries.append(("", f"[{title}]"))
+        for k in keys:
+            if k.group == group and k.binding.show:
+                entries.append((" ".join(key_name(x) for x in k.binding.key.split(",")), k.binding.description))
+    entries.append(("", "[Lists and panes]"))
+    return entries + list(LIST_KEYS)
+
+
+def help_split(entries: list[tuple[str, str]]) -> int:
+    """Where the help's second column starts: at the section header ("[Title]") nearest the middle,
+    so each column begins with its section's name."""
+    heads = [i for i, (key, words) in enumerate(entries) if not key and words.startswith("[") and i > 0]
+    if not heads:
+        return (len(entries) + 1) // 2
+    return min(heads, key=lambda i: (abs(len(entries) - 2 * i), i))
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -70,21 +93,21 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("what it does")
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("what it does")
-        entries: list[tuple[str, str]] = []
-        for group, title in GROUPS.items():
-            entries.append(("", f"[{title}]"))
-            for k in self.keys:
-                if k.group == group and k.binding.show:
-                    entries.append((" ".join(key_name(x) for x in k.binding.key.split(",")), k.binding.description))
-        entries.append(("", "[Lists and panes]"))
-        entries += LIST_KEYS
-        half = (len(entries) + 1) // 2
-        for left, right in zip(entries[:half], entries[half:] + [("", "")], strict=False):
+        entries = help_entries(self.keys)
+        plain = getattr(getattr(self.app, "look", None), "glyphs", "") == "ascii"
+        if plain:  # TERM=vt100: "1 ... 9", "mean +/- z sd"
+            entries = [(ascii_words(k), ascii_words(w)) for k, w in entries]
+        half = help_split(entries)
+        left_col, right_col = entries[:half], entries[half:]
+        n = max(len(left_col), len(right_col))
+        left_col += [("", "")] * (n - len(left_col))
+        right_col += [("", "")] * (n - len(right_col))
+        for left, right in zip(left_col, right_col, strict=True):
             table.add_row(Text(left[0]), Text(left[1], style="bold" if left[1].startswith("[") else ""),
                           Text(right[0]), Text(right[1], style="bold" if right[1].startswith("[") else ""))
         with VerticalScroll():
             yield Static(table)
-            yield Static(Text(EXPLAIN))
+            yield Static(Text(ascii_words(EXPLAIN) if plain else EXPLAIN))
             yield Static(Text("Esc, q or ? closes this screen", style="dim"))
 
 
@@ -146,6 +169,14 @@ def alert_lines(app: MassApp, ep: Episode, st: RowState) -> Text:
     return out
 
 
+def _lasted(ep: Episode, clock: float | None) -> str:
+    """ "once" (a single reading, as the events list says), "lasted 3 h" or "ongoing for 3 h"."""
+    words = lasted_words(ep, clock)
+    if ep.ongoing(clock):
+        return f"ongoing for {words}"
+    return words if words == "once" else f"lasted {words}"
+
+
 class EpisodeScreen(Screen[None]):
     """One episode: what fired and why, what each view said, the chart at that moment, its readings."""
 
@@ -198,9 +229,9 @@ class EpisodeScreen(Screen[None]):
         self.query_one("#title", Bar).show([title])
         width = max(40, self.size.width - 4)
         summary = [
-            Text(f"started {local_time(ep.start)} · {'ongoing for' if ep.ongoing(st.clock) else 'lasted'} "
-                 f"{duration_words(ep.duration(st.clock))} · peak {fmt(peak, shown)} at {local_time(ep.peak_ts)} · "
-                 f"{ep.readings} reading{'s' if ep.readings != 1 else ''} · {state}", no_wrap=True),
+            Text(f"started {local_time(ep.start)} · {_lasted(ep, st.clock)} · peak {fmt(peak, shown)} at "
+                 f"{local_time(ep.peak_ts)} · {ep.readings} reading{'s' if ep.readings != 1 else ''} · {state}",
+                 no_wrap=True),
             Text(""),
         ]
         reason = Text("Why: ", style="bold")
@@ -220,9 +251,8 @@ class EpisodeScreen(Screen[None]):
         rows = app.state.rows(ep.station, ep.variable, upto=count)
         window = Window()
         if rows.shape[0]:
-            window = window.around(ep.peak_ts, float(rows[0, COL["ts"]]), float(rows[-1, COL["ts"]]))
-            span = max(ep.duration(st.clock) * 3, 6 * 3600.0)
-            window = Window(window.end, min(span, window.span or span))
+            window = episode_window(ep.start, ep.start + ep.duration(st.clock), ep.peak_ts,
+                                    float(rows[0, COL["ts"]]), float(rows[-1, COL["ts"]]))
         inner = self.query_one("#chart", LineView).size.width or width - 4
         spec = ChartSpec(ep.variable, max(20, inner), 11, app.z, imperial, window, ep.peak_ts)
         chart = build(rows, spec, app.look) if rows.shape[0] else None
@@ -230,14 +260,16 @@ class EpisodeScreen(Screen[None]):
             chart = [Text("the readings of this moment are no longer kept in memory (the store has them)",
                           style="italic")]
         else:
-            chart.append(legend(ep.variable, app.z, imperial, app.look))
+            chart.append(legend(ep.variable, app.z, imperial, app.look, max(20, inner)))
         self.query_one("#chart", LineView).show(chart)
-        self.query_one("#chart", LineView).border_title = Text(f"{label_of(ep.variable)} around the peak (◆)")
+        self.query_one("#chart", LineView).border_title = Text(
+            f"{label_of(ep.variable)} around the peak ({'◆' if app.look.glyphs == 'braille' else 'O'})")
 
         params = app.engine.params
         views = [Text("What each view of the ensemble said at the peak", style="bold")]
-        views += [Text(f"  {line}", no_wrap=True) for line in _views_at(rows, ep.peak_ts, app.z, app.h,
-                                                                         params.burst_ratio)]
+        said = _views_at(rows, ep.peak_ts, app.z, app.h, params.burst_ratio)
+        views += [Text(f"  {ascii_words(line) if app.look.glyphs == 'ascii' else line}", no_wrap=True)
+                  for line in said]
         self.query_one("#views", LineView).show(views)
 
         readings = app.state.readings(ep.id)
@@ -249,7 +281,8 @@ class EpisodeScreen(Screen[None]):
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(f"  {local_time(a.ts)}  {fmt(v, u):>12}  ")
             line.append(f"{SEVERITY_WORD.get(a.severity, a.severity):4}", app.look.severity_style(a.severity))
-            line.append(f"  {a.score:5.2f}  {inert(a.detector, 16):16}  {inert(convert_reason(a.reason, imperial))}")
+            line.append(f"  {a.score:5.2f}  {fit(inert(a.detector, 64), 16)}  ")
+            line.append(inert(convert_reason(a.reason, imperial)))
             lines.append(line)
         self.query_one("#readings", LineView).show(lines)
         hint = Text("Esc back · a ack · m mute · g charts at this moment · [ ] previous/next episode of "
@@ -312,6 +345,15 @@ class MuteScreen(ModalScreen[None]):
             return info.clock
         return self.ep.last if self.ep is not None else 0.0
 
+    def _span(self, seconds: float, episode: bool = True) -> tuple[float, float]:
+        """(start, end) in data time of a mute for `seconds`: an episode's from its start to `seconds` past
+        the newest data time (or past the episode's end, if later), so its past readings and the
+        next `seconds` of data are muted; a station's or a variable's from now on."""
+        clock = self._clock()
+        if self.ep is None or not episode:
+            return clock, clock + seconds
+        return min(clock, self.ep.start), max(clock, self.ep.last) + seconds
+
     def compose(self) -> ComposeResult:
         options: list[Option] = []
         name = inert(self.station, 40)
@@ -326,8 +368,12 @@ class MuteScreen(ModalScreen[None]):
             var = label_of(self.ep.variable)
             for seconds, words in DURATIONS[:3]:
                 key = f"ep-{int(seconds)}"
-                self.choices[key] = ({"episode": self.ep.id}, seconds, f"this {var} episode for {words}")
-                options.append(Option(Text(f"This episode for {words}"), id=key))
+                ends = self._span(seconds)[1]
+                self.choices[key] = ({"episode": self.ep.id}, seconds,
+                                     f"this {var} episode, from its start to {words} past data time "
+                                     f"{local_time(max(clock, self.ep.last))}")
+                options.append(Option(Text(f"This episode, to {words} past now (until {local_time(ends)})"),
+                                      id=key))
             self.choices["ep-end"] = ({"episode": self.ep.id}, FOREVER, f"this {var} episode until it ends")
             options.append(Option(Text("This episode until it ends"), id="ep-end"))
             for seconds, words in DURATIONS[1:]:
@@ -360,9 +406,8 @@ class MuteScreen(ModalScreen[None]):
             store.unmute(words)
             self.mass.notify("unmuted", timeout=3)
         else:
-            clock = self._clock()
-            store.mute(matchers, clock + seconds, start=min(clock, self.ep.start if self.ep else clock) - 1.0,
-                       comment=f"from the UI: {words}")
+            start, ends = self._span(seconds, episode="episode" in matchers)
+            store.mute(matchers, ends, start=start, comment=f"from the UI: {words}")
             self.mass.notify(f"muted {words}", timeout=3, markup=False)
         self.dismiss()
         self.mass.render_all(charts=False)
@@ -506,16 +551,30 @@ def render_map(placed: dict[str, tuple[float, float]], worst: dict[str, int], se
         label = f"{mark} {inert(name, 18)}"
         if name == selected:
             style = (style + " reverse").strip()
-        for i, ch in enumerate(label):
-            if c + i < width:
-                grid[r][c + i], styles[r][c + i] = ch, style
+        # One grid cell per terminal cell: a wide character takes two (the second holds ""), a
+        # combining one joins the cell before it, and what would pass the right edge is left out.
+        at = c
+        for start, stop, size in split_graphemes(label)[0]:
+            if size == 0:
+                continue
+            if at + size > width:
+                break
+            grid[r][at], styles[r][at] = label[start:stop], style
+            for k in range(1, size):
+                grid[r][at + k], styles[r][at + k] = "", style
+            at += size
     out = []
     for r in range(height):
+        row = grid[r]
+        for i, ch in enumerate(row):  # a label drawn over half of a wide character: a space instead
+            if (ch and cell_len(ch) == 2 and (i + 1 >= width or row[i + 1] != "")) or \
+                    (ch == "" and (i == 0 or cell_len(row[i - 1]) != 2)):
+                row[i] = " "
         text = Text(no_wrap=True)
-        for ch, style in zip(grid[r], styles[r], strict=True):
+        for ch, style in zip(row, styles[r], strict=True):
             text.append(ch, style or None)
         out.append(text)
     return out
 
 
-__all__ = ["EpisodeScreen", "HelpScreen", "MapScreen", "MuteScreen", "render_map"]
+__all__ = ["EpisodeScreen", "HelpScreen", "help_entries", "help_split", "MapScreen", "MuteScreen", "render_map"]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sources.variables import REGISTRY
+
 
 @dataclass(frozen=True)
 class Conversion:
@@ -73,16 +75,32 @@ _DELTA_BEFORE = re.compile(r"(?:rose|fell|by|changed|change of|spread|than|limit
 _DELTA_AFTER = re.compile(r"^\s*(?:off|from|above|below|change)\b")
 
 
+# A variable's name as the detectors write it ("wave_height_m 7.09 m does not fit ..."): its suffix
+# names the metric unit, so a converted reason says the variable's display name instead.
+_VARIABLE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, REGISTRY), key=len, reverse=True)) + r")\b")
+
+
+def _display_names(text: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        label = REGISTRY[m[1]].label
+        return label if m.start() == 0 else label.lower()
+
+    return _VARIABLE.sub(sub, text)
+
+
 def convert_reason(text: str, imperial: bool) -> str:
     """A detector's reason with every number-and-unit in the chosen system.
 
     Differences (a signed number, one after "±", "rose", "fell", "by") scale
     without the offset, so "is -3.68 °C off the forecast 6.5 °C" becomes
     "is -6.62 °F off the forecast 43.7 °F". Each number keeps its precision
-    (its decimals, more for a factor like hPa to inHg).
+    (its decimals, more for a factor like hPa to inHg). A variable's name,
+    whose suffix is its metric unit, becomes its display name
+    ("wave_height_m 7.09 m" becomes "Wave height 23.3 ft").
     """
     if not imperial:
         return text
+    text = _display_names(text)
 
     def sub(m: re.Match[str]) -> str:
         conv = IMPERIAL[m["unit"]]

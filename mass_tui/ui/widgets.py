@@ -287,6 +287,9 @@ class VariablePane(LineView, can_focus=True):
             super().__init__()
             self.variable = variable
 
+    class Resized(Message):
+        """The pane's width changed: its chart, drawn for the old width, must be drawn again."""
+
     BINDINGS = [
         Binding("enter", "toggle", "Expand", show=False),
         Binding("down,j", "step(1)", "Next pane", show=False),
@@ -299,7 +302,14 @@ class VariablePane(LineView, can_focus=True):
         self.number = number
         self.chart: list[Text] | None = None  # the chart's last lines, kept between chart redraws
         self.chart_key: object = None  # what the chart was drawn from
+        self.chart_empty: int | None = None  # readings so far while the chart waits for a second one
+        self.chart_width = 0  # the width the chart was drawn for
         self.title_text = ""
+
+    def on_resize(self) -> None:
+        super().on_resize()
+        if self.chart is not None and self.size.width and self.size.width != self.chart_width:
+            self.post_message(self.Resized())
 
     def action_toggle(self) -> None:
         self.post_message(self.Toggle(self.variable))
