@@ -45,3 +45,37 @@ class Broker:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+
+# What the Kafka tests share: the service's environment, numbered messages, the stored stream, a bounded wait.
+def kafka_env(tmp_path, broker: Broker, topic: str, group: str) -> dict[str, str]:
+    from tests.conftest import ROOT
+
+    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MASS_DATA_DIR": str(tmp_path / "data"),
+            "MASS_LOG_DIR": str(tmp_path / "logs"), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "KAFKA_TOPIC": topic, "KAFKA_GROUP_ID": group}
+
+
+def numbered_messages(n: int, start: int = 0) -> list[bytes]:
+    import json
+
+    return [json.dumps({"ts": 1_700_000_000 + 60 * i, "station": f"s{i % 4}", "temp_c": 10 + (i % 24) * 0.3})
+            .encode() for i in range(start, start + n)]
+
+
+def stored_stream(tmp_path) -> list[dict]:
+    import json
+
+    path = tmp_path / "data" / "db" / "consumer_stream.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for(predicate, seconds: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

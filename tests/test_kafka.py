@@ -6,7 +6,6 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 from confluent_kafka import Producer
 
@@ -14,32 +13,11 @@ from mass_tui.config import load_config
 from mass_tui.service import run_consumer
 from sources.kafka_transport import KafkaSink, KafkaSource, ensure_topic
 
-from .conftest import ROOT, sigkill_when
-
-
-def _env(tmp_path: Path, broker, topic: str, group: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MASS_DATA_DIR": str(tmp_path / "data"),
-            "MASS_LOG_DIR": str(tmp_path / "logs"), "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-            "KAFKA_TOPIC": topic, "KAFKA_GROUP_ID": group}
-
-
-def _messages(n: int, start: int = 0) -> list[bytes]:
-    return [json.dumps({"ts": 1_700_000_000 + 60 * i, "station": f"s{i % 4}", "temp_c": 10 + (i % 24) * 0.3})
-            .encode() for i in range(start, start + n)]
-
-
-def _stored(tmp_path: Path) -> list[dict]:
-    path = tmp_path / "data" / "db" / "consumer_stream.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-
-
-def _wait(predicate, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from .conftest import sigkill_when
+from .kafka_broker import kafka_env as _env
+from .kafka_broker import numbered_messages as _messages
+from .kafka_broker import stored_stream as _stored
+from .kafka_broker import wait_for as _wait
 
 
 def test_produce_keyed_then_group_consume_commit_and_resume(kafka_broker):

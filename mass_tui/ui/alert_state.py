@@ -130,10 +130,7 @@ class StateFile:
         return episode_id in self._acks
 
     def mute(self, matchers: Mapping[str, str], until: float, *, start: float, comment: str = "") -> Silence:
-        if not matchers:
-            raise ValueError("a silence needs at least one matcher")
-        if until <= start:
-            raise ValueError(f"a silence must end after it starts ({until} <= {start})")
+        _check_mute(matchers, start, until)
         sil = Silence(uuid.uuid4().hex[:12], dict(matchers), start, until, comment)
         with self._lock:
             self._silences[sil.id] = sil
@@ -225,10 +222,7 @@ class SharedAlertState:
     def mute(self, matchers: Mapping[str, str], until: float, *, start: float, comment: str = "") -> Silence:
         from mass_tui.alerts.matchers import Matcher
 
-        if not matchers:
-            raise ValueError("a silence needs at least one matcher")
-        if until <= start:
-            raise ValueError(f"a silence must end after it starts ({until} <= {start})")
+        _check_mute(matchers, start, until)
         made = self.store.add_silence([Matcher.make(k, "=", v) for k, v in matchers.items()], start, until,
                                       created_by="ui", comment=comment)
         self._wrote()
@@ -255,3 +249,11 @@ def _ui_silence(s: Any) -> Silence:
     matchers = {m.name: m.value if m.op == "=" else f"{m.op[1:]}{m.value}" if m.op == "=~" else f"{m.op}{m.value}"
                 for m in s.matchers}
     return Silence(s.id, matchers, s.starts_at, s.ends_at, s.comment, s.created_at)
+
+
+def _check_mute(matchers: Mapping[str, str], start: float, until: float) -> None:
+    """Raises ValueError for a mute no silence can express: no matcher, or a span that ends first."""
+    if not matchers:
+        raise ValueError("a silence needs at least one matcher")
+    if until <= start:
+        raise ValueError(f"a silence must end after it starts ({until} <= {start})")
