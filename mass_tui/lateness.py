@@ -44,7 +44,8 @@ from sources.schema import FieldRejection, Rejection, iso_utc
 # Stored instants remembered, over all stations: a restart re-reads what was read after the last
 # committed position, at most one transport read (4,096 messages, one reading each but for
 # Telegraf's batched messages), and the store's last lines are exactly those; four times that
-# covers it with room, whatever the data's time step. About 250 bytes an instant: ~4 MiB.
+# covers it with room, whatever the data's time step. About 530 bytes an instant: ~8 MiB
+# (bench/dedupe_cost.py).
 REMEMBERED = 16384
 
 

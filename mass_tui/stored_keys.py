@@ -13,7 +13,8 @@ instants in memory; everything else it asks of the store, through the two reads 
 
 An entry is `(names, values)`: variable names and their stored values (floats), the
 form `OrderCheck` keeps. Times are epoch seconds (UTC). Lines that do not parse, or
-lack a station or a usable `ts`, are skipped (the store's readers count them).
+lack a station or a usable `ts`, are skipped (the store's readers count them), and so is a
+torn last line (no newline: a crash inside a write; the store cuts it before appending).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mass_tui.store import STREAM, JsonlStore, read_jsonl
+import orjson
+
+from mass_tui.store import STREAM, JsonlStore
 from sources.schema import parse_time
 from sources.variables import REGISTRY
 
@@ -48,24 +51,76 @@ class Recalled:
         return sum(map(len, self.seen.values()))
 
 
-def _records(store: JsonlStore) -> Iterator[tuple[str, float, dict[str, Any]]]:
-    """(station, ts, record) of every stored observation, in store order (rotated files first)."""
-    times: dict[Any, float] = {}  # one instant is many stations' time: parse each text once
+def _records(store: JsonlStore) -> Iterator[tuple[str, float, bytes]]:
+    """(station, ts, line) of every stored observation, in store order (rotated files first), read
+    line by line. The store's own lines begin `{"ts":"…","station":"…",`: those two are cut out of the
+    bytes without parsing the rest (the scan's whole cost); any other line is parsed whole."""
+    times: dict[bytes, float] = {}  # one instant is many stations' time: parse each text once
     for path in store.files(STREAM):
-        for record in read_jsonl(path):
-            station, raw = record.get("station"), record.get("ts")
-            if not isinstance(station, str):
-                continue
-            ts = times.get(raw) if isinstance(raw, str | int | float) else None
-            if ts is None:
-                try:
-                    ts = parse_time(raw)
-                except ValueError:
-                    continue
-                if len(times) > 65536:
-                    times.clear()
-                times[raw] = ts
-            yield station, ts, record
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed below; a file rotated away meanwhile is skipped
+        except FileNotFoundError:
+            continue
+        with fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    continue  # torn: cut off at the next append, so not stored
+                key = _fast_key(line)
+                if key is None:
+                    key = _slow_key(line)
+                    if key is None:
+                        continue
+                station, raw = key
+                ts = times.get(raw)
+                if ts is None:
+                    try:
+                        ts = parse_time(raw.decode() if isinstance(raw, bytes) else raw)
+                    except (ValueError, UnicodeDecodeError):
+                        continue
+                    if len(times) > 65536:
+                        times.clear()
+                    times[raw] = ts
+                yield station, ts, line
+
+
+def _fast_key(line: bytes) -> tuple[str, bytes] | None:
+    if not line.startswith(b'{"ts":"'):
+        return None
+    end = line.find(b'"', 7)
+    if end < 0 or not line.startswith(b',"station":"', end + 1):
+        return None
+    start = end + 13
+    stop = line.find(b'"', start)
+    name = line[start:stop]
+    if stop < 0 or b"\\" in name:
+        return None  # an escaped character: leave it to the parser
+    try:
+        return name.decode(), line[7:end]
+    except UnicodeDecodeError:
+        return None
+
+
+def _slow_key(line: bytes) -> tuple[str, Any] | None:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("station"), str):
+        return None
+    raw = record.get("ts")
+    if isinstance(raw, str):
+        raw = raw.encode()
+    elif not isinstance(raw, int | float) or isinstance(raw, bool):
+        return None
+    return record["station"], raw
+
+
+def _record(line: bytes) -> dict[str, Any]:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 class _Names:
@@ -86,7 +141,7 @@ def scan_stored(store: JsonlStore, keep: int) -> tuple[list[tuple[str, float, En
     """(the last `keep` stored observations as (station, ts, entry), oldest first; station -> the
     newest ts among the stored observations before those). One pass over the stored stream:
     about 1 s per million lines (see README, Performance)."""
-    tail: deque[tuple[str, float, dict[str, Any]]] = deque()
+    tail: deque[tuple[str, float, bytes]] = deque()
     floors: dict[str, float] = {}
     for item in _records(store):
         tail.append(item)
@@ -95,7 +150,7 @@ def scan_stored(store: JsonlStore, keep: int) -> tuple[list[tuple[str, float, En
             if ts > floors.get(station, -math.inf):
                 floors[station] = ts
     names = _Names()
-    return [(s, t, names.entry(r)) for s, t, r in tail], floors
+    return [(s, t, names.entry(_record(line))) for s, t, line in tail], floors
 
 
 def recall_stored(store: JsonlStore, stations: Iterable[str], lo: float, limit: int) -> Recalled:
@@ -103,25 +158,25 @@ def recall_stored(store: JsonlStore, stations: Iterable[str], lo: float, limit: 
     fit in `limit` entries (all of those at `lo` whatever the limit, so a recall always covers
     its first instant). `hi` says where the answer stops being complete. One pass over the store."""
     wanted = frozenset(stations)
-    heap: list[tuple[float, int, str, dict[str, Any]]] = []  # max-heap by ts (negated)
-    at_lo: list[tuple[str, float, dict[str, Any]]] = []
+    heap: list[tuple[float, int, str, bytes]] = []  # max-heap by ts (negated)
+    at_lo: list[tuple[str, float, bytes]] = []
     hi = math.inf
-    for n, (station, ts, record) in enumerate(_records(store)):
+    for n, (station, ts, line) in enumerate(_records(store)):
         if station not in wanted or ts < lo or ts >= hi:
             continue
         if ts == lo:
-            at_lo.append((station, ts, record))
+            at_lo.append((station, ts, line))
             continue
-        heapq.heappush(heap, (-ts, n, station, record))
+        heapq.heappush(heap, (-ts, n, station, line))
         if len(heap) > limit:
             hi = -heap[0][0]  # the newest kept goes, and every other at its time: the answer ends there
             while heap and -heap[0][0] >= hi:
                 heapq.heappop(heap)
     names = _Names()
     out = Recalled(wanted, lo, hi)
-    for station, ts, record in at_lo + [(s, -t, r) for t, _, s, r in heap]:
+    for station, ts, line in at_lo + [(s, -t, r) for t, _, s, r in heap]:
         seen = out.seen.setdefault(station, {})
-        entry = names.entry(record)
+        entry = names.entry(_record(line))
         before = seen.get(ts)  # one instant stored in two rows (complementary values): both count
         seen[ts] = entry if before is None else merged(before, entry)
     return out
