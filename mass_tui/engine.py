@@ -123,6 +123,7 @@ class BatchResult:
     late: int = 0
     conflicts: int = 0
     out_of_order: int = 0
+    duplicates: int = 0  # readings dropped whole: already stored with the same values
 
 
 ScoredBatch = BatchResult
@@ -162,8 +163,9 @@ class Engine:
         self._threshold_request: dict[str, float] | None = None
         self.decoder = Decoder(input_policy(config))
         # Time order per series: late readings, duplicates (a re-poll, a re-read after a
-        # crash) and conflicting duplicates are sorted out before scoring.
-        self.order = OrderCheck(horizon_s=max(1.0, config.get("store.warm_hours")) * 3600.0)
+        # crash, a file replayed again) and conflicting duplicates are sorted out before
+        # scoring, against what the store holds (read at the first batch), not just this run.
+        self.order = OrderCheck(store=store)
         self._pending: dict[str, int] = {}  # reasons quarantined since the last scored batch
 
     def warm(self, hours: float | None = None) -> int:
@@ -276,6 +278,9 @@ class Engine:
             c.late += ordered.late
             c.out_of_order += ordered.late
             c.conflicts += ordered.conflicts
+            if ordered.duplicates:
+                log.info("%d readings already stored with the same values dropped as duplicates (%d so far)",
+                         ordered.duplicates, c.duplicates)
             rejected += sum(isinstance(r, Rejection) for r in ordered.quarantined)
             self.quarantine(ordered.quarantined)
         reasons, self._pending = self._pending, {}
@@ -284,8 +289,14 @@ class Engine:
         if n == 0:
             if self.store is not None:
                 self.store.flush()  # the rejections of an all-bad batch
-            return BatchResult(batch, [], rejected, fields_rejected=fields_rejected, reasons=reasons,
-                               late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late)
+            empty = BatchResult(batch, [], rejected, fields_rejected=fields_rejected, reasons=reasons,
+                                late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late,
+                                duplicates=0 if self._warming else ordered.duplicates, started=started)
+            if not self._warming:  # a batch of duplicates or rejects still counts (the metrics)
+                for sink in self.sinks:
+                    if getattr(sink, "counts_empty", False):
+                        sink.write(empty)
+            return empty
         traces: list[SeriesTrace] | None = [] if self.sinks.wants_series and not self._warming else None
         by_station: dict[str, list[int]] = {}
         for i, station in enumerate(batch.station):
@@ -326,7 +337,8 @@ class Engine:
                              totals={"rejected": c.rejected, "alerts": self.alerts.sent_events if self.alerts else 0,
                                      "fields_rejected": c.fields_rejected, "late": c.late},
                              started=started, fields_rejected=fields_rejected, reasons=reasons,
-                             late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late, muted=muted)
+                             late=ordered.late, conflicts=ordered.conflicts, out_of_order=ordered.late, muted=muted,
+                             duplicates=ordered.duplicates)
         self.sinks.write(result)
         result.seconds = time.perf_counter() - started
         return result
@@ -482,8 +494,7 @@ class Engine:
             "first_ts": iso_utc(c.first_ts) if c.first_ts is not None else None,
             "last_ts": iso_utc(c.last_ts) if c.last_ts is not None else None,
         }
-        if c.duplicates:
-            out["duplicates"] = c.duplicates
+        out["duplicates"] = c.duplicates
         out["fields_rejected"] = c.fields_rejected
         out["late"] = c.late
         out["conflicts"] = c.conflicts

@@ -18,24 +18,35 @@ Lateness is per (station, variable), because one station's products arrive on
 their own clocks (Open-Meteo's weather and air quality have different time
 steps). Cross-variable rules (the fire pattern) take a station's rows only
 while the station's clock moves forward.
+
+What "already stored" means survives a restart: with a store, the check reads the
+stored stream at its first batch (`mass_tui.stored_keys`), remembers its last
+REMEMBERED instants and, for each station, the newest instant of the rest. A reading
+the memory does not hold but whose station has stored readings at or after its time
+is looked up in the store, so a re-read after `kill -9`, a deleted position file or a
+recording replayed twice is a duplicate, never stored twice.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections import deque
 from dataclasses import dataclass, field
-from itertools import islice
 
 import numpy as np
 
+from mass_tui.store import JsonlStore
+from mass_tui.stored_keys import Recalled, merged, recall_stored, scan_stored
 from sources.batch import ObservationBatch
 from sources.schema import FieldRejection, Rejection, iso_utc
 
-# Instants remembered per station for the duplicate and conflict checks: those within `horizon_s`
-# of the station's newest one, and at most this many. A restart re-reads at most one transport batch
-# (4,096 messages) and rebuilds this from the warm start's span, so both bounds cover a re-read.
-SEEN_PER_STATION = 4096
-DEFAULT_HORIZON_S = 6 * 3600.0
+# Stored instants remembered, over all stations: a restart re-reads what was read after the last
+# committed position, at most one transport read (4,096 messages, one reading each but for
+# Telegraf's batched messages), and the store's last lines are exactly those; four times that
+# covers it with room, whatever the data's time step. About 530 bytes an instant: ~8 MiB
+# (bench/dedupe_cost.py).
+REMEMBERED = 16384
 
 
 @dataclass
@@ -52,24 +63,46 @@ class Ordered:
 
 
 class OrderCheck:
-    """The lateness, duplicate and conflict policy above, with bounded memory per station.
+    """The lateness, duplicate and conflict policy above, with bounded memory.
 
-    A duplicate older than `horizon_s` before its station's newest reading (or past the
-    newest SEEN_PER_STATION instants) is no longer recognised: it counts as late, and is
-    stored. The engine sets the horizon to the warm start's span (`store.warm_hours`).
+    Memory: the `capacity` most recently stored instants (all stations together, so it does
+    not grow with the number of stations, nor depend on the data's time step), plus one
+    float per station that has forgotten instants (the newest of them, its "floor"), plus,
+    while a re-delivery older than that is going on, at most 2 x `capacity` instants read
+    back from the store. An instant leaves the memory only by raising its station's floor,
+    so a reading at or before the floor that the memory lacks is looked up in `store`
+    (one pass over the stored stream per `capacity` instants re-delivered, counted in
+    `recalls`): exceeding the memory costs time, never a second copy. Without a store
+    (a bare check) such a reading cannot be told from a new late one: it is stored, late.
     """
 
-    def __init__(self, horizon_s: float = DEFAULT_HORIZON_S) -> None:
-        self.horizon_s = float(horizon_s)
+    def __init__(self, capacity: int = REMEMBERED, store: JsonlStore | None = None) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity {capacity} must be >= 1")
+        self.capacity = int(capacity)
+        self.store = store
+        self._loaded = store is None  # the stored stream is read at the first batch that is not warming
         self._seen: dict[str, dict[float, object]] = {}  # station -> ts -> (names, values) or {name: value}
+        self._order: deque[str] = deque()  # the station of each remembered instant, oldest first
+        self._floor: dict[str, float] = {}  # station -> newest stored instant no longer remembered
+        self._recall: Recalled | None = None
+        self.recalls = 0  # passes over the store for re-deliveries older than the memory
         self._last_station: dict[str, float] = {}  # the latest instant stored per station
         self._last: dict[tuple[str, str], float] = {}  # (station, variable) -> latest instant scored
         self._last_composite: dict[str, float] = {}
 
+    def remembered(self) -> int:
+        """Instants held in memory now (at most `capacity` between batches)."""
+        return sum(map(len, self._seen.values()))
+
     def check(self, batch: ObservationBatch, warming: bool = False) -> Ordered:
+        """Sort one batch out (rows of a station in time order within it); `warming`: the stored
+        stream replayed into the detectors at a start (nothing counted, nothing looked up)."""
         n = len(batch)
         if n == 0:
             return Ordered(batch)
+        if not warming and not self._loaded:
+            self._load()
         by_station: dict[str, list[int]] = {}
         for i, station in enumerate(batch.station):
             rows = by_station.get(station)
@@ -85,10 +118,11 @@ class OrderCheck:
         composite: np.ndarray | None = None
         out = Ordered(batch)
         drop_values: list[tuple[int, str]] = []
+        slow: list[tuple[str, list[int]]] = []
         for station, rows in by_station.items():
             idx = np.asarray(rows)
             t = ts[idx]
-            last = self._last_station.get(station, -np.inf)
+            last = max(self._last_station.get(station, -math.inf), self._floor.get(station, -math.inf))
             if t[0] > last and (t.size == 1 or bool(np.all(np.diff(t) > 0))):
                 self._last_station[station] = float(t[-1])
                 self._remember(station, t, idx, names, cols)
@@ -97,8 +131,11 @@ class OrderCheck:
                     if present.any():
                         self._last[(station, name)] = float(t[present][-1])
                 self._last_composite[station] = float(t[-1])
-                continue
-            # The slow path: some instant of this station repeats or goes back.
+            else:
+                slow.append((station, rows))
+        stored = {} if warming or not slow else self._look_up(slow, ts)
+        for station, rows in slow:
+            # Some instant of this station repeats or goes back.
             if fed is None:
                 fed = {name: ~np.isnan(col) for name, col in zip(names, cols, strict=True)}
                 composite = np.ones(n, dtype=bool)
@@ -106,6 +143,8 @@ class OrderCheck:
             for i in rows:
                 ti = float(ts[i])
                 before = seen.get(ti)
+                if before is None:
+                    before = stored.get((station, ti))
                 new_values: dict[str, float] = {}
                 conflicts: list[tuple[str, float, float]] = []
                 dup = late = 0
@@ -138,6 +177,8 @@ class OrderCheck:
                             _row_json(batch, i), "conflict"))
                     else:
                         out.duplicates += 1
+                    if before is not None and ti not in seen:  # known from the store: remember it now
+                        self._add(station, seen, ti, before)
                     continue
                 for name, v, old in conflicts:
                     out.conflicts += 1
@@ -147,16 +188,15 @@ class OrderCheck:
                         f"where {old:g} was already taken", "conflict", name))
                 if late:
                     out.late += 1
-                merged = dict(_items(before, names)) if before is not None else {}
-                merged.update(new_values)
-                seen[ti] = merged
+                entry = merged(before, new_values) if before is not None else new_values
+                self._add(station, seen, ti, entry)
                 last = self._last_station.get(station, -np.inf)
                 self._last_station[station] = max(last, ti)
                 if ti < self._last_composite.get(station, -np.inf) or late:
                     composite[i] = False
                 else:
                     self._last_composite[station] = ti
-            self._trim(station, seen)
+        self._trim()
         if warming:
             out.duplicates = out.late = out.conflicts = 0
             out.quarantined = []
@@ -174,34 +214,98 @@ class OrderCheck:
         return out
 
     def forget(self, station: str) -> None:
-        """Drop what is kept of a station (the detector bank evicted it, idle, to make room)."""
-        self._seen.pop(station, None)
-        self._last_station.pop(station, None)
+        """Drop what is kept of a station (the detector bank evicted it, idle, to make room); its
+        newest instant stays as its floor, so a re-delivery of it is still looked up."""
+        seen = self._seen.pop(station, None)
+        newest = max(seen, default=-math.inf) if seen else -math.inf
+        newest = max(newest, self._last_station.pop(station, -math.inf))
+        if newest > self._floor.get(station, -math.inf):
+            self._floor[station] = newest
         self._last_composite.pop(station, None)
         for key in [k for k in self._last if k[0] == station]:
             del self._last[key]
+
+    def _load(self) -> None:
+        """Remember the stored stream's last `capacity` instants, and each station's floor."""
+        self._loaded = True
+        if self.store is None:
+            return
+        tail, floors = scan_stored(self.store, self.capacity)
+        for station, ts in floors.items():
+            if ts > self._floor.get(station, -math.inf):
+                self._floor[station] = ts
+        for station, ts, entry in tail:
+            seen = self._seen.setdefault(station, {})
+            before = seen.get(ts)
+            if before is None:
+                self._add(station, seen, ts, entry)
+            else:  # also in the warm span, or one instant stored in two rows
+                seen[ts] = merged(before, entry)
+            if ts > self._last_station.get(station, -math.inf):
+                self._last_station[station] = ts
+        self._trim()
+
+    def _look_up(self, slow: list[tuple[str, list[int]]], ts: np.ndarray) -> dict[tuple[str, float], object]:
+        """What the store holds at the instants of these rows that the memory cannot answer for."""
+        if self.store is None:
+            return {}
+        wanted: list[tuple[str, float]] = []
+        for station, rows in slow:
+            floor = self._floor.get(station)
+            if floor is None:
+                continue
+            seen = self._seen.get(station, {})
+            wanted.extend((station, t) for t in ts[rows].tolist() if t <= floor and t not in seen)
+        found: dict[tuple[str, float], object] = {}
+        while wanted:
+            recall = self._recall
+            if recall is not None:
+                rest = []
+                for station, t in wanted:
+                    if not recall.covers(station, t):
+                        rest.append((station, t))
+                    elif (entry := recall.seen.get(station, {}).get(t)) is not None:
+                        found[(station, t)] = entry
+                wanted = rest
+                if not wanted:
+                    break
+            # Each pass covers at least the oldest instant asked for: the loop ends.
+            self._recall = recall_stored(self.store, {s for s, _ in wanted}, min(t for _, t in wanted),
+                                         self.capacity)
+            self.recalls += 1
+        return found
 
     def _remember(self, station: str, t: np.ndarray, idx: np.ndarray, names: tuple[str, ...],
                   cols: list[np.ndarray]) -> None:
         seen = self._seen.setdefault(station, {})
         values = zip(*[col[idx].tolist() for col in cols], strict=True) if cols else [()] * t.size
         seen.update(zip(t.tolist(), [(names, v) for v in values], strict=True))
-        self._trim(station, seen)
+        self._order.extend([station] * t.size)
 
-    def _trim(self, station: str, seen: dict) -> None:
-        excess = len(seen) - SEEN_PER_STATION
-        if excess > 0:  # dicts keep insertion order: the oldest go
-            for old in list(islice(seen, excess)):
-                del seen[old]
-        # Beyond the horizon: readings arrive mostly in time order, so the oldest sit in front.
-        cutoff = self._last_station.get(station, -np.inf) - self.horizon_s
-        stale = []
-        for instant in seen:
-            if instant >= cutoff:
-                break
-            stale.append(instant)
-        for instant in stale:
-            del seen[instant]
+    def _add(self, station: str, seen: dict, ts: float, entry: object) -> None:
+        if ts not in seen:
+            self._order.append(station)
+        seen[ts] = entry
+
+    def _trim(self) -> None:
+        """Forget the oldest remembered instants past `capacity`, each raising its station's floor."""
+        recall = self._recall
+        while len(self._order) > self.capacity:
+            station = self._order.popleft()
+            seen = self._seen.get(station)
+            if not seen:
+                continue  # the station was forgotten whole
+            ts = next(iter(seen))  # dicts keep insertion order: the first one is the oldest remembered
+            entry = seen.pop(ts)
+            if not seen:
+                del self._seen[station]
+            if ts > self._floor.get(station, -math.inf):
+                self._floor[station] = ts
+            if recall is not None and recall.covers(station, ts):  # stored after the recall read the store
+                known = recall.seen.setdefault(station, {})
+                known[ts] = entry if ts not in known else merged(known[ts], entry)
+        if recall is not None and recall.size() > 2 * self.capacity:
+            self._recall = None  # read again when needed, rather than grow
 
 
 def _value(entry: object, name: str, names: tuple[str, ...]) -> float | None:
@@ -213,13 +317,6 @@ def _value(entry: object, name: str, names: tuple[str, ...]) -> float | None:
     except ValueError:
         return None
     return None if v != v else v
-
-
-def _items(entry: object, names: tuple[str, ...]):
-    if isinstance(entry, dict):
-        return entry.items()
-    entry_names, values = entry  # type: ignore[misc]
-    return ((k, v) for k, v in zip(entry_names, values, strict=True) if v == v)
 
 
 def _row_json(batch: ObservationBatch, i: int) -> bytes:

@@ -59,6 +59,8 @@ class Metrics:
         self.late = Counter("mass_late", "Readings stored but not scored: older than their series' latest",
                             registry=r)
         self.conflicts = Counter("mass_conflicts", "Values quarantined as conflicting duplicates", registry=r)
+        self.duplicates = Counter("mass_duplicates", "Readings dropped: already stored with the same values "
+                                  "(a re-poll, a re-read, a file replayed again)", registry=r)
         self.out_of_order = Counter("mass_out_of_order", "Readings that arrived after a newer one of their series",
                                     registry=r)
         self.anomalies = Counter("mass_anomalies", "Anomalies raised", ["detector", "severity"], registry=r)

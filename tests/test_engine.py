@@ -123,19 +123,32 @@ def test_malformed_messages_never_stop_the_pipeline_and_every_message_is_account
     assert all(r["reason"] and "raw" in r for r in rejected)
 
 
-def test_the_duplicate_check_remembers_a_bounded_span_per_station():
-    """Memory per station is bounded by the horizon (and a count), whatever the stream's length."""
-    from mass_tui.lateness import SEEN_PER_STATION, OrderCheck
+def test_the_duplicate_check_remembers_a_bounded_number_of_instants_whatever_the_stations():
+    """Memory is `capacity` instants over all stations, whatever the stream's length or time step;
+    without a store, a re-read beyond it cannot be recognised (stored, late), with one it is a duplicate."""
+    from mass_tui.lateness import REMEMBERED, OrderCheck
 
-    check = OrderCheck(horizon_s=3600.0)
+    def batch(t: np.ndarray, station: str = "s") -> ObservationBatch:
+        return ObservationBatch(t, [station] * t.size, ["x"] * t.size, {"temp_c": np.full(t.size, 1.0)})
+
+    check = OrderCheck(capacity=100)
     for start in range(0, 20_000, 500):
         t = np.arange(start, start + 500) * 60.0  # a reading a minute
-        check.check(ObservationBatch(t, ["s"] * t.size, ["x"] * t.size, {"temp_c": np.full(t.size, 1.0)}))
-    seen = check._seen["s"]
-    assert len(seen) <= 61 and min(seen) >= t[-1] - 3600.0
-    # A re-read within the horizon is still a duplicate; one beyond it is late (and stored).
-    again = check.check(ObservationBatch(t[-10:], ["s"] * 10, ["x"] * 10, {"temp_c": np.full(10, 1.0)}))
-    assert again.duplicates == 10 and len(again.batch) == 0
-    old = check.check(ObservationBatch(t[:1], ["s"], ["x"], {"temp_c": np.full(1, 1.0)}))
-    assert old.duplicates == 0 and old.late == 1
-    assert SEEN_PER_STATION >= 4096  # a whole transport batch re-read after a crash
+        check.check(batch(t, f"s{start % 3}"))
+    assert check.remembered() == 100
+    again = check.check(batch(t[-10:], "s0"))
+    assert again.duplicates == 10 and len(again.batch) == 0  # within the memory
+    bare = check.check(batch(t[:1], "s0"))
+    assert bare.duplicates == 0 and bare.late == 1  # beyond it, and nothing to ask
+    assert REMEMBERED >= 4 * 4096  # a whole transport read re-read after a crash, with room
+
+    with tempfile.TemporaryDirectory() as tmp, JsonlStore(Path(tmp)) as store:
+        cfg = load_config(None, env={}, dotenv_file=None)
+        engine = Engine(cfg, store)
+        engine.order = OrderCheck(capacity=100, store=store)
+        t = np.arange(2000) * 60.0 + 1.7e9
+        engine.process_batch(batch(t))
+        engine.sync()
+        old = engine.order.check(batch(t[:5]))
+        assert old.duplicates == 5 and old.late == 0 and engine.order.recalls == 1
+        assert engine.order.remembered() <= 100 + 5

@@ -110,8 +110,7 @@ def test_sigkill_mid_stream_loses_nothing_and_restart_is_warm(tmp_path):
     summary = json.loads(out.strip().splitlines()[-1])
     stored = _stored(tmp_path)
     stamps = [r["ts"] for r in stored]
-    assert len(set(stamps)) == n  # every message stored
-    assert len(stamps) - n <= 4096  # at most the batch in hand when killed, twice
+    assert len(set(stamps)) == n == len(stamps)  # every message stored, once (a re-read batch is duplicates)
     assert summary["warmed"] > 0  # the detectors started from stored history, not cold
 
 

@@ -19,6 +19,7 @@ class MetricsSink:
     name = "metrics"
     durable = False
     wants_series = False
+    counts_empty = True  # also given batches with nothing left to store (all duplicates or rejected)
 
     def __init__(self, metrics: Metrics, alerts: AlertService | None = None) -> None:
         self.metrics = metrics
@@ -33,6 +34,7 @@ class MetricsSink:
         m.fields_rejected.inc(scored.fields_rejected)
         m.late.inc(scored.late)
         m.conflicts.inc(scored.conflicts)
+        m.duplicates.inc(scored.duplicates)
         m.out_of_order.inc(scored.out_of_order)
         for key, count in scored.reasons.items():
             kind, _, code = key.partition(":")
