@@ -369,7 +369,9 @@ def test_mass_score_reads_semicolon_decimal_comma_utf16_and_cp1252(tmp_path, enc
     f.write_bytes(("timestamp" + sep + "value\r\n" + "\r\n".join(rows) + "\r\n").encode(encoding))
     out = mass(tmp_path, "score", "-i", str(f), "-o", "scored.csv")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"output": "scored.csv", "detector": "ensemble", "rows": 40, "missing": 0}
+    summary = json.loads(out.stdout)
+    assert {k: summary[k] for k in ("output", "detector", "rows", "missing", "quarantined")} == {
+        "output": "scored.csv", "detector": "ensemble", "rows": 40, "missing": 0, "quarantined": 0}
 
 
 def test_converted_values_carry_no_conversion_noise(tmp_path):

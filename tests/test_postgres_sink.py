@@ -79,9 +79,10 @@ def test_sandy_replay_with_the_sink_gives_one_row_per_stored_line_and_twice_adds
     assert (first["aggregates"], first["daily_summary"]) == aggregate_windows(db)
     assert summary["postgresql"]["up"] is True and summary["postgresql"]["lag_bytes"] == 0
 
-    # Again into the same store (its lines now twice over), and into a new store (no high-water mark).
-    mass(*args, "--data-dir", str(tmp_path / "a"), cwd=repo)
-    assert lines(db / STREAM) == 2 * 762
+    # Again into the same store (every line a duplicate: nothing new stored or sent), and into a new
+    # store (no high-water mark: the database already has every row).
+    again = mass(*args, "--data-dir", str(tmp_path / "a"), cwd=repo)
+    assert lines(db / STREAM) == 762 and again["observations"] == 0 and again["duplicates"] == 762
     mass(*args, "--data-dir", str(tmp_path / "b"), cwd=repo)
     assert counts(url, schema) == first
 
