@@ -184,6 +184,13 @@ class OrderCheck:
     def _remember(self, station: str, t: np.ndarray, idx: np.ndarray, names: tuple[str, ...],
                   cols: list[np.ndarray]) -> None:
         seen = self._seen.setdefault(station, {})
+        if t.size > SEEN_PER_STATION:
+            # Only the last SEEN_PER_STATION can survive the trim when the batch's instants are all
+            # new and distinct (a replay's batch): everything kept before goes, as _trim would do.
+            instants = t.tolist()
+            if seen.keys().isdisjoint(instants) and len(set(instants)) == len(instants):
+                seen.clear()
+                t, idx = t[-SEEN_PER_STATION:], idx[-SEEN_PER_STATION:]
         values = zip(*[col[idx].tolist() for col in cols], strict=True) if cols else [()] * t.size
         seen.update(zip(t.tolist(), [(names, v) for v in values], strict=True))
         self._trim(station, seen)

@@ -139,3 +139,28 @@ def test_the_duplicate_check_remembers_a_bounded_span_per_station():
     old = check.check(ObservationBatch(t[:1], ["s"], ["x"], {"temp_c": np.full(1, 1.0)}))
     assert old.duplicates == 0 and old.late == 1
     assert SEEN_PER_STATION >= 4096  # a whole transport batch re-read after a crash
+
+
+def test_a_batch_longer_than_the_memory_leaves_what_small_batches_leave():
+    """A replay's batch of many instants keeps only the newest SEEN_PER_STATION (what the trim
+    would leave): the same memory, in the same order, as the stream fed a few rows at a time."""
+    from mass_tui.lateness import SEEN_PER_STATION, OrderCheck
+
+    t = np.arange(3 * SEEN_PER_STATION) * 60.0
+    values = np.arange(t.size, dtype=float)
+
+    def feed(size: int) -> OrderCheck:
+        check = OrderCheck(horizon_s=1e9)
+        check.check(ObservationBatch(t[:5], ["s"] * 5, ["x"] * 5, {"temp_c": values[:5]}))
+        for i in range(5, t.size, size):
+            part = slice(i, min(i + size, t.size))
+            n = part.stop - part.start
+            check.check(ObservationBatch(t[part], ["s"] * n, ["x"] * n, {"temp_c": values[part]}))
+        return check
+
+    whole, small = feed(t.size), feed(700)
+    assert list(whole._seen["s"].items()) == list(small._seen["s"].items())
+    assert len(whole._seen["s"]) == SEEN_PER_STATION and min(whole._seen["s"]) == t[-SEEN_PER_STATION]
+    again = whole.check(ObservationBatch(t[-SEEN_PER_STATION:], ["s"] * SEEN_PER_STATION, ["x"] * SEEN_PER_STATION,
+                                         {"temp_c": values[-SEEN_PER_STATION:]}))
+    assert again.duplicates == SEEN_PER_STATION
