@@ -28,7 +28,7 @@ from itertools import islice
 
 import numpy as np
 
-from sources.batch import ObservationBatch
+from sources.batch import ObservationBatch, rows_by_station
 from sources.schema import FieldRejection, Rejection, iso_utc
 
 # Instants remembered per station for the duplicate and conflict checks: those within `horizon_s`
@@ -70,13 +70,7 @@ class OrderCheck:
         n = len(batch)
         if n == 0:
             return Ordered(batch)
-        by_station: dict[str, list[int]] = {}
-        for i, station in enumerate(batch.station):
-            rows = by_station.get(station)
-            if rows is None:
-                by_station[station] = [i]
-            else:
-                rows.append(i)
+        by_station = rows_by_station(batch.station)
         names = tuple(batch.columns)
         cols = list(batch.columns.values())
         ts = batch.ts
