@@ -77,14 +77,20 @@ class DailyProfile:
     def _fold(self) -> None:
         """The day being accumulated is over: learn from it, then start a new one."""
         assert self._sum is not None and self._sumsq is not None and self._count is not None
+        self._learn(self._sum, self._count)
+        self._sum = np.zeros(SLOTS)
+        self._sumsq = np.zeros(SLOTS)
+        self._count = np.zeros(SLOTS)
+
+    def _learn(self, total: np.ndarray, count: np.ndarray) -> None:
+        """Fold in the day of these per-slot sums and counts (`self._sumsq` its sums of squares)."""
         assert self._profile is not None
-        count = self._count
         seen = count > 0
         slots = int(np.count_nonzero(seen))
         self._hold = self._last
         if self._day is not None and slots >= MIN_SLOTS:
             kind = day_type(self._day)
-            means = self._sum / np.where(seen, count, 1.0)  # 0 where not seen
+            means = total / np.where(seen, count, 1.0)  # 0 where not seen
             day_mean = float(means.sum()) / slots
             if kind == 0:
                 ref = day_mean
@@ -107,9 +113,72 @@ class DailyProfile:
             alpha = 1.0 / (self._days[kind] + 1) if self._days[kind] < 4 else ALPHA
             shape += alpha * miss
             self._days[kind] += 1
-        self._sum = np.zeros(SLOTS)
-        self._sumsq = np.zeros(SLOTS)
-        self._count = np.zeros(SLOTS)
+
+    def _learn_days(self, sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray, day_list: list[int],
+                    last: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Whole days of a batch, (days, SLOTS) arrays: for each, the offset inputs it is scored with
+        (the profile row, weight and hold then), folding in every day but the last.
+
+        The same arithmetic as `_fold` a day at a time (each operation on the same operands, the
+        reductions over one day's 48 slots), with what does not depend on the profile (means, day
+        means, the deviations and their sum of squares) computed for all days at once; only the
+        profile's own recurrence runs a day at a time. `last[j]` is day j's last slot: the offset
+        given out there becomes the hold when the day ends."""
+        assert self._profile is not None
+        m = len(day_list)
+        seen = counts > 0
+        slots = np.count_nonzero(seen, axis=1).tolist()
+        means = sums / np.where(seen, counts, 1.0)
+        day_means = (means.sum(axis=1)).tolist()
+        rows = np.empty((m, SLOTS))
+        weights = np.empty(m)
+        holds = np.empty(m)
+        refs = [0.0] * m
+        kinds = [day_type(d) for d in day_list]
+        learn = [slots[j] >= MIN_SLOTS for j in range(m)]
+        # The weekday level and each day's reference: a scalar recurrence, as _learn runs it.
+        level = self._level
+        for j in range(m - 1):
+            if learn[j]:
+                day_mean = day_means[j] / slots[j]
+                if kinds[j] == 0:
+                    refs[j] = day_mean
+                    level = level + ALPHA * (day_mean - level) if level == level else day_mean
+                else:
+                    refs[j] = day_mean if level != level else level
+        dev = (means - np.array(refs)[:, None]) * seen
+        ss = np.add.reduce(dev * dev, axis=1).tolist()
+        for j in range(m):
+            kind = kinds[j]
+            w = self._weight[kind]
+            shape = self._profile[kind]
+            rows[j] = shape
+            weights[j] = w
+            holds[j] = self._hold
+            self._last = w * float(shape[last[j]]) + (1.0 - w) * self._hold
+            if j == m - 1:
+                break
+            self._day = day_list[j]
+            self._hold = self._last
+            if not learn[j]:
+                continue
+            miss = (dev[j] - shape) * seen[j]
+            if self._days[kind]:
+                sse = float(np.add.reduce(miss * miss))
+                r2 = 1.0 - sse / ss[j] if ss[j] > 0.0 else 0.0
+                self._r2[kind] += R2_LAG * (r2 - self._r2[kind])
+            else:
+                self._sum, self._sumsq, self._count = sums[j], sumsqs[j], counts[j]
+                self._r2[kind] = self._first_r2(seen[j])
+            w = (self._r2[kind] - R2_OFF) / (R2_FULL - R2_OFF)
+            self._weight[kind] = 0.0 if w < 0.0 else (1.0 if w > 1.0 else w)
+            alpha = 1.0 / (self._days[kind] + 1) if self._days[kind] < 4 else ALPHA
+            shape += alpha * miss
+            self._days[kind] += 1
+        self._level = level
+        self._day = day_list[-1]
+        self._sum, self._sumsq, self._count = sums[-1].copy(), sumsqs[-1].copy(), counts[-1].copy()
+        return rows, weights, holds, np.asarray(last)
 
     def _first_r2(self, seen: np.ndarray) -> float:
         """The first day of a type has no earlier profile to test: the share of its variance between
@@ -154,26 +223,44 @@ class DailyProfile:
         slots = np.maximum(slots, 0)
         out = np.empty(n)
         cuts = np.flatnonzero(np.diff(days)) + 1
-        for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [n])).tolist(), strict=True):
-            day = int(days[a])
-            if self._day is None:
-                self._day = day
-            elif day != self._day:
-                self._fold()
-                self._day = day
-            kind = day_type(day)
-            k = slots[a:b]
-            w = self._weight[kind]
-            out[a:b] = w * self._profile[kind][k] + (1.0 - w) * self._hold
-            part = x[a:b]
-            if self._count.any():
-                np.add.at(self._sum, k, part)  # sequential, as one value at a time adds them
-                np.add.at(self._sumsq, k, part * part)
-            else:  # a fresh day: bincount adds in the same order, from the same zeros, faster
-                self._sum[:] = np.bincount(k, part, SLOTS)
-                self._sumsq[:] = np.bincount(k, part * part, SLOTS)
-            self._count += np.bincount(k, minlength=SLOTS)
-            self._last = float(out[b - 1])
+        # The first day may continue the one being accumulated; each later day starts from zeros.
+        first = int(cuts[0]) if len(cuts) else n
+        day = int(days[0])
+        if self._day is None:
+            self._day = day
+        elif day != self._day:
+            self._fold()
+            self._day = day
+        kind = day_type(day)
+        k = slots[:first]
+        w = self._weight[kind]
+        out[:first] = w * self._profile[kind][k] + (1.0 - w) * self._hold
+        part = x[:first]
+        if self._count.any():
+            np.add.at(self._sum, k, part)  # sequential, as one value at a time adds them
+            np.add.at(self._sumsq, k, part * part)
+        else:  # a fresh day: bincount adds in the same order, from the same zeros, faster
+            self._sum[:] = np.bincount(k, part, SLOTS)
+            self._sumsq[:] = np.bincount(k, part * part, SLOTS)
+        self._count += np.bincount(k, minlength=SLOTS)
+        self._last = float(out[first - 1])
+        if first == n:
+            return out
+        # The later days at once: per-day slot sums by one bincount (each bin adds its values in
+        # order from zero, as a fresh day's bincount does), then the days folded in turn.
+        m = len(cuts)
+        ends = np.append(cuts[1:], n)
+        day_of = np.repeat(np.arange(m), ends - cuts)
+        key = day_of * SLOTS + slots[first:]
+        rest = x[first:]
+        sums = np.bincount(key, rest, m * SLOTS).reshape(m, SLOTS)
+        sumsqs = np.bincount(key, rest * rest, m * SLOTS).reshape(m, SLOTS)
+        counts = np.bincount(key, minlength=m * SLOTS).reshape(m, SLOTS).astype(np.float64)
+        self._fold()
+        rows, weights, holds, _ = self._learn_days(sums, sumsqs, counts, days[cuts].astype(np.int64).tolist(),
+                                                   slots[ends - 1].tolist())
+        w_row = weights[day_of]
+        out[first:] = w_row * rows[day_of, slots[first:]] + (1.0 - w_row) * holds[day_of]
         return out
 
     def push(self, x: float, t: float) -> float:

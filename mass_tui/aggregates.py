@@ -138,84 +138,113 @@ class Aggregator:
             columns: Mapping[str, np.ndarray]) -> list[bytes]:
         """One station's rows (epoch seconds, any order; NaN = absent). Returns the JSON lines of the
         windows this closed (`decode` turns them into records)."""
-        if len(ts) == 1:
-            return self._add_one(station, labels, float(ts[0]), {k: float(c[0]) for k, c in columns.items()})
-        ts = np.asarray(ts, dtype=np.float64)
-        if len(ts) == 0:
-            return []
+        return self.add_many({station: None}, {station: labels}, ts, columns)
+
+    def add_many(self, rows: Mapping[str, np.ndarray | None], labels: Mapping[str, Mapping[str, str]],
+                 ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> list[bytes]:
+        """Several stations' rows of one batch: `rows` station -> its row indices, ascending (None:
+        every row). A group scope takes the rows of all its stations in batch order, as one reading
+        at a time would (its watermark, hence lateness, depends on that order). Returns lines as `add`."""
+        scoped: dict[Scope, list[np.ndarray | None]] = {}
+        for station, idx in rows.items():
+            for scope in self.scopes(station, labels.get(station, {})):
+                scoped.setdefault(scope, []).append(idx)
+        out: list[bytes] = []
+        for scope, parts in scoped.items():
+            if len(parts) == 1:
+                idx = parts[0]
+            else:  # a group of several stations: their rows back in batch order
+                idx = np.sort(np.concatenate([np.arange(len(ts)) if p is None else p for p in parts]))
+            t = ts if idx is None else ts[idx]
+            if len(t) == 1:
+                out += self._add_one(scope, float(t[0]), {k: float(c[0] if idx is None else c[idx[0]])
+                                                          for k, c in columns.items()})
+            elif len(t):
+                out += self._add_scope(scope, np.asarray(t, dtype=np.float64),
+                                       columns if idx is None else {k: c[idx] for k, c in columns.items()})
+        return out
+
+    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> list[bytes]:
+        """A scope's rows (two or more), a column at a time."""
         present = {name: ~np.isnan(col) for name, col in columns.items()}
         any_value = np.zeros(len(ts), dtype=bool)
         for mask in present.values():
             any_value |= mask
         series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
         out: list[bytes] = []
-        for scope in self.scopes(station, labels):
-            before = self.watermark.get(scope, -math.inf)
-            # What the watermark was when each row arrived: rows come in order within the batch.
-            seen = np.maximum(before, np.concatenate(([-np.inf], np.maximum.accumulate(ts)[:-1])))
-            mark = max(before, float(ts.max()))
-            for wname, width in self.windows.items():
-                bucket = np.floor(ts / width)
-                end = (bucket + 1.0) * width + self.lateness
-                accepted = end > seen
-                late = accepted & (ts < seen)
-                if scope[0] == "station":
-                    _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
-                    _count(self.late, station, wname, int((late & any_value).sum()))
-                windows = self._open.setdefault((scope, wname), {})
-                # Windows this batch opens and closes go straight to lines; the rest, and days (a daily
-                # summary takes several variables, and a batch has few days), through the dict.
-                direct = accepted & (end <= mark) & (width != 86400.0)
-                if windows:
-                    direct &= ~np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
-                for name, col, has in series:
-                    use = accepted & has
-                    if not use.any():
-                        continue
-                    quick = use & direct
-                    if quick.any() and name != ROWS:
-                        out.append(_line(scope, wname, width, name, _column_stats(bucket[quick], ts[quick],
-                                                                                  col[quick], late[quick]), True))
-                    slow = use & ~direct
-                    if slow.any():
-                        self._merge(windows, width, name, _column_stats(bucket[slow], ts[slow], col[slow],
-                                                                        late[slow]))
-            self.watermark[scope] = mark
-            out += self._close(scope)
+        station = scope[1] if scope[0] == "station" else None
+        before = self.watermark.get(scope, -math.inf)
+        # What the watermark was when each row arrived: rows come in order within the batch.
+        seen = np.maximum(before, np.concatenate(([-np.inf], np.maximum.accumulate(ts)[:-1])))
+        mark = max(before, float(ts.max()))
+        for wname, width in self.windows.items():
+            bucket = np.floor(ts / width)
+            end = (bucket + 1.0) * width + self.lateness
+            accepted = end > seen
+            late = accepted & (ts < seen)
+            if station is not None:
+                _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
+                _count(self.late, station, wname, int((late & any_value).sum()))
+            windows = self._open.setdefault((scope, wname), {})
+            # Windows this batch opens and closes go straight to lines (a station's days to daily
+            # summaries as well, from the same column stats); the rest through the dict.
+            direct = accepted & (end <= mark)
+            if windows:
+                direct &= ~np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
+            days: dict[str, tuple] | None = {} if station is not None and width == 86400.0 else None
+            for name, col, has in series:
+                use = accepted & has
+                if not use.any():
+                    continue
+                quick = use & direct
+                if quick.any() and (name != ROWS or days is not None):
+                    stats = _column_stats(bucket[quick], ts[quick], col[quick], late[quick])
+                    if name != ROWS:
+                        out.append(_line(scope, wname, width, name, stats, True))
+                    if days is not None:
+                        days[name] = stats
+                slow = use & ~direct
+                if slow.any():
+                    self._merge(windows, width, name, _column_stats(bucket[slow], ts[slow], col[slow],
+                                                                    late[slow]))
+            if days:
+                out += _daily_lines(scope[1], width, days)
+        self.watermark[scope] = mark
+        out += self._close(scope)
         return out
 
-    def _add_one(self, station: str, labels: Mapping[str, str], t: float, values: dict[str, float]) -> list[bytes]:
-        """One reading, in plain floats (the live path: no numpy call per variable)."""
+    def _add_one(self, scope: Scope, t: float, values: dict[str, float]) -> list[bytes]:
+        """One reading of a scope, in plain floats (the live path: no numpy call per variable)."""
         items = [(k, v) for k, v in values.items() if v == v]
         if not items:
             return []
         items.insert(0, (ROWS, 0.0))
         out: list[bytes] = []
-        for scope in self.scopes(station, labels):
-            seen = self.watermark.get(scope, -math.inf)
-            is_late = t < seen
-            for wname, width in self.windows.items():
-                bucket = math.floor(t / width)
-                if (bucket + 1.0) * width + self.lateness <= seen:
-                    if scope[0] == "station":
-                        _count(self.too_late, station, wname, 1)
-                    continue
-                if is_late and scope[0] == "station":
-                    _count(self.late, station, wname, 1)
-                windows = self._open.setdefault((scope, wname), {})
-                start = int(bucket * width)
-                stats = windows.get(start)
-                if stats is None:
-                    stats = windows[start] = {}
-                for name, v in items:
-                    s = stats.get(name)
-                    if s is None:
-                        stats[name] = Stats(1, v, v, t, v, t, int(is_late))
-                    else:
-                        s.merge(1, v, v, t, v, t, int(is_late))
-            if t > seen:
-                self.watermark[scope] = t
-            out += self._close(scope)
+        station = scope[1] if scope[0] == "station" else None
+        seen = self.watermark.get(scope, -math.inf)
+        is_late = t < seen
+        for wname, width in self.windows.items():
+            bucket = math.floor(t / width)
+            if (bucket + 1.0) * width + self.lateness <= seen:
+                if station is not None:
+                    _count(self.too_late, station, wname, 1)
+                continue
+            if is_late and station is not None:
+                _count(self.late, station, wname, 1)
+            windows = self._open.setdefault((scope, wname), {})
+            start = int(bucket * width)
+            stats = windows.get(start)
+            if stats is None:
+                stats = windows[start] = {}
+            for name, v in items:
+                s = stats.get(name)
+                if s is None:
+                    stats[name] = Stats(1, v, v, t, v, t, int(is_late))
+                else:
+                    s.merge(1, v, v, t, v, t, int(is_late))
+        if t > seen:
+            self.watermark[scope] = t
+        out += self._close(scope)
         return out
 
     def _merge(self, windows: dict[int, dict[str, Stats]], width: float, name: str, stats: tuple) -> None:
@@ -457,6 +486,82 @@ def daily_summary(station: str, start: float, width: float, stats: Mapping[str, 
         "pressure_variable": pressure_var if pressure else None,
         "final": final,
     }
+
+
+def _daily_lines(station: str, width: float, stats: Mapping[str, tuple]) -> list[bytes]:
+    """The daily records (`daily_summary`, final) of the days a batch opened and closed, from the
+    per-day column stats of each variable (`_column_stats`; `ROWS` has every day)."""
+    rows = stats[ROWS]
+    starts = rows[0] * width
+    n = len(starts)
+
+    def spread(name: str) -> tuple | None:
+        """The variable's stats over every day (NaN / 0 count where it has none), or None."""
+        got = stats.get(name)
+        if got is None:
+            return None
+        at = np.searchsorted(rows[0], got[0])
+        full = []
+        for k, a in enumerate(got[1:7]):
+            b = np.zeros(n) if k == 0 else np.full(n, np.nan)
+            b[at] = a
+            full.append(b)
+        return tuple(full)  # count, total, low, low_ts, high, high_ts
+
+    gust, wind, temp, rain = spread("gust_mps"), spread("wind_mps"), spread("temp_c"), spread("precip_mm")
+    msl, station_p = spread("pressure_msl_hpa"), spread("pressure_hpa")
+    iso_start, iso_end = _iso_many(starts), _iso_many(starts + width)
+
+    def values(s: tuple | None, k: int) -> list:
+        return [None] * n if s is None else [v if c else None for c, v in zip(s[0].tolist(), s[k].tolist(),
+                                                                             strict=True)]
+
+    def times(s: tuple | None, k: int) -> list:
+        if s is None:
+            return [None] * n
+        text = _iso_many(np.where(s[0] > 0, s[k], 0.0))
+        return [t if c else None for c, t in zip(s[0].tolist(), text, strict=True)]
+
+    def derived(s: tuple | None, x: np.ndarray | None) -> list:
+        return [None] * n if s is None or x is None else [_r(v) if c else None
+                                                          for c, v in zip(s[0].tolist(), x.tolist(), strict=True)]
+
+    gust_max, gust_ts = values(gust, 4), times(gust, 5)
+    wind_max = values(wind, 4)
+    temp_min, temp_min_ts, temp_max, temp_max_ts = values(temp, 2), times(temp, 3), values(temp, 4), times(temp, 5)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        temp_mean = derived(temp, None if temp is None else temp[1] / temp[0])
+    rain_total = derived(rain, None if rain is None else rain[1])
+    has_msl = [False] * n if msl is None else (msl[0] > 0).tolist()
+    per_var = {True: msl, False: station_p}
+    lows = {m: values(s, 2) for m, s in per_var.items()}
+    highs = {m: values(s, 4) for m, s in per_var.items()}
+    ranges = {m: derived(s, None if s is None else s[4] - s[2]) for m, s in per_var.items()}
+    counts = rows[1].tolist()
+    out = []
+    for i in range(n):
+        m = has_msl[i]
+        low = lows[m][i]
+        out.append(orjson.dumps({
+            "kind": "daily", "ts": iso_start[i], "end": iso_end[i], "window": "1d",
+            "scope": "station", "key": station, "station": station, "day": iso_start[i][:10],
+            "observations": counts[i],
+            "gust_max": gust_max[i], "gust_max_ts": gust_ts[i], "wind_max": wind_max[i],
+            "temp_min": temp_min[i], "temp_min_ts": temp_min_ts[i],
+            "temp_max": temp_max[i], "temp_max_ts": temp_max_ts[i],
+            "temp_mean": temp_mean[i], "precip_total": rain_total[i],
+            "pressure_min": low, "pressure_max": highs[m][i], "pressure_range": ranges[m][i],
+            "pressure_variable": ("pressure_msl_hpa" if m else "pressure_hpa") if low is not None else None,
+            "final": True,
+        }))
+    return out
+
+
+def _iso_many(ts: np.ndarray) -> list[str]:
+    """`iso_utc` of each time; whole seconds (the usual case) by numpy at once, the same text."""
+    if len(ts) and bool(np.all(ts == np.floor(ts))) and bool(np.all(np.abs(ts) < 1e11)):
+        return [s + "Z" for s in np.datetime_as_string(ts.astype(np.int64).astype("datetime64[s]"), unit="s").tolist()]
+    return [iso_utc(t) for t in ts.tolist()]
 
 
 def latest(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

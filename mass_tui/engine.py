@@ -27,7 +27,7 @@ from mass_tui.lateness import OrderCheck
 from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
 from mass_tui.store import REJECTED, STREAM, JsonlStore, last_records, read_recent
-from sources.batch import ObservationBatch
+from sources.batch import ObservationBatch, rows_by_station
 from sources.decode import Decoded, Decoder, Table
 from sources.labels import station_labels
 from sources.schema import FieldRejection, Observation, Rejection, iso_utc, parse_time
@@ -298,13 +298,7 @@ class Engine:
                         sink.write(empty)
             return empty
         traces: list[SeriesTrace] | None = [] if self.sinks.wants_series and not self._warming else None
-        by_station: dict[str, list[int]] = {}
-        for i, station in enumerate(batch.station):
-            rows = by_station.get(station)
-            if rows is None:
-                by_station[station] = [i]
-            else:
-                rows.append(i)
+        by_station = rows_by_station(batch.station)
         self._update_labels(batch, by_station)
         scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         anomalies: list[Anomaly] = []

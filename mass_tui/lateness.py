@@ -38,7 +38,7 @@ import numpy as np
 
 from mass_tui.store import JsonlStore
 from mass_tui.stored_keys import Recalled, merged, recall_stored, scan_stored
-from sources.batch import ObservationBatch
+from sources.batch import ObservationBatch, rows_by_station
 from sources.schema import FieldRejection, Rejection, iso_utc
 
 # Stored instants remembered, over all stations: a restart re-reads what was read after the last
@@ -103,13 +103,7 @@ class OrderCheck:
             return Ordered(batch)
         if not warming and not self._loaded:
             self._load()
-        by_station: dict[str, list[int]] = {}
-        for i, station in enumerate(batch.station):
-            rows = by_station.get(station)
-            if rows is None:
-                by_station[station] = [i]
-            else:
-                rows.append(i)
+        by_station = rows_by_station(batch.station)
         names = tuple(batch.columns)
         cols = list(batch.columns.values())
         ts = batch.ts

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from mass_tui.config import Config, ConfigError
 from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import NOTICE
@@ -40,6 +38,8 @@ def make_source(config: Config, name: str, *, seed: int = 7, max_speed: bool = F
     poll = config.get("source.poll_seconds")
     limits = {"deadline": config.get("source.fetch_deadline_seconds"),
               "max_body": int(config.get("source.max_body_mb") * 2**20)}
+    if name in ("open-meteo", "openweathermap"):
+        import httpx  # here: a replay or a simulator does not load it (50 ms of every start)
     if name == "open-meteo":
         client = httpx.Client(timeout=10.0, headers={"User-Agent": "mass-monitor"})
         return OpenMeteoSource(client, stations, base=config.get("source.api_base"),

@@ -16,15 +16,17 @@ import random
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from sources.base import Poll, SourceState
 from sources.normalize import OPEN_METEO_AIR, OPEN_METEO_WEATHER, NormalizeError, open_meteo_current, owm_weather
 from sources.schema import Rejection
 from sources.text import Redactor, safe_text
+
+if TYPE_CHECKING:  # loaded when a source fetches, not when a replay imports this module
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ class HttpSource:
         return safe_text(self.redact(text), limit)
 
     def _get_json(self, url: str, params: dict[str, Any]) -> Any:
+        import httpx
+
         ends = time.monotonic() + self.deadline
         try:
             # No single wait may outlast the deadline; the chunk loop checks it between reads.

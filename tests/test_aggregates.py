@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -201,3 +202,52 @@ def test_property_the_same_lines_whatever_the_batches_one_reading_or_many(items,
         return sorted(records), agg.too_late, agg.late
 
     assert run(cuts) == run([len(items)]) == run([1])
+
+
+_VARIABLES = ("temp_c", "gust_mps", "pressure_msl_hpa", "pressure_hpa", "precip_mm")
+_STATIONS = {"a": {}, "b": {"building": "b1", "floor": "2"}, "c": {"building": "b1", "floor": "3"}}
+sink_rows = st.lists(
+    st.tuples(st.sampled_from(sorted(_STATIONS)), st.integers(0, 4 * 86400),
+              st.lists(st.one_of(st.none(), st.integers(-20, 40)), min_size=len(_VARIABLES),
+                       max_size=len(_VARIABLES))),
+    min_size=1, max_size=80)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sink_rows, st.sampled_from([0.0, 600.0, 3600.0]), st.lists(st.integers(1, 80), min_size=1, max_size=6),
+       st.booleans())
+def test_property_the_sink_writes_the_same_records_for_any_batches_of_several_stations(rows, lateness, cuts, ordered):
+    """The sink splits a batch by station and a station's days that open and close within it go
+    straight to daily summaries: whatever the cuts (days apart, stations interleaved, in or out of
+    time order), the records equal those of one reading at a time."""
+    import tempfile
+
+    from mass_tui.engine import BatchResult
+    from sources.batch import ObservationBatch
+    from sources.schema import Observation
+
+    if ordered:
+        rows = sorted(rows, key=lambda r: r[1])
+    observations = [Observation(T0 + t, station, "test", {k: float(v) for k, v in zip(_VARIABLES, values, strict=True)
+                                                          if v is not None} or {"temp_c": 1.0},
+                                tags=_STATIONS[station]) for station, t, values in rows]
+
+    def run(sizes: list[int]) -> tuple:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = JsonlStore(tmp)
+            sink = AggregateSink(store, Aggregator(lateness=lateness))
+            i = k = 0
+            while i < len(observations):
+                n = sizes[k % len(sizes)]
+                sink.write(BatchResult(ObservationBatch.from_observations(observations[i:i + n]), [], 0))
+                i, k = i + n, k + 1
+            sink.close()
+            records = aggregate_records(Path(tmp))
+            store.close()
+        keyed = sorted(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in records)
+        summary = sink.summary()
+        return keyed, summary["late"], summary["too_late"]  # not "records": lines, which batches pack
+
+    one_by_one = run([1])
+    assert run(cuts) == one_by_one == run([len(observations)])
+    assert any(b'"kind":"daily"' in r for r in one_by_one[0])

@@ -6,7 +6,7 @@ import math
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sources.batch import ObservationBatch, decode_batch
+from sources.batch import ObservationBatch, decode_batch, rows_by_station
 from sources.decode import Decoder
 from sources.schema import Observation
 
@@ -204,3 +204,12 @@ def test_iso_strings_a_column_at_a_time_read_as_parse_iso_reads_them(texts):
                 assert not 2 <= int(text[:4]) <= 9998
             except TimeError:
                 pass
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d\u00e9", ""]), max_size=60))
+def test_rows_by_station_is_the_loop_over_the_rows(stations):
+    want: dict[str, list[int]] = {}
+    for i, s in enumerate(stations):
+        want.setdefault(s, []).append(i)
+    got = rows_by_station(stations)
+    assert got == want and list(got) == list(want)  # the same rows, stations in first-seen order

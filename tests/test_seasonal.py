@@ -78,3 +78,27 @@ def test_profile_streaming_equals_batch(seed, cuts, step):
         parts.append(prof.step(x[i : i + m], t[i : i + m]) if one is None else one)
         i, k = i + m, k + 1
     assert np.array_equal(whole, np.concatenate(parts))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), cuts=st.lists(st.integers(1, 700), min_size=1, max_size=30),
+       step=st.sampled_from([600.0, 3600.0, 7200.0]))
+def test_profile_streaming_equals_batch_with_gaps_sparse_days_and_a_clock_stepping_back(seed, cuts, step):
+    """Batches of many days (folded together) against one value at a time: the same offsets and
+    the same learned state, with days too sparse to learn from and times that go back."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    dt = rng.integers(0, 4, n) * step - (rng.random(n) < 0.03) * 3 * step
+    t = MONDAY + np.cumsum(dt)
+    x = 5 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 0.3, n)
+    whole = DailyProfile()
+    want = whole.step(x, t)
+    prof = DailyProfile()
+    parts, i, k = [], 0, 0
+    while i < n:
+        m = cuts[k % len(cuts)]
+        parts.append(np.array([prof.push(float(x[i]), float(t[i]))]) if m == 1 else prof.step(x[i:i + m], t[i:i + m]))
+        i, k = i + m, k + 1
+    assert np.array_equal(want, np.concatenate(parts))
+    assert np.array_equal(whole._profile, prof._profile) and whole.weight == prof.weight
+    assert whole._days == prof._days and sum(whole._days) > 0

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
-import smtplib
-import ssl
 import subprocess
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import Protocol
-
-import httpx
 
 from mass_tui.alerts.message import body, printable, sms_text, subject
 from mass_tui.alerts.model import AlertEvent, Notification, as_notification
@@ -76,6 +72,9 @@ class EmailChannel:
         self.deliver(self._message(as_notification(notification)))
 
     def deliver(self, msg: EmailMessage) -> None:
+        import smtplib  # here, not at import: a replay or a UI without email does not load it
+        import ssl
+
         context = ssl.create_default_context()
         if self.port == 465:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
@@ -123,6 +122,8 @@ class _HttpChannel:
         self.url, self.timeout = url, timeout
 
     def _post(self, content: bytes, content_type: str) -> None:
+        import httpx  # here, not at import: loading it costs a replay's start 50 ms
+
         response = httpx.post(self.url, content=content, headers={"Content-Type": content_type},
                               timeout=self.timeout)
         if response.status_code >= 300:

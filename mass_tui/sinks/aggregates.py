@@ -53,26 +53,16 @@ class AggregateSink:
         batch = scored.batch
         if not len(batch):
             return
-        by_station: dict[str, list[int]] = {}
-        for i, station in enumerate(batch.station):
-            by_station.setdefault(station, []).append(i)
+        groups = _by_station_rows(batch.station)
         if batch.tags is not None:
             # each station's last tags in the batch: one labelling per station, not per row
-            tagged = {batch.station[i]: i for i, tags in enumerate(batch.tags) if tags}
-            for station, i in tagged.items():
-                self._labels[station] = station_labels(station, batch.source[i], batch.tags[i])
-        records: list[bytes] = []
-        whole = len(by_station) == 1
+            for station, rows in groups.items():
+                for i in (reversed(range(len(batch))) if rows is None else reversed(rows.tolist())):
+                    if batch.tags[i]:
+                        self._labels[station] = station_labels(station, batch.source[i], batch.tags[i])
+                        break
         with self._lock:
-            for station, rows in by_station.items():
-                labels = self._labels.get(station, {})
-                if whole:
-                    records += self.aggregator.add(station, labels, batch.ts, batch.columns)
-                else:
-                    idx = np.asarray(rows)
-                    records += self.aggregator.add(station, labels, batch.ts[idx],
-                                                   {k: c[idx] for k, c in batch.columns.items()})
-            self._append(records)
+            self._append(self.aggregator.add_many(groups, self._labels, batch.ts, batch.columns))
 
     def _append(self, lines: list[bytes]) -> None:
         if lines:
@@ -124,6 +114,20 @@ class AggregateSink:
             return out
 
         return {"records": self.written, "late": per_window(agg.late), "too_late": per_window(agg.too_late)}
+
+
+def _by_station_rows(stations: Sequence[str]) -> dict[str, np.ndarray | None]:
+    """station -> its rows in order (None: every row), stations in order of first appearance;
+    grouped by numpy on integer codes, not row by row."""
+    index: dict[str, int] = {}
+    for name in dict.fromkeys(stations):
+        index[name] = len(index)
+    if len(index) == 1:
+        return dict.fromkeys(index)
+    codes = np.fromiter(map(index.__getitem__, stations), np.int64, len(stations))
+    order = np.argsort(codes, kind="stable")
+    cuts = np.searchsorted(codes[order], np.arange(1, len(index)))
+    return dict(zip(index, np.split(order, cuts), strict=True))
 
 
 def _newest(store: JsonlStore) -> float | None:
