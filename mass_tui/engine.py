@@ -26,11 +26,11 @@ from mass_tui.config import Config, ConfigError, input_policy
 from mass_tui.lateness import OrderCheck
 from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
-from mass_tui.store import REJECTED, STREAM, JsonlStore, last_records, read_recent
+from mass_tui.store import REJECTED, STREAM, JsonlStore, newest_ts, read_recent
 from sources.batch import ObservationBatch, rows_by_station
 from sources.decode import Decoded, Decoder, Table
 from sources.labels import station_labels
-from sources.schema import FieldRejection, Observation, Rejection, iso_utc, parse_time
+from sources.schema import FieldRejection, Observation, Rejection, iso_utc
 from sources.variables import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Engine:
         hours = self.config.get("store.warm_hours") if hours is None else hours
         if self.store is None or hours <= 0:
             return 0
-        newest = _newest_ts(self.store)
+        newest = newest_ts(self.store)
         if newest is None:
             return 0
         since = newest - hours * 3600.0
@@ -507,13 +507,3 @@ class Engine:
         out.update(extra)
         return out
 
-
-def _newest_ts(store: JsonlStore) -> float | None:
-    """The time of the last complete record of the stored stream (only the files' tails are read)."""
-    for path in reversed(store.files(STREAM)):
-        for record in last_records(path):
-            try:
-                return parse_time(record.get("ts"))
-            except ValueError:
-                continue
-    return None

@@ -285,6 +285,20 @@ def last_records(path: Path, tail_bytes: int = 1 << 16) -> Iterator[dict[str, An
             span *= 2
 
 
+def newest_ts(store: JsonlStore, name: str = STREAM) -> float | None:
+    """The `ts` (epoch seconds) of the last complete record of `name` with a readable time; only the
+    files' tails are read. None for an empty store."""
+    from sources.schema import parse_time
+
+    for path in reversed(store.files(name)):
+        for record in last_records(path):
+            try:
+                return parse_time(record.get("ts"))
+            except ValueError:
+                continue
+    return None
+
+
 def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, int] | None = None) -> list[dict]:
     """Records of `name` whose `ts` is at or after since_ts, oldest first."""
     from sources.schema import parse_time

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mass_tui.aggregates import Aggregator
-from mass_tui.store import STREAM, JsonlStore, last_records, read_recent
+from mass_tui.store import STREAM, JsonlStore, newest_ts, read_recent
 from sources.labels import station_labels
 from sources.schema import parse_time
 from sources.variables import REGISTRY
@@ -85,7 +85,7 @@ class AggregateSink:
 
     def restore(self) -> int:
         """Rebuild the windows still open from the newest span of the stored stream; returns rows read."""
-        newest = _newest(self.store)
+        newest = newest_ts(self.store)
         if newest is None:
             return 0
         agg = self.aggregator
@@ -129,15 +129,6 @@ def _by_station_rows(stations: Sequence[str]) -> dict[str, np.ndarray | None]:
     cuts = np.searchsorted(codes[order], np.arange(1, len(index)))
     return dict(zip(index, np.split(order, cuts), strict=True))
 
-
-def _newest(store: JsonlStore) -> float | None:
-    for path in reversed(store.files(STREAM)):
-        for record in last_records(path):
-            try:
-                return parse_time(record.get("ts"))
-            except ValueError:
-                continue
-    return None
 
 
 def _by_station(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray],
