@@ -31,7 +31,8 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None]) ->
 
     p = sub.add_parser("export", help="write stored observations (or another view) to Parquet or CSV")
     add_common(p)
-    p.add_argument("--format", "-f", default="parquet", choices=("parquet", "csv"))
+    p.add_argument("--format", "-f", choices=("parquet", "csv"),
+                   help="default: from the output's extension (.csv, .parquet), else parquet")
     p.add_argument("--from", dest="from_", metavar="TIME", help="from this time (ISO 8601, inclusive)")
     p.add_argument("--to", metavar="TIME", help="up to this time (exclusive)")
     p.add_argument("--station", action="append", default=[], help="only this station (repeatable)")
@@ -75,6 +76,10 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+# What an output's name says about its format, so `-o day.csv` is never a Parquet file by surprise.
+EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from mass_tui.history import QueryError, export
     from sources.schema import parse_time
@@ -86,6 +91,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"mass export: --from/--to: {exc}", file=sys.stderr)
         return 2
+    by_name = EXTENSIONS.get(args.output.suffix.lower()) if args.output is not None else None
+    if args.format and by_name and args.format != by_name:
+        print(f"mass export: -o {args.output} names a {by_name} file but --format is {args.format}: "
+              "expected the two to agree", file=sys.stderr)
+        return 2
+    args.format = args.format or by_name or "parquet"
     output = args.output or Path(f"{args.view}.{args.format}")
     to_stdout = str(output) == "-"
     if not to_stdout:

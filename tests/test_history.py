@@ -181,3 +181,15 @@ def test_export_csv_with_time_and_station_filters(tmp_path, shared, capsys):
     assert len(rows) == len(want) == 24
     assert [float(r["gust_mps"]) for r in rows] == [r["gust_mps"] for r in want]
     assert orjson.loads(rows[0]["anomaly_score"])["gust_mps"] == want[0]["anomaly_score"]["gust_mps"]
+
+
+def test_export_takes_its_format_from_the_output_name_and_refuses_a_contradiction(tmp_path, capsys):
+    replay_into(tmp_path, SANDY, station="ndbc-44005")
+    out = tmp_path / "day.csv"
+    capsys.readouterr()
+    assert main(["export", "--data-dir", str(tmp_path), "-o", str(out)]) == 0
+    assert orjson.loads(capsys.readouterr().out)["format"] == "csv"
+    assert out.read_bytes()[:4] != b"PAR1" and next(csv.reader(out.open()))[0]  # a CSV header, not Parquet
+    other = tmp_path / "x.parquet"
+    assert main(["export", "--format", "csv", "--data-dir", str(tmp_path), "-o", str(other)]) == 2
+    assert "names a parquet file but --format is csv" in capsys.readouterr().err and not other.exists()
