@@ -983,3 +983,29 @@ async def test_simulate_max_says_simulated_not_live(tmp_path):
             await pilot.press("q")
     finally:
         cleanup()
+
+
+async def test_g_from_the_detail_while_paused_draws_that_stations_charts(tmp_path):
+    """Paused, Enter on another station's episode, then g: the panes show that station at the peak."""
+    app, cleanup = _app(_storms(tmp_path / "storms.jsonl", lines=600), station=None)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await _settle(app, pilot)
+            await pilot.press("space")
+            assert app.paused
+            other = next(ep for ep in app.snapshot.episodes.values() if ep.station != app.station)
+            listing = app.query_one("#events")
+            listing.focus()
+            listing.select(other.id)
+            await pilot.press("enter")
+            assert isinstance(app.screen, EpisodeScreen) and app.screen.ep.id == other.id
+            await pilot.press("g")
+            assert await _until(pilot, lambda: not isinstance(app.screen, EpisodeScreen))
+            await pilot.pause(0.5)
+            assert app.station == other.station
+            panes = [p for p in app.query(VariablePane) if p.chart_key is not None]
+            assert panes and all(p.chart_key[0] == other.station for p in panes)
+            gust = next(p for p in panes if p.variable == other.variable)
+            assert gust.chart_key[6] == other.peak_ts  # the chart marks that episode's peak
+    finally:
+        cleanup()
