@@ -11,6 +11,18 @@ SHARED = ROOT / "tests" / "data"
 SANDY = ROOT / "mass_tui" / "demo" / "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
 
 
+def wait_for(predicate, seconds: float = 30.0) -> bool:
+    """Poll `predicate` every 50 ms until it holds or `seconds` pass; whether it held (a bounded wait)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
 def sigkill_when(proc, ready, seconds: float = 30.0) -> bool:
     """SIGKILL `proc` by PID as soon as `ready()` holds (or after `seconds`), and reap it.
 

@@ -47,7 +47,7 @@ class Broker:
         self.proc = None
 
 
-# What the Kafka tests share: the service's environment, numbered messages, the stored stream, a bounded wait.
+# What the Kafka tests share: the service's environment, numbered messages, the stored stream.
 def kafka_env(tmp_path, broker: Broker, topic: str, group: str) -> dict[str, str]:
     from tests.conftest import ROOT
 
@@ -69,13 +69,3 @@ def stored_stream(tmp_path) -> list[dict]:
     path = tmp_path / "data" / "db" / "consumer_stream.jsonl"
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
-
-def wait_for(predicate, seconds: float = 30.0) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SANDY
+from .conftest import ROOT, SANDY, wait_for
 from .test_cli import mass
 from .test_torn_and_full import _tmpfs
 
@@ -258,10 +258,9 @@ def test_second_run_is_refused_before_it_says_what_it_consumes(tmp_path):
     first = _popen(tmp_path, "run", "--headless", "--max-seconds", "60")
     try:
         log = tmp_path / "logs" / "mass.log"
-        deadline = time.monotonic() + 30
-        while not (log.exists() and b"consumer started" in log.read_bytes()):
-            assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.1)
+        started = wait_for(lambda: first.poll() is not None
+                           or (log.exists() and b"consumer started" in log.read_bytes()))
+        assert started and first.poll() is None
         second = mass("run", "--headless", "--max-seconds", "5", cwd=tmp_path)
         assert second.returncode == 1
         assert "in use by another mass" in _one_line(second) and "consuming" not in second.stderr

@@ -14,10 +14,10 @@ from mass_tui.service import run_consumer
 from sources.kafka_transport import KafkaSink, KafkaSource, ensure_topic
 
 from .conftest import sigkill_when
+from .conftest import wait_for as _wait
 from .kafka_broker import kafka_env as _env
 from .kafka_broker import numbered_messages as _messages
 from .kafka_broker import stored_stream as _stored
-from .kafka_broker import wait_for as _wait
 
 
 def test_produce_keyed_then_group_consume_commit_and_resume(kafka_broker):

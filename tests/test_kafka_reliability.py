@@ -19,10 +19,10 @@ from mass_tui.service import run_consumer, transport_path
 from sources.file_transport import FileAppender
 from sources.kafka_transport import KafkaSink, KafkaSource, ensure_topic
 
+from .conftest import wait_for as _wait
 from .kafka_broker import kafka_env as _env
 from .kafka_broker import numbered_messages as _messages
 from .kafka_broker import stored_stream as _stored
-from .kafka_broker import wait_for as _wait
 
 
 def _names() -> tuple[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from mass_tui.replay import replay_file
 from mass_tui.service import run_consumer, transport_path
 from mass_tui.store import JsonlStore
 from sources.kafka_transport import ensure_topic
+
+from .conftest import wait_for as _wait
 
 DATA = Path(__file__).parent / "data" / "cases"
 PILLS = {
@@ -34,15 +35,6 @@ def _config(tmp_path: Path, **env: str):
 
 def _read(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
-
-
-def _wait(predicate, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.parametrize("name", sorted(PILLS))

@@ -27,6 +27,7 @@ from mass_tui.store import JsonlStore, StoreWriteError, read_jsonl
 from sources.file_transport import FileAppender, FileTail, repair_torn_tail
 
 from .conftest import ROOT
+from .conftest import wait_for as _wait
 
 # --- torn last line -------------------------------------------------------------------------------
 
@@ -187,15 +188,6 @@ def _service(tmp_path: Path) -> subprocess.Popen:
            "MASS_LOG_DIR": str(tmp_path / "logs")}
     return subprocess.Popen([sys.executable, "-m", "mass_tui", "run", "--headless", "-q"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def _wait(predicate, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _stored(db: Path) -> list[dict]:
