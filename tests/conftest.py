@@ -11,6 +11,15 @@ SHARED = ROOT / "tests" / "data"
 SANDY = ROOT / "mass_tui" / "demo" / "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
 
 
+def complete_lines(path: Path) -> list[bytes]:
+    """The lines of a file another process may be appending to, up to its last newline: a line being
+    written is not yet a record (reading it whole would fail on a half-written line)."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    return [line for line in data[: data.rfind(b"\n") + 1].splitlines() if line.strip()]
+
+
 def wait_for(predicate, seconds: float = 30.0) -> bool:
     """Poll `predicate` every 50 ms until it holds or `seconds` pass; whether it held (a bounded wait)."""
     import time

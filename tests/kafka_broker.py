@@ -64,8 +64,10 @@ def numbered_messages(n: int, start: int = 0) -> list[bytes]:
 
 
 def stored_stream(tmp_path) -> list[dict]:
+    """The stored stream's complete records (it may be read while the consumer writes)."""
     import json
 
-    path = tmp_path / "data" / "db" / "consumer_stream.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    from tests.conftest import complete_lines
+
+    return [json.loads(x) for x in complete_lines(tmp_path / "data" / "db" / "consumer_stream.jsonl")]
 

@@ -19,6 +19,7 @@ from mass_tui.service import run_consumer, transport_path
 from mass_tui.store import JsonlStore
 from sources.kafka_transport import ensure_topic
 
+from .conftest import complete_lines
 from .conftest import wait_for as _wait
 
 DATA = Path(__file__).parent / "data" / "cases"
@@ -34,7 +35,7 @@ def _config(tmp_path: Path, **env: str):
 
 
 def _read(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    return [json.loads(x) for x in complete_lines(path)]  # read while the consumer writes
 
 
 @pytest.mark.parametrize("name", sorted(PILLS))

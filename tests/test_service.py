@@ -15,7 +15,7 @@ from mass_tui.config import load_config
 from mass_tui.service import run_consumer, transport_path
 from sources.file_transport import FileAppender, FileTail
 
-from .conftest import ROOT, free_port, sigkill_when
+from .conftest import ROOT, complete_lines, free_port, sigkill_when
 
 
 def _lines(n: int, start: int = 0, station: str = "s1") -> list[bytes]:
@@ -53,7 +53,7 @@ def _stored(tmp_path: Path) -> list[dict]:
     db = tmp_path / "data" / "db"
     out = []
     for p in sorted(db.glob("consumer_stream*.jsonl")):
-        out += [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
+        out += [json.loads(x) for x in complete_lines(p)]  # read while the consumer writes
     return out
 
 
