@@ -11,6 +11,24 @@ SHARED = ROOT / "tests" / "data"
 SANDY = ROOT / "mass_tui" / "demo" / "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
 
 
+class LoopbackHTTP:
+    """A test HTTP server on a free 127.0.0.1 port, served from a daemon thread: subclasses build their
+    handler and call `serve(handler)`; `base` is its URL; `close()` stops it."""
+
+    def serve(self, handler, *, daemon_threads: bool = False) -> None:
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = daemon_threads
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def complete_lines(path: Path) -> list[bytes]:
     """The lines of a file another process may be appending to, up to its last newline: a line being
     written is not yet a record (reading it whole would fail on a half-written line)."""

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -18,12 +18,12 @@ from mass_tui.pipeline import run_producer
 from sources.base import Poll, SourceState
 from sources.http_sources import Backoff, OpenMeteoSource
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, LoopbackHTTP, free_port
 
 STATIONS = [{"name": "twente", "lat": 52.27, "lon": 6.87}]
 
 
-class Hostile:
+class Hostile(LoopbackHTTP):
     """A loopback HTTP server whose answer is chosen per test: `mode` is "ok", "trickle" (one byte every
     `every` s), "huge" (a Content-Length of `size`), "endless" (no length, 64 KB chunks until the
     client leaves), "badtime" (200 with an unusable current.time). Counts the bytes it sent."""
@@ -92,14 +92,7 @@ class Hostile:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler, daemon_threads=True)
 
 
 @pytest.fixture

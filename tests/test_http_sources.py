@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -13,12 +12,14 @@ from sources.http_sources import Backoff, OpenMeteoSource, OpenWeatherMapSource,
 from sources.normalize import NormalizeError, open_meteo_current, owm_weather
 from sources.schema import Observation, decode, parse_time
 
+from .conftest import LoopbackHTTP
+
 
 def sample(shared, name: str) -> bytes:
     return (shared / "api-samples" / name).read_bytes()
 
 
-class Api:
+class Api(LoopbackHTTP):
     """A real HTTP server on 127.0.0.1: each path answers from a script of (status, headers, body)."""
 
     def __init__(self) -> None:
@@ -47,13 +48,7 @@ class Api:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture

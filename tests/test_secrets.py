@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -17,14 +16,14 @@ import pytest
 from mass_tui.config import load_config
 from sources.text import REDACTED, Redactor, secret_forms
 
-from .conftest import ROOT, SANDY
+from .conftest import ROOT, SANDY, LoopbackHTTP
 
 OWM_KEY = "owmKEY+1234/567890abcdef"  # '+' and '/' so that its URL-encoded form differs
 SMTP_PASS = "smtpSECRETpass"
 URL_PASSWORD = "pgSECRETpw"
 
 
-class Echo:
+class Echo(LoopbackHTTP):
     """Loopback HTTP: GETs of the weather APIs and POSTs of the alert webhooks, each answered with a
     body that quotes the request line (URL with its query: the key). Scripted per path prefix."""
 
@@ -66,13 +65,7 @@ class Echo:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture
