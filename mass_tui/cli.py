@@ -199,6 +199,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.replay import replay_file
     from mass_tui.service import log_events, open_store, redacted_summary
     from mass_tui.sinks.configured import store_sinks
+    from mass_tui.sinks.offload import OffloadedSinks
+    from mass_tui.sinks.offload import wanted as offload_wanted
     from sources.formats import RecordingError, open_recording
 
     cfg = _config(args)
@@ -230,7 +232,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stop = STOP
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     with open_store(cfg) as store:
-        engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store))
+        # Flat out, the store's sinks write in a second process while the next batch is scored.
+        writer = OffloadedSinks(cfg) if speed is None and offload_wanted() else None
+        engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store, aggregates=writer is None),
+                        store_sink=writer)
         try:
             common = {"station": args.station, "stop": stop, "format": args.format,
                       "on_batch": lambda result: log_events(result, args.quiet)}
@@ -239,6 +244,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 interrupted = not (done and replay_file(engine, path, speed=speed, since=fast_until, **common))
             else:
                 interrupted = not replay_file(engine, path, speed=speed, **common)
+            engine.sinks.sync()
             store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
         finally:
             engine.sinks.close()

@@ -145,7 +145,13 @@ COMMANDS = {"query": cmd_query, "export": cmd_export}
 
 def sink_summaries(engine: Any) -> dict[str, Any]:
     """What each history sink did (aggregate records, late readings, PostgreSQL rows), for a run's summary."""
-    return {s.name: s.summary() for s in engine.sinks if callable(getattr(s, "summary", None))}
+    out: dict[str, Any] = {}
+    for s in engine.sinks:
+        if callable(getattr(s, "summaries", None)):  # sinks run in a writer process (mass_tui.sinks.offload)
+            out.update(s.summaries())
+        elif callable(getattr(s, "summary", None)):
+            out[s.name] = s.summary()
+    return out
 
 
 # --- output formats -----------------------------------------------------------

@@ -139,12 +139,15 @@ class Engine:
     """
 
     def __init__(self, config: Config, store: JsonlStore | None = None, alerts: AlertService | None = None,
-                 sinks: Sequence[Sink] = ()) -> None:
+                 sinks: Sequence[Sink] = (), store_sink: Sink | None = None) -> None:
         self.config = config
         self.bank = build_bank(config)
         self.store = store
         self.alerts = alerts
-        self.sinks = SinkSet([JsonlSink(store)] if store is not None else [])
+        # `store_sink` stands in for the JSONL sink (the store's sinks in a writer process, a bulk replay).
+        if store_sink is None and store is not None:
+            store_sink = JsonlSink(store)
+        self.sinks = SinkSet([store_sink] if store_sink is not None else [])
         for sink in sinks:
             self.sinks.add(sink)
         self.counters = Counters()

@@ -22,14 +22,18 @@ def aggregator(config: Config) -> Aggregator:
                       groups=config.get("store.aggregate_groups"))
 
 
+def aggregate_sinks(config: Config, store: JsonlStore) -> list[Sink]:
+    """The aggregates sink when `[store] aggregate_windows` asks for windows (else none)."""
+    return [AggregateSink(store, aggregator(config))] if config.get("store.aggregate_windows") else []
+
+
 def store_sinks(config: Config, store: JsonlStore, *, postgres_url: str | None = None, metrics: Any = None,
-                on_status: Callable[[str, str], None] | None = None) -> list[Sink]:
-    """The aggregates sink, and the PostgreSQL sink when `postgres_url` (or `[store] postgres_url`) is set.
+                on_status: Callable[[str, str], None] | None = None, aggregates: bool = True) -> list[Sink]:
+    """The aggregates sink (unless `aggregates` is False: it runs elsewhere, `mass_tui.sinks.offload`),
+    and the PostgreSQL sink when `postgres_url` (or `[store] postgres_url`) is set.
 
     `on_status(sink name, text)` hears a sink's state changes (the UI's status bar)."""
-    sinks: list[Sink] = []
-    if config.get("store.aggregate_windows"):
-        sinks.append(AggregateSink(store, aggregator(config)))
+    sinks: list[Sink] = aggregate_sinks(config, store) if aggregates else []
     url = postgres_url or config.get("store.postgres_url")
     if url:
         if not url.startswith(("postgresql://", "postgres://")):

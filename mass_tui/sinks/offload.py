@@ -1,0 +1,235 @@
+"""The store's sinks in a second process: a bulk replay scores batch k+1 while batch k is written.
+
+A replay flat out spends about as long writing (the stream lines, anomalies,
+windowed aggregates) as it does scoring; on one core those add up. This sink
+stands in for the JSONL and aggregates sinks in the engine: it pickles each
+scored batch (the rows, their scores, the anomalies and what muted them) down a
+pipe to a spawned process that runs the very same sinks (`JsonlSink`,
+`AggregateSink`) on its own `JsonlStore` of the same data dir, so the bytes
+stored are the ones an in-process run writes (a test holds them equal). The
+engine's process keeps writing what is its own: `rejected.jsonl` (decoding) and
+the alert journal; the two processes never append to the same file.
+
+Flow and bounds: the pipe's buffer is small next to a batch, so `write` blocks
+while the writer is still busy with the batch before last: at most about two
+batches are in flight, and memory stays bounded whatever the speed gap.
+
+Durability: `sync()` returns once the writer has written and fsynced every
+batch sent before it (the `Sink` contract), so a position committed after it is
+safe. A failure in the writer (a full disk: `StoreWriteError`, anything else:
+`RuntimeError` naming it) is raised here at the next `write`, `sync` or
+`close`, as the in-process sinks would raise it. If the writer dies, the next
+call raises `RuntimeError` with its exit code; if this process dies, the writer
+reads end-of-file, writes what it received, and exits.
+
+Log records of the writer (INFO and up) are sent back and logged here, under
+their own logger names, so the run's log holds them in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mass_tui.store import StoreWriteError
+
+if TYPE_CHECKING:
+    from mass_tui.config import Config
+    from mass_tui.engine import BatchResult
+
+log = logging.getLogger(__name__)
+
+ENV_INLINE = "MASS_SINKS_INLINE"  # "1": keep the store's sinks in the engine's process (for comparison)
+CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
+
+
+def wanted() -> bool:
+    """Whether a bulk run should offload its store sinks (not when MASS_SINKS_INLINE=1)."""
+    return os.environ.get(ENV_INLINE, "") not in ("1", "true", "yes")
+
+
+class OffloadedSinks:
+    """The JSONL store sink and the aggregates sink (when configured), run in a spawned process.
+
+    `config` is the run's configuration (the writer opens the same data dir with it). Not
+    thread-safe: one engine thread calls it. `summaries()` gives the writer's sinks' summaries
+    (the aggregates' `records`, `late`, `too_late`) once `close()` returned.
+    """
+
+    name = "store-writer"
+    durable = True
+    wants_series = False
+
+    def __init__(self, config: Config) -> None:
+        ctx = multiprocessing.get_context("spawn")  # not fork: the engine's process may hold threads and locks
+        self._conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=serve, name="mass-store-writer", daemon=True, args=(config, child))
+        self.process.start()
+        child.close()  # only the writer holds that end now: its death reads as EOF here
+        self._error: BaseException | None = None
+        self._summaries: dict[str, Any] = {}
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def write(self, scored: BatchResult) -> None:
+        self._raise_pending()
+        from mass_tui.engine import BatchResult
+
+        # Only what the store's sinks read: no alert events, traces or totals cross the pipe.
+        payload = BatchResult(scored.batch, scored.anomalies, scored.rejected, scores=scored.scores,
+                              muted=scored.muted)
+        self._send(("write", payload))
+
+    def sync(self) -> None:
+        self._send(("sync", None))
+        self._reply()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._send(("close", None))
+            self._summaries = self._reply() or {}
+        finally:
+            self._conn.close()
+            self.process.join(CLOSE_TIMEOUT)
+            if self.process.is_alive():  # stuck past the timeout: stop it by its PID
+                self.process.kill()
+                self.process.join(5.0)
+
+    def summaries(self) -> dict[str, Any]:
+        return dict(self._summaries)
+
+    # --- the pipe ------------------------------------------------------------------
+    def _send(self, message: tuple[str, Any]) -> None:
+        try:
+            self._conn.send(message)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self._raise_pending()
+            raise self._died() from None
+
+    def _reply(self) -> Any:
+        """Wait for the answer to a sync or close, logging and keeping what comes before it."""
+        while True:
+            try:
+                kind, body = self._conn.recv()
+            except (EOFError, OSError):
+                self._raise_pending()
+                raise self._died() from None
+            if kind == "done":
+                self._raise_pending()
+                return body
+            self._take(kind, body)
+
+    def _raise_pending(self) -> None:
+        """Read what the writer sent meanwhile (log records, a failure) without waiting; raise a failure."""
+        with contextlib.suppress(EOFError, OSError):
+            while self._conn.poll():
+                self._take(*self._conn.recv())
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _take(self, kind: str, body: Any) -> None:
+        if kind == "log":
+            level, name, text = body
+            logging.getLogger(name).log(level, "%s", text)
+        elif kind == "error" and self._error is None:
+            self._error = _rebuilt(body)
+
+    def _died(self) -> RuntimeError:
+        self.process.join(1.0)
+        code = self.process.exitcode
+        return RuntimeError(f"the store writer process (PID {self.process.pid}) ended unexpectedly"
+                            + (f" with exit code {code}" if code is not None else "")
+                            + "; what it acknowledged is stored")
+
+
+def _described(exc: BaseException) -> tuple[str, Any]:
+    """A failure as plain data (exceptions with paths and errnos do not all pickle back whole)."""
+    if isinstance(exc, StoreWriteError):
+        return ("write", (str(exc.path), exc.errno, exc.strerror))
+    return ("other", f"{type(exc).__name__}: {exc}")
+
+
+def _rebuilt(body: tuple[str, Any]) -> BaseException:
+    kind, detail = body
+    if kind == "write":
+        path, code, reason = detail
+        return StoreWriteError(Path(path), OSError(code, reason))
+    return RuntimeError(f"the store writer failed: {detail}")
+
+
+class _ToParent(logging.Handler):
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(logging.INFO)
+        self.conn = conn
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # a log line must never take the writer down
+            self.conn.send(("log", (record.levelno, record.name, record.getMessage())))
+
+
+def serve(config: Config, conn: Connection) -> None:
+    """The writer process: open the store, build the sinks, write what arrives until close or EOF."""
+    from mass_tui.service import open_store
+    from mass_tui.sinks.configured import aggregate_sinks
+    from mass_tui.sinks.jsonl import JsonlSink
+
+    # Ctrl-C reaches the whole process group: the engine's process decides when to stop, and
+    # then closes this one in order, so what it sent is written whole.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root = logging.getLogger()
+    root.handlers[:] = [_ToParent(conn)]
+    root.setLevel(logging.INFO)
+    store = open_store(config)
+    sinks = []
+    try:
+        sinks = [JsonlSink(store), *aggregate_sinks(config, store)]
+        while True:
+            try:
+                kind, body = conn.recv()
+            except (EOFError, OSError):
+                return  # the engine's process is gone: what came is written below
+            try:
+                if kind == "write":
+                    for sink in sinks:
+                        sink.write(body)
+                elif kind == "sync":
+                    for sink in sinks:
+                        sink.sync()
+                    conn.send(("done", None))
+                elif kind == "close":
+                    _close(sinks)
+                    store.sync()  # a refusal here is said to the engine's process like any other
+                    summaries = {s.name: s.summary() for s in sinks if callable(getattr(s, "summary", None))}
+                    sinks = []
+                    conn.send(("done", summaries))
+                    return
+            except Exception as exc:  # noqa: BLE001 - said to the engine's process, which raises it
+                conn.send(("error", _described(exc)))
+                if kind != "write":
+                    conn.send(("done", None))
+    finally:
+        if sinks:  # not closed in order (the engine's process is gone): keep what came
+            _close(sinks)
+            with contextlib.suppress(OSError):
+                store.sync()
+
+
+def _close(sinks: list[Any]) -> None:
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception:  # noqa: BLE001 - one sink failing to close must not keep the others open
+            log.exception("closing sink %s", sink.name)

@@ -1,0 +1,185 @@
+"""The store's sinks in a writer process (`mass_tui.sinks.offload`): same bytes, failures said, no orphan."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mass_tui.config import load_config
+from mass_tui.engine import Engine
+from mass_tui.sinks.offload import OffloadedSinks
+from sources.batch import ObservationBatch
+from tests.conftest import wait_for
+from tests.test_torn_and_full import _fill, _tmpfs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _recording(path: Path, n: int, seed: int = 0, bad_every: int = 0) -> Path:
+    """n JSONL readings of 4 stations (tags on two), a bad line every `bad_every` lines."""
+    rng = np.random.default_rng(seed)
+    with path.open("w") as fh:
+        for i in range(n):
+            if bad_every and i % bad_every == bad_every - 1:
+                fh.write(["{not json", '{"ts": 1, "station": "x"}', '{"ts": "yesterday", "station": "s0", "temp_c": 1}',
+                          '[1, 2]'][i // bad_every % 4] + "\n")
+                continue
+            obj = {"ts": 1_700_000_000 + 300 * (i // 4), "station": f"s{i % 4}",
+                   "temp_c": round(10 + 5 * np.sin(i / 300) + rng.normal(0, 0.3), 2),
+                   "pressure_hpa": round(1010 + rng.normal(0, 0.2), 2),
+                   "precip_mm": float(rng.random() < 0.1)}
+            if i % 4 < 2:
+                obj["tags"] = {"building": "b1", "floor": str(i % 2)}
+            if i % 997 == 0:
+                obj["temp_c"] = 60.0  # a spike: anomalies to store
+            fh.write(json.dumps(obj) + "\n")
+    return path
+
+
+def _replay(tmp_path: Path, recording: Path, name: str, inline: bool, *extra: str) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+           "MASS_LOG_DIR": str(tmp_path / f"logs-{name}")}
+    if inline:
+        env["MASS_SINKS_INLINE"] = "1"
+    return subprocess.run([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max", "-q",
+                           "--data-dir", str(tmp_path / name), *extra],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+
+
+def _files(db: Path) -> dict[str, bytes]:
+    out = {}
+    for p in sorted(db.glob("*.jsonl")):
+        data = p.read_bytes()
+        if p.name.startswith("rejected"):  # each record has the time it was quarantined: drop that
+            data = b"".join(json.dumps({k: v for k, v in json.loads(x).items() if k != "received_at"}).encode() + b"\n"
+                            for x in data.splitlines())
+        out[p.name] = data
+    return out
+
+
+def test_a_replay_stores_the_same_bytes_with_the_writer_process_as_without(tmp_path):
+    recording = _recording(tmp_path / "rec.jsonl", 6000, bad_every=250)
+    offloaded = _replay(tmp_path, recording, "a", inline=False)
+    inline = _replay(tmp_path, recording, "b", inline=True)
+    assert offloaded.returncode == 0, offloaded.stderr
+    assert inline.returncode == 0, inline.stderr
+    a, b = _files(tmp_path / "a" / "db"), _files(tmp_path / "b" / "db")
+    assert set(a) >= {"consumer_stream.jsonl", "aggregates.jsonl", "anomalies.jsonl", "rejected.jsonl"}
+    assert a == b
+    summary_a, summary_b = (json.loads(p.stdout.strip().splitlines()[-1]) for p in (offloaded, inline))
+    for s in (summary_a, summary_b):
+        for key in ("seconds", "obs_per_s", "db"):
+            s.pop(key)
+    assert summary_a == summary_b
+    assert summary_a["aggregates"]["records"] > 0 and summary_a["anomalies"] > 0 and summary_a["rejected"] == 24
+
+
+def test_a_full_disk_in_the_writer_is_one_line_and_exit_1(tmp_path):
+    recording = _recording(tmp_path / "rec.jsonl", 40_000)
+    db = tmp_path / "full" / "db"
+    with _tmpfs(db, "2m"):
+        _fill(db, 200_000)
+        done = _replay(tmp_path, recording, "full", inline=False)
+    assert done.returncode == 1, done.stderr
+    lines = [x for x in done.stderr.splitlines() if x.strip()]
+    assert any(x.startswith("mass: cannot write ") and "No space left on device" in x for x in lines), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _batch(n: int, start: float = 1_700_000_000.0) -> ObservationBatch:
+    ts = start + 60.0 * np.arange(n)
+    return ObservationBatch(ts=ts, station=["s1"] * n, source=["test"] * n,
+                            columns={"temp_c": 10 + np.sin(np.arange(n) / 10.0)})
+
+
+def _config(tmp_path: Path):
+    return load_config(config_file=None, overrides={"data.dir": str(tmp_path / "data")})
+
+
+def test_a_writer_that_dies_is_said_at_the_next_call_with_its_exit_code(tmp_path):
+    writer = OffloadedSinks(_config(tmp_path))
+    engine = Engine(_config(tmp_path), store_sink=writer)
+    try:
+        engine.process_batch(_batch(100))
+        writer.sync()
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.process.join(30)
+        with pytest.raises(RuntimeError, match=r"ended unexpectedly with exit code -9"):
+            for k in range(50):  # the pipe may take a write or two before it reports the writer gone
+                engine.process_batch(_batch(10, 1_800_000_000.0 + 600 * k))
+                writer.sync()
+    finally:
+        writer.process.kill()
+        writer.process.join(10)
+
+
+def test_the_writer_keeps_what_it_was_sent_when_the_engine_process_is_killed(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, sys
+        import numpy as np
+        sys.path.insert(0, {str(ROOT)!r})
+        from mass_tui.config import load_config
+        from mass_tui.engine import Engine
+        from mass_tui.sinks.offload import OffloadedSinks
+        from sources.batch import ObservationBatch
+        cfg = load_config(config_file=None, overrides={{"data.dir": {str(tmp_path / "data")!r}}})
+        writer = OffloadedSinks(cfg)
+        engine = Engine(cfg, store_sink=writer)
+        for k in range(5):
+            ts = 1_700_000_000.0 + 60.0 * np.arange(k * 200, (k + 1) * 200)
+            engine.process_batch(ObservationBatch(ts=ts, station=["s1"] * 200, source=["t"] * 200,
+                                                  columns={{"temp_c": np.full(200, 10.0 + k)}}))
+        print(writer.pid, flush=True)
+        os.kill(os.getpid(), 9)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    pid = int(done.stdout.strip())
+    stream = tmp_path / "data" / "db" / "consumer_stream.jsonl"
+    try:
+        assert wait_for(lambda: _gone(pid), 60), "the writer outlived the engine's process"
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
+    lines = stream.read_bytes().splitlines()
+    assert len(lines) == 1000
+    assert [json.loads(x)["temp_c"] for x in lines[::200]] == [10.0, 11.0, 12.0, 13.0, 14.0]
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaped yet counts as gone)."""
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+
+
+@settings(max_examples=5, deadline=None)
+@given(sizes=st.lists(st.integers(1, 400), min_size=1, max_size=6))
+def test_property_any_batches_are_stored_whole_and_in_order_by_the_writer(tmp_path_factory, sizes):
+    tmp_path = tmp_path_factory.mktemp("w")
+    writer = OffloadedSinks(_config(tmp_path))
+    engine = Engine(_config(tmp_path), store_sink=writer)
+    start = 0
+    try:
+        for n in sizes:
+            engine.process_batch(_batch(n, 1_700_000_000.0 + 60.0 * start))
+            start += n
+        engine.sinks.sync()
+    finally:
+        engine.sinks.close()
+    lines = (tmp_path / "data" / "db" / "consumer_stream.jsonl").read_bytes().splitlines()
+    assert len(lines) == sum(sizes)
+    times = [json.loads(x)["ts"] for x in lines]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert writer.process.exitcode == 0
