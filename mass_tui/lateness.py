@@ -116,13 +116,14 @@ class OrderCheck:
         out = Ordered(batch)
         drop_values: list[tuple[int, str]] = []
         slow: list[tuple[str, list[int]]] = []
+        fresh: list[tuple[str, np.ndarray, np.ndarray]] = []  # stations whose rows are all new, in order
         for station, rows in by_station.items():
             idx = np.asarray(rows)
             t = ts[idx]
             last = max(self._last_station.get(station, -math.inf), self._floor.get(station, -math.inf))
             if t[0] > last and (t.size == 1 or bool(np.all(np.diff(t) > 0))):
                 self._last_station[station] = float(t[-1])
-                self._remember(station, t, idx, names, cols)
+                fresh.append((station, t, idx))
                 for name, col in zip(names, cols, strict=True):
                     present = ~np.isnan(col[idx])
                     if present.any():
@@ -130,6 +131,7 @@ class OrderCheck:
                 self._last_composite[station] = float(t[-1])
             else:
                 slow.append((station, rows))
+        self._remember_fresh(fresh, names, cols)
         stored = {} if warming or not slow else self._look_up(slow, ts)
         for station, rows in slow:
             # Some instant of this station repeats or goes back.
@@ -272,6 +274,28 @@ class OrderCheck:
             self.recalls += 1
         return found
 
+    def _remember_fresh(self, fresh: list[tuple[str, np.ndarray, np.ndarray]], names: tuple[str, ...],
+                        cols: list[np.ndarray]) -> None:
+        """Remember new instants (station, times, rows), in this order, as `_remember` one by one then
+        `_trim` would, without building the entries the trim would drop at once: of a batch larger
+        than the memory only its last `capacity` instants are kept, the rest raise their floors."""
+        total = sum(t.size for _, t, _ in fresh)
+        over = len(self._order) + total - self.capacity
+        if over > 0 and self._recall is None:  # with a recall going on, the trim hands instants to it
+            self._trim(keep=max(0, self.capacity - total))
+            over = len(self._order) + total - self.capacity
+            for k, (station, t, idx) in enumerate(fresh):
+                skip = min(over, t.size)
+                if skip == 0:
+                    break
+                if float(t[skip - 1]) > self._floor.get(station, -math.inf):
+                    self._floor[station] = float(t[skip - 1])
+                fresh[k] = (station, t[skip:], idx[skip:])
+                over -= skip
+        for station, t, idx in fresh:
+            if t.size:
+                self._remember(station, t, idx, names, cols)
+
     def _remember(self, station: str, t: np.ndarray, idx: np.ndarray, names: tuple[str, ...],
                   cols: list[np.ndarray]) -> None:
         seen = self._seen.setdefault(station, {})
@@ -284,10 +308,12 @@ class OrderCheck:
             self._order.append((station, ts))
         seen[ts] = entry
 
-    def _trim(self) -> None:
-        """Forget the oldest remembered instants past `capacity`, each raising its station's floor."""
+    def _trim(self, keep: int | None = None) -> None:
+        """Forget the oldest remembered instants past `keep` (default `capacity`), each raising its
+        station's floor."""
         recall = self._recall
-        while len(self._order) > self.capacity:
+        keep = self.capacity if keep is None else keep
+        while len(self._order) > keep:
             station, ts = self._order.popleft()
             seen = self._seen.get(station)
             if not seen or ts not in seen:
