@@ -196,7 +196,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.alerts.service import AlertService
     from mass_tui.engine import Engine
     from mass_tui.logs import setup_logging
-    from mass_tui.replay import replay_file
+    from mass_tui.replay import replay_file, uncompressed_size
     from mass_tui.service import log_events, open_store, redacted_summary
     from mass_tui.sinks.configured import store_sinks
     from mass_tui.sinks.offload import OffloadedSinks
@@ -233,7 +233,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     with open_store(cfg) as store:
         # Flat out, the store's sinks write in a second process while the next batch is scored.
-        writer = OffloadedSinks(cfg) if speed is None and offload_wanted() else None
+        writer = OffloadedSinks(cfg) if speed is None and offload_wanted(uncompressed_size(path)) else None
         engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store, aggregates=writer is None),
                         store_sink=writer)
         try:

@@ -26,7 +26,7 @@ from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import EVENTS
 from mass_tui.pipeline import Pipeline, make_source, transport_file
 from mass_tui.sinks.configured import store_sinks
-from mass_tui.store import JsonlStore, redact_by_default
+from mass_tui.store import JsonlStore, open_store  # noqa: F401 - open_store: callers import it from here
 from sources.schema import iso_utc
 from sources.text import Redactor
 
@@ -34,16 +34,6 @@ log = logging.getLogger(__name__)
 
 def transport_path(config: Config) -> Path:
     return transport_file(config)
-
-
-def open_store(config: Config) -> JsonlStore:
-    redact_by_default(Redactor(config.secret_values()))  # the alert journal's store too
-    return JsonlStore(
-        config.db_dir,
-        max_bytes=int(config.get("store.max_mb") * 1024 * 1024),
-        retention_days=config.get("store.retention_days"),
-        redact=Redactor(config.secret_values()),
-    )
 
 
 def redacted_summary(config: Config, summary: dict[str, Any]) -> dict[str, Any]:

@@ -319,3 +319,17 @@ def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, 
         if oldest is not None and oldest < since_ts:
             break
     return out
+
+
+def open_store(config: Any) -> JsonlStore:
+    """The store of a configuration (`mass_tui.config.Config`): its data dir, rotation size and
+    retention, with every configured secret redacted from what is written (the alert journal's too)."""
+    from sources.text import Redactor
+
+    redact_by_default(Redactor(config.secret_values()))
+    return JsonlStore(
+        config.db_dir,
+        max_bytes=int(config.get("store.max_mb") * 1024 * 1024),
+        retention_days=config.get("store.retention_days"),
+        redact=Redactor(config.secret_values()),
+    )

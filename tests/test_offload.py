@@ -49,8 +49,7 @@ def _recording(path: Path, n: int, seed: int = 0, bad_every: int = 0) -> Path:
 def _replay(tmp_path: Path, recording: Path, name: str, inline: bool, *extra: str) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
            "MASS_LOG_DIR": str(tmp_path / f"logs-{name}")}
-    if inline:
-        env["MASS_SINKS_INLINE"] = "1"
+    env["MASS_SINKS"] = "inline" if inline else "process"
     return subprocess.run([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max", "-q",
                            "--data-dir", str(tmp_path / name), *extra],
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
@@ -183,3 +182,14 @@ def test_property_any_batches_are_stored_whole_and_in_order_by_the_writer(tmp_pa
     times = [json.loads(x)["ts"] for x in lines]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert writer.process.exitcode == 0
+
+
+def test_a_bad_mass_sinks_value_names_the_variable_and_what_was_expected(tmp_path):
+    recording = _recording(tmp_path / "rec.jsonl", 10)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "sometimes",
+           "MASS_LOG_DIR": str(tmp_path / "logs")}
+    done = subprocess.run([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max", "-q",
+                           "--data-dir", str(tmp_path / "d")], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 78
+    assert "MASS_SINKS='sometimes': expected auto, inline or process" in done.stderr

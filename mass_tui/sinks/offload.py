@@ -45,13 +45,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENV_INLINE = "MASS_SINKS_INLINE"  # "1": keep the store's sinks in the engine's process (for comparison)
+ENV = "MASS_SINKS"  # "inline" / "process": where the store's sinks run, whatever the size ("auto" by default)
 CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
+# Below this much input the writer's start (a fresh interpreter and its imports, ~0.3 s of a core)
+# costs more than writing in the engine's process would.
+MIN_BYTES = 8 << 20
 
 
-def wanted() -> bool:
-    """Whether a bulk run should offload its store sinks (not when MASS_SINKS_INLINE=1)."""
-    return os.environ.get(ENV_INLINE, "") not in ("1", "true", "yes")
+def wanted(size: int) -> bool:
+    """Whether a bulk run over `size` bytes of input should offload its store sinks: from MIN_BYTES
+    on, or as MASS_SINKS says ("process": always, "inline": never)."""
+    how = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if how not in ("auto", "inline", "process"):
+        from mass_tui.config import ConfigError
+
+        raise ConfigError(f"{ENV}={how!r}: expected auto, inline or process")
+    return how == "process" or (how == "auto" and size >= MIN_BYTES)
 
 
 class OffloadedSinks:
@@ -182,9 +191,9 @@ class _ToParent(logging.Handler):
 
 def serve(config: Config, conn: Connection) -> None:
     """The writer process: open the store, build the sinks, write what arrives until close or EOF."""
-    from mass_tui.service import open_store
     from mass_tui.sinks.configured import aggregate_sinks
     from mass_tui.sinks.jsonl import JsonlSink
+    from mass_tui.store import open_store
 
     # Ctrl-C reaches the whole process group: the engine's process decides when to stop, and
     # then closes this one in order, so what it sent is written whole.
