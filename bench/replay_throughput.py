@@ -1,6 +1,7 @@
 """`mass replay FILE --headless --max` on realistic recordings, each against a bare parsing loop.
 
     python bench/replay_throughput.py [--n 200000] [--layouts seed,meteo,...] [--seed 1] [--keep DIR]
+                                      [--sinks auto|inline|process]
 
 Layouts (one file each, `--n` lines):
 
@@ -239,8 +240,8 @@ def bare_csv(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
-def replay(path: Path, data_dir: Path) -> tuple[float, dict]:
-    env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin")}
+def replay(path: Path, data_dir: Path, sinks: str = "auto") -> tuple[float, dict]:
+    env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin"), "MASS_SINKS": sinks}
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "mass_tui", "replay", str(path), "--headless", "--max", "-q",
@@ -257,13 +258,16 @@ def main() -> None:
     ap.add_argument("--layouts", default=",".join(LAYOUTS), help="comma-separated, of: " + ", ".join(LAYOUTS))
     ap.add_argument("--seed", type=int, default=1, help="another seed: another recording of the same kinds")
     ap.add_argument("--keep", type=Path, help="write the recordings here and keep them")
+    ap.add_argument("--sinks", default="auto", choices=("auto", "inline", "process"),
+                    help="where the store's sinks run (MASS_SINKS): auto, the default, is a writer process "
+                         "from 8 MiB of input")
     args = ap.parse_args()
     names = [s.strip() for s in args.layouts.split(",") if s.strip()]
     unknown = [s for s in names if s not in LAYOUTS]
     if unknown:
         ap.error(f"unknown layouts: {', '.join(unknown)}")
-    print(f"{args.n:,} lines per layout, seed {args.seed}, load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")
+    print(f"{args.n:,} lines per layout, seed {args.seed}, sinks {args.sinks}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'layout':9} {'baseline':>20} {'replay wall':>12} {'in-process':>11} {'ratio wall':>10} "
           f"{'in-process':>10}  rows stored / quarantined")
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,7 +280,7 @@ def main() -> None:
                 write(path, args.n, np.random.default_rng(args.seed * 100 + len(name)), args.seed)
             bare, lines = bare_csv(path) if kind == "csv" else bare_json(path)
             with tempfile.TemporaryDirectory(dir=tmp) as run:
-                wall, summary = replay(path, Path(run) / "d")
+                wall, summary = replay(path, Path(run) / "d", args.sinks)
             inside = summary.get("seconds") or math.nan
             stored, rejected = summary["observations"], summary["rejected"]
             assert stored + rejected + summary.get("duplicates", 0) == lines, (name, lines, summary)
