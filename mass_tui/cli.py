@@ -49,13 +49,24 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked (importlib.metadata and the lookup cost every run ~30 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"mass {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="mass",
         description="M.A.S.S.: real-time monitor for weather and environmental sensor streams.",
         epilog=PRECEDENCE,
     )
-    ap.add_argument("--version", action="version", version=f"mass {_version()}")
+    ap.add_argument("--version", action=_VersionAction)
     sub = ap.add_subparsers(dest="command")
 
     p = sub.add_parser("config", help="print the effective configuration (secrets masked)", epilog=PRECEDENCE)
