@@ -33,6 +33,7 @@ import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -300,8 +301,10 @@ class OrderCheck:
                   cols: list[np.ndarray]) -> None:
         seen = self._seen.setdefault(station, {})
         values = zip(*[col[idx].tolist() for col in cols], strict=True) if cols else [()] * t.size
-        seen.update(zip(t.tolist(), [(names, v) for v in values], strict=True))
-        self._order.extend(zip([station] * t.size, t.tolist(), strict=True))
+        times = t.tolist()
+        # entries made in C, no bytecode per row (repeat is endless: the other side bounds each zip)
+        seen.update(zip(times, zip(repeat(names), values, strict=False), strict=True))
+        self._order.extend(zip(repeat(station), times, strict=False))
 
     def _add(self, station: str, seen: dict, ts: float, entry: object) -> None:
         if ts not in seen:
@@ -313,6 +316,14 @@ class OrderCheck:
         station's floor."""
         recall = self._recall
         keep = self.capacity if keep is None else keep
+        if keep == 0 and recall is None:  # a batch larger than the memory replaces it whole
+            for station, seen in self._seen.items():
+                newest = max(seen, default=-math.inf)
+                if newest > self._floor.get(station, -math.inf):
+                    self._floor[station] = newest
+            self._seen.clear()
+            self._order.clear()
+            return
         while len(self._order) > keep:
             station, ts = self._order.popleft()
             seen = self._seen.get(station)
