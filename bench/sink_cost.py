@@ -21,6 +21,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import time
@@ -85,6 +86,7 @@ def worker(cache: Path, keep: str | None) -> dict:
         results.append(BatchResult(batch, anomalies, 0, scores=scores, muted=muted))
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(keep) if keep else Path(tmp) / "db"
+        shutil.rmtree(db, ignore_errors=True)  # the store appends: start from nothing
         store = JsonlStore(db, max_bytes=1 << 40)
         jsonl = JsonlSink(store)
         agg = AggregateSink(store, Aggregator(lateness=3600.0), restore=False)

@@ -115,6 +115,9 @@ class Aggregator:
             raise ValueError(f"lateness {lateness} must be >= 0")
         self.lateness = float(lateness)
         self.groups = [tuple(spec.split("+")) for spec in groups]
+        # False: every window through segment reductions and every line through one orjson call
+        # (the plain path a property test holds the shortcuts equal to).
+        self._shortcuts = True
         self._group_names = list(groups)
         # (scope, window) -> window start -> variable -> stats; in insertion order, which is start
         # order but for late readings, so closing looks at the front only.
@@ -145,11 +148,31 @@ class Aggregator:
         """Several stations' rows of one batch: `rows` station -> its row indices, ascending (None:
         every row). A group scope takes the rows of all its stations in batch order, as one reading
         at a time would (its watermark, hence lateness, depends on that order). Returns lines as `add`."""
+        lines = self._add_many(rows, labels, ts, columns)
+        return [line if isinstance(line, bytes) else b"".join(line) for line in lines]
+
+    def add_many_data(self, rows: Mapping[str, np.ndarray | None], labels: Mapping[str, Mapping[str, str]],
+                      ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> tuple[bytes, int]:
+        """`add_many`'s lines as one bytes, each ending in a newline, and how many: what a store
+        appends, put together once (a line of a batch's windows can be tens of megabytes)."""
+        lines = self._add_many(rows, labels, ts, columns)
+        pieces: list[bytes] = []
+        for line in lines:
+            if isinstance(line, bytes):
+                pieces += (line, b"\n")
+            else:
+                pieces += line
+                pieces.append(b"\n")
+        return b"".join(pieces), len(lines)
+
+    def _add_many(self, rows: Mapping[str, np.ndarray | None], labels: Mapping[str, Mapping[str, str]],
+                  ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> list[bytes | list[bytes]]:
+        """`add_many`'s lines, a line either bytes or the list of its parts."""
         scoped: dict[Scope, list[np.ndarray | None]] = {}
         for station, idx in rows.items():
             for scope in self.scopes(station, labels.get(station, {})):
                 scoped.setdefault(scope, []).append(idx)
-        out: list[bytes] = []
+        out: list[bytes | list[bytes]] = []
         for scope, parts in scoped.items():
             if len(parts) == 1:
                 idx = parts[0]
@@ -164,14 +187,19 @@ class Aggregator:
                                        columns if idx is None else {k: c[idx] for k, c in columns.items()})
         return out
 
-    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> list[bytes]:
-        """A scope's rows (two or more), a column at a time."""
+    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray]
+                   ) -> list[bytes | list[bytes]]:
+        """A scope's rows (two or more), a column at a time; lines as `_add_many`."""
         present = {name: ~np.isnan(col) for name, col in columns.items()}
         any_value = np.zeros(len(ts), dtype=bool)
         for mask in present.values():
             any_value |= mask
         series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
-        out: list[bytes] = []
+        # A series with a value in every row shares its windows with the others (`_Rows`).
+        everywhere = [bool(has.all()) for _name, _col, has in series]
+        shortcuts = self._shortcuts
+        ordered = bool(np.all(ts[1:] >= ts[:-1]))
+        out: list[bytes | list[bytes]] = []
         station = scope[1] if scope[0] == "station" else None
         before = self.watermark.get(scope, -math.inf)
         # What the watermark was when each row arrived: rows come in order within the batch.
@@ -192,21 +220,29 @@ class Aggregator:
             if windows:
                 direct &= ~np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
             days: dict[str, tuple] | None = {} if station is not None and width == 86400.0 else None
-            for name, col, has in series:
+            shared: _Rows | None = None
+            dumps = _Dumps() if shortcuts else None
+            for (name, col, has), full in zip(series, everywhere, strict=True):
                 use = accepted & has
                 if not use.any():
                     continue
                 quick = use & direct
                 if quick.any() and (name != ROWS or days is not None):
-                    stats = _column_stats(bucket[quick], ts[quick], col[quick], late[quick])
+                    if shortcuts and full:
+                        if shared is None:
+                            shared = _Rows(bucket[quick], ts[quick], late[quick], ordered)
+                        stats = shared.stats(col[quick])
+                    else:
+                        stats = _Rows(bucket[quick], ts[quick], late[quick], ordered and shortcuts,
+                                      shortcuts).stats(col[quick])
                     if name != ROWS:
-                        out.append(_line(scope, wname, width, name, stats, True))
+                        out.append(_line(scope, wname, width, name, stats, True, dumps))
                     if days is not None:
                         days[name] = stats
                 slow = use & ~direct
                 if slow.any():
-                    self._merge(windows, width, name, _column_stats(bucket[slow], ts[slow], col[slow],
-                                                                    late[slow]))
+                    self._merge(windows, width, name, _Rows(bucket[slow], ts[slow], late[slow], ordered and shortcuts,
+                                                            shortcuts).stats(col[slow]))
             if days:
                 out += _daily_lines(scope[1], width, days)
         self.watermark[scope] = mark
@@ -249,15 +285,17 @@ class Aggregator:
 
     def _merge(self, windows: dict[int, dict[str, Stats]], width: float, name: str, stats: tuple) -> None:
         starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-        for k, start in enumerate((starts * width).astype(np.int64).tolist()):
+        # Python numbers a column at a time: numpy scalars one by one cost several times as much.
+        for start, *figures in zip((starts * width).astype(np.int64).tolist(), counts.tolist(), totals.tolist(),
+                                   lo.tolist(), lo_ts.tolist(), hi.tolist(), hi_ts.tolist(),
+                                   np.asarray(lates, dtype=np.int64).tolist(), strict=True):
             per = windows.get(start)
             if per is None:
                 per = windows[start] = {}
             entry = per.get(name)
             if entry is None:
                 entry = per[name] = Stats()
-            entry.merge(int(counts[k]), float(totals[k]), float(lo[k]), float(lo_ts[k]), float(hi[k]),
-                        float(hi_ts[k]), int(lates[k]))
+            entry.merge(*figures)
 
     def _close(self, scope: Scope) -> list[bytes]:
         mark = self.watermark.get(scope, -math.inf)
@@ -380,29 +418,58 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _column_stats(bucket: np.ndarray, t: np.ndarray, v: np.ndarray, late: np.ndarray) -> tuple:
-    """Per window of one column: (starts as bucket numbers, count, sum, min, its time, max, its time, late).
+class _Rows:
+    """The rows of one scope's window size that one or more series take (in a batch: their window
+    numbers `bucket`, times `t`, late flags): their windows, found once for every series with a value
+    in each of these rows. `stats(v)` gives a series' stats per window: (starts as bucket numbers,
+    count, sum, min, its time, max, its time, late).
 
-    Ties keep the earliest time. Rows in time order (a replay, a backlog) take segment reductions;
-    others a sort."""
-    n = len(t)
-    if n > 1 and not bool(np.all(t[1:] >= t[:-1])):
-        starts, inv = np.unique(bucket, return_inverse=True)
-        counts = np.bincount(inv)
-        totals = np.bincount(inv, weights=v)
-        lates = np.bincount(inv, weights=late.astype(np.float64))
-        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
-        hi = np.lexsort((t, -v, inv))[first]  # the largest value, earliest first
-        return starts, counts, totals, v[lo], t[lo], v[hi], t[hi], lates
-    edges = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
-    counts = np.diff(np.append(edges, n))
-    totals = np.add.reduceat(v, edges)
-    lates = np.add.reduceat(late.astype(np.float64), edges)
-    lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
-    segment = np.repeat(np.arange(len(edges)), counts)
-    return (bucket[edges], counts, totals, lows, t[_first_where(v == lows[segment], segment)], highs,
-            t[_first_where(v == highs[segment], segment)], lates)
+    Ties keep the earliest time. Rows in time order (`ordered`: a replay, a backlog) take segment
+    reductions, others a sort. With `shortcuts`, rows that are each alone in their window (hourly
+    data in 1 min and 1 h windows) are their own stats: no reduction at all."""
+
+    __slots__ = ("bucket", "t", "late", "ordered", "single", "edges", "counts", "lates", "starts", "segment")
+
+    def __init__(self, bucket: np.ndarray, t: np.ndarray, late: np.ndarray, ordered: bool,
+                 shortcuts: bool = True) -> None:
+        self.bucket, self.t, self.late = bucket, t, late
+        n = len(t)
+        self.ordered = ordered or n < 2 or bool(np.all(t[1:] >= t[:-1]))
+        self.single = False
+        self.segment: np.ndarray | None = None
+        if not self.ordered:
+            return
+        if shortcuts and (n < 2 or bool(np.all(bucket[1:] != bucket[:-1]))):
+            self.single = True
+            self.starts, self.counts, self.lates = bucket, np.ones(n, dtype=np.int64), late.astype(np.float64)
+            return
+        self.edges = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
+        self.counts = np.diff(np.append(self.edges, n))
+        self.lates = np.add.reduceat(late.astype(np.float64), self.edges)
+        self.starts = bucket[self.edges]
+
+    def stats(self, v: np.ndarray) -> tuple:
+        t = self.t
+        if not self.ordered:
+            bucket = self.bucket
+            starts, inv = np.unique(bucket, return_inverse=True)
+            counts = np.bincount(inv)
+            totals = np.bincount(inv, weights=v)
+            lates = np.bincount(inv, weights=self.late.astype(np.float64))
+            first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
+            hi = np.lexsort((t, -v, inv))[first]  # the largest value, earliest first
+            return starts, counts, totals, v[lo], t[lo], v[hi], t[hi], lates
+        if self.single:
+            return self.starts, self.counts, v, v, t, v, t, self.lates
+        edges = self.edges
+        if self.segment is None:
+            self.segment = np.repeat(np.arange(len(edges)), self.counts)
+        segment = self.segment
+        totals = np.add.reduceat(v, edges)
+        lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
+        return (self.starts, self.counts, totals, lows, t[_first_where(v == lows[segment], segment)], highs,
+                t[_first_where(v == highs[segment], segment)], self.lates)
 
 
 def _first_where(mask: np.ndarray, segment: np.ndarray) -> np.ndarray:
@@ -419,20 +486,79 @@ def _head(scope: Scope, wname: str, width: float) -> dict[str, Any]:
     return head
 
 
-def _line(scope: Scope, wname: str, width: float, name: str, stats: tuple, final: bool) -> bytes:
+def _line(scope: Scope, wname: str, width: float, name: str, stats: tuple, final: bool,
+          dumps: _Dumps | None = None) -> bytes | list[bytes]:
     """One variable's closed windows of one scope as one line of arrays (a "windows" line, see `expand`).
 
     A batch's windows cost one orjson call per variable, not one object per window: a replay of
     minute data closes a 1 min window per reading. Times are epoch seconds here (`expand`, the SQL
-    view and the PostgreSQL sink turn them into times)."""
+    view and the PostgreSQL sink turn them into times). With `dumps` (the lines of one scope's
+    window size) the line is put together from each array dumped once: an array the same as one
+    dumped already (a window per reading: min = max = mean = the values, their times = the starts)
+    is not dumped again, and the line is the list of its parts (joined once with the others'): the
+    same bytes as one orjson call for the record."""
     starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-    record = {**_head(scope, wname, width), "variable": name, "final": final, "seconds": width,
-              "start": starts * width, "count": np.asarray(counts, dtype=np.int64),
-              "mean": np.round(totals / counts, 6), "min": lo, "min_ts": lo_ts, "max": hi, "max_ts": hi_ts}
+    record = {**_head(scope, wname, width), "variable": name, "final": final, "seconds": width}
+    if dumps is None:
+        record.update({"start": starts * width, "count": np.asarray(counts, dtype=np.int64),
+                       "mean": np.round(totals / counts, 6), "min": lo, "min_ts": lo_ts, "max": hi,
+                       "max_ts": hi_ts})
+        if name in SUMMED:
+            record["sum"] = np.round(totals, 6)
+        record["late"] = np.asarray(lates, dtype=np.int64)
+        return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+    parts = [orjson.dumps(record)[:-1],
+             b',"start":', dumps.times(starts, width, lo_ts), b',"count":', dumps.ints(counts),
+             b',"mean":', dumps(np.round(totals / counts, 6), totals), b',"min":', dumps(lo),
+             b',"min_ts":', dumps(lo_ts), b',"max":', dumps(hi), b',"max_ts":', dumps(hi_ts)]
     if name in SUMMED:
-        record["sum"] = np.round(totals, 6)
-    record["late"] = np.asarray(lates, dtype=np.int64)
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+        parts += [b',"sum":', dumps(np.round(totals, 6), totals)]
+    parts += [b',"late":', dumps.ints(lates), b"}"]
+    return parts
+
+
+class _Dumps:
+    """orjson.dumps of numpy arrays, each array (by identity; kept alive here, so ids stay unique)
+    dumped once: the lines of one scope's window size share their windows' starts, counts and
+    late counts, and a window per reading has one array for its values, minima and maxima."""
+
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[int, str], tuple[np.ndarray, bytes]] = {}
+
+    def __call__(self, a: np.ndarray, same_as: np.ndarray | None = None) -> bytes:
+        """`a` as orjson writes it; `same_as`: an array `a` may equal (bit for bit), dumped instead."""
+        got = self._done.get((id(a), ""))
+        if got is not None:
+            return got[1]
+        if same_as is not None and _same(a, same_as):
+            data = self(same_as)
+        else:
+            data = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
+        self._done[(id(a), "")] = (a, data)
+        return data
+
+    def ints(self, a: np.ndarray) -> bytes:
+        """Whole numbers (counts) as int64."""
+        got = self._done.get((id(a), "int"))
+        if got is None:
+            got = self._done[(id(a), "int")] = (a, orjson.dumps(np.asarray(a, dtype=np.int64),
+                                                                 option=orjson.OPT_SERIALIZE_NUMPY))
+        return got[1]
+
+    def times(self, starts: np.ndarray, width: float, like: np.ndarray) -> bytes:
+        """Window starts (bucket numbers) as epoch seconds; `like`: times they may equal."""
+        got = self._done.get((id(starts), "times"))
+        if got is None:
+            got = self._done[(id(starts), "times")] = (starts, self(starts * width, like))
+        return got[1]
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit for bit the same float64 arrays (so -0.0 is not 0.0)."""
+    return (a.shape == b.shape and a.dtype == b.dtype == np.float64
+            and bool(np.array_equal(np.ascontiguousarray(a).view(np.int64), np.ascontiguousarray(b).view(np.int64))))
 
 
 def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:
