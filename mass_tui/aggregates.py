@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, truediv
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,8 @@ class Stats:
             self.high, self.high_ts = high, high_ts
         self.late += late
 
+
+_FIGURES = attrgetter("count", "total", "low", "low_ts", "high", "high_ts", "late")
 
 Scope = tuple[str, str]  # ("station", name) or (group spec, label values joined by "/")
 
@@ -217,32 +220,44 @@ class Aggregator:
             # Windows this batch opens and closes go straight to lines (a station's days to daily
             # summaries as well, from the same column stats); the rest through the dict.
             direct = accepted & (end <= mark)
+            held = None  # rows whose window is open already
             if windows:
-                direct &= ~np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
+                held = np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
+                direct &= ~held
+            # Only windows this batch opens stay open (the usual case): made in one go, not merged into.
+            fresh: list[tuple[str, tuple]] | None = None
+            if shortcuts and (held is None or not (held & accepted & any_value).any()):
+                fresh = []
             days: dict[str, tuple] | None = {} if station is not None and width == 86400.0 else None
-            shared: _Rows | None = None
+            shared: dict[bool, _Rows] = {}  # the rows of the series with a value in each row, by quick
             dumps = _Dumps() if shortcuts else None
             for (name, col, has), full in zip(series, everywhere, strict=True):
                 use = accepted & has
                 if not use.any():
                     continue
-                quick = use & direct
-                if quick.any() and (name != ROWS or days is not None):
+                for quick in (True, False):
+                    rows = use & (direct if quick else ~direct)
+                    if not rows.any() or (quick and name == ROWS and days is None):
+                        continue
                     if shortcuts and full:
-                        if shared is None:
-                            shared = _Rows(bucket[quick], ts[quick], late[quick], ordered)
-                        stats = shared.stats(col[quick])
+                        if quick not in shared:
+                            shared[quick] = _Rows(bucket[rows], ts[rows], late[rows], ordered)
+                        stats = shared[quick].stats(col[rows])
                     else:
-                        stats = _Rows(bucket[quick], ts[quick], late[quick], ordered and shortcuts,
-                                      shortcuts).stats(col[quick])
+                        stats = _Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts,
+                                      shortcuts).stats(col[rows])
+                    if not quick:
+                        if fresh is None:
+                            self._merge(windows, width, name, stats)
+                        else:
+                            fresh.append((name, stats))
+                        continue
                     if name != ROWS:
                         out.append(_line(scope, wname, width, name, stats, True, dumps))
                     if days is not None:
                         days[name] = stats
-                slow = use & ~direct
-                if slow.any():
-                    self._merge(windows, width, name, _Rows(bucket[slow], ts[slow], late[slow], ordered and shortcuts,
-                                                            shortcuts).stats(col[slow]))
+            if fresh:
+                _open_new(windows, width, fresh)
             if days:
                 out += _daily_lines(scope[1], width, days)
         self.watermark[scope] = mark
@@ -360,15 +375,16 @@ class Aggregator:
         for name in names:
             if name == ROWS:
                 continue
-            got = [(float(start), st[name]) for start, st in due if name in st]
-            record = {**head, "variable": name, "final": final, "seconds": width,
-                      "start": [start for start, _ in got], "count": [x.count for _, x in got],
-                      "mean": [_r(x.total / x.count) for _, x in got], "min": [x.low for _, x in got],
-                      "min_ts": [x.low_ts for _, x in got], "max": [x.high for _, x in got],
-                      "max_ts": [x.high_ts for _, x in got]}
+            starts = [float(start) for start, st in due if name in st]
+            # one tuple per window, turned into one list per field
+            count, total, low, low_ts, high, high_ts, late = map(list, zip(*[_FIGURES(st[name]) for _s, st in due
+                                                                            if name in st], strict=True))
+            record = {**head, "variable": name, "final": final, "seconds": width, "start": starts, "count": count,
+                      "mean": list(map(_r, map(truediv, total, count))), "min": low, "min_ts": low_ts, "max": high,
+                      "max_ts": high_ts}
             if name in SUMMED:
-                record["sum"] = [_r(x.total) for _, x in got]
-            record["late"] = [x.late for _, x in got]
+                record["sum"] = list(map(_r, total))
+            record["late"] = late
             out.append(orjson.dumps(record))
         if scope[0] == "station" and width == 86400.0:  # the daily log, from the day's window
             out += [orjson.dumps(daily_summary(scope[1], start, width, stats, final)) for start, stats in due]
@@ -416,6 +432,26 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         r["final"] = record.get("final")
         out.append(r)
     return out
+
+
+def _open_new(windows: dict[int, dict[str, Stats]], width: float, fresh: list[tuple[str, tuple]]) -> None:
+    """Windows none of `windows` holds yet, from each series' stats (ROWS first: it has every
+    window), as `Aggregator._merge` of each series in turn would add them: in start order, each
+    window's series in series order, each `Stats` as one merge into a `Stats()` (0.0 + sum)."""
+    rows = fresh[0][1][0]
+    per: list[dict[str, Stats]] = [{} for _ in range(len(rows))]
+    for name, stats in fresh:
+        starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+        where = range(len(rows)) if len(starts) == len(rows) else np.searchsorted(rows, starts).tolist()
+        # Stats.merge into Stats(): a minimum below inf (or inf at a time before 0) replaces it.
+        low = (lo < math.inf) | ((lo == math.inf) & (lo_ts < 0.0))
+        high = (hi > -math.inf) | ((hi == -math.inf) & (hi_ts < 0.0))
+        entries = map(Stats, counts.tolist(), (totals + 0.0).tolist(), np.where(low, lo, math.inf).tolist(),
+                      np.where(low, lo_ts, 0.0).tolist(), np.where(high, hi, -math.inf).tolist(),
+                      np.where(high, hi_ts, 0.0).tolist(), np.asarray(lates, dtype=np.int64).tolist())
+        for k, entry in zip(where, entries, strict=True):
+            per[k][name] = entry
+    windows.update(zip((rows * width).astype(np.int64).tolist(), per, strict=True))
 
 
 class _Rows:
