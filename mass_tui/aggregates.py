@@ -125,6 +125,9 @@ class Aggregator:
         # (scope, window) -> window start -> variable -> stats; in insertion order, which is start
         # order but for late readings, so closing looks at the front only.
         self._open: dict[tuple[Scope, str], dict[int, dict[str, Stats]]] = {}
+        # Windows a batch left open, kept as columns until something needs them as Stats (`_Block`);
+        # in `_open`'s insertion order they come after every window there.
+        self._blocks: dict[tuple[Scope, str], list[_Block]] = {}
         self.watermark: dict[Scope, float] = {}
         # station -> window -> readings older than the watermark that updated an open window,
         # and readings whose window had closed (left out of that window size's aggregates).
@@ -198,9 +201,12 @@ class Aggregator:
         for mask in present.values():
             any_value |= mask
         series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
-        # A series with a value in every row shares its windows with the others (`_Rows`).
+        # A series with a value in every row shares its windows with the others (`_Rows`), and
+        # their stats are computed together, one numpy call for all of them (`_Rows.stats_of`).
         everywhere = [bool(has.all()) for _name, _col, has in series]
         shortcuts = self._shortcuts
+        full = [name for (name, _col, _has), every in zip(series[1:], everywhere[1:], strict=True) if every]
+        matrix = np.stack([columns[name] for name in full]) if shortcuts and full else None
         ordered = bool(np.all(ts[1:] >= ts[:-1]))
         out: list[bytes | list[bytes]] = []
         station = scope[1] if scope[0] == "station" else None
@@ -216,48 +222,74 @@ class Aggregator:
             if station is not None:
                 _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
                 _count(self.late, station, wname, int((late & any_value).sum()))
-            windows = self._open.setdefault((scope, wname), {})
+            key = (scope, wname)
+            windows = self._open.setdefault(key, {})
+            blocks = self._blocks.get(key)
             # Windows this batch opens and closes go straight to lines (a station's days to daily
-            # summaries as well, from the same column stats); the rest through the dict.
+            # summaries as well, from the same column stats); the rest stay open.
             direct = accepted & (end <= mark)
             held = None  # rows whose window is open already
-            if windows:
-                held = np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
+            if windows or blocks:
+                starts = (bucket * width).astype(np.int64)
+                known = np.fromiter(windows, np.int64, len(windows))
+                if blocks:
+                    known = np.concatenate([known, *(b.starts for b in blocks)])
+                held = np.isin(starts, known)
                 direct &= ~held
-            # Only windows this batch opens stay open (the usual case): made in one go, not merged into.
-            fresh: list[tuple[str, tuple]] | None = None
-            if shortcuts and (held is None or not (held & accepted & any_value).any()):
-                fresh = []
+            # The windows left open: a new block (and merged into the last block for readings that
+            # land in its windows), or, when that does not fit, Stats merged one window at a time.
+            into: _Block | None = None
+            columnar = shortcuts
+            if shortcuts and held is not None and (held & accepted & any_value).any():
+                into = blocks[-1] if blocks else None
+                if into is None or not into.takes(starts[held & accepted & any_value],
+                                                  [(name, starts[held & accepted & has])
+                                                   for name, _col, has in series]):
+                    self._materialize(key)
+                    into, columnar = None, False
+            fresh: list[tuple[str, tuple]] = []
             days: dict[str, tuple] | None = {} if station is not None and width == 86400.0 else None
-            shared: dict[bool, _Rows] = {}  # the rows of the series with a value in each row, by quick
+            # the stats of the series with a value in each row, by part (see below)
+            shared: dict[str, dict[str, tuple]] = {}
             dumps = _Dumps() if shortcuts else None
-            for (name, col, has), full in zip(series, everywhere, strict=True):
+            for (name, col, has), every in zip(series, everywhere, strict=True):
                 use = accepted & has
                 if not use.any():
                     continue
-                for quick in (True, False):
-                    rows = use & (direct if quick else ~direct)
-                    if not rows.any() or (quick and name == ROWS and days is None):
+                # "quick": windows the batch closes; "new": windows it opens and leaves open;
+                # "old": windows open already (only with `into`); "slow": new and old, merged as Stats
+                parts = (("quick", use & direct), *((("new", use & ~direct & ~held), ("old", use & held))
+                                                    if into is not None else
+                                                    (("new" if columnar else "slow", use & ~direct),)))
+                for part, rows in parts:
+                    if not rows.any() or (part == "quick" and name == ROWS and days is None):
                         continue
-                    if shortcuts and full:
-                        if quick not in shared:
-                            shared[quick] = _Rows(bucket[rows], ts[rows], late[rows], ordered)
-                        stats = shared[quick].stats(col[rows])
+                    if shortcuts and every:
+                        if part not in shared:
+                            together = _Rows(bucket[rows], ts[rows], late[rows], ordered)
+                            shared[part] = together.stats_of(full, None if matrix is None else
+                                                             np.compress(rows, matrix, axis=1))
+                        stats = shared[part][name]
                     else:
                         stats = _Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts,
                                       shortcuts).stats(col[rows])
-                    if not quick:
-                        if fresh is None:
-                            self._merge(windows, width, name, stats)
-                        else:
-                            fresh.append((name, stats))
-                        continue
-                    if name != ROWS:
-                        out.append(_line(scope, wname, width, name, stats, True, dumps))
-                    if days is not None:
-                        days[name] = stats
+                    if part == "slow":
+                        self._merge(windows, width, name, stats)
+                    elif part == "new":
+                        fresh.append((name, stats))
+                    elif part == "old":
+                        into.merge(name, (stats[0] * width).astype(np.int64), stats)  # type: ignore[union-attr]
+                    else:
+                        if name != ROWS:
+                            out.append(_line(scope, wname, width, name, stats, True, dumps))
+                        if days is not None:
+                            days[name] = stats
             if fresh:
-                _open_new(windows, width, fresh)
+                block = _Block(width, fresh)
+                if days is not None:  # a station's open days: the UI reads them (open_daily) as Stats
+                    block.materialize(windows)
+                else:
+                    self._blocks.setdefault(key, []).append(block)
             if days:
                 out += _daily_lines(scope[1], width, days)
         self.watermark[scope] = mark
@@ -272,6 +304,8 @@ class Aggregator:
         items.insert(0, (ROWS, 0.0))
         out: list[bytes] = []
         station = scope[1] if scope[0] == "station" else None
+        for wname in self.windows:
+            self._materialize((scope, wname))
         seen = self.watermark.get(scope, -math.inf)
         is_late = t < seen
         for wname, width in self.windows.items():
@@ -312,24 +346,51 @@ class Aggregator:
                 entry = per[name] = Stats()
             entry.merge(*figures)
 
+    def _materialize(self, key: tuple[Scope, str]) -> None:
+        """The blocks of a scope's window size as Stats in `_open`, after its windows there."""
+        blocks = self._blocks.pop(key, None)
+        if blocks:
+            windows = self._open.setdefault(key, {})
+            for block in blocks:
+                block.materialize(windows)
+
     def _close(self, scope: Scope) -> list[bytes]:
         mark = self.watermark.get(scope, -math.inf)
         out: list[bytes] = []
         for wname, width in self.windows.items():
-            windows = self._open.get((scope, wname))
-            due: list[tuple[int, dict[str, Stats]]] = []
+            key = (scope, wname)
+            windows = self._open.get(key)
+            blocks = self._blocks.get(key)
+            if blocks:
+                due = blocks[0].due(width, self.lateness, mark)
+                if not windows and (due < len(blocks[0].starts) or len(blocks) == 1
+                                    or blocks[1].due(width, self.lateness, mark) == 0):
+                    # the windows that close are all in the first block: their lines from its columns
+                    if due:
+                        out += blocks[0].lines(scope, wname, width, due)
+                        if blocks[0].drop(due):
+                            blocks.pop(0)
+                            if not blocks:
+                                del self._blocks[key]
+                    continue
+                if due and all(start + width + self.lateness <= mark for start in windows or ()):
+                    self._materialize(key)  # the windows that close run on into the blocks
+                    windows = self._open.get(key)
+            due_windows: list[tuple[int, dict[str, Stats]]] = []
             while windows:
                 start = next(iter(windows))
                 if start + width + self.lateness > mark:
                     break  # a late-opened window behind it waits its turn: it takes no reading meanwhile
-                due.append((start, windows.pop(start)))
-            if due:
-                out += self._records(scope, wname, width, due, final=True)
+                due_windows.append((start, windows.pop(start)))
+            if due_windows:
+                out += self._records(scope, wname, width, due_windows, final=True)
         return out
 
     # --- output ------------------------------------------------------------
     def flush(self) -> list[bytes]:
         """Every window still open, as lines (`final: false` unless its time has passed); state kept."""
+        for key in list(self._blocks):
+            self._materialize(key)
         out: list[bytes] = []
         for (scope, wname), windows in self._open.items():
             width = self.windows[wname]
@@ -434,24 +495,125 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _open_new(windows: dict[int, dict[str, Stats]], width: float, fresh: list[tuple[str, tuple]]) -> None:
-    """Windows none of `windows` holds yet, from each series' stats (ROWS first: it has every
-    window), as `Aggregator._merge` of each series in turn would add them: in start order, each
-    window's series in series order, each `Stats` as one merge into a `Stats()` (0.0 + sum)."""
-    rows = fresh[0][1][0]
-    per: list[dict[str, Stats]] = [{} for _ in range(len(rows))]
-    for name, stats in fresh:
-        starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-        where = range(len(rows)) if len(starts) == len(rows) else np.searchsorted(rows, starts).tolist()
-        # Stats.merge into Stats(): a minimum below inf (or inf at a time before 0) replaces it.
-        low = (lo < math.inf) | ((lo == math.inf) & (lo_ts < 0.0))
-        high = (hi > -math.inf) | ((hi == -math.inf) & (hi_ts < 0.0))
-        entries = map(Stats, counts.tolist(), (totals + 0.0).tolist(), np.where(low, lo, math.inf).tolist(),
-                      np.where(low, lo_ts, 0.0).tolist(), np.where(high, hi, -math.inf).tolist(),
-                      np.where(high, hi_ts, 0.0).tolist(), np.asarray(lates, dtype=np.int64).tolist())
-        for k, entry in zip(where, entries, strict=True):
-            per[k][name] = entry
-    windows.update(zip((rows * width).astype(np.int64).tolist(), per, strict=True))
+class _Block:
+    """Windows one batch opened and left open (those within the lateness of its end), as columns:
+    their starts (epoch s, ascending) and, per series (ROWS first, then in series order), which
+    windows have it (None: all) and its figures as `Stats` hold them (count, total, low, low_ts,
+    high, high_ts, late; the Stats a merge into `Stats()` gives: 0.0 + sum, the min/max rule).
+
+    They stay so until something needs them as Stats (`materialize`, in the order `_merge` of each
+    series in turn would have added them): readings landing in them merge a column at a time
+    (`merge`), and the ones that close become lines from the columns (`lines`), the lines
+    `Aggregator._records` writes of the same windows."""
+
+    __slots__ = ("starts", "series")
+
+    def __init__(self, width: float, fresh: list[tuple[str, tuple]]) -> None:
+        rows = fresh[0][1][0]  # ROWS has every window
+        n = len(rows)
+        self.starts = (rows * width).astype(np.int64)
+        self.series: dict[str, tuple[np.ndarray | None, list[np.ndarray]]] = {}
+        for name, stats in fresh:
+            starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+            low = (lo < math.inf) | ((lo == math.inf) & (lo_ts < 0.0))
+            high = (hi > -math.inf) | ((hi == -math.inf) & (hi_ts < 0.0))
+            figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.where(low, lo, math.inf),
+                       np.where(low, lo_ts, 0.0), np.where(high, hi, -math.inf), np.where(high, hi_ts, 0.0),
+                       np.array(lates, dtype=np.int64)]
+            has = None
+            if len(starts) != n:
+                at = np.searchsorted(rows, starts)
+                has = np.zeros(n, dtype=bool)
+                has[at] = True
+                dense = [np.zeros(n, dtype=f.dtype) for f in figures]
+                for d, f in zip(dense, figures, strict=True):
+                    d[at] = f
+                figures = dense
+            self.series[name] = (has, figures)
+
+    def takes(self, starts: np.ndarray, per_series: list[tuple[str, np.ndarray]]) -> bool:
+        """Whether readings in windows starting at `starts` all land in this block, each series
+        (name, its readings' window starts) in windows that have it already: then `merge` keeps
+        each window's series in the order Stats would have them."""
+        if not bool(np.isin(starts, self.starts).all()):
+            return False
+        for name, where in per_series:
+            if where.size:
+                got = self.series.get(name)
+                if got is None:
+                    return False
+                if got[0] is not None and not bool(got[0][np.searchsorted(self.starts, where)].all()):
+                    return False
+        return True
+
+    def merge(self, name: str, starts: np.ndarray, stats: tuple) -> None:
+        """A series' stats of more readings (windows starting at `starts`, each once) into its
+        windows here, as `Stats.merge` would: counts and sums added, the lower (higher) value
+        or the earlier time of an equal one."""
+        _starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+        at = np.searchsorted(self.starts, starts)
+        count, total, low, low_ts, high, high_ts, late = self.series[name][1]
+        count[at] += np.asarray(counts, dtype=np.int64)
+        total[at] += totals
+        take = (lo < low[at]) | ((lo == low[at]) & (lo_ts < low_ts[at]))
+        low[at], low_ts[at] = np.where(take, lo, low[at]), np.where(take, lo_ts, low_ts[at])
+        take = (hi > high[at]) | ((hi == high[at]) & (hi_ts < high_ts[at]))
+        high[at], high_ts[at] = np.where(take, hi, high[at]), np.where(take, hi_ts, high_ts[at])
+        late[at] += np.asarray(lates, dtype=np.int64)
+
+    def due(self, width: float, lateness: float, mark: float) -> int:
+        """How many windows, from the first, have closed: start + width + lateness <= mark."""
+        return int(np.count_nonzero(self.starts + width + lateness <= mark))  # starts ascend: a prefix
+
+    def drop(self, k: int) -> bool:
+        """Forget the first k windows; True when none is left."""
+        self.starts = self.starts[k:]
+        for name, (has, figures) in self.series.items():
+            self.series[name] = (None if has is None else has[k:], [f[k:] for f in figures])
+        return not len(self.starts)
+
+    def materialize(self, windows: dict[int, dict[str, Stats]]) -> None:
+        """The windows as `Stats` in `windows` (each window's series in series order)."""
+        per: list[dict[str, Stats]] = [{} for _ in range(len(self.starts))]
+        for name, (has, figures) in self.series.items():
+            entries = map(Stats, *(f.tolist() for f in figures))
+            if has is None:
+                for window, entry in zip(per, entries, strict=True):
+                    window[name] = entry
+            else:
+                for window, entry, there in zip(per, entries, has.tolist(), strict=True):
+                    if there:
+                        window[name] = entry
+        windows.update(zip(self.starts.tolist(), per, strict=True))
+
+    def lines(self, scope: Scope, wname: str, width: float, k: int) -> list[bytes]:
+        """The lines of the first k windows, closed (`final`): what `Aggregator._records` writes of
+        them as Stats (one window: its series in order; several: a line per series, in the order
+        the windows first have them)."""
+        head = _head(scope, wname, width)
+        starts = self.starts[:k].astype(np.float64)
+        named = [(name, has, figures) for name, (has, figures) in self.series.items() if name != ROWS]
+        if k > 1:  # the series in the order the windows first have them, then series order
+            first = {name: 0 if has is None else int(np.argmax(has[:k])) for name, has, _f in named
+                     if has is None or has[:k].any()}
+            named = sorted((x for x in named if x[0] in first), key=lambda x: first[x[0]])
+        out = []
+        for name, has, figures in named:
+            pick = None if has is None or has[:k].all() else has[:k]
+            if pick is not None and not pick.any():
+                continue
+            count, total, low, low_ts, high, high_ts, late = (np.ascontiguousarray(f[:k] if pick is None else
+                                                                                   f[:k][pick]) for f in figures)
+            # `_r` is np.round(x, 6) but for a -0.0 it rounds to (its round() gives 0): + 0.0
+            record = {**head, "variable": name, "final": True, "seconds": width,
+                      "start": starts if pick is None else starts[pick], "count": count,
+                      "mean": np.round(total / count, 6) + 0.0, "min": low, "min_ts": low_ts, "max": high,
+                      "max_ts": high_ts}
+            if name in SUMMED:
+                record["sum"] = np.round(total, 6) + 0.0
+            record["late"] = late
+            out.append(orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
+        return out
 
 
 class _Rows:
@@ -483,6 +645,35 @@ class _Rows:
         self.counts = np.diff(np.append(self.edges, n))
         self.lates = np.add.reduceat(late.astype(np.float64), self.edges)
         self.starts = bucket[self.edges]
+
+    def stats_of(self, names: list[str], values: np.ndarray | None) -> dict[str, tuple]:
+        """`stats` of ROWS (no values: every row counts) and of each series of `names`, whose
+        values are the rows of `values` (series x rows), computed together."""
+        t = self.t
+        if not self.ordered or values is None:
+            return {ROWS: self.stats(np.zeros(len(t))),
+                    **({} if values is None else {name: self.stats(v) for name, v in zip(names, values, strict=True)})}
+        if self.single:
+            zero = np.zeros(len(t))
+            out = {ROWS: (self.starts, self.counts, zero, zero, t, zero, t, self.lates)}
+            out.update((name, (self.starts, self.counts, v, v, t, v, t, self.lates))
+                       for name, v in zip(names, values, strict=True))
+            return out
+        edges, counts = self.edges, self.counts
+        zero, first = np.zeros(len(edges)), t[edges]  # ROWS: all 0.0, so the first row is min and max
+        out = {ROWS: (self.starts, counts, zero, zero, first, zero, first, self.lates)}
+        totals = np.add.reduceat(values, edges, axis=1)
+        lows, highs = np.minimum.reduceat(values, edges, axis=1), np.maximum.reduceat(values, edges, axis=1)
+        # per window, the first row holding its min (max): the least row number where the value is it
+        where = np.arange(len(t))
+        low_at = np.minimum.reduceat(np.where(values == np.repeat(lows, counts, axis=1), where, len(t)), edges,
+                                     axis=1)
+        high_at = np.minimum.reduceat(np.where(values == np.repeat(highs, counts, axis=1), where, len(t)), edges,
+                                      axis=1)
+        low_ts, high_ts = t[low_at], t[high_at]
+        out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j], self.lates))
+                   for j, name in enumerate(names))
+        return out
 
     def stats(self, v: np.ndarray) -> tuple:
         t = self.t

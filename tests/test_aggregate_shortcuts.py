@@ -15,7 +15,7 @@ from sources.schema import parse_time
 T0 = parse_time("2024-03-01T00:00:00Z")
 _VARIABLES = ("temp_c", "precip_mm", "pressure_hpa")
 _LABELS = {"a": {}, "b": {"building": "b1", "floor": "1"}, "c": {"building": "b1", "floor": "2"}}
-_value = st.one_of(st.none(), st.integers(-30, 30).map(float), st.sampled_from([-0.0, 0.1, 2.675, 1e-7, 1e300]))
+_value = st.one_of(st.none(), st.integers(-30, 30).map(float), st.sampled_from([-0.0, 0.1, 2.675, 1e-7, -1e-7, 1e300]))
 # Times: on whole minutes or hours (a window per reading), or anywhere in a minute (several per window).
 _time = st.tuples(st.integers(0, 3 * 24 * 60), st.sampled_from([0, 0, 0, 1, 30, 59.5]),
                   st.booleans()).map(lambda m: (m[0] * 60 if m[2] else m[0] // 60 * 3600) + m[1])
@@ -62,3 +62,30 @@ def test_hourly_readings_take_the_shortcut_and_write_the_plain_bytes():
     rows = [(s, h * 3600, [20.0 + h % 7, 0.1 * (h % 3), 1000.5]) for h in range(300) for s in "abc"]
     fast, plain = _run(rows, [len(rows)], 3600.0, True), _run(rows, [len(rows)], 3600.0, False)
     assert fast == plain and len(fast[0]) > 20
+
+
+@st.composite
+def _series(draw):
+    """Regular readings as stations send them: every `step` seconds, stations taking turns, now and
+    then a reading late (moved back) or missing a value."""
+    n = draw(st.integers(2, 400))
+    step = draw(st.sampled_from([1, 15, 20, 60, 600, 900, 3600]))
+    stations = draw(st.lists(st.sampled_from(sorted(_LABELS)), min_size=1, max_size=3, unique=True))
+    seed = draw(st.integers(0, 2**32 - 1))
+    late = draw(st.sampled_from([0.0, 0.02, 0.2]))
+    gaps = draw(st.sampled_from([0.0, 0.1, 0.5]))
+    rng = np.random.default_rng(seed)
+    t = (np.arange(n) // len(stations)) * step + draw(st.integers(0, 3600))
+    t = np.where(rng.random(n) < late, t - rng.integers(0, 3 * 3600, n), t)
+    values = np.round(rng.normal(10, 5, (n, len(_VARIABLES))), int(draw(st.integers(0, 3))))
+    values[rng.random(values.shape) < gaps] = np.nan
+    return [(stations[i % len(stations)], int(t[i]), [None if v != v else float(v) for v in values[i]])
+            for i in range(n)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(_series(), st.lists(st.integers(1, 200), min_size=1, max_size=5), st.sampled_from([0.0, 60.0, 3600.0]))
+def test_property_shortcuts_on_regular_series(rows, cuts, lateness):
+    """Many readings per window and many windows per batch, batches cut anywhere (mid-window: the
+    next batch merges into the windows the last one left open), some readings late."""
+    assert _run(rows, cuts, lateness, True) == _run(rows, cuts, lateness, False)
