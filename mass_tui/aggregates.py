@@ -44,18 +44,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from operator import truediv
 from typing import Any
 
 import numpy as np
 import orjson
 
+from mass_tui.window_columns import Block, Dumps, Rows, daily_lines, window_line
+from mass_tui.window_stats import FIGURES, ROWS, SUMMED, Scope, Stats, round6, window_head
 from sources.schema import iso_utc
 
+__all__ = ["ROWS", "SUMMED", "WINDOWS", "Aggregator", "Scope", "Stats", "daily_summary", "decode", "expand",
+           "latest", "parse_window"]
+
 WINDOWS: dict[str, float] = {"1m": 60.0, "1h": 3600.0, "1d": 86400.0}
-# Quantities that accumulate: a sum over a window means something (rain in a day, energy in an hour).
-SUMMED = frozenset({"precip_mm", "snow_mm", "energy_kwh"})
-ROWS = "_rows"  # the stats key counting rows (any variable present) in a window
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -65,33 +67,6 @@ def parse_window(spec: str) -> float:
     if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
         raise ValueError(f"{spec!r} is not a window length like 1m, 1h or 1d")
     return int(text[:-1]) * _UNITS[text[-1]]
-
-
-@dataclass(slots=True)
-class Stats:
-    """Running count, sum, min and max (with their times) of one variable in one window."""
-
-    count: int = 0
-    total: float = 0.0
-    low: float = math.inf
-    low_ts: float = 0.0
-    high: float = -math.inf
-    high_ts: float = 0.0
-    late: int = 0
-
-    def merge(self, count: int, total: float, low: float, low_ts: float, high: float, high_ts: float,
-              late: int) -> None:
-        self.count += count
-        self.total += total
-        # Ties keep the earlier time: "max gust 25 m/s at 14:50" names its first occurrence.
-        if low < self.low or (low == self.low and low_ts < self.low_ts):
-            self.low, self.low_ts = low, low_ts
-        if high > self.high or (high == self.high and high_ts < self.high_ts):
-            self.high, self.high_ts = high, high_ts
-        self.late += late
-
-
-Scope = tuple[str, str]  # ("station", name) or (group spec, label values joined by "/")
 
 
 class Aggregator:
@@ -115,10 +90,16 @@ class Aggregator:
             raise ValueError(f"lateness {lateness} must be >= 0")
         self.lateness = float(lateness)
         self.groups = [tuple(spec.split("+")) for spec in groups]
+        # False: every window through segment reductions and every line through one orjson call
+        # (the plain path a property test holds the shortcuts equal to).
+        self._shortcuts = True
         self._group_names = list(groups)
         # (scope, window) -> window start -> variable -> stats; in insertion order, which is start
         # order but for late readings, so closing looks at the front only.
         self._open: dict[tuple[Scope, str], dict[int, dict[str, Stats]]] = {}
+        # Windows a batch left open, kept as columns until something needs them as Stats (`Block`);
+        # in `_open`'s insertion order they come after every window there.
+        self._blocks: dict[tuple[Scope, str], list[Block]] = {}
         self.watermark: dict[Scope, float] = {}
         # station -> window -> readings older than the watermark that updated an open window,
         # and readings whose window had closed (left out of that window size's aggregates).
@@ -145,11 +126,31 @@ class Aggregator:
         """Several stations' rows of one batch: `rows` station -> its row indices, ascending (None:
         every row). A group scope takes the rows of all its stations in batch order, as one reading
         at a time would (its watermark, hence lateness, depends on that order). Returns lines as `add`."""
+        lines = self._add_many(rows, labels, ts, columns)
+        return [line if isinstance(line, bytes) else b"".join(line) for line in lines]
+
+    def add_many_data(self, rows: Mapping[str, np.ndarray | None], labels: Mapping[str, Mapping[str, str]],
+                      ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> tuple[bytes, int]:
+        """`add_many`'s lines as one bytes, each ending in a newline, and how many: what a store
+        appends, put together once (a line of a batch's windows can be tens of megabytes)."""
+        lines = self._add_many(rows, labels, ts, columns)
+        pieces: list[bytes] = []
+        for line in lines:
+            if isinstance(line, bytes):
+                pieces += (line, b"\n")
+            else:
+                pieces += line
+                pieces.append(b"\n")
+        return b"".join(pieces), len(lines)
+
+    def _add_many(self, rows: Mapping[str, np.ndarray | None], labels: Mapping[str, Mapping[str, str]],
+                  ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> list[bytes | list[bytes]]:
+        """`add_many`'s lines, a line either bytes or the list of its parts."""
         scoped: dict[Scope, list[np.ndarray | None]] = {}
         for station, idx in rows.items():
             for scope in self.scopes(station, labels.get(station, {})):
                 scoped.setdefault(scope, []).append(idx)
-        out: list[bytes] = []
+        out: list[bytes | list[bytes]] = []
         for scope, parts in scoped.items():
             if len(parts) == 1:
                 idx = parts[0]
@@ -164,14 +165,22 @@ class Aggregator:
                                        columns if idx is None else {k: c[idx] for k, c in columns.items()})
         return out
 
-    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray]) -> list[bytes]:
-        """A scope's rows (two or more), a column at a time."""
+    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray]
+                   ) -> list[bytes | list[bytes]]:
+        """A scope's rows (two or more), a column at a time; lines as `_add_many`."""
         present = {name: ~np.isnan(col) for name, col in columns.items()}
         any_value = np.zeros(len(ts), dtype=bool)
         for mask in present.values():
             any_value |= mask
         series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
-        out: list[bytes] = []
+        # A series with a value in every row shares its windows with the others (`Rows`), and
+        # their stats are computed together, one numpy call for all of them (`Rows.stats_of`).
+        everywhere = [bool(has.all()) for _name, _col, has in series]
+        shortcuts = self._shortcuts
+        full = [name for (name, _col, _has), every in zip(series[1:], everywhere[1:], strict=True) if every]
+        matrix = np.stack([columns[name] for name in full]) if shortcuts and full else None
+        ordered = bool(np.all(ts[1:] >= ts[:-1]))
+        out: list[bytes | list[bytes]] = []
         station = scope[1] if scope[0] == "station" else None
         before = self.watermark.get(scope, -math.inf)
         # What the watermark was when each row arrived: rows come in order within the batch.
@@ -185,30 +194,76 @@ class Aggregator:
             if station is not None:
                 _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
                 _count(self.late, station, wname, int((late & any_value).sum()))
-            windows = self._open.setdefault((scope, wname), {})
+            key = (scope, wname)
+            windows = self._open.setdefault(key, {})
+            blocks = self._blocks.get(key)
             # Windows this batch opens and closes go straight to lines (a station's days to daily
-            # summaries as well, from the same column stats); the rest through the dict.
+            # summaries as well, from the same column stats); the rest stay open.
             direct = accepted & (end <= mark)
-            if windows:
-                direct &= ~np.isin((bucket * width).astype(np.int64), np.fromiter(windows, np.int64))
+            held = None  # rows whose window is open already
+            if windows or blocks:
+                starts = (bucket * width).astype(np.int64)
+                known = np.fromiter(windows, np.int64, len(windows))
+                if blocks:
+                    known = np.concatenate([known, *(b.starts for b in blocks)])
+                held = np.isin(starts, known)
+                direct &= ~held
+            # The windows left open: a new block (and merged into the last block for readings that
+            # land in its windows), or, when that does not fit, Stats merged one window at a time.
+            into: Block | None = None
+            columnar = shortcuts
+            if shortcuts and held is not None and (held & accepted & any_value).any():
+                into = blocks[-1] if blocks else None
+                if into is None or not into.takes(starts[held & accepted & any_value],
+                                                  [(name, starts[held & accepted & has])
+                                                   for name, _col, has in series]):
+                    self._materialize(key)
+                    into, columnar = None, False
+            fresh: list[tuple[str, tuple]] = []
             days: dict[str, tuple] | None = {} if station is not None and width == 86400.0 else None
-            for name, col, has in series:
+            # the stats of the series with a value in each row, by part (see below)
+            shared: dict[str, dict[str, tuple]] = {}
+            dumps = Dumps() if shortcuts else None
+            for (name, col, has), every in zip(series, everywhere, strict=True):
                 use = accepted & has
                 if not use.any():
                     continue
-                quick = use & direct
-                if quick.any() and (name != ROWS or days is not None):
-                    stats = _column_stats(bucket[quick], ts[quick], col[quick], late[quick])
-                    if name != ROWS:
-                        out.append(_line(scope, wname, width, name, stats, True))
-                    if days is not None:
-                        days[name] = stats
-                slow = use & ~direct
-                if slow.any():
-                    self._merge(windows, width, name, _column_stats(bucket[slow], ts[slow], col[slow],
-                                                                    late[slow]))
+                # "quick": windows the batch closes; "new": windows it opens and leaves open;
+                # "old": windows open already (only with `into`); "slow": new and old, merged as Stats
+                parts = (("quick", use & direct), *((("new", use & ~direct & ~held), ("old", use & held))
+                                                    if into is not None else
+                                                    (("new" if columnar else "slow", use & ~direct),)))
+                for part, rows in parts:
+                    if not rows.any() or (part == "quick" and name == ROWS and days is None):
+                        continue
+                    if shortcuts and every:
+                        if part not in shared:
+                            together = Rows(bucket[rows], ts[rows], late[rows], ordered)
+                            shared[part] = together.stats_of(full, None if matrix is None else
+                                                             np.compress(rows, matrix, axis=1))
+                        stats = shared[part][name]
+                    else:
+                        stats = Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts,
+                                      shortcuts).stats(col[rows])
+                    if part == "slow":
+                        self._merge(windows, width, name, stats)
+                    elif part == "new":
+                        fresh.append((name, stats))
+                    elif part == "old":
+                        into.merge(name, (stats[0] * width).astype(np.int64), stats)  # type: ignore[union-attr]
+                    else:
+                        if name != ROWS:
+                            out.append(window_line(scope, wname, width, name, stats, True, dumps))
+                        if days is not None:
+                            days[name] = stats
+            if fresh:
+                block = Block(width, fresh)
+                if days is not None:  # a station's open days: the UI reads them (open_daily) as Stats
+                    block.materialize(windows)
+                else:
+                    self._blocks.setdefault(key, []).append(block)
             if days:
-                out += _daily_lines(scope[1], width, days)
+                out += daily_lines(scope[1], width, days)
         self.watermark[scope] = mark
         out += self._close(scope)
         return out
@@ -221,6 +276,8 @@ class Aggregator:
         items.insert(0, (ROWS, 0.0))
         out: list[bytes] = []
         station = scope[1] if scope[0] == "station" else None
+        for wname in self.windows:
+            self._materialize((scope, wname))
         seen = self.watermark.get(scope, -math.inf)
         is_late = t < seen
         for wname, width in self.windows.items():
@@ -249,34 +306,63 @@ class Aggregator:
 
     def _merge(self, windows: dict[int, dict[str, Stats]], width: float, name: str, stats: tuple) -> None:
         starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-        for k, start in enumerate((starts * width).astype(np.int64).tolist()):
+        # Python numbers a column at a time: numpy scalars one by one cost several times as much.
+        for start, *figures in zip((starts * width).astype(np.int64).tolist(), counts.tolist(), totals.tolist(),
+                                   lo.tolist(), lo_ts.tolist(), hi.tolist(), hi_ts.tolist(),
+                                   np.asarray(lates, dtype=np.int64).tolist(), strict=True):
             per = windows.get(start)
             if per is None:
                 per = windows[start] = {}
             entry = per.get(name)
             if entry is None:
                 entry = per[name] = Stats()
-            entry.merge(int(counts[k]), float(totals[k]), float(lo[k]), float(lo_ts[k]), float(hi[k]),
-                        float(hi_ts[k]), int(lates[k]))
+            entry.merge(*figures)
+
+    def _materialize(self, key: tuple[Scope, str]) -> None:
+        """The blocks of a scope's window size as Stats in `_open`, after its windows there."""
+        blocks = self._blocks.pop(key, None)
+        if blocks:
+            windows = self._open.setdefault(key, {})
+            for block in blocks:
+                block.materialize(windows)
 
     def _close(self, scope: Scope) -> list[bytes]:
         mark = self.watermark.get(scope, -math.inf)
         out: list[bytes] = []
         for wname, width in self.windows.items():
-            windows = self._open.get((scope, wname))
-            due: list[tuple[int, dict[str, Stats]]] = []
+            key = (scope, wname)
+            windows = self._open.get(key)
+            blocks = self._blocks.get(key)
+            if blocks:
+                due = blocks[0].due(width, self.lateness, mark)
+                if not windows and (due < len(blocks[0].starts) or len(blocks) == 1
+                                    or blocks[1].due(width, self.lateness, mark) == 0):
+                    # the windows that close are all in the first block: their lines from its columns
+                    if due:
+                        out += blocks[0].lines(scope, wname, width, due)
+                        if blocks[0].drop(due):
+                            blocks.pop(0)
+                            if not blocks:
+                                del self._blocks[key]
+                    continue
+                if due and all(start + width + self.lateness <= mark for start in windows or ()):
+                    self._materialize(key)  # the windows that close run on into the blocks
+                    windows = self._open.get(key)
+            due_windows: list[tuple[int, dict[str, Stats]]] = []
             while windows:
                 start = next(iter(windows))
                 if start + width + self.lateness > mark:
                     break  # a late-opened window behind it waits its turn: it takes no reading meanwhile
-                due.append((start, windows.pop(start)))
-            if due:
-                out += self._records(scope, wname, width, due, final=True)
+                due_windows.append((start, windows.pop(start)))
+            if due_windows:
+                out += self._records(scope, wname, width, due_windows, final=True)
         return out
 
     # --- output ------------------------------------------------------------
     def flush(self) -> list[bytes]:
         """Every window still open, as lines (`final: false` unless its time has passed); state kept."""
+        for key in list(self._blocks):
+            self._materialize(key)
         out: list[bytes] = []
         for (scope, wname), windows in self._open.items():
             width = self.windows[wname]
@@ -300,17 +386,17 @@ class Aggregator:
     def _records(self, scope: Scope, wname: str, width: float, due: list[tuple[int, dict[str, Stats]]],
                  final: bool) -> list[bytes]:
         """Lines of windows kept as `Stats`: one per variable (all its windows), and a day's summary."""
-        head = _head(scope, wname, width)
+        head = window_head(scope, wname, width)
         out = []
         if len(due) == 1:  # the live case: one window closes
             start, stats = due[0]
             for name, x in stats.items():
                 if name != ROWS:
                     record = {**head, "variable": name, "final": final, "seconds": width, "start": [float(start)],
-                              "count": [x.count], "mean": [_r(x.total / x.count)], "min": [x.low],
+                              "count": [x.count], "mean": [round6(x.total / x.count)], "min": [x.low],
                               "min_ts": [x.low_ts], "max": [x.high], "max_ts": [x.high_ts]}
                     if name in SUMMED:
-                        record["sum"] = [_r(x.total)]
+                        record["sum"] = [round6(x.total)]
                     record["late"] = [x.late]
                     out.append(orjson.dumps(record))
             if scope[0] == "station" and width == 86400.0:
@@ -322,15 +408,16 @@ class Aggregator:
         for name in names:
             if name == ROWS:
                 continue
-            got = [(float(start), st[name]) for start, st in due if name in st]
-            record = {**head, "variable": name, "final": final, "seconds": width,
-                      "start": [start for start, _ in got], "count": [x.count for _, x in got],
-                      "mean": [_r(x.total / x.count) for _, x in got], "min": [x.low for _, x in got],
-                      "min_ts": [x.low_ts for _, x in got], "max": [x.high for _, x in got],
-                      "max_ts": [x.high_ts for _, x in got]}
+            starts = [float(start) for start, st in due if name in st]
+            # one tuple per window, turned into one list per field
+            count, total, low, low_ts, high, high_ts, late = map(list, zip(*[FIGURES(st[name]) for _s, st in due
+                                                                            if name in st], strict=True))
+            record = {**head, "variable": name, "final": final, "seconds": width, "start": starts, "count": count,
+                      "mean": list(map(round6, map(truediv, total, count))), "min": low, "min_ts": low_ts, "max": high,
+                      "max_ts": high_ts}
             if name in SUMMED:
-                record["sum"] = [_r(x.total) for _, x in got]
-            record["late"] = [x.late for _, x in got]
+                record["sum"] = list(map(round6, total))
+            record["late"] = late
             out.append(orjson.dumps(record))
         if scope[0] == "station" and width == 86400.0:  # the daily log, from the day's window
             out += [orjson.dumps(daily_summary(scope[1], start, width, stats, final)) for start, stats in due]
@@ -380,76 +467,10 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _column_stats(bucket: np.ndarray, t: np.ndarray, v: np.ndarray, late: np.ndarray) -> tuple:
-    """Per window of one column: (starts as bucket numbers, count, sum, min, its time, max, its time, late).
-
-    Ties keep the earliest time. Rows in time order (a replay, a backlog) take segment reductions;
-    others a sort."""
-    n = len(t)
-    if n > 1 and not bool(np.all(t[1:] >= t[:-1])):
-        starts, inv = np.unique(bucket, return_inverse=True)
-        counts = np.bincount(inv)
-        totals = np.bincount(inv, weights=v)
-        lates = np.bincount(inv, weights=late.astype(np.float64))
-        first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
-        hi = np.lexsort((t, -v, inv))[first]  # the largest value, earliest first
-        return starts, counts, totals, v[lo], t[lo], v[hi], t[hi], lates
-    edges = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
-    counts = np.diff(np.append(edges, n))
-    totals = np.add.reduceat(v, edges)
-    lates = np.add.reduceat(late.astype(np.float64), edges)
-    lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
-    segment = np.repeat(np.arange(len(edges)), counts)
-    return (bucket[edges], counts, totals, lows, t[_first_where(v == lows[segment], segment)], highs,
-            t[_first_where(v == highs[segment], segment)], lates)
-
-
-def _first_where(mask: np.ndarray, segment: np.ndarray) -> np.ndarray:
-    """Per segment (segments consecutive, each with a True), the first index where mask holds."""
-    hits = np.flatnonzero(mask)
-    seg = segment[hits]
-    return hits[np.concatenate(([True], seg[1:] != seg[:-1]))]
-
-
-def _head(scope: Scope, wname: str, width: float) -> dict[str, Any]:
-    head: dict[str, Any] = {"kind": "windows", "window": wname, "scope": scope[0], "key": scope[1]}
-    if scope[0] == "station":
-        head["station"] = scope[1]
-    return head
-
-
-def _line(scope: Scope, wname: str, width: float, name: str, stats: tuple, final: bool) -> bytes:
-    """One variable's closed windows of one scope as one line of arrays (a "windows" line, see `expand`).
-
-    A batch's windows cost one orjson call per variable, not one object per window: a replay of
-    minute data closes a 1 min window per reading. Times are epoch seconds here (`expand`, the SQL
-    view and the PostgreSQL sink turn them into times)."""
-    starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-    record = {**_head(scope, wname, width), "variable": name, "final": final, "seconds": width,
-              "start": starts * width, "count": np.asarray(counts, dtype=np.int64),
-              "mean": np.round(totals / counts, 6), "min": lo, "min_ts": lo_ts, "max": hi, "max_ts": hi_ts}
-    if name in SUMMED:
-        record["sum"] = np.round(totals, 6)
-    record["late"] = np.asarray(lates, dtype=np.int64)
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
 def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:
     if n:
         per = table.setdefault(station, {})
         per[window] = per.get(window, 0) + n
-
-
-def _r(value: float) -> float:
-    """Derived figures (means, sums, ranges) to 6 decimals: no binary-fraction noise like 5.400000000000091.
-
-    The arithmetic of `np.round(x, 6)` (scale, round half to even, unscale), so one reading at a
-    time and a batch write the same numbers."""
-    return round(value * 1e6) / 1e6
-
-
-
 
 
 def _day_window(windows: Mapping[str, float]) -> str | None:
@@ -479,89 +500,13 @@ def daily_summary(station: str, start: float, width: float, stats: Mapping[str, 
         "wind_max": wind.high if wind else None,
         "temp_min": temp.low if temp else None, "temp_min_ts": iso_utc(temp.low_ts) if temp else None,
         "temp_max": temp.high if temp else None, "temp_max_ts": iso_utc(temp.high_ts) if temp else None,
-        "temp_mean": _r(temp.total / temp.count) if temp else None,
-        "precip_total": _r(rain.total) if rain else None,
+        "temp_mean": round6(temp.total / temp.count) if temp else None,
+        "precip_total": round6(rain.total) if rain else None,
         "pressure_min": pressure.low if pressure else None, "pressure_max": pressure.high if pressure else None,
-        "pressure_range": _r(pressure.high - pressure.low) if pressure else None,
+        "pressure_range": round6(pressure.high - pressure.low) if pressure else None,
         "pressure_variable": pressure_var if pressure else None,
         "final": final,
     }
-
-
-def _daily_lines(station: str, width: float, stats: Mapping[str, tuple]) -> list[bytes]:
-    """The daily records (`daily_summary`, final) of the days a batch opened and closed, from the
-    per-day column stats of each variable (`_column_stats`; `ROWS` has every day)."""
-    rows = stats[ROWS]
-    starts = rows[0] * width
-    n = len(starts)
-
-    def spread(name: str) -> tuple | None:
-        """The variable's stats over every day (NaN / 0 count where it has none), or None."""
-        got = stats.get(name)
-        if got is None:
-            return None
-        at = np.searchsorted(rows[0], got[0])
-        full = []
-        for k, a in enumerate(got[1:7]):
-            b = np.zeros(n) if k == 0 else np.full(n, np.nan)
-            b[at] = a
-            full.append(b)
-        return tuple(full)  # count, total, low, low_ts, high, high_ts
-
-    gust, wind, temp, rain = spread("gust_mps"), spread("wind_mps"), spread("temp_c"), spread("precip_mm")
-    msl, station_p = spread("pressure_msl_hpa"), spread("pressure_hpa")
-    iso_start, iso_end = _iso_many(starts), _iso_many(starts + width)
-
-    def values(s: tuple | None, k: int) -> list:
-        return [None] * n if s is None else [v if c else None for c, v in zip(s[0].tolist(), s[k].tolist(),
-                                                                             strict=True)]
-
-    def times(s: tuple | None, k: int) -> list:
-        if s is None:
-            return [None] * n
-        text = _iso_many(np.where(s[0] > 0, s[k], 0.0))
-        return [t if c else None for c, t in zip(s[0].tolist(), text, strict=True)]
-
-    def derived(s: tuple | None, x: np.ndarray | None) -> list:
-        return [None] * n if s is None or x is None else [_r(v) if c else None
-                                                          for c, v in zip(s[0].tolist(), x.tolist(), strict=True)]
-
-    gust_max, gust_ts = values(gust, 4), times(gust, 5)
-    wind_max = values(wind, 4)
-    temp_min, temp_min_ts, temp_max, temp_max_ts = values(temp, 2), times(temp, 3), values(temp, 4), times(temp, 5)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        temp_mean = derived(temp, None if temp is None else temp[1] / temp[0])
-    rain_total = derived(rain, None if rain is None else rain[1])
-    has_msl = [False] * n if msl is None else (msl[0] > 0).tolist()
-    per_var = {True: msl, False: station_p}
-    lows = {m: values(s, 2) for m, s in per_var.items()}
-    highs = {m: values(s, 4) for m, s in per_var.items()}
-    ranges = {m: derived(s, None if s is None else s[4] - s[2]) for m, s in per_var.items()}
-    counts = rows[1].tolist()
-    out = []
-    for i in range(n):
-        m = has_msl[i]
-        low = lows[m][i]
-        out.append(orjson.dumps({
-            "kind": "daily", "ts": iso_start[i], "end": iso_end[i], "window": "1d",
-            "scope": "station", "key": station, "station": station, "day": iso_start[i][:10],
-            "observations": counts[i],
-            "gust_max": gust_max[i], "gust_max_ts": gust_ts[i], "wind_max": wind_max[i],
-            "temp_min": temp_min[i], "temp_min_ts": temp_min_ts[i],
-            "temp_max": temp_max[i], "temp_max_ts": temp_max_ts[i],
-            "temp_mean": temp_mean[i], "precip_total": rain_total[i],
-            "pressure_min": low, "pressure_max": highs[m][i], "pressure_range": ranges[m][i],
-            "pressure_variable": ("pressure_msl_hpa" if m else "pressure_hpa") if low is not None else None,
-            "final": True,
-        }))
-    return out
-
-
-def _iso_many(ts: np.ndarray) -> list[str]:
-    """`iso_utc` of each time; whole seconds (the usual case) by numpy at once, the same text."""
-    if len(ts) and bool(np.all(ts == np.floor(ts))) and bool(np.all(np.abs(ts) < 1e11)):
-        return [s + "Z" for s in np.datetime_as_string(ts.astype(np.int64).astype("datetime64[s]"), unit="s").tolist()]
-    return [iso_utc(t) for t in ts.tolist()]
 
 
 def latest(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

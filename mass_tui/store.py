@@ -145,9 +145,14 @@ class JsonlStore:
     def append_lines(self, name: str, lines: list[bytes]) -> None:
         """Append whole lines now; if the disk refuses them they are held and tried again later
         (raises `StoreWriteError` only once more than MAX_HELD_BYTES are held)."""
-        if not lines:
+        if lines:
+            self.append_data(name, b"\n".join([*lines, b""]))
+
+    def append_data(self, name: str, data: bytes) -> None:
+        """`append_lines` for lines already joined: `data` is whole lines, each ending in a newline
+        (a batch's lines made as one bytes are written without copying them again)."""
+        if not data:
             return
-        data = b"\n".join(lines) + b"\n"
         with self._lock:
             held = self._held.get(name)
             if held:  # behind a failed write: keep the order

@@ -62,7 +62,11 @@ class AggregateSink:
                         self._labels[station] = station_labels(station, batch.source[i], batch.tags[i])
                         break
         with self._lock:
-            self._append(self.aggregator.add_many(groups, self._labels, batch.ts, batch.columns))
+            data, lines = self.aggregator.add_many_data(groups, self._labels, batch.ts, batch.columns)
+            if lines:
+                self.store.append_data(AGGREGATES, data)
+                self.written += lines
+                self.store.flush()
 
     def _append(self, lines: list[bytes]) -> None:
         if lines:

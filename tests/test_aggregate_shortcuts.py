@@ -1,0 +1,91 @@
+"""The aggregator's shortcuts (a window per reading taken as its own stats, windows found once per
+scope and window size, lines put together from arrays dumped once) write the same bytes as the
+plain path (segment reductions for every window, one orjson call per line)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mass_tui.aggregates import Aggregator
+from mass_tui.sinks.aggregates import _by_station_rows
+from sources.schema import parse_time
+
+T0 = parse_time("2024-03-01T00:00:00Z")
+_VARIABLES = ("temp_c", "precip_mm", "pressure_hpa")
+_LABELS = {"a": {}, "b": {"building": "b1", "floor": "1"}, "c": {"building": "b1", "floor": "2"}}
+_value = st.one_of(st.none(), st.integers(-30, 30).map(float), st.sampled_from([-0.0, 0.1, 2.675, 1e-7, -1e-7, 1e300]))
+# Times: on whole minutes or hours (a window per reading), or anywhere in a minute (several per window).
+_time = st.tuples(st.integers(0, 3 * 24 * 60), st.sampled_from([0, 0, 0, 1, 30, 59.5]),
+                  st.booleans()).map(lambda m: (m[0] * 60 if m[2] else m[0] // 60 * 3600) + m[1])
+_rows = st.lists(st.tuples(st.sampled_from(sorted(_LABELS)), _time,
+                           st.lists(_value, min_size=len(_VARIABLES), max_size=len(_VARIABLES))),
+                 min_size=1, max_size=120)
+
+
+def _run(rows: list, cuts: list[int], lateness: float, shortcuts: bool) -> tuple:
+    agg = Aggregator(lateness=lateness)
+    agg._shortcuts = shortcuts
+    lines: list[bytes] = []
+    i = k = 0
+    while i < len(rows):
+        part = rows[i:i + cuts[k % len(cuts)]]
+        ts = np.array([T0 + t for _s, t, _v in part])
+        columns = {name: np.array([np.nan if v[j] is None else v[j] for _s, _t, v in part])
+                   for j, name in enumerate(_VARIABLES)}
+        groups = _by_station_rows([s for s, _t, _v in part])
+        if shortcuts:  # both forms of the same lines: parts joined once, and each line whole
+            blob, n = agg.add_many_data(groups, _LABELS, ts, columns)
+            got = blob.split(b"\n")[:-1]
+            assert len(got) == n
+        else:
+            got = agg.add_many(groups, _LABELS, ts, columns)
+        lines += got
+        i, k = i + len(part), k + 1
+    return lines + agg.flush(), agg.late, agg.too_late
+
+
+@settings(max_examples=150, deadline=None)
+@given(_rows, st.lists(st.integers(1, 120), min_size=1, max_size=5), st.sampled_from([0.0, 60.0, 3600.0]),
+       st.booleans())
+def test_property_shortcuts_write_the_bytes_of_the_plain_path(rows, cuts, lateness, ordered):
+    """Windows of one reading and of several, stations alone and in groups, late and too-late rows
+    (out of time order), absent values (NaN), -0.0: the same lines, byte for byte, in the same order."""
+    if ordered:
+        rows = sorted(rows, key=lambda r: r[1])
+    assert _run(rows, cuts, lateness, True) == _run(rows, cuts, lateness, False)
+
+
+def test_hourly_readings_take_the_shortcut_and_write_the_plain_bytes():
+    """Hourly data (the Open-Meteo case): every 1 min and 1 h window holds one reading."""
+    rows = [(s, h * 3600, [20.0 + h % 7, 0.1 * (h % 3), 1000.5]) for h in range(300) for s in "abc"]
+    fast, plain = _run(rows, [len(rows)], 3600.0, True), _run(rows, [len(rows)], 3600.0, False)
+    assert fast == plain and len(fast[0]) > 20
+
+
+@st.composite
+def _series(draw):
+    """Regular readings as stations send them: every `step` seconds, stations taking turns, now and
+    then a reading late (moved back) or missing a value."""
+    n = draw(st.integers(2, 400))
+    step = draw(st.sampled_from([1, 15, 20, 60, 600, 900, 3600]))
+    stations = draw(st.lists(st.sampled_from(sorted(_LABELS)), min_size=1, max_size=3, unique=True))
+    seed = draw(st.integers(0, 2**32 - 1))
+    late = draw(st.sampled_from([0.0, 0.02, 0.2]))
+    gaps = draw(st.sampled_from([0.0, 0.1, 0.5]))
+    rng = np.random.default_rng(seed)
+    t = (np.arange(n) // len(stations)) * step + draw(st.integers(0, 3600))
+    t = np.where(rng.random(n) < late, t - rng.integers(0, 3 * 3600, n), t)
+    values = np.round(rng.normal(10, 5, (n, len(_VARIABLES))), int(draw(st.integers(0, 3))))
+    values[rng.random(values.shape) < gaps] = np.nan
+    return [(stations[i % len(stations)], int(t[i]), [None if v != v else float(v) for v in values[i]])
+            for i in range(n)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(_series(), st.lists(st.integers(1, 200), min_size=1, max_size=5), st.sampled_from([0.0, 60.0, 3600.0]))
+def test_property_shortcuts_on_regular_series(rows, cuts, lateness):
+    """Many readings per window and many windows per batch, batches cut anywhere (mid-window: the
+    next batch merges into the windows the last one left open), some readings late."""
+    assert _run(rows, cuts, lateness, True) == _run(rows, cuts, lateness, False)
