@@ -446,6 +446,8 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         head["station"] = record["station"]
     head["variable"] = record.get("variable")
     arrays = {k: record[k] for k in _PER_WINDOW if isinstance(record.get(k), list)}
+    if "count" not in arrays and isinstance(record.get("value"), list) and "start" in arrays:
+        arrays = _single_arrays(record, arrays["start"])
     n = len(arrays.get("start", ()))
     if any(len(a) != n for a in arrays.values()):
         return []  # not a line mass wrote
@@ -464,6 +466,20 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
                 r[k] = a[i]
         r["final"] = record.get("final")
         out.append(r)
+    return out
+
+
+def _single_arrays(record: Mapping[str, Any], start: list) -> dict[str, list]:
+    """The full form's arrays of a compact line of one-reading windows (`value`, `mean` when it is
+    not the value, `at` when the times are not the starts; see window_columns._single_parts)."""
+    value = record["value"]
+    mean = record["mean"] if isinstance(record.get("mean"), list) else value
+    at = record["at"] if isinstance(record.get("at"), list) else start
+    ones = [1] * len(start)
+    out = {"start": start, "count": ones, "mean": mean, "min": value, "min_ts": at, "max": value, "max_ts": at}
+    if record.get("variable") in SUMMED:
+        out["sum"] = mean
+    out["late"] = [0] * len(start)
     return out
 
 

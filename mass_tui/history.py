@@ -31,6 +31,7 @@ from typing import Any
 
 from mass_tui.sinks.aggregates import AGGREGATES
 from mass_tui.store import ALERTS, ANOMALIES, REJECTED, STREAM, JsonlStore
+from mass_tui.window_stats import SUMMED
 from sources.variables import REGISTRY
 
 VIEWS = {"observations": STREAM, "anomalies": ANOMALIES, "alerts": ALERTS, "rejected": REJECTED,
@@ -112,6 +113,7 @@ def _view_sql(con: Any, view: str, files: list[str]) -> str:
 # The stored aggregate lines: "windows" lines (arrays, one entry per window of one variable) and "daily" lines.
 _WINDOW_ARRAYS = {"start": "DOUBLE[]", "count": "BIGINT[]", "mean": "DOUBLE[]", "min": "DOUBLE[]",
                   "min_ts": "DOUBLE[]", "max": "DOUBLE[]", "max_ts": "DOUBLE[]", "sum": "DOUBLE[]",
+                  "value": "DOUBLE[]", "at": "DOUBLE[]",
                   "late": "BIGINT[]"}
 _AGGREGATE_SCALARS = {"kind": "VARCHAR", "window": "VARCHAR", "scope": "VARCHAR", "key": "VARCHAR",
                       "station": "VARCHAR", "variable": "VARCHAR", "final": "BOOLEAN", "seconds": "DOUBLE",
@@ -141,11 +143,19 @@ def _aggregates_sql(con: Any, files: list[str]) -> str:
         return f"CAST({expr} AS TIMESTAMPTZ)"
 
     # Window times are stored as epoch seconds.
+    # A compact line of one-reading windows (`value`, `at`; mass_tui.aggregates.expand) reads as
+    # the full form: count 1, late 0, min = max = the value, their times `at` or the starts.
+    summed = ", ".join(map(_literal, sorted(SUMMED)))
     windows = ("SELECT 'window' AS kind, \"window\", scope, key, station, variable, final, "
                "to_timestamp(unnest(start)) AS ts, to_timestamp(unnest(start) + seconds) AS \"end\", "
-               "unnest(count) AS count, unnest(mean) AS mean, unnest(min) AS min, "
-               "to_timestamp(unnest(min_ts)) AS min_ts, unnest(max) AS max, to_timestamp(unnest(max_ts)) AS max_ts, "
-               "unnest(sum) AS sum, unnest(late) AS late FROM base WHERE kind = 'windows'")
+               "unnest(coalesce(count, [1 for x in start])) AS count, unnest(coalesce(mean, \"value\")) AS mean, "
+               "unnest(coalesce(min, \"value\")) AS min, "
+               "to_timestamp(unnest(coalesce(min_ts, \"at\", start))) AS min_ts, "
+               "unnest(coalesce(max, \"value\")) AS max, "
+               "to_timestamp(unnest(coalesce(max_ts, \"at\", start))) AS max_ts, "
+               f"unnest(coalesce(sum, CASE WHEN \"value\" IS NOT NULL AND variable IN ({summed}) "
+               "THEN coalesce(mean, \"value\") END)) AS sum, "
+               "unnest(coalesce(late, [0 for x in start])) AS late FROM base WHERE kind = 'windows'")
     daily_cols = [tz(_quote(c)) + f" AS {_quote(c)}" if c in _TIMES else _quote(c) for c in _DAILY]
     daily = f"SELECT {', '.join(daily_cols)} FROM base WHERE kind = 'daily'"
     return (f"WITH base AS ({base}) SELECT * FROM ({windows} UNION ALL BY NAME {daily}) "

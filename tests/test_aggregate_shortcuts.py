@@ -1,6 +1,7 @@
 """The aggregator's shortcuts (a window per reading taken as its own stats, windows found once per
-scope and window size, lines put together from arrays dumped once) write the same bytes as the
-plain path (segment reductions for every window, one orjson call per line)."""
+scope and window size, lines put together from arrays dumped once, one-reading windows in the
+compact form) write the same records as the plain path (segment reductions for every window, one
+orjson call per line, the full form): `decode` of the two gives the same records in the same order."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mass_tui.aggregates import Aggregator
+from mass_tui.aggregates import Aggregator, decode
 from mass_tui.sinks.aggregates import _by_station_rows
 from sources.schema import parse_time
 
@@ -43,7 +44,7 @@ def _run(rows: list, cuts: list[int], lateness: float, shortcuts: bool) -> tuple
             got = agg.add_many(groups, _LABELS, ts, columns)
         lines += got
         i, k = i + len(part), k + 1
-    return lines + agg.flush(), agg.late, agg.too_late
+    return decode(lines + agg.flush()), agg.late, agg.too_late
 
 
 @settings(max_examples=150, deadline=None)
@@ -62,6 +63,28 @@ def test_hourly_readings_take_the_shortcut_and_write_the_plain_bytes():
     rows = [(s, h * 3600, [20.0 + h % 7, 0.1 * (h % 3), 1000.5]) for h in range(300) for s in "abc"]
     fast, plain = _run(rows, [len(rows)], 3600.0, True), _run(rows, [len(rows)], 3600.0, False)
     assert fast == plain and len(fast[0]) > 20
+
+
+def test_one_reading_windows_are_written_compact_and_read_back_whole():
+    """Hourly readings on the hour: the 1 min and 1 h lines hold the values once and no times but the
+    starts (count, late, min, max and their times implied), about a third of the full form's bytes."""
+    rows = [(s, h * 3600, [20.25 + h % 7, 0.1 * (h % 3), 1000.5]) for h in range(300) for s in "abc"]
+    groups = _by_station_rows([s for s, _t, _v in rows])
+    ts = np.array([T0 + t for _s, t, _v in rows])
+    columns = {name: np.array([v[j] for _s, _t, v in rows]) for j, name in enumerate(_VARIABLES)}
+    fast, plain = Aggregator(lateness=3600.0), Aggregator(lateness=3600.0)
+    plain._shortcuts = False
+    blob, _n = fast.add_many_data(groups, _LABELS, ts, columns)
+    compact = [x for x in blob.split(b"\n") if b'"window":"1m"' in x and b'"scope":"station"' in x]
+    full = [x for x in plain.add_many(groups, _LABELS, ts, columns)
+            if b'"window":"1m"' in x and b'"scope":"station"' in x]
+    assert compact and all(b'"value":' in x and b'"count"' not in x and b'"at"' not in x for x in compact)
+    assert decode(compact) == decode(full)
+    assert sum(map(len, compact)) < 0.5 * sum(map(len, full))
+    records = decode(compact)
+    precip = [r for r in records if r["variable"] == "precip_mm"]
+    assert precip and all(r["sum"] == r["mean"] == r["min"] == r["max"] and r["count"] == 1 and r["late"] == 0
+                          and r["min_ts"] == r["max_ts"] == r["ts"] for r in precip)
 
 
 @st.composite
@@ -89,3 +112,26 @@ def test_property_shortcuts_on_regular_series(rows, cuts, lateness):
     """Many readings per window and many windows per batch, batches cut anywhere (mid-window: the
     next batch merges into the windows the last one left open), some readings late."""
     assert _run(rows, cuts, lateness, True) == _run(rows, cuts, lateness, False)
+
+
+@settings(max_examples=10, deadline=None)
+@given(_rows, st.sampled_from([0.0, 3600.0]))
+def test_property_the_sql_view_reads_compact_lines_as_the_full_form(tmp_path_factory, rows, lateness):
+    """`mass query` over the aggregates: the same rows from compact lines as from the full form."""
+    from mass_tui.history import query
+
+    rows = sorted(rows, key=lambda r: r[1])
+    out = []
+    for shortcuts in (True, False):
+        agg = Aggregator(lateness=lateness)
+        agg._shortcuts = shortcuts
+        ts = np.array([T0 + t for _s, t, _v in rows])
+        columns = {name: np.array([np.nan if v[j] is None else v[j] for _s, _t, v in rows])
+                   for j, name in enumerate(_VARIABLES)}
+        groups = _by_station_rows([s for s, _t, _v in rows])
+        lines = (agg.add_many_data(groups, _LABELS, ts, columns)[0].split(b"\n")[:-1] if shortcuts
+                 else agg.add_many(groups, _LABELS, ts, columns)) + agg.flush()
+        db = tmp_path_factory.mktemp("db")
+        (db / "aggregates.jsonl").write_bytes(b"".join(x + b"\n" for x in lines))
+        out.append(query(db, 'SELECT * FROM aggregates ORDER BY kind, "window", scope, key, variable, ts'))
+    assert out[0] == out[1]
