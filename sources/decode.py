@@ -27,6 +27,7 @@ import contextlib
 import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC
 from operator import itemgetter
@@ -73,6 +74,7 @@ _NAN = float("nan")
 _NO_TAGS: dict[str, str] = {}
 _NUMBER = (float, int)
 TYPED_MIN_LINES = 512
+_Kinds = tuple[frozenset[type], bool]  # the types of a column's cells, one is a number of 2**53 or more
 
 
 @dataclass
@@ -157,10 +159,16 @@ class _Out:
             tags = [_NO_TAGS] * n
             for offset, part in self.tags:
                 tags[offset: offset + len(part)] = part
-        batch = ObservationBatch(ts, self.station, self.source, columns, lat, lon, tags)
-        if n and np.any(np.diff(ids) < 0):
-            return batch.select(np.argsort(ids, kind="stable"))
-        return batch
+        station, source = self.station, self.source
+        if n and np.any(np.diff(ids) < 0):  # groups interleave: back to input order
+            order = np.argsort(ids, kind="stable")
+            ts, station, source = ts[order], _take(station, order), _take(source, order)
+            columns = {name: col[order] for name, col in columns.items()}
+            if lat is not None and lon is not None:
+                lat, lon = lat[order], lon[order]
+            if tags is not None:
+                tags = _take(tags, order)
+        return ObservationBatch(ts, station, source, columns, lat, lon, tags)
 
 
 @dataclass(slots=True)
@@ -289,10 +297,13 @@ class Decoder:
         the lines it describes exactly are not parsed here (None in the objects, in no group),
         their layout's group is checked from its columns. None (that path, then) when a message
         is too large or is a Telegraf batch or line (rows added or reshaped)."""
-        if not raws or max(map(len, raws)) > MAX_MESSAGE_BYTES:
+        if not raws:
             return None
         n = len(raws)
-        typed = self._typed(raws) if n >= self.typed_min_lines else None
+        ahead = getattr(raws, "columns", None)  # read while the chunk before was checked (formats.read_ahead)
+        typed = self._typed(raws, ahead) if ahead is not None or n >= self.typed_min_lines else None
+        if (typed.longest if typed is not None else max(map(len, raws))) > MAX_MESSAGE_BYTES:
+            return None
         if typed is None:
             todo: Sequence[int] = range(n)
             lines: Sequence[bytes] = raws
@@ -335,14 +346,15 @@ class Decoder:
             return None  # Telegraf's shapes: the path that reshapes them (rare)
         return objs, out, groups, typed
 
-    def _typed(self, raws: Sequence[bytes]) -> Columns | None:
-        """The lines polars reads exactly (`sources.json_columns`), or None. Not under a time zone
-        when their times are naive: those are resolved row by row, in order, per station."""
-        if self._zoned_naive:
-            return None
+    def _typed(self, raws: Sequence[bytes], ahead: Future | None) -> Columns | None:
+        """The lines polars reads exactly (`sources.json_columns`; `ahead`: being read already), or
+        None. Not under a time zone when their times are naive: those are resolved row by row, in
+        order, per station."""
         try:
-            typed = self._reader.read(list(raws))
+            typed = ahead.result() if ahead is not None else None if self._zoned_naive else self._reader.read(raws)
         except Exception:  # noqa: BLE001 - a shortcut only: whatever it stumbles on is read message by message
+            return None
+        if typed is None or self._zoned_naive:
             return None
         if typed is None or (self.policy.tz is None and not self.policy.station_tz):
             return typed
@@ -396,20 +408,20 @@ class Decoder:
         of the same layout (`mixed`, checked from their objects): what checking them as one group of
         objects gives, row for row."""
         keys = typed.keys
-        rows = typed.rows.tolist()
+        rows = typed.rows
         try:
             checked = [self._check(keys, rows, _typed_column(typed), raws.__getitem__, _NO_META.__getitem__,
                                    default_station, default_source, text=False, typed=typed)]
             if mixed:
                 # A column's numbers decide, with the other rows' cells, how those are read (see _values).
-                also = {key: _number_kinds(typed, key) for key in keys if key not in META_KEYS}
+                also = {key: _claimed_kinds(typed, key) for key in keys if key not in META_KEYS}
                 checked.append(self._check(keys, mixed, _object_column(objs, keys, mixed), raws.__getitem__,
                                            _NO_META.__getitem__, default_station, default_source, text=False,
                                            also=also))
         except Exception:  # noqa: BLE001 - as a group of objects would be: retried message by message
-            for r in rows:
+            for r in rows.tolist():
                 objs[r] = orjson.loads(raws[r])
-            every = sorted(rows + mixed)
+            every = sorted(rows.tolist() + mixed)
             self._guarded(keys, every, _object_column(objs, keys, every), raws.__getitem__, _NO_META.__getitem__,
                           out, default_station, default_source, ignored, text=False)
             return
@@ -443,7 +455,7 @@ class Decoder:
 
     def _check(self, keys, rows: list[int], column: Callable[[str, list[int]], Any], raw_of, meta_of,
                default_station, default_source, *, text: bool, decimal_comma: bool = False, dialect: str = "",
-               tz: Any = None, typed: Columns | None = None, also: dict[str, tuple[bool, bool]] | None = None,
+               tz: Any = None, typed: Columns | None = None, also: dict[str, _Kinds] | None = None,
                ) -> _Checked:
         """Check a group's rows; nothing is kept until `_commit`, so a group that raises half-way
         leaves nothing behind when it is retried message by message. `typed`: the rows are the
@@ -496,7 +508,7 @@ class Decoder:
                 bad[j] = (f"no valid value left ({detail})"[:400], "no_valid_value")
             else:
                 bad[j] = ("no variable values", "no_values")
-        rejected_rows = [j for j, b in enumerate(bad) if b is not None] if None in bad or bad[0] is not None else []
+        rejected_rows = [j for j, b in enumerate(bad) if b is not None] if any(bad) else []
         if rejected_rows:
             keep[rejected_rows] = False
         return _Checked(rows, raw_of, metas, bad, rejected_rows, keep, by_row, stations, ts, sources, cols, coords,
@@ -511,7 +523,8 @@ class Decoder:
         out.missing += c.missing
         for j in c.rejected_rows:
             reason, code = c.bad[j]
-            out.rejected[rows[j]] = Rejection(reason, c.raw_of(rows[j]), code, c.metas[j])
+            r = int(rows[j])
+            out.rejected[r] = Rejection(reason, c.raw_of(r), code, c.metas[j])
         keep, stations, ts = c.keep, c.stations, c.ts
         idx = np.flatnonzero(keep)
         if idx.size == 0:
@@ -520,23 +533,26 @@ class Decoder:
         for j, found in c.by_row.items():
             if keep[j]:
                 for fld, var, raw, reason, code in found:
-                    out.fields.append((rows[j], FieldRejection(stations[j], float(ts[j]), inert(fld), raw, reason,
+                    out.fields.append((int(rows[j]), FieldRejection(stations[j], float(ts[j]), inert(fld), raw, reason,
                                                                  code, var, c.metas[j])))
-        out.ids.append(np.asarray(rows, dtype=np.int64)[idx])
-        out.ts.append(ts[idx])
-        if idx.size == n:
+        whole = idx.size == n  # the group's arrays are its own: kept as they are
+        out.ids.append(np.asarray(rows, dtype=np.int64) if whole else np.asarray(rows, dtype=np.int64)[idx])
+        out.ts.append(ts if whole else ts[idx])
+        if whole:
             out.station.extend(stations)
             out.source.extend(c.sources)
         else:
-            out.station.extend(stations[j] for j in idx.tolist())
-            out.source.extend(c.sources[j] for j in idx.tolist())
+            out.station.extend(_take(stations, idx))
+            out.source.extend(_take(c.sources, idx))
         for name, col in c.cols.items():
-            out.cols.setdefault(name, []).append((offset, col[idx]))
+            out.cols.setdefault(name, []).append((offset, col if whole else col[idx]))
         coords = c.coords
-        if coords is not None and not np.isnan(coords[0][idx]).all():
-            out.lat.append((offset, coords[0][idx], coords[1][idx]))
+        if coords is not None:
+            lat, lon = coords if whole else (coords[0][idx], coords[1][idx])
+            if not np.isnan(lat).all():
+                out.lat.append((offset, lat, lon))
         if c.tags is not None:
-            picked = [c.tags[j] for j in idx.tolist()]
+            picked = c.tags if whole else _take(c.tags, idx)
             if any(picked):
                 out.tags.append((offset, picked))
         out.n += idx.size
@@ -548,7 +564,7 @@ class Decoder:
         is, a time column is read as a column (numbers, or strings in polars); otherwise the checks
         run once per distinct combination of the cells they read, then spread to the rows."""
         keys = typed.keys
-        rows = typed.rows.tolist()
+        rows = typed.rows
         present = [k for k in STATION_KEYS if k in keys]
         stations = _plain_names(typed, present)
         if stations is None:
@@ -922,18 +938,19 @@ class Decoder:
         return None, clean
 
     def _values(self, spec: FieldSpec, raw: list[Any] | Numbers, text: bool, decimal_comma: bool,
-                problems: list, also: tuple[bool, bool] | None = None) -> tuple[np.ndarray, int]:
+                problems: list, also: _Kinds | None = None) -> tuple[np.ndarray, int]:
         """The column in registry units (NaN: absent), and how many cells were missing markers.
 
-        `also`: (integers, one of 2**53 or more) among other rows of the group, checked apart (the
-        claimed lines of polars' columns): they decide with these cells whether the column is read
-        one by one, where a null counts as missing."""
+        `also`: (the types of the cells of other rows of the group, checked apart (the claimed lines of
+        polars' columns), one of those is a number of 2**53 or more): they decide with these cells
+        whether the column is read one by one, where a null counts as missing."""
         n = len(raw)
         col = None
+        extra, big = also or (frozenset(), False)
         if type(raw) is Numbers:
             col = raw.floats  # finite numbers, none missing: read one by one, each gives the same
         elif not text:
-            kinds = set(map(type, raw))
+            kinds = set(map(type, raw)) | extra
             if kinds <= {float, int, type(None)}:
                 try:
                     col = np.array([_NAN if v is None else v for v in raw] if type(None) in kinds else raw,
@@ -941,8 +958,7 @@ class Decoder:
                 except OverflowError:
                     col = None
                 # an integer of 2**53 or more: exact compare and float conversion one by one
-                ints, big = also or (False, False)
-                if col is not None and (int in kinds or ints) and (big or bool((np.abs(col) >= 2.0**53).any())):
+                if col is not None and int in kinds and (big or bool((np.abs(col) >= 2.0**53).any())):
                     col = None
         else:
             cells = [c.replace(",", ".") for c in raw] if decimal_comma else raw
@@ -1066,20 +1082,25 @@ def _plain_names(typed: Columns, present: list[str]) -> list[str] | None:
     return values if all(_plain_station(s) for s in set(values)) else None
 
 
-def _number_kinds(typed: Columns, key: str) -> tuple[bool, bool]:
-    """(the claimed rows hold integers in `key`, one of them is 2**53 or more): what they add to how
-    the group's other cells of `key` are read (see Decoder._values)."""
+def _claimed_kinds(typed: Columns, key: str) -> _Kinds:
+    """(the types of the claimed rows' cells of `key`, one of them is a number of 2**53 or more): what
+    they add to how the group's other cells of `key` are read (see Decoder._values)."""
     numbers = typed.numbers(key)
     if numbers is None:
-        return False, False
-    return numbers.ints is not None, bool((np.abs(numbers.floats) >= 2.0**53).any())
+        return frozenset({str if typed.texts(key) is not None else dict}), False
+    return frozenset({int if numbers.ints is not None else float}), bool((np.abs(numbers.floats) >= 2.0**53).any())
 
 
 def _spread(codes: np.ndarray, per_code: list[Any]) -> list[Any]:
     """The value of each row's code, as a list (the rows share the objects)."""
-    table = np.empty(len(per_code), dtype=object)
-    table[:] = per_code
-    return table[codes].tolist()
+    return _take(per_code, codes)
+
+
+def _take(values: list[Any], at: np.ndarray) -> list[Any]:
+    """[values[i] for i in at], by numpy (values are strings or dicts, not sequences numpy would unpack)."""
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    return table[at].tolist()
 
 
 def _naive(text: str) -> bool:

@@ -21,6 +21,7 @@ lines that are JSON objects in UTF-8 are read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -82,6 +83,7 @@ class Columns:
     keys: tuple[str, ...]
     rows: np.ndarray  # int64 positions in the chunk
     frame: Any  # polars.DataFrame, one row per claimed line
+    longest: int  # bytes of the chunk's longest line (claimed or not)
     _numbers: dict[str, Numbers | None] = field(default_factory=dict)
 
     def numbers(self, key: str) -> Numbers | None:
@@ -138,7 +140,7 @@ class ColumnReader:
     def __init__(self) -> None:
         self.refused = False
 
-    def read(self, raws: list[bytes]) -> Columns | None:
+    def read(self, raws: Sequence[bytes]) -> Columns | None:
         """The lines of `raws` that polars' columns describe exactly (see the module), or None when there
         are none (no line can be the template, or polars refuses even the lines that are JSON objects)."""
         found = _template(raws)
@@ -148,35 +150,29 @@ class ColumnReader:
 
         template, compact = found
         schema = _schema(template)
-        at = None
+        lines = pl.Series(raws, dtype=pl.Binary)
         frame = None if self.refused else _read(pl, raws, schema)
+        at = None
         if frame is None:
             self.refused = True
             at = _json_objects(raws)
-            lines = [raws[i] for i in at.tolist()]
-            frame = _read(pl, lines, schema) if lines else None
+            if at.size == 0:
+                return None
+            frame = _read(pl, [raws[i] for i in at.tolist()], schema)
             if frame is None:
                 return None
-        else:
-            lines = raws
-        return _claimed(pl, frame, lines, at, template, compact)
+        rendered = frame.select(_render(pl, template, compact)).to_series().cast(pl.Binary)
+        claimed = (rendered == (lines if at is None else lines.gather(at))).fill_null(False).to_numpy()
+        where = np.flatnonzero(claimed)
+        if where.size == 0:
+            return None
+        if where.size < claimed.size:
+            frame = frame.filter(claimed).rechunk()  # one buffer per column: later reads are faster
+        rows = where if at is None else at[where]
+        return Columns(tuple(template), rows.astype(np.int64), frame, int(lines.bin.size().max()))
 
 
-def _claimed(pl: Any, frame: Any, lines: list[bytes], at: np.ndarray | None, template: dict[str, Any],
-             compact: bool) -> Columns | None:
-    """The rows of `frame` that render as their line (`at`: the lines' positions in the chunk)."""
-    rendered = frame.select(_render(pl, template, compact)).to_series().cast(pl.Binary)
-    claimed = (rendered == pl.Series(lines, dtype=pl.Binary)).fill_null(False).to_numpy()
-    where = np.flatnonzero(claimed)
-    if where.size == 0:
-        return None
-    if where.size < claimed.size:
-        frame = frame.filter(claimed)
-    rows = where if at is None else at[where]
-    return Columns(tuple(template), rows.astype(np.int64), frame)
-
-
-def _read(pl: Any, lines: list[bytes], schema: dict[str, Any] | None) -> Any:
+def _read(pl: Any, lines: Sequence[bytes], schema: dict[str, Any]) -> Any:
     """polars' frame of `lines` (one row per line), or None when it refuses them or skips one."""
     # A line break inside a message, or an empty line, puts rows out of step with the lines; most
     # often the count tells, and a row out of step never renders as the line it is compared with.
@@ -188,7 +184,7 @@ def _read(pl: Any, lines: list[bytes], schema: dict[str, Any] | None) -> Any:
     return frame if frame.height == len(lines) else None
 
 
-def _json_objects(raws: list[bytes]) -> np.ndarray:
+def _json_objects(raws: Sequence[bytes]) -> np.ndarray:
     """Positions of the lines that are one JSON object in UTF-8 (msgspec's C parser skips the values:
     a syntax check, not a decode)."""
     import msgspec
@@ -231,7 +227,7 @@ def _utf8(raw: bytes) -> bool:
     return True
 
 
-def _template(raws: list[bytes]) -> tuple[dict[str, Any], bool] | None:
+def _template(raws: Sequence[bytes]) -> tuple[dict[str, Any], bool] | None:
     """(the layout of one of the first lines, written compact) when that line is JSON in a form
     the rendering reproduces; None when none of the first lines is."""
     for raw in raws[:_TEMPLATE_TRIES]:

@@ -96,10 +96,10 @@ def iso_seconds_fixed(lengths: np.ndarray, codes_of: Callable[[np.ndarray, int],
         rows = np.flatnonzero(lengths == width)
         if rows.size == 0:
             continue
-        codes = codes_of(rows, width).astype(np.int64)
+        codes = codes_of(rows, width)  # the columns used are taken as int64, not the whole array
         ok = ((codes[:, 4] == 45) & (codes[:, 7] == 45) & ((codes[:, 10] == 84) | (codes[:, 10] == 32))
               & (codes[:, 13] == 58) & (codes[:, 16] == 58))
-        d = codes[:, _DIGITS] - _ZERO
+        d = codes[:, _DIGITS].astype(np.int64) - _ZERO
         ok &= np.all((d >= 0) & (d <= 9), axis=1)
         year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
         month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
@@ -112,7 +112,7 @@ def iso_seconds_fixed(lengths: np.ndarray, codes_of: Callable[[np.ndarray, int],
         if width == 20:
             ok &= codes[:, 19] == 90  # Z
         elif width == 25:
-            z = codes[:, [20, 21, 23, 24]] - _ZERO
+            z = codes[:, [20, 21, 23, 24]].astype(np.int64) - _ZERO
             oh, om = z[:, 0] * 10 + z[:, 1], z[:, 2] * 10 + z[:, 3]
             ok &= (((codes[:, 19] == 43) | (codes[:, 19] == 45)) & (codes[:, 22] == 58)
                    & np.all((z >= 0) & (z <= 9), axis=1) & (oh < 24) & (om < 60))

@@ -128,8 +128,10 @@ def _same_both_ways(stream: list[list[bytes]], policy: InputPolicy | None = None
     assert _decode_all(stream, True, policy) == _decode_all(stream, False, policy)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks())
+# Found by hypothesis: the claimed rows' strings (a template with "NA") make the group's nulls count as missing.
+@example([[b'{"ts": 1, "temp_c": "NA"}', b'{"ts": 1, "temp_c": 0.0}', b'{"ts": 1, "temp_c": null}']])
 @example([[b'{"ts": 1705510620, "station": "a", "temp_c": 1.5}', b'{"ts": 1705510620, "station": "a", "temp_c": 1}']])
 @example([[b'{"ts": 1, "temp_c": 5}', b'{"ts": 1, "temp_c": null}', b'{"ts": 1, "temp_c": "warm"}']])
 @example([[b'{"ts": 1, "temp_c": 2}', b'{"ts": 1, "temp_c": 1e20}', b'{"ts": 1, "temp_c": null}']])
@@ -137,7 +139,7 @@ def test_typed_path_decodes_any_chunk_as_the_per_line_path(stream):
     _same_both_ways(stream)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks())
 def test_typed_path_under_a_time_zone_decodes_as_the_per_line_path(stream):
     """Naive times under a time zone are resolved row by row, in order: that chunk is not typed."""
