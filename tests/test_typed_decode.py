@@ -156,3 +156,31 @@ def test_typed_path_claims_the_usual_lines():
     columns = ColumnReader().read(good + odd)
     assert columns is not None and columns.rows.tolist() == list(range(24))
     _same_both_ways([good + odd])
+
+
+_plain = st.builds(lambda sign, whole, frac: f"{sign}{whole}{frac}", st.sampled_from(["", "-"]),
+                   st.integers(0, 10**20), st.sampled_from(["", ".5", ".0", ".25", ".1", ".30000000000000004", ".999"]))
+_cell = st.one_of(_plain, st.sampled_from(["-0", "007", " 1.5", "1e5", "1_000", "\u0661\u0662", "NA", "", "M", "T",
+                                           "inf", "nan", "12,5", "9" * 400, "0." + "0" * 330 + "1", "+3"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 30).flatmap(lambda n: st.tuples(
+    st.lists(st.one_of(_plain, _cell), min_size=n, max_size=n) | st.lists(_plain, min_size=n, max_size=n),
+    st.lists(_cell, min_size=n, max_size=n) | st.lists(_plain, min_size=n, max_size=n))), st.booleans())
+def test_long_text_columns_read_by_polars_as_one_by_one(columns, decimal_comma):
+    """A CSV column of plain decimals is read by polars when it is long; any column decodes the same."""
+    import sources.decode as decode
+    from sources.decode import Table
+
+    rows = [["2024-01-01T00:00:00Z", "st", a, b] for a, b in zip(*columns, strict=True)]
+    table = Table(["time", "station", "temp_c", "humidity_pct"], rows, [b"r"] * len(rows), decimal_comma)
+    kept = decode._POLARS_CELLS
+    try:
+        decode._POLARS_CELLS = 1
+        fast = _key(Decoder().decode_table(table))
+        decode._POLARS_CELLS = 10**9
+        slow = _key(Decoder().decode_table(table))
+    finally:
+        decode._POLARS_CELLS = kept
+    assert fast == slow
