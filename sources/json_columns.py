@@ -192,15 +192,14 @@ def _json_objects(raws: Sequence[bytes]) -> np.ndarray:
     check = _object_decoder()
     ok = np.ones(len(raws), dtype=bool)
     lines = iter(raws)
-    done = 0
+    seen: list[Any] = []  # extended in C; on an error, its length is the bad line's position
     while True:
         try:
-            for _ in map(check, lines):
-                done += 1
+            seen.extend(map(check, lines))
             break
         except (msgspec.DecodeError, RecursionError):  # nested deeper than msgspec goes: not read here either
-            ok[done] = False
-            done += 1
+            ok[len(seen)] = False
+            seen.append(None)
     if not b"".join(raws).isascii():
         for i, raw in enumerate(raws):
             if ok[i] and not (raw.isascii() or _utf8(raw)):
