@@ -13,6 +13,14 @@ Nothing raises out of here: an unexpected exception while checking a group is
 retried message by message, and a message that still raises is quarantined with
 the exception as its reason (RecursionError and OverflowError included).
 
+A chunk of 512 lines or more (a replay's) is first read by polars into typed
+columns (`sources.json_columns`): the lines whose columns are proven to say what
+orjson would give (nearly all of a recording) are not parsed into objects; their
+group is checked from numpy arrays, and its stations, times, sources and tags once
+per distinct value. The other lines are parsed and checked as above; those of the
+same layout stay in the same group, so every row decodes as on the per-line path
+(tests/test_typed_decode.py holds the two paths to that).
+
 Accepted layouts: flat JSON (registry names, aliases, unit-suffixed names,
 seed-device names), nested `fields` / `tags` objects, and Telegraf's JSON
 serializer (`{"fields": {..}, "name": .., "tags": {..}, "timestamp": ..}`, also
@@ -361,7 +369,7 @@ class Decoder:
             return None
         if typed is None or self._zoned_naive:
             return None
-        if typed is None or (self.policy.tz is None and not self.policy.station_tz):
+        if self.policy.tz is None and not self.policy.station_tz:
             return typed
         present = [k for k in TIME_KEYS if k in typed.keys]
         if present and typed.numbers(present[0]) is None:
@@ -1079,7 +1087,10 @@ def _plain_decimals(cells: list[str]) -> np.ndarray | None:
     those the same (both round correctly), at a third of the time. None otherwise."""
     if len(cells) < _POLARS_CELLS:
         return None
-    import polars as pl
+    try:
+        import polars as pl
+    except ImportError:  # pragma: no cover - a core dependency; numpy reads them then
+        return None
 
     series = pl.Series(cells, dtype=pl.String)
     if not series.str.contains(_PLAIN_DECIMAL).all():

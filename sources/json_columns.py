@@ -1,7 +1,7 @@
 """JSON lines read into typed columns by polars, and the lines those columns describe exactly.
 
 A chunk of a recording is nearly all lines of one layout from one producer: the same keys in
-the same order, the same types, the same separators. `read_columns(raws)` takes that layout
+the same order, the same types, the same separators. `ColumnReader.read(raws)` takes that layout
 from a line of the chunk (the template), reads the whole chunk with polars' NDJSON reader
 under the template's schema (Rust, both cores, no Python object per line), then writes each
 row back as JSON text the way the template is written and claims the rows whose text is
