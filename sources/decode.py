@@ -13,6 +13,14 @@ Nothing raises out of here: an unexpected exception while checking a group is
 retried message by message, and a message that still raises is quarantined with
 the exception as its reason (RecursionError and OverflowError included).
 
+A chunk of 512 lines or more (a replay's) is first read by polars into typed
+columns (`sources.json_columns`): the lines whose columns are proven to say what
+orjson would give (nearly all of a recording) are not parsed into objects; their
+group is checked from numpy arrays, and its stations, times, sources and tags once
+per distinct value. The other lines are parsed and checked as above; those of the
+same layout stay in the same group, so every row decodes as on the per-line path
+(tests/test_typed_decode.py holds the two paths to that).
+
 Accepted layouts: flat JSON (registry names, aliases, unit-suffixed names,
 seed-device names), nested `fields` / `tags` objects, and Telegraf's JSON
 serializer (`{"fields": {..}, "name": .., "tags": {..}, "timestamp": ..}`, also
@@ -27,6 +35,7 @@ import contextlib
 import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC
 from operator import itemgetter
@@ -37,6 +46,7 @@ import orjson
 
 from sources.batch import ObservationBatch
 from sources.fields import DEFAULT_NA, TRACE_MM, FieldSpec, na_markers, resolve, tidy
+from sources.json_columns import ColumnReader, Columns, Numbers, Texts
 from sources.schema import (
     MAX_MESSAGE_BYTES,
     MAX_STATION_CHARS,
@@ -71,6 +81,8 @@ MAX_TAG_VALUE = 256
 _NAN = float("nan")
 _NO_TAGS: dict[str, str] = {}
 _NUMBER = (float, int)
+TYPED_MIN_LINES = 512
+_Kinds = tuple[frozenset[type], bool]  # the types of a column's cells, one is a number of 2**53 or more
 
 
 @dataclass
@@ -155,19 +167,51 @@ class _Out:
             tags = [_NO_TAGS] * n
             for offset, part in self.tags:
                 tags[offset: offset + len(part)] = part
-        batch = ObservationBatch(ts, self.station, self.source, columns, lat, lon, tags)
-        if n and np.any(np.diff(ids) < 0):
-            return batch.select(np.argsort(ids, kind="stable"))
-        return batch
+        station, source = self.station, self.source
+        if n and np.any(np.diff(ids) < 0):  # groups interleave: back to input order
+            order = np.argsort(ids, kind="stable")
+            ts, station, source = ts[order], _take(station, order), _take(source, order)
+            columns = {name: col[order] for name, col in columns.items()}
+            if lat is not None and lon is not None:
+                lat, lon = lat[order], lon[order]
+            if tags is not None:
+                tags = _take(tags, order)
+        return ObservationBatch(ts, station, source, columns, lat, lon, tags)
+
+
+@dataclass(slots=True)
+class _Checked:
+    """A checked group, not yet kept: what `Decoder._commit` adds to the output (j: position in `rows`)."""
+
+    rows: list[int]
+    raw_of: Callable[[int], bytes]
+    metas: list[MessageMeta | None]
+    bad: list[tuple[str, str] | None]  # (reason, code) of a row rejected whole
+    rejected_rows: list[int]
+    keep: np.ndarray
+    by_row: dict[int, list[tuple[str, str, str, str, str]]]  # j -> field problems (field, variable, raw, reason, code)
+    stations: list[str]
+    ts: np.ndarray
+    sources: list[str]
+    cols: dict[str, np.ndarray]
+    coords: tuple[np.ndarray, np.ndarray] | None
+    tags: list[dict[str, str]] | None
+    missing: int
+    unknown: list[str]
 
 
 class Decoder:
     """Decodes chunks of messages or table rows under an `InputPolicy`; keeps the state that spans
     chunks (the repeated-hour resolution per station) and counts what it resolved."""
 
-    def __init__(self, policy: InputPolicy | None = None) -> None:
+    def __init__(self, policy: InputPolicy | None = None, *, typed_min_lines: int | None = None) -> None:
         self.policy = policy or InputPolicy()
         self.local = LocalTimes()
+        # Chunks of at least this many lines are read by polars first (`sources.json_columns`); a live
+        # source's few messages are not worth its fixed cost (and its import, 0.1 s, is never paid there).
+        self.typed_min_lines = TYPED_MIN_LINES if typed_min_lines is None else typed_min_lines
+        self._reader = ColumnReader()
+        self._zoned_naive = False  # naive times under a time zone: row by row (see _typed)
 
     # --- entry points ----------------------------------------------------
     def decode(
@@ -179,9 +223,9 @@ class Decoder:
             with _collector_paused():
                 fast = self._load_plain(raws)
                 if fast is not None:
-                    objs, out, groups = fast
+                    objs, out, groups, typed = fast
                     return self._objects(objs, raws, _NO_META, out, default_station, default_source, ignored,
-                                         groups)
+                                         groups, typed)
         objs: list[Any] = []
         rows_raw: list[bytes] = []
         rows_meta: list[MessageMeta | None] = []
@@ -226,50 +270,77 @@ class Decoder:
         out = _Out()
         n = len(table.rows) + len(table.bad)
         bad_at = {pos: (raw, why) for pos, raw, why in table.bad}
-        ids = [i for i in range(n) if i not in bad_at]
         for pos, (raw, why) in bad_at.items():
             out.rejected[pos] = Rejection(why, raw, "malformed_row")
         header = [h.strip() for h in table.header]
         header = [h.lower() if h.lower() in META_KEYS else h for h in header]  # "Station", "Time", "Lat"
         cells = table.rows
-        raws = dict(zip(ids, table.raws, strict=True))
         index = {key: j for j, key in enumerate(header)}
         keys = tuple(index)
         if cells:
             width = len(header)
-            local = {r: k for k, r in enumerate(ids)}
+            if bad_at:
+                ids = [i for i in range(n) if i not in bad_at]
+                raw_of = dict(zip(ids, table.raws, strict=True)).__getitem__
+                local = {r: k for k, r in enumerate(ids)}.__getitem__
+            else:  # every record a row: a row's position is its place in the chunk
+                ids = list(range(n))
+                raw_of = table.raws.__getitem__
+                local = int
 
-            # tables() keeps only rows of the header's width: one transposition gives every column
-            by_column = list(zip(*cells, strict=True)) if all(len(row) == width for row in cells) else None
+            # tables() keeps only rows of the header's width: a column is one itemgetter mapped over the rows
+            full = all(map(width.__eq__, map(len, cells)))
 
             def column(key: str, rows: list[int]) -> list[str | None]:
                 j = index[key]
-                if rows is ids and by_column is not None:
-                    return list(by_column[j])
-                return [_cell(cells[local[r]], j, width) for r in rows]
+                if rows is ids and full:
+                    return list(map(itemgetter(j), cells))
+                return [_cell(cells[local(r)], j, width) for r in rows]
 
-            self._guarded(keys, ids, column, raws.__getitem__, lambda r: None, out, default_station,
+            self._guarded(keys, ids, column, raw_of, _NO_META.__getitem__, out, default_station,
                           default_source, ignored, text=True, decimal_comma=table.decimal_comma,
                           dialect=table.dialect, tz=table.tz)
         return self._finish(out)
 
-    def _load_plain(self, raws: Sequence[bytes]) -> tuple[list[Any], _Out, dict[tuple[str, ...], list[int]]] | None:
+    def _load_plain(self, raws: Sequence[bytes]) -> tuple[list[Any], _Out, dict[tuple[str, ...], list[int]],
+                                                         Columns | None] | None:
         """Parse messages without transport metadata in one C loop (orjson over the chunk, a bad
         line caught and handled alone, the rest continued); the same objects and rejections as
-        one message at a time. None (that path, then) when a message is too large or is a
-        Telegraf batch or line (rows added or reshaped)."""
-        if not raws or max(map(len, raws)) > MAX_MESSAGE_BYTES:
+        one message at a time. A long chunk is read by polars first (`sources.json_columns`):
+        the lines it describes exactly are not parsed here (None in the objects, in no group),
+        their layout's group is checked from its columns. None (that path, then) when a message
+        is too large or is a Telegraf batch or line (rows added or reshaped)."""
+        if not raws:
             return None
-        objs: list[Any] = []
+        n = len(raws)
+        ahead = getattr(raws, "columns", None)  # read while the chunk before was checked (formats.read_ahead)
+        typed = self._typed(raws, ahead) if ahead is not None or n >= self.typed_min_lines else None
+        if (typed.longest if typed is not None else max(map(len, raws))) > MAX_MESSAGE_BYTES:
+            return None
+        if typed is None:
+            todo: Sequence[int] = range(n)
+            lines: Sequence[bytes] = raws
+        else:
+            rest = np.ones(n, dtype=bool)
+            rest[typed.rows] = False
+            todo = np.flatnonzero(rest).tolist()
+            lines = [raws[i] for i in todo]
+        parsed: list[Any] = []
         failed: dict[int, Exception] = {}
-        lines = iter(raws)
+        remaining = iter(lines)
         while True:
             try:
-                objs.extend(map(orjson.loads, lines))
+                parsed.extend(map(orjson.loads, remaining))
                 break
             except orjson.JSONDecodeError as exc:
-                failed[len(objs)] = exc
-                objs.append(None)
+                failed[todo[len(parsed)]] = exc
+                parsed.append(None)
+        if typed is None:
+            objs = parsed
+        else:
+            objs = [None] * n
+            for i, obj in zip(todo, parsed, strict=True):
+                objs[i] = obj
         out = _Out()
         for i, exc in failed.items():
             obj = _lenient(raws[i])  # numbers beyond a double, NaN: the stdlib reads them, fields are judged later
@@ -277,15 +348,36 @@ class Decoder:
                 out.rejected[i] = Rejection(f"not JSON: {str(exc)[:200]}", raws[i], "not_json", None)
             else:
                 objs[i] = obj
-        if set(map(type, objs)) != {dict}:
-            for i, obj in enumerate(objs):
+        if set(map(type, objs if typed is None else (objs[i] for i in todo))) != {dict}:
+            for i in todo:
+                obj = objs[i]
                 if type(obj) is not dict and i not in out.rejected:  # JSON null included
                     out.rejected[i] = Rejection(f"not a JSON object but {_kind(obj)}", raws[i], "not_object", None)
                     objs[i] = None
-        groups = _key_groups(objs)
+        groups = _key_groups(objs, None if typed is None else todo)
         if any("fields" in keys or "metrics" in keys for keys in groups):
             return None  # Telegraf's shapes: the path that reshapes them (rare)
-        return objs, out, groups
+        return objs, out, groups, typed
+
+    def _typed(self, raws: Sequence[bytes], ahead: Future | None) -> Columns | None:
+        """The lines polars reads exactly (`sources.json_columns`; `ahead`: being read already), or
+        None. Not under a time zone when their times are naive: those are resolved row by row, in
+        order, per station."""
+        try:
+            typed = ahead.result() if ahead is not None else None if self._zoned_naive else self._reader.read(raws)
+        except Exception:  # noqa: BLE001 - a shortcut only: whatever it stumbles on is read message by message
+            return None
+        if typed is None or self._zoned_naive:
+            return None
+        if self.policy.tz is None and not self.policy.station_tz:
+            return typed
+        present = [k for k in TIME_KEYS if k in typed.keys]
+        if present and typed.numbers(present[0]) is None:
+            _codes, values = typed.distinct(present[:1])
+            if any(type(v) is not str or _naive(v) for v in values[present[0]]):
+                self._zoned_naive = True
+                return None
+        return typed
 
     # --- JSON objects --------------------------------------------------------
     def _add(self, obj: Any, raw: bytes, m: MessageMeta | None, objs: list[Any], rows_raw: list[bytes],
@@ -303,24 +395,51 @@ class Decoder:
         rows_meta.append(m)
 
     def _objects(self, objs, rows_raw, rows_meta, out, default_station, default_source, ignored,
-                 groups: dict[tuple[str, ...], list[int]] | None = None) -> Decoded:
+                 groups: dict[tuple[str, ...], list[int]] | None = None, typed: Columns | None = None) -> Decoded:
         if groups is None:
             groups = _key_groups(objs)
-        for keys, rows in groups.items():
-            # Every object of a group has the group's keys: a column is one itemgetter mapped over
-            # the group's objects.
-            whole = rows
-            members = objs if len(rows) == len(objs) else [objs[r] for r in rows]
-            at = frozenset(keys)
-
-            def column(key: str, rows: list[int], whole=whole, members=members, at=at) -> list[Any]:
-                if rows is whole and key in at:
-                    return list(map(itemgetter(key), members))
-                return [objs[r].get(key) for r in rows]
-
-            self._guarded(keys, rows, column, rows_raw.__getitem__, rows_meta.__getitem__, out, default_station,
-                          default_source, ignored, text=False)
+        order = list(groups.items())
+        if typed is not None:
+            # The claimed lines and the unclaimed ones of their layout are one group, in its place
+            # (groups go in the order of their first row, as the state of the repeated hour needs).
+            mixed = groups.get(typed.keys, [])
+            first = min(int(typed.rows[0]), mixed[0]) if mixed else int(typed.rows[0])
+            order = [(keys, rows) for keys, rows in order if keys != typed.keys]
+            at = next((k for k, (_keys, rows) in enumerate(order) if rows[0] > first), len(order))
+            order.insert(at, (typed.keys, mixed))
+        for keys, rows in order:
+            if typed is not None and keys == typed.keys:
+                self._typed_group(typed, rows, objs, rows_raw, out, default_station, default_source, ignored)
+                continue
+            self._guarded(keys, rows, _object_column(objs, keys, rows), rows_raw.__getitem__, rows_meta.__getitem__,
+                          out, default_station, default_source, ignored, text=False)
         return self._finish(out)
+
+    def _typed_group(self, typed: Columns, mixed: list[int], objs, raws, out: _Out, default_station, default_source,
+                     ignored) -> None:
+        """The group of the claimed lines (checked from polars' columns) and of the unclaimed lines
+        of the same layout (`mixed`, checked from their objects): what checking them as one group of
+        objects gives, row for row."""
+        keys = typed.keys
+        rows = typed.rows
+        try:
+            checked = [self._check(keys, rows, _typed_column(typed), raws.__getitem__, _NO_META.__getitem__,
+                                   default_station, default_source, text=False, typed=typed)]
+            if mixed:
+                # A column's numbers decide, with the other rows' cells, how those are read (see _values).
+                also = {key: _claimed_kinds(typed, key) for key in keys if key not in META_KEYS}
+                checked.append(self._check(keys, mixed, _object_column(objs, keys, mixed), raws.__getitem__,
+                                           _NO_META.__getitem__, default_station, default_source, text=False,
+                                           also=also))
+        except Exception:  # noqa: BLE001 - as a group of objects would be: retried message by message
+            for r in rows.tolist():
+                objs[r] = orjson.loads(raws[r])
+            every = sorted(rows.tolist() + mixed)
+            self._guarded(keys, every, _object_column(objs, keys, every), raws.__getitem__, _NO_META.__getitem__,
+                          out, default_station, default_source, ignored, text=False)
+            return
+        for part in checked:
+            self._commit(part, out, ignored)
 
     def _finish(self, out: _Out) -> Decoded:
         return Decoded(
@@ -334,31 +453,42 @@ class Decoder:
     def _guarded(self, keys, rows, column, raw_of, meta_of, out: _Out, default_station, default_source, ignored,
                  **how) -> None:
         try:
-            self._group(keys, rows, column, raw_of, meta_of, out, default_station, default_source, ignored, **how)
+            self._commit(self._check(keys, rows, column, raw_of, meta_of, default_station, default_source, **how),
+                         out, ignored)
             return
         except Exception:  # noqa: BLE001 - never raise out of decoding: retry message by message
             pass
         for r in rows:
             try:
-                self._group(keys, [r], column, raw_of, meta_of, out, default_station, default_source, ignored, **how)
+                self._commit(self._check(keys, [r], column, raw_of, meta_of, default_station, default_source, **how),
+                             out, ignored)
             except Exception as exc:  # noqa: BLE001 - this message is the problem: quarantine it
                 out.rejected[r] = Rejection(f"invalid message: {type(exc).__name__}: {str(exc)[:200]}", raw_of(r),
                                             "invalid", meta_of(r))
 
-    def _group(self, keys, rows: list[int], column: Callable[[str, list[int]], list[Any]], raw_of, meta_of,
-               out: _Out, default_station, default_source, ignored, *, text: bool, decimal_comma: bool = False,
-               dialect: str = "", tz: Any = None) -> None:
+    def _check(self, keys, rows: list[int], column: Callable[[str, list[int]], Any], raw_of, meta_of,
+               default_station, default_source, *, text: bool, decimal_comma: bool = False, dialect: str = "",
+               tz: Any = None, typed: Columns | None = None, also: dict[str, _Kinds] | None = None,
+               ) -> _Checked:
+        """Check a group's rows; nothing is kept until `_commit`, so a group that raises half-way
+        leaves nothing behind when it is retried message by message. `typed`: the rows are the
+        claimed lines of those columns (their station, time, source and tags are worked out once
+        per distinct value)."""
         n = len(rows)
-        # Everything is collected first and committed at the end, so a group that raises half-way
-        # leaves nothing behind when it is retried message by message.
         bad: list[tuple[str, str] | None] = [None] * n  # (reason, code) of a row rejected whole
-        metas = [meta_of(r) for r in rows]
-        stations = self._stations(keys, rows, column, metas, default_station, bad, text)
-        ts = self._times(keys, rows, column, metas, stations, bad, text, tz)
-        sources = self._sources(keys, rows, column, default_source, text)
+        metas = [None] * n if meta_of == _NO_META.__getitem__ else [meta_of(r) for r in rows]
+        if typed is None:
+            stations = self._stations(keys, rows, column, metas, default_station, bad, text)
+            ts = self._times(keys, rows, column, metas, stations, bad, text, tz)
+            sources = self._sources(keys, rows, column, default_source, text)
+        else:
+            stations, ts, sources = self._typed_places(typed, column, default_station, default_source, bad)
         problems: list[tuple[int, str, str, str, str, str]] = []  # (j, field, variable, raw, reason, code)
         coords = self._coords(keys, rows, column, problems, text)
-        tags = None if text or "tags" not in keys else self._tags(column("tags", rows), bad)
+        if text or "tags" not in keys:
+            tags = None
+        else:
+            tags = self._tags(column("tags", rows), bad) if typed is None else self._typed_tags(typed, bad)
         cols: dict[str, np.ndarray] = {}
         any_value = np.zeros(n, dtype=bool)
         missing = 0
@@ -370,7 +500,8 @@ class Decoder:
             if spec is None:
                 unknown.append(key)
                 continue
-            col, lost = self._values(spec, column(key, rows), text, decimal_comma, problems)
+            col, lost = self._values(spec, column(key, rows), text, decimal_comma, problems,
+                                     also.get(key) if also else None)
             missing += lost
             any_value |= ~np.isnan(col)
             previous = cols.get(spec.name)
@@ -390,44 +521,115 @@ class Decoder:
                 bad[j] = (f"no valid value left ({detail})"[:400], "no_valid_value")
             else:
                 bad[j] = ("no variable values", "no_values")
-        rejected_rows = [j for j, b in enumerate(bad) if b is not None] if None in bad or bad[0] is not None else []
+        rejected_rows = [j for j, b in enumerate(bad) if b is not None] if any(bad) else []
         if rejected_rows:
             keep[rejected_rows] = False
+        return _Checked(rows, raw_of, metas, bad, rejected_rows, keep, by_row, stations, ts, sources, cols, coords,
+                        tags, missing, unknown)
 
-        # commit
+    @staticmethod
+    def _commit(c: _Checked, out: _Out, ignored: dict[str, int] | None) -> None:
+        rows, n = c.rows, len(c.rows)
         if ignored is not None:
-            for key in unknown:
+            for key in c.unknown:
                 ignored[key] = ignored.get(key, 0) + n
-        out.missing += missing
-        for j in rejected_rows:
-            reason, code = bad[j]
-            out.rejected[rows[j]] = Rejection(reason, raw_of(rows[j]), code, metas[j])
+        out.missing += c.missing
+        for j in c.rejected_rows:
+            reason, code = c.bad[j]
+            r = int(rows[j])
+            out.rejected[r] = Rejection(reason, c.raw_of(r), code, c.metas[j])
+        keep, stations, ts = c.keep, c.stations, c.ts
         idx = np.flatnonzero(keep)
         if idx.size == 0:
             return
         offset = out.n
-        for j, found in by_row.items():
+        for j, found in c.by_row.items():
             if keep[j]:
                 for fld, var, raw, reason, code in found:
-                    out.fields.append((rows[j], FieldRejection(stations[j], float(ts[j]), inert(fld), raw, reason,
-                                                                 code, var, metas[j])))
-        out.ids.append(np.asarray(rows, dtype=np.int64)[idx])
-        out.ts.append(ts[idx])
-        if idx.size == n:
+                    out.fields.append((int(rows[j]), FieldRejection(stations[j], float(ts[j]), inert(fld), raw, reason,
+                                                                 code, var, c.metas[j])))
+        whole = idx.size == n  # the group's arrays are its own: kept as they are
+        out.ids.append(np.asarray(rows, dtype=np.int64) if whole else np.asarray(rows, dtype=np.int64)[idx])
+        out.ts.append(ts if whole else ts[idx])
+        if whole:
             out.station.extend(stations)
-            out.source.extend(sources)
+            out.source.extend(c.sources)
         else:
-            out.station.extend(stations[j] for j in idx.tolist())
-            out.source.extend(sources[j] for j in idx.tolist())
-        for name, col in cols.items():
-            out.cols.setdefault(name, []).append((offset, col[idx]))
-        if coords is not None and not np.isnan(coords[0][idx]).all():
-            out.lat.append((offset, coords[0][idx], coords[1][idx]))
-        if tags is not None:
-            picked = [tags[j] for j in idx.tolist()]
+            out.station.extend(_take(stations, idx))
+            out.source.extend(_take(c.sources, idx))
+        for name, col in c.cols.items():
+            out.cols.setdefault(name, []).append((offset, col if whole else col[idx]))
+        coords = c.coords
+        if coords is not None:
+            lat, lon = coords if whole else (coords[0][idx], coords[1][idx])
+            if not np.isnan(lat).all():
+                out.lat.append((offset, lat, lon))
+        if c.tags is not None:
+            picked = c.tags if whole else _take(c.tags, idx)
             if any(picked):
                 out.tags.append((offset, picked))
         out.n += idx.size
+
+    # --- the claimed lines of polars' columns ----------------------------------
+    def _typed_places(self, typed: Columns, column, default_station, default_source, bad
+                      ) -> tuple[list[str], np.ndarray, list[str]]:
+        """Station, time and source of each claimed row. A column of plain names is the answer as it
+        is, a time column is read as a column (numbers, or strings in polars); otherwise the checks
+        run once per distinct combination of the cells they read, then spread to the rows."""
+        keys = typed.keys
+        rows = typed.rows
+        present = [k for k in STATION_KEYS if k in keys]
+        stations = _plain_names(typed, present)
+        if stations is None:
+            read = present + (["tags"] if "tags" in keys else [])
+            if "provider" in keys and "ts_iso" in keys:
+                read += [k for k in ("provider", "lat", "lon") if k in keys]
+            stations = _spread(*self._per_distinct(typed, read, bad, lambda rows, col, metas, dbad: self._stations(
+                keys, rows, col, metas, default_station, dbad, False)))
+        present = [k for k in TIME_KEYS if k in keys]
+        if len(present) == 1 and (typed.numbers(present[0]) is not None or typed.texts(present[0]) is not None):
+            # naive times under a time zone never get here (_typed), so no state is read or kept
+            times = typed.numbers(present[0]) or typed.texts(present[0])
+            ts = self._times(keys, rows, lambda key, rows: times, [None] * len(rows), stations, bad, False)
+        else:
+            codes, per_code = self._per_distinct(typed, present, bad, lambda rows, col, metas, dbad: self._times(
+                keys, rows, col, metas, [""] * len(rows), dbad, False))
+            ts = per_code[codes]
+        present = [k for k in SOURCE_KEYS if k in keys]
+        if not present:
+            sources = [default_source] * len(rows)
+        elif (sources := _plain_names(typed, present)) is None:
+            sources = _spread(*self._per_distinct(typed, present, bad, lambda rows, col, metas, dbad: self._sources(
+                keys, rows, col, default_source, False)))
+        return stations, ts, sources
+
+    def _typed_tags(self, typed: Columns, bad) -> list[dict[str, str]]:
+        return _spread(*self._per_distinct(typed, ["tags"], bad, lambda rows, col, metas, dbad: self._tags(
+            col("tags", rows), dbad)))
+
+    @staticmethod
+    def _per_distinct(typed: Columns, read: list[str], bad: list, check) -> tuple[np.ndarray, Any]:
+        """(code of each row, check(rows, column, metas, bad) over the distinct combinations of the
+        columns `read`); the reasons it gives a combination go to the rows that have no reason yet."""
+        if read:
+            codes, values = typed.distinct(read)
+            k = len(values[read[0]])
+        else:
+            codes, values, k = np.zeros(len(bad), dtype=np.int64), {}, 1
+
+        def column(key: str, rows: list[int]) -> list[Any]:
+            cells = values[key]
+            return [cells[r] for r in rows]
+
+        found: list[tuple[str, str] | None] = [None] * k
+        result = check(list(range(k)), column, [None] * k, found)
+        if any(found):
+            hit = np.zeros(k, dtype=bool)
+            hit[[j for j, why in enumerate(found) if why is not None]] = True
+            for r in np.flatnonzero(hit[codes]).tolist():
+                if bad[r] is None:
+                    bad[r] = found[codes[r]]
+        return codes, result
 
     # --- columns ---------------------------------------------------------------
     def _stations(self, keys, rows, column, metas, default_station, bad, text) -> list[str]:
@@ -520,9 +722,12 @@ class Decoder:
         if values is not None:
             # The common cells a column at a time: epoch numbers, and ISO strings in the usual
             # fixed-width forms; anything else (and a naive time under a time zone) one by one.
-            kinds = set(map(type, values))
+            kinds = set() if type(values) in (Numbers, Texts) else set(map(type, values))
             numbers = None
-            if not text and (int in kinds or float in kinds):
+            if type(values) is Numbers:
+                numeric = np.ones(n, dtype=bool)
+                numbers = values.floats
+            elif not text and (int in kinds or float in kinds):
                 numeric = (np.ones(n, dtype=bool) if kinds <= {float, int} else
                            np.fromiter((type(v) in _NUMBER for v in values), dtype=bool, count=n))
                 try:
@@ -535,6 +740,13 @@ class Decoder:
                 ready = numeric & np.isfinite(secs)
                 ts[ready] = secs[ready]
                 todo &= ~ready
+            if type(values) is Texts:  # the claimed rows of polars' columns: all strings
+                strings = np.arange(n)
+                secs, naive, done = values.iso_seconds()
+                if zones:
+                    done &= ~naive
+                ts[strings[done]] = secs[done]
+                todo[strings[done]] = False
             if str in kinds:
                 if kinds == {str}:
                     strings = np.arange(n)
@@ -635,7 +847,13 @@ class Decoder:
             which, limit = COORD_KEYS[key]
             values = column(key, rows)
             todo = ~taken[which]
-            if not text:
+            if type(values) is Numbers:  # the claimed rows of polars' columns: all numbers
+                with np.errstate(invalid="ignore"):
+                    ok = todo & (np.abs(values.floats) <= limit)
+                got[which][ok] = values.floats[ok]
+                taken[which] |= ok
+                todo &= ~ok
+            elif not text:
                 kinds = set(map(type, values))
                 if kinds <= {float, int, type(None)}:
                     if type(None) in kinds:
@@ -732,13 +950,20 @@ class Decoder:
             clean[inert(k)] = inert(text)
         return None, clean
 
-    def _values(self, spec: FieldSpec, raw: list[Any], text: bool, decimal_comma: bool,
-                problems: list) -> tuple[np.ndarray, int]:
-        """The column in registry units (NaN: absent), and how many cells were missing markers."""
+    def _values(self, spec: FieldSpec, raw: list[Any] | Numbers, text: bool, decimal_comma: bool,
+                problems: list, also: _Kinds | None = None) -> tuple[np.ndarray, int]:
+        """The column in registry units (NaN: absent), and how many cells were missing markers.
+
+        `also`: (the types of the cells of other rows of the group, checked apart (the claimed lines of
+        polars' columns), one of those is a number of 2**53 or more): they decide with these cells
+        whether the column is read one by one, where a null counts as missing."""
         n = len(raw)
         col = None
-        if not text:
-            kinds = set(map(type, raw))
+        extra, big = also or (frozenset(), False)
+        if type(raw) is Numbers:
+            col = raw.floats  # finite numbers, none missing: read one by one, each gives the same
+        elif not text:
+            kinds = set(map(type, raw)) | extra
             if kinds <= {float, int, type(None)}:
                 try:
                     col = np.array([_NAN if v is None else v for v in raw] if type(None) in kinds else raw,
@@ -746,12 +971,14 @@ class Decoder:
                 except OverflowError:
                     col = None
                 # an integer of 2**53 or more: exact compare and float conversion one by one
-                if col is not None and int in kinds and bool((np.abs(col) >= 2.0**53).any()):
+                if col is not None and int in kinds and (big or bool((np.abs(col) >= 2.0**53).any())):
                     col = None
         else:
             cells = [c.replace(",", ".") for c in raw] if decimal_comma else raw
             try:
-                col = np.array(cells, dtype=np.float64)
+                col = _plain_decimals(cells)
+                if col is None:
+                    col = np.array(cells, dtype=np.float64)
                 if not np.isfinite(col).all():
                     col = None  # "nan" and "inf" are read one by one (markers or not a finite number)
             except ValueError:
@@ -837,6 +1064,88 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _object_column(objs: list[Any], keys: tuple[str, ...], whole: list[int]) -> Callable[[str, list[int]], list[Any]]:
+    """The cells of a group of objects by key: every object of the group has the group's keys, so a
+    column of the whole group is one itemgetter mapped over its objects."""
+    members = objs if len(whole) == len(objs) else [objs[r] for r in whole]
+    at = frozenset(keys)
+
+    def column(key: str, rows: list[int]) -> list[Any]:
+        if rows is whole and key in at:
+            return list(map(itemgetter(key), members))
+        return [objs[r].get(key) for r in rows]
+
+    return column
+
+
+_PLAIN_DECIMAL = r"^-?[0-9]+(?:\.[0-9]+)?$"
+_POLARS_CELLS = 4096  # a shorter column is not worth polars' fixed cost (or its import)
+
+
+def _plain_decimals(cells: list[str]) -> np.ndarray | None:
+    """A long text column whose cells are all plain decimals (`-12.5`), read by polars: float() reads
+    those the same (both round correctly), at a third of the time. None otherwise."""
+    if len(cells) < _POLARS_CELLS:
+        return None
+    try:
+        import polars as pl
+    except ImportError:  # pragma: no cover - a core dependency; numpy reads them then
+        return None
+
+    series = pl.Series(cells, dtype=pl.String)
+    if not series.str.contains(_PLAIN_DECIMAL).all():
+        return None
+    return series.cast(pl.Float64).to_numpy()
+
+
+def _typed_column(typed: Columns) -> Callable[[str, list[int]], Any]:
+    """The claimed rows' cells by key: Numbers for numbers, else a list of Python values."""
+
+    def column(key: str, rows: list[int]) -> Any:
+        numbers = typed.numbers(key)
+        return numbers if numbers is not None else typed.values(key)
+
+    return column
+
+
+def _plain_names(typed: Columns, present: list[str]) -> list[str] | None:
+    """The one column of names as the rows' names when all of them are plain (what `Decoder._stations`
+    and `_sources` give them then), else None."""
+    if len(present) != 1 or typed.texts(present[0]) is None:
+        return None
+    values = typed.values(present[0])
+    return values if all(_plain_station(s) for s in set(values)) else None
+
+
+def _claimed_kinds(typed: Columns, key: str) -> _Kinds:
+    """(the types of the claimed rows' cells of `key`, one of them is a number of 2**53 or more): what
+    they add to how the group's other cells of `key` are read (see Decoder._values)."""
+    numbers = typed.numbers(key)
+    if numbers is None:
+        return frozenset({str if typed.texts(key) is not None else dict}), False
+    return frozenset({int if numbers.ints is not None else float}), bool((np.abs(numbers.floats) >= 2.0**53).any())
+
+
+def _spread(codes: np.ndarray, per_code: list[Any]) -> list[Any]:
+    """The value of each row's code, as a list (the rows share the objects)."""
+    return _take(per_code, codes)
+
+
+def _take(values: list[Any], at: np.ndarray) -> list[Any]:
+    """[values[i] for i in at], by numpy (values are strings or dicts, not sequences numpy would unpack)."""
+    table = np.empty(len(values), dtype=object)
+    table[:] = values
+    return table[at].tolist()
+
+
+def _naive(text: str) -> bool:
+    """Whether an ISO time string has no offset (a string that is no time: False)."""
+    try:
+        return parse_iso(text)[1]
+    except TimeError:
+        return False
+
+
 class _NoMeta:
     """Transport metadata of messages that have none: None for every row."""
 
@@ -847,10 +1156,14 @@ class _NoMeta:
 _NO_META = _NoMeta()
 
 
-def _key_groups(objs: list[Any]) -> dict[tuple[str, ...], list[int]]:
+def _key_groups(objs: list[Any], among: Sequence[int] | None = None) -> dict[tuple[str, ...], list[int]]:
     """Key layout -> the rows (ascending) of the objects with it; None (set aside) in no group.
-    One layout (the usual chunk) is found by C loops over the whole list."""
-    rows = range(len(objs)) if None not in objs else [i for i, o in enumerate(objs) if o is not None]
+    `among`: only these rows (ascending). One layout (the usual chunk) is found by C loops over
+    the whole list."""
+    if among is not None:
+        rows: Sequence[int] = [i for i in among if objs[i] is not None]
+    else:
+        rows = range(len(objs)) if None not in objs else [i for i, o in enumerate(objs) if o is not None]
     keysets = list(map(tuple, objs if len(rows) == len(objs) else (objs[i] for i in rows)))
     if not keysets:
         return {}

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -73,22 +74,32 @@ def iso_seconds_array(values: list[str]) -> tuple[np.ndarray, np.ndarray, np.nda
     it fails. The digits are read as character codes; days from the civil date by H. Hinnant's
     `days_from_civil` (proleptic Gregorian, as `datetime`).
     """
-    n = len(values)
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+
+    def codes_of(rows: np.ndarray, width: int) -> np.ndarray:
+        picked = [values[i] for i in rows.tolist()]
+        return np.array(picked, dtype=f"U{width}").view(np.uint32).reshape(rows.size, width)
+
+    return iso_seconds_fixed(lengths, codes_of)
+
+
+def iso_seconds_fixed(lengths: np.ndarray, codes_of: Callable[[np.ndarray, int], np.ndarray]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`iso_seconds_array` of strings given by their lengths, and for a width the character codes of
+    the strings of that width (`codes_of(rows, width)`: a rows x width integer array). Bytes of UTF-8
+    do too, with their lengths in bytes: a multi-byte character is never a digit nor a separator."""
+    n = lengths.size
     seconds = np.full(n, np.nan)
     naive = np.zeros(n, dtype=bool)
     done = np.zeros(n, dtype=bool)
-    if n == 0:
-        return seconds, naive, done
-    lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
     for width in (19, 20, 25):
         rows = np.flatnonzero(lengths == width)
         if rows.size == 0:
             continue
-        picked = [values[i] for i in rows.tolist()]
-        codes = np.array(picked, dtype=f"U{width}").view(np.uint32).reshape(rows.size, width).astype(np.int64)
+        codes = codes_of(rows, width)  # the columns used are taken as int64, not the whole array
         ok = ((codes[:, 4] == 45) & (codes[:, 7] == 45) & ((codes[:, 10] == 84) | (codes[:, 10] == 32))
               & (codes[:, 13] == 58) & (codes[:, 16] == 58))
-        d = codes[:, _DIGITS] - _ZERO
+        d = codes[:, _DIGITS].astype(np.int64) - _ZERO
         ok &= np.all((d >= 0) & (d <= 9), axis=1)
         year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
         month, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
@@ -101,7 +112,7 @@ def iso_seconds_array(values: list[str]) -> tuple[np.ndarray, np.ndarray, np.nda
         if width == 20:
             ok &= codes[:, 19] == 90  # Z
         elif width == 25:
-            z = codes[:, [20, 21, 23, 24]] - _ZERO
+            z = codes[:, [20, 21, 23, 24]].astype(np.int64) - _ZERO
             oh, om = z[:, 0] * 10 + z[:, 1], z[:, 2] * 10 + z[:, 3]
             ok &= (((codes[:, 19] == 43) | (codes[:, 19] == 45)) & (codes[:, 22] == 58)
                    & np.all((z >= 0) & (z <= 9), axis=1) & (oh < 24) & (om < 60))

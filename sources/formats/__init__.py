@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class Recording:
 
     def chunks(self) -> Iterator[list[bytes] | Table]:
         if self.format == "jsonl":
-            yield from jsonl_chunks(self.path, self.chunk_bytes, self.problems)
+            yield from read_ahead(jsonl_chunks(self.path, self.chunk_bytes, self.problems))
         elif self.format == "ndbc":
             yield from ndbc.tables(self.path, self.chunk_bytes, self.problems)
         elif self.format == "iem":
@@ -71,6 +72,35 @@ def open_recording(path: Path, format: str = "auto", *, station: str | None = No
             raise RecordingError(f"{path.name} states its time zone as {tz!r}, which the tz database does not "
                                  "know") from None
     return Recording(path, format, default, chunk_bytes, tz)
+
+
+class Lines(list):
+    """A chunk of message lines (a list of bytes) whose typed columns are being read meanwhile:
+    `columns` is a Future of `sources.json_columns.Columns | None` (see `read_ahead`)."""
+
+    def __init__(self, lines: list[bytes], columns: Future) -> None:
+        super().__init__(lines)
+        self.columns = columns
+
+
+def read_ahead(chunks: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
+    """The chunks, each long one as `Lines` whose columns polars reads in a thread while the decoder
+    checks the chunk before it: polars works without the interpreter's lock, so reading the next
+    chunk and checking this one share the two cores instead of taking turns. One chunk ahead; the
+    thread ends with the iteration (it finishes the chunk it reads, tens of milliseconds)."""
+    from sources.decode import TYPED_MIN_LINES
+    from sources.json_columns import ColumnReader
+
+    reader = ColumnReader()  # one stream: a chunk polars refused makes it check the next ones first
+    with ThreadPoolExecutor(1, thread_name_prefix="mass-columns") as pool:
+        pending: list[bytes] | None = None
+        for lines in chunks:
+            ahead = Lines(lines, pool.submit(reader.read, lines)) if len(lines) >= TYPED_MIN_LINES else lines
+            if pending is not None:
+                yield pending
+            pending = ahead
+        if pending is not None:
+            yield pending
 
 
 def jsonl_chunks(path: Path, size: int, problems: list[str] | None = None) -> Iterator[list[bytes]]:

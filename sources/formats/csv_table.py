@@ -43,6 +43,9 @@ def csv_records(lines: Iterable[str], max_lines: int = CSV_RECORD_LINES) -> Iter
         line = again.popleft() if again else next(source, None)
         if line is None:
             break
+        if not pending and '"' not in line:  # the usual record: one line, no quotes
+            yield line, ""
+            continue
         pending.append(line)
         quotes += line.count('"')
         if quotes % 2 == 0:
@@ -90,12 +93,12 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
         for record, problem in csv_records(lines):
             if not record.strip():
                 continue
-            raw = record.rstrip("\r\n").encode("utf-8", errors="backslashreplace")
+            line = record.rstrip("\r\n")
+            raw = line.encode("utf-8", errors="backslashreplace")
             was_first, first = first, False
             if problem:
                 table.bad.append((position, raw, problem))
             else:
-                line = record.rstrip("\r\n")
                 # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
                 cells = line.split(sep) if '"' not in line and "\r" not in line else next(
                     csv.reader([record], delimiter=sep), [])
@@ -103,7 +106,7 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
                     header = with_units(header, shape.row(cells), dialect)
                     table.header = header
                     continue
-                if not any(c.strip() for c in cells):
+                if not (cells and cells[0].strip()) and not any(c.strip() for c in cells):
                     continue
                 if len(cells) != len(names):
                     table.bad.append((position, raw, f"CSV row has {len(cells)} cells for {len(names)} columns"))
