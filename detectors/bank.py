@@ -281,7 +281,9 @@ class DetectorBank:
         self.levels: tuple[float, float | None] | None = None  # (alarm, critical) surprises set at run time
         self.newest_ts = float("-inf")
         self.relations = relations  # the relation view per station
-        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
+        # after step_composites: the relation view's stored score per row (NaN: not scored), the index of
+        # the variable it blames (-1: none) and the model's variables
+        self.relation_scores: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None
 
     # --- live series and the cap ---------------------------------------------------------------------------
     def get(self, station: str, variable: str, labels: Mapping[str, str] = _NO_LABELS) -> SeriesDetectors:
@@ -472,7 +474,8 @@ class DetectorBank:
     def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
                         labels: Mapping[str, str] = _NO_LABELS) -> list[Anomaly]:
         """Cross-variable rules and the relation view on one station's rows (NaN = not in that row).
-        After it, `relation_scores` holds the relation view's stored score and blamed variable per row."""
+        After it, `relation_scores` holds the relation view's stored score and blamed variable per row
+        (scores (n,), NaN where not scored; variable index (n,), -1 where none; the variables)."""
         out = self._composite_anomalies(station, columns, labels, lambda rule: rule.step(dict(columns), times),
                                         lambda i: float(times[i]), times.size)
         out.extend(self._relation(station, times, columns, labels))
@@ -480,7 +483,7 @@ class DetectorBank:
 
     def _relation(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
                   labels: Mapping[str, str]) -> list[Anomaly]:
-        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
+        self.relation_scores = None
         if not self.relations:
             return []
         st = self._station(station, labels)
@@ -522,10 +525,9 @@ class DetectorBank:
             stored, _flags, marks = tracker.step(surprise, times[rows])
         full = np.full(times.size, np.nan)
         full[rows] = stored
-        names = [""] * times.size
-        for i, b in zip(rows.tolist(), blame.tolist(), strict=True):
-            names[i] = model.variables[b]
-        self.relation_scores = (full, names)
+        blamed = np.full(times.size, -1, dtype=np.int64)
+        blamed[rows] = blame
+        self.relation_scores = (full, blamed, model.variables)
         out = []
         for i, start, peak, severity in marks:
             j = int(blame[i])

@@ -55,40 +55,51 @@ class Cusum(Detector):
         c_up, c_down = seg[2] + seg[0], seg[3] + seg[1]
         return c_up - (seg[4] if seg[4] <= 0.0 else 0.0), c_down - (seg[5] if seg[5] <= 0.0 else 0.0)
 
-    def _continue(self, z: FloatArray) -> tuple[FloatArray, FloatArray, list[float]]:
-        """S+ and S- over z, continuing the current segment as if no alarm came; and its state after."""
+    def _continue(self, steps: FloatArray) -> tuple[FloatArray, list[float]]:
+        """S+ and S- (2, L) over the steps (z - k, -z - k) (2, L), continuing the current segment as if no
+        alarm came; and its state after. Both rows in one array: each row is summed, and its running
+        minimum taken, in order, as for one side alone."""
         seg = self._seg
-        steps_up = z - self.k
-        steps_down = -z - self.k
+        size = steps.shape[1]
         if seg is None:
             s_up, s_down = self._start
-            raw_up, raw_down = np.cumsum(steps_up), np.cumsum(steps_down)
-            c_up, c_down = raw_up + s_up, raw_down + s_down
-            m_up, m_down = np.minimum.accumulate(c_up), np.minimum.accumulate(c_down)
+            raw = np.cumsum(steps, axis=1)
+            c = raw + np.array([[s_up], [s_down]])
+            m = np.minimum.accumulate(c, axis=1)
         else:
             s_up, s_down = seg[0], seg[1]
-            raw_up = np.cumsum(np.concatenate(([seg[2]], steps_up)))[1:]
-            raw_down = np.cumsum(np.concatenate(([seg[3]], steps_down)))[1:]
-            c_up, c_down = raw_up + s_up, raw_down + s_down
-            m_up = np.minimum.accumulate(np.concatenate(([seg[4]], c_up)))[1:]
-            m_down = np.minimum.accumulate(np.concatenate(([seg[5]], c_down)))[1:]
-        up = c_up - np.minimum(m_up, 0.0)
-        down = c_down - np.minimum(m_down, 0.0)
-        state = [s_up, s_down, float(raw_up[-1]), float(raw_down[-1]), float(m_up[-1]), float(m_down[-1])]
-        return up, down, state
+            buf = np.empty((2, size + 1))
+            buf[0, 0], buf[1, 0] = seg[2], seg[3]
+            buf[:, 1:] = steps
+            raw = np.cumsum(buf, axis=1)[:, 1:]
+            c = raw + np.array([[s_up], [s_down]])
+            buf[0, 0], buf[1, 0] = seg[4], seg[5]
+            buf[:, 1:] = c
+            m = np.minimum.accumulate(buf, axis=1)[:, 1:]
+        np.minimum(m, 0.0, out=m)
+        np.subtract(c, m, out=c)
+        state = [s_up, s_down, float(raw[0, -1]), float(raw[1, -1]), float(m[0, -1]), float(m[1, -1])]
+        return c, state
 
-    def _cusum(self, z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    def _cusum(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(S+ and S- (2, n), alarm (n,)) over z."""
         n = z.size
-        up, down, alarm = np.empty(n), np.empty(n), np.zeros(n)
+        steps = np.empty((2, n))
+        np.subtract(z, self.k, out=steps[0])
+        np.negative(z, out=steps[1])
+        steps[1] -= self.k
+        out, alarm = np.empty((2, n)), np.zeros(n)
+        h = self.h
         i = 0
         while i < n:
-            part = z[i : i + (_BLOCK - self._pos)]
-            u, d, state = self._continue(part)
-            over = np.flatnonzero((u > self.h) | (d > self.h))
-            stop = part.size if over.size == 0 else int(over[0]) + 1
-            up[i : i + stop] = u[:stop]
-            down[i : i + stop] = d[:stop]
-            if over.size:
+            ud, state = self._continue(steps[:, i : i + (_BLOCK - self._pos)])
+            size = ud.shape[1]
+            hit = (ud > h).any(axis=0)
+            at = int(hit.argmax())
+            fired = bool(hit[at])
+            stop = at + 1 if fired else size
+            out[:, i : i + stop] = ud[:, :stop]
+            if fired:
                 alarm[i + stop - 1] = 1.0
                 self._seg, self._start = None, (0.0, 0.0)  # restart after an alarm
             else:
@@ -97,9 +108,9 @@ class Cusum(Detector):
             if self._pos == _BLOCK:
                 self._pos = 0
                 if self._seg is not None:
-                    self._start, self._seg = (float(u[stop - 1]), float(d[stop - 1])), None
+                    self._start, self._seg = (float(ud[0, stop - 1]), float(ud[1, stop - 1])), None
             i += stop
-        return up, down, alarm
+        return out, alarm
 
     def _push_z(self, z: float) -> tuple[float, float, float]:
         """One step of _cusum, in plain floats: (S+, S-, alarm)."""
@@ -139,9 +150,12 @@ class Cusum(Detector):
     def score_from(self, x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
                    floor: FloatArray | None = None) -> FloatArray:
         z = warm_where(count, self.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
-        up, down, alarm = self._cusum(z)
+        ud, alarm = self._cusum(z)
+        up, down = ud
         self.detail = {"up": up, "down": down, "alarm": alarm, "mean": mean}
-        return np.maximum(up, down) / self.h
+        score = np.maximum(up, down)
+        score /= self.h
+        return score
 
     def _step_one(self, x: float, t: float | None) -> float:
         assert self._moments is not None

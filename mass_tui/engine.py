@@ -469,16 +469,23 @@ class Engine:
         rel = self.bank.relation_scores
         if rel is None:
             return
-        values, names = rel
+        values, blamed, names = rel
         for k, name in enumerate(names):
             col = scores.get(name)
-            v = values[k]
-            if col is None or v != v:
+            if col is None:
                 continue
-            pos = k if sub is None else int(sub[k])
-            at = row if row is not None else (pos if idx is None else int(idx[pos]))
-            if not col[at] >= v:
-                col[at] = v
+            hit = np.flatnonzero(blamed == k)
+            if not hit.size:
+                continue
+            v = values[hit]
+            if row is not None:
+                at = np.full(hit.size, row)
+            else:
+                pos = hit if sub is None else sub[hit]
+                at = pos if idx is None else idx[pos]
+            # NaN (not scored) never replaces a score; a NaN score is replaced (`not col >= v`)
+            keep = ~(col[at] >= v) & (v == v)
+            col[at[keep]] = v[keep]
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         c = self.counters
