@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors._blocks import FloatArray
+from detectors._blocks import FloatArray, finite_positions
 from detectors.base import Anomaly, Detector
 from detectors.calibration import TailCalibrator
 from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams
@@ -33,6 +33,7 @@ from detectors.rules import (
     RapidChange,
     ThresholdBands,
 )
+from detectors.seasonal import DailyProfile, step_profiles
 from detectors.series import LOW_RARITY, SeriesModel
 
 _NO_LABELS: dict[str, str] = {}
@@ -383,12 +384,37 @@ class DetectorBank:
         self.params = replace(self.params, **params)
 
     # --- scoring ----------------------------------------------------------------------------------------------
+    def seasonal_offsets(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray]
+                         ) -> dict[str, FloatArray]:
+        """The daily-profile offsets of a station's live series that have a value in every row (columns
+        (n,) at `times` (n,)), stepped together (`detectors.seasonal.step_profiles`): variable -> offsets
+        (n,), to hand to `step_series` with the same times and values. A series not live yet, with
+        an unusable value, or alone at its profile's day is left out (it steps by itself)."""
+        if times.size < 2:
+            return {}
+        groups: dict[int | None, list[tuple[str, DailyProfile, FloatArray]]] = {}
+        for variable, values in columns.items():
+            det = self.series.get((station, variable))  # no LRU move here: step_series does that
+            if det is None or finite_positions(values, times) is not None:
+                continue
+            profile = det.ensemble.seasonal
+            groups.setdefault(profile.day, []).append((variable, profile, values))
+        out: dict[str, FloatArray] = {}
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            offsets = step_profiles([p for _, p, _ in group], np.stack([v for _, _, v in group]), times)
+            for (variable, _, _), offset in zip(group, offsets, strict=True):
+                out[variable] = offset
+        return out
+
     def step_series(self, station: str, variable: str, times: FloatArray, values: FloatArray,
-                    labels: Mapping[str, str] = _NO_LABELS) -> SeriesResult:
-        """Score one variable's new values (finite only, in time order)."""
+                    labels: Mapping[str, str] = _NO_LABELS, seasonal: FloatArray | None = None) -> SeriesResult:
+        """Score one variable's new values (finite only, in time order); `seasonal`: its offsets from
+        `seasonal_offsets` for these times and values."""
         det = self.get(station, variable, labels)
         model = det.model
-        stored = model.step(values, times)
+        stored = model.step(values, times) if seasonal is None else model.step_seasonal(values, times, seasonal)
         raw = model.detail["raw"]
         result = SeriesResult(stored, {"ensemble": raw})
         unit = self.units.get(variable, "")

@@ -261,7 +261,9 @@ class Ensemble(Detector):
         self._last_forecast = float(ahead[-1])
         return x - prev
 
-    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+    def _step(self, x: FloatArray, t: FloatArray | None, seasonal: FloatArray | None = None) -> FloatArray:
+        """`seasonal`: the daily profile's offsets for these values when they were already computed
+        (`detectors.seasonal.step_profiles`, with the station's other series), else the profile steps here."""
         if x.size == 0:
             self.detail = {}
             return np.zeros(0)
@@ -271,7 +273,7 @@ class Ensemble(Detector):
             offset: FloatArray = np.zeros(x.size)
             y = x
         else:
-            offset = self.seasonal.step(x, t)
+            offset = self.seasonal.step(x, t) if seasonal is None else seasonal
             y = x - offset
         resid = self.residuals(y)
         short = self._short.step(resid)

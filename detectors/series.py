@@ -57,8 +57,17 @@ class SeriesModel(Detector):
     def set_params(self, **params: float) -> None:
         self.raw.set_params(**params)
 
+    def step_seasonal(self, x: FloatArray, t: FloatArray, seasonal: FloatArray) -> FloatArray:
+        """step() for values that are all usable (`detectors._blocks.finite_positions` is None) and whose
+        daily-profile offsets were computed already, together with other series
+        (`detectors.seasonal.step_profiles`); the wrapped detector must be an Ensemble."""
+        self.detail = {}
+        return self._calibrate(self.raw._step(x, t, seasonal), x, t)
+
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
-        raw = self.raw._step(x, t)
+        return self._calibrate(self.raw._step(x, t), x, t)
+
+    def _calibrate(self, raw: FloatArray, x: FloatArray, t: FloatArray | None) -> FloatArray:
         surprise = self.calibrator.step(np.nan_to_num(raw, nan=0.0, posinf=1e6))
         score, flags, marks = self.episodes.step(surprise, np.full(x.size, np.nan) if t is None else t)
         self.marks = marks

@@ -406,15 +406,18 @@ class Engine:
             columns = {k: np.where(fed[k] if idx is None else fed[k][idx], c, np.nan) for k, c in columns.items()}
         found: list[Anomaly] = []
         labels = effective_labels(self.labels.get(station, {}), columns)
+        steps = []
         for name, col in columns.items():
             if name not in scores:
                 continue
             present = ~np.isnan(col)
-            if not present.any():
-                continue
-            everything = bool(present.all())
+            if present.any():
+                steps.append((name, col, present, bool(present.all())))
+        # The daily profiles of the variables read in every row step together (the same numbers).
+        together = self.bank.seasonal_offsets(station, times, {name: col for name, col, _, every in steps if every})
+        for name, col, present, everything in steps:
             t_in, v_in = (times, col) if everything else (times[present], col[present])
-            result = self.bank.step_series(station, name, t_in, v_in, labels)
+            result = self.bank.step_series(station, name, t_in, v_in, labels, together.get(name))
             found.extend(result.anomalies)
             if traces is not None:
                 rules = [v for k, v in result.scores.items() if k != "ensemble"]
