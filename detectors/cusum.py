@@ -19,6 +19,7 @@ from detectors.base import Detector
 from detectors.zscore import guarded_sigma, guarded_sigma_one
 
 _BLOCK = 1024  # the running sums restart from the current S every _BLOCK values (aligned)
+_RESET = (0.0, 0.0)  # (S+, S-) after an alarm
 
 
 class Cusum(Detector):
@@ -55,55 +56,78 @@ class Cusum(Detector):
         c_up, c_down = seg[2] + seg[0], seg[3] + seg[1]
         return c_up - (seg[4] if seg[4] <= 0.0 else 0.0), c_down - (seg[5] if seg[5] <= 0.0 else 0.0)
 
-    def _continue(self, steps: FloatArray) -> tuple[FloatArray, list[float]]:
-        """S+ and S- (2, L) over the steps (z - k, -z - k) (2, L), continuing the current segment as if no
-        alarm came; and its state after. Both rows in one array: each row is summed, and its running
-        minimum taken, in order, as for one side alone."""
-        seg = self._seg
-        size = steps.shape[1]
-        if seg is None:
-            s_up, s_down = self._start
-            raw = np.cumsum(steps, axis=1)
-            c = raw + np.array([[s_up], [s_down]])
-            m = np.minimum.accumulate(c, axis=1)
-        else:
-            s_up, s_down = seg[0], seg[1]
-            buf = np.empty((2, size + 1))
-            buf[0, 0], buf[1, 0] = seg[2], seg[3]
-            buf[:, 1:] = steps
-            raw = np.cumsum(buf, axis=1)[:, 1:]
-            c = raw + np.array([[s_up], [s_down]])
-            buf[0, 0], buf[1, 0] = seg[4], seg[5]
-            buf[:, 1:] = c
-            m = np.minimum.accumulate(buf, axis=1)[:, 1:]
-        np.minimum(m, 0.0, out=m)
-        np.subtract(c, m, out=c)
-        state = [s_up, s_down, float(raw[0, -1]), float(raw[1, -1]), float(m[0, -1]), float(m[1, -1])]
-        return c, state
-
     def _cusum(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(S+ and S- (2, n), alarm (n,)) over z."""
+        """(S+ and S- (2, n), alarm (n,)) over z.
+
+        Segment by segment (each ends at an alarm or at a block's end), S+ and S- are computed over
+        the rest of the block as if no alarm came, in place in the output (a segment after an alarm
+        overwrites what followed it): the running sums of the steps (z - k, -z - k) from the
+        segment's start, each row summed and its running minimum taken in order, as for one side
+        alone."""
         n = z.size
+        out, alarm = np.empty((2, n)), np.zeros(n)
         steps = np.empty((2, n))
         np.subtract(z, self.k, out=steps[0])
         np.negative(z, out=steps[1])
         steps[1] -= self.k
-        out, alarm = np.empty((2, n)), np.zeros(n)
         h = self.h
+        width = min(n, _BLOCK) + 1
+        raw_buf, min_buf, over_buf = np.empty((2, width)), np.empty((2, width)), np.empty((2, width), dtype=bool)
+        minimum, subtract, greater = np.minimum, np.subtract, np.greater
+        # A segment that starts after an alarm and alarms at its first value, computed for every
+        # position at once: S = c - min(c, 0) with c = step + 0 (a one-value segment's sum).
+        # Alarms come in runs (a shift fires again and again); such a run is passed in one go.
+        first = steps + 0.0
+        first -= minimum(first, 0.0)
+        single = (first > h).any(axis=0)
+        others = np.flatnonzero(~single)
         i = 0
         while i < n:
-            ud, state = self._continue(steps[:, i : i + (_BLOCK - self._pos)])
-            size = ud.shape[1]
-            hit = (ud > h).any(axis=0)
-            at = int(hit.argmax())
-            fired = bool(hit[at])
-            stop = at + 1 if fired else size
-            out[:, i : i + stop] = ud[:, :stop]
-            if fired:
-                alarm[i + stop - 1] = 1.0
-                self._seg, self._start = None, (0.0, 0.0)  # restart after an alarm
+            if self._seg is None and self._start is _RESET and single[i]:
+                j = int(others[np.searchsorted(others, i)]) if others.size and others[-1] > i else n
+                out[:, i:j] = first[:, i:j]
+                alarm[i:j] = 1.0
+                self._pos = (self._pos + j - i) % _BLOCK
+                i = j
+                continue
+            size = min(n - i, _BLOCK - self._pos)
+            part = steps[:, i : i + size]
+            ud = out[:, i : i + size]
+            seg = self._seg
+            if seg is None:
+                s_up, s_down = self._start
+                raw = raw_buf[:, :size]
+                part.cumsum(axis=1, out=raw)
+                np.add(raw, ((s_up,), (s_down,)), out=ud)
+                m = min_buf[:, :size]
+                minimum.accumulate(ud, axis=1, out=m)
             else:
-                self._seg = state
+                s_up, s_down = seg[0], seg[1]
+                # continued from the segment's running sums and minima: the same numbers as one pass
+                buf = raw_buf[:, : size + 1]
+                buf[0, 0], buf[1, 0] = seg[2], seg[3]
+                buf[:, 1:] = part
+                buf.cumsum(axis=1, out=buf)
+                raw = buf[:, 1:]
+                np.add(raw, ((s_up,), (s_down,)), out=ud)
+                mb = min_buf[:, : size + 1]
+                mb[0, 0], mb[1, 0] = seg[4], seg[5]
+                mb[:, 1:] = ud
+                minimum.accumulate(mb, axis=1, out=mb)
+                m = mb[:, 1:]
+            minimum(m, 0.0, out=m)
+            subtract(ud, m, out=ud)
+            over = over_buf[:, :size]
+            greater(ud, h, out=over)
+            hit = over.any(axis=0)
+            at = int(hit.argmax())
+            if hit[at]:
+                stop = at + 1
+                alarm[i + at] = 1.0
+                self._seg, self._start = None, _RESET  # restart after an alarm
+            else:
+                stop = size
+                self._seg = [s_up, s_down, float(raw[0, -1]), float(raw[1, -1]), float(m[0, -1]), float(m[1, -1])]
             self._pos += stop
             if self._pos == _BLOCK:
                 self._pos = 0

@@ -413,6 +413,8 @@ class Engine:
             present = ~np.isnan(col)
             if present.any():
                 steps.append((name, col, present, bool(present.all())))
+        for name, _, _, _ in steps:  # allocated in the order they are scored, as ever
+            self.bank.get(station, name, labels)
         # The daily profiles of the variables read in every row step together (the same numbers).
         together = self.bank.seasonal_offsets(station, times, {name: col for name, col, _, every in steps if every})
         for name, col, present, everything in steps:

@@ -121,6 +121,43 @@ def test_cusum_matches_the_textbook_recursion_with_reset():
     assert any(300 <= a < 320 for a in alarms)  # the shift is caught within 20 samples
 
 
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), bursts=st.lists(st.tuples(st.integers(0, 2999), st.integers(1, 300),
+                                                             st.floats(-20, 20)), max_size=12),
+       cuts=st.lists(st.integers(1, 1500), min_size=1, max_size=8), k=st.sampled_from([0.0, 0.5, 1.0]))
+def test_cusum_runs_of_alarms_in_a_batch_are_the_recursion_one_value_at_a_time(seed, bursts, cuts, k):
+    """Standardised values past h + k fire the CUSUM at every reading (a run of one-value segments,
+    which the batch path passes in one go): the batch, any cuts, and one value at a time give the
+    same S+, S- and alarms."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=3000)
+    for at, length, size in bursts:
+        z[at : at + length] += size
+    count, mean, var = np.full(z.size, 16.0), np.zeros(z.size), np.ones(z.size)  # z as it comes
+
+    def detail(det: Cusum) -> np.ndarray:
+        return np.array([det.detail[key] for key in ("up", "down", "alarm")]).reshape(3, -1)
+
+    whole = Cusum(k=k, h=4.0, window=16, moments=False)
+    want = whole.score_from(z, count, mean, var)
+    one = Cusum(k=k, h=4.0, window=16, moments=False)
+    got, got_detail = [], []
+    for v in z:
+        got.append(one.score_one_from(float(v), 16.0, 0.0, 1.0))
+        got_detail.append(detail(one))
+    parts, i, c = Cusum(k=k, h=4.0, window=16, moments=False), 0, 0
+    cut, cut_detail = [], []
+    while i < z.size:
+        m = cuts[c % len(cuts)]
+        cut.append(parts.score_from(z[i : i + m], count[i : i + m], mean[i : i + m], var[i : i + m]))
+        cut_detail.append(detail(parts))
+        i, c = i + m, c + 1
+    assert np.array_equal(want, got) and np.array_equal(want, np.concatenate(cut))
+    assert np.array_equal(detail(whole), np.hstack(got_detail)) and np.array_equal(detail(whole), np.hstack(cut_detail))
+    if any(length >= 3 and abs(size) > 6 for _, length, size in bursts):
+        assert (np.diff(np.flatnonzero(detail(whole)[2])) == 1).any()  # a run of alarms
+
+
 def test_zscore_excludes_the_current_point_and_guards_flat_series():
     det = RollingZScore(window=10, z=3.0, min_periods=5)
     flat = det.step(np.full(20, 7.0))
