@@ -242,6 +242,7 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     counts = np.bincount(key, minlength=m * SLOTS).reshape(m, SLOTS).astype(np.float64)
     rest = x[:, first:]
     if size == 1:
+        where = key[None, :]
         sums = np.bincount(key, rest[0], m * SLOTS).reshape(m, 1, SLOTS)
         sumsqs = np.bincount(key, rest[0] * rest[0], m * SLOTS).reshape(m, 1, SLOTS)
     else:  # day-major, then series: bin (day, series, slot)
@@ -252,9 +253,9 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
         p._fold()
     rows, weights, holds = _learn_days(profiles, sums, sumsqs, counts, days[cuts].astype(np.int64).tolist(),
                                        slots[ends - 1].tolist())
-    for v in range(size):
-        w_row = weights[v][day_of]
-        out[v, first:] = w_row * rows[day_of, v, later] + (1.0 - w_row) * holds[v][day_of]
+    # each value's profile row, weight and hold: those of its day (and series)
+    w_row = weights[:, day_of]
+    out[:, first:] = w_row * np.take(rows, where) + (1.0 - w_row) * holds[:, day_of]
     return out
 
 
@@ -278,50 +279,62 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     day_means = means.sum(axis=2).T.tolist()
     kinds = [day_type(d) for d in day_list]
     learned = [j < m - 1 and slots[j] >= MIN_SLOTS for j in range(m)]
-    refs = np.zeros((m, size))
-    alphas = np.zeros((m, size, 1))
+    folded = [j for j in range(m) if learned[j]]
+    # The days folded in per type and each one's alpha: the same for series that folded as many
+    # days before (the usual case in a group), so worked out once per count.
+    schedules: dict[tuple[int, int], tuple[list[float], list[bool], list[int]]] = {}
+    refs = [[0.0] * size for _ in range(m)]
+    alphas = [[0.0] * size for _ in range(m)]
     firsts: list[list[bool]] = []
     for v, p in enumerate(profiles):
-        # The weekday level and each day's reference, and the days folded in per type: as _learn runs them.
+        key = (p._days[0], p._days[1])
+        plan = schedules.get(key)
+        if plan is None:
+            done = list(key)
+            alpha_v, first_v = [0.0] * m, [False] * m
+            for j in folded:
+                kind = kinds[j]
+                first_v[j] = done[kind] == 0
+                alpha_v[j] = 1.0 / (done[kind] + 1) if done[kind] < 4 else ALPHA
+                done[kind] += 1
+            plan = schedules[key] = (alpha_v, first_v, done)
+        alpha_v, first_v, done = plan
+        p._days = list(done)
+        firsts.append(first_v)
+        # The weekday level and each day's reference: as _learn runs them.
         level = p._level
-        done = list(p._days)
-        first = [False] * m
         means_v = day_means[v]
-        for j in range(m - 1):
-            if not learned[j]:
-                continue
-            kind = kinds[j]
+        for j in folded:
             day_mean = means_v[j] / slots[j]
-            if kind == 0:
-                refs[j, v] = day_mean
+            if kinds[j] == 0:
+                refs[j][v] = day_mean
                 level = level + ALPHA * (day_mean - level) if level == level else day_mean
             else:
-                refs[j, v] = day_mean if level != level else level
-            first[j] = done[kind] == 0
-            alphas[j, v, 0] = 1.0 / (done[kind] + 1) if done[kind] < 4 else ALPHA
-            done[kind] += 1
+                refs[j][v] = day_mean if level != level else level
+            alphas[j][v] = alpha_v[j]
         p._level = level
-        p._days = done
-        firsts.append(first)
+    refs_a = np.array(refs)
+    alphas_a = np.array(alphas)[:, :, None]
     seen_rows = seen[:, None, :]
-    dev = (means - refs[:, :, None]) * seen_rows
+    dev = (means - refs_a[:, :, None]) * seen_rows
     # The profiles' recurrence: row j is the shape day j is scored with (and learned against).
     # _fold's `shape += alpha * ((dev - shape) * seen)` as `shape += (dev - shape) * (seen * alpha)`:
     # seen is 0 or 1, so each product is the same number (a 0 where not seen, and adding a zero
     # leaves a shape unchanged: it is never -0.0); a day not folded in has alpha 0.
-    gain = seen_rows * alphas
+    gain = seen_rows * alphas_a
     rows = np.empty((m, size, SLOTS))
+    misses = np.empty((m, size, SLOTS))  # dev - shape, before `* seen`
     shapes = np.stack([p._profile for p in profiles], axis=1)  # type: ignore[misc]
     by_kind = (shapes[0], shapes[1])
-    miss = np.empty((size, SLOTS))
+    step = np.empty((size, SLOTS))
     copy, subtract, multiply, add = np.copyto, np.subtract, np.multiply, np.add
-    for dev_j, gain_j, row, kind in zip(dev, gain, rows, kinds, strict=True):
+    for dev_j, gain_j, row, miss, kind in zip(dev, gain, rows, misses, kinds, strict=True):
         shape = by_kind[kind]
         copy(row, shape)
         subtract(dev_j, shape, out=miss)
-        multiply(miss, gain_j, out=miss)
-        add(shape, miss, out=shape)
-    misses = (dev - rows) * seen_rows
+        multiply(miss, gain_j, out=step)
+        add(shape, step, out=shape)
+    misses *= seen_rows
     sse = np.add.reduce(misses * misses, axis=2).T.tolist()
     ss = np.add.reduce(dev * dev, axis=2).T.tolist()
     at_last = rows[np.arange(m), :, last].T.tolist()
