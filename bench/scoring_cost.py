@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import pickle
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,16 +35,18 @@ def worker(path: Path, dump: Path | None) -> dict:
     from mass_tui.engine import Engine
     from mass_tui.replay import replay_file
 
-    spent = {"cpu": 0.0, "wall": 0.0}
+    spent = {"cpu": 0.0, "wall": 0.0, "faults": 0}
 
     def timed(f):
         def g(*a, **k):
             c, w = time.thread_time(), time.perf_counter()
+            faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
             try:
                 return f(*a, **k)
             finally:
                 spent["cpu"] += time.thread_time() - c
                 spent["wall"] += time.perf_counter() - w
+                spent["faults"] += resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
         return g
 
     Engine._score_rows = timed(Engine._score_rows)
@@ -64,7 +67,7 @@ def worker(path: Path, dump: Path | None) -> dict:
     if dump is not None:
         with open(dump, "wb") as fh:
             pickle.dump(out, fh)
-    return {"score_cpu": spent["cpu"], "score_wall": spent["wall"], "replay_cpu": total,
+    return {"score_cpu": spent["cpu"], "score_wall": spent["wall"], "page_faults": spent["faults"], "replay_cpu": total,
             "anomalies": engine.counters.anomalies}
 
 

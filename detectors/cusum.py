@@ -173,12 +173,24 @@ class Cusum(Detector):
 
     def score_from(self, x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
                    floor: FloatArray | None = None) -> FloatArray:
-        z = warm_where(count, self.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
-        ud, alarm = self._cusum(z)
-        up, down = ud
-        self.detail = {"up": up, "down": down, "alarm": alarm, "mean": mean}
-        score = np.maximum(up, down)
-        score /= self.h
+        return Cusum.score_rows([self], x[None, :], count, mean[None, :], var[None, :],
+                                None if floor is None else floor[None, :])[0]
+
+    @staticmethod
+    def score_rows(group: list[Cusum], x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
+                   floor: FloatArray | None = None) -> FloatArray:
+        """`score_from` for several CUSUMs with the same k, h and min_periods: x, mean, var, floor
+        (len(group), n), count (n,). The z values are computed together, each CUSUM's recursion
+        (with its own alarms) a row at a time."""
+        head = group[0]
+        z = warm_where(count, head.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
+        score = np.empty_like(z)
+        for v, det in enumerate(group):
+            ud, alarm = det._cusum(z[v])
+            up, down = ud
+            det.detail = {"up": up, "down": down, "alarm": alarm, "mean": mean[v]}
+            np.maximum(up, down, out=score[v])
+        score /= head.h
         return score
 
     def _step_one(self, x: float, t: float | None) -> float:

@@ -316,7 +316,8 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     refs_a = np.array(refs)
     alphas_a = np.array(alphas)[:, :, None]
     seen_rows = seen[:, None, :]
-    dev = (means - refs_a[:, :, None]) * seen_rows
+    dev = np.subtract(means, refs_a[:, :, None], out=means)  # in place: these are days x series x 48
+    dev *= seen_rows
     # The profiles' recurrence: row j is the shape day j is scored with (and learned against).
     # _fold's `shape += alpha * ((dev - shape) * seen)` as `shape += (dev - shape) * (seen * alpha)`:
     # seen is 0 or 1, so each product is the same number (a 0 where not seen, and adding a zero
@@ -335,8 +336,10 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
         multiply(miss, gain_j, out=step)
         add(shape, step, out=shape)
     misses *= seen_rows
-    sse = np.add.reduce(misses * misses, axis=2).T.tolist()
-    ss = np.add.reduce(dev * dev, axis=2).T.tolist()
+    square = np.multiply(misses, misses, out=gain)  # gain is spent: its room holds the squares
+    sse = np.add.reduce(square, axis=2).T.tolist()
+    np.multiply(dev, dev, out=square)
+    ss = np.add.reduce(square, axis=2).T.tolist()
     at_last = rows[np.arange(m), :, last].T.tolist()
     weights = np.empty((size, m))
     holds = np.empty((size, m))

@@ -57,12 +57,11 @@ class SeriesModel(Detector):
     def set_params(self, **params: float) -> None:
         self.raw.set_params(**params)
 
-    def step_seasonal(self, x: FloatArray, t: FloatArray, seasonal: FloatArray) -> FloatArray:
-        """step() for values that are all usable (`detectors._blocks.finite_positions` is None) and whose
-        daily-profile offsets were computed already, together with other series
-        (`detectors.seasonal.step_profiles`); the wrapped detector must be an Ensemble."""
+    def step_raw(self, raw: FloatArray, x: FloatArray, t: FloatArray) -> FloatArray:
+        """step() for usable values (`detectors._blocks.finite_positions` is None) whose raw scores the
+        wrapped detector already gave, stepped together with other series (`Ensemble.step_rows`)."""
         self.detail = {}
-        return self._calibrate(self.raw._step(x, t, seasonal), x, t)
+        return self._calibrate(raw, x, t)
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
         return self._calibrate(self.raw._step(x, t), x, t)

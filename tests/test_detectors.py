@@ -295,3 +295,56 @@ def test_gust_reason_says_at_the_limit_when_the_shown_value_is_the_limit(value, 
     rule = GustLimit(15.0)
     assert rule._step_one(value, None) >= 1.0  # it fires at the limit, so the words must not say "over"
     assert rule.reason(0, value, "m/s") == f"gust {value:.1f} m/s {word} the 15 m/s limit"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 5), cuts=st.lists(st.integers(2, 400), min_size=1, max_size=10),
+       lead=st.lists(st.sampled_from([0, 0, 0, 37, 300]), min_size=5, max_size=5), step=st.sampled_from([60.0, 3600.0]))
+def test_ensembles_stepped_together_equal_each_alone(seed, size, cuts, lead, step):
+    """Ensemble.step_rows (a station's series read at the same times, at once; the windows and EWMAs
+    in 2-D) gives each ensemble the raw scores, the detail and the state its own step gives."""
+    from detectors.seasonal import step_profiles
+
+    rng = np.random.default_rng(seed)
+    n = 1500
+    t = 1.7e9 + np.arange(n) * step
+    x = np.round(rng.uniform(-50, 50, (size, 1)) + rng.uniform(0.1, 10, (size, 1)) * np.sin(t / 9000.0)
+                 + rng.normal(0, 1, (size, n)) * (rng.random((size, n)) < 0.7), int(rng.integers(0, 3)))
+    p = EnsembleParams(window=16, level_window=48)
+    alone, together = [Ensemble(p) for _ in range(size)], [Ensemble(p) for _ in range(size)]
+    start = 400
+    for v in range(size):  # histories of different lengths: some phases differ, those step apart
+        for ens in (alone[v], together[v]):
+            ens._step(x[v, start - lead[v] - 200 : start - lead[v]], t[start - lead[v] - 200 : start - lead[v]])
+    i, c = start, 0
+    while i < n:
+        part = slice(i, min(i + cuts[c % len(cuts)], n))
+        want = [ens._step(x[v, part], t[part]) for v, ens in enumerate(alone)]
+        groups: dict = {}
+        for v, ens in enumerate(together):
+            groups.setdefault((ens.phase(), ens.seasonal.day), []).append(v)
+        for members in groups.values():
+            rows = x[members, part]
+            offsets = step_profiles([together[v].seasonal for v in members], rows, t[part])
+            got = Ensemble.step_rows([together[v] for v in members], rows, t[part], offsets)
+            for row, v in enumerate(members):
+                assert np.array_equal(got[row], want[v])
+                a, b = alone[v].detail, together[v].detail
+                assert a.keys() == b.keys() and all(np.array_equal(a[key], b[key]) for key in a)
+        i, c = part.stop, c + 1
+    assert [_state(ens) for ens in alone] == [_state(ens) for ens in together]
+
+
+def _state(obj: object, depth: int = 0) -> object:
+    """A detector's state as plain values (arrays as lists, NaN as a string), its detail left out."""
+    if isinstance(obj, float):
+        return "nan" if obj != obj else obj
+    if isinstance(obj, int | str | bool | type(None)):
+        return obj
+    if isinstance(obj, np.ndarray | list | tuple) or type(obj).__name__ == "array":
+        return [_state(v, depth + 1) for v in np.asarray(obj, dtype=object).ravel().tolist()]
+    if isinstance(obj, dict):
+        return {k: _state(v, depth + 1) for k, v in obj.items()}
+    names = list(getattr(obj, "__slots__", ())) + list(getattr(obj, "__dict__", {}))
+    return {name: _state(getattr(obj, name), depth + 1) for name in names
+            if name not in ("detail", "_tab", "params") and hasattr(obj, name) and depth < 4}
