@@ -178,12 +178,14 @@ class Cusum(Detector):
 
     @staticmethod
     def score_rows(group: list[Cusum], x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
-                   floor: FloatArray | None = None) -> FloatArray:
+                   floor: FloatArray | None = None, z: FloatArray | None = None) -> FloatArray:
         """`score_from` for several CUSUMs with the same k, h and min_periods: x, mean, var, floor
-        (len(group), n), count (n,). The z values are computed together, each CUSUM's recursion
-        (with its own alarms) a row at a time."""
+        (len(group), n), count (n,). The z values are computed together (or given: a rolling
+        z-score's on the same window, floor and min_periods is the same number), each CUSUM's
+        recursion (with its own alarms) a row at a time."""
         head = group[0]
-        z = warm_where(count, head.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
+        if z is None:
+            z = warm_where(count, head.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
         score = np.empty_like(z)
         for v, det in enumerate(group):
             ud, alarm = det._cusum(z[v])

@@ -320,11 +320,15 @@ class Ensemble(Detector):
         resid = Ensemble._residual_rows(group, y)
         short = RollingMoments.step_rows([ens._short for ens in group], resid)
         long = RollingMoments.step_rows([ens._long for ens in group], resid)
+        spike, z = RollingZScore.score_rows([ens.spike for ens in group], resid, *short, floor=floor)
+        # The CUSUM standardises the same residuals on the same window: the spike view's z, when it
+        # warms up as soon (the same min_periods), is its input to the number.
+        shift_z = z if head.shift.min_periods == head.spike.min_periods else None
         parts = (
-            RollingZScore.score_rows([ens.spike for ens in group], resid, *short, floor=floor),
-            Cusum.score_rows([ens.shift for ens in group], resid, *short, floor=floor),
+            spike,
+            Cusum.score_rows([ens.shift for ens in group], resid, *short, floor=floor, z=shift_z),
             RollingZScore.score_rows([ens.level for ens in group], y,
-                                     *RollingMoments.step_rows([ens._values for ens in group], y), floor=floor),
+                                     *RollingMoments.step_rows([ens._values for ens in group], y), floor=floor)[0],
             EwmaChart.score_rows([ens.drift for ens in group], resid, *long, floor=floor),
             VarianceBurst.score_rows([ens.burst for ens in group], resid, *long, floor=floor),
             np.stack([ens.stuck._step(x[v], t) for v, ens in enumerate(group)]),

@@ -39,19 +39,9 @@ RIDGE = 1e-3  # relative regularisation of the covariance diagonal
 
 def _block_sums(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sum of rows, sum of outer products) of one block (BLOCK, p), or of each of a stack of blocks
-    (blocks, BLOCK, p): the rows added in order, the same numbers either way. x_j * x_k is x_k * x_j,
-    so only the products with j <= k are formed and the sums mirrored (half the work)."""
+    (blocks, BLOCK, p): the rows added in order, the same numbers either way."""
     axis = rows.ndim - 2
-    p = rows.shape[-1]
-    upper, lower = np.triu_indices(p)
-    # products laid out row-major, so the sum over rows runs in row order (numpy sums a contiguous
-    # axis pairwise, which would give other numbers)
-    products = np.multiply(rows[..., upper], rows[..., lower], out=np.empty((*rows.shape[:-1], upper.size)))
-    pairs = np.add.reduce(products, axis=axis)
-    s2 = np.empty((*pairs.shape[:-1], p, p))
-    s2[..., upper, lower] = pairs
-    s2[..., lower, upper] = pairs
-    return np.add.reduce(rows, axis=axis), s2
+    return np.add.reduce(rows, axis=axis), np.add.reduce(rows[..., :, None] * rows[..., None, :], axis=axis)
 
 
 class RelationModel:

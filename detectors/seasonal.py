@@ -343,28 +343,28 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     at_last = rows[np.arange(m), :, last].T.tolist()
     weights = np.empty((size, m))
     holds = np.empty((size, m))
+    span = R2_FULL - R2_OFF
     for v, p in enumerate(profiles):
         assert p._profile is not None
         p._profile[...] = shapes[:, v]
         weight, r2s, first = p._weight, p._r2, firsts[v]
-        sse_v, ss_v, at_v = sse[v], ss[v], at_last[v]
-        w_v = [0.0] * m
-        h_v = [0.0] * m
+        w_v: list[float] = []
+        h_v: list[float] = []
         hold = p._hold
-        for j in range(m):
-            kind = kinds[j]
+        for j, (kind, at, folds, sse_j, ss_j) in enumerate(zip(kinds, at_last[v], learned, sse[v], ss[v],
+                                                               strict=True)):
             w = weight[kind]
-            w_v[j] = w
-            h_v[j] = hold
-            hold = w * at_v[j] + (1.0 - w) * hold
-            if not learned[j]:
+            w_v.append(w)
+            h_v.append(hold)
+            hold = w * at + (1.0 - w) * hold
+            if not folds:
                 continue
             if first[j]:
                 r2 = r2s[kind] = _first_r2(sums[j, v], sumsqs[j, v], counts[j], seen[j])
             else:
-                fit = 1.0 - sse_v[j] / ss_v[j] if ss_v[j] > 0.0 else 0.0
+                fit = 1.0 - sse_j / ss_j if ss_j > 0.0 else 0.0
                 r2 = r2s[kind] = r2s[kind] + R2_LAG * (fit - r2s[kind])
-            w = (r2 - R2_OFF) / (R2_FULL - R2_OFF)
+            w = (r2 - R2_OFF) / span
             weight[kind] = 0.0 if w < 0.0 else (1.0 if w > 1.0 else w)
         weights[v] = w_v
         holds[v] = h_v

@@ -253,16 +253,18 @@ def test_mixed_single_and_batch_steps_across_block_boundaries(name, seed):
     assert np.array_equal(batch, np.concatenate(parts), equal_nan=True)
 
 
+@pytest.mark.parametrize("narrow", [0, 8, 10**6])
 @settings(max_examples=200, deadline=None)
 @given(xs=st.lists(st.integers(0, 6).map(float), min_size=1, max_size=300), seed=st.integers(0, 1000),
        span=st.integers(1, 400))
-def test_window_extremes_equal_a_direct_scan_ties_included(xs, seed, span):
-    """The sparse-table search finds the same extreme, and the first of equal ones, as a plain scan."""
+def test_window_extremes_equal_a_direct_scan_ties_included(narrow, xs, seed, span):
+    """The sparse-table search (narrow=0) and the position-at-a-time one for narrow windows find the
+    same extreme, and the first of equal ones, as a plain scan."""
     v = np.array(xs)
     t = np.cumsum(np.random.default_rng(seed).integers(0, 4, v.size) * 60.0)
     idx = np.arange(v.size)
     first = np.searchsorted(t, t - span * 60.0, side="left")
-    fall, fall_dt, rise, rise_dt = window_extremes(t, v, first, idx)
+    fall, fall_dt, rise, rise_dt = window_extremes(t, v, first, idx, narrow)
     for i in range(v.size):
         window = v[first[i] : i]
         if window.size == 0:

@@ -84,9 +84,9 @@ def test_relation_one_row_at_a_time_equals_batch():
 
 @settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 10_000), p=st.integers(2, 8), blocks=st.integers(1, 10))
-def test_block_sums_are_the_full_outer_products_summed_in_row_order(seed, p, blocks):
-    """_block_sums forms only the products with j <= k: the same sums, bit for bit, as every outer
-    product added row after row, for one block and for a stack of them."""
+def test_block_sums_are_the_outer_products_summed_in_row_order(seed, p, blocks):
+    """_block_sums gives, bit for bit, every outer product added row after row, for one block and for
+    a stack of them (the batch learns several blocks at once, one row at a time learns one)."""
     from detectors.relation import BLOCK, _block_sums
 
     rng = np.random.default_rng(seed)
