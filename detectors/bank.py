@@ -451,10 +451,14 @@ class DetectorBank:
                 x = np.stack([requests[i].values for i in chunk])
                 raw = Ensemble.step_rows([dets[i].ensemble for i in chunk], x, times,
                                          np.stack([offsets[i] for i in chunk]))
+                models = [dets[i].model for i in chunk]
+                if all(m.calibrator.seen == models[0].calibrator.seen for m in models):
+                    stored = SeriesModel.calibrate_rows(models, raw, times)
+                else:
+                    stored = [m._calibrate(raw[k], x[k], times) for k, m in enumerate(models)]
                 for k, i in enumerate(chunk):
                     r = requests[i]
-                    stored = dets[i].model.step_raw(raw[k], r.values, r.times)
-                    results[i] = self._series_result(dets[i], r.station, r.variable, r.times, r.values, stored,
+                    results[i] = self._series_result(dets[i], r.station, r.variable, r.times, r.values, stored[k],
                                                      detail)
         out = []
         for i, r in enumerate(requests):

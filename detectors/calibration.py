@@ -178,6 +178,11 @@ class TailCalibrator:
         self._sur: array | None = None  # the current block's table (doubles the one-value path reads fast)
         self._slope: array | None = None
 
+    @property
+    def seen(self) -> int:
+        """Scores learned so far: calibrators that saw as many step together (`step_rows`)."""
+        return self._seen
+
     def _table_now(self) -> tuple[array, array]:
         if self._sur is None or self._slope is None:
             counts = self._counts if self._counts is not None else np.zeros(_NB, dtype=np.int64)
@@ -187,54 +192,74 @@ class TailCalibrator:
 
     def step(self, r: FloatArray) -> FloatArray:
         """Surprise of each raw score (finite, >= 0), learning from each after it is scored."""
-        n = r.size
+        return TailCalibrator.step_rows([self], r[None, :])[0]
+
+    @staticmethod
+    def step_rows(group: list[TailCalibrator], r: FloatArray) -> FloatArray:
+        """`step` for several calibrators that saw as many scores (and share a prior), r (len(group), n):
+        each row what its own step gives (integer counts; the tables of all their blocks at once,
+        row by row the same operations)."""
+        size, n = r.shape
         if n == 0:
-            return np.zeros(0)
-        j = bin_of(r)
-        pos0 = self._seen
+            return np.zeros((size, 0))
+        head = group[0]
+        pos0, prior = head._seen, head.prior
+        if any(g._seen != pos0 or g.prior is not prior for g in group):
+            raise ValueError("TailCalibrator.step_rows: calibrators at different positions")
+        j = bin_of(r.ravel()).reshape(size, n)
+        negative = j.min() < 0
+        if negative and size > 1:  # the one-series path's own handling, row by row
+            return np.stack([TailCalibrator.step_rows([g], r[v : v + 1])[0] for v, g in enumerate(group)])
         first, sizes = _blocks_of(pos0, n)
         nb = len(sizes)
         local = np.repeat(np.arange(nb), sizes)  # block_of(positions) - first
-        flat = local * _NB
-        flat += j
-        adds = np.bincount(flat, minlength=nb * _NB).reshape(nb, _NB).astype(np.int64, copy=False)
-        if self._part is not None:
-            adds[0] += self._part
-        base = self._counts if self._counts is not None else np.zeros(_NB, dtype=np.int64)
+        flat = local * _NB + j
+        stride = nb * _NB
+        keys = flat if size == 1 else flat + (np.arange(size) * stride)[:, None]
+        adds = np.bincount(keys.ravel(), minlength=size * stride).reshape(size, nb, _NB).astype(np.int64, copy=False)
+        for v, g in enumerate(group):
+            if g._part is not None:
+                adds[v, 0] += g._part
         # Counts at the start of blocks 1.. of this call: a running sum, halved at each epoch.
-        starts = np.empty((nb + 1, _NB), dtype=np.int64)
-        starts[0] = base
+        starts = np.empty((size, nb + 1, _NB), dtype=np.int64)
+        for v, g in enumerate(group):
+            starts[v, 0] = g._counts if g._counts is not None else 0
         b = 1
-        running = base
+        running = starts[:, 0]
         while b <= nb:
             at = block_start(first + b)
             if at % EPOCH == 0:
-                running = (running + adds[b - 1]) // 2
-                starts[b] = running
+                running = (running + adds[:, b - 1]) // 2
+                starts[:, b] = running
                 b += 1
                 continue
             end = b + 1
             while end <= nb and block_start(first + end) % EPOCH != 0:
                 end += 1
-            starts[b:end] = np.cumsum(adds[b - 1 : end - 1], axis=0) + running
-            running = starts[end - 1]
+            starts[:, b:end] = np.cumsum(adds[:, b - 1 : end - 1], axis=1) + running[:, None, :]
+            running = starts[:, end - 1]
             b = end
-        sur0, slope0 = self._table_now()
+        now = [g._table_now() for g in group]
+        sur0 = np.array([np.frombuffer(one) for one, _ in now])
+        slope0 = np.array([np.frombuffer(two) for _, two in now])
         done = pos0 + n == block_start(first + nb)  # the last block is complete
         if nb > 1 or done:
-            sur, slope = tables(starts[1:], self.prior)
-            sur = np.vstack((np.frombuffer(sur0)[None, :], sur))
-            slope = np.vstack((np.frombuffer(slope0)[None, :], slope))
+            sur_b, slope_b = tables(starts[:, 1:].reshape(size * nb, _NB), prior)
+            sur = np.concatenate((sur0[:, None, :], sur_b.reshape(size, nb, _NB)), axis=1)
+            slope = np.concatenate((slope0[:, None, :], slope_b.reshape(size, nb, _NB)), axis=1)
         else:
-            sur, slope = np.frombuffer(sur0)[None, :], np.frombuffer(slope0)[None, :]
-        if j.min() < 0:  # a negative score: columns count from the end, as sur[local, j] counts them
+            sur, slope = sur0[:, None, :], slope0[:, None, :]
+        if negative:  # a negative score: columns count from the end, as sur[local, j] counts them
             flat = np.where(j < 0, flat + _NB, flat)
+        if size > 1:
+            flat = flat + (np.arange(size) * (sur.shape[1] * _NB))[:, None]
         out = np.take(sur.ravel(), flat) + (r - EDGES[j]) * np.take(slope.ravel(), flat)
-        self._seen = pos0 + n
         row = nb if done else nb - 1
-        self._counts = starts[row].copy()
-        self._part = None if done else adds[nb - 1].copy()
-        self._sur, self._slope = array("d", sur[row].tobytes()), array("d", slope[row].tobytes())
+        for v, g in enumerate(group):
+            g._seen = pos0 + n
+            g._counts = starts[v, row].copy()
+            g._part = None if done else adds[v, nb - 1].copy()
+            g._sur, g._slope = array("d", sur[v, row].tobytes()), array("d", slope[v, row].tobytes())
         return out
 
     def push(self, r: float) -> float:

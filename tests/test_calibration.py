@@ -156,3 +156,27 @@ def test_the_tables_are_the_first_formula(seed, rows, scale, empty):
     counts = rng.integers(0, scale + 1, (rows, EDGES.size)) * (rng.random((rows, EDGES.size)) >= empty)
     want, got = _tables_as_first_written(counts), tables(counts)
     assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 5),
+       cuts=st.lists(st.integers(1, 700), min_size=1, max_size=10))
+def test_calibrators_stepped_together_equal_each_alone(seed, size, cuts):
+    """TailCalibrator.step_rows (the series of a station, their tables at once) gives each calibrator
+    the surprises and the counts its own step gives, across early blocks and epochs."""
+    rng = np.random.default_rng(seed)
+    n = EPOCH + 3 * BLOCK
+    r = rng.exponential(rng.uniform(0.05, 0.5, (size, 1)), (size, n)) + rng.uniform(0.0, 0.5, (size, 1))
+    r[rng.random((size, n)) < 0.01] = 0.0
+    alone = [TailCalibrator() for _ in range(size)]
+    together = [TailCalibrator() for _ in range(size)]
+    i = c = 0
+    while i < n:
+        part = slice(i, min(i + cuts[c % len(cuts)], n))
+        want = np.stack([cal.step(r[v, part]) for v, cal in enumerate(alone)])
+        assert np.array_equal(TailCalibrator.step_rows(together, r[:, part]), want)
+        i, c = part.stop, c + 1
+    for a, b in zip(alone, together, strict=True):
+        assert np.array_equal(a._counts, b._counts) and a.seen == b.seen
+        assert (a._part is None) == (b._part is None) and (a._part is None or np.array_equal(a._part, b._part))
+        assert a._table_now() == b._table_now()
