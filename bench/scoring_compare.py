@@ -7,7 +7,8 @@ Dumps: per batch, every scored column's anomaly_score (float64, NaN where absent
 anomaly with all its fields. Prints how many scores are bit-identical, the largest relative
 difference of the others, and whether the anomalies (time, station, variable, detector,
 severity, reason, episode id, start) are the same, their scores within 1e-9 relative.
-Stores: anomalies.jsonl byte for byte, and the anomaly_score object of every consumer_stream line.
+Stores: the anomalies byte for byte, and the anomaly_score object of every consumer_stream line (rotated
+segments included, oldest first).
 Exits 1 when anything differs beyond 1e-9 relative.
 """
 
@@ -73,23 +74,31 @@ def compare_dumps(a_path: Path, b_path: Path) -> bool:
     return ok and worst <= TOL
 
 
+def _segments(db: Path, name: str) -> list[Path]:
+    """A stored file's rotated segments, oldest first (NAME.<date>.<k>.jsonl), then NAME.jsonl."""
+    rotated = sorted(db.glob(f"{name}.*.jsonl"), key=lambda p: (p.name.split(".")[1], int(p.name.split(".")[2])))
+    return [*rotated, db / f"{name}.jsonl"]
+
+
+def _lines(db: Path, name: str):
+    for path in _segments(db, name):
+        with open(path, "rb") as fh:
+            yield from fh
+
+
 def compare_stores(a_dir: Path, b_dir: Path) -> bool:
-    ok = True
-    an_a, an_b = ((d / "db" / "anomalies.jsonl").read_bytes() for d in (a_dir, b_dir))
+    an_a, an_b = (b"".join(_lines(d / "db", "anomalies")) for d in (a_dir, b_dir))
     count = an_a.count(b"\n")
-    print(f"  anomalies.jsonl: {count} lines, {'identical' if an_a == an_b else 'DIFFERENT'}")
-    ok &= an_a == an_b
+    print(f"  anomalies: {count} lines, {'identical' if an_a == an_b else 'DIFFERENT'}")
     lines = differ = 0
-    with open(a_dir / "db" / "consumer_stream.jsonl", "rb") as fa, open(b_dir / "db" / "consumer_stream.jsonl",
-                                                                        "rb") as fb:
-        for la, lb in zip(fa, fb, strict=True):
-            lines += 1
-            if la == lb:
-                continue
-            if orjson.loads(la).get("anomaly_score") != orjson.loads(lb).get("anomaly_score"):
-                differ += 1
-    print(f"  consumer_stream.jsonl: {lines} lines, {differ} with a different anomaly_score")
-    return ok and differ == 0
+    for la, lb in zip(_lines(a_dir / "db", "consumer_stream"), _lines(b_dir / "db", "consumer_stream"), strict=True):
+        lines += 1
+        if la == lb:
+            continue
+        if orjson.loads(la).get("anomaly_score") != orjson.loads(lb).get("anomaly_score"):
+            differ += 1
+    print(f"  consumer_stream: {lines} lines, {differ} with a different anomaly_score")
+    return an_a == an_b and differ == 0
 
 
 def main() -> None:
