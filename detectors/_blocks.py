@@ -56,49 +56,67 @@ class RollingMoments:
 
     def step(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """(count, mean, variance) of the window before each value of x (finite values only)."""
-        n = x.size
+        count, mean, var = RollingMoments.step_rows([self], x[None, :])
+        return count, mean[0], var[0]
+
+    def phase(self) -> tuple[int, int]:
+        """What `step_rows` needs equal across the windows it steps together: (window, values seen)."""
+        return self.window, self._seen
+
+    @staticmethod
+    def step_rows(group: list[RollingMoments], x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """`step` for several windows of the same `phase` at once, x (len(group), n): (count (n,), mean and
+        variance (len(group), n)), each row what its window's own step gives (the same operations)."""
+        size, n = x.shape
         if n == 0:
-            empty = np.zeros(0)
-            return empty, empty, empty
-        if self.ref is None:
-            self.ref = float(x[0])
-        w = self.window
-        cur = self._cur
+            empty = np.zeros((size, 0))
+            return np.zeros(0), empty, empty
+        head = group[0]
+        w, seen = head.phase()
+        for v, m in enumerate(group):
+            if m.phase() != (w, seen):
+                raise ValueError("RollingMoments.step_rows: windows of different phases")
+            if m.ref is None:
+                m.ref = float(x[v, 0])
+        refs = np.array([[m.ref] for m in group])
+        cur = head._cur
         r = len(cur) if cur is not None else 0
-        size = r + n
-        rows = -(-size // w)
-        values = np.zeros((rows + 1, w))
-        if self._prev is not None:
-            values[0] = np.frombuffer(self._prev)
-        flat = values.reshape(-1)
-        if r:
-            flat[w : w + r] = np.frombuffer(cur)
-        np.subtract(x, self.ref, out=flat[w + r : w + size])  # written in place: no temporary
-        body = flat[w : w + size]
-        total = self._window_sums(values)
-        squares = self._window_sums(np.multiply(values, values))
+        total_len = r + n
+        rows = -(-total_len // w)
+        values = np.zeros((size, rows + 1, w))
+        flat = values.reshape(size, -1)
+        for v, m in enumerate(group):
+            if m._prev is not None:
+                values[v, 0] = np.frombuffer(m._prev)
+            if r:
+                flat[v, w : w + r] = np.frombuffer(m._cur)  # type: ignore[arg-type]
+        np.subtract(x, refs, out=flat[:, w + r : w + total_len])  # written in place: no temporary
+        body = flat[:, w : w + total_len]
+        total = RollingMoments._window_sums(values)
+        squares = RollingMoments._window_sums(np.multiply(values, values))
 
         take = slice(r, r + n)
         # Values never go missing inside (NaN is filtered out before), so the
         # count is just how many came before, capped at the window.
-        if self._seen >= w:
+        if seen >= w:
             count = np.full(n, float(w))
             safe: FloatArray | float = float(w)  # dividing by a scalar w gives the same numbers, faster
         else:
-            count = np.minimum(np.arange(self._seen, self._seen + n, dtype=np.float64), w)
+            count = np.minimum(np.arange(seen, seen + n, dtype=np.float64), w)
             safe = np.maximum(count, 1.0)
-        self._seen += n
-        mean = total.reshape(-1)[take] / safe
-        var = squares.reshape(-1)[take] / safe
+        mean = total.reshape(size, -1)[:, take] / safe
+        var = squares.reshape(size, -1)[:, take] / safe
         var -= mean * mean
         np.maximum(var, 0.0, out=var)
-        mean += self.ref
+        mean += refs
 
-        full = body.size // w
-        if full:
-            self._prev = array("d", values[full].tobytes())
-        self._cur = array("d", body[full * w :].tobytes())
-        self._run = None
+        full = total_len // w
+        for v, m in enumerate(group):
+            if full:
+                m._prev = array("d", values[v, full].tobytes())
+            m._cur = array("d", body[v, full * w :].tobytes())
+            m._seen = seen + n
+            m._run = None
         return count, mean, var
 
     def push(self, x: float) -> tuple[float, float, float]:
@@ -158,18 +176,18 @@ class RollingMoments:
 
     @staticmethod
     def _window_sums(blocks: FloatArray) -> FloatArray:
-        """For rows 1.., the sum of the `w` values before each position.
+        """For rows 1.. (of the last two axes), the sum of the `w` values before each position.
 
         One sequential cumsum per row gives both parts: the exclusive prefix
         sums of the current row, and the suffix sums of the previous row as
         its total minus its exclusive prefix.
         """
         before = np.empty_like(blocks)
-        before[:, 0] = 0.0
-        np.cumsum(blocks[:, :-1], axis=1, out=before[:, 1:])
-        total = before[:-1, -1:] + blocks[:-1, -1:]
-        out = np.subtract(total, before[:-1])
-        out += before[1:]  # (total - before) + after, the same order as ever, one array fewer
+        before[..., 0] = 0.0
+        np.cumsum(blocks[..., :-1], axis=-1, out=before[..., 1:])
+        total = before[..., :-1, -1:] + blocks[..., :-1, -1:]
+        out = np.subtract(total, before[..., :-1, :])
+        out += before[..., 1:, :]  # (total - before) + after, the same order as ever, one array fewer
         return out
 
 
@@ -224,52 +242,74 @@ class Ewma:
 
     def step(self, x: FloatArray) -> FloatArray:
         """The EWMA after each value of x (finite values only)."""
-        n = x.size
+        return Ewma.step_rows([self], x[None, :])[0]
+
+    def phase(self) -> tuple[float, int]:
+        """What `step_rows` needs equal across the EWMAs it steps together: (lambda, position in the block)."""
+        return self.lam, self._k
+
+    @staticmethod
+    def step_rows(group: list[Ewma], x: FloatArray) -> FloatArray:
+        """`step` for several EWMAs of the same `phase` at once, x (len(group), n) -> (len(group), n), each
+        row what its EWMA's own step gives (the same operations; only the chains of block starts, over
+        plain floats, run a row at a time)."""
+        size, n = x.shape
         if n == 0:
-            return np.zeros(0)
-        tab = self._tab
-        if not self._started:
-            # Start at the first value: y_{-1} = x_0 makes y_0 = x_0.
-            self._start = float(x[0])
-            self._started = True
+            return np.zeros((size, 0))
+        head = group[0]
+        tab, k = head._tab, head._k
+        for v, e in enumerate(group):
+            if e._tab is not tab or e._k != k:
+                raise ValueError("Ewma.step_rows: EWMAs of different phases")
+            if not e._started:
+                # Start at the first value: y_{-1} = x_0 makes y_0 = x_0.
+                e._start = float(x[v, 0])
+                e._started = True
         if tab.memoryless:
             return x.copy()
         b = tab.block
-        out = np.empty(n)
+        out = np.empty((size, n))
+        starts = [e._start for e in group]
         i = 0
-        k = self._k
         if k:
             m = min(n, b - k)
-            terms = np.empty(m + 1)
-            terms[0] = self._acc
-            np.multiply(x[:m], tab.ainv[k : k + m], out=terms[1:])
-            acc = np.cumsum(terms)[1:]
-            out[:m] = tab.pw[k : k + m] * self._start + tab.gain[k : k + m] * acc
+            terms = np.empty((size, m + 1))
+            terms[:, 0] = [e._acc for e in group]
+            np.multiply(x[:, :m], tab.ainv[k : k + m], out=terms[:, 1:])
+            acc = np.cumsum(terms, axis=1)[:, 1:]
+            out[:, :m] = tab.pw[k : k + m] * np.array(starts)[:, None] + tab.gain[k : k + m] * acc
             i = m
             if k + m == b:
-                self._start, self._k = float(out[m - 1]), 0
+                starts, k = out[:, m - 1].tolist(), 0
             else:
-                self._k, self._acc = k + m, float(acc[-1])
+                k = k + m
+                for e, a in zip(group, acc[:, -1].tolist(), strict=True):
+                    e._acc = a
         full = (n - i) // b
         if full:
             # All full blocks at once: per row, the same sequential cumsum and products
             # as a single block; only the chain of block starts is a loop, over plain floats.
-            rows = x[i : i + full * b].reshape(full, b)
-            part = tab.gain * np.cumsum(rows * tab.ainv, axis=1)
+            rows = x[:, i : i + full * b].reshape(size, full, b)
+            part = tab.gain * np.cumsum(rows * tab.ainv, axis=2)
             carry = tab.pw_l[-1]
-            starts = []
-            start = self._start
-            for last in part[:, -1].tolist():
-                starts.append(start)
-                start = carry * start + last
-            self._start = start
-            out[i : i + full * b] = (tab.pw * np.array(starts)[:, None] + part).reshape(-1)
+            chain = np.empty((size, full))
+            for v, lasts in enumerate(part[:, :, -1].tolist()):
+                start = starts[v]
+                for f, last in enumerate(lasts):
+                    chain[v, f] = start
+                    start = carry * start + last
+                starts[v] = start
+            out[:, i : i + full * b] = (tab.pw * chain[:, :, None] + part).reshape(size, -1)
             i += full * b
         if i < n:
             r = n - i
-            acc = np.cumsum(x[i:] * tab.ainv[:r])
-            out[i:] = tab.pw[:r] * self._start + tab.gain[:r] * acc
-            self._k, self._acc = r, float(acc[-1])
+            acc = np.cumsum(x[:, i:] * tab.ainv[:r], axis=1)
+            out[:, i:] = tab.pw[:r] * np.array(starts)[:, None] + tab.gain[:r] * acc
+            k = r
+            for e, a in zip(group, acc[:, -1].tolist(), strict=True):
+                e._acc = a
+        for e, start in zip(group, starts, strict=True):
+            e._start, e._k = start, k
         return out
 
     def push(self, x: float) -> float:

@@ -10,14 +10,14 @@ least recently seen idle ones first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from detectors._blocks import FloatArray
+from detectors._blocks import FloatArray, finite_positions
 from detectors.base import Anomaly, Detector
 from detectors.calibration import TailCalibrator
 from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams
@@ -33,6 +33,7 @@ from detectors.rules import (
     RapidChange,
     ThresholdBands,
 )
+from detectors.seasonal import step_profiles
 from detectors.series import LOW_RARITY, SeriesModel
 
 _NO_LABELS: dict[str, str] = {}
@@ -41,10 +42,26 @@ RELATION_SKIP = frozenset({"wind_dir_deg", "fire_alarm"})
 #: the relation view alarms at this many times the series' rarity: it is the maximum over a station's
 #: variables, and a fault that breaks a relation usually shows in the variable's own views too
 RELATION_RARITY = 10.0
+#: series step together in groups of at most this many values (rows x readings): larger arrays fall
+#: out of the CPU caches and cost more per value than the calls they save
+GROUP_VALUES = 65536
+SEASONAL_ROWS = 8  # daily profiles step in groups of at least this many (their loop is over days)
 
 
 class RuleConfigError(ValueError):
     """A rule table that cannot be built; the message names the key."""
+
+
+@dataclass(slots=True)
+class SeriesRequest:
+    """One series' new values for `DetectorBank.step_many`."""
+
+    station: str
+    variable: str
+    times: FloatArray  # (n,) in time order
+    values: FloatArray  # (n,) finite
+    # a value in every row of the station's times: the series may step with others read at the same times
+    full: bool = False
 
 
 @dataclass
@@ -225,11 +242,12 @@ class SeriesDetectors:
         assert isinstance(raw, Ensemble)
         return raw
 
-    def release(self) -> dict[str, Any]:
-        """Hand over the last step's per-value detail and keep none of it."""
+    def release(self, keep: bool = True) -> dict[str, Any]:
+        """Hand over the last step's per-value detail (empty unless `keep`) and keep none of it."""
         ens = self.ensemble
-        detail = ens.detail
-        detail["surprise"] = self.model.detail.get("surprise")  # the calibrated evidence: what the alarm compares
+        detail = ens.detail if keep else {}
+        if keep:
+            detail["surprise"] = self.model.detail.get("surprise")  # the calibrated evidence: what the alarm compares
         ens.detail = {}
         for part in (*ens.components.values(), self.model):
             part.detail = {}
@@ -281,7 +299,9 @@ class DetectorBank:
         self.levels: tuple[float, float | None] | None = None  # (alarm, critical) surprises set at run time
         self.newest_ts = float("-inf")
         self.relations = relations  # the relation view per station
-        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
+        # after step_composites: the relation view's stored score per row (NaN: not scored), the index of
+        # the variable it blames (-1: none) and the model's variables
+        self.relation_scores: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None
 
     # --- live series and the cap ---------------------------------------------------------------------------
     def get(self, station: str, variable: str, labels: Mapping[str, str] = _NO_LABELS) -> SeriesDetectors:
@@ -298,6 +318,16 @@ class DetectorBank:
             del self.series[key]
             self.series[key] = det
         return det
+
+    def touch(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Mark these live series (station, variable) seen, in this order (the most recently seen last),
+        as `get` does one at a time."""
+        if not self.max_series:
+            return
+        for key in keys:
+            det = self.series.pop(key, None)
+            if det is not None:
+                self.series[key] = det
 
     def _station(self, station: str, labels: Mapping[str, str]) -> StationRules:
         st = self.stations.get(station)
@@ -381,12 +411,74 @@ class DetectorBank:
         self.params = replace(self.params, **params)
 
     # --- scoring ----------------------------------------------------------------------------------------------
+    def step_many(self, requests: Sequence[SeriesRequest], detail: bool = True) -> list[SeriesResult]:
+        """`step_series` for many series (of one station or several) at once, in request order: the
+        series read at the same times (`SeriesRequest.full`, all values usable), as many values so far,
+        step together (`Ensemble.step_rows`, their daily profiles by `step_profiles`), the others one
+        by one. The same numbers as step_series for each; the series must be live (`get`) already.
+        Raises KeyError for a series not allocated."""
+        results: list[SeriesResult | None] = [None] * len(requests)
+        dets = [self.series[(r.station, r.variable)] for r in requests]
+        together: list[tuple[FloatArray, list[int]]] = []  # (times, requests read at them)
+        for i, r in enumerate(requests):
+            if not r.full or r.times.size < 2 or finite_positions(r.values, r.times) is not None:
+                continue
+            for times, members in together:
+                if times.size == r.times.size and (times is r.times or np.array_equal(times, r.times)):
+                    members.append(i)
+                    break
+            else:
+                together.append((r.times, [i]))
+        for times, members in together:
+            if len(members) < 2:
+                continue
+            # The daily profiles by the day they are at, then the ensembles by their phase, in groups
+            # of at most GROUP_VALUES values (larger temporaries cost more than the calls they save).
+            limit = max(1, GROUP_VALUES // times.size)
+            offsets: dict[int, FloatArray] = {}
+            by_day: dict[int | None, list[int]] = {}
+            for i in members:
+                by_day.setdefault(dets[i].ensemble.seasonal.day, []).append(i)
+            for chunk in _chunks(by_day.values(), max(limit, SEASONAL_ROWS)):
+                x = np.stack([requests[i].values for i in chunk])
+                for i, offset in zip(chunk, step_profiles([dets[i].ensemble.seasonal for i in chunk], x, times),
+                                     strict=True):
+                    offsets[i] = offset
+            by_phase: dict[tuple, list[int]] = {}
+            for i in members:
+                by_phase.setdefault(dets[i].ensemble.phase(), []).append(i)
+            for chunk in _chunks(by_phase.values(), limit):
+                x = np.stack([requests[i].values for i in chunk])
+                raw = Ensemble.step_rows([dets[i].ensemble for i in chunk], x, times,
+                                         np.stack([offsets[i] for i in chunk]))
+                models = [dets[i].model for i in chunk]
+                if all(m.calibrator.seen == models[0].calibrator.seen for m in models):
+                    stored = SeriesModel.calibrate_rows(models, raw, times)
+                else:
+                    stored = [m._calibrate(raw[k], x[k], times) for k, m in enumerate(models)]
+                for k, i in enumerate(chunk):
+                    r = requests[i]
+                    results[i] = self._series_result(dets[i], r.station, r.variable, r.times, r.values, stored[k],
+                                                     detail)
+        out = []
+        for i, r in enumerate(requests):
+            result = results[i]
+            if result is None:
+                result = self._series_result(dets[i], r.station, r.variable, r.times, r.values,
+                                             dets[i].model.step(r.values, r.times), detail)
+            out.append(result)
+        return out
+
     def step_series(self, station: str, variable: str, times: FloatArray, values: FloatArray,
                     labels: Mapping[str, str] = _NO_LABELS) -> SeriesResult:
         """Score one variable's new values (finite only, in time order)."""
         det = self.get(station, variable, labels)
+        return self._series_result(det, station, variable, times, values, det.model.step(values, times))
+
+    def _series_result(self, det: SeriesDetectors, station: str, variable: str, times: FloatArray,
+                       values: FloatArray, stored: FloatArray, detail: bool = True) -> SeriesResult:
+        """The rules, the anomalies and the detail of a series whose model just stepped (`stored`)."""
         model = det.model
-        stored = model.step(values, times)
         raw = model.detail["raw"]
         result = SeriesResult(stored, {"ensemble": raw})
         unit = self.units.get(variable, "")
@@ -415,7 +507,7 @@ class DetectorBank:
                 unit_scores = np.minimum(unit_scores / (1.0 + unit_scores), TOP)
                 result.anomaly_score = np.maximum(result.anomaly_score, np.where(scores >= 1.0, unit_scores, 0.0))
             rule.detail = {}
-        result.detail = det.release()
+        result.detail = det.release(detail)
         return result
 
     def step_value(self, station: str, variable: str, t: float, value: float,
@@ -472,7 +564,8 @@ class DetectorBank:
     def step_composites(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
                         labels: Mapping[str, str] = _NO_LABELS) -> list[Anomaly]:
         """Cross-variable rules and the relation view on one station's rows (NaN = not in that row).
-        After it, `relation_scores` holds the relation view's stored score and blamed variable per row."""
+        After it, `relation_scores` holds the relation view's stored score and blamed variable per row
+        (scores (n,), NaN where not scored; variable index (n,), -1 where none; the variables)."""
         out = self._composite_anomalies(station, columns, labels, lambda rule: rule.step(dict(columns), times),
                                         lambda i: float(times[i]), times.size)
         out.extend(self._relation(station, times, columns, labels))
@@ -480,7 +573,7 @@ class DetectorBank:
 
     def _relation(self, station: str, times: FloatArray, columns: Mapping[str, FloatArray],
                   labels: Mapping[str, str]) -> list[Anomaly]:
-        self.relation_scores: tuple[np.ndarray, list[str]] | None = None
+        self.relation_scores = None
         if not self.relations:
             return []
         st = self._station(station, labels)
@@ -522,10 +615,9 @@ class DetectorBank:
             stored, _flags, marks = tracker.step(surprise, times[rows])
         full = np.full(times.size, np.nan)
         full[rows] = stored
-        names = [""] * times.size
-        for i, b in zip(rows.tolist(), blame.tolist(), strict=True):
-            names[i] = model.variables[b]
-        self.relation_scores = (full, names)
+        blamed = np.full(times.size, -1, dtype=np.int64)
+        blamed[rows] = blame
+        self.relation_scores = (full, blamed, model.variables)
         out = []
         for i, start, peak, severity in marks:
             j = int(blame[i])
@@ -567,6 +659,11 @@ class DetectorBank:
             total += ens._short.nbytes() + ens._long.nbytes() + ens._values.nbytes()
             total += det.model.calibrator.nbytes()
         return total
+
+
+def _chunks(groups: Any, limit: int) -> list[list[int]]:
+    """Each group cut into runs of at most `limit`."""
+    return [group[k : k + limit] for group in groups for k in range(0, len(group), limit)]
 
 
 def episode_id(station: str, variable: str, family: str, start: float) -> str:

@@ -19,6 +19,7 @@ from detectors.base import Detector
 from detectors.zscore import guarded_sigma, guarded_sigma_one
 
 _BLOCK = 1024  # the running sums restart from the current S every _BLOCK values (aligned)
+_RESET = (0.0, 0.0)  # (S+, S-) after an alarm
 
 
 class Cusum(Detector):
@@ -55,51 +56,85 @@ class Cusum(Detector):
         c_up, c_down = seg[2] + seg[0], seg[3] + seg[1]
         return c_up - (seg[4] if seg[4] <= 0.0 else 0.0), c_down - (seg[5] if seg[5] <= 0.0 else 0.0)
 
-    def _continue(self, z: FloatArray) -> tuple[FloatArray, FloatArray, list[float]]:
-        """S+ and S- over z, continuing the current segment as if no alarm came; and its state after."""
-        seg = self._seg
-        steps_up = z - self.k
-        steps_down = -z - self.k
-        if seg is None:
-            s_up, s_down = self._start
-            raw_up, raw_down = np.cumsum(steps_up), np.cumsum(steps_down)
-            c_up, c_down = raw_up + s_up, raw_down + s_down
-            m_up, m_down = np.minimum.accumulate(c_up), np.minimum.accumulate(c_down)
-        else:
-            s_up, s_down = seg[0], seg[1]
-            raw_up = np.cumsum(np.concatenate(([seg[2]], steps_up)))[1:]
-            raw_down = np.cumsum(np.concatenate(([seg[3]], steps_down)))[1:]
-            c_up, c_down = raw_up + s_up, raw_down + s_down
-            m_up = np.minimum.accumulate(np.concatenate(([seg[4]], c_up)))[1:]
-            m_down = np.minimum.accumulate(np.concatenate(([seg[5]], c_down)))[1:]
-        up = c_up - np.minimum(m_up, 0.0)
-        down = c_down - np.minimum(m_down, 0.0)
-        state = [s_up, s_down, float(raw_up[-1]), float(raw_down[-1]), float(m_up[-1]), float(m_down[-1])]
-        return up, down, state
+    def _cusum(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(S+ and S- (2, n), alarm (n,)) over z.
 
-    def _cusum(self, z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        Segment by segment (each ends at an alarm or at a block's end), S+ and S- are computed over
+        the rest of the block as if no alarm came, in place in the output (a segment after an alarm
+        overwrites what followed it): the running sums of the steps (z - k, -z - k) from the
+        segment's start, each row summed and its running minimum taken in order, as for one side
+        alone."""
         n = z.size
-        up, down, alarm = np.empty(n), np.empty(n), np.zeros(n)
+        out, alarm = np.empty((2, n)), np.zeros(n)
+        steps = np.empty((2, n))
+        np.subtract(z, self.k, out=steps[0])
+        np.negative(z, out=steps[1])
+        steps[1] -= self.k
+        h = self.h
+        width = min(n, _BLOCK) + 1
+        raw_buf, min_buf, over_buf = np.empty((2, width)), np.empty((2, width)), np.empty((2, width), dtype=bool)
+        minimum, subtract, greater = np.minimum, np.subtract, np.greater
+        # A segment that starts after an alarm and alarms at its first value, computed for every
+        # position at once: S = c - min(c, 0) with c = step + 0 (a one-value segment's sum).
+        # Alarms come in runs (a shift fires again and again); such a run is passed in one go.
+        first = steps + 0.0
+        first -= minimum(first, 0.0)
+        single = (first > h).any(axis=0)
+        others = np.flatnonzero(~single)
         i = 0
         while i < n:
-            part = z[i : i + (_BLOCK - self._pos)]
-            u, d, state = self._continue(part)
-            over = np.flatnonzero((u > self.h) | (d > self.h))
-            stop = part.size if over.size == 0 else int(over[0]) + 1
-            up[i : i + stop] = u[:stop]
-            down[i : i + stop] = d[:stop]
-            if over.size:
-                alarm[i + stop - 1] = 1.0
-                self._seg, self._start = None, (0.0, 0.0)  # restart after an alarm
+            if self._seg is None and self._start is _RESET and single[i]:
+                j = int(others[np.searchsorted(others, i)]) if others.size and others[-1] > i else n
+                out[:, i:j] = first[:, i:j]
+                alarm[i:j] = 1.0
+                self._pos = (self._pos + j - i) % _BLOCK
+                i = j
+                continue
+            size = min(n - i, _BLOCK - self._pos)
+            part = steps[:, i : i + size]
+            ud = out[:, i : i + size]
+            seg = self._seg
+            if seg is None:
+                s_up, s_down = self._start
+                raw = raw_buf[:, :size]
+                part.cumsum(axis=1, out=raw)
+                np.add(raw, ((s_up,), (s_down,)), out=ud)
+                m = min_buf[:, :size]
+                minimum.accumulate(ud, axis=1, out=m)
             else:
-                self._seg = state
+                s_up, s_down = seg[0], seg[1]
+                # continued from the segment's running sums and minima: the same numbers as one pass
+                buf = raw_buf[:, : size + 1]
+                buf[0, 0], buf[1, 0] = seg[2], seg[3]
+                buf[:, 1:] = part
+                buf.cumsum(axis=1, out=buf)
+                raw = buf[:, 1:]
+                np.add(raw, ((s_up,), (s_down,)), out=ud)
+                mb = min_buf[:, : size + 1]
+                mb[0, 0], mb[1, 0] = seg[4], seg[5]
+                mb[:, 1:] = ud
+                minimum.accumulate(mb, axis=1, out=mb)
+                m = mb[:, 1:]
+            minimum(m, 0.0, out=m)
+            subtract(ud, m, out=ud)
+            over = over_buf[:, :size]
+            greater(ud, h, out=over)
+            hit = over.any(axis=0)
+            at = int(hit.argmax())
+            if hit[at]:
+                stop = at + 1
+                alarm[i + at] = 1.0
+                self._seg, self._start = None, _RESET  # restart after an alarm
+            else:
+                stop = size
+                self._seg = [s_up, s_down, float(raw[0, -1]), float(raw[1, -1]), float(m[0, -1]), float(m[1, -1])]
             self._pos += stop
             if self._pos == _BLOCK:
                 self._pos = 0
                 if self._seg is not None:
-                    self._start, self._seg = (float(u[stop - 1]), float(d[stop - 1])), None
+                    self._start, self._seg = (float(ud[0, stop - 1]), float(ud[1, stop - 1])), None
             i += stop
-        return up, down, alarm
+        return out, alarm
 
     def _push_z(self, z: float) -> tuple[float, float, float]:
         """One step of _cusum, in plain floats: (S+, S-, alarm)."""
@@ -138,10 +173,27 @@ class Cusum(Detector):
 
     def score_from(self, x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
                    floor: FloatArray | None = None) -> FloatArray:
-        z = warm_where(count, self.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
-        up, down, alarm = self._cusum(z)
-        self.detail = {"up": up, "down": down, "alarm": alarm, "mean": mean}
-        return np.maximum(up, down) / self.h
+        return Cusum.score_rows([self], x[None, :], count, mean[None, :], var[None, :],
+                                None if floor is None else floor[None, :])[0]
+
+    @staticmethod
+    def score_rows(group: list[Cusum], x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
+                   floor: FloatArray | None = None, z: FloatArray | None = None) -> FloatArray:
+        """`score_from` for several CUSUMs with the same k, h and min_periods: x, mean, var, floor
+        (len(group), n), count (n,). The z values are computed together (or given: a rolling
+        z-score's on the same window, floor and min_periods is the same number), each CUSUM's
+        recursion (with its own alarms) a row at a time."""
+        head = group[0]
+        if z is None:
+            z = warm_where(count, head.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
+        score = np.empty_like(z)
+        for v, det in enumerate(group):
+            ud, alarm = det._cusum(z[v])
+            up, down = ud
+            det.detail = {"up": up, "down": down, "alarm": alarm, "mean": mean[v]}
+            np.maximum(up, down, out=score[v])
+        score /= head.h
+        return score
 
     def _step_one(self, x: float, t: float | None) -> float:
         assert self._moments is not None

@@ -83,16 +83,26 @@ class VarianceBurst(Detector):
 
     def score_from(self, x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
                    floor: FloatArray | None = None) -> FloatArray:
+        return VarianceBurst.score_rows([self], x[None, :], count, mean[None, :], var[None, :],
+                                        None if floor is None else floor[None, :])[0]
+
+    @staticmethod
+    def score_rows(group: list[VarianceBurst], x: FloatArray, count: FloatArray, mean: FloatArray,
+                   var: FloatArray, floor: FloatArray | None = None) -> FloatArray:
+        """`score_from` for several detectors with the same ratio and min_periods and EWMAs in the same
+        phase, at once: x, mean, var, floor (len(group), n), count (n,)."""
+        head = group[0]
         dev = x - mean
-        short = self._short.step(np.where(count >= 1, dev * dev, 0.0))
+        short = Ewma.step_rows([det._short for det in group], np.where(count >= 1, dev * dev, 0.0))
         low = np.maximum(np.abs(mean) * 1e-6, 1e-9)
         if floor is not None:
             low = np.maximum(low, floor)
         low = low * low
         ratio = np.sqrt(short / np.maximum(var, low))
-        ratio = warm_where(count, self.min_periods, ratio)
-        self.detail = {"ratio": ratio}
-        return ratio / self.ratio
+        ratio = warm_where(count, head.min_periods, ratio)
+        for v, det in enumerate(group):
+            det.detail = {"ratio": ratio[v]}
+        return ratio / head.ratio
 
     def _step_one(self, x: float, t: float | None) -> float:
         assert self._long is not None
@@ -230,19 +240,27 @@ class Ensemble(Detector):
 
     def resolution(self, x: FloatArray) -> FloatArray:
         """The series' resolution before each value (see the class docstring)."""
-        n = x.size
-        if self._res0 != self._res0:
-            self._res0 = decimal_resolution(float(x[0]))
-        prev = np.empty(n)
-        prev[0] = self._prev
-        prev[1:] = x[:-1]
+        return Ensemble._resolution_rows([self], x[None, :])[0]
+
+    @staticmethod
+    def _resolution_rows(group: list[Ensemble], x: FloatArray) -> FloatArray:
+        size, n = x.shape
+        for v, ens in enumerate(group):
+            if ens._res0 != ens._res0:
+                ens._res0 = decimal_resolution(float(x[v, 0]))
+        prev = np.empty((size, n))
+        prev[:, 0] = [ens._prev for ens in group]
+        prev[:, 1:] = x[:, :-1]
         change = np.abs(x - prev)
         change[~(change > 0.0)] = np.inf  # no change, or no previous reading
-        smallest = np.minimum.accumulate(np.concatenate(([self._res], change)))
-        self._res = float(smallest[-1])
-        self._prev = float(x[-1])
-        before = smallest[:-1]
-        return np.where(before == np.inf, self._res0, before)
+        running = np.empty((size, n + 1))
+        running[:, 0] = [ens._res for ens in group]
+        running[:, 1:] = change
+        smallest = np.minimum.accumulate(running, axis=1)
+        for ens, res, last in zip(group, smallest[:, -1].tolist(), x[:, -1].tolist(), strict=True):
+            ens._res, ens._prev = res, last
+        before = smallest[:, :-1]
+        return np.where(before == np.inf, np.array([[ens._res0] for ens in group]), before)
 
     def residuals(self, x: FloatArray) -> FloatArray:
         """x_t minus the forecast made before x_t was seen.
@@ -252,48 +270,81 @@ class Ensemble(Detector):
         or falling series, so a daily swing leaves no bias in the residuals
         for the CUSUM to accumulate.
         """
-        s1 = self._smooth1.step(x)
-        s2 = self._smooth2.step(s1)
-        ahead = (2.0 * s1 - s2) + self._trend_gain * (s1 - s2)
+        return Ensemble._residual_rows([self], x[None, :])[0]
+
+    @staticmethod
+    def _residual_rows(group: list[Ensemble], x: FloatArray) -> FloatArray:
+        s1 = Ewma.step_rows([ens._smooth1 for ens in group], x)
+        s2 = Ewma.step_rows([ens._smooth2 for ens in group], s1)
+        ahead = (2.0 * s1 - s2) + group[0]._trend_gain * (s1 - s2)
         prev = np.empty_like(ahead)
-        prev[0] = x[0] if self._last_forecast is None else self._last_forecast
-        prev[1:] = ahead[:-1]
-        self._last_forecast = float(ahead[-1])
+        prev[:, 0] = [x[v, 0] if ens._last_forecast is None else ens._last_forecast for v, ens in enumerate(group)]
+        prev[:, 1:] = ahead[:, :-1]
+        for ens, last in zip(group, ahead[:, -1].tolist(), strict=True):
+            ens._last_forecast = last
         return x - prev
 
-    def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
+    def phase(self) -> tuple:
+        """What `step_rows` needs equal across the ensembles it steps together: the parameters and the
+        positions of the rolling windows and EWMAs (the same when the series read as many values)."""
+        return (self.params, self.spike.z, self.level.z, self.shift.k, self.shift.h, self.drift.L, self.burst.ratio,
+                self._short.phase(), self._long.phase(), self._values.phase(), self._smooth1.phase(),
+                self._smooth2.phase(), self.drift._ewma.phase(), self.burst._short.phase())
+
+    def _step(self, x: FloatArray, t: FloatArray | None, seasonal: FloatArray | None = None) -> FloatArray:
+        """`seasonal`: the daily profile's offsets for these values when they were already computed
+        (`detectors.seasonal.step_profiles`, with the station's other series), else the profile steps here."""
         if x.size == 0:
             self.detail = {}
             return np.zeros(0)
-        floor = self.resolution(x)
+        return Ensemble.step_rows([self], x[None, :], t, None if seasonal is None else seasonal[None, :])[0]
+
+    @staticmethod
+    def step_rows(group: list[Ensemble], x: FloatArray, t: FloatArray | None,
+                  seasonal: FloatArray | None = None) -> FloatArray:
+        """The combined raw score of several series read at the same times, at once: x (len(group), n)
+        of usable values, ensembles of the same `phase`; `seasonal` (len(group), n): their daily
+        profiles' offsets when already computed. Each row is what its ensemble's own step gives (the
+        same operations on the same operands), and each ensemble gets its own detail."""
+        size, n = x.shape
+        head = group[0]
+        floor = Ensemble._resolution_rows(group, x)
         floor *= 0.5
         if t is None:
-            offset: FloatArray = np.zeros(x.size)
+            offset: FloatArray = np.zeros((size, n))
             y = x
         else:
-            offset = self.seasonal.step(x, t)
+            offset = np.stack([ens.seasonal.step(x[v], t) for v, ens in enumerate(group)]) if seasonal is None \
+                else seasonal
             y = x - offset
-        resid = self.residuals(y)
-        short = self._short.step(resid)
-        long = self._long.step(resid)
+        resid = Ensemble._residual_rows(group, y)
+        short = RollingMoments.step_rows([ens._short for ens in group], resid)
+        long = RollingMoments.step_rows([ens._long for ens in group], resid)
+        spike, z = RollingZScore.score_rows([ens.spike for ens in group], resid, *short, floor=floor)
+        # The CUSUM standardises the same residuals on the same window: the spike view's z, when it
+        # warms up as soon (the same min_periods), is its input to the number.
+        shift_z = z if head.shift.min_periods == head.spike.min_periods else None
         parts = (
-            self.spike.score_from(resid, *short, floor=floor),
-            self.shift.score_from(resid, *short, floor=floor),
-            self.level.score_from(y, *self._values.step(y), floor=floor),
-            self.drift.score_from(resid, *long, floor=floor),
-            self.burst.score_from(resid, *long, floor=floor),
-            self.stuck._step(x, t),
+            spike,
+            Cusum.score_rows([ens.shift for ens in group], resid, *short, floor=floor, z=shift_z),
+            RollingZScore.score_rows([ens.level for ens in group], y,
+                                     *RollingMoments.step_rows([ens._values for ens in group], y), floor=floor)[0],
+            EwmaChart.score_rows([ens.drift for ens in group], resid, *long, floor=floor),
+            VarianceBurst.score_rows([ens.burst for ens in group], resid, *long, floor=floor),
+            np.stack([ens.stuck._step(x[v], t) for v, ens in enumerate(group)]),
         )
-        weighted = [part * w for part, w in zip(parts, self._weights_l, strict=True)]
+        weighted = [part * w for part, w in zip(parts, head._weights_l, strict=True)]
         # The first of equal maxima, as the one-value path picks it (argmax over a stacked
         # array walks memory across rows and cost more than all of this).
         combined = weighted[0]
-        best = np.zeros(x.size)
+        best = np.zeros((size, n))
         for i in range(1, len(weighted)):
             higher = weighted[i] > combined
             combined = np.where(higher, weighted[i], combined)
             best[higher] = float(i)
-        self._set_detail(weighted, best, combined, x - resid, resid, offset)
+        forecast = x - resid
+        for v, ens in enumerate(group):
+            ens._set_detail([part[v] for part in weighted], best[v], combined[v], forecast[v], resid[v], offset[v])
         return combined
 
     def _set_detail(self, weighted: list, best: Any, combined: Any, forecast: Any, resid: Any,

@@ -43,11 +43,22 @@ class EwmaChart(Detector):
 
     def score_from(self, x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
                    floor: FloatArray | None = None) -> FloatArray:
-        smooth = self._ewma.step(x)
-        sigma = guarded_sigma(mean, var, floor=floor) * self._width
-        stat = warm_where(count, self.min_periods, (smooth - mean) / sigma)
-        self.detail = {"ewma": smooth, "mean": mean, "limit": sigma * self.L, "stat": stat}
-        return np.abs(stat) / self.L
+        return EwmaChart.score_rows([self], x[None, :], count, mean[None, :], var[None, :],
+                                    None if floor is None else floor[None, :])[0]
+
+    @staticmethod
+    def score_rows(group: list[EwmaChart], x: FloatArray, count: FloatArray, mean: FloatArray, var: FloatArray,
+                   floor: FloatArray | None = None) -> FloatArray:
+        """`score_from` for several charts with the same lambda, L and min_periods and EWMAs in the same
+        phase, at once: x, mean, var, floor (len(group), n), count (n,)."""
+        head = group[0]
+        smooth = Ewma.step_rows([det._ewma for det in group], x)
+        sigma = guarded_sigma(mean, var, floor=floor) * head._width
+        stat = warm_where(count, head.min_periods, (smooth - mean) / sigma)
+        limit = sigma * head.L
+        for v, det in enumerate(group):
+            det.detail = {"ewma": smooth[v], "mean": mean[v], "limit": limit[v], "stat": stat[v]}
+        return np.abs(stat) / head.L
 
     def _step_one(self, x: float, t: float | None) -> float:
         assert self._moments is not None

@@ -38,8 +38,10 @@ RIDGE = 1e-3  # relative regularisation of the covariance diagonal
 
 
 def _block_sums(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sum of rows, sum of outer products) of one block: the same call, on the same shape, in both paths."""
-    return np.add.reduce(rows, axis=0), np.add.reduce(rows[:, :, None] * rows[:, None, :], axis=0)
+    """(sum of rows, sum of outer products) of one block (BLOCK, p), or of each of a stack of blocks
+    (blocks, BLOCK, p): the rows added in order, the same numbers either way."""
+    axis = rows.ndim - 2
+    return np.add.reduce(rows, axis=axis), np.add.reduce(rows[..., :, None] * rows[..., None, :], axis=axis)
 
 
 class RelationModel:
@@ -65,30 +67,40 @@ class RelationModel:
 
     def _update(self) -> None:
         s1, s2 = _block_sums(self._buf)
+        self._learn(s1, s2)
+        self._k = 0
+        if self._blocks >= WARM_BLOCKS:
+            self._model = self._models(self._s1[None], self._s2[None], np.array([self._w]))[0]
+
+    def _learn(self, s1: np.ndarray, s2: np.ndarray) -> None:
+        """Fold one block's sums into the decayed ones."""
         self._s1 = self._s1 * DECAY + s1
         self._s2 = self._s2 * DECAY + s2
         self._w = self._w * DECAY + BLOCK
         self._blocks += 1
-        self._k = 0
         self._lists = None
-        if self._blocks < WARM_BLOCKS:
-            return
-        mean = self._s1 / self._w
-        cov = self._s2 / self._w - mean[:, None] * mean[None, :]
-        diag = np.diag(cov).copy()
+
+    def _models(self, s1: np.ndarray, s2: np.ndarray, w: np.ndarray) -> list[tuple | None]:
+        """The model after each of a stack of decayed sums (m, p), (m, p, p), (m,): element by element
+        what one block's update computes, with the inverses taken together (LAPACK per matrix)."""
+        mean = s1 / w[:, None]
+        cov = s2 / w[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        diag = np.diagonal(cov, axis1=1, axis2=2).copy()
         scale = np.maximum(diag, 1e-12)
-        cov[np.diag_indices_from(cov)] = diag + RIDGE * scale + 1e-12
+        p = diag.shape[1]
+        cov[:, np.arange(p), np.arange(p)] = diag + RIDGE * scale + 1e-12
         try:
-            q = np.linalg.inv(cov)
+            qs = np.linalg.inv(cov)
         except np.linalg.LinAlgError:
-            self._model = None
-            return
-        qd = np.diag(q).copy()
-        if not np.all(qd > 0.0):
-            self._model = None
-            return
+            if len(cov) == 1:
+                return [None]
+            return [self._models(s1[i : i + 1], s2[i : i + 1], w[i : i + 1])[0] for i in range(len(cov))]
+        qd = np.diagonal(qs, axis1=1, axis2=2).copy()
+        good = np.all(qd > 0.0, axis=1)
+        roots = np.sqrt(np.where(good[:, None], qd, 1.0))
         assert self._ref is not None
-        self._model = (mean + self._ref, q, np.sqrt(qd))
+        means = mean + self._ref
+        return [(means[i], qs[i], roots[i]) if good[i] else None for i in range(len(cov))]
 
     def step(self, rows: np.ndarray) -> tuple[FloatArray, np.ndarray, FloatArray]:
         """Scores each complete row with the model of its block, learning from each block as it completes."""
@@ -97,50 +109,80 @@ class RelationModel:
             return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
         if self._ref is None:
             self._ref = rows[0].copy()
-        # The blocks only need the rows: learn first, noting which model scores which rows.
-        models: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
-        which = np.empty(n, dtype=np.int64)
-        i = 0
-        while i < n:
-            take = min(n - i, BLOCK - self._k)
-            models.append(self._model)
-            which[i : i + take] = len(models) - 1
-            self._buf[self._k : self._k + take] = rows[i : i + take] - self._ref
-            self._k += take
-            if self._k == BLOCK:
-                self._update()
-            i += take
+        spans = self._learn_rows(rows)
         score = np.zeros(n)
         blame = np.zeros(n, dtype=np.int64)
         predicted = np.full(n, np.nan)
-        live = [m for m in models if m is not None]
+        live = [(a, b, m) for a, b, m in spans if m is not None]
         if not live:
             return score, blame, predicted
-        index = {id(m): k for k, m in enumerate(live)}
-        slot = np.array([index[id(m)] if m is not None else -1 for m in models])[which]
-        on = slot >= 0
-        if not on.all():
-            rows, slot = rows[on], slot[on]
-        mean = np.stack([m[0] for m in live])[slot]
-        q = np.stack([m[1] for m in live])[slot]
-        root = np.stack([m[2] for m in live])[slot]
-        d = rows - mean
-        best = np.zeros(slot.size)
-        who = np.zeros(slot.size, dtype=np.int64)
-        resid = np.zeros(slot.size)
-        for j in range(p):
-            acc = q[:, j, 0] * d[:, 0]
-            for k in range(1, p):
-                acc = acc + q[:, j, k] * d[:, k]
-            zj = np.abs(acc / root[:, j])
-            higher = zj > best
-            best = np.where(higher, zj, best)
-            who = np.where(higher, j, who)
-            resid = np.where(higher, acc / q[:, j, j], resid)
+        counts = [b - a for a, b, _ in live]
+        every = sum(counts) == n
+        on = slice(None) if every else np.concatenate([np.arange(a, b) for a, b, _ in live])
+        part = rows if every else rows[on]
+        size = part.shape[0]
+        # Per row its block's model, laid out (k, j, row) so that every operand below is contiguous;
+        # each number is still the same product or sum as q[j, k] * d[k], in the same order.
+        mean = np.repeat(np.stack([m[0] for _, _, m in live]), counts, axis=0)
+        q = np.repeat(np.stack([m[1] for _, _, m in live]).transpose(2, 1, 0), counts, axis=2)
+        root = np.repeat(np.stack([m[2] for _, _, m in live]).T, counts, axis=1)
+        qjj = np.repeat(np.stack([np.diagonal(m[1]) for _, _, m in live]).T, counts, axis=1)
+        d = np.ascontiguousarray((part - mean).T)
+        acc = q[0] * d[0]
+        term = np.empty_like(acc)
+        for k in range(1, p):
+            np.multiply(q[k], d[k], out=term)
+            acc += term
+        z = np.abs(acc / root)
+        # The first variable with the largest |z|, as a running `>` picks it (NaN and 0 never win).
+        z[~(z > 0.0)] = 0.0
+        who = np.argmax(z, axis=0)
+        cols = np.arange(size)
+        best = z[who, cols]
+        resid = np.where(best > 0.0, acc[who, cols] / qjj[who, cols], 0.0)
         score[on] = best / self.z
         blame[on] = who
-        predicted[on] = rows[np.arange(slot.size), who] - resid
+        predicted[on] = part[cols, who] - resid
         return score, blame, predicted
+
+    def _learn_rows(self, rows: np.ndarray) -> list[tuple[int, int, tuple | None]]:
+        """Learn from the rows block by block; [(start, end, model)]: the model that scores each span.
+        The blocks completed in this call are summed and modelled together."""
+        n, p = rows.shape
+        assert self._ref is not None
+        spans: list[tuple[int, int, tuple | None]] = []
+        i = 0
+        if self._k:  # finish the block under way
+            take = min(n, BLOCK - self._k)
+            spans.append((0, take, self._model))
+            self._buf[self._k : self._k + take] = rows[:take] - self._ref
+            self._k += take
+            if self._k == BLOCK:
+                self._update()
+            i = take
+        full = (n - i) // BLOCK
+        if full:
+            blocks = (rows[i : i + full * BLOCK] - self._ref).reshape(full, BLOCK, p)
+            # a few blocks' products at a time: the same sums, in smaller temporaries
+            sums = [_block_sums(blocks[b : b + 8]) for b in range(0, full, 8)]
+            s1 = np.concatenate([one for one, _ in sums])
+            s2 = np.concatenate([two for _, two in sums])
+            states1, states2, weights = np.empty((full, p)), np.empty((full, p, p)), np.empty(full)
+            for b in range(full):
+                self._learn(s1[b], s2[b])
+                states1[b], states2[b], weights[b] = self._s1, self._s2, self._w
+            models = self._models(states1, states2, weights) if self._blocks >= WARM_BLOCKS else [None] * full
+            if self._blocks - full < WARM_BLOCKS:  # blocks learned before the view scores
+                models = [m if self._blocks - full + b + 1 >= WARM_BLOCKS else None for b, m in enumerate(models)]
+            for b in range(full):
+                spans.append((i, i + BLOCK, self._model))
+                self._model = models[b]
+                i += BLOCK
+        if i < n:
+            spans.append((i, n, self._model))
+            self._buf[: n - i] = rows[i:] - self._ref
+            self._k = n - i
+        return spans
 
     def push(self, row: list[float]) -> tuple[float, int, float]:
         """step() for one complete row, in plain floats: the same operations in the same order."""

@@ -44,21 +44,59 @@ def _best_of_spans(v: FloatArray, longest: int, better: np.ufunc) -> tuple[list[
     return pos, val
 
 
+#: windows of up to this many readings are searched a position at a time (hourly data, a few
+#: hours): fewer passes than the sparse table's levels and gathers
+NARROW = 8
+
+
+def _narrow_extremes(v: FloatArray, idx: np.ndarray, length: np.ndarray, longest: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per i, the position of the first highest and of the first lowest of v[idx_i - length_i : idx_i]
+    (idx_i where the window is empty): its positions visited in order, a later one taken only when
+    strictly beyond."""
+    hi_pos = idx - length
+    hi_val = v[hi_pos]
+    lo_pos, lo_val = hi_pos.copy(), hi_val.copy()
+    for d in range(longest - 1, 0, -1):
+        pos = idx - d
+        inside = length > d  # later than the window's first position, before idx
+        cand = v[np.maximum(pos, 0)]
+        up = inside & (cand > hi_val)
+        hi_pos = np.where(up, pos, hi_pos)
+        hi_val = np.where(up, cand, hi_val)
+        down = inside & (cand < lo_val)
+        lo_pos = np.where(down, pos, lo_pos)
+        lo_val = np.where(down, cand, lo_val)
+    return hi_pos, lo_pos
+
+
 def window_extremes(
-    t: FloatArray, v: FloatArray, first: np.ndarray, idx: np.ndarray
+    t: FloatArray, v: FloatArray, first: np.ndarray, idx: np.ndarray, narrow: int = NARROW
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """For each i: how far v[idx_i] lies below the highest and above the lowest of
     v[first_i : idx_i], and how long before idx_i that extreme was (fall, fall_dt, rise, rise_dt);
-    zeros where the window is empty.
+    zeros where the window is empty. The extreme is the first of equal ones.
 
     Each window is two overlapping power-of-two spans of a sparse table, so the cost
-    is n log(width), not n * width: a 3 h window of 1-min data is 180 wide.
+    is n log(width), not n * width: a 3 h window of 1-min data is 180 wide. Windows of at most
+    `narrow` readings are searched a position at a time instead (the same extremes).
     """
     n = idx.size
     fall, fall_dt, rise, rise_dt = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     length = idx - first
     longest = int(length.max(initial=0))
     if longest == 0:
+        return fall, fall_dt, rise, rise_dt
+    if longest <= narrow:
+        hi_all, lo_all = _narrow_extremes(v, idx, length, longest)
+        rows = np.flatnonzero(length > 0)
+        end = idx[rows]
+        best_hi, best_lo = hi_all[rows], lo_all[rows]
+        now = v[end]
+        fall[rows] = v[best_hi] - now
+        rise[rows] = now - v[best_lo]
+        fall_dt[rows] = t[end] - t[best_hi]
+        rise_dt[rows] = t[end] - t[best_lo]
         return fall, fall_dt, rise, rise_dt
     hi_pos, hi_val = _best_of_spans(v, longest, np.greater_equal)
     lo_pos, lo_val = _best_of_spans(v, longest, np.less_equal)

@@ -114,88 +114,9 @@ class DailyProfile:
             shape += alpha * miss
             self._days[kind] += 1
 
-    def _learn_days(self, sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray, day_list: list[int],
-                    last: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Whole days of a batch, (days, SLOTS) arrays: for each, the offset inputs it is scored with
-        (the profile row, weight and hold then), folding in every day but the last.
-
-        The same arithmetic as `_fold` a day at a time (each operation on the same operands, the
-        reductions over one day's 48 slots), with what does not depend on the profile (means, day
-        means, the deviations and their sum of squares) computed for all days at once; only the
-        profile's own recurrence runs a day at a time. `last[j]` is day j's last slot: the offset
-        given out there becomes the hold when the day ends."""
-        assert self._profile is not None
-        m = len(day_list)
-        seen = counts > 0
-        slots = np.count_nonzero(seen, axis=1).tolist()
-        means = sums / np.where(seen, counts, 1.0)
-        day_means = (means.sum(axis=1)).tolist()
-        rows = np.empty((m, SLOTS))
-        weights = np.empty(m)
-        holds = np.empty(m)
-        refs = [0.0] * m
-        kinds = [day_type(d) for d in day_list]
-        learn = [slots[j] >= MIN_SLOTS for j in range(m)]
-        # The weekday level and each day's reference: a scalar recurrence, as _learn runs it.
-        level = self._level
-        for j in range(m - 1):
-            if learn[j]:
-                day_mean = day_means[j] / slots[j]
-                if kinds[j] == 0:
-                    refs[j] = day_mean
-                    level = level + ALPHA * (day_mean - level) if level == level else day_mean
-                else:
-                    refs[j] = day_mean if level != level else level
-        dev = (means - np.array(refs)[:, None]) * seen
-        ss = np.add.reduce(dev * dev, axis=1).tolist()
-        for j in range(m):
-            kind = kinds[j]
-            w = self._weight[kind]
-            shape = self._profile[kind]
-            rows[j] = shape
-            weights[j] = w
-            holds[j] = self._hold
-            self._last = w * float(shape[last[j]]) + (1.0 - w) * self._hold
-            if j == m - 1:
-                break
-            self._day = day_list[j]
-            self._hold = self._last
-            if not learn[j]:
-                continue
-            miss = (dev[j] - shape) * seen[j]
-            if self._days[kind]:
-                sse = float(np.add.reduce(miss * miss))
-                r2 = 1.0 - sse / ss[j] if ss[j] > 0.0 else 0.0
-                self._r2[kind] += R2_LAG * (r2 - self._r2[kind])
-            else:
-                self._sum, self._sumsq, self._count = sums[j], sumsqs[j], counts[j]
-                self._r2[kind] = self._first_r2(seen[j])
-            w = (self._r2[kind] - R2_OFF) / (R2_FULL - R2_OFF)
-            self._weight[kind] = 0.0 if w < 0.0 else (1.0 if w > 1.0 else w)
-            alpha = 1.0 / (self._days[kind] + 1) if self._days[kind] < 4 else ALPHA
-            shape += alpha * miss
-            self._days[kind] += 1
-        self._level = level
-        self._day = day_list[-1]
-        self._sum, self._sumsq, self._count = sums[-1].copy(), sumsqs[-1].copy(), counts[-1].copy()
-        return rows, weights, holds, np.asarray(last)
-
     def _first_r2(self, seen: np.ndarray) -> float:
-        """The first day of a type has no earlier profile to test: the share of its variance between
-        half hours, adjusted for the within-half-hour noise (0 without readings to measure it)."""
         assert self._sum is not None and self._sumsq is not None and self._count is not None
-        n_k, s_k, q_k = self._count[seen], self._sum[seen], self._sumsq[seen]
-        n, slots = float(n_k.sum()), int(n_k.size)
-        if n - slots < slots:
-            return 0.0
-        means = s_k / n_k
-        grand = float(s_k.sum()) / n
-        between = float(np.sum(n_k * (means - grand) ** 2))
-        within = float(np.sum(np.maximum(q_k - s_k * means, 0.0)))
-        total = between + within
-        if total <= 0.0:
-            return 0.0
-        return (between - (slots - 1) * within / (n - slots)) / total
+        return _first_r2(self._sum, self._sumsq, self._count, seen)
 
     def step(self, x: FloatArray, t: FloatArray) -> FloatArray:
         """The offset for each (value, time); an unusable reading (a NaN or absurd value or time, see
@@ -213,55 +134,13 @@ class DailyProfile:
             skip = ~mask & (last >= 0)
             out[skip] = out[last[skip]]
             return out
-        if self._sum is None:
-            self._alloc()
-        assert self._sum is not None and self._count is not None and self._profile is not None
-        days = np.floor(t / 86400.0)
-        # A clock that steps back stays in the current day.
-        days = np.maximum.accumulate(np.maximum(days, -np.inf if self._day is None else self._day))
-        slots = np.minimum(((t - days * 86400.0) / _SLOT_SECONDS).astype(np.int64), SLOTS - 1)
-        slots = np.maximum(slots, 0)
-        out = np.empty(n)
-        cuts = np.flatnonzero(np.diff(days)) + 1
-        # The first day may continue the one being accumulated; each later day starts from zeros.
-        first = int(cuts[0]) if len(cuts) else n
-        day = int(days[0])
-        if self._day is None:
-            self._day = day
-        elif day != self._day:
-            self._fold()
-            self._day = day
-        kind = day_type(day)
-        k = slots[:first]
-        w = self._weight[kind]
-        out[:first] = w * self._profile[kind][k] + (1.0 - w) * self._hold
-        part = x[:first]
-        if self._count.any():
-            np.add.at(self._sum, k, part)  # sequential, as one value at a time adds them
-            np.add.at(self._sumsq, k, part * part)
-        else:  # a fresh day: bincount adds in the same order, from the same zeros, faster
-            self._sum[:] = np.bincount(k, part, SLOTS)
-            self._sumsq[:] = np.bincount(k, part * part, SLOTS)
-        self._count += np.bincount(k, minlength=SLOTS)
-        self._last = float(out[first - 1])
-        if first == n:
-            return out
-        # The later days at once: per-day slot sums by one bincount (each bin adds its values in
-        # order from zero, as a fresh day's bincount does), then the days folded in turn.
-        m = len(cuts)
-        ends = np.append(cuts[1:], n)
-        day_of = np.repeat(np.arange(m), ends - cuts)
-        key = day_of * SLOTS + slots[first:]
-        rest = x[first:]
-        sums = np.bincount(key, rest, m * SLOTS).reshape(m, SLOTS)
-        sumsqs = np.bincount(key, rest * rest, m * SLOTS).reshape(m, SLOTS)
-        counts = np.bincount(key, minlength=m * SLOTS).reshape(m, SLOTS).astype(np.float64)
-        self._fold()
-        rows, weights, holds, _ = self._learn_days(sums, sumsqs, counts, days[cuts].astype(np.int64).tolist(),
-                                                   slots[ends - 1].tolist())
-        w_row = weights[day_of]
-        out[first:] = w_row * rows[day_of, slots[first:]] + (1.0 - w_row) * holds[day_of]
-        return out
+        return step_profiles([self], x[None, :], t)[0]
+
+    @property
+    def day(self) -> int | None:
+        """The UTC day being accumulated (None before the first reading): profiles on the same day
+        step together (`step_profiles`)."""
+        return self._day
 
     def push(self, x: float, t: float) -> float:
         if not usable(x, t):  # as in step(): the latest offset, nothing learned
@@ -289,3 +168,208 @@ class DailyProfile:
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self._sum, self._sumsq, self._count, self._profile) if a is not None)
+
+
+def _first_r2(total: np.ndarray, sumsq: np.ndarray, count: np.ndarray, seen: np.ndarray) -> float:
+    """The first day of a type has no earlier profile to test: the share of its variance between
+    half hours, adjusted for the within-half-hour noise (0 without readings to measure it)."""
+    n_k, s_k, q_k = count[seen], total[seen], sumsq[seen]
+    n, slots = float(n_k.sum()), int(n_k.size)
+    if n - slots < slots:
+        return 0.0
+    means = s_k / n_k
+    grand = float(s_k.sum()) / n
+    between = float(np.sum(n_k * (means - grand) ** 2))
+    within = float(np.sum(np.maximum(q_k - s_k * means, 0.0)))
+    total_var = between + within
+    if total_var <= 0.0:
+        return 0.0
+    return (between - (slots - 1) * within / (n - slots)) / total_var
+
+
+def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) -> np.ndarray:
+    """`DailyProfile.step` for several series read at the same times, at once: x is (series, n), every
+    value and time usable (`detectors._blocks.usable`), the profiles on the same `day`. Returns the
+    offsets, (series, n): each row what its profile's own step gives, by the same operations on the
+    same operands; what depends on the times alone (days, half hours, counts) is computed once."""
+    size, n = x.shape
+    for p in profiles:
+        if p._sum is None:
+            p._alloc()
+    current = profiles[0]._day
+    days = np.floor(t / 86400.0)
+    # A clock that steps back stays in the current day.
+    days = np.maximum.accumulate(np.maximum(days, -np.inf if current is None else current))
+    slots = np.minimum(((t - days * 86400.0) / _SLOT_SECONDS).astype(np.int64), SLOTS - 1)
+    slots = np.maximum(slots, 0)
+    out = np.empty((size, n))
+    cuts = np.flatnonzero(np.diff(days)) + 1
+    # The first day may continue the one being accumulated; each later day starts from zeros.
+    first = int(cuts[0]) if len(cuts) else n
+    day = int(days[0])
+    kind = day_type(day)
+    k = slots[:first]
+    added = np.bincount(k, minlength=SLOTS)
+    for v, p in enumerate(profiles):
+        assert p._sum is not None and p._sumsq is not None and p._count is not None and p._profile is not None
+        if p._day is None:
+            p._day = day
+        elif day != p._day:
+            p._fold()
+            p._day = day
+        w = p._weight[kind]
+        row = out[v, :first]
+        row[:] = w * p._profile[kind][k] + (1.0 - w) * p._hold
+        part = x[v, :first]
+        if p._count.any():
+            np.add.at(p._sum, k, part)  # sequential, as one value at a time adds them
+            np.add.at(p._sumsq, k, part * part)
+        else:  # a fresh day: bincount adds in the same order, from the same zeros, faster
+            p._sum[:] = np.bincount(k, part, SLOTS)
+            p._sumsq[:] = np.bincount(k, part * part, SLOTS)
+        p._count += added
+        p._last = float(row[-1])
+    if first == n:
+        return out
+    # The later days at once: per-day slot sums by one bincount (each bin adds its values in
+    # order from zero, as a fresh day's bincount does; a bin holds one series' values), then the
+    # days folded in turn.
+    m = len(cuts)
+    ends = np.append(cuts[1:], n)
+    day_of = np.repeat(np.arange(m), ends - cuts)
+    later = slots[first:]
+    key = day_of * SLOTS + later
+    counts = np.bincount(key, minlength=m * SLOTS).reshape(m, SLOTS).astype(np.float64)
+    rest = x[:, first:]
+    if size == 1:
+        where = key[None, :]
+        sums = np.bincount(key, rest[0], m * SLOTS).reshape(m, 1, SLOTS)
+        sumsqs = np.bincount(key, rest[0] * rest[0], m * SLOTS).reshape(m, 1, SLOTS)
+    else:  # day-major, then series: bin (day, series, slot)
+        where = (day_of * (size * SLOTS) + later) + (np.arange(size) * SLOTS)[:, None]
+        sums = np.bincount(where.ravel(), rest.ravel(), m * size * SLOTS).reshape(m, size, SLOTS)
+        sumsqs = np.bincount(where.ravel(), (rest * rest).ravel(), m * size * SLOTS).reshape(m, size, SLOTS)
+    for p in profiles:
+        p._fold()
+    rows, weights, holds = _learn_days(profiles, sums, sumsqs, counts, days[cuts].astype(np.int64).tolist(),
+                                       slots[ends - 1].tolist())
+    # each value's profile row, weight and hold: those of its day (and series)
+    w_row = weights[:, day_of]
+    out[:, first:] = w_row * np.take(rows, where) + (1.0 - w_row) * holds[:, day_of]
+    return out
+
+
+def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray,
+                day_list: list[int], last: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole days of a batch for several profiles: sums and sums of squares (days, series, SLOTS),
+    counts (days, SLOTS). For each day and series, the offset inputs it is scored with (the profile
+    row (days, series, SLOTS), the weight and hold (series, days)), folding in every day but the last.
+
+    The same arithmetic as `DailyProfile._fold` a day at a time (each operation on the same
+    operands, the reductions over one day's 48 slots), in three passes: the scalar recurrences
+    that do not depend on the profile (the weekday level, each day's reference, the days learned per
+    type and their weight alpha); the profiles' own recurrence, the only one on arrays, a day at a
+    time for every series at once; then, from the rows they went through, each day's misfit and the
+    R^2 and weight recurrences. `last[j]` is day j's last slot: the offset given out there becomes
+    the hold when the day ends."""
+    m, size = len(day_list), len(profiles)
+    seen = counts > 0
+    slots = np.count_nonzero(seen, axis=1).tolist()
+    means = sums / np.where(seen, counts, 1.0)[:, None, :]
+    day_means = means.sum(axis=2).T.tolist()
+    kinds = [day_type(d) for d in day_list]
+    learned = [j < m - 1 and slots[j] >= MIN_SLOTS for j in range(m)]
+    folded = [j for j in range(m) if learned[j]]
+    # The days folded in per type and each one's alpha: the same for series that folded as many
+    # days before (the usual case in a group), so worked out once per count.
+    schedules: dict[tuple[int, int], tuple[list[float], list[bool], list[int]]] = {}
+    refs = [[0.0] * size for _ in range(m)]
+    alphas = [[0.0] * size for _ in range(m)]
+    firsts: list[list[bool]] = []
+    for v, p in enumerate(profiles):
+        key = (p._days[0], p._days[1])
+        plan = schedules.get(key)
+        if plan is None:
+            done = list(key)
+            alpha_v, first_v = [0.0] * m, [False] * m
+            for j in folded:
+                kind = kinds[j]
+                first_v[j] = done[kind] == 0
+                alpha_v[j] = 1.0 / (done[kind] + 1) if done[kind] < 4 else ALPHA
+                done[kind] += 1
+            plan = schedules[key] = (alpha_v, first_v, done)
+        alpha_v, first_v, done = plan
+        p._days = list(done)
+        firsts.append(first_v)
+        # The weekday level and each day's reference: as _learn runs them.
+        level = p._level
+        means_v = day_means[v]
+        for j in folded:
+            day_mean = means_v[j] / slots[j]
+            if kinds[j] == 0:
+                refs[j][v] = day_mean
+                level = level + ALPHA * (day_mean - level) if level == level else day_mean
+            else:
+                refs[j][v] = day_mean if level != level else level
+            alphas[j][v] = alpha_v[j]
+        p._level = level
+    refs_a = np.array(refs)
+    alphas_a = np.array(alphas)[:, :, None]
+    seen_rows = seen[:, None, :]
+    dev = np.subtract(means, refs_a[:, :, None], out=means)  # in place: these are days x series x 48
+    dev *= seen_rows
+    # The profiles' recurrence: row j is the shape day j is scored with (and learned against).
+    # _fold's `shape += alpha * ((dev - shape) * seen)` as `shape += (dev - shape) * (seen * alpha)`:
+    # seen is 0 or 1, so each product is the same number (a 0 where not seen, and adding a zero
+    # leaves a shape unchanged: it is never -0.0); a day not folded in has alpha 0.
+    gain = seen_rows * alphas_a
+    rows = np.empty((m, size, SLOTS))
+    misses = np.empty((m, size, SLOTS))  # dev - shape, before `* seen`
+    shapes = np.stack([p._profile for p in profiles], axis=1)  # type: ignore[misc]
+    by_kind = (shapes[0], shapes[1])
+    step = np.empty((size, SLOTS))
+    copy, subtract, multiply, add = np.copyto, np.subtract, np.multiply, np.add
+    for dev_j, gain_j, row, miss, kind in zip(dev, gain, rows, misses, kinds, strict=True):
+        shape = by_kind[kind]
+        copy(row, shape)
+        subtract(dev_j, shape, out=miss)
+        multiply(miss, gain_j, out=step)
+        add(shape, step, out=shape)
+    misses *= seen_rows
+    square = np.multiply(misses, misses, out=gain)  # gain is spent: its room holds the squares
+    sse = np.add.reduce(square, axis=2).T.tolist()
+    np.multiply(dev, dev, out=square)
+    ss = np.add.reduce(square, axis=2).T.tolist()
+    at_last = rows[np.arange(m), :, last].T.tolist()
+    weights = np.empty((size, m))
+    holds = np.empty((size, m))
+    span = R2_FULL - R2_OFF
+    for v, p in enumerate(profiles):
+        assert p._profile is not None
+        p._profile[...] = shapes[:, v]
+        weight, r2s, first = p._weight, p._r2, firsts[v]
+        w_v: list[float] = []
+        h_v: list[float] = []
+        hold = p._hold
+        for j, (kind, at, folds, sse_j, ss_j) in enumerate(zip(kinds, at_last[v], learned, sse[v], ss[v],
+                                                               strict=True)):
+            w = weight[kind]
+            w_v.append(w)
+            h_v.append(hold)
+            hold = w * at + (1.0 - w) * hold
+            if not folds:
+                continue
+            if first[j]:
+                r2 = r2s[kind] = _first_r2(sums[j, v], sumsqs[j, v], counts[j], seen[j])
+            else:
+                fit = 1.0 - sse_j / ss_j if ss_j > 0.0 else 0.0
+                r2 = r2s[kind] = r2s[kind] + R2_LAG * (fit - r2s[kind])
+            w = (r2 - R2_OFF) / span
+            weight[kind] = 0.0 if w < 0.0 else (1.0 if w > 1.0 else w)
+        weights[v] = w_v
+        holds[v] = h_v
+        p._last = hold
+        p._hold = h_v[-1]
+        p._day = day_list[-1]
+        p._sum, p._sumsq, p._count = sums[-1, v].copy(), sumsqs[-1, v].copy(), counts[-1].copy()
+    return rows, weights, holds

@@ -58,12 +58,25 @@ class SeriesModel(Detector):
         self.raw.set_params(**params)
 
     def _step(self, x: FloatArray, t: FloatArray | None) -> FloatArray:
-        raw = self.raw._step(x, t)
-        surprise = self.calibrator.step(np.nan_to_num(raw, nan=0.0, posinf=1e6))
-        score, flags, marks = self.episodes.step(surprise, np.full(x.size, np.nan) if t is None else t)
-        self.marks = marks
-        self.detail = {"raw": raw, "surprise": surprise, "flags": flags}
-        return score
+        return self._calibrate(self.raw._step(x, t), x, t)
+
+    def _calibrate(self, raw: FloatArray, x: FloatArray, t: FloatArray | None) -> FloatArray:
+        return SeriesModel.calibrate_rows([self], raw[None, :], t)[0]
+
+    @staticmethod
+    def calibrate_rows(group: list[SeriesModel], raw: FloatArray, t: FloatArray | None) -> list[FloatArray]:
+        """The stored score per value of several series from their raw scores (len(group), n), read at
+        the same times, their calibrators having seen as many values (`TailCalibrator.step_rows`);
+        each model's detail and marks as its own step sets them."""
+        surprise = TailCalibrator.step_rows([m.calibrator for m in group], np.nan_to_num(raw, nan=0.0, posinf=1e6))
+        times = np.full(raw.shape[1], np.nan) if t is None else t
+        out = []
+        for v, model in enumerate(group):
+            score, flags, marks = model.episodes.step(surprise[v], times)
+            model.marks = marks
+            model.detail = {"raw": raw[v], "surprise": surprise[v], "flags": flags}
+            out.append(score)
+        return out
 
     def _step_one(self, x: float, t: float | None) -> float:
         raw = self.raw._step_one(x, t)

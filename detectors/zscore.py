@@ -72,6 +72,19 @@ class RollingZScore(Detector):
         score /= self.z
         return score
 
+    @staticmethod
+    def score_rows(group: list[RollingZScore], x: FloatArray, count: FloatArray, mean: FloatArray,
+                   var: FloatArray, floor: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+        """`score_from` for several detectors with the same z and min_periods at once: x, mean, var,
+        floor (len(group), n), count (n,); each gets its row of the detail. Returns the scores and
+        the z values (len(group), n): (x - mean) / guarded sigma, 0 before min_periods."""
+        head = group[0]
+        score = head.score_from(x, count, mean, var, floor=floor)
+        detail = head.detail
+        for v, det in enumerate(group):
+            det.detail = {key: value[v] for key, value in detail.items()}
+        return score, detail["z"]
+
     def _step_one(self, x: float, t: float | None) -> float:
         assert self._moments is not None
         return self.score_one_from(x, *self._moments.push(x))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from detectors.bank import DetectorBank, RuleConfigError, effective_labels
+from detectors.bank import DetectorBank, RuleConfigError, SeriesRequest, effective_labels
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
@@ -304,14 +304,35 @@ class Engine:
         by_station = rows_by_station(batch.station)
         self._update_labels(batch, by_station)
         scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
-        anomalies: list[Anomaly] = []
-        composite = ordered.composite
+        # Per station, in order: its anomalies, traces and the variables it scored. A station with one
+        # message takes the live path at once; the others are scored together (_score_rows).
+        found: list[list[Anomaly]] = []
+        traced: list[list[SeriesTrace]] = []
+        scored: list[tuple[str, list[str]]] = []
+        many: list[tuple[int, str, list[int]]] = []
         for station, rows in by_station.items():
+            traced.append([])
             if len(rows) == 1 and fed is None:
-                anomalies.extend(self._score_row(station, rows[0], batch, scores, traces))
+                names: list[str] = []
+                found.append(self._score_row(station, rows[0], batch, scores,
+                                             traced[-1] if traces is not None else None, names))
+                scored.append((station, names))
             else:
-                anomalies.extend(self._score_rows(station, rows, batch, scores, traces, fed, composite))
+                many.append((len(found), station, rows))
+                found.append([])
+                scored.append((station, []))
+        if many:
+            parts = self._score_rows([(station, rows) for _, station, rows in many], batch, scores,
+                                     traces is not None, fed, ordered.composite)
+            for (slot, station, _), (part, part_traces, names) in zip(many, parts, strict=True):
+                found[slot], traced[slot], scored[slot] = part, part_traces, (station, names)
+            if len(many) < len(by_station) and self.bank.max_series:
+                # the series in the order they were seen, as when every station was scored in turn
+                self.bank.touch([(station, name) for station, names in scored for name in names])
+        anomalies = [a for part in found for a in part]
         anomalies.sort(key=lambda a: a.ts)
+        if traces is not None:
+            traces.extend(t for part in traced for t in part)
         if self._warming:
             if self.alerts is not None:
                 self.alerts.warm(Readings.of_batch(batch, by_station))
@@ -394,48 +415,64 @@ class Engine:
         return batch, groups, 0 if self._warming else len(refused)
 
     def _score_rows(
-        self, station: str, rows: list[int], batch: ObservationBatch, scores: dict[str, np.ndarray],
-        traces: list[SeriesTrace] | None, fed: dict[str, np.ndarray] | None = None,
-        composite: np.ndarray | None = None,
-    ) -> list[Anomaly]:
-        whole = len(rows) == len(batch)
-        idx = None if whole else np.array(rows)
-        times = batch.ts if idx is None else batch.ts[idx]
-        columns = batch.columns if idx is None else {k: c[idx] for k, c in batch.columns.items()}
-        if fed is not None:  # late values, and the values of a duplicate instant, are not scored
-            columns = {k: np.where(fed[k] if idx is None else fed[k][idx], c, np.nan) for k, c in columns.items()}
-        found: list[Anomaly] = []
-        labels = effective_labels(self.labels.get(station, {}), columns)
-        for name, col in columns.items():
-            if name not in scores:
-                continue
-            present = ~np.isnan(col)
-            if not present.any():
-                continue
-            everything = bool(present.all())
-            t_in, v_in = (times, col) if everything else (times[present], col[present])
-            result = self.bank.step_series(station, name, t_in, v_in, labels)
-            found.extend(result.anomalies)
-            if traces is not None:
-                rules = [v for k, v in result.scores.items() if k != "ensemble"]
-                traces.append(SeriesTrace(station, name, t_in, v_in, result.anomaly_score, result.detail,
-                                          np.max(rules, axis=0) if rules else None))
-            where = present if idx is None else idx[present]
-            scores[name][where] = result.anomaly_score
-        sub = None  # the station's rows the cross-variable views see
-        if composite is not None:
-            take = composite if idx is None else composite[idx]
-            if not take.all():
-                sub = np.flatnonzero(take)
-                times, columns = times[take], {k: c[take] for k, c in columns.items()}
-        if times.size:
-            found.extend(self.bank.step_composites(station, times, columns, labels))
-            self._relation_scores(scores, idx, None, sub)
-        return found
+        self, stations: list[tuple[str, list[int]]], batch: ObservationBatch, scores: dict[str, np.ndarray],
+        trace: bool, fed: dict[str, np.ndarray] | None = None, composite: np.ndarray | None = None,
+    ) -> list[tuple[list[Anomaly], list[SeriesTrace], list[str]]]:
+        """Score the stations with several rows in the batch: (anomalies, traces, variables scored) per
+        station. Their series step together where they can (DetectorBank.step_many: the series read at
+        the same times, the same numbers as one by one), then each station's cross-variable views."""
+        plans = []
+        requests: list[SeriesRequest] = []
+        for station, rows in stations:
+            whole = len(rows) == len(batch)
+            idx = None if whole else np.array(rows)
+            times = batch.ts if idx is None else batch.ts[idx]
+            columns = batch.columns if idx is None else {k: c[idx] for k, c in batch.columns.items()}
+            if fed is not None:  # late values, and the values of a duplicate instant, are not scored
+                columns = {k: np.where(fed[k] if idx is None else fed[k][idx], c, np.nan) for k, c in columns.items()}
+            labels = effective_labels(self.labels.get(station, {}), columns)
+            steps = []
+            for name, col in columns.items():
+                if name not in scores:
+                    continue
+                present = ~np.isnan(col)
+                if not present.any():
+                    continue
+                everything = bool(present.all())
+                t_in, v_in = (times, col) if everything else (times[present], col[present])
+                self.bank.get(station, name, labels)  # allocated (and seen) in the order of old
+                steps.append((name, present, t_in, v_in))
+                requests.append(SeriesRequest(station, name, t_in, v_in, everything))
+            plans.append((station, idx, times, columns, labels, steps))
+        results = iter(self.bank.step_many(requests, detail=trace))
+        out = []
+        for station, idx, times, columns, labels, steps in plans:
+            found: list[Anomaly] = []
+            traces: list[SeriesTrace] = []
+            for name, present, t_in, v_in in steps:
+                result = next(results)
+                found.extend(result.anomalies)
+                if trace:
+                    rules = [v for k, v in result.scores.items() if k != "ensemble"]
+                    traces.append(SeriesTrace(station, name, t_in, v_in, result.anomaly_score, result.detail,
+                                              np.max(rules, axis=0) if rules else None))
+                where = present if idx is None else idx[present]
+                scores[name][where] = result.anomaly_score
+            sub = None  # the station's rows the cross-variable views see
+            if composite is not None:
+                take = composite if idx is None else composite[idx]
+                if not take.all():
+                    sub = np.flatnonzero(take)
+                    times, columns = times[take], {k: c[take] for k, c in columns.items()}
+            if times.size:
+                found.extend(self.bank.step_composites(station, times, columns, labels))
+                self._relation_scores(scores, idx, None, sub)
+            out.append((found, traces, [step[0] for step in steps]))
+        return out
 
     def _score_row(
         self, station: str, row: int, batch: ObservationBatch, scores: dict[str, np.ndarray],
-        traces: list[SeriesTrace] | None,
+        traces: list[SeriesTrace] | None, names: list[str] | None = None,
     ) -> list[Anomaly]:
         """A station with one message in the batch (the live case): plain floats, no numpy."""
         found: list[Anomaly] = []
@@ -449,6 +486,8 @@ class Engine:
         for name, value in values.items():
             if name not in scores:
                 continue
+            if names is not None:
+                names.append(name)
             result = self.bank.step_value(station, name, ts, value, labels)
             found.extend(result.anomalies)
             if traces is not None:
@@ -469,16 +508,23 @@ class Engine:
         rel = self.bank.relation_scores
         if rel is None:
             return
-        values, names = rel
+        values, blamed, names = rel
         for k, name in enumerate(names):
             col = scores.get(name)
-            v = values[k]
-            if col is None or v != v:
+            if col is None:
                 continue
-            pos = k if sub is None else int(sub[k])
-            at = row if row is not None else (pos if idx is None else int(idx[pos]))
-            if not col[at] >= v:
-                col[at] = v
+            hit = np.flatnonzero(blamed == k)
+            if not hit.size:
+                continue
+            v = values[hit]
+            if row is not None:
+                at = np.full(hit.size, row)
+            else:
+                pos = hit if sub is None else sub[hit]
+                at = pos if idx is None else idx[pos]
+            # NaN (not scored) never replaces a score; a NaN score is replaced (`not col >= v`)
+            keep = ~(col[at] >= v) & (v == v)
+            col[at[keep]] = v[keep]
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         c = self.counters

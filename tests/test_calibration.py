@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.calibration import BLOCK, EARLY, EPOCH, TailCalibrator
+from detectors.calibration import BLOCK, EARLY, EDGES, EPOCH, TailCalibrator, bin_of
 from detectors.ensemble import Ensemble, EnsembleParams
 from detectors.episodes import TOP
 from detectors.series import SeriesModel
@@ -101,3 +101,82 @@ def test_a_series_flat_from_its_first_reading_uses_its_decimal_step():
     model.step(x, _times(n))
     assert model.detail["raw"][900] <= 2.0
     assert model.detail["flags"][900] == 0
+
+
+_edges_and_neighbours = st.sampled_from(
+    [float(v) for e in EDGES for v in (np.nextafter(e, -np.inf), e, np.nextafter(e, np.inf))])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(min_value=0.0), _edges_and_neighbours,
+                          st.sampled_from([0.0, -0.0, np.inf, 5e-324, 1e308])), min_size=1, max_size=50),
+       st.lists(st.floats(allow_nan=True), max_size=3))
+def test_the_bin_lookup_is_the_binary_search(scores, odd):
+    """bin_of (a table on the double's bits) finds the bin np.searchsorted finds, for every score:
+    on an edge, one ulp either side, zero, subnormal, huge, infinite; NaN and negatives too."""
+    for r in (np.array(scores), np.array(scores + odd)):
+        assert np.array_equal(bin_of(r), np.searchsorted(EDGES, r, side="right") - 1)
+
+
+def _tables_as_first_written(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration tables as first written (each shoulder searched with argmax, 2-D indexing)."""
+    import detectors.calibration as cal
+
+    def r_at(sur, level):
+        reached = sur >= level
+        k = np.where(reached.any(axis=1), np.argmax(reached, axis=1), cal._NB - 1)
+        k = np.maximum(k, 1)
+        rows = np.arange(sur.shape[0])
+        lo, hi = sur[rows, k - 1], sur[rows, k]
+        frac = np.clip((level - lo) / np.maximum(hi - lo, 1e-12), 0.0, 1.0)
+        return EDGES[k - 1] + frac * (EDGES[k] - EDGES[k - 1])
+
+    tot = counts + cal.PRIOR
+    ge = np.cumsum(tot[:, ::-1], axis=1)[:, ::-1]
+    sur = cal._LOG10[ge[:, :1]] - cal._LOG10[ge]
+    beta = np.maximum((r_at(sur, cal.SHOULDER[1]) - r_at(sur, cal.SHOULDER[0])) / cal._LN10, cal.BETA_MIN)
+    tail_slope = 1.0 / (beta * cal._LN10)
+    kstar = cal._NB - 1 - np.argmax((sur <= cal.EMPIRICAL)[:, ::-1], axis=1)
+    rows = np.arange(tot.shape[0])
+    extrapolated = sur[rows, kstar][:, None] + (EDGES[None, :] - EDGES[kstar][:, None]) * tail_slope[:, None]
+    sur = np.minimum(np.where(np.arange(cal._NB)[None, :] > kstar[:, None], extrapolated, sur), cal.NOMINAL[None, :])
+    slope = np.empty_like(sur)
+    slope[:, :-1] = (sur[:, 1:] - sur[:, :-1]) / cal._WIDTH
+    slope[:, -1] = np.minimum(tail_slope, 1.0 / (cal.PRIOR_BETA * cal._LN10))
+    return sur, slope
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), rows=st.integers(1, 40), scale=st.sampled_from([0, 1, 10, 100, 800]),
+       empty=st.floats(0.0, 0.9))
+def test_the_tables_are_the_first_formula(seed, rows, scale, empty):
+    from detectors.calibration import tables
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, scale + 1, (rows, EDGES.size)) * (rng.random((rows, EDGES.size)) >= empty)
+    want, got = _tables_as_first_written(counts), tables(counts)
+    assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), size=st.integers(1, 5),
+       cuts=st.lists(st.integers(1, 700), min_size=1, max_size=10))
+def test_calibrators_stepped_together_equal_each_alone(seed, size, cuts):
+    """TailCalibrator.step_rows (the series of a station, their tables at once) gives each calibrator
+    the surprises and the counts its own step gives, across early blocks and epochs."""
+    rng = np.random.default_rng(seed)
+    n = EPOCH + 3 * BLOCK
+    r = rng.exponential(rng.uniform(0.05, 0.5, (size, 1)), (size, n)) + rng.uniform(0.0, 0.5, (size, 1))
+    r[rng.random((size, n)) < 0.01] = 0.0
+    alone = [TailCalibrator() for _ in range(size)]
+    together = [TailCalibrator() for _ in range(size)]
+    i = c = 0
+    while i < n:
+        part = slice(i, min(i + cuts[c % len(cuts)], n))
+        want = np.stack([cal.step(r[v, part]) for v, cal in enumerate(alone)])
+        assert np.array_equal(TailCalibrator.step_rows(together, r[:, part]), want)
+        i, c = part.stop, c + 1
+    for a, b in zip(alone, together, strict=True):
+        assert np.array_equal(a._counts, b._counts) and a.seen == b.seen
+        assert (a._part is None) == (b._part is None) and (a._part is None or np.array_equal(a._part, b._part))
+        assert a._table_now() == b._table_now()

@@ -121,6 +121,43 @@ def test_cusum_matches_the_textbook_recursion_with_reset():
     assert any(300 <= a < 320 for a in alarms)  # the shift is caught within 20 samples
 
 
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), bursts=st.lists(st.tuples(st.integers(0, 2999), st.integers(1, 300),
+                                                             st.floats(-20, 20)), max_size=12),
+       cuts=st.lists(st.integers(1, 1500), min_size=1, max_size=8), k=st.sampled_from([0.0, 0.5, 1.0]))
+def test_cusum_runs_of_alarms_in_a_batch_are_the_recursion_one_value_at_a_time(seed, bursts, cuts, k):
+    """Standardised values past h + k fire the CUSUM at every reading (a run of one-value segments,
+    which the batch path passes in one go): the batch, any cuts, and one value at a time give the
+    same S+, S- and alarms."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=3000)
+    for at, length, size in bursts:
+        z[at : at + length] += size
+    count, mean, var = np.full(z.size, 16.0), np.zeros(z.size), np.ones(z.size)  # z as it comes
+
+    def detail(det: Cusum) -> np.ndarray:
+        return np.array([det.detail[key] for key in ("up", "down", "alarm")]).reshape(3, -1)
+
+    whole = Cusum(k=k, h=4.0, window=16, moments=False)
+    want = whole.score_from(z, count, mean, var)
+    one = Cusum(k=k, h=4.0, window=16, moments=False)
+    got, got_detail = [], []
+    for v in z:
+        got.append(one.score_one_from(float(v), 16.0, 0.0, 1.0))
+        got_detail.append(detail(one))
+    parts, i, c = Cusum(k=k, h=4.0, window=16, moments=False), 0, 0
+    cut, cut_detail = [], []
+    while i < z.size:
+        m = cuts[c % len(cuts)]
+        cut.append(parts.score_from(z[i : i + m], count[i : i + m], mean[i : i + m], var[i : i + m]))
+        cut_detail.append(detail(parts))
+        i, c = i + m, c + 1
+    assert np.array_equal(want, got) and np.array_equal(want, np.concatenate(cut))
+    assert np.array_equal(detail(whole), np.hstack(got_detail)) and np.array_equal(detail(whole), np.hstack(cut_detail))
+    if any(length >= 3 and abs(size) > 6 for _, length, size in bursts):
+        assert (np.diff(np.flatnonzero(detail(whole)[2])) == 1).any()  # a run of alarms
+
+
 def test_zscore_excludes_the_current_point_and_guards_flat_series():
     det = RollingZScore(window=10, z=3.0, min_periods=5)
     flat = det.step(np.full(20, 7.0))
@@ -216,16 +253,18 @@ def test_mixed_single_and_batch_steps_across_block_boundaries(name, seed):
     assert np.array_equal(batch, np.concatenate(parts), equal_nan=True)
 
 
+@pytest.mark.parametrize("narrow", [0, 8, 10**6])
 @settings(max_examples=200, deadline=None)
 @given(xs=st.lists(st.integers(0, 6).map(float), min_size=1, max_size=300), seed=st.integers(0, 1000),
        span=st.integers(1, 400))
-def test_window_extremes_equal_a_direct_scan_ties_included(xs, seed, span):
-    """The sparse-table search finds the same extreme, and the first of equal ones, as a plain scan."""
+def test_window_extremes_equal_a_direct_scan_ties_included(narrow, xs, seed, span):
+    """The sparse-table search (narrow=0) and the position-at-a-time one for narrow windows find the
+    same extreme, and the first of equal ones, as a plain scan."""
     v = np.array(xs)
     t = np.cumsum(np.random.default_rng(seed).integers(0, 4, v.size) * 60.0)
     idx = np.arange(v.size)
     first = np.searchsorted(t, t - span * 60.0, side="left")
-    fall, fall_dt, rise, rise_dt = window_extremes(t, v, first, idx)
+    fall, fall_dt, rise, rise_dt = window_extremes(t, v, first, idx, narrow)
     for i in range(v.size):
         window = v[first[i] : i]
         if window.size == 0:
@@ -258,3 +297,56 @@ def test_gust_reason_says_at_the_limit_when_the_shown_value_is_the_limit(value, 
     rule = GustLimit(15.0)
     assert rule._step_one(value, None) >= 1.0  # it fires at the limit, so the words must not say "over"
     assert rule.reason(0, value, "m/s") == f"gust {value:.1f} m/s {word} the 15 m/s limit"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 5), cuts=st.lists(st.integers(2, 400), min_size=1, max_size=10),
+       lead=st.lists(st.sampled_from([0, 0, 0, 37, 300]), min_size=5, max_size=5), step=st.sampled_from([60.0, 3600.0]))
+def test_ensembles_stepped_together_equal_each_alone(seed, size, cuts, lead, step):
+    """Ensemble.step_rows (a station's series read at the same times, at once; the windows and EWMAs
+    in 2-D) gives each ensemble the raw scores, the detail and the state its own step gives."""
+    from detectors.seasonal import step_profiles
+
+    rng = np.random.default_rng(seed)
+    n = 1500
+    t = 1.7e9 + np.arange(n) * step
+    x = np.round(rng.uniform(-50, 50, (size, 1)) + rng.uniform(0.1, 10, (size, 1)) * np.sin(t / 9000.0)
+                 + rng.normal(0, 1, (size, n)) * (rng.random((size, n)) < 0.7), int(rng.integers(0, 3)))
+    p = EnsembleParams(window=16, level_window=48)
+    alone, together = [Ensemble(p) for _ in range(size)], [Ensemble(p) for _ in range(size)]
+    start = 400
+    for v in range(size):  # histories of different lengths: some phases differ, those step apart
+        for ens in (alone[v], together[v]):
+            ens._step(x[v, start - lead[v] - 200 : start - lead[v]], t[start - lead[v] - 200 : start - lead[v]])
+    i, c = start, 0
+    while i < n:
+        part = slice(i, min(i + cuts[c % len(cuts)], n))
+        want = [ens._step(x[v, part], t[part]) for v, ens in enumerate(alone)]
+        groups: dict = {}
+        for v, ens in enumerate(together):
+            groups.setdefault((ens.phase(), ens.seasonal.day), []).append(v)
+        for members in groups.values():
+            rows = x[members, part]
+            offsets = step_profiles([together[v].seasonal for v in members], rows, t[part])
+            got = Ensemble.step_rows([together[v] for v in members], rows, t[part], offsets)
+            for row, v in enumerate(members):
+                assert np.array_equal(got[row], want[v])
+                a, b = alone[v].detail, together[v].detail
+                assert a.keys() == b.keys() and all(np.array_equal(a[key], b[key]) for key in a)
+        i, c = part.stop, c + 1
+    assert [_state(ens) for ens in alone] == [_state(ens) for ens in together]
+
+
+def _state(obj: object, depth: int = 0) -> object:
+    """A detector's state as plain values (arrays as lists, NaN as a string), its detail left out."""
+    if isinstance(obj, float):
+        return "nan" if obj != obj else obj
+    if isinstance(obj, int | str | bool | type(None)):
+        return obj
+    if isinstance(obj, np.ndarray | list | tuple) or type(obj).__name__ == "array":
+        return [_state(v, depth + 1) for v in np.asarray(obj, dtype=object).ravel().tolist()]
+    if isinstance(obj, dict):
+        return {k: _state(v, depth + 1) for k, v in obj.items()}
+    names = list(getattr(obj, "__slots__", ())) + list(getattr(obj, "__dict__", {}))
+    return {name: _state(getattr(obj, name), depth + 1) for name in names
+            if name not in ("detail", "_tab", "params") and hasattr(obj, name) and depth < 4}

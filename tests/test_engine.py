@@ -152,3 +152,41 @@ def test_the_duplicate_check_remembers_a_bounded_number_of_instants_whatever_the
         old = engine.order.check(batch(t[:5]))
         assert old.duplicates == 5 and old.late == 0 and engine.order.recalls == 1
         assert engine.order.remembered() <= 100 + 5
+
+
+def _weather_batch(seed: int, days: int = 40) -> ObservationBatch:
+    """Hourly readings of two stations, one variable with gaps: many daily-profile folds per batch."""
+    rng = np.random.default_rng(seed)
+    n = days * 24
+    t = np.repeat(1.7e9 + np.arange(n) * 3600.0, 2)
+    day = np.sin(2 * np.pi * t / 86400.0)
+    columns = {
+        "temp_c": np.round(12 + 6 * day + rng.normal(0, 0.4, t.size), 1),
+        "humidity_pct": np.round(70 - 15 * day + rng.normal(0, 2, t.size), 0),
+        "pressure_hpa": np.round(1010 + np.cumsum(rng.normal(0, 0.05, t.size)), 2),
+        "wind_mps": np.where(rng.random(t.size) < 0.1, np.nan, np.abs(rng.normal(4, 1.5, t.size))),
+    }
+    columns["temp_c"][rng.integers(0, t.size, 3)] += 15  # a few spikes to announce
+    return ObservationBatch(t, ["a", "b"] * n, ["test"] * t.size, columns)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), cuts=st.lists(st.integers(1, 700), min_size=1, max_size=8))
+def test_series_stepped_together_score_what_each_alone_scores(seed, cuts):
+    """The engine steps the series read at the same times together, across stations
+    (DetectorBank.step_many: Ensemble.step_rows, detectors.seasonal.step_profiles): the same scores
+    and anomalies as each series alone."""
+    whole = _weather_batch(seed)
+    cfg = load_config(None, env={}, dotenv_file=None)
+    together, alone = Engine(cfg), Engine(cfg)
+    alone.bank.step_many = lambda requests, detail: [alone.bank.step_series(r.station, r.variable, r.times, r.values)
+                                             for r in requests]
+    i = k = 0
+    while i < len(whole):
+        part = whole.select(np.arange(i, min(i + cuts[k % len(cuts)], len(whole))))
+        a, b = together.process_batch(part), alone.process_batch(part)
+        assert a.scores.keys() == b.scores.keys()
+        assert all(np.array_equal(a.scores[v], b.scores[v], equal_nan=True) for v in a.scores)
+        assert a.anomalies == b.anomalies
+        i, k = i + len(part), k + 1
+    assert together.counters.anomalies > 0

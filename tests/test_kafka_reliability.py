@@ -172,8 +172,22 @@ def _fail_mid_batch(holder: dict, on_batch_number: int = 2, after_steps: int = 3
                 return step(*args, **kw)
             return wrapper
 
+        step_many = bank.step_many
+
+        def armed_many(requests, *args, **kw):
+            # a batch's series step together: the first few step, then the failure
+            if state["batches"] == on_batch_number and state["steps"] + len(requests) > after_steps:
+                room = max(0, after_steps - state["steps"])
+                state["steps"] += room
+                step_many(requests[:room], *args, **kw)
+                raise _Injected("injected engine failure mid-batch")
+            if state["batches"] == on_batch_number:
+                state["steps"] += len(requests)
+            return step_many(requests, *args, **kw)
+
         engine.ingest = counting_ingest
         bank.step_series, bank.step_value = armed(step_series), armed(step_value)
+        bank.step_many = armed_many
 
     return ready
 

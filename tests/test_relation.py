@@ -80,3 +80,21 @@ def test_relation_one_row_at_a_time_equals_batch():
     assert np.array_equal(score, [s for s, _, _ in pushed])
     assert np.array_equal(blame, [b for _, b, _ in pushed])
     assert np.array_equal(predicted, [q for _, _, q in pushed], equal_nan=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 10_000), p=st.integers(2, 8), blocks=st.integers(1, 10))
+def test_block_sums_are_the_outer_products_summed_in_row_order(seed, p, blocks):
+    """_block_sums gives, bit for bit, every outer product added row after row, for one block and for
+    a stack of them (the batch learns several blocks at once, one row at a time learns one)."""
+    from detectors.relation import BLOCK, _block_sums
+
+    rng = np.random.default_rng(seed)
+    rows = rng.normal(size=(blocks, BLOCK, p)) * rng.uniform(1e-3, 1e3, p) + rng.uniform(-1e3, 1e3, p)
+    want = np.zeros((blocks, p, p))
+    for i in range(BLOCK):
+        want += rows[:, i, :, None] * rows[:, i, None, :]
+    s1, s2 = _block_sums(rows)
+    assert np.array_equal(s2, want) and np.array_equal(s1, np.add.reduce(rows, axis=1))
+    one1, one2 = _block_sums(rows[0])
+    assert np.array_equal(one2, want[0]) and np.array_equal(one1, s1[0])

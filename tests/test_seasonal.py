@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.ensemble import Ensemble, EnsembleParams
-from detectors.seasonal import DailyProfile, day_type
+from detectors.seasonal import DailyProfile, day_type, step_profiles
 from detectors.series import SeriesModel
 
 MONDAY = 1736121600.0  # 2025-01-06T00:00Z
@@ -102,3 +102,41 @@ def test_profile_streaming_equals_batch_with_gaps_sparse_days_and_a_clock_steppi
     assert np.array_equal(want, np.concatenate(parts))
     assert np.array_equal(whole._profile, prof._profile) and whole.weight == prof.weight
     assert whole._days == prof._days and sum(whole._days) > 0
+
+
+def _state(p: DailyProfile) -> tuple:
+    arrays = tuple(None if a is None else a.tolist() for a in (p._sum, p._sumsq, p._count, p._profile))
+    return (p._day, p._days, p._r2, p._weight, p._level, p._hold, p._last, arrays)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 6), cuts=st.lists(st.integers(2, 900), min_size=1, max_size=12),
+       step=st.sampled_from([300.0, 3600.0, 7200.0]), lead=st.lists(st.integers(0, 400), min_size=6, max_size=6))
+def test_profiles_stepped_together_equal_each_alone(seed, size, cuts, step, lead):
+    """step_profiles (the station's series at once) gives each profile the offsets and the state its
+    own step gives, whatever each learned before (here: from a different number of earlier days)."""
+    rng = np.random.default_rng(seed)
+    n = 2500
+    t = MONDAY + np.cumsum(rng.integers(0, 3, n) * step - (rng.random(n) < 0.02) * 2 * step)
+    x = (rng.uniform(-50, 50, size)[:, None] * np.sin(2 * np.pi * t / 86400)[None, :]
+         + rng.normal(0, 1, (size, n)) + rng.uniform(-1000, 1000, size)[:, None])
+    start = 600
+    alone = [DailyProfile() for _ in range(size)]
+    together = [DailyProfile() for _ in range(size)]
+    for v in range(size):  # each learns from its own stretch before `start`, so their states differ
+        for prof in (alone[v], together[v]):
+            prof.step(x[v, lead[v] : start], t[lead[v] : start])
+    i, k = start, 0
+    while i < n:
+        m = cuts[k % len(cuts)]
+        part = slice(i, min(i + m, n))
+        want = np.stack([alone[v].step(x[v, part], t[part]) for v in range(size)])
+        by_day: dict = {}
+        for v in range(size):
+            by_day.setdefault(together[v].day, []).append(v)
+        got = np.empty_like(want)
+        for members in by_day.values():
+            got[members] = step_profiles([together[v] for v in members], x[members, part], t[part])
+        assert np.array_equal(want, got)
+        i, k = i + m, k + 1
+    assert [_state(p) for p in alone] == [_state(p) for p in together]
