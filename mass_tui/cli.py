@@ -243,7 +243,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stop = STOP
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     with open_store(cfg) as store:
-        # Flat out, the store's sinks write in a second process while the next batch is scored.
+        # MASS_SINKS=process: flat out, the store's sinks write in a second process (mass_tui.sinks.offload).
         writer = OffloadedSinks(cfg) if speed is None and offload_wanted(uncompressed_size(path)) else None
         engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store, aggregates=writer is None),
                         store_sink=writer)

@@ -192,4 +192,4 @@ def test_a_bad_mass_sinks_value_names_the_variable_and_what_was_expected(tmp_pat
                            "--data-dir", str(tmp_path / "d")], cwd=tmp_path, capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 78
-    assert "MASS_SINKS='sometimes': expected auto, inline or process" in done.stderr
+    assert "MASS_SINKS='sometimes': expected inline or process" in done.stderr

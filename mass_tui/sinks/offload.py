@@ -1,4 +1,5 @@
-"""The store's sinks in a second process: a bulk replay scores batch k+1 while batch k is written.
+"""The store's sinks in a second process (MASS_SINKS=process): a bulk replay scores batch k+1 while
+batch k is written.
 
 A replay flat out spends about as long writing (the stream lines, anomalies,
 windowed aggregates) as it does scoring; on one core those add up. This sink
@@ -45,22 +46,27 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENV = "MASS_SINKS"  # "inline" / "process": where the store's sinks run, whatever the size ("auto" by default)
+ENV = "MASS_SINKS"  # "process": the store's sinks in a writer process for a bulk replay; "inline" (default)
 CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
 # Below this much input the writer's start (a fresh interpreter and its imports, ~0.3 s of a core)
-# costs more than writing in the engine's process would.
+# costs more than writing in the engine's process would, whatever MASS_SINKS says.
 MIN_BYTES = 8 << 20
 
 
 def wanted(size: int) -> bool:
-    """Whether a bulk run over `size` bytes of input should offload its store sinks: from MIN_BYTES
-    on, or as MASS_SINKS says ("process": always, "inline": never)."""
-    how = os.environ.get(ENV, "auto").strip().lower() or "auto"
-    if how not in ("auto", "inline", "process"):
+    """Whether a bulk run over `size` bytes of input should offload its store sinks: only when
+    MASS_SINKS=process ("inline", the default, never) and from MIN_BYTES on.
+
+    Inline is the default because it measured faster on the 2-core machine this was built on
+    (README, Performance): once the sinks got cheap, the writer beside the engine slowed the
+    engine's scoring by about a third (two busy processes on two vCPUs, polars' reader thread
+    besides) and added pickling and a second interpreter's start."""
+    how = os.environ.get(ENV, "inline").strip().lower() or "inline"
+    if how not in ("inline", "process"):
         from mass_tui.config import ConfigError
 
-        raise ConfigError(f"{ENV}={how!r}: expected auto, inline or process")
-    return how == "process" or (how == "auto" and size >= MIN_BYTES)
+        raise ConfigError(f"{ENV}={how!r}: expected inline or process")
+    return how == "process" and size >= MIN_BYTES
 
 
 class OffloadedSinks:
