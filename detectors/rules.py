@@ -91,12 +91,7 @@ def window_extremes(
         hi_all, lo_all = _narrow_extremes(v, idx, length, longest)
         rows = np.flatnonzero(length > 0)
         end = idx[rows]
-        best_hi, best_lo = hi_all[rows], lo_all[rows]
-        now = v[end]
-        fall[rows] = v[best_hi] - now
-        rise[rows] = now - v[best_lo]
-        fall_dt[rows] = t[end] - t[best_hi]
-        rise_dt[rows] = t[end] - t[best_lo]
+        _changes(v, t, rows, end, hi_all[rows], lo_all[rows], fall, fall_dt, rise, rise_dt)
         return fall, fall_dt, rise, rise_dt
     hi_pos, hi_val = _best_of_spans(v, longest, np.greater_equal)
     lo_pos, lo_val = _best_of_spans(v, longest, np.less_equal)
@@ -111,12 +106,19 @@ def window_extremes(
         a, b = start[sel], end[sel] - (1 << k)
         best_hi[sel] = np.where(hi_val[k][a] >= hi_val[k][b], hi_pos[k][a], hi_pos[k][b])
         best_lo[sel] = np.where(lo_val[k][a] <= lo_val[k][b], lo_pos[k][a], lo_pos[k][b])
+    _changes(v, t, rows, end, best_hi, best_lo, fall, fall_dt, rise, rise_dt)
+    return fall, fall_dt, rise, rise_dt
+
+
+def _changes(v: np.ndarray, t: np.ndarray, rows: np.ndarray, end: np.ndarray, best_hi: np.ndarray,
+             best_lo: np.ndarray, fall: np.ndarray, fall_dt: np.ndarray, rise: np.ndarray,
+             rise_dt: np.ndarray) -> None:
+    """Fill rows' fall from the window's highest and rise from its lowest reading, and their spans."""
     now = v[end]
     fall[rows] = v[best_hi] - now
     rise[rows] = now - v[best_lo]
     fall_dt[rows] = t[end] - t[best_hi]
     rise_dt[rows] = t[end] - t[best_lo]
-    return fall, fall_dt, rise, rise_dt
 
 
 class PressureTendency(Detector):
