@@ -190,3 +190,20 @@ def test_series_stepped_together_score_what_each_alone_scores(seed, cuts):
         assert a.anomalies == b.anomalies
         i, k = i + len(part), k + 1
     assert together.counters.anomalies > 0
+
+
+def test_series_are_marked_seen_in_station_order_when_one_row_and_many_row_stations_mix():
+    """Stations with one message take the live path at once and the others are scored together after,
+    yet the bank sees the series in the batch's station order (what eviction of idle series reads)."""
+    cfg = load_config(None, env={}, dotenv_file=None)
+    engine = Engine(cfg)
+    assert engine.bank.max_series
+
+    def batch(stations: list[str], t0: float) -> ObservationBatch:
+        t = t0 + np.arange(len(stations)) * 60.0
+        return ObservationBatch(t, stations, ["test"] * len(stations),
+                                {"temp_c": np.full(len(stations), 20.0), "humidity_pct": np.full(len(stations), 50.0)})
+
+    engine.process_batch(batch(["c", "b", "b", "a"], 1.7e9))  # allocated in another order first
+    engine.process_batch(batch(["a", "b", "c", "b", "b"], 1.7e9 + 3600))  # a and c: one row each
+    assert list(engine.bank.series) == [(s, v) for s in "abc" for v in ("temp_c", "humidity_pct")]
