@@ -242,6 +242,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     # were installed by main() before anything was loaded, so a signal at any time ends in a summary.
     stop = STOP
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if speed is None:  # flat out: numpy temporaries of megabytes per batch (mass_tui.malloc_tuning)
+        from mass_tui.malloc_tuning import keep_freed_blocks
+
+        keep_freed_blocks()
     with open_store(cfg) as store:
         # MASS_SINKS=process: flat out, the store's sinks write in a second process (mass_tui.sinks.offload).
         writer = OffloadedSinks(cfg) if speed is None and offload_wanted(uncompressed_size(path)) else None
