@@ -1,7 +1,7 @@
 """`mass replay FILE --headless --max` on realistic recordings, each against a bare parsing loop.
 
     python bench/replay_throughput.py [--n 200000] [--layouts seed,meteo,...] [--seed 1] [--keep DIR]
-                                      [--sinks inline|process]
+                                      [--sinks auto|inline|process]
 
 Layouts (one file each, `--n` lines):
 
@@ -240,7 +240,7 @@ def bare_csv(path: Path) -> tuple[float, int]:
     return time.perf_counter() - start, count
 
 
-def replay(path: Path, data_dir: Path, sinks: str = "inline") -> tuple[float, dict]:
+def replay(path: Path, data_dir: Path, sinks: str = "auto") -> tuple[float, dict]:
     env = {"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "/usr/bin"), "MASS_SINKS": sinks}
     start = time.perf_counter()
     proc = subprocess.run(
@@ -258,9 +258,9 @@ def main() -> None:
     ap.add_argument("--layouts", default=",".join(LAYOUTS), help="comma-separated, of: " + ", ".join(LAYOUTS))
     ap.add_argument("--seed", type=int, default=1, help="another seed: another recording of the same kinds")
     ap.add_argument("--keep", type=Path, help="write the recordings here and keep them")
-    ap.add_argument("--sinks", default="inline", choices=("inline", "process"),
-                    help="where the store's sinks run (MASS_SINKS): in the engine's process (the default) or "
-                         "a writer process (from 8 MiB of input)")
+    ap.add_argument("--sinks", default="auto", choices=("auto", "inline", "process"),
+                    help="where the store's sinks run (MASS_SINKS): auto (the default: a writer process "
+                         "from 8 MiB of input on two CPUs or more), in the engine's process, or a writer process")
     args = ap.parse_args()
     names = [s.strip() for s in args.layouts.split(",") if s.strip()]
     unknown = [s for s in names if s not in LAYOUTS]

@@ -247,7 +247,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         keep_freed_blocks()
     with open_store(cfg) as store:
-        # MASS_SINKS=process: flat out, the store's sinks write in a second process (mass_tui.sinks.offload).
+        # Flat out on two CPUs or more, the store's sinks write in a second process (mass_tui.sinks.offload).
         writer = OffloadedSinks(cfg) if speed is None and offload_wanted(uncompressed_size(path)) else None
         engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store, aggregates=writer is None),
                         store_sink=writer)

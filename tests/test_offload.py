@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from mass_tui.config import load_config
 from mass_tui.engine import Engine
+from mass_tui.sinks import offload
 from mass_tui.sinks.offload import OffloadedSinks
 from sources.batch import ObservationBatch
 from tests.conftest import wait_for
@@ -192,4 +193,27 @@ def test_a_bad_mass_sinks_value_names_the_variable_and_what_was_expected(tmp_pat
                            "--data-dir", str(tmp_path / "d")], cwd=tmp_path, capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 78
-    assert "MASS_SINKS='sometimes': expected inline or process" in done.stderr
+    assert "MASS_SINKS='sometimes': expected auto, inline or process" in done.stderr
+
+
+@pytest.mark.parametrize("env, cpus, size, expected", [
+    (None, 2, offload.MIN_BYTES, True),  # the default with two CPUs: the writer process
+    (None, 1, offload.MIN_BYTES, False),  # one CPU: nothing runs beside the engine
+    ("auto", 4, offload.MIN_BYTES - 1, False),  # a small file: the writer's start costs more
+    ("inline", 8, 1 << 30, False),
+    ("process", 1, offload.MIN_BYTES, True),  # asked for: even on one CPU
+    ("process", 8, offload.MIN_BYTES - 1, False),
+    (" Process ", 2, offload.MIN_BYTES, True),
+])
+def test_where_the_store_sinks_write_follows_mass_sinks_the_cpus_and_the_size(monkeypatch, env, cpus, size,
+                                                                                expected):
+    if env is None:
+        monkeypatch.delenv(offload.ENV, raising=False)
+    else:
+        monkeypatch.setenv(offload.ENV, env)
+    monkeypatch.setattr(offload, "usable_cpus", lambda: cpus)
+    assert offload.wanted(size) is expected
+
+
+def test_usable_cpus_counts_this_process_affinity():
+    assert 1 <= offload.usable_cpus() <= (os.cpu_count() or 1)

@@ -1,5 +1,5 @@
-"""The store's sinks in a second process (MASS_SINKS=process): a bulk replay scores batch k+1 while
-batch k is written.
+"""The store's sinks in a second process (by default on two CPUs or more; MASS_SINKS): a bulk
+replay scores batch k+1 while batch k is written.
 
 A replay flat out spends about as long writing (the stream lines, anomalies,
 windowed aggregates) as it does scoring; on one core those add up. This sink
@@ -46,27 +46,39 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENV = "MASS_SINKS"  # "process": the store's sinks in a writer process for a bulk replay; "inline" (default)
+ENV = "MASS_SINKS"  # "auto" (default), "process" or "inline": where a bulk replay's store sinks write
 CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
 # Below this much input the writer's start (a fresh interpreter and its imports, ~0.3 s of a core)
 # costs more than writing in the engine's process would, whatever MASS_SINKS says.
 MIN_BYTES = 8 << 20
 
 
-def wanted(size: int) -> bool:
-    """Whether a bulk run over `size` bytes of input should offload its store sinks: only when
-    MASS_SINKS=process ("inline", the default, never) and from MIN_BYTES on.
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-    Inline is the default because it measured faster on the 2-core machine this was built on
-    (README, Performance): once the sinks got cheap, the writer beside the engine slowed the
-    engine's scoring by about a third (two busy processes on two vCPUs, polars' reader thread
-    besides) and added pickling and a second interpreter's start."""
-    how = os.environ.get(ENV, "inline").strip().lower() or "inline"
-    if how not in ("inline", "process"):
+
+def wanted(size: int) -> bool:
+    """Whether a bulk run over `size` bytes of input should offload its store sinks to a writer
+    process: from MIN_BYTES of input on, when MASS_SINKS is "process", or "auto" (the default)
+    and this process may use two CPUs or more; never when it is "inline".
+
+    Raises ConfigError naming MASS_SINKS for any other value. With two CPUs the writer runs beside
+    the scoring: measured on an idle 2-core machine, 0.27 -> 0.35x of a bare json.loads loop on an
+    Open-Meteo-like file (README, Performance); on one CPU it would only add pickling and a second
+    interpreter's start. On a machine already busy the two processes compete, and inline can be
+    faster (it was, with other jobs running, when this was first measured)."""
+    how = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if how not in ("auto", "inline", "process"):
         from mass_tui.config import ConfigError
 
-        raise ConfigError(f"{ENV}={how!r}: expected inline or process")
-    return how == "process" and size >= MIN_BYTES
+        raise ConfigError(f"{ENV}={how!r}: expected auto, inline or process")
+    if how == "inline" or size < MIN_BYTES:
+        return False
+    return how == "process" or usable_cpus() >= 2
 
 
 class OffloadedSinks:
