@@ -1,12 +1,13 @@
 """Wall time per stage of `mass replay FILE --headless --max`, in process, without a profiler's overhead.
 
-    python bench/replay_stages.py FILE        (MASS_SINKS=process to time the writer process's waits)
+    python bench/replay_stages.py FILE        (sinks inline; MASS_SINKS=process times the writer process's waits)
 
 Prints the seconds spent in decoding, the time-order check, scoring, each sink (or, with the
 writer process, the engine's waits on it), sorting and concatenating, around one replay.
 """
 import contextlib
 import functools
+import os
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ def wrap(cls, name, label):
 
 
 def main_():
+    os.environ.setdefault("MASS_SINKS", "inline")  # each sink timed in this process unless asked otherwise
     t0 = time.perf_counter()
     from mass_tui.engine import Engine
     from mass_tui.lateness import OrderCheck

@@ -53,6 +53,7 @@ def capture(path: Path) -> Path:
         return write(self, scored)
 
     JsonlSink.write = keep  # type: ignore[method-assign]
+    os.environ["MASS_SINKS"] = "inline"  # the sinks in this process, where `keep` sees the batches
     with tempfile.TemporaryDirectory() as tmp:
         argv, cwd = sys.argv, os.getcwd()
         os.chdir(tmp)  # no mass.toml: built-in defaults
@@ -66,6 +67,8 @@ def capture(path: Path) -> Path:
             sys.argv = argv
             os.chdir(cwd)
     JsonlSink.write = write  # type: ignore[method-assign]
+    if not got:
+        sys.exit(f"{path}: the replay gave the JSONL sink no batch to keep")
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_suffix(".part")
     part.write_bytes(pickle.dumps(got, protocol=5))
