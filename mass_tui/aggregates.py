@@ -271,7 +271,10 @@ class Aggregator:
     def _add_one(self, scope: Scope, t: float, values: dict[str, float]) -> list[bytes]:
         """One reading of a scope, in plain floats (the live path: no numpy call per variable)."""
         items = [(k, v) for k, v in values.items() if v == v]
-        if not items:
+        if not items:  # no value, but its time moves the watermark on, as in a batch (`_add_scope`)
+            if t > self.watermark.get(scope, -math.inf):
+                self.watermark[scope] = t
+                return self._close(scope)
             return []
         items.insert(0, (ROWS, 0.0))
         out: list[bytes] = []

@@ -249,8 +249,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with open_store(cfg) as store:
         # Flat out on two CPUs or more, the store's sinks write in a second process (mass_tui.sinks.offload).
         writer = OffloadedSinks(cfg) if speed is None and offload_wanted(uncompressed_size(path)) else None
-        engine = Engine(cfg, store, alerts, sinks=store_sinks(cfg, store, aggregates=writer is None),
-                        store_sink=writer)
+        sinks = store_sinks(cfg, store, aggregates=writer is None, bulk=speed is None)
+        engine = Engine(cfg, store, alerts, sinks=sinks, store_sink=writer)
         try:
             common = {"station": args.station, "stop": stop, "format": args.format,
                       "on_batch": lambda result: log_events(result, args.quiet)}

@@ -247,20 +247,20 @@ def window_line(scope: Scope, wname: str, width: float, name: str, stats: tuple,
     record = {**window_head(scope, wname, width), "variable": name, "final": final, "seconds": width}
     if dumps is None:
         record.update({"start": starts * width, "count": np.asarray(counts, dtype=np.int64),
-                       "mean": np.round(totals / counts, 6), "min": lo, "min_ts": lo_ts, "max": hi,
+                       "mean": np.round(totals / counts, 6) + 0.0, "min": lo, "min_ts": lo_ts, "max": hi,
                        "max_ts": hi_ts})
         if name in SUMMED:
-            record["sum"] = np.round(totals, 6)
+            record["sum"] = np.round(totals, 6) + 0.0
         record["late"] = np.asarray(lates, dtype=np.int64)
         return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
     if single(counts, lates):
         return _single_parts(record, starts, width, totals, lo, lo_ts, dumps)
     parts = [orjson.dumps(record)[:-1],
              b',"start":', dumps.times(starts, width, lo_ts), b',"count":', dumps.ints(counts),
-             b',"mean":', dumps(np.round(totals / counts, 6), totals), b',"min":', dumps(lo),
+             b',"mean":', dumps(np.round(totals / counts, 6) + 0.0, totals), b',"min":', dumps(lo),
              b',"min_ts":', dumps(lo_ts), b',"max":', dumps(hi), b',"max_ts":', dumps(hi_ts)]
     if name in SUMMED:
-        parts += [b',"sum":', dumps(np.round(totals, 6), totals)]
+        parts += [b',"sum":', dumps(np.round(totals, 6) + 0.0, totals)]
     parts += [b',"late":', dumps.ints(lates), b"}"]
     return parts
 
@@ -279,7 +279,7 @@ def _single_parts(record: dict, starts: np.ndarray, width: float, totals: np.nda
     Minute windows over hourly data wrote each value four times and each time three: 175 MB of
     aggregates for a 60 MB recording, the most of a replay's bytes."""
     parts = [orjson.dumps(record)[:-1], b',"start":', dumps.times(starts, width, lo_ts), b',"value":', dumps(lo)]
-    mean = np.round(totals, 6)  # the full form's mean (and sum): np.round(totals / 1, 6)
+    mean = np.round(totals, 6) + 0.0  # the full form's mean (and sum); a zero is 0.0, as `round6` writes it
     if not same_bits(mean, lo):
         parts += [b',"mean":', dumps(mean)]
     if not same_bits(starts * width, lo_ts):

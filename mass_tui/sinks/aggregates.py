@@ -22,6 +22,7 @@ import numpy as np
 
 from mass_tui.aggregates import Aggregator
 from mass_tui.store import STREAM, JsonlStore, newest_ts, read_recent
+from sources.batch import ObservationBatch, concat
 from sources.labels import station_labels
 from sources.schema import parse_time
 from sources.variables import REGISTRY
@@ -39,11 +40,19 @@ class AggregateSink:
     durable = False
     wants_series = False
 
-    def __init__(self, store: JsonlStore, aggregator: Aggregator | None = None, *, restore: bool = True) -> None:
+    def __init__(self, store: JsonlStore, aggregator: Aggregator | None = None, *, restore: bool = True,
+                 coalesce_rows: int = 0) -> None:
+        """`coalesce_rows` > 0 (a bulk replay): batches are aggregated together once they hold that
+        many rows (and at `sync`, `close` and `open_daily`), so the per-call cost of each scope,
+        window size and variable is paid once per tens of thousands of rows, not once per batch.
+        The windows are the same whatever the batching; only which line a window lands in changes."""
         self.store = store
         self.aggregator = aggregator or Aggregator()
         self._labels: dict[str, dict[str, str]] = {}
         self.written = 0
+        self.coalesce_rows = coalesce_rows
+        self._pending: list[ObservationBatch] = []
+        self._pending_rows = 0
         # The UI reads open_daily() and a cleanup may close() from other threads than the engine's.
         self._lock = threading.Lock()
         if restore:
@@ -53,6 +62,22 @@ class AggregateSink:
         batch = scored.batch
         if not len(batch):
             return
+        if self.coalesce_rows > 0:
+            with self._lock:
+                self._pending.append(batch)
+                self._pending_rows += len(batch)
+            if self._pending_rows >= self.coalesce_rows:
+                self._write_pending()
+            return
+        self._aggregate(batch)
+
+    def _write_pending(self) -> None:
+        with self._lock:
+            pending, self._pending, self._pending_rows = self._pending, [], 0
+        if pending:
+            self._aggregate(concat(pending))
+
+    def _aggregate(self, batch: ObservationBatch) -> None:
         groups = _by_station_rows(batch.station)
         if batch.tags is not None:
             # each station's last tags in the batch: one labelling per station, not per row
@@ -75,15 +100,17 @@ class AggregateSink:
             self.store.flush()
 
     def sync(self) -> None:
-        pass
+        self._write_pending()
 
     def close(self) -> None:
         """Write the windows still open (`final: false`); a restart rebuilds and supersedes them."""
+        self._write_pending()
         with self._lock:
             self._append(self.aggregator.flush())
 
     def open_daily(self, station: str) -> list[dict[str, Any]]:
         """Today's summary so far (and any other day still open) for the UI."""
+        self._write_pending()
         with self._lock:
             return self.aggregator.open_daily(station)
 

@@ -222,7 +222,7 @@ def serve(config: Config, conn: Connection) -> None:
     store = open_store(config)
     sinks = []
     try:
-        sinks = [JsonlSink(store), *aggregate_sinks(config, store)]
+        sinks = [JsonlSink(store), *aggregate_sinks(config, store, bulk=True)]
         while True:
             try:
                 kind, body = conn.recv()
