@@ -8,7 +8,6 @@ import json
 import socket
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from mass_tui.alerts.dispatch import Dispatcher
 from mass_tui.alerts.journal import Journal
 from mass_tui.alerts.model import AlertEvent, Notification, fingerprint, group_key
 from mass_tui.alerts.payloads import alertmanager
+from tests.conftest import wait_for
 
 SCHEMA = Path(__file__).parent / "schemas" / "alertmanager_webhook_v4.schema.json"
 
@@ -36,15 +36,6 @@ def notice(i: int = 0, kind: str = "alert", station: str | None = None) -> Alert
 
 def group(n: int) -> Notification:
     return Notification(group_key({"rule": "gust"}), {"rule": "gust"}, [notice(i) for i in range(n)])
-
-
-def wait_until(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 class HangingSmtp:
@@ -101,7 +92,7 @@ def test_a_hanging_smtp_server_holds_back_only_email(hanging_smtp, http_sink, tm
     d = Dispatcher([email, WebhookChannel(url, timeout=5.0)], on_outcome=on_outcome)
     for i in range(32):
         d.submit(Notification.of(notice(i)))
-    assert wait_until(lambda: len(state["posts"]) == 32)
+    assert wait_for(lambda: len(state["posts"]) == 32)
     assert d.status["email"].sent == 0 and d.workers["email"].pending == 32  # one in flight, 31 queued
     abandoned = d.close(timeout=0.5)
     assert abandoned == {"email": 32, "webhook": 0}
@@ -132,7 +123,7 @@ def test_a_full_queue_drops_and_counts_per_channel(http_sink):
     assert d.status["stuck"].dropped >= 6
     web = d.status["webhook"]
     # While the stuck channel is stuck, the webhook delivers everything its queue took.
-    assert wait_until(lambda: web.sent == 10 - web.dropped) and len(state["posts"]) == web.sent
+    assert wait_for(lambda: web.sent == 10 - web.dropped) and len(state["posts"]) == web.sent
     release.set()
     d.close(timeout=10.0)
     st = d.status["stuck"]

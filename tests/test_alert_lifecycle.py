@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from sources.schema import iso_utc
+from tests.conftest import wait_for
 
 from .conftest import ROOT, SANDY, free_port, sigkill_when
 
@@ -50,15 +51,6 @@ def anomalies(data: Path) -> list[dict]:
 
 def obs(t: float, station: str, **values: float) -> str:
     return json.dumps({"ts": iso_utc(t), "station": station, "source": "sim", **values})
-
-
-def wait_until(condition, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_sandy_replay_silenced_over_the_storm_sends_no_mail_and_expiring_restores_them(tmp_path, smtp_server):
@@ -180,11 +172,11 @@ def test_silences_acks_and_open_episodes_survive_kill_9_and_a_restart(tmp_path, 
     _write(transport, [obs(T0 + 60 * k, "s", gust_mps=18.0 if k >= 10 else 6.0) for k in range(12)])
     proc = run()
     try:
-        assert wait_until(lambda: any(n["kind"] == "alert" for n in journal(tmp_path / "data")[0]))
-        assert wait_until(lambda: len(state["posts"]) == 1)
+        assert wait_for(lambda: any(n["kind"] == "alert" for n in journal(tmp_path / "data")[0]))
+        assert wait_for(lambda: len(state["posts"]) == 1)
         base = f"http://127.0.0.1:{metrics_port}"
         assert httpx.get(f"{base}/-/healthy", timeout=5).status_code == 200
-        assert wait_until(lambda: httpx.get(f"{base}/-/ready", timeout=5).status_code == 200)
+        assert wait_for(lambda: httpx.get(f"{base}/-/ready", timeout=5).status_code == 200)
         metrics = httpx.get(f"{base}/metrics", timeout=5).text
         assert "# TYPE mass_alert_deliveries_total counter" in metrics
         assert 'mass_alert_deliveries_total{channel="webhook",outcome="sent"} 1.0' in metrics
@@ -205,7 +197,7 @@ def test_silences_acks_and_open_episodes_survive_kill_9_and_a_restart(tmp_path, 
         # 7 h of data time later the gust is still over the limit: acknowledged, so no repeat, and the restored
         # episode does not alert again as if it were new.
         _write(transport, [obs(T0 + 7 * 3600 + 60 * k, "s", gust_mps=19.0) for k in range(5)])
-        assert wait_until(lambda: sum(1 for _ in (tmp_path / "data" / "db").glob("consumer_stream*.jsonl")) and
+        assert wait_for(lambda: sum(1 for _ in (tmp_path / "data" / "db").glob("consumer_stream*.jsonl")) and
                           _stored(tmp_path) >= 17)
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
@@ -252,16 +244,16 @@ def test_sighup_reloads_rules_and_channels_keeping_detector_state(tmp_path, http
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "logs" / "mass.log"
     try:
-        assert wait_until(lambda: _stored(tmp_path) >= 10)
+        assert wait_for(lambda: _stored(tmp_path) >= 10)
         config.write_text('[alerts]\nenabled = true\nwebhook_format = "alertmanager"\ngroup_wait_seconds = 0\n'
                           '[[alerts.rules]]\nname = "gust"\ndetectors = ["gust_limit"]\n')
         proc.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: log.exists() and "alerts reloaded: 1 rules" in log.read_text())
+        assert wait_for(lambda: log.exists() and "alerts reloaded: 1 rules" in log.read_text())
         _write(transport, [obs(T0 + 600 + 60 * k, "s", gust_mps=20.0) for k in range(3)])
-        assert wait_until(lambda: len(state["posts"]) == 1)
+        assert wait_for(lambda: len(state["posts"]) == 1)
         config.write_text('[alerts]\nenabled = true\ngroup_wait_seconds = -5\n')
         proc.send_signal(signal.SIGHUP)
-        assert wait_until(lambda: "configuration not reloaded" in log.read_text())
+        assert wait_for(lambda: "configuration not reloaded" in log.read_text())
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
