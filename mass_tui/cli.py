@@ -259,8 +259,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 interrupted = not (done and replay_file(engine, path, speed=speed, since=fast_until, **common))
             else:
                 interrupted = not replay_file(engine, path, speed=speed, **common)
-            engine.sinks.sync()
-            store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
+            engine.sinks.sync()  # inline, the JSONL sink's sync is this store's: fsynced once
+            if writer is not None:  # the files this process writes itself (rejected lines)
+                store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
         finally:
             engine.sinks.close()
             store.flush()
