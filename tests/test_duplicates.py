@@ -306,3 +306,48 @@ def test_a_re_delivery_larger_than_the_memory_is_looked_up_in_the_store(tmp_path
         assert 1 <= engine.order.recalls <= len(keys) // capacity + 5
     rows = _rows(tmp_path)
     assert len(rows) == len(set(rows)) == len(keys)
+
+
+class _SettledEachBatch(OrderCheck):
+    """The check with its memory built at once after each batch (no deferral): the reference."""
+
+    def check(self, batch, warming=False):
+        out = super().check(batch, warming)
+        self._settle()
+        return out
+
+
+def _memory(check: OrderCheck) -> tuple:
+    check._settle()
+    return ({s: dict(seen) for s, seen in check._seen.items() if seen}, list(check._order), dict(check._floor),
+            dict(check._last_station), dict(check._last))
+
+
+@settings(max_examples=80, deadline=None)
+@given(keys=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 120)), min_size=1, max_size=80),
+       cuts=st.lists(st.integers(1, 30), min_size=1, max_size=5), capacity=st.integers(1, 24),
+       forget=st.one_of(st.none(), st.integers(0, 3)))
+def test_property_deferred_memory_answers_as_one_built_at_each_batch(keys, cuts, capacity, forget):
+    """New rows are remembered lazily (the memory is built only when a row repeats or goes back): any
+    slicing into batches, mostly in time order with repeats and late rows, a station forgotten midway:
+    the same verdicts for every batch and the same memory as a check that builds it at each batch."""
+    keys = sorted(keys, key=lambda k: k[1] // 20)  # roughly in time order: fresh batches, some slow rows
+    lazy, eager = OrderCheck(capacity=capacity), _SettledEachBatch(capacity=capacity)
+    i = k = 0
+    while i < len(keys):
+        part = keys[i:i + cuts[k % len(cuts)]]
+        a, b = lazy.check(_batch(part)), eager.check(_batch(part))
+        assert (a.duplicates, a.late, a.conflicts, len(a.batch)) == (b.duplicates, b.late, b.conflicts, len(b.batch))
+        assert np.array_equal(a.batch.ts, b.batch.ts)
+        for x, y in ((a.fed, b.fed), (a.composite, b.composite)):
+            assert (x is None) == (y is None)
+            if isinstance(x, dict):
+                assert x.keys() == y.keys() and all(np.array_equal(x[n], y[n]) for n in x)
+            elif x is not None:
+                assert np.array_equal(x, y)
+        if forget is not None and k == 1:
+            lazy.forget(f"s{forget}")
+            eager.forget(f"s{forget}")
+        i, k = i + len(part), k + 1
+    assert lazy.remembered() <= capacity
+    assert _memory(lazy) == _memory(eager)
