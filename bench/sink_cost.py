@@ -92,7 +92,11 @@ def worker(cache: Path, keep: str | None) -> dict:
         shutil.rmtree(db, ignore_errors=True)  # the store appends: start from nothing
         store = JsonlStore(db, max_bytes=1 << 40)
         jsonl = JsonlSink(store)
-        agg = AggregateSink(store, Aggregator(lateness=3600.0), restore=False)
+        try:  # as a bulk replay aggregates (mass_tui.sinks.configured.BULK_ROWS), where the build has it
+            from mass_tui.sinks.configured import BULK_ROWS
+            agg = AggregateSink(store, Aggregator(lateness=3600.0), restore=False, coalesce_rows=BULK_ROWS)
+        except ImportError:
+            agg = AggregateSink(store, Aggregator(lateness=3600.0), restore=False)
         start = time.process_time()
         for r in results:
             jsonl.write(r)

@@ -29,6 +29,10 @@ scope, key, station, variable, final, seconds (the window length), start,
 count, mean, min, min_ts, max, max_ts, sum, late}` (times as epoch seconds),
 so a replay that closes a 1 min window per reading writes one line per
 variable per batch, not one per window; `expand` turns a line into records.
+Two shorter forms of the same line: windows of one reading each write `value`
+(and `mean`, `at` only where they differ from it and the starts) for count,
+mean, min, max and their times; starts evenly spaced (a regular feed) write
+`first` and `step` (start k = first + step * k, exact) for `start`.
 
 Daily summary (`kind` "daily", per station and UTC day, from the 1 d
 windows, as a weather observer's daily log: WMO No. 8, Guide to
@@ -449,6 +453,10 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         head["station"] = record["station"]
     head["variable"] = record.get("variable")
     arrays = {k: record[k] for k in _PER_WINDOW if isinstance(record.get(k), list)}
+    if "start" not in arrays:
+        start = _stepped_starts(record, arrays)
+        if start is not None:
+            arrays["start"] = start
     if "count" not in arrays and isinstance(record.get("value"), list) and "start" in arrays:
         arrays = _single_arrays(record, arrays["start"])
     n = len(arrays.get("start", ()))
@@ -470,6 +478,18 @@ def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:
         r["final"] = record.get("final")
         out.append(r)
     return out
+
+
+def _stepped_starts(record: Mapping[str, Any], arrays: Mapping[str, list]) -> list[float] | None:
+    """The starts of a line written with `first` and `step` (window_columns.Dumps.starts): first +
+    step * k for each window k, the arithmetic the writer checked bit for bit; None if not such a line."""
+    first, step = record.get("first"), record.get("step")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (first, step)):
+        return None
+    sized = arrays.get("count", record.get("value"))  # the full form's counts, or the compact form's values
+    if not isinstance(sized, list):
+        return None
+    return [float(first) + float(step) * k for k in range(len(sized))]
 
 
 def _single_arrays(record: Mapping[str, Any], start: list) -> dict[str, list]:

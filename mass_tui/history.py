@@ -123,12 +123,13 @@ _AGGREGATE_SCALARS = {"kind": "VARCHAR", "window": "VARCHAR", "scope": "VARCHAR"
                                                "precip_total", "pressure_min", "pressure_max", "pressure_range")},
                       "pressure_variable": "VARCHAR"}
 _DAILY = [c for c in _AGGREGATE_SCALARS if c not in ("variable", "seconds")]
+_WINDOW_SCALARS = {"first": "DOUBLE", "step": "DOUBLE"}  # evenly spaced starts (mass_tui.aggregates)
 
 
 def _aggregates_sql(con: Any, files: list[str]) -> str:
     """One row per window and per day: "windows" lines unnested; a window written at stop
     (final: false) and again, whole, once it closed after a restart counts once (the final, fullest)."""
-    wanted = {**_AGGREGATE_SCALARS, **_WINDOW_ARRAYS}
+    wanted = {**_AGGREGATE_SCALARS, **_WINDOW_SCALARS, **_WINDOW_ARRAYS}
     if files:
         source = (f"read_json([{', '.join(map(_literal, files))}], format = 'newline_delimited', "
                   "union_by_name = true, sample_size = -1, ignore_errors = true)")
@@ -155,10 +156,13 @@ def _aggregates_sql(con: Any, files: list[str]) -> str:
                "to_timestamp(unnest(coalesce(max_ts, \"at\", start))) AS max_ts, "
                f"unnest(coalesce(sum, CASE WHEN \"value\" IS NOT NULL AND variable IN ({summed}) "
                "THEN coalesce(mean, \"value\") END)) AS sum, "
-               "unnest(coalesce(late, [0 for x in start])) AS late FROM base WHERE kind = 'windows'")
+               "unnest(coalesce(late, [0 for x in start])) AS late FROM stepped WHERE kind = 'windows'")
+    # Evenly spaced starts written as `first` and `step`: start k = first + step * k, as `expand` does.
+    stepped = ("SELECT * REPLACE (coalesce(start, [first + step * k for k in "
+               "range(coalesce(len(\"value\"), len(count)))]) AS start) FROM base")
     daily_cols = [tz(_quote(c)) + f" AS {_quote(c)}" if c in _TIMES else _quote(c) for c in _DAILY]
     daily = f"SELECT {', '.join(daily_cols)} FROM base WHERE kind = 'daily'"
-    return (f"WITH base AS ({base}) SELECT * FROM ({windows} UNION ALL BY NAME {daily}) "
+    return (f"WITH base AS ({base}), stepped AS ({stepped}) SELECT * FROM ({windows} UNION ALL BY NAME {daily}) "
             "QUALIFY row_number() OVER (PARTITION BY kind, \"window\", scope, key, variable, ts "
             "ORDER BY final DESC, coalesce(count, observations) DESC) = 1")
 

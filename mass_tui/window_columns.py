@@ -256,7 +256,7 @@ def window_line(scope: Scope, wname: str, width: float, name: str, stats: tuple,
     if single(counts, lates):
         return _single_parts(record, starts, width, totals, lo, lo_ts, dumps)
     parts = [orjson.dumps(record)[:-1],
-             b',"start":', dumps.times(starts, width, lo_ts), b',"count":', dumps.ints(counts),
+             *dumps.starts(starts, width, lo_ts), b',"count":', dumps.ints(counts),
              b',"mean":', dumps(np.round(totals / counts, 6) + 0.0, totals), b',"min":', dumps(lo),
              b',"min_ts":', dumps(lo_ts), b',"max":', dumps(hi), b',"max_ts":', dumps(hi_ts)]
     if name in SUMMED:
@@ -278,7 +278,7 @@ def _single_parts(record: dict, starts: np.ndarray, width: float, totals: np.nda
     `expand` and the SQL view give the very records of the full form (a test holds them equal).
     Minute windows over hourly data wrote each value four times and each time three: 175 MB of
     aggregates for a 60 MB recording, the most of a replay's bytes."""
-    parts = [orjson.dumps(record)[:-1], b',"start":', dumps.times(starts, width, lo_ts), b',"value":', dumps(lo)]
+    parts = [orjson.dumps(record)[:-1], *dumps.starts(starts, width, lo_ts), b',"value":', dumps(lo)]
     mean = np.round(totals, 6) + 0.0  # the full form's mean (and sum); a zero is 0.0, as `round6` writes it
     if not same_bits(mean, lo):
         parts += [b',"mean":', dumps(mean)]
@@ -316,6 +316,21 @@ class Dumps:
         if got is None:
             got = self._done[(id(a), "int")] = (a, orjson.dumps(np.asarray(a, dtype=np.int64),
                                                                  option=orjson.OPT_SERIALIZE_NUMPY))
+        return got[1]
+
+    def starts(self, starts: np.ndarray, width: float, like: np.ndarray) -> tuple[bytes, ...]:
+        """The `start` of a line (bucket numbers as epoch seconds), as its key and value: evenly spaced
+        starts (3 or more) as `first` and `step` when first + step * k gives each start bit for bit
+        (`aggregates.expand` and the SQL view compute them so), else the array (`times`)."""
+        got = self._done.get((id(starts), "starts"))
+        if got is None:
+            seconds = starts * width
+            parts: tuple[bytes, ...] = (b',"start":', self.times(starts, width, like))
+            if seconds.size >= 3:
+                first, step = float(seconds[0]), float(seconds[1] - seconds[0])
+                if step > 0 and same_bits(first + step * np.arange(seconds.size, dtype=np.float64), seconds):
+                    parts = (b',"first":', orjson.dumps(first), b',"step":', orjson.dumps(step))
+            got = self._done[(id(starts), "starts")] = (starts, parts)
         return got[1]
 
     def times(self, starts: np.ndarray, width: float, like: np.ndarray) -> bytes:
