@@ -14,11 +14,12 @@ number written in another form, an extra key) is not claimed: the decoder reads 
 message at a time, as before. The proof is the rendering, so how polars treats a line it
 cannot fit (null, coerced, skipped) can only cost a claim, never change a value.
 
-polars refuses a whole chunk for one line that is not JSON. Lines that cannot be claimed (not
-starting and ending as the template does, or holding NaN or Infinity) are left out before it
-reads; when it refuses a chunk all the same, the lines of that chunk and the next ones are first
-checked with msgspec (a C loop, a fifth of the time of parsing them) and only the lines that are
-JSON objects in UTF-8 are read.
+polars refuses a whole chunk for one line that is not JSON. A chunk is read whole until polars
+refuses one; from then on (a stream with bad lines has them throughout) the lines that cannot be
+claimed (not starting and ending as the template does, or holding NaN or Infinity) are left out
+before it reads; when it refuses a chunk all the same, the lines of that chunk and the next ones
+are first checked with msgspec (a C loop, a fifth of the time of parsing them) and only the lines
+that are JSON objects in UTF-8 are read.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class ColumnReader:
 
     def __init__(self) -> None:
         self.refused = False
+        self.unclean = False  # polars refused a whole chunk: later chunks are screened before it reads them
 
     def read(self, raws: Sequence[bytes]) -> Columns | None:
         """The lines of `raws` that polars' columns describe exactly (see the module), or None when there
@@ -153,15 +155,22 @@ class ColumnReader:
         template, compact = found
         schema = _schema(template)
         lines = pl.Series(raws, dtype=pl.Binary)
-        # Only a line that starts and ends as the template is written can be claimed: the others
-        # (a line cut short, a list, NaN or Infinity, which polars refuses) are left out before it reads.
-        maybe = lines.bin.starts_with(f'{{"{next(iter(template))}"{_separators(compact)[1]}'.encode())
-        maybe &= lines.bin.ends_with(b"}") & ~lines.bin.contains(b"NaN") & ~lines.bin.contains(b"Infinity")
-        candidates = maybe.to_numpy()
-        at = None if candidates.all() else np.flatnonzero(candidates)
-        if at is not None and at.size == 0:
-            return None
-        frame = None if self.refused else _read(pl, raws if at is None else [raws[i] for i in at.tolist()], schema)
+        at = None
+        # A clean stream's chunk is read whole: the screen below costs a sixth of the read, and the
+        # rendering proves each row all the same. Once polars refused a chunk, the screen comes first.
+        frame = None if self.unclean else _read(pl, raws, schema)
+        if frame is None:
+            self.unclean = True
+            # Only a line that starts and ends as the template is written can be claimed: the others
+            # (a line cut short, a list, NaN or Infinity, which polars refuses) are left out before it reads.
+            maybe = lines.bin.starts_with(f'{{"{next(iter(template))}"{_separators(compact)[1]}'.encode())
+            maybe &= lines.bin.ends_with(b"}") & ~lines.bin.contains(b"NaN") & ~lines.bin.contains(b"Infinity")
+            candidates = maybe.to_numpy()
+            at = None if candidates.all() else np.flatnonzero(candidates)
+            if at is not None and at.size == 0:
+                return None
+            frame = None if self.refused else _read(pl, raws if at is None else [raws[i] for i in at.tolist()],
+                                                      schema)
         if frame is None:
             self.refused = True
             at = _json_objects(raws) if at is None else at[_json_objects([raws[i] for i in at.tolist()])]

@@ -12,10 +12,12 @@ time zone (`#DEBUG: Time Zone -> America/Chicago`) is read in that zone.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from sources.decode import Table
 from sources.formats import csv_table, iem, ndbc
@@ -105,16 +107,47 @@ def read_ahead(chunks: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
 
 def jsonl_chunks(path: Path, size: int, problems: list[str] | None = None) -> Iterator[list[bytes]]:
     """The message lines of a JSONL file, about `size` bytes at a time (blank lines dropped, CRLF and a
-    leading byte-order mark taken off; UTF-16 lines re-encoded as UTF-8)."""
+    leading byte-order mark taken off; UTF-16 lines re-encoded as UTF-8). A chunk ends with the first
+    line that brings it past `size` bytes, as `readlines(size)` cuts it."""
     first = True
     utf16 = text_encoding(head_bytes(path, 4)) is not None
     with open_binary(path, problems) as binary:
-        text = io.TextIOWrapper(binary, encoding="utf-16", errors="replace", newline="") if utf16 else None
-        while chunk := (_encoded(text.readlines(size)) if text is not None else binary.readlines(size)):
-            if first and chunk[0].startswith(BOM):
-                chunk[0] = chunk[0][len(BOM):]
+        if utf16:
+            text = io.TextIOWrapper(binary, encoding="utf-16", errors="replace", newline="")
+            while chunk := _encoded(text.readlines(size)):
+                if first and chunk[0].startswith(BOM):
+                    chunk[0] = chunk[0][len(BOM):]
+                first = False
+                yield [raw for line in chunk if (raw := line.rstrip(b"\r\n")).strip()]
+            return
+        while block := _block(binary, size):
+            if first and block.startswith(BOM):
+                block = block[len(BOM):]
             first = False
-            yield [raw for line in chunk if (raw := line.rstrip(b"\r\n")).strip()]
+            yield _lines(block)
+
+
+def _block(binary: IO[bytes], size: int) -> bytes:
+    """The next `size` bytes and the line after them: where `readlines(size)` stops (after the line that
+    brings it past `size` bytes), read as one bytes object, not a list of lines."""
+    block = binary.read(size)
+    if len(block) == size:
+        block += binary.readline()
+    return block
+
+
+# A line that is empty or starts with ASCII whitespace (bytes.strip's set): it may be blank.
+_MAYBE_BLANK = re.compile(rb"\n[ \t\n\r\x0b\x0c]")
+_SPACE = b" \t\n\r\x0b\x0c"
+
+
+def _lines(block: bytes) -> list[bytes]:
+    """The lines of a block, line ends taken off, blank lines dropped. One split in C when no line ends
+    in a carriage return or may be blank (a recording's usual block); else line by line."""
+    body = block[:-1] if block.endswith(b"\n") else block
+    if b"\r" in body or not body or body[0] in _SPACE or body[-1] == 0x0A or _MAYBE_BLANK.search(body):
+        return [raw for line in body.split(b"\n") if (raw := line.rstrip(b"\r")).strip()]
+    return body.split(b"\n")
 
 
 def _encoded(lines: list[str]) -> list[bytes]:

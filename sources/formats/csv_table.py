@@ -15,10 +15,15 @@
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
+
+import numpy as np
 
 from sources.decode import Table
 from sources.formats.csv_header import is_units_row, layout, with_units
@@ -68,10 +73,15 @@ def sniff_separator(header: str) -> str:
 
 
 def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[str] | None = None,
-           ) -> Iterator[Table]:
+           columnar: bool = True) -> Iterator[Table]:
     """Chunks of about `chunk_bytes` of a CSV file as Tables (header kept in each). The header is read
     as `csv_header` says (date and time columns, a units row); a row whose cells are all empty (Excel
-    writes `;;;;` for formatted empty rows) is a blank line."""
+    writes `;;;;` for formatted empty rows) is a blank line.
+
+    A file of plain lines (no quote, no carriage return but a CRLF line end, no line that starts with
+    a space or a separator; `,` or tab separated, one time column) is read a block at a time by polars into
+    columns (`Table.columns`): the same rows, bad rows and chunks as record by record, which
+    `columnar=False` forces (tests/test_reading_fast_paths.py holds the two to that)."""
     with open_text(path, problems) as fh:
         lines = iter(fh)
         header_line = ""
@@ -83,45 +93,173 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
             return
         sep = sniff_separator(header_line)
         names = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
-        shape = layout(names)
-        header = shape.header
-        decimal_comma: bool | None = None if sep == ";" else False
-        table = Table(header, [], [], dialect=dialect)
-        size = 0
-        position = 0
-        first = True
-        for record, problem in csv_records(lines):
-            if not record.strip():
-                continue
-            line = record.rstrip("\r\n")
-            raw = line.encode("utf-8", errors="backslashreplace")
-            was_first, first = first, False
-            if problem:
-                table.bad.append((position, raw, problem))
+        chunks = _Chunks(names, layout(names), sep, dialect, chunk_bytes)
+        records = csv_records(lines)
+        plain = columnar and sep != ";" and chunks.shape.date_time is None
+        if plain:
+            for record, problem in records:  # the first record by itself: it may be a units row
+                if '"' in record or "\r" in record.rstrip("\r\n"):
+                    plain = False
+                yield from chunks.record(record, problem)
+                if not chunks.first or not plain:
+                    break
+        if plain:
+            while block := _block(fh, _BLOCK_CHARS):
+                block_lines = _plain_lines(block, sep)
+                if block_lines is None:  # quotes or odd lines from here on: record by record
+                    records = csv_records(itertools.chain(io.StringIO(block, newline=""), lines))
+                    break
+                yield from chunks.plain(block_lines)
             else:
-                # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
-                cells = line.split(sep) if '"' not in line and "\r" not in line else next(
-                    csv.reader([record], delimiter=sep), [])
-                if was_first and len(cells) == len(names) and is_units_row(cells):
-                    header = with_units(header, shape.row(cells), dialect)
-                    table.header = header
-                    continue
-                if not (cells and cells[0].strip()) and not any(c.strip() for c in cells):
-                    continue
-                if len(cells) != len(names):
-                    table.bad.append((position, raw, f"CSV row has {len(cells)} cells for {len(names)} columns"))
-                else:
-                    cells = shape.row(cells)
-                    if decimal_comma is None and any(_DECIMAL_COMMA.match(c) for c in cells):
-                        decimal_comma = True
-                    table.rows.append(cells)
-                    table.raws.append(raw)
-            position += 1
-            size += len(raw) + 1
-            if size >= chunk_bytes:
-                table.decimal_comma = bool(decimal_comma)
-                yield table
-                table, size, position = Table(header, [], [], dialect=dialect), 0, 0
-        if table.rows or table.bad:
-            table.decimal_comma = bool(decimal_comma)
-            yield table
+                records = iter(())
+        for record, problem in records:
+            yield from chunks.record(record, problem)
+        yield from chunks.last()
+
+
+_BLOCK_CHARS = 1 << 20
+# A plain line starts with one of these (never a space, a separator or a quote, so it is neither
+# blank nor a row of empty cells) and holds no quote and no carriage return but its CRLF end.
+_PLAIN_START = re.compile(r"[0-9A-Za-z_+\-.:/]")
+
+
+def _block(fh: IO[str], size: int) -> str:
+    """The next `size` characters and the rest of the line they end in."""
+    block = fh.read(size)
+    if len(block) == size and not block.endswith("\n"):
+        block += fh.readline()
+    return block
+
+
+def _plain_lines(block: str, sep: str) -> list[str] | None:
+    """The lines of a block (line ends taken off) when every one is plain (see `_PLAIN_START`), else
+    None. CRLF line ends are line ends like LF; a carriage return elsewhere is not plain."""
+    if '"' in block:
+        return None
+    if "\r" in block:
+        if block.count("\r") != block.count("\r\n"):
+            return None
+        block = block.replace("\r\n", "\n")
+    body = block[:-1] if block.endswith("\n") else block
+    found = body.split("\n")
+    import polars as pl
+
+    series = pl.Series(found, dtype=pl.String)
+    if not series.str.contains("^" + _PLAIN_START.pattern).all():
+        return None
+    return found
+
+
+class _Chunks:
+    """The records of a CSV file into Tables of about `chunk_bytes`: record by record, or a block of
+    plain lines at a time into polars columns."""
+
+    def __init__(self, names: list[str], shape, sep: str, dialect: str, chunk_bytes: int) -> None:
+        self.names, self.shape, self.sep, self.dialect, self.chunk_bytes = names, shape, sep, dialect, chunk_bytes
+        self.header = shape.header
+        self.decimal_comma: bool | None = None if sep == ";" else False
+        self.first = True
+        self.table = Table(self.header, [], [], dialect=dialect)
+        self.parts: list = []  # polars String Series of plain row lines, in order, after table.rows
+        self.size = 0
+        self.position = 0
+
+    def record(self, record: str, problem: str) -> Iterator[Table]:
+        """One record (the plain way); the finished Table when it completes a chunk."""
+        if not record.strip():
+            return
+        table, names, sep = self.table, self.names, self.sep
+        line = record.rstrip("\r\n")
+        raw = line.encode("utf-8", errors="backslashreplace")
+        was_first, self.first = self.first, False
+        if problem:
+            table.bad.append((self.position, raw, problem))
+        else:
+            # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
+            cells = line.split(sep) if '"' not in line and "\r" not in line else next(
+                csv.reader([record], delimiter=sep), [])
+            if was_first and len(cells) == len(names) and is_units_row(cells):
+                self.header = with_units(self.header, self.shape.row(cells), self.dialect)
+                table.header = self.header
+                return
+            if not (cells and cells[0].strip()) and not any(c.strip() for c in cells):
+                return
+            if len(cells) != len(names):
+                table.bad.append((self.position, raw, f"CSV row has {len(cells)} cells for {len(names)} columns"))
+            else:
+                cells = self.shape.row(cells)
+                if self.decimal_comma is None and any(_DECIMAL_COMMA.match(c) for c in cells):
+                    self.decimal_comma = True
+                table.rows.append(cells)
+                table.raws.append(raw)
+        self.position += 1
+        self.size += len(raw) + 1
+        if self.size >= self.chunk_bytes:
+            yield self._finish()
+
+    def plain(self, lines: list[str]) -> Iterator[Table]:
+        """A block of plain lines (`_plain_lines`): each a record, a row when it has a cell per column."""
+        import polars as pl
+
+        series = pl.Series(lines, dtype=pl.String)
+        sizes = series.str.len_bytes().to_numpy().astype(np.int64) + 1
+        cells = series.str.count_matches(self.sep, literal=True).to_numpy().astype(np.int64) + 1
+        start, n = 0, len(lines)
+        while start < n:
+            total = self.size + np.cumsum(sizes[start:])
+            k = int(np.searchsorted(total, self.chunk_bytes))  # the record that completes the chunk
+            end = n if k >= total.size else start + k + 1
+            self._add_plain(series.slice(start, end - start), cells[start:end])
+            if k >= total.size:
+                self.size = int(total[-1])
+                return
+            start = end
+            yield self._finish()
+
+    def _add_plain(self, series, cells: np.ndarray) -> None:
+        width = len(self.names)
+        bad = np.flatnonzero(cells != width)
+        if self.table.rows:  # rows taken the plain way before (the first record): their lines join the parts
+            import polars as pl
+
+            self.parts.append(pl.Series([self.sep.join(row) for row in self.table.rows], dtype=pl.String))
+            self.table.rows, self.table.raws = [], []
+        for j in bad.tolist():
+            self.table.bad.append((self.position + j, series[j].encode("utf-8"),
+                                   f"CSV row has {int(cells[j])} cells for {width} columns"))
+        self.parts.append(series if bad.size == 0 else series.filter(cells == width))
+        self.position += len(series)
+
+    def _finish(self) -> Table:
+        table = self.table
+        table.decimal_comma = bool(self.decimal_comma)
+        if self.parts:
+            import polars as pl
+
+            lines = pl.concat(self.parts, rechunk=True)
+            frame = lines.str.split_exact(self.sep, len(self.names) - 1).struct.unnest()
+            if table.rows:  # records after a block that was not plain: the chunk as rows, in order
+                table.rows[:0] = [list(row) for row in frame.rows()]
+                table.raws[:0] = [line.encode("utf-8") for line in lines.to_list()]
+            else:
+                table.columns = [frame.to_series(j) for j in range(frame.width)]
+                table.raws = LineBytes(lines)
+        self.table, self.parts, self.size, self.position = Table(self.header, [], [], dialect=self.dialect), [], 0, 0
+        return table
+
+    def last(self) -> Iterator[Table]:
+        if self.table.rows or self.table.bad or self.parts:
+            yield self._finish()
+
+
+class LineBytes:
+    """The raw bytes of a columnar table's rows, encoded when one is asked for (a rejected row's)."""
+
+    def __init__(self, lines) -> None:
+        self.lines = lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, i: int) -> bytes:
+        return self.lines[i].encode("utf-8")

@@ -65,7 +65,9 @@ class _CutShort(io.RawIOBase):
         if self._ended:
             return 0
         try:
-            data = self._inner.read(len(buffer))
+            # At most a buffer's worth at a time, however much the reader asks for: where the data
+            # breaks, the piece being decompressed is lost, and only it (8 KiB, as line by line).
+            data = self._inner.read(min(len(buffer), io.DEFAULT_BUFFER_SIZE))
         except (EOFError, lzma.LZMAError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:
                 raise  # a real I/O error (permissions, the disk), not the data
