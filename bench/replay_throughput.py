@@ -1,7 +1,7 @@
 """`mass replay FILE --headless --max` on realistic recordings, each against a bare parsing loop.
 
     python bench/replay_throughput.py [--n 200000] [--layouts seed,meteo,...] [--seed 1] [--keep DIR]
-                                      [--sinks auto|inline|process]
+                                      [--sinks auto|inline|process|split]
 
 Layouts (one file each, `--n` lines):
 
@@ -18,12 +18,13 @@ Layouts (one file each, `--n` lines):
            json.loads loop over the same rows written as JSON lines
 - epoch    the former benchmark's layout: epoch-second times, 10 stations, 7 variables
 
-The baseline (a bare `json.loads` loop over the file's lines, or the csv loop; the fastest of
-three) and the replay (the fastest of `--runs`) run in the same run on the same file, one after
-the other, so the ratio holds across machines and loads. The replay is timed two ways: wall clock of the whole `mass replay` process (process
-start, imports, store creation included) and the replay's own `seconds` from its summary
-(reading, decoding, scoring, storing). `--seed` gives another recording of the same kinds
-(other stations, coordinates, key order, values, start time): a held-out file for checking.
+The baseline (a bare `json.loads` loop over the file's lines, or the csv loop; the fastest of three)
+and the replay (the fastest of `--runs`) run in the same run on the same file, one after the other,
+so the ratio holds across machines and loads. The replay is timed two ways: wall clock of the whole
+`mass replay` process (process start, imports, store creation included) and the replay's own
+`seconds` from its summary (reading, decoding, scoring, storing). `--seed` gives another recording
+of the same kinds (other stations, coordinates, key order, values, start time): a held-out file for
+checking.
 """
 
 from __future__ import annotations
@@ -284,9 +285,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1, help="another seed: another recording of the same kinds")
     ap.add_argument("--keep", type=Path, help="write the recordings here and keep them")
     ap.add_argument("--runs", type=int, default=1, help="replays per layout; the fastest is shown")
-    ap.add_argument("--sinks", default="auto", choices=("auto", "inline", "process"),
-                    help="where the store's sinks run (MASS_SINKS): auto (the default: a writer process "
-                         "from 8 MiB of input on two CPUs or more), in the engine's process, or a writer process")
+    ap.add_argument("--sinks", default="auto", choices=("auto", "inline", "process", "split"),
+                    help="where the store's sinks run (MASS_SINKS): auto (the default: writer processes from "
+                         "8 MiB of input on two CPUs or more), inline, one writer process, or two (split)")
     args = ap.parse_args()
     names = [s.strip() for s in args.layouts.split(",") if s.strip()]
     unknown = [s for s in names if s not in LAYOUTS]

@@ -211,7 +211,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.service import log_events, open_store, redacted_summary
     from mass_tui.sinks.configured import store_sinks
     from mass_tui.sinks.offload import OffloadedSinks
-    from mass_tui.sinks.offload import wanted as offload_wanted
+    from mass_tui.sinks.offload import arrangement as sinks_arrangement
     from sources.formats import RecordingError, open_recording
 
     cfg = _config(args)
@@ -247,10 +247,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
         keep_freed_blocks()
     with open_store(cfg) as store:
-        # Flat out on two CPUs or more, the store's sinks write in a second process (mass_tui.sinks.offload).
-        writer = OffloadedSinks(cfg) if speed is None and offload_wanted(uncompressed_size(path)) else None
+        # Flat out on two CPUs or more, the store's sinks write in writer processes (mass_tui.sinks.offload).
+        how = sinks_arrangement(uncompressed_size(path)) if speed is None else "inline"
+        if how == "split" and not cfg.get("store.aggregate_windows"):
+            how = "process"
+        writer = OffloadedSinks(cfg, "stream" if how == "split" else "all") if how != "inline" else None
+        aggregates = [OffloadedSinks(cfg, "aggregates")] if how == "split" else []
         sinks = store_sinks(cfg, store, aggregates=writer is None, bulk=speed is None)
-        engine = Engine(cfg, store, alerts, sinks=sinks, store_sink=writer)
+        engine = Engine(cfg, store, alerts, sinks=[*sinks, *aggregates], store_sink=writer)
         try:
             common = {"station": args.station, "stop": stop, "format": args.format,
                       "on_batch": lambda result: log_events(result, args.quiet)}
@@ -279,6 +283,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         interrupted=interrupted,
     )
     summary.update(cli_history.sink_summaries(engine))
+    summary["store_sinks"] = how
     if alerts is not None:
         summary.update(alerts.summary())
     print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)

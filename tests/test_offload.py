@@ -47,10 +47,10 @@ def _recording(path: Path, n: int, seed: int = 0, bad_every: int = 0) -> Path:
     return path
 
 
-def _replay(tmp_path: Path, recording: Path, name: str, inline: bool, *extra: str) -> subprocess.CompletedProcess:
+def _replay(tmp_path: Path, recording: Path, name: str, sinks: str, *extra: str) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
            "MASS_LOG_DIR": str(tmp_path / f"logs-{name}")}
-    env["MASS_SINKS"] = "inline" if inline else "process"
+    env["MASS_SINKS"] = sinks
     return subprocess.run([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max", "-q",
                            "--data-dir", str(tmp_path / name), *extra],
                           cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
@@ -67,16 +67,18 @@ def _files(db: Path) -> dict[str, bytes]:
     return out
 
 
-def test_a_replay_stores_the_same_bytes_with_the_writer_process_as_without(tmp_path):
+@pytest.mark.parametrize("sinks", ["process", "split"])
+def test_a_replay_stores_the_same_bytes_with_the_writer_process_as_without(tmp_path, sinks):
     recording = _recording(tmp_path / "rec.jsonl", 6000, bad_every=250)
-    offloaded = _replay(tmp_path, recording, "a", inline=False)
-    inline = _replay(tmp_path, recording, "b", inline=True)
+    offloaded = _replay(tmp_path, recording, "a", sinks)
+    inline = _replay(tmp_path, recording, "b", "inline")
     assert offloaded.returncode == 0, offloaded.stderr
     assert inline.returncode == 0, inline.stderr
     a, b = _files(tmp_path / "a" / "db"), _files(tmp_path / "b" / "db")
     assert set(a) >= {"consumer_stream.jsonl", "aggregates.jsonl", "anomalies.jsonl", "rejected.jsonl"}
     assert a == b
     summary_a, summary_b = (json.loads(p.stdout.strip().splitlines()[-1]) for p in (offloaded, inline))
+    assert (summary_a.pop("store_sinks"), summary_b.pop("store_sinks")) == (sinks, "inline")
     for s in (summary_a, summary_b):
         for key in ("seconds", "obs_per_s", "db"):
             s.pop(key)
@@ -89,7 +91,7 @@ def test_a_full_disk_in_the_writer_is_one_line_and_exit_1(tmp_path):
     db = tmp_path / "full" / "db"
     with _tmpfs(db, "2m"):
         _fill(db, 200_000)
-        done = _replay(tmp_path, recording, "full", inline=False)
+        done = _replay(tmp_path, recording, "full", "process")
     assert done.returncode == 1, done.stderr
     lines = [x for x in done.stderr.splitlines() if x.strip()]
     assert any(x.startswith("mass: cannot write ") and "No space left on device" in x for x in lines), done.stderr
@@ -193,17 +195,17 @@ def test_a_bad_mass_sinks_value_names_the_variable_and_what_was_expected(tmp_pat
                            "--data-dir", str(tmp_path / "d")], cwd=tmp_path, capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 78
-    assert "MASS_SINKS='sometimes': expected auto, inline or process" in done.stderr
+    assert "MASS_SINKS='sometimes': expected auto, inline, process or split" in done.stderr
 
 
 @pytest.mark.parametrize("env, cpus, size, expected", [
-    (None, 2, offload.MIN_BYTES, True),  # the default with two CPUs: the writer process
-    (None, 1, offload.MIN_BYTES, False),  # one CPU: nothing runs beside the engine
-    ("auto", 4, offload.MIN_BYTES - 1, False),  # a small file: the writer's start costs more
-    ("inline", 8, 1 << 30, False),
-    ("process", 1, offload.MIN_BYTES, True),  # asked for: even on one CPU
-    ("process", 8, offload.MIN_BYTES - 1, False),
-    (" Process ", 2, offload.MIN_BYTES, True),
+    (None, 2, offload.MIN_BYTES, offload.AUTO),  # the default with two CPUs: writer processes
+    (None, 1, offload.MIN_BYTES, "inline"),  # one CPU: nothing runs beside the engine
+    ("auto", 4, offload.MIN_BYTES - 1, "inline"),  # a small file: a writer's start costs more
+    ("inline", 8, 1 << 30, "inline"),
+    ("process", 1, 10, "process"),  # asked for: whatever the CPUs and the size
+    ("split", 1, 10, "split"),
+    (" Process ", 2, offload.MIN_BYTES, "process"),
 ])
 def test_where_the_store_sinks_write_follows_mass_sinks_the_cpus_and_the_size(monkeypatch, env, cpus, size,
                                                                                 expected):
@@ -212,7 +214,7 @@ def test_where_the_store_sinks_write_follows_mass_sinks_the_cpus_and_the_size(mo
     else:
         monkeypatch.setenv(offload.ENV, env)
     monkeypatch.setattr(offload, "usable_cpus", lambda: cpus)
-    assert offload.wanted(size) is expected
+    assert offload.arrangement(size) == expected
 
 
 def test_usable_cpus_counts_this_process_affinity():

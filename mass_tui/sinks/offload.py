@@ -46,11 +46,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENV = "MASS_SINKS"  # "auto" (default), "process" or "inline": where a bulk replay's store sinks write
+ENV = "MASS_SINKS"  # "auto" (default), "inline", "process" or "split": where a bulk replay's store sinks write
 CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
 # Below this much input the writer's start (a fresh interpreter and its imports, ~0.3 s of a core)
 # costs more than writing in the engine's process would, whatever MASS_SINKS says.
 MIN_BYTES = 8 << 20
+# What a writer process writes: the stream and anomalies and the aggregates, or one of the two.
+PARTS = ("all", "stream", "aggregates")
+ARRANGEMENTS = ("inline", "process", "split")  # MASS_SINKS besides auto (`arrangement`)
+AUTO = "process"  # what auto takes with two CPUs or more and a big enough input
 
 
 def usable_cpus() -> int:
@@ -61,24 +65,24 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def wanted(size: int) -> bool:
-    """Whether a bulk run over `size` bytes of input should offload its store sinks to a writer
-    process: from MIN_BYTES of input on, when MASS_SINKS is "process", or "auto" (the default)
-    and this process may use two CPUs or more; never when it is "inline".
+def arrangement(size: int) -> str:
+    """Where a bulk run over `size` bytes of input writes its store: "inline" (the sinks in the
+    engine's process), "process" (all of them in one writer process) or "split" (the stream and
+    anomalies in one writer process, the aggregates in another).
 
-    Raises ConfigError naming MASS_SINKS for any other value. With two CPUs the writer runs beside
-    the scoring: measured on an idle 2-core machine, 0.27 -> 0.35x of a bare json.loads loop on an
-    Open-Meteo-like file (README, Performance); on one CPU it would only add pickling and a second
-    interpreter's start. On a machine already busy the two processes compete, and inline can be
-    faster (it was, with other jobs running, when this was first measured)."""
+    MASS_SINKS chooses: "inline", "process" and "split" are taken as said; "auto" (the default)
+    is AUTO from MIN_BYTES of input on when this process may use two CPUs or more, else inline.
+    Raises ConfigError naming MASS_SINKS for any other value. Measured on an idle 2-core machine
+    (README, Performance); on one CPU a writer only adds pickling and a second interpreter's start,
+    and on a machine already busy the processes compete (inline was faster there)."""
     how = os.environ.get(ENV, "auto").strip().lower() or "auto"
-    if how not in ("auto", "inline", "process"):
+    if how not in ("auto", *ARRANGEMENTS):
         from mass_tui.config import ConfigError
 
-        raise ConfigError(f"{ENV}={how!r}: expected auto, inline or process")
-    if how == "inline" or size < MIN_BYTES:
-        return False
-    return how == "process" or usable_cpus() >= 2
+        raise ConfigError(f"{ENV}={how!r}: expected auto, {', '.join(ARRANGEMENTS[:-1])} or {ARRANGEMENTS[-1]}")
+    if how != "auto":
+        return how
+    return AUTO if size >= MIN_BYTES and usable_cpus() >= 2 else "inline"
 
 
 class OffloadedSinks:
@@ -93,10 +97,14 @@ class OffloadedSinks:
     durable = True
     wants_series = False
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, part: str = "all") -> None:
+        if part not in PARTS:
+            raise ValueError(f"part {part!r}: expected one of {', '.join(PARTS)}")
+        self.part = part
+        self.name = "store-writer" if part == "all" else f"store-writer-{part}"
         ctx = multiprocessing.get_context("spawn")  # not fork: the engine's process may hold threads and locks
         self._conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=serve, name="mass-store-writer", daemon=True, args=(config, child))
+        self.process = ctx.Process(target=serve, name=f"mass-{self.name}", daemon=True, args=(config, child, part))
         self.process.start()
         child.close()  # only the writer holds that end now: its death reads as EOF here
         self._error: BaseException | None = None
@@ -111,9 +119,13 @@ class OffloadedSinks:
         self._raise_pending()
         from mass_tui.engine import BatchResult
 
-        # Only what the store's sinks read: no alert events, traces or totals cross the pipe.
-        payload = BatchResult(scored.batch, scored.anomalies, scored.rejected, scores=scored.scores,
-                              muted=scored.muted)
+        # Only what the store's sinks read: no alert events, traces or totals cross the pipe (and
+        # to the aggregates alone, only the rows: they take no scores).
+        if self.part == "aggregates":
+            payload = BatchResult(scored.batch, [], scored.rejected)
+        else:
+            payload = BatchResult(scored.batch, scored.anomalies, scored.rejected, scores=scored.scores,
+                                  muted=scored.muted)
         self._send(("write", payload))
 
     def sync(self) -> None:
@@ -207,8 +219,9 @@ class _ToParent(logging.Handler):
             self.conn.send(("log", (record.levelno, record.name, record.getMessage())))
 
 
-def serve(config: Config, conn: Connection) -> None:
-    """The writer process: open the store, build the sinks, write what arrives until close or EOF."""
+def serve(config: Config, conn: Connection, part: str = "all") -> None:
+    """The writer process: open the store, build the sinks of `part` (PARTS), write what arrives
+    until close or EOF."""
     from mass_tui.sinks.configured import aggregate_sinks
     from mass_tui.sinks.jsonl import JsonlSink
     from mass_tui.store import open_store
@@ -222,7 +235,8 @@ def serve(config: Config, conn: Connection) -> None:
     store = open_store(config)
     sinks = []
     try:
-        sinks = [JsonlSink(store), *aggregate_sinks(config, store, bulk=True)]
+        sinks = ([JsonlSink(store)] if part != "aggregates" else []) + \
+            (aggregate_sinks(config, store, bulk=True) if part != "stream" else [])
         while True:
             try:
                 kind, body = conn.recv()
