@@ -274,17 +274,24 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     the hold when the day ends."""
     m, size = len(day_list), len(profiles)
     seen = counts > 0
-    slots = np.count_nonzero(seen, axis=1).tolist()
+    slots_a = np.count_nonzero(seen, axis=1)
+    slots = slots_a.tolist()
     means = sums / np.where(seen, counts, 1.0)[:, None, :]
-    day_means = means.sum(axis=2).T.tolist()
     kinds = [day_type(d) for d in day_list]
     learned = [j < m - 1 and slots[j] >= MIN_SLOTS for j in range(m)]
     folded = [j for j in range(m) if learned[j]]
+    # The days folded per type, in order, and for each day how many days of each type were folded
+    # before it: the same for every series of the group.
+    kinds_a = np.array(kinds, dtype=np.int64)
+    learned_a = np.array(learned, dtype=bool)
+    weekdays = [j for j in folded if kinds[j] == 0]
+    weekends = [j for j in folded if kinds[j] == 1]
+    fold_0 = learned_a & (kinds_a == 0)
+    before_0 = np.cumsum(fold_0) - fold_0  # weekdays folded before day j
     # The days folded in per type and each one's alpha: the same for series that folded as many
     # days before (the usual case in a group), so worked out once per count.
     schedules: dict[tuple[int, int], tuple[list[float], list[bool], list[int]]] = {}
-    refs = [[0.0] * size for _ in range(m)]
-    alphas = [[0.0] * size for _ in range(m)]
+    alphas = np.empty((m, size))
     firsts: list[list[bool]] = []
     for v, p in enumerate(profiles):
         key = (p._days[0], p._days[1])
@@ -301,20 +308,27 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
         alpha_v, first_v, done = plan
         p._days = list(done)
         firsts.append(first_v)
-        # The weekday level and each day's reference: as _learn runs them.
+        alphas[:, v] = alpha_v
+    # The weekday level and each day's reference, as _learn runs them: a weekday's reference is its
+    # own mean, a weekend day's the level then (its own mean before any weekday). The level, an EWMA
+    # of the weekday means, is a loop over floats per series; the rest is for all at once.
+    day_means = means.sum(axis=2) / np.maximum(slots_a, 1)[:, None]  # (days, series); used where slots >= MIN_SLOTS
+    refs_a = np.zeros((m, size))
+    levels = np.empty((size, len(weekdays) + 1))  # per series: the level, then after each weekday fold
+    if weekdays:
+        refs_a[weekdays] = day_means[weekdays]
+    for v, (p, means_v) in enumerate(zip(profiles, day_means[weekdays].T.tolist(), strict=True)):
         level = p._level
-        means_v = day_means[v]
-        for j in folded:
-            day_mean = means_v[j] / slots[j]
-            if kinds[j] == 0:
-                refs[j][v] = day_mean
-                level = level + ALPHA * (day_mean - level) if level == level else day_mean
-            else:
-                refs[j][v] = day_mean if level != level else level
-            alphas[j][v] = alpha_v[j]
+        trail = [level]
+        for day_mean in means_v:
+            level = level + ALPHA * (day_mean - level) if level == level else day_mean
+            trail.append(level)
+        levels[v] = trail
         p._level = level
-    refs_a = np.array(refs)
-    alphas_a = np.array(alphas)[:, :, None]
+    if weekends:
+        then = levels[:, before_0[weekends]].T  # (weekend days, series)
+        refs_a[weekends] = np.where(then != then, day_means[weekends], then)
+    alphas_a = alphas[:, :, None]
     seen_rows = seen[:, None, :]
     dev = np.subtract(means, refs_a[:, :, None], out=means)  # in place: these are days x series x 48
     dev *= seen_rows
@@ -326,15 +340,27 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     rows = np.empty((m, size, SLOTS))
     misses = np.empty((m, size, SLOTS))  # dev - shape, before `* seen`
     shapes = np.stack([p._profile for p in profiles], axis=1)  # type: ignore[misc]
-    by_kind = (shapes[0], shapes[1])
+    # Each day's update is written where it is next read: the row of the next day of its type (the
+    # shape that day is scored with), after the last one the type's shape itself.
+    targets: list[np.ndarray] = [shapes[0]] * m
+    latest: list[int | None] = [None, None]
+    for j, kind in enumerate(kinds):
+        at = latest[kind]
+        if at is None:
+            rows[j] = shapes[kind]
+        else:
+            targets[at] = rows[j]
+        latest[kind] = j
+    for kind in (0, 1):
+        at = latest[kind]
+        if at is not None:
+            targets[at] = shapes[kind]
     step = np.empty((size, SLOTS))
-    copy, subtract, multiply, add = np.copyto, np.subtract, np.multiply, np.add
-    for dev_j, gain_j, row, miss, kind in zip(dev, gain, rows, misses, kinds, strict=True):
-        shape = by_kind[kind]
-        copy(row, shape)
-        subtract(dev_j, shape, out=miss)
+    subtract, multiply, add = np.subtract, np.multiply, np.add
+    for dev_j, gain_j, row, miss, target in zip(dev, gain, rows, misses, targets, strict=True):
+        subtract(dev_j, row, out=miss)
         multiply(miss, gain_j, out=step)
-        add(shape, step, out=shape)
+        add(row, step, out=target)
     misses *= seen_rows
     square = np.multiply(misses, misses, out=gain)  # gain is spent: its room holds the squares
     sse = np.add.reduce(square, axis=2).T.tolist()
