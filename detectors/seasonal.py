@@ -241,12 +241,16 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     key = day_of * SLOTS + later
     counts = np.bincount(key, minlength=m * SLOTS).reshape(m, SLOTS).astype(np.float64)
     rest = x[:, first:]
-    if size == 1:
-        where = key[None, :]
-        sums = np.bincount(key, rest[0], m * SLOTS).reshape(m, 1, SLOTS)
-        sumsqs = np.bincount(key, rest[0] * rest[0], m * SLOTS).reshape(m, 1, SLOTS)
-    else:  # day-major, then series: bin (day, series, slot)
-        where = (day_of * (size * SLOTS) + later) + (np.arange(size) * SLOTS)[:, None]
+    # day-major, then series: bin (day, series, slot)
+    where = key[None, :] if size == 1 else (day_of * (size * SLOTS) + later) + (np.arange(size) * SLOTS)[:, None]
+    if counts.max(initial=0.0) <= 1.0:
+        # A value per bin at most (readings an hour or half an hour apart): bincount's sum of one
+        # value is 0.0 + it, put in place directly (+ 0.0 turns a -0.0 into 0.0, as that sum does;
+        # a square is never -0.0).
+        sums, sumsqs = np.zeros((m, size, SLOTS)), np.zeros((m, size, SLOTS))
+        sums.reshape(-1)[where] = rest + 0.0
+        sumsqs.reshape(-1)[where] = rest * rest
+    else:
         sums = np.bincount(where.ravel(), rest.ravel(), m * size * SLOTS).reshape(m, size, SLOTS)
         sumsqs = np.bincount(where.ravel(), (rest * rest).ravel(), m * size * SLOTS).reshape(m, size, SLOTS)
     for p in profiles:

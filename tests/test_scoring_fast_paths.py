@@ -2,7 +2,8 @@
 
 Each fast path is checked against a path that does not share its shortcut: the CUSUM's guessed
 segments and its rows in lockstep against one value at a time, the relation view laid out by block
-against small batches and one row at a time.
+against small batches and one row at a time, the daily profiles' sums of hourly readings against
+one reading at a time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from detectors.cusum import _BLOCK, _GUESS_EVERY, Cusum
 from detectors.relation import _BLOCKWISE_ROWS, BLOCK, RelationModel
+from detectors.seasonal import DailyProfile, step_profiles
 
 
 def _rainy(rng: np.random.Generator, n: int, every: int) -> np.ndarray:
@@ -127,3 +129,32 @@ def test_relation_by_block_equals_small_batches_and_one_row_at_a_time(seed, p, l
         a, b = np.concatenate(got[j]), np.concatenate(want[j])
         assert np.array_equal(a, b, equal_nan=True) and a.dtype == b.dtype
         assert np.array_equal(a, [row[j] for row in pushed], equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.integers(1, 4), step=st.sampled_from([1800.0, 3600.0, 5400.0]),
+       cuts=st.lists(st.integers(30, 2000), min_size=1, max_size=6))
+def test_daily_profiles_of_sparse_readings_equal_one_reading_at_a_time(seed, size, step, cuts):
+    """Readings half an hour or more apart put at most one value in a half hour of a day (the sums
+    are then set, not added up): batches give each profile the offsets and the state of one
+    reading at a time, signed zeros in the readings included."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    t = 1736121600.0 + np.cumsum(rng.integers(1, 3, n)) * step
+    x = np.round(np.sin(2 * np.pi * t / 86400)[None, :] * rng.uniform(0.5, 5, (size, 1))
+                 + rng.normal(0, 0.3, (size, n)), 1)
+    x[rng.random((size, n)) < 0.05] = -0.0
+    together = [DailyProfile() for _ in range(size)]
+    one = [DailyProfile() for _ in range(size)]
+    got, i, c = [], 0, 0
+    while i < n:
+        part = slice(i, min(n, i + cuts[c % len(cuts)]))
+        got.append(step_profiles(together, x[:, part], t[part]))
+        i, c = part.stop, c + 1
+    want = np.array([[prof.push(float(v), float(tt)) for v, tt in zip(x[r], t, strict=True)]
+                     for r, prof in enumerate(one)])
+    assert np.array_equal(np.concatenate(got, axis=1), want)
+    for a, b in zip(together, one, strict=True):
+        assert a._day == b._day and a._days == b._days and a._r2 == b._r2 and a._weight == b._weight
+        assert np.array_equal(a._profile, b._profile) and np.array_equal(a._sum, b._sum)
+        assert np.array_equal(np.signbit(a._sum), np.signbit(b._sum))
