@@ -210,25 +210,31 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     kind = day_type(day)
     k = slots[:first]
     added = np.bincount(k, minlength=SLOTS)
-    for v, p in enumerate(profiles):
-        assert p._sum is not None and p._sumsq is not None and p._count is not None and p._profile is not None
+    for p in profiles:
         if p._day is None:
             p._day = day
         elif day != p._day:
             p._fold()
             p._day = day
-        w = p._weight[kind]
-        row = out[v, :first]
-        row[:] = w * p._profile[kind][k] + (1.0 - w) * p._hold
-        part = x[v, :first]
-        if p._count.any():
-            np.add.at(p._sum, k, part)  # sequential, as one value at a time adds them
-            np.add.at(p._sumsq, k, part * part)
-        else:  # a fresh day: bincount adds in the same order, from the same zeros, faster
-            p._sum[:] = np.bincount(k, part, SLOTS)
-            p._sumsq[:] = np.bincount(k, part * part, SLOTS)
-        p._count += added
-        p._last = float(row[-1])
+    weight = np.array([p._weight[kind] for p in profiles])[:, None]
+    shape = np.stack([p._profile[kind] for p in profiles])  # type: ignore[index]
+    hold = np.array([p._hold for p in profiles])[:, None]
+    np.add(weight * shape[:, k], (1.0 - weight) * hold, out=out[:, :first])
+    # The first day's values into its half hours, in order, as one value at a time adds them: the
+    # k-th value of every half hour in the k-th pass, for every series at once.
+    part = x[:, :first]
+    sums = np.stack([p._sum for p in profiles])  # type: ignore[arg-type]
+    sumsqs = np.stack([p._sumsq for p in profiles])  # type: ignore[arg-type]
+    squares = part * part
+    for at in _ranks(k):
+        into = k[at]
+        sums[:, into] += part[:, at]
+        sumsqs[:, into] += squares[:, at]
+    lasts = out[:, first - 1].tolist()
+    for v, p in enumerate(profiles):
+        p._sum, p._sumsq = sums[v], sumsqs[v]
+        p._count += added  # type: ignore[operator]
+        p._last = lasts[v]
     if first == n:
         return out
     # The later days at once: per-day slot sums by one bincount (each bin adds its values in
@@ -261,6 +267,23 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     w_row = weights[:, day_of]
     out[:, first:] = w_row * np.take(rows, where) + (1.0 - w_row) * holds[:, day_of]
     return out
+
+
+def _ranks(k: np.ndarray) -> list[np.ndarray]:
+    """Positions of k (half hours) by their rank among the equal ones: [positions of the first value
+    of each half hour, of the second, ...], each in order; each holds a half hour once at most."""
+    if k.size == 0:
+        return []
+    if k.size == 1 or (np.diff(k) > 0).all():  # each half hour once (readings 30 min apart or more)
+        return [np.arange(k.size)]
+    order = np.argsort(k, kind="stable")
+    ordered = k[order]
+    start = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    rank = np.empty(k.size, dtype=np.int64)
+    rank[order] = np.arange(k.size) - np.repeat(start, np.diff(np.append(start, k.size)))
+    by_rank = np.argsort(rank, kind="stable")
+    cuts = np.searchsorted(rank[by_rank], np.arange(1, int(rank.max()) + 1))
+    return np.split(by_rank, cuts)
 
 
 def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray,
