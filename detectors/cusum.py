@@ -20,6 +20,7 @@ from detectors.zscore import guarded_sigma, guarded_sigma_one
 
 _BLOCK = 1024  # the running sums restart from the current S every _BLOCK values (aligned)
 _RESET = (0.0, 0.0)  # (S+, S-) after an alarm
+_GUESS_EVERY = 128  # segments are guessed where a value in this many would alarm from S = 0
 
 
 class Cusum(Detector):
@@ -81,15 +82,26 @@ class Cusum(Detector):
         first -= minimum(first, 0.0)
         single = (first > h).any(axis=0)
         others = np.flatnonzero(~single)
+        # Guessing the segments after an alarm (`_after_alarms`) pays where alarms are frequent.
+        guess = self.k != 0.0 and n - others.size >= max(2, n // _GUESS_EVERY)
+        singles = np.flatnonzero(single) if guess else others
         i = 0
         while i < n:
-            if self._seg is None and self._start is _RESET and single[i]:
-                j = int(others[np.searchsorted(others, i)]) if others.size and others[-1] > i else n
-                out[:, i:j] = first[:, i:j]
-                alarm[i:j] = 1.0
-                self._pos = (self._pos + j - i) % _BLOCK
-                i = j
-                continue
+            if self._seg is None and self._start is _RESET:
+                if single[i]:
+                    j = int(others[np.searchsorted(others, i)]) if others.size and others[-1] > i else n
+                    out[:, i:j] = first[:, i:j]
+                    alarm[i:j] = 1.0
+                    self._pos = (self._pos + j - i) % _BLOCK
+                    i = j
+                    continue
+                if guess:
+                    j = self._after_alarms(steps, first, single, singles, out, alarm, i,
+                                           i + min(n - i, _BLOCK - self._pos))
+                    if j > i:
+                        self._pos = (self._pos + j - i) % _BLOCK
+                        i = j
+                        continue
             size = min(n - i, _BLOCK - self._pos)
             part = steps[:, i : i + size]
             ud = out[:, i : i + size]
@@ -135,6 +147,83 @@ class Cusum(Detector):
                     self._start, self._seg = (float(ud[0, stop - 1]), float(ud[1, stop - 1])), None
             i += stop
         return out, alarm
+
+    def _after_alarms(self, steps: FloatArray, first: FloatArray, single: np.ndarray, singles: np.ndarray,
+                      out: FloatArray, alarm: FloatArray, i: int, end: int) -> int:
+        """After an alarm, at i (no alarm at its first value) up to `end` (at most the block's end): the
+        segments that come next, guessed and computed at once, as far as the guess holds. Returns
+        where `_cusum` goes on (i: nothing done), the state set for there.
+
+        Where a fresh segment would alarm at its first value (`single`), a segment under way alarms
+        too, as a rule (its S is then at least about that step): the guess is that each segment from
+        i ends with an alarm at the next such position, the run of them alarms one by one, and a
+        fresh segment starts after it. The guessed segments are independent (each starts from
+        S = 0), so their running sums and minima are computed together, a row each, with the same
+        operations as the segment loop's; a guess is kept only where the numbers confirm it (the
+        segment's first alarm where it was guessed), and the segment that breaks it keeps what it
+        computed up to its own alarm, or is left under way."""
+        lo, hi = np.searchsorted(singles, (i + 1, end))
+        ahead = singles[lo:hi]
+        if ahead.size == 0:
+            return i
+        breaks = np.flatnonzero(np.diff(ahead) != 1) + 1
+        run_first = ahead[np.concatenate(([0], breaks))]
+        run_last = ahead[np.concatenate((breaks - 1, [ahead.size - 1]))]
+        begin = np.concatenate(([i], run_last + 1))
+        stop = np.concatenate((run_first, [end - 1]))  # each guessed segment's last position
+        # The segment after the last run of alarms is left to the segment loop: it is often the
+        # longest, and every guessed segment is computed over the longest one's width.
+        tail = False
+        begin, stop = begin[:-1], stop[:-1]
+        count = begin.size
+        lengths = stop - begin + 1
+        width = int(lengths.max())
+        where = begin[:, None] + np.arange(width)
+        np.minimum(where, end - 1, out=where)  # past a segment's end: values of no use, read within the block
+        ud = steps[:, where]  # (2, segments, width)
+        np.cumsum(ud, axis=2, out=ud)
+        ends = (slice(None), np.arange(count), lengths - 1)
+        raw_end = ud[ends]  # each segment's running sum at its last position
+        ud += 0.0  # + the fresh segment's start S = 0, as the segment loop adds it
+        m = np.minimum.accumulate(ud, axis=2)
+        np.minimum(m, 0.0, out=m)
+        ud -= m
+        over = (ud > self.h).any(axis=0)
+        over &= np.arange(width) < lengths[:, None]
+        hit = over.any(axis=1)
+        at = np.where(hit, over.argmax(axis=1), width)  # each segment's first alarm (width: none)
+        guessed = lengths - 1
+        if tail:
+            guessed[-1] = width  # the last segment holds when it does not alarm at all
+        wrong = np.flatnonzero(at != guessed)
+        good = int(wrong[0]) if wrong.size else count
+        # the confirmed segments and the runs of alarms after them, and what a wrong one computed
+        upto = min(good + 1, count)
+        keep = np.arange(width) < np.minimum(lengths, at + 1)[:upto, None]
+        out[:, where[:upto][keep]] = ud[:, :upto][:, keep]
+        runs = min(good, run_first.size)
+        if runs:
+            done = ahead[: np.searchsorted(ahead, run_last[runs - 1], side="right")]
+            alarm[done] = 1.0
+            later = done[1:][np.diff(done) == 1]  # within a run: alarms at a fresh segment's first value
+            out[:, later] = first[:, later]
+        if good == count and not tail:  # every guess held: on after the last run of alarms
+            self._seg, self._start = None, _RESET
+            return int(run_last[count - 1]) + 1
+        j = min(good, count - 1)
+        if at[j] < lengths[j]:  # an alarm where none was guessed, or sooner
+            stop_at = int(begin[j] + at[j])
+            alarm[stop_at] = 1.0
+            self._seg, self._start = None, _RESET
+            return stop_at + 1
+        # the segment goes on past its last position here
+        after = int(stop[j]) + 1
+        if self._pos + (after - i) == _BLOCK:  # the block's end: the next starts from this S
+            self._start, self._seg = (float(ud[0, j, lengths[j] - 1]), float(ud[1, j, lengths[j] - 1])), None
+        else:
+            self._seg = [0.0, 0.0, float(raw_end[0, j]), float(raw_end[1, j]), float(m[0, j, lengths[j] - 1]),
+                         float(m[1, j, lengths[j] - 1])]
+        return after
 
     def _push_z(self, z: float) -> tuple[float, float, float]:
         """One step of _cusum, in plain floats: (S+, S-, alarm)."""
@@ -187,13 +276,88 @@ class Cusum(Detector):
         if z is None:
             z = warm_where(count, head.min_periods, (x - mean) / guarded_sigma(mean, var, floor=floor))
         score = np.empty_like(z)
+        if len(group) > 1 and head.k != 0.0 and all(det._pos == head._pos for det in group):
+            ud, alarm = Cusum._cusum_rows(group, z)
+        else:
+            ud, alarm = np.empty((len(group), 2, z.shape[1])), np.empty(z.shape)
+            for v, det in enumerate(group):
+                ud[v], alarm[v] = det._cusum(z[v])
         for v, det in enumerate(group):
-            ud, alarm = det._cusum(z[v])
-            up, down = ud
-            det.detail = {"up": up, "down": down, "alarm": alarm, "mean": mean[v]}
-            np.maximum(up, down, out=score[v])
+            det.detail = {"up": ud[v, 0], "down": ud[v, 1], "alarm": alarm[v], "mean": mean[v]}
+        np.maximum(ud[:, 0], ud[:, 1], out=score)
         score /= head.h
         return score
+
+    @staticmethod
+    def _cusum_rows(group: list[Cusum], z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """`_cusum` of several CUSUMs at the same position in their blocks (and the same k != 0, h),
+        z (len(group), n): (S+ and S- (len(group), 2, n), alarms (len(group), n)).
+
+        Block by block, the segment under way in every row (from a block's start, or continued) is
+        computed for all rows at once, as `_cusum` computes a row's; a row that alarms in the block
+        goes on alone from the value after its alarm (`_cusum` over the rest of the block). A fresh
+        segment is a continued one whose running sum is 0.0 and running minimum +inf: 0.0 + a step
+        is the step (never -0.0, k != 0) and min(+inf, c) is c, so the numbers are the same."""
+        size, n = z.shape
+        head = group[0]
+        k, h = head.k, head.h
+        steps = np.empty((size, 2, n))
+        np.subtract(z, k, out=steps[:, 0])
+        np.negative(z, out=steps[:, 1])
+        steps[:, 1] -= k
+        out, alarm = np.empty((size, 2, n)), np.zeros((size, n))
+        width = min(n, _BLOCK) + 1
+        sums, lows = np.empty((size, 2, width)), np.empty((size, 2, width))
+        state = np.empty((3, size, 2))  # per row: its segment's start S, running sum and running minimum
+        pos = head._pos
+        i = 0
+        while i < n:
+            size_r = min(n - i, _BLOCK - pos)
+            for v, det in enumerate(group):
+                seg = det._seg
+                if seg is None:
+                    state[0, v] = det._start
+                    state[1, v] = 0.0
+                    state[2, v] = np.inf
+                else:
+                    state[:, v] = ((seg[0], seg[1]), (seg[2], seg[3]), (seg[4], seg[5]))
+            buf = sums[:, :, : size_r + 1]
+            buf[:, :, 0] = state[1]
+            buf[:, :, 1:] = steps[:, :, i : i + size_r]
+            np.cumsum(buf, axis=2, out=buf)
+            raw = buf[:, :, 1:]
+            ud = out[:, :, i : i + size_r]
+            np.add(raw, state[0][:, :, None], out=ud)
+            mb = lows[:, :, : size_r + 1]
+            mb[:, :, 0] = state[2]
+            mb[:, :, 1:] = ud
+            np.minimum.accumulate(mb, axis=2, out=mb)
+            m = mb[:, :, 1:]
+            np.minimum(m, 0.0, out=m)
+            ud -= m
+            over = (ud > h).any(axis=1)  # (rows, values)
+            hit = over.any(axis=1).tolist()
+            ends = pos + size_r == _BLOCK
+            starts, lasts, mins, news = (state[0].tolist(), raw[:, :, -1].tolist(), m[:, :, -1].tolist(),
+                                         ud[:, :, -1].tolist())
+            for v, det in enumerate(group):
+                if hit[v]:
+                    at = int(over[v].argmax())
+                    alarm[v, i + at] = 1.0
+                    det._seg, det._start = None, _RESET  # restart after an alarm
+                    det._pos = (pos + at + 1) % _BLOCK
+                    if at + 1 < size_r:
+                        out[v, :, i + at + 1 : i + size_r], alarm[v, i + at + 1 : i + size_r] = det._cusum(
+                            z[v, i + at + 1 : i + size_r])
+                    continue
+                if ends:
+                    det._start, det._seg = (news[v][0], news[v][1]), None
+                else:
+                    det._seg = [starts[v][0], starts[v][1], lasts[v][0], lasts[v][1], mins[v][0], mins[v][1]]
+                det._pos = (pos + size_r) % _BLOCK
+            pos = (pos + size_r) % _BLOCK
+            i += size_r
+        return out, alarm
 
     def _step_one(self, x: float, t: float | None) -> float:
         assert self._moments is not None

@@ -333,15 +333,17 @@ class Ensemble(Detector):
             VarianceBurst.score_rows([ens.burst for ens in group], resid, *long, floor=floor),
             np.stack([ens.stuck._step(x[v], t) for v, ens in enumerate(group)]),
         )
-        weighted = [part * w for part, w in zip(parts, head._weights_l, strict=True)]
+        # x * 1.0 is x, bit for bit: a view of weight 1 is kept as it is (each view's array is its own)
+        weighted = [part if w == 1.0 else part * w for part, w in zip(parts, head._weights_l, strict=True)]
         # The first of equal maxima, as the one-value path picks it (argmax over a stacked
-        # array walks memory across rows and cost more than all of this).
-        combined = weighted[0]
+        # array walks memory across rows and cost more than all of this), in place.
+        combined = weighted[0].copy()
         best = np.zeros((size, n))
+        higher = np.empty((size, n), dtype=bool)
         for i in range(1, len(weighted)):
-            higher = weighted[i] > combined
-            combined = np.where(higher, weighted[i], combined)
-            best[higher] = float(i)
+            np.greater(weighted[i], combined, out=higher)
+            np.copyto(combined, weighted[i], where=higher)
+            np.copyto(best, float(i), where=higher)
         forecast = x - resid
         for v, ens in enumerate(group):
             ens._set_detail([part[v] for part in weighted], best[v], combined[v], forecast[v], resid[v], offset[v])

@@ -35,6 +35,7 @@ BLOCK = 256
 DECAY = 1.0 - 1.0 / 16.0
 WARM_BLOCKS = 1  # blocks learned before the view scores anything
 RIDGE = 1e-3  # relative regularisation of the covariance diagonal
+_BLOCKWISE_ROWS = 8 * BLOCK  # from this many rows, each block's model broadcasts over its rows (fewer copies)
 
 
 def _block_sums(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +110,7 @@ class RelationModel:
             return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
         if self._ref is None:
             self._ref = rows[0].copy()
+        offset = self._k  # where the rows start in their block
         spans = self._learn_rows(rows)
         score = np.zeros(n)
         blame = np.zeros(n, dtype=np.int64)
@@ -116,8 +118,11 @@ class RelationModel:
         live = [(a, b, m) for a, b, m in spans if m is not None]
         if not live:
             return score, blame, predicted
+        if len(live) == len(spans) and n >= _BLOCKWISE_ROWS:
+            self._score_blocks(rows, offset, [m for _, _, m in live], score, blame, predicted)
+            return score, blame, predicted
         counts = [b - a for a, b, _ in live]
-        every = sum(counts) == n
+        every = len(live) == len(spans)
         on = slice(None) if every else np.concatenate([np.arange(a, b) for a, b, _ in live])
         part = rows if every else rows[on]
         size = part.shape[0]
@@ -144,6 +149,42 @@ class RelationModel:
         blame[on] = who
         predicted[on] = part[cols, who] - resid
         return score, blame, predicted
+
+    def _score_blocks(self, rows: np.ndarray, offset: int, models: list[tuple], score: FloatArray,
+                      blame: np.ndarray, predicted: FloatArray) -> None:
+        """`step`'s scores when every row has a model: rows (n, p) from position `offset` of a block on,
+        one model per block they reach, in order. The rows are laid out by block, (p, blocks, BLOCK),
+        so that each block's model broadcasts over its rows (no copy of it per row): each number is
+        the same product, sum or quotient as in `step`, in the same order."""
+        n, p = rows.shape
+        nb = len(models)
+        flat = np.zeros((nb * BLOCK, p))
+        flat[offset : offset + n] = rows
+        laid = flat.reshape(nb, BLOCK, p)
+        mean = np.stack([m[0] for m in models])  # (blocks, p)
+        q = np.stack([m[1] for m in models]).transpose(2, 1, 0)[:, :, :, None]  # (k, j, blocks, 1)
+        root = np.stack([m[2] for m in models]).T[:, :, None]  # (j, blocks, 1)
+        laid -= mean[:, None, :]  # in place: the row minus its block's mean
+        d = np.ascontiguousarray(laid.transpose(2, 0, 1))  # (k, blocks, BLOCK)
+        acc = q[0] * d[0]
+        term = np.empty_like(acc)
+        for k in range(1, p):
+            np.multiply(q[k], d[k], out=term)
+            acc += term
+        z = np.divide(acc, root, out=term)
+        np.abs(z, out=z)
+        z = z.reshape(p, -1)[:, offset : offset + n]
+        acc = acc.reshape(p, -1)[:, offset : offset + n]
+        # The first variable with the largest |z|, as a running `>` picks it (NaN and 0 never win).
+        z[~(z > 0.0)] = 0.0
+        who = np.argmax(z, axis=0)
+        cols = np.arange(n)
+        best = z[who, cols]
+        qjj = np.stack([np.diagonal(m[1]) for m in models])  # (blocks, j)
+        resid = np.where(best > 0.0, acc[who, cols] / qjj[(cols + offset) // BLOCK, who], 0.0)
+        np.divide(best, self.z, out=score)
+        blame[:] = who
+        np.subtract(rows[cols, who], resid, out=predicted)
 
     def _learn_rows(self, rows: np.ndarray) -> list[tuple[int, int, tuple | None]]:
         """Learn from the rows block by block; [(start, end, model)]: the model that scores each span.

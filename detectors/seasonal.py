@@ -210,25 +210,31 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     kind = day_type(day)
     k = slots[:first]
     added = np.bincount(k, minlength=SLOTS)
-    for v, p in enumerate(profiles):
-        assert p._sum is not None and p._sumsq is not None and p._count is not None and p._profile is not None
+    for p in profiles:
         if p._day is None:
             p._day = day
         elif day != p._day:
             p._fold()
             p._day = day
-        w = p._weight[kind]
-        row = out[v, :first]
-        row[:] = w * p._profile[kind][k] + (1.0 - w) * p._hold
-        part = x[v, :first]
-        if p._count.any():
-            np.add.at(p._sum, k, part)  # sequential, as one value at a time adds them
-            np.add.at(p._sumsq, k, part * part)
-        else:  # a fresh day: bincount adds in the same order, from the same zeros, faster
-            p._sum[:] = np.bincount(k, part, SLOTS)
-            p._sumsq[:] = np.bincount(k, part * part, SLOTS)
-        p._count += added
-        p._last = float(row[-1])
+    weight = np.array([p._weight[kind] for p in profiles])[:, None]
+    shape = np.stack([p._profile[kind] for p in profiles])  # type: ignore[index]
+    hold = np.array([p._hold for p in profiles])[:, None]
+    np.add(weight * shape[:, k], (1.0 - weight) * hold, out=out[:, :first])
+    # The first day's values into its half hours, in order, as one value at a time adds them: the
+    # k-th value of every half hour in the k-th pass, for every series at once.
+    part = x[:, :first]
+    sums = np.stack([p._sum for p in profiles])  # type: ignore[arg-type]
+    sumsqs = np.stack([p._sumsq for p in profiles])  # type: ignore[arg-type]
+    squares = part * part
+    for at in _ranks(k):
+        into = k[at]
+        sums[:, into] += part[:, at]
+        sumsqs[:, into] += squares[:, at]
+    lasts = out[:, first - 1].tolist()
+    for v, p in enumerate(profiles):
+        p._sum, p._sumsq = sums[v], sumsqs[v]
+        p._count += added  # type: ignore[operator]
+        p._last = lasts[v]
     if first == n:
         return out
     # The later days at once: per-day slot sums by one bincount (each bin adds its values in
@@ -241,12 +247,16 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     key = day_of * SLOTS + later
     counts = np.bincount(key, minlength=m * SLOTS).reshape(m, SLOTS).astype(np.float64)
     rest = x[:, first:]
-    if size == 1:
-        where = key[None, :]
-        sums = np.bincount(key, rest[0], m * SLOTS).reshape(m, 1, SLOTS)
-        sumsqs = np.bincount(key, rest[0] * rest[0], m * SLOTS).reshape(m, 1, SLOTS)
-    else:  # day-major, then series: bin (day, series, slot)
-        where = (day_of * (size * SLOTS) + later) + (np.arange(size) * SLOTS)[:, None]
+    # day-major, then series: bin (day, series, slot)
+    where = key[None, :] if size == 1 else (day_of * (size * SLOTS) + later) + (np.arange(size) * SLOTS)[:, None]
+    if counts.max(initial=0.0) <= 1.0:
+        # A value per bin at most (readings an hour or half an hour apart): bincount's sum of one
+        # value is 0.0 + it, put in place directly (+ 0.0 turns a -0.0 into 0.0, as that sum does;
+        # a square is never -0.0).
+        sums, sumsqs = np.zeros((m, size, SLOTS)), np.zeros((m, size, SLOTS))
+        sums.reshape(-1)[where] = rest + 0.0
+        sumsqs.reshape(-1)[where] = rest * rest
+    else:
         sums = np.bincount(where.ravel(), rest.ravel(), m * size * SLOTS).reshape(m, size, SLOTS)
         sumsqs = np.bincount(where.ravel(), (rest * rest).ravel(), m * size * SLOTS).reshape(m, size, SLOTS)
     for p in profiles:
@@ -257,6 +267,23 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     w_row = weights[:, day_of]
     out[:, first:] = w_row * np.take(rows, where) + (1.0 - w_row) * holds[:, day_of]
     return out
+
+
+def _ranks(k: np.ndarray) -> list[np.ndarray]:
+    """Positions of k (half hours) by their rank among the equal ones: [positions of the first value
+    of each half hour, of the second, ...], each in order; each holds a half hour once at most."""
+    if k.size == 0:
+        return []
+    if k.size == 1 or (np.diff(k) > 0).all():  # each half hour once (readings 30 min apart or more)
+        return [np.arange(k.size)]
+    order = np.argsort(k, kind="stable")
+    ordered = k[order]
+    start = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    rank = np.empty(k.size, dtype=np.int64)
+    rank[order] = np.arange(k.size) - np.repeat(start, np.diff(np.append(start, k.size)))
+    by_rank = np.argsort(rank, kind="stable")
+    cuts = np.searchsorted(rank[by_rank], np.arange(1, int(rank.max()) + 1))
+    return np.split(by_rank, cuts)
 
 
 def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray,
@@ -274,17 +301,24 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     the hold when the day ends."""
     m, size = len(day_list), len(profiles)
     seen = counts > 0
-    slots = np.count_nonzero(seen, axis=1).tolist()
+    slots_a = np.count_nonzero(seen, axis=1)
+    slots = slots_a.tolist()
     means = sums / np.where(seen, counts, 1.0)[:, None, :]
-    day_means = means.sum(axis=2).T.tolist()
     kinds = [day_type(d) for d in day_list]
     learned = [j < m - 1 and slots[j] >= MIN_SLOTS for j in range(m)]
     folded = [j for j in range(m) if learned[j]]
+    # The days folded per type, in order, and for each day how many days of each type were folded
+    # before it: the same for every series of the group.
+    kinds_a = np.array(kinds, dtype=np.int64)
+    learned_a = np.array(learned, dtype=bool)
+    weekdays = [j for j in folded if kinds[j] == 0]
+    weekends = [j for j in folded if kinds[j] == 1]
+    fold_0 = learned_a & (kinds_a == 0)
+    before_0 = np.cumsum(fold_0) - fold_0  # weekdays folded before day j
     # The days folded in per type and each one's alpha: the same for series that folded as many
     # days before (the usual case in a group), so worked out once per count.
     schedules: dict[tuple[int, int], tuple[list[float], list[bool], list[int]]] = {}
-    refs = [[0.0] * size for _ in range(m)]
-    alphas = [[0.0] * size for _ in range(m)]
+    alphas = np.empty((m, size))
     firsts: list[list[bool]] = []
     for v, p in enumerate(profiles):
         key = (p._days[0], p._days[1])
@@ -301,20 +335,27 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
         alpha_v, first_v, done = plan
         p._days = list(done)
         firsts.append(first_v)
-        # The weekday level and each day's reference: as _learn runs them.
+        alphas[:, v] = alpha_v
+    # The weekday level and each day's reference, as _learn runs them: a weekday's reference is its
+    # own mean, a weekend day's the level then (its own mean before any weekday). The level, an EWMA
+    # of the weekday means, is a loop over floats per series; the rest is for all at once.
+    day_means = means.sum(axis=2) / np.maximum(slots_a, 1)[:, None]  # (days, series); used where slots >= MIN_SLOTS
+    refs_a = np.zeros((m, size))
+    levels = np.empty((size, len(weekdays) + 1))  # per series: the level, then after each weekday fold
+    if weekdays:
+        refs_a[weekdays] = day_means[weekdays]
+    for v, (p, means_v) in enumerate(zip(profiles, day_means[weekdays].T.tolist(), strict=True)):
         level = p._level
-        means_v = day_means[v]
-        for j in folded:
-            day_mean = means_v[j] / slots[j]
-            if kinds[j] == 0:
-                refs[j][v] = day_mean
-                level = level + ALPHA * (day_mean - level) if level == level else day_mean
-            else:
-                refs[j][v] = day_mean if level != level else level
-            alphas[j][v] = alpha_v[j]
+        trail = [level]
+        for day_mean in means_v:
+            level = level + ALPHA * (day_mean - level) if level == level else day_mean
+            trail.append(level)
+        levels[v] = trail
         p._level = level
-    refs_a = np.array(refs)
-    alphas_a = np.array(alphas)[:, :, None]
+    if weekends:
+        then = levels[:, before_0[weekends]].T  # (weekend days, series)
+        refs_a[weekends] = np.where(then != then, day_means[weekends], then)
+    alphas_a = alphas[:, :, None]
     seen_rows = seen[:, None, :]
     dev = np.subtract(means, refs_a[:, :, None], out=means)  # in place: these are days x series x 48
     dev *= seen_rows
@@ -326,15 +367,27 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     rows = np.empty((m, size, SLOTS))
     misses = np.empty((m, size, SLOTS))  # dev - shape, before `* seen`
     shapes = np.stack([p._profile for p in profiles], axis=1)  # type: ignore[misc]
-    by_kind = (shapes[0], shapes[1])
+    # Each day's update is written where it is next read: the row of the next day of its type (the
+    # shape that day is scored with), after the last one the type's shape itself.
+    targets: list[np.ndarray] = [shapes[0]] * m
+    latest: list[int | None] = [None, None]
+    for j, kind in enumerate(kinds):
+        at = latest[kind]
+        if at is None:
+            rows[j] = shapes[kind]
+        else:
+            targets[at] = rows[j]
+        latest[kind] = j
+    for kind in (0, 1):
+        at = latest[kind]
+        if at is not None:
+            targets[at] = shapes[kind]
     step = np.empty((size, SLOTS))
-    copy, subtract, multiply, add = np.copyto, np.subtract, np.multiply, np.add
-    for dev_j, gain_j, row, miss, kind in zip(dev, gain, rows, misses, kinds, strict=True):
-        shape = by_kind[kind]
-        copy(row, shape)
-        subtract(dev_j, shape, out=miss)
+    subtract, multiply, add = np.subtract, np.multiply, np.add
+    for dev_j, gain_j, row, miss, target in zip(dev, gain, rows, misses, targets, strict=True):
+        subtract(dev_j, row, out=miss)
         multiply(miss, gain_j, out=step)
-        add(shape, step, out=shape)
+        add(row, step, out=target)
     misses *= seen_rows
     square = np.multiply(misses, misses, out=gain)  # gain is spent: its room holds the squares
     sse = np.add.reduce(square, axis=2).T.tolist()
