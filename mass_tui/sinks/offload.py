@@ -222,6 +222,7 @@ class _ToParent(logging.Handler):
 def serve(config: Config, conn: Connection, part: str = "all") -> None:
     """The writer process: open the store, build the sinks of `part` (PARTS), write what arrives
     until close or EOF."""
+    from mass_tui.malloc_tuning import keep_freed_blocks
     from mass_tui.sinks.configured import aggregate_sinks
     from mass_tui.sinks.jsonl import JsonlSink
     from mass_tui.store import open_store
@@ -229,6 +230,7 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     # Ctrl-C reaches the whole process group: the engine's process decides when to stop, and
     # then closes this one in order, so what it sent is written whole.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_blocks()  # batches of megabytes, one after another: reuse the heap, as the engine does
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(conn)]
     root.setLevel(logging.INFO)
