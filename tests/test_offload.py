@@ -219,3 +219,19 @@ def test_where_the_store_sinks_write_follows_mass_sinks_the_cpus_and_the_size(mo
 
 def test_usable_cpus_counts_this_process_affinity():
     assert 1 <= offload.usable_cpus() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize("before, inside", [
+    (None, "glibc.malloc.hugetlb=1"),
+    ("glibc.malloc.arena_max=2", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"),
+    ("glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0"),  # the user's own choice stands
+])
+def test_the_writer_starts_with_malloc_on_huge_pages_and_this_process_keeps_its_environment(monkeypatch, before,
+                                                                                             inside):
+    if before is None:
+        monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    else:
+        monkeypatch.setenv("GLIBC_TUNABLES", before)
+    with offload._huge_pages_for_children():
+        assert os.environ["GLIBC_TUNABLES"] == inside
+    assert os.environ.get("GLIBC_TUNABLES") == before
