@@ -29,6 +29,9 @@ def wrap(cls, name, label):
 
 
 def main_():
+    from mass_tui.malloc_tuning import restart_on_huge_pages
+
+    restart_on_huge_pages(["replay", sys.argv[1], "--headless"])  # as `mass replay` would, before any work
     os.environ.setdefault("MASS_SINKS", "inline")  # each sink timed in this process unless asked otherwise
     t0 = time.perf_counter()
     from mass_tui.engine import Engine
@@ -56,7 +59,7 @@ def main_():
         sys.argv = ["mass", "replay", sys.argv[1], "--headless", "--max", "-q", "--data-dir", d + "/d"]
         t1 = time.perf_counter()
         with contextlib.suppress(SystemExit):
-            main()
+            main(sys.argv[1:])
         total = time.perf_counter() - t1
     print(f"imports {t_imp:.2f}s  run {total:.2f}s", file=sys.stderr)
     for k, v in sorted(acc.items(), key=lambda x: -x[1]):

@@ -12,8 +12,10 @@ variables, set from inside the process.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import contextlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -24,6 +26,9 @@ TRIM_THRESHOLD = 512 << 20  # free memory kept at the heap's top before it is re
 def keep_freed_blocks() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; False where malloc is not glibc's
     (musl, macOS) or refuses, and nothing is changed then."""
+    import ctypes
+    import ctypes.util
+
     name = ctypes.util.find_library("c")
     if name is None:
         return False
@@ -35,3 +40,47 @@ def keep_freed_blocks() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+HUGE_PAGES = "glibc.malloc.hugetlb=1"  # glibc 2.35+: malloc's memory madvised for transparent huge pages
+
+
+def with_huge_pages(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """`environ` with GLIBC_TUNABLES asking glibc's malloc for transparent huge pages, or None when
+    it already says something about them (the user's choice, or this process restarted already)."""
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb" in tunables:
+        return None
+    return {**environ, "GLIBC_TUNABLES": ":".join(filter(None, (tunables, HUGE_PAGES)))}
+
+
+def bulk_replay(argv: Sequence[str]) -> bool:
+    """Whether `mass` argv runs a headless replay flat out (`replay ... --headless`, no --speed)."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    return command == "replay" and "--headless" in argv and not any(
+        a == "--speed" or a.startswith("--speed=") for a in argv)
+
+
+def restart_on_huge_pages(argv: Sequence[str]) -> None:
+    """Start this process again (execve: the same PID, arguments and streams) with glibc's malloc on
+    transparent huge pages, when `argv` is a bulk replay on Linux with glibc; return where nothing
+    is to be done or the exec fails.
+
+    glibc reads GLIBC_TUNABLES only as a process starts, hence the restart, about 50 ms before any
+    work. Measured on the 2-vCPU VM this was built on, where a page fault is dear: a 200 k-line
+    Open-Meteo-like replay took 61 k -> 44 k minor faults, 2.6-3.0 -> 2.4-2.7 s (three runs each,
+    taking turns; README, Performance)."""
+    if sys.platform != "linux" or not bulk_replay(argv):
+        return
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        libc = ""
+    env = with_huge_pages(os.environ) if libc.startswith("glibc") else None
+    command = getattr(sys, "orig_argv", None)
+    if env is None or not command:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        os.execve(sys.executable, command, env)
