@@ -135,12 +135,16 @@ class JsonlStore:
         return self.rotated(name) + ([live] if live.exists() else [])
 
     def append(self, name: str, records: Iterable[dict[str, Any]]) -> int:
+        lines = self.encoded(records)
+        self.append_lines(name, lines)
+        return len(lines)
+
+    def encoded(self, records: Iterable[dict[str, Any]]) -> list[bytes]:
+        """The stored lines of `records` (without newlines), redacted as `append` writes them."""
         redact = self._redact or _default_redact
         if redact:  # quarantined bodies and delivery errors may echo a secret (the stream: numbers, names)
             records = (_redacted(r, redact) for r in records)
-        lines = [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
-        self.append_lines(name, lines)
-        return len(lines)
+        return [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
 
     def append_lines(self, name: str, lines: list[bytes]) -> None:
         """Append whole lines now; if the disk refuses them they are held and tried again later

@@ -246,6 +246,7 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     """The writer process: open the store, build the sinks of `part` (PARTS), write what arrives
     until close or EOF."""
     from mass_tui.malloc_tuning import keep_freed_blocks
+    from mass_tui.sinks.background_writes import BackgroundWrites
     from mass_tui.sinks.configured import aggregate_sinks
     from mass_tui.sinks.jsonl import JsonlSink
     from mass_tui.store import open_store
@@ -257,7 +258,7 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(conn)]
     root.setLevel(logging.INFO)
-    store = open_store(config)
+    store = BackgroundWrites(open_store(config))
     sinks = []
     try:
         sinks = ([JsonlSink(store)] if part != "aggregates" else []) + \
