@@ -19,7 +19,7 @@ from mass_tui.sinks.aggregates import AggregateSink
 from mass_tui.sinks.follow import read_chunk
 from mass_tui.sinks.postgres import PostgresSink, rows_of, split_url
 from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
-from tests.conftest import SANDY, free_port
+from tests.conftest import SANDY, free_port, wait_for
 from tests.history_helpers import aggregate_records, decoded
 from tests.pg_server import SHARED_URL, ThrowawayPostgres, drop_schema, pg_bin, shared_available, unique_schema
 
@@ -130,28 +130,22 @@ def test_postgres_stopped_mid_replay_ingestion_goes_on_and_every_row_arrives_onc
         batch = decoded(engine, SANDY, "ndbc-44005")
         thirds = [batch.select(np.arange(a, b)) for a, b in ((0, 250), (250, 500), (500, len(batch)))]
 
-        def wait_for(condition, seconds: float = 60.0) -> bool:
-            deadline = time.monotonic() + seconds
-            while not condition() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return condition()
-
         engine.process_batch(thirds[0])
         engine.sync()
-        assert wait_for(lambda: sink.rows.get("observations", 0) == 250 and sink.behind() == 0)
+        assert wait_for(lambda: sink.rows.get("observations", 0) == 250 and sink.behind() == 0, 60.0)
 
         server.stop()
         result = engine.process_batch(thirds[1])  # must not wait for the database
         engine.sync()
         assert len(result.batch) == 250 and lines(store.path(STREAM)) == 500
-        assert wait_for(lambda: not sink.up)
-        assert any(s.startswith("DOWN") for s in states)
+        # the state is said after the flag flips: wait for what the status bar is told
+        assert wait_for(lambda: not sink.up and any(s.startswith("DOWN") for s in states), 60.0)
         assert sink.rows["observations"] == 250
 
         engine.process_batch(thirds[2])
         engine.sync()
         server.start()
-        assert wait_for(lambda: sink.up and sink.behind() == 0)
+        assert wait_for(lambda: sink.up and sink.behind() == 0, 60.0)
         engine.sinks.close()
         store.close()
         alerts.close(timeout=5)
@@ -183,9 +177,7 @@ def test_a_database_that_never_answers_costs_ingestion_nothing(tmp_path):
     engine = Engine(cfg, store, sinks=[sink])
     engine.process_batch(decoded(engine, SANDY, "ndbc-44005"))
     engine.sync()
-    deadline = time.monotonic() + 30
-    while not sink.last_error and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for(lambda: sink.last_error and sink.status_text().startswith("DOWN"), 30.0)
     assert sink.status_text().startswith("DOWN") and lines(store.path(STREAM)) == 762
     assert "secret-pw" not in sink.summary()["url"] and "secret-pw" not in sink.status_text()
     sink.close(timeout=30)
@@ -243,10 +235,7 @@ def test_the_sink_state_reaches_prometheus(tmp_path):
                         poll_seconds=0.05)
     try:
         read = metrics.registry.get_sample_value
-        deadline = time.monotonic() + 30
-        while read("mass_sink_up", {"sink": "postgresql"}) != 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert read("mass_sink_up", {"sink": "postgresql"}) == 0
+        assert wait_for(lambda: read("mass_sink_up", {"sink": "postgresql"}) == 0, 30.0)
     finally:
         sink.close(timeout=30)
         metrics.close()
