@@ -78,7 +78,9 @@ def restart_on_huge_pages(argv: Sequence[str]) -> None:
         libc = ""
     env = with_huge_pages(os.environ) if libc.startswith("glibc") else None
     command = getattr(sys, "orig_argv", None)
-    if env is None or not command:
+    # Only when `argv` is what this process was started with: a caller that set sys.argv itself
+    # would be started again with other arguments.
+    if env is None or not command or list(command[len(command) - len(argv):]) != list(argv):
         return
     sys.stdout.flush()
     sys.stderr.flush()

@@ -97,3 +97,17 @@ def test_a_bulk_replay_runs_on_huge_pages_in_the_same_process(tmp_path):
     assert proc.returncode == 0, err
     assert seen, "the replay's process never ran with the tunable"
     assert json.loads(out.decode().strip().splitlines()[-1])["observations"] == 60_000
+
+
+def test_a_caller_that_set_sys_argv_itself_is_not_started_again(tmp_path):
+    """main() with sys.argv set by a script (a bench) must not exec the script's own command line."""
+    import os
+
+    script = ("import os\nfrom mass_tui import malloc_tuning\n"
+              "malloc_tuning.restart_on_huge_pages(['replay', 'x.jsonl', '--headless'])\n"
+              "print('tunables:', os.environ.get('GLIBC_TUNABLES', ''))\n")  # set only if started again
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "tunables:"
