@@ -152,7 +152,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    from mass_tui.sinks.offload import arrangement
+
     cfg = _config(args)
+    arrangement(0)  # MASS_SINKS, checked here as a bulk replay checks it (ConfigError: one line, exit 78)
     out = cfg.masked()
     out["config_file"] = str(cfg.config_file) if cfg.config_file else None
     print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
@@ -509,6 +512,16 @@ def _main(argv: list[str]) -> int:
         return 1
     except DataDirBusy as exc:
         print(f"mass: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        from mass_tui.sinks.offload import WriterDied
+
+        if not isinstance(exc, WriterDied):
+            raise
+        import logging
+
+        logging.getLogger("mass").error("%s", exc, exc_info=True)
+        print(f"mass: {safe_text(exc)}", file=sys.stderr)
         return 1
 
 

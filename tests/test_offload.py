@@ -235,3 +235,54 @@ def test_the_writer_starts_with_malloc_on_huge_pages_and_this_process_keeps_its_
     with offload._huge_pages_for_children():
         assert os.environ["GLIBC_TUNABLES"] == inside
     assert os.environ.get("GLIBC_TUNABLES") == before
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(PID, command line) of the processes whose parent is `pid` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append((int(entry.name), cmdline))
+    return out
+
+
+def test_a_writer_killed_during_a_replay_is_said_in_one_line_and_exit_1(tmp_path):
+    recording = _recording(tmp_path / "rec.jsonl", 150_000)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "process",
+           "MASS_LOG_DIR": str(tmp_path / "logs")}
+    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
+                             "-q", "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    try:
+        def writer() -> int | None:
+            found = [p for p, cmd in _children(proc.pid) if "spawn_main" in cmd and "resource_tracker" not in cmd]
+            return found[0] if found else None
+        assert wait_for(lambda: writer() is not None or proc.poll() is not None, 60)
+        killed = writer()
+        assert killed is not None, "no writer process was seen"
+        os.kill(killed, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(f"mass: the store writer process (PID {killed}) ended unexpectedly")
+
+
+def test_mass_config_checks_mass_sinks(tmp_path):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "bogus",
+           "MASS_LOG_DIR": str(tmp_path / "logs")}
+    done = subprocess.run([sys.executable, "-m", "mass_tui", "config"], cwd=tmp_path, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 78
+    assert "MASS_SINKS='bogus': expected auto, inline, process or split" in done.stderr

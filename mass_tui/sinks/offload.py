@@ -20,7 +20,7 @@ batch sent before it (the `Sink` contract), so a position committed after it is
 safe. A failure in the writer (a full disk: `StoreWriteError`, anything else:
 `RuntimeError` naming it) is raised here at the next `write`, `sync` or
 `close`, as the in-process sinks would raise it. If the writer dies, the next
-call raises `RuntimeError` with its exit code; if this process dies, the writer
+call raises `WriterDied` (a RuntimeError) with its exit code; if this process dies, the writer
 reads end-of-file, writes what it received, and exits.
 
 Log records of the writer (INFO and up) are sent back and logged here, under
@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 ENV = "MASS_SINKS"  # "auto" (default), "inline", "process" or "split": where a bulk replay's store sinks write
 CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
 # Below this much input the writer's start (a fresh interpreter and its imports, ~0.3 s of a core)
-# costs more than writing in the engine's process would, whatever MASS_SINKS says.
+# costs more than writing in the engine's process would: MASS_SINKS=auto keeps such input inline
+# (an explicit process or split is taken as said).
 MIN_BYTES = 8 << 20
 # What a writer process writes: the stream and anomalies and the aggregates, or one of the two.
 PARTS = ("all", "stream", "aggregates")
@@ -84,6 +85,10 @@ def arrangement(size: int) -> str:
     if how != "auto":
         return how
     return AUTO if size >= MIN_BYTES and usable_cpus() >= 2 else "inline"
+
+
+class WriterDied(RuntimeError):
+    """The writer process ended without being asked to (killed, out of memory): said in one line."""
 
 
 class OffloadedSinks:
@@ -188,10 +193,10 @@ class OffloadedSinks:
         elif kind == "error" and self._error is None:
             self._error = _rebuilt(body)
 
-    def _died(self) -> RuntimeError:
+    def _died(self) -> WriterDied:
         self.process.join(1.0)
         code = self.process.exitcode
-        return RuntimeError(f"the store writer process (PID {self.process.pid}) ended unexpectedly"
+        return WriterDied(f"the store writer process (PID {self.process.pid}) ended unexpectedly"
                             + (f" with exit code {code}" if code is not None else "")
                             + "; what it acknowledged is stored")
 
