@@ -64,3 +64,17 @@ def test_a_full_disk_is_raised_in_the_caller_and_what_fitted_is_stored(tmp_path)
             store.sync()
         filler.unlink()
         store.close()
+
+
+def test_held_appends_reach_the_disk_after_what_was_queued_before_their_release(tmp_path):
+    store = BackgroundWrites(JsonlStore(tmp_path), hold=frozenset({"consumer_stream.jsonl"}))
+    store.append_lines("consumer_stream.jsonl", [b"s1"])
+    store.append_lines("aggregates.jsonl", [b"a1"])
+    store._queue.join()  # everything queued so far is on disk: the held line is not
+    assert (tmp_path / "aggregates.jsonl").read_bytes() == b"a1\n"
+    assert not (tmp_path / "consumer_stream.jsonl").exists()
+    store.release()
+    store.append_lines("consumer_stream.jsonl", [b"s2"])
+    store.sync()  # a sync releases what is held
+    assert (tmp_path / "consumer_stream.jsonl").read_bytes() == b"s1\ns2\n"
+    store.close()

@@ -71,6 +71,11 @@ class AggregateSink:
             return
         self._aggregate(batch)
 
+    @property
+    def pending_rows(self) -> int:
+        """Rows written to this sink and not aggregated yet (coalescing; 0 otherwise)."""
+        return self._pending_rows
+
     def _write_pending(self) -> None:
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0

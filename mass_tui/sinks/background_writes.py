@@ -33,8 +33,14 @@ class BackgroundWrites:
     """`store` (a JsonlStore) with `append`, `append_lines` and `append_data` written by a thread;
     anything else is the store's own. Use from one thread; `close()` ends the thread."""
 
-    def __init__(self, store: JsonlStore) -> None:
+    def __init__(self, store: JsonlStore, hold: frozenset[str] = frozenset()) -> None:
+        """`hold`: file names whose appends wait in memory until `release()` (or `sync`, `close`),
+        so that what is written after them reaches the disk first (the writer process holds a
+        group's stream lines until the aggregates of that group are queued: a writer killed
+        between the two leaves the aggregates ahead of the stream, never behind it)."""
         self.store = store
+        self.hold = hold
+        self._held: list[tuple[str, bytes]] = []
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(QUEUED)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mass-store-writes", daemon=True)
@@ -54,13 +60,22 @@ class BackgroundWrites:
 
     def append_data(self, name: str, data: bytes) -> None:
         self._raise()
-        if data:
+        if data and name in self.hold:
+            self._held.append((name, data))
+        elif data:
             self._queue.put((name, data))
+
+    def release(self) -> None:
+        """Queue the held appends, in the order they were made."""
+        held, self._held = self._held, []
+        for item in held:
+            self._queue.put(item)
 
     def flush(self) -> None:
         """Nothing to do here: the thread writes (and the store retries held data) as data comes."""
 
     def sync(self) -> None:
+        self.release()
         self._queue.join()
         self._raise()
         self.store.sync()
@@ -69,6 +84,7 @@ class BackgroundWrites:
         """Write what is queued, end the thread, close the store. Like the store's own close, this
         does not raise: what could not be written is logged (`sync` is where a failure is raised)."""
         if self._thread.is_alive():
+            self.release()
             self._queue.put(None)
             self._thread.join()
         self.store.close()

@@ -254,7 +254,7 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     from mass_tui.sinks.background_writes import BackgroundWrites
     from mass_tui.sinks.configured import aggregate_sinks
     from mass_tui.sinks.jsonl import JsonlSink
-    from mass_tui.store import open_store
+    from mass_tui.store import ANOMALIES, STREAM, open_store
 
     # Ctrl-C reaches the whole process group: the engine's process decides when to stop, and
     # then closes this one in order, so what it sent is written whole.
@@ -263,7 +263,11 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(conn)]
     root.setLevel(logging.INFO)
-    store = BackgroundWrites(open_store(config))
+    aggregated = part == "all" and bool(config.get("store.aggregate_windows"))
+    # With both in this process, a batch's stream lines wait until its aggregates are queued (the
+    # aggregates take two batches at a time): if this process is killed, the stream is never ahead
+    # of the aggregates, so a rerun, which skips rows the stream has, leaves no window unaggregated.
+    store = BackgroundWrites(open_store(config), hold=frozenset({STREAM, ANOMALIES}) if aggregated else frozenset())
     sinks = []
     try:
         sinks = ([JsonlSink(store)] if part != "aggregates" else []) + \
@@ -277,12 +281,14 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
                 if kind == "write":
                     for sink in sinks:
                         sink.write(body)
+                    if not any(getattr(sink, "pending_rows", 0) for sink in sinks):
+                        store.release()  # the aggregates of these rows are queued: their lines may follow
                 elif kind == "sync":
-                    for sink in sinks:
+                    for sink in reversed(sinks):  # the aggregates first, then the stream (held until then)
                         sink.sync()
                     conn.send(("done", None))
                 elif kind == "close":
-                    _close(sinks)
+                    _close(list(reversed(sinks)))
                     store.sync()  # a refusal here is said to the engine's process like any other
                     summaries = {s.name: s.summary() for s in sinks if callable(getattr(s, "summary", None))}
                     sinks = []
@@ -294,7 +300,7 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
                     conn.send(("done", None))
     finally:
         if sinks:  # not closed in order (the engine's process is gone): keep what came
-            _close(sinks)
+            _close(list(reversed(sinks)))
             with contextlib.suppress(OSError):
                 store.sync()
 
