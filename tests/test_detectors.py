@@ -17,6 +17,7 @@ from detectors.series import SeriesModel
 from detectors.stuck import StuckRun
 from detectors.zscore import RollingZScore
 from sources.synthetic_series import make_corpus_series
+from tests.test_scoring_fast_paths import cusum_three_ways
 
 FACTORIES = {
     "zscore": lambda: RollingZScore(window=8, z=3.0, min_periods=3),
@@ -133,29 +134,11 @@ def test_cusum_runs_of_alarms_in_a_batch_are_the_recursion_one_value_at_a_time(s
     z = rng.normal(size=3000)
     for at, length, size in bursts:
         z[at : at + length] += size
-    count, mean, var = np.full(z.size, 16.0), np.zeros(z.size), np.ones(z.size)  # z as it comes
-
-    def detail(det: Cusum) -> np.ndarray:
-        return np.array([det.detail[key] for key in ("up", "down", "alarm")]).reshape(3, -1)
-
-    whole = Cusum(k=k, h=4.0, window=16, moments=False)
-    want = whole.score_from(z, count, mean, var)
-    one = Cusum(k=k, h=4.0, window=16, moments=False)
-    got, got_detail = [], []
-    for v in z:
-        got.append(one.score_one_from(float(v), 16.0, 0.0, 1.0))
-        got_detail.append(detail(one))
-    parts, i, c = Cusum(k=k, h=4.0, window=16, moments=False), 0, 0
-    cut, cut_detail = [], []
-    while i < z.size:
-        m = cuts[c % len(cuts)]
-        cut.append(parts.score_from(z[i : i + m], count[i : i + m], mean[i : i + m], var[i : i + m]))
-        cut_detail.append(detail(parts))
-        i, c = i + m, c + 1
-    assert np.array_equal(want, got) and np.array_equal(want, np.concatenate(cut))
-    assert np.array_equal(detail(whole), np.hstack(got_detail)) and np.array_equal(detail(whole), np.hstack(cut_detail))
+    _whole, _parts, (want, got, cut), (detail, got_detail, cut_detail) = cusum_three_ways(z, cuts, k)
+    assert np.array_equal(want, got) and np.array_equal(want, cut)
+    assert np.array_equal(detail, got_detail) and np.array_equal(detail, cut_detail)
     if any(length >= 3 and abs(size) > 6 for _, length, size in bursts):
-        assert (np.diff(np.flatnonzero(detail(whole)[2])) == 1).any()  # a run of alarms
+        assert (np.diff(np.flatnonzero(detail[2])) == 1).any()  # a run of alarms
 
 
 def test_zscore_excludes_the_current_point_and_guards_flat_series():

@@ -39,20 +39,14 @@ def _state(det: Cusum) -> tuple:
     return det._start, det._seg, det._pos
 
 
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 10_000), every=st.sampled_from([3, 20, 60, 200]),
-       cuts=st.lists(st.integers(1, 3000), min_size=1, max_size=6), k=st.sampled_from([0.5, 1.0, 0.0]))
-def test_cusum_guessed_segments_are_the_recursion_one_value_at_a_time(seed, every, cuts, k):
-    """Frequent alarms (the CUSUM guesses the segments between them, `_after_alarms`): a batch, any
-    cuts and one value at a time give the same S+, S-, alarms and state."""
-    rng = np.random.default_rng(seed)
-    n = 4 * _BLOCK + 300
-    z = _rainy(rng, n, every)
+def cusum_three_ways(z: np.ndarray, cuts: list[int], k: float) -> tuple:
+    """A CUSUM (h 4, window 16) over standardised values `z` (count 16, mean 0, variance 1) run
+    whole, one value at a time and in `cuts`: (the whole run's and the cut run's detectors,
+    [scores whole, one at a time, in cuts], [S+/S-/alarm detail likewise]), each one array."""
+    n = z.size
     count, mean, var = np.full(n, 16.0), np.zeros(n), np.ones(n)
     whole = Cusum(k=k, h=4.0, window=16, moments=False)
     want = whole.score_from(z, count, mean, var)
-    if every <= 60 and k:
-        assert np.count_nonzero(np.abs(z) - k > 4.0) >= n // _GUESS_EVERY  # the guessing path runs
     one = Cusum(k=k, h=4.0, window=16, moments=False)
     got, got_detail = [], []
     for v in z:
@@ -65,9 +59,24 @@ def test_cusum_guessed_segments_are_the_recursion_one_value_at_a_time(seed, ever
         cut.append(parts.score_from(z[i : i + m], count[i : i + m], mean[i : i + m], var[i : i + m]))
         cut_detail.append(_detail(parts))
         i, c = i + m, c + 1
-    assert np.array_equal(want, got) and np.array_equal(want, np.concatenate(cut))
-    assert np.array_equal(_detail(whole), np.hstack(got_detail))
-    assert np.array_equal(_detail(whole), np.hstack(cut_detail))
+    return (whole, parts, [want, np.array(got), np.concatenate(cut)],
+            [_detail(whole), np.hstack(got_detail), np.hstack(cut_detail)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), every=st.sampled_from([3, 20, 60, 200]),
+       cuts=st.lists(st.integers(1, 3000), min_size=1, max_size=6), k=st.sampled_from([0.5, 1.0, 0.0]))
+def test_cusum_guessed_segments_are_the_recursion_one_value_at_a_time(seed, every, cuts, k):
+    """Frequent alarms (the CUSUM guesses the segments between them, `_after_alarms`): a batch, any
+    cuts and one value at a time give the same S+, S-, alarms and state."""
+    rng = np.random.default_rng(seed)
+    n = 4 * _BLOCK + 300
+    z = _rainy(rng, n, every)
+    if every <= 60 and k:
+        assert np.count_nonzero(np.abs(z) - k > 4.0) >= n // _GUESS_EVERY  # the guessing path runs
+    whole, parts, (want, got, cut), (detail, got_detail, cut_detail) = cusum_three_ways(z, cuts, k)
+    assert np.array_equal(want, got) and np.array_equal(want, cut)
+    assert np.array_equal(detail, got_detail) and np.array_equal(detail, cut_detail)
     assert _state(whole) == _state(parts)  # (one value at a time keeps its running minimum unclipped)
 
 
