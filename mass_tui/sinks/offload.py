@@ -210,9 +210,12 @@ def _huge_pages_for_children() -> Iterator[None]:
     fault is dear (the one this was built on) that took a building replay from 87 k to 65 k
     minor faults, 0.53-0.76 to 0.50-0.62 s of system time. Set in the environment only while the
     child starts: the engine's own process started without it, and keeps its environment."""
+    from mass_tui.malloc_tuning import with_huge_pages
+
     before = os.environ.get("GLIBC_TUNABLES")
-    if before is None or "glibc.malloc.hugetlb" not in before:
-        os.environ["GLIBC_TUNABLES"] = ":".join(filter(None, (before, "glibc.malloc.hugetlb=1")))
+    wanted = with_huge_pages(os.environ)  # None: the environment says something of huge pages already
+    if wanted is not None:
+        os.environ["GLIBC_TUNABLES"] = wanted["GLIBC_TUNABLES"]
     try:
         yield
     finally:
