@@ -1,5 +1,5 @@
 import sys
 
-from mass_tui.cli import main
+from mass_tui.entry import main
 
 sys.exit(main())

@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -110,7 +111,8 @@ class OffloadedSinks:
         self.name = "store-writer" if part == "all" else f"store-writer-{part}"
         ctx = multiprocessing.get_context("spawn")  # not fork: the engine's process may hold threads and locks
         self._conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=serve, name=f"mass-{self.name}", daemon=True, args=(config, child, part))
+        self.process = ctx.Process(target=_serve_and_exit, name=f"mass-{self.name}", daemon=True,
+                                   args=(config, child, part))
         with _huge_pages_for_children():
             self.process.start()
         child.close()  # only the writer holds that end now: its death reads as EOF here
@@ -248,6 +250,17 @@ class _ToParent(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):  # a log line must never take the writer down
             self.conn.send(("log", (record.levelno, record.name, record.getMessage())))
+
+
+def _serve_and_exit(config: Config, conn: Connection, part: str = "all") -> None:
+    """`serve`, then the end of this process without the interpreter's teardown (tens of ms of
+    freeing objects one by one, which the engine's process waits for): everything is written and
+    synced when `serve` returns. An exception is left to multiprocessing (traceback, exit code 1)."""
+    serve(config, conn, part)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(0)
 
 
 def serve(config: Config, conn: Connection, part: str = "all") -> None:

@@ -1,0 +1,62 @@
+"""The `mass` entry point (mass_tui.entry): a headless replay ends without the interpreter's teardown,
+and loses nothing by it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _mass(tmp_path: Path, *args: str, sinks: str = "auto") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MASS_SINKS": sinks}
+    return subprocess.run([sys.executable, "-m", "mass_tui", *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_fast_exit_waits_for_a_running_non_daemon_thread():
+    """A normal exit would join that thread: the fast exit must not cut it short, so it returns."""
+    from mass_tui.entry import _exit_now
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait, args=(60,))
+    worker.start()
+    try:
+        _exit_now(3)  # would end this test process if it did not see the thread
+    finally:
+        release.set()
+        worker.join(60)
+    assert not worker.is_alive()
+
+
+@pytest.mark.parametrize("sinks", ["inline", "process"])
+def test_a_headless_replay_that_exits_fast_has_stored_and_said_everything(tmp_path, sinks):
+    recording = tmp_path / "rec.jsonl"
+    rows = 30_000
+    with recording.open("w") as fh:
+        for i in range(rows):
+            fh.write(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": f"s{i % 3}", "temp_c": i % 17}) + "\n")
+    done = _mass(tmp_path, "replay", str(recording), "--headless", "--max", "-q", "--data-dir", str(tmp_path / "d"),
+                 sinks=sinks)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["observations"] == rows and summary["store_sinks"] == sinks
+    db = tmp_path / "d" / "db"
+    stream = (db / "consumer_stream.jsonl").read_bytes()
+    assert stream.endswith(b"\n") and stream.count(b"\n") == rows
+    aggregates = (db / "aggregates.jsonl").read_bytes()
+    assert aggregates.endswith(b"\n") and b'"final":false' in aggregates  # the windows open at the end, too
+
+
+def test_a_failing_headless_replay_keeps_its_exit_status_and_message(tmp_path):
+    done = _mass(tmp_path, "replay", str(tmp_path / "missing.jsonl"), "--headless", "--max", "-q",
+                 "--data-dir", str(tmp_path / "d"))
+    assert done.returncode == 2
+    assert "missing.jsonl does not exist" in done.stderr
