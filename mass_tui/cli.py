@@ -513,6 +513,13 @@ def _main(argv: list[str]) -> int:
     except DataDirBusy as exc:
         print(f"mass: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a recording found unreadable while it is read (past the sniffing): one line
+        from sources.formats.opener import RecordingError
+
+        if not isinstance(exc, RecordingError):
+            raise
+        print(f"mass {args.command}: {safe_text(exc)}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:
         from mass_tui.sinks.offload import WriterDied
 

@@ -22,7 +22,7 @@ from typing import IO
 from sources.decode import Table
 from sources.formats import csv_table, iem, ndbc
 from sources.formats.detect import FORMATS, detect
-from sources.formats.opener import RecordingError, head_bytes, open_binary, text_encoding
+from sources.formats.opener import RecordingError, after_first_line, head_bytes, open_binary, text_encoding
 from sources.times import zone
 
 __all__ = ["FORMATS", "Recording", "RecordingError", "detect", "open_recording"]
@@ -55,7 +55,8 @@ def open_recording(path: Path, format: str = "auto", *, station: str | None = No
                    chunk_bytes: int = 4 << 20) -> Recording:
     """The recording at `path`; `format` is auto (from the content), jsonl, csv, ndbc or iem.
 
-    Raises RecordingError for a file that is no recording (see `opener.head_bytes`).
+    Raises RecordingError for a file that is no recording (see `opener.head_bytes`), or a CSV whose
+    header cannot be read (`csv_table.check_header`).
     """
     if format not in ("auto", *FORMATS):
         raise ValueError(f"format {format!r}: expected auto or one of {', '.join(FORMATS)}")
@@ -64,7 +65,7 @@ def open_recording(path: Path, format: str = "auto", *, station: str | None = No
     if name.lower().endswith(_COMPRESSED_SUFFIXES):
         name = name.rsplit(".", 1)[0]
     if format == "auto":
-        format = detect(head, name)
+        format = detect(head + after_first_line(path, head), name)
     default = station or (ndbc.station_from_name(name) if format == "ndbc" else Path(name).stem)
     tz = iem.stated_zone(head) if format == "iem" else ""
     if tz:
@@ -73,6 +74,8 @@ def open_recording(path: Path, format: str = "auto", *, station: str | None = No
         except ValueError:
             raise RecordingError(f"{path.name} states its time zone as {tz!r}, which the tz database does not "
                                  "know") from None
+    if format in ("csv", "iem"):
+        csv_table.check_header(path)
     return Recording(path, format, default, chunk_bytes, tz)
 
 

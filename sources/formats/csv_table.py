@@ -10,6 +10,8 @@
 - Lines starting with `#` before the header are comments.
 - A quoted cell may span lines (RFC 4180); a quote left open for 64 lines costs
   only its own line, which is quarantined, and the lines after it are read again.
+- A row the csv module cannot read (a quoted cell past its field limit, 128 KiB) is
+  quarantined alone with the reason; a header it cannot read raises `RecordingError`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from sources.decode import Table
 from sources.formats.csv_header import is_units_row, layout, with_units
-from sources.formats.opener import open_text
+from sources.formats.opener import RecordingError, open_text
 
 CSV_RECORD_LINES = 64
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
@@ -84,15 +86,11 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
     `columnar=False` forces (tests/test_reading_fast_paths.py holds the two to that)."""
     with open_text(path, problems) as fh:
         lines = iter(fh)
-        header_line = ""
-        for line in lines:
-            if line.strip() and not line.lstrip().startswith("#"):
-                header_line = line
-                break
+        header_line = _header_line(lines)
         if not header_line:
             return
         sep = sniff_separator(header_line)
-        names = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
+        names = _names(path, header_line, sep)
         chunks = _Chunks(names, layout(names), sep, dialect, chunk_bytes)
         records = csv_records(lines)
         plain = columnar and sep != ";" and chunks.shape.date_time is None
@@ -115,6 +113,31 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
         for record, problem in records:
             yield from chunks.record(record, problem)
         yield from chunks.last()
+
+
+def check_header(path: Path) -> None:
+    """Raise RecordingError when the CSV header of `path` cannot be read (a cell past the csv
+    module's field limit): said before anything is read or stored, as `tables` would raise it."""
+    with open_text(path) as fh:
+        header_line = _header_line(iter(fh))
+    if header_line:
+        _names(path, header_line, sniff_separator(header_line))
+
+
+def _header_line(lines: Iterator[str]) -> str:
+    """The first line that is neither blank nor a `#` comment ("" for none); the lines before it are read."""
+    for line in lines:
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line
+    return ""
+
+
+def _names(path: Path, header_line: str, sep: str) -> list[str]:
+    try:
+        return [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
+    except csv.Error as exc:  # a header cell past the csv module's field limit: no CSV mass can read
+        raise RecordingError(f"{path.name}: the CSV header ({len(header_line):,} characters) cannot be "
+                             f"read: {exc}") from None
 
 
 _BLOCK_CHARS = 1 << 20
@@ -172,12 +195,17 @@ class _Chunks:
         line = record.rstrip("\r\n")
         raw = line.encode("utf-8", errors="backslashreplace")
         was_first, self.first = self.first, False
+        cells: list[str] = []
+        if not problem:
+            # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
+            try:
+                cells = line.split(sep) if '"' not in line and "\r" not in line else next(
+                    csv.reader([record], delimiter=sep), [])
+            except csv.Error as exc:  # a quoted cell past the csv module's field limit: this row alone
+                problem = f"CSV row cannot be read: {exc}"
         if problem:
             table.bad.append((self.position, raw, problem))
         else:
-            # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
-            cells = line.split(sep) if '"' not in line and "\r" not in line else next(
-                csv.reader([record], delimiter=sep), [])
             if was_first and len(cells) == len(names) and is_units_row(cells):
                 self.header = with_units(self.header, self.shape.row(cells), self.dialect)
                 table.header = self.header

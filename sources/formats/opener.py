@@ -111,6 +111,31 @@ def head_bytes(path: Path, size: int = SAMPLE) -> bytes:
     return head
 
 
+# How far past the head `after_first_line` reads to find the end of a long first line.
+LONG_LINE = 64 << 20
+
+
+def after_first_line(path: Path, head: bytes, size: int = SAMPLE) -> bytes:
+    """A newline and up to `size` bytes of the lines after the first non-blank line, when `head` (the
+    file's first bytes, `head_bytes`) ends inside that line; b"" when it does not, when the line runs
+    past LONG_LINE bytes or to the end, or for UTF-16 (whose newlines are not single bytes). For
+    format detection: a JSON lines file whose first line is longer than the head is told by the
+    lines after it."""
+    if len(head) < SAMPLE or b"\n" in head.lstrip() or text_encoding(head) is not None:
+        return b""
+    with open_binary(path, []) as fh:
+        fh.seek(len(head)) if fh.seekable() else fh.read(len(head))
+        skipped = 0
+        while skipped <= LONG_LINE:  # bounded: a line of LONG_LINE bytes or more is left undecided
+            piece = fh.readline(1 << 20)
+            if not piece:
+                return b""
+            skipped += len(piece)
+            if piece.endswith(b"\n"):
+                return b"\n" + fh.read(size)
+    return b""
+
+
 def open_text(path: Path, problems: list[str] | None = None) -> IO[str]:
     """The recording as text: UTF-16 after its byte-order mark, UTF-8 (a BOM dropped), or Windows-1252
     (what Excel writes otherwise) for a file that is not UTF-8. Undecodable bytes become U+FFFD;
