@@ -4,7 +4,10 @@ Each file rotates when it would pass `max_bytes` or when the UTC day
 changes; rotated files are named `NAME.YYYY-MM-DD.N.jsonl` and deleted after
 `retention_days`. A torn last line (a crash mid-write) is skipped by readers
 and cut off before the file is appended to again. A full or read-only disk
-holds the lines in memory and raises from `sync()`, so positions stay behind.
+holds the lines in memory and raises from `sync()`, so positions stay behind;
+what is appended after a refused write waits behind it, whatever its file, and
+a batch's stream lines and anomalies go to disk together or not at all
+(`append_group`), so a rerun after a failed run stores neither twice.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class JsonlStore:
 
     Each `append` is written at once (one unbuffered write per call). A write
     that fails (disk full, read-only, I/O error) is cut back out of the file
-    and its lines are held in memory, in order with what follows; `flush()`
+    and its lines are held in memory, in order with what follows in any file
+    (a file never gets ahead of what was appended to another before it); `flush()`
     tries them again and `sync()` raises `StoreWriteError` until they are on
     disk and fsynced, so the caller keeps its transport position behind.
     When a file is opened for appending, a torn last line left by a crash is
@@ -76,7 +80,8 @@ class JsonlStore:
         self._files: dict[str, IO[bytes]] = {}
         self._sizes: dict[str, int] = {}  # file -> bytes known to be written whole
         self._days: dict[str, str] = {}  # file -> UTC day its current file was started
-        self._held: dict[str, list[bytes]] = {}  # file -> data not written yet (a write failed)
+        # Appends not written yet (a write failed), in the order they were made: groups of (file, data).
+        self._held: list[list[tuple[str, bytes]]] = []
         self.error: StoreWriteError | None = None  # the last write failure, until a write succeeds
 
     def path(self, name: str) -> Path:
@@ -155,40 +160,76 @@ class JsonlStore:
     def append_data(self, name: str, data: bytes) -> None:
         """`append_lines` for lines already joined: `data` is whole lines, each ending in a newline
         (a batch's lines made as one bytes are written without copying them again)."""
-        if not data:
+        if data:
+            self.append_group([(name, data)])
+
+    def append_group(self, parts: list[tuple[str, bytes]]) -> None:
+        """Append several files' data (whole lines, each ending in a newline) as one: all of it
+        reaches the disk, or none of it (a part the disk refuses cuts the parts before it back out,
+        and the whole group is held and tried again as one). A batch's stream lines and its
+        anomalies are one group: a rerun, which skips the rows the stream has, then stores each
+        anomaly once. Raises `StoreWriteError` only once more than MAX_HELD_BYTES are held."""
+        parts = [(name, data) for name, data in parts if data]
+        if not parts:
             return
         with self._lock:
-            held = self._held.get(name)
-            if held:  # behind a failed write: keep the order
-                held.append(data)
-            elif not self._write(name, data):
-                self._held[name] = [data]
+            if self._held or not self._write_group(parts):  # behind a failed write: keep the order
+                self._held.append(parts)
             if self.held_bytes() > self.MAX_HELD_BYTES:
-                raise self.error or StoreWriteError(self.path(name), OSError(errno.EIO, "held data over the limit"))
+                raise self.error or StoreWriteError(self.path(parts[0][0]),
+                                                    OSError(errno.EIO, "held data over the limit"))
 
-    def _write(self, name: str, data: bytes) -> bool:
-        """Write `data` whole at the end of `name`; False (and `self.error` set) if it could not be."""
+    def _write_group(self, parts: list[tuple[str, bytes]]) -> bool:
+        """Write every part, or (False, `self.error` set) cut those written back out. A part that
+        cannot be cut back stays written and leaves the group, so it is never written twice."""
+        done: list[tuple[int, str, int]] = []  # (index in parts, file, its size before the part)
+        for k, (name, data) in enumerate(parts):
+            start = self._write(name, data)
+            if start is None:
+                for j, written, size in reversed(done):
+                    try:
+                        os.ftruncate(self._files[written].fileno(), size)
+                        self._sizes[written] = size
+                    except OSError as exc:
+                        log.error("cannot cut %s back to %d bytes after a refused write (%s): its part of "
+                                  "the group stays written", self.path(written), size, exc)
+                        del parts[j]
+                return False
+            done.append((k, name, start))
+        return True
+
+    def _write(self, name: str, data: bytes) -> int | None:
+        """Write `data` whole at the end of `name`: the file's size before it, or None (and
+        `self.error` set) if it could not be written."""
         try:
             fh = self._file(name, len(data))
-            append_all(fh.fileno(), data, self._sizes[name])
+            start = self._sizes[name]
+            append_all(fh.fileno(), data, start)
         except OSError as exc:
             self.error = exc if isinstance(exc, StoreWriteError) else StoreWriteError(self.path(name), exc)
-            return False
-        self._sizes[name] += len(data)
-        return True
+            return None
+        self._sizes[name] = start + len(data)
+        return start
 
     def held_bytes(self) -> int:
         """Bytes written by callers that are not on disk yet."""
         with self._lock:
-            return sum(len(d) for held in self._held.values() for d in held)
+            return sum(len(data) for group in self._held for _, data in group)
 
     def flush(self) -> None:
-        """Try again to write what an earlier write could not. Does not raise: `sync()` does."""
+        """Try again to write what an earlier write could not: everything held as one group (each
+        file's data joined, in order). Does not raise: `sync()` does."""
         with self._lock:
-            for name, held in list(self._held.items()):
-                if not self._write(name, b"".join(held)):
+            if self._held:
+                joined: dict[str, list[bytes]] = {}
+                for group in self._held:
+                    for name, data in group:
+                        joined.setdefault(name, []).append(data)
+                group = [(name, b"".join(pieces)) for name, pieces in joined.items()]
+                written = self._write_group(group)
+                self._held = [] if written else [group]  # the group less any part left written
+                if not written:
                     return
-                del self._held[name]
             self.error = None
 
     def sync(self) -> None:

@@ -30,7 +30,7 @@ QUEUED = 4  # appends waiting at most: a batch's stream lines and its aggregates
 
 
 class BackgroundWrites:
-    """`store` (a JsonlStore) with `append`, `append_lines` and `append_data` written by a thread;
+    """`store` (a JsonlStore) with `append`, `append_lines`, `append_data` and `append_group` written by a thread;
     anything else is the store's own. Use from one thread; `close()` ends the thread."""
 
     def __init__(self, store: JsonlStore, hold: frozenset[str] = frozenset()) -> None:
@@ -40,8 +40,8 @@ class BackgroundWrites:
         between the two leaves the aggregates ahead of the stream, never behind it)."""
         self.store = store
         self.hold = hold
-        self._held: list[tuple[str, bytes]] = []
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(QUEUED)
+        self._held: list[list[tuple[str, bytes]]] = []
+        self._queue: queue.Queue[list[tuple[str, bytes]] | None] = queue.Queue(QUEUED)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mass-store-writes", daemon=True)
         self._thread.start()
@@ -59,11 +59,17 @@ class BackgroundWrites:
             self.append_data(name, b"\n".join([*lines, b""]))
 
     def append_data(self, name: str, data: bytes) -> None:
+        if data:
+            self.append_group([(name, data)])
+
+    def append_group(self, parts: list[tuple[str, bytes]]) -> None:
+        """The store's `append_group` (all parts on disk or none), made by the thread."""
         self._raise()
-        if data and name in self.hold:
-            self._held.append((name, data))
-        elif data:
-            self._queue.put((name, data))
+        parts = [(name, data) for name, data in parts if data]
+        if any(name in self.hold for name, _ in parts):
+            self._held.append(parts)
+        elif parts:
+            self._queue.put(parts)
 
     def release(self) -> None:
         """Queue the held appends, in the order they were made."""
@@ -104,7 +110,7 @@ class BackgroundWrites:
                 if item is None:
                     return
                 if self._error is None:
-                    self.store.append_data(*item)
+                    self.store.append_group(item)
             except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
                 self._error = exc
             finally:

@@ -31,14 +31,18 @@ class JsonlSink:
         self.store = store
 
     def write(self, scored: BatchResult) -> None:
+        """The batch's stream lines and its anomalies, as one group (`JsonlStore.append_group`): on
+        disk together or not at all, so a rerun after a failed run (which skips the rows the stream
+        has) stores each anomaly once."""
         store = self.store
-        store.append_data(STREAM, stream_data(scored.batch, scored.scores))
         muted = scored.muted
         if muted:
-            store.append(ANOMALIES, ({**a.to_record(), "muted": muted[i]} if i in muted else a.to_record()
-                                     for i, a in enumerate(scored.anomalies)))
+            anomalies = store.encoded({**a.to_record(), "muted": muted[i]} if i in muted else a.to_record()
+                                      for i, a in enumerate(scored.anomalies))
         else:
-            store.append(ANOMALIES, (a.to_record() for a in scored.anomalies))
+            anomalies = store.encoded(a.to_record() for a in scored.anomalies)
+        store.append_group([(STREAM, stream_data(scored.batch, scored.scores)),
+                            (ANOMALIES, b"\n".join([*anomalies, b""]) if anomalies else b"")])
         store.flush()
 
     def sync(self) -> None:
