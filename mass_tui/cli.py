@@ -244,7 +244,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     # SIGTERM and SIGINT end the replay between two batches: nothing read is lost or torn. The handlers
     # were installed by main() before anything was loaded, so a signal at any time ends in a summary.
     stop = STOP
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, STOP.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     if speed is None:  # flat out: numpy temporaries of megabytes per batch (mass_tui.malloc_tuning)
         from mass_tui.malloc_tuning import keep_freed_blocks
 
@@ -290,7 +290,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if alerts is not None:
         summary.update(alerts.summary())
     print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)
-    return 130 if interrupted else 0
+    return stop.exit_status() if interrupted else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -335,7 +335,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     name = args.source or cfg.get("source.provider")
     source = make_source(cfg, name, max_speed=args.max)
     stop = STOP  # SIGTERM/SIGINT set it from the start of main()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, STOP.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     started = time.perf_counter()
     # --max-seconds: a timer stops it as a signal would (between two polls, nothing half-sent)
     timer = threading.Timer(args.max_seconds, stop.set) if getattr(args, "max_seconds", None) else None
@@ -463,9 +463,30 @@ COMMANDS = {"config": cmd_config, "score": cmd_score, "replay": cmd_replay, "run
 EX_CONFIG = 78
 
 
+class StopEvent(threading.Event):
+    """A stop asked for by a signal: `signum` is the first signal that set it (None: not a signal)."""
+
+    signum: int | None = None
+
+    def on_signal(self, signum: int, _frame: Any = None) -> None:
+        """A signal handler: remember the signal (the first one), then set."""
+        if self.signum is None:
+            self.signum = signum
+        self.set()
+
+    def clear(self) -> None:
+        self.signum = None
+        super().clear()
+
+    def exit_status(self) -> int:
+        """128 + the signal's number, the shell's convention for a command a signal ended: 130 for
+        SIGINT (Ctrl-C), 143 for SIGTERM; 130 when no signal was recorded."""
+        return 128 + (self.signum if self.signum is not None else signal.SIGINT)
+
+
 # Set by SIGTERM/SIGINT in the headless commands from the first thing main() does: a signal while the
 # modules load or the configuration is read still ends in a clean stop and a summary.
-STOP = threading.Event()
+STOP = StopEvent()
 
 
 def _headless(argv: list[str]) -> bool:
@@ -483,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = {}
     STOP.clear()
     if _headless(argv) and threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, lambda *_: STOP.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        previous = {sig: signal.signal(sig, STOP.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C where no handler was installed (the UI's start, a one-shot command)

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
+
+import pytest
 
 from .conftest import ROOT, SANDY
 
@@ -168,8 +171,10 @@ def test_core_imports_without_textual():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def test_sigterm_during_a_paced_replay_stores_everything_read_whole(tmp_path):
-    import signal
+@pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_during_a_paced_replay_stores_everything_read_whole_and_exits_128_plus_it(tmp_path, sig, status):
+    """SIGTERM or SIGINT ends the replay between two batches: the summary says interrupted, every line
+    read is stored whole, and the exit status is the shell's 128 + the signal (143, 130)."""
     import time
 
     src = tmp_path / "rec.jsonl"
@@ -182,9 +187,9 @@ def test_sigterm_during_a_paced_replay_stores_everything_read_whole(tmp_path):
     deadline = time.monotonic() + 30
     while (not stream.exists() or stream.stat().st_size < 2000) and time.monotonic() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     summary = json.loads(out.strip().splitlines()[-1])
     stored = [json.loads(x) for x in stream.read_text().splitlines()]  # every line whole
     assert summary["interrupted"] and 0 < summary["observations"] == len(stored) < 5000
