@@ -31,13 +31,36 @@ DEMO_FROM = "2012-10-28T12:00:00Z"
 DETECTOR_CHOICES = ("ensemble", "spike", "shift", "level", "drift", "burst", "stuck", "zscore", "ewma", "cusum")
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="TOML file (default: ./mass.toml when present)")
+COMMON = ("config", "data_dir", "z", "window", "cusum_h")  # the dests of _add_common's options
+_BEFORE = "before_"  # their dests when given before the command (`mass --config m.toml replay ...`)
+
+
+def _add_common(p: argparse.ArgumentParser, before: bool = False) -> None:
+    """The options every command takes; `before`: on the main parser, where they are given before the
+    command (stored under `before_DEST`, absent unless given: `_with_options_before` merges them)."""
+    def dest(name: str) -> dict[str, Any]:
+        if not before:
+            return {"dest": name}
+        return {"dest": _BEFORE + name, "default": argparse.SUPPRESS, "metavar": name.upper()}
+
+    p.add_argument("--config", type=Path, help="TOML file (default: ./mass.toml when present)", **dest("config"))
     p.add_argument("--data-dir", help="where db/ and transport/ go (MASS_DATA_DIR, default ./data); logs go to "
-                   "MASS_LOG_DIR (default ./logs)")
-    p.add_argument("--z", type=float, dest="z", help="z threshold (Z_THRESHOLD)")
-    p.add_argument("--window", type=int, help="baseline window in points (WINDOW_POINTS)")
-    p.add_argument("--cusum-h", type=float, help="CUSUM decision threshold h in sigma")
+                   "MASS_LOG_DIR (default ./logs)", **dest("data_dir"))
+    p.add_argument("--z", type=float, help="z threshold (Z_THRESHOLD)", **dest("z"))
+    p.add_argument("--window", type=int, help="baseline window in points (WINDOW_POINTS)", **dest("window"))
+    p.add_argument("--cusum-h", type=float, help="CUSUM decision threshold h in sigma", **dest("cusum_h"))
+
+
+def _with_options_before(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with the common options given before the command taken as given after it; given in both
+    places, the one after the command wins (it is the nearer)."""
+    for name in COMMON:
+        if hasattr(args, _BEFORE + name):
+            value = getattr(args, _BEFORE + name)
+            delattr(args, _BEFORE + name)
+            if getattr(args, name, None) is None:
+                setattr(args, name, value)
+    return args
 
 
 def _version() -> str:
@@ -67,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=PRECEDENCE,
     )
     ap.add_argument("--version", action=_VersionAction)
+    _add_common(ap, before=True)
     sub = ap.add_subparsers(dest="command")
 
     p = sub.add_parser("config", help="print the effective configuration (secrets masked)", epilog=PRECEDENCE)
@@ -447,7 +471,7 @@ def cmd_default(args: argparse.Namespace) -> int:
     demo = resources.files("mass_tui") / "demo" / DEMO_FILE
     with resources.as_file(demo) as path:
         ns = argparse.Namespace(
-            config=None, data_dir=None, z=None, window=None, cusum_h=None, file=path, max=False,
+            **{name: getattr(args, name, None) for name in COMMON}, file=path, max=False,
             speed=DEMO_SPEED, station=DEMO_STATION, headless=False, quiet=False, alerts=False,
             from_=checks.time_flag(DEMO_FROM),
             format="auto", na=None, tz=None,
@@ -491,7 +515,9 @@ STOP = StopEvent()
 
 def _headless(argv: list[str]) -> bool:
     """Whether argv runs a command without the UI (where SIGINT/SIGTERM are ours to handle, not Textual's)."""
-    command = next((a for a in argv if not a.startswith("-")), None)
+    from mass_tui.argv import command as command_of
+
+    command = command_of(argv)
     return command == "produce" or (command in ("run", "replay") and "--headless" in argv)
 
 
@@ -516,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = _with_options_before(build_parser().parse_args(argv))
     handler = COMMANDS.get(args.command, cmd_default)
     if args.command == "alert" and getattr(args, "alert_command", None) != "test":
         handler = COMMANDS[f"alert {args.alert_command}"]

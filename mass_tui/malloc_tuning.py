@@ -63,8 +63,9 @@ def with_huge_pages(environ: Mapping[str, str]) -> dict[str, str] | None:
 
 def bulk_replay(argv: Sequence[str]) -> bool:
     """Whether `mass` argv runs a headless replay flat out (`replay ... --headless`, no --speed)."""
-    command = next((a for a in argv if not a.startswith("-")), None)
-    return command == "replay" and "--headless" in argv and not any(
+    from mass_tui.argv import command
+
+    return command(argv) == "replay" and "--headless" in argv and not any(
         a == "--speed" or a.startswith("--speed=") for a in argv)
 
 

@@ -39,7 +39,9 @@ def test_with_the_thresholds_a_freed_large_block_is_reused_without_faulting_its_
 @pytest.mark.parametrize("argv, expected", [
     (["replay", "f.jsonl", "--headless"], True),
     (["replay", "f.jsonl", "--headless", "--max", "-q"], True),
-    (["--config", "m.toml", "replay", "f.jsonl", "--headless"], False),  # the command is m.toml's neighbour
+    (["--config", "m.toml", "replay", "f.jsonl", "--headless"], True),  # an option before the command
+    (["--data-dir=d", "--z", "4", "replay", "f.jsonl", "--headless"], True),
+    (["--config", "replay", "run", "--headless"], False),  # a config file named replay: the command is run
     (["replay", "f.jsonl", "--headless", "--speed", "60"], False),  # paced: no bulk
     (["replay", "f.jsonl", "--headless", "--speed=60"], False),
     (["replay", "f.jsonl"], False),  # the UI
@@ -75,8 +77,8 @@ def test_a_bulk_replay_runs_on_huge_pages_in_the_same_process(tmp_path):
             fh.write(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": f"s{i % 3}", "temp_c": i % 17}) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
-    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "-q",
-                             "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "--data-dir", str(tmp_path / "d"), "replay",
+                             str(recording), "--headless", "-q"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = None
     try:

@@ -1,0 +1,29 @@
+"""The command word of a `mass` command line, found before argparse runs (this module imports nothing:
+`mass_tui.entry` reads it before anything else is loaded)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# The options `mass` takes before its command too (cli._add_common) that take a value: the word after
+# one of them is its value, not the command. tests/test_cli.py holds this to the parser's own list.
+VALUE_OPTIONS = ("--config", "--data-dir", "--z", "--window", "--cusum-h")
+
+
+def command(argv: Sequence[str]) -> str | None:
+    """The command of `mass` argv (`replay` in `--config m.toml replay f.jsonl`), None when there is
+    none. An option's value is skipped whether given apart (`--config m.toml`), joined
+    (`--config=m.toml`) or after an abbreviation argparse accepts (`--conf m.toml`)."""
+    words = iter(argv)
+    for arg in words:
+        if arg == "--":
+            return next(words, None)
+        if not arg.startswith("-") or arg == "-":
+            return arg
+        if "=" not in arg and _takes_value(arg):
+            next(words, None)
+    return None
+
+
+def _takes_value(option: str) -> bool:
+    return option.startswith("--") and len(option) > 2 and any(o.startswith(option) for o in VALUE_OPTIONS)
