@@ -155,9 +155,26 @@ class Aggregator:
             for scope in self.scopes(station, labels.get(station, {})):
                 scoped.setdefault(scope, []).append(idx)
         out: list[bytes | list[bytes]] = []
+        names = list(columns)
+        # The columns as one matrix (variables x rows), so a scope's rows are one take, not one a column.
+        stacked = (np.stack([np.asarray(columns[name], dtype=np.float64) for name in names])
+                   if self._shortcuts and len(names) > 1 and len(rows) > 1 else None)
+        codes = None  # each row's station number, for a group's rows (below)
         for scope, parts in scoped.items():
             if len(parts) == 1:
                 idx = parts[0]
+            elif self._shortcuts and all(p is not None for p in parts):
+                # a group of several stations: their rows in batch order, by a lookup of each row's
+                # station (no sort); the same rows as the sorted concatenation below
+                if codes is None:
+                    codes = np.full(len(ts), len(rows), dtype=np.int64)  # len(rows): no station's
+                    number = {}
+                    for k, p in enumerate(rows.values()):
+                        codes[p] = k
+                        number[id(p)] = k
+                member = np.zeros(len(rows) + 1, dtype=bool)
+                member[[number[id(p)] for p in parts]] = True
+                idx = np.flatnonzero(member[codes])
             else:  # a group of several stations: their rows back in batch order
                 idx = np.sort(np.concatenate([np.arange(len(ts)) if p is None else p for p in parts]))
             t = ts if idx is None else ts[idx]
@@ -165,13 +182,19 @@ class Aggregator:
                 out += self._add_one(scope, float(t[0]), {k: float(c[0] if idx is None else c[idx[0]])
                                                           for k, c in columns.items()})
             elif len(t):
-                out += self._add_scope(scope, np.asarray(t, dtype=np.float64),
-                                       columns if idx is None else {k: c[idx] for k, c in columns.items()})
+                if stacked is not None:
+                    matrix = stacked if idx is None else np.take(stacked, idx, axis=1)
+                    scope_columns: Mapping[str, np.ndarray] = dict(zip(names, matrix, strict=True))
+                else:
+                    matrix = None
+                    scope_columns = columns if idx is None else {k: c[idx] for k, c in columns.items()}
+                out += self._add_scope(scope, np.asarray(t, dtype=np.float64), scope_columns, matrix)
         return out
 
-    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray]
-                   ) -> list[bytes | list[bytes]]:
-        """A scope's rows (two or more), a column at a time; lines as `_add_many`."""
+    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray],
+                   stacked: np.ndarray | None = None) -> list[bytes | list[bytes]]:
+        """A scope's rows (two or more), a column at a time; lines as `_add_many`. `stacked`: the
+        columns as one matrix (columns x rows, in `columns`' order), when the caller has it."""
         present = {name: ~np.isnan(col) for name, col in columns.items()}
         any_value = np.zeros(len(ts), dtype=bool)
         for mask in present.values():
@@ -182,7 +205,12 @@ class Aggregator:
         everywhere = [bool(has.all()) for _name, _col, has in series]
         shortcuts = self._shortcuts
         full = [name for (name, _col, _has), every in zip(series[1:], everywhere[1:], strict=True) if every]
-        matrix = np.stack([columns[name] for name in full]) if shortcuts and full else None
+        if not (shortcuts and full):
+            matrix = None
+        elif stacked is not None and len(full) == len(columns):
+            matrix = stacked
+        else:
+            matrix = np.stack([columns[name] for name in full])
         ordered = bool(np.all(ts[1:] >= ts[:-1]))
         out: list[bytes | list[bytes]] = []
         station = scope[1] if scope[0] == "station" else None
@@ -228,23 +256,24 @@ class Aggregator:
             # the stats of the series with a value in each row, by part (see below)
             shared: dict[str, dict[str, tuple]] = {}
             dumps = Dumps() if shortcuts else None
+            common = None  # the parts of the series with a value in every row: the same for each
             for (name, col, has), every in zip(series, everywhere, strict=True):
-                use = accepted & has
-                if not use.any():
-                    continue
-                # "quick": windows the batch closes; "new": windows it opens and leaves open;
-                # "old": windows open already (only with `into`); "slow": new and old, merged as Stats
-                parts = (("quick", use & direct), *((("new", use & ~direct & ~held), ("old", use & held))
-                                                    if into is not None else
-                                                    (("new" if columnar else "slow", use & ~direct),)))
+                if shortcuts and every:
+                    if common is None:
+                        common = _parts(accepted, direct, held, into is not None, columnar)
+                    parts = common
+                else:
+                    parts = _parts(accepted & has, direct, held, into is not None, columnar)
                 for part, rows in parts:
-                    if not rows.any() or (part == "quick" and name == ROWS and days is None):
+                    if part == "quick" and name == ROWS and days is None:
                         continue
                     if shortcuts and every:
                         if part not in shared:
-                            together = Rows(bucket[rows], ts[rows], late[rows], ordered)
-                            shared[part] = together.stats_of(full, None if matrix is None else
-                                                             np.compress(rows, matrix, axis=1))
+                            pick = _selection(rows)
+                            together = Rows(bucket[pick], ts[pick], late[pick], ordered)
+                            shared[part] = together.stats_of(full, None if matrix is None else matrix[:, pick]
+                                                             if isinstance(pick, slice) else
+                                                             np.compress(pick, matrix, axis=1))
                         stats = shared[part][name]
                     else:
                         stats = Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts,
@@ -504,6 +533,29 @@ def _single_arrays(record: Mapping[str, Any], start: list) -> dict[str, list]:
         out["sum"] = mean
     out["late"] = [0] * len(start)
     return out
+
+
+def _parts(use: np.ndarray, direct: np.ndarray, held: np.ndarray | None, old: bool,
+           columnar: bool) -> list[tuple[str, np.ndarray]]:
+    """A series' rows (`use`: accepted, with a value) by part, the parts that have any: "quick"
+    (windows the batch closes), "new" (windows it opens and leaves open), "old" (windows open
+    already; only when they merge into a block, `old`), "slow" (new and old, merged as Stats)."""
+    if not use.any():
+        return []
+    parts = [("quick", use & direct)]
+    if old:
+        parts += [("new", use & ~direct & ~held), ("old", use & held)]  # type: ignore[operator]
+    else:
+        parts.append(("new" if columnar else "slow", use & ~direct))
+    return [(part, rows) for part, rows in parts if rows.any()]
+
+
+def _selection(rows: np.ndarray) -> slice | np.ndarray:
+    """An index for the rows of a mask: a slice when they are one run (a view, no copy: in a
+    replay a part is the rows of the windows before or after a time), else the mask itself."""
+    at = np.flatnonzero(rows)
+    first, last = int(at[0]), int(at[-1])
+    return slice(first, last + 1) if last - first + 1 == len(at) else rows
 
 
 def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:
