@@ -195,14 +195,19 @@ class Aggregator:
                    stacked: np.ndarray | None = None) -> list[bytes | list[bytes]]:
         """A scope's rows (two or more), a column at a time; lines as `_add_many`. `stacked`: the
         columns as one matrix (columns x rows, in `columns`' order), when the caller has it."""
-        present = {name: ~np.isnan(col) for name, col in columns.items()}
-        any_value = np.zeros(len(ts), dtype=bool)
-        for mask in present.values():
-            any_value |= mask
-        series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
+        if stacked is not None and columns and not np.isnan(stacked).any():  # a value in every row and column
+            any_value = np.ones(len(ts), dtype=bool)
+            present = dict.fromkeys(columns, any_value)
+            everywhere = [True] * (len(columns) + 1)
+        else:
+            present = {name: ~np.isnan(col) for name, col in columns.items()}
+            any_value = np.zeros(len(ts), dtype=bool)
+            for mask in present.values():
+                any_value |= mask
+            everywhere = [bool(any_value.all()), *(bool(has.all()) for has in present.values())]
         # A series with a value in every row shares its windows with the others (`Rows`), and
         # their stats are computed together, one numpy call for all of them (`Rows.stats_of`).
-        everywhere = [bool(has.all()) for _name, _col, has in series]
+        series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
         shortcuts = self._shortcuts
         full = [name for (name, _col, _has), every in zip(series[1:], everywhere[1:], strict=True) if every]
         if not (shortcuts and full):

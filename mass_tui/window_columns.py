@@ -40,11 +40,15 @@ class Block:
         self.series: dict[str, tuple[np.ndarray | None, list[np.ndarray]]] = {}
         for name, stats in fresh:
             starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-            low = (lo < math.inf) | ((lo == math.inf) & (lo_ts < 0.0))
-            high = (hi > -math.inf) | ((hi == -math.inf) & (hi_ts < 0.0))
-            figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.where(low, lo, math.inf),
-                       np.where(low, lo_ts, 0.0), np.where(high, hi, -math.inf), np.where(high, hi_ts, 0.0),
-                       np.array(lates, dtype=np.int64)]
+            if bool((lo < math.inf).all()) and bool((hi > -math.inf).all()):  # each window takes its min and max
+                figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.array(lo), np.array(lo_ts),
+                           np.array(hi), np.array(hi_ts), np.array(lates, dtype=np.int64)]
+            else:
+                low = (lo < math.inf) | ((lo == math.inf) & (lo_ts < 0.0))
+                high = (hi > -math.inf) | ((hi == -math.inf) & (hi_ts < 0.0))
+                figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.where(low, lo, math.inf),
+                           np.where(low, lo_ts, 0.0), np.where(high, hi, -math.inf), np.where(high, hi_ts, 0.0),
+                           np.array(lates, dtype=np.int64)]
             has = None
             if len(starts) != n:
                 at = np.searchsorted(rows, starts)
@@ -195,8 +199,7 @@ class Rows:
             # these series have a value in every row) a min is one bit pattern, whichever way found.
             cube = values.reshape(len(values), len(edges), k)
             low_at, high_at = cube.argmin(axis=2), cube.argmax(axis=2)
-            lows = np.take_along_axis(cube, low_at[..., None], 2)[..., 0]
-            highs = np.take_along_axis(cube, high_at[..., None], 2)[..., 0]
+            lows, highs = cube.min(axis=2), cube.max(axis=2)
             low_ts, high_ts = t[edges + low_at], t[edges + high_at]
             out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j],
                                self.lates)) for j, name in enumerate(names))
