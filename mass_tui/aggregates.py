@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mass_tui.window_columns import Block, Dumps, Rows, daily_lines, window_line
+from mass_tui.window_columns import Block, Dumps, Rows, daily_lines, member, window_line
 from mass_tui.window_stats import FIGURES, ROWS, SUMMED, Scope, Stats, round6, window_head
 from sources.schema import iso_utc
 
@@ -243,7 +243,7 @@ class Aggregator:
                 known = np.fromiter(windows, np.int64, len(windows))
                 if blocks:
                     known = np.concatenate([known, *(b.starts for b in blocks)])
-                held = np.isin(starts, known)
+                held = member(starts, known)
                 direct &= ~held
             # The windows left open: a new block (and merged into the last block for readings that
             # land in its windows), or, when that does not fit, Stats merged one window at a time.

@@ -64,7 +64,7 @@ class Block:
         """Whether readings in windows starting at `starts` all land in this block, each series
         (name, its readings' window starts) in windows that have it already: then `merge` keeps
         each window's series in the order Stats would have them."""
-        if not bool(np.isin(starts, self.starts).all()):
+        if not bool(member(starts, self.starts).all()):
             return False
         for name, where in per_series:
             if where.size:
@@ -198,9 +198,9 @@ class Rows:
             # numpy's argmin (argmax) is the first row holding the min (max). Without -0.0 (nor NaN:
             # these series have a value in every row) a min is one bit pattern, whichever way found.
             cube = values.reshape(len(values), len(edges), k)
-            low_at, high_at = cube.argmin(axis=2), cube.argmax(axis=2)
-            lows, highs = cube.min(axis=2), cube.max(axis=2)
-            low_ts, high_ts = t[edges + low_at], t[edges + high_at]
+            low_at, high_at = edges + cube.argmin(axis=2), edges + cube.argmax(axis=2)  # row numbers
+            lows, highs = np.take_along_axis(values, low_at, 1), np.take_along_axis(values, high_at, 1)
+            low_ts, high_ts = t[low_at], t[high_at]
             out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j],
                                self.lates)) for j, name in enumerate(names))
             return out
@@ -241,6 +241,18 @@ class Rows:
                 t[first_where(v == highs[segment], segment)], self.lates)
 
 
+def member(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """`np.isin(values, known)` (int64 arrays; `known` in any order) by a binary search in the known
+    values sorted: they are few (the windows left open), and isin sorts both arrays together, or
+    makes a table as wide as their range, when it is not small (a window opened far back)."""
+    if not known.size:
+        return np.zeros(values.shape, dtype=bool)
+    known = np.sort(known)
+    at = np.searchsorted(known, values)
+    np.minimum(at, known.size - 1, out=at)
+    return known[at] == values
+
+
 def _negative_zero(values: np.ndarray) -> bool:
     """Whether any value is -0.0 (its bits: the sign bit alone)."""
     return bool((values.view(np.int64) == np.iinfo(np.int64).min).any())
@@ -274,7 +286,7 @@ def window_line(scope: Scope, wname: str, width: float, name: str, stats: tuple,
             record["sum"] = np.round(totals, 6) + 0.0
         record["late"] = np.asarray(lates, dtype=np.int64)
         return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-    if single(counts, lates):
+    if dumps.single(counts, lates):
         return _single_parts(record, starts, width, totals, lo, lo_ts, dumps)
     parts = [orjson.dumps(record)[:-1],
              *dumps.starts(starts, width, lo_ts), b',"count":', dumps.ints(counts),
@@ -303,7 +315,7 @@ def _single_parts(record: dict, starts: np.ndarray, width: float, totals: np.nda
     mean = np.round(totals, 6) + 0.0  # the full form's mean (and sum); a zero is 0.0, as `round6` writes it
     if not same_bits(mean, lo):
         parts += [b',"mean":', dumps(mean)]
-    if not same_bits(starts * width, lo_ts):
+    if not dumps.same_times(starts, width, lo_ts):
         parts += [b',"at":', dumps(lo_ts)]
     parts.append(b"}")
     return parts
@@ -319,7 +331,8 @@ class Dumps:
     __slots__ = ("_done", "_bits")
 
     def __init__(self) -> None:
-        self._done: dict[tuple[int, str], tuple[np.ndarray, bytes]] = {}
+        # (id, what) -> (the array, kept alive so its id stays its own; the result[, the other array])
+        self._done: dict[tuple[int, str], tuple] = {}
         # float64 arrays dumped, by (size, bits of the first and of the last value)
         self._bits: dict[tuple[int, bytes, bytes], list[tuple[np.ndarray, bytes]]] = {}
 
@@ -344,6 +357,21 @@ class Dumps:
             data = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
         self._done[(id(a), "")] = (a, data)
         return data
+
+    def single(self, counts: np.ndarray, lates: np.ndarray) -> bool:
+        """`single(counts, lates)`, once for the lines that share these arrays."""
+        got = self._done.get((id(counts), "single"))
+        if got is None or got[2] is not lates:
+            got = self._done[(id(counts), "single")] = (counts, single(counts, lates), lates)
+        return got[1]
+
+    def same_times(self, starts: np.ndarray, width: float, times: np.ndarray) -> bool:
+        """Whether `times` are the windows' starts (bucket numbers) in seconds, bit for bit; once
+        for the lines that share these arrays (a window per reading: every series' times)."""
+        got = self._done.get((id(starts), "same"))
+        if got is None or got[2] is not times:
+            got = self._done[(id(starts), "same")] = (starts, same_bits(starts * width, times), times)
+        return got[1]
 
     def ints(self, a: np.ndarray) -> bytes:
         """Whole numbers (counts) as int64."""
