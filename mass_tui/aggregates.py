@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mass_tui.window_columns import Block, Dumps, Rows, daily_lines, member, window_line
+from mass_tui.window_columns import Block, Dumps, Rows, daily_lines, member, window_line, window_lines
 from mass_tui.window_stats import FIGURES, ROWS, SUMMED, Scope, Stats, round6, window_head
 from sources.schema import iso_utc
 
@@ -262,6 +262,7 @@ class Aggregator:
             shared: dict[str, dict[str, tuple]] = {}
             dumps = Dumps() if shortcuts else None
             common = None  # the parts of the series with a value in every row: the same for each
+            quick: dict[str, list[bytes]] = {}  # their lines of the windows that close (`window_lines`)
             for (name, col, has), every in zip(series, everywhere, strict=True):
                 if shortcuts and every:
                     if common is None:
@@ -279,6 +280,10 @@ class Aggregator:
                             shared[part] = together.stats_of(full, None if matrix is None else matrix[:, pick]
                                                              if isinstance(pick, slice) else
                                                              np.compress(pick, matrix, axis=1))
+                            if part == "quick" and dumps is not None and together.matrices is not None:
+                                # the lines of these series, their figures a matrix at a time
+                                quick = dict(zip(full, window_lines(scope, wname, width, full, together.matrices,
+                                                                    True, dumps), strict=True))
                         stats = shared[part][name]
                     else:
                         stats = Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts,
@@ -291,7 +296,9 @@ class Aggregator:
                         into.merge(name, (stats[0] * width).astype(np.int64), stats)  # type: ignore[union-attr]
                     else:
                         if name != ROWS:
-                            out.append(window_line(scope, wname, width, name, stats, True, dumps))
+                            line = quick.get(name) if shortcuts and every else None
+                            out.append(line if line is not None else
+                                       window_line(scope, wname, width, name, stats, True, dumps))
                         if days is not None:
                             days[name] = stats
             if fresh:

@@ -155,7 +155,8 @@ class Rows:
     reductions, others a sort. With `shortcuts`, rows that are each alone in their window (hourly
     data in 1 min and 1 h windows) are their own stats: no reduction at all."""
 
-    __slots__ = ("bucket", "t", "late", "ordered", "single", "edges", "counts", "lates", "starts", "segment")
+    __slots__ = ("bucket", "t", "late", "ordered", "single", "edges", "counts", "lates", "starts", "segment",
+                 "matrices")
 
     def __init__(self, bucket: np.ndarray, t: np.ndarray, late: np.ndarray, ordered: bool,
                  shortcuts: bool = True) -> None:
@@ -164,6 +165,9 @@ class Rows:
         self.ordered = ordered or n < 2 or bool(np.all(t[1:] >= t[:-1]))
         self.single = False
         self.segment: np.ndarray | None = None
+        # after `stats_of` with values, its series' stats as matrices (series x windows; the times of
+        # windows of one row each are the rows' times, one array for all series), else None
+        self.matrices: tuple | None = None
         if not self.ordered:
             return
         if shortcuts and (n < 2 or bool(np.all(bucket[1:] != bucket[:-1]))):
@@ -187,6 +191,7 @@ class Rows:
             out = {ROWS: (self.starts, self.counts, zero, zero, t, zero, t, self.lates)}
             out.update((name, (self.starts, self.counts, v, v, t, v, t, self.lates))
                        for name, v in zip(names, values, strict=True))
+            self.matrices = (self.starts, self.counts, values, values, t, values, t, self.lates)
             return out
         edges, counts = self.edges, self.counts
         zero, first = np.zeros(len(edges)), t[edges]  # ROWS: all 0.0, so the first row is min and max
@@ -198,11 +203,12 @@ class Rows:
             # numpy's argmin (argmax) is the first row holding the min (max). Without -0.0 (nor NaN:
             # these series have a value in every row) a min is one bit pattern, whichever way found.
             cube = values.reshape(len(values), len(edges), k)
-            low_at, high_at = edges + cube.argmin(axis=2), edges + cube.argmax(axis=2)  # row numbers
+            low_at, high_at = edges + _first_best(cube, np.less), edges + _first_best(cube, np.greater)  # rows
             lows, highs = np.take_along_axis(values, low_at, 1), np.take_along_axis(values, high_at, 1)
             low_ts, high_ts = t[low_at], t[high_at]
             out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j],
                                self.lates)) for j, name in enumerate(names))
+            self.matrices = (self.starts, counts, totals, lows, low_ts, highs, high_ts, self.lates)
             return out
         lows, highs = np.minimum.reduceat(values, edges, axis=1), np.maximum.reduceat(values, edges, axis=1)
         # per window, the first row holding its min (max): the least row number where the value is it
@@ -214,6 +220,7 @@ class Rows:
         low_ts, high_ts = t[low_at], t[high_at]
         out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j], self.lates))
                    for j, name in enumerate(names))
+        self.matrices = (self.starts, counts, totals, lows, low_ts, highs, high_ts, self.lates)
         return out
 
     def stats(self, v: np.ndarray) -> tuple:
@@ -251,6 +258,21 @@ def member(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     at = np.searchsorted(known, values)
     np.minimum(at, known.size - 1, out=at)
     return known[at] == values
+
+
+def _first_best(cube: np.ndarray, better: np.ufunc) -> np.ndarray:
+    """Per row of the last axis, the index of its first min (`np.less`) or max (`np.greater`):
+    argmin/argmax, but for a short axis (numpy's call per row costs more) a column at a time."""
+    k = cube.shape[-1]
+    if k > 4:
+        return cube.argmin(axis=-1) if better is np.less else cube.argmax(axis=-1)
+    best, at = cube[..., 0], np.zeros(cube.shape[:-1], dtype=np.intp)
+    for j in range(1, k):
+        column = cube[..., j]
+        wins = better(column, best)  # strictly: a tie keeps the earlier
+        best = np.where(wins, column, best)
+        at[wins] = j
+    return at
 
 
 def _negative_zero(values: np.ndarray) -> bool:
@@ -296,6 +318,54 @@ def window_line(scope: Scope, wname: str, width: float, name: str, stats: tuple,
         parts += [b',"sum":', dumps(np.round(totals, 6) + 0.0, totals)]
     parts += [b',"late":', dumps.ints(lates), b"}"]
     return parts
+
+
+def window_lines(scope: Scope, wname: str, width: float, names: list[str], stats: tuple, final: bool,
+                 dumps: Dumps) -> list[list[bytes]]:
+    """`window_line` (with `dumps`) of several series that share their windows, from their stats as
+    matrices (`Rows.matrices`: series x windows, in `names`' order): the same bytes, the derived
+    figures (means, sums, which of them equal an array dumped already) a matrix at a time."""
+    starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+    head = window_head(scope, wname, width)
+    shared_times = lo_ts.ndim == 1  # windows of one row each: every series' times are the rows'
+    out = []
+    if dumps.single(counts, lates):
+        mean = np.round(totals, 6) + 0.0  # as `_single_parts`
+        own_mean = ~_rows_same(mean, lo)
+        for j, name in enumerate(names):
+            at = lo_ts if shared_times else lo_ts[j]
+            parts = [orjson.dumps({**head, "variable": name, "final": final, "seconds": width})[:-1],
+                     *dumps.starts(starts, width, at), b',"value":', dumps(lo[j])]
+            if own_mean[j]:
+                parts += [b',"mean":', dumps(mean[j])]
+            if not dumps.same_times(starts, width, at):
+                parts += [b',"at":', dumps(at)]
+            parts.append(b"}")
+            out.append(parts)
+        return out
+    mean = np.round(totals / counts, 6) + 0.0
+    mean_total = _rows_same(mean, totals)  # the mean is the total (windows of one row): dumped once
+    summed = [j for j, name in enumerate(names) if name in SUMMED]
+    rounded = np.round(totals[summed], 6) + 0.0 if summed else None
+    rounded_total = _rows_same(rounded, totals[summed]) if summed else None
+    for j, name in enumerate(names):
+        total = totals[j]
+        low_ts, high_ts = (lo_ts, hi_ts) if shared_times else (lo_ts[j], hi_ts[j])
+        parts = [orjson.dumps({**head, "variable": name, "final": final, "seconds": width})[:-1],
+                 *dumps.starts(starts, width, low_ts), b',"count":', dumps.ints(counts),
+                 b',"mean":', dumps(total if mean_total[j] else mean[j]), b',"min":', dumps(lo[j]),
+                 b',"min_ts":', dumps(low_ts), b',"max":', dumps(hi[j]), b',"max_ts":', dumps(high_ts)]
+        if name in SUMMED:
+            k = summed.index(j)
+            parts += [b',"sum":', dumps(total if rounded_total[k] else rounded[k])]  # type: ignore[index]
+        parts += [b',"late":', dumps.ints(lates), b"}"]
+        out.append(parts)
+    return out
+
+
+def _rows_same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row of two float64 matrices of one shape, whether the rows are the same bit for bit."""
+    return (a.view(np.int64) == b.view(np.int64)).all(axis=1)
 
 
 def single(counts: np.ndarray, lates: np.ndarray) -> bool:
@@ -406,8 +476,11 @@ class Dumps:
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Bit for bit the same float64 arrays (so -0.0 is not 0.0)."""
-    return (a.shape == b.shape and a.dtype == b.dtype == np.float64
-            and bool(np.array_equal(np.ascontiguousarray(a).view(np.int64), np.ascontiguousarray(b).view(np.int64))))
+    if not (a.shape == b.shape and a.dtype == b.dtype == np.float64):
+        return False
+    if a.size <= 4096:  # short: a copy of each and one memcmp costs less than numpy's calls
+        return a.tobytes() == b.tobytes()
+    return bool(np.array_equal(np.ascontiguousarray(a).view(np.int64), np.ascontiguousarray(b).view(np.int64)))
 
 
 def daily_lines(station: str, width: float, stats: Mapping[str, tuple]) -> list[bytes]:
