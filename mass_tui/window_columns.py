@@ -198,7 +198,7 @@ class Rows:
         out = {ROWS: (self.starts, counts, zero, zero, first, zero, first, self.lates)}
         totals = np.add.reduceat(values, edges, axis=1)
         k = int(counts[0])
-        if k * len(edges) == len(t) and not _negative_zero(values):
+        if k * len(edges) == len(t) and bool((counts == k).all()) and not _negative_zero(values):
             # Every window holds k rows (a feed on a fixed clock, stations in step): windows x k, and
             # numpy's argmin (argmax) is the first row holding the min (max). Without -0.0 (nor NaN:
             # these series have a value in every row) a min is one bit pattern, whichever way found.
