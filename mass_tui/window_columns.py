@@ -203,9 +203,8 @@ class Rows:
             # numpy's argmin (argmax) is the first row holding the min (max). Without -0.0 (nor NaN:
             # these series have a value in every row) a min is one bit pattern, whichever way found.
             cube = values.reshape(len(values), len(edges), k)
-            low_at, high_at = edges + _first_best(cube, np.less), edges + _first_best(cube, np.greater)  # rows
-            lows, highs = np.take_along_axis(values, low_at, 1), np.take_along_axis(values, high_at, 1)
-            low_ts, high_ts = t[low_at], t[high_at]
+            (low_at, lows), (high_at, highs) = _first_best(cube, np.less), _first_best(cube, np.greater)
+            low_ts, high_ts = t[edges + low_at], t[edges + high_at]
             out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j],
                                self.lates)) for j, name in enumerate(names))
             self.matrices = (self.starts, counts, totals, lows, low_ts, highs, high_ts, self.lates)
@@ -260,19 +259,21 @@ def member(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     return known[at] == values
 
 
-def _first_best(cube: np.ndarray, better: np.ufunc) -> np.ndarray:
-    """Per row of the last axis, the index of its first min (`np.less`) or max (`np.greater`):
-    argmin/argmax, but for a short axis (numpy's call per row costs more) a column at a time."""
+def _first_best(cube: np.ndarray, better: np.ufunc) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of the last axis, the index of its first min (`np.less`) or max (`np.greater`), and
+    that value: argmin/argmax, but for a short axis (numpy's call per row costs more) a column at
+    a time."""
     k = cube.shape[-1]
     if k > 4:
-        return cube.argmin(axis=-1) if better is np.less else cube.argmax(axis=-1)
+        at = cube.argmin(axis=-1) if better is np.less else cube.argmax(axis=-1)
+        return at, np.take_along_axis(cube, at[..., None], -1)[..., 0]
     best, at = cube[..., 0], np.zeros(cube.shape[:-1], dtype=np.intp)
     for j in range(1, k):
         column = cube[..., j]
         wins = better(column, best)  # strictly: a tie keeps the earlier
         best = np.where(wins, column, best)
         at[wins] = j
-    return at
+    return at, best
 
 
 def _negative_zero(values: np.ndarray) -> bool:
