@@ -159,22 +159,21 @@ class Aggregator:
         # The columns as one matrix (variables x rows), so a scope's rows are one take, not one a column.
         stacked = (np.stack([np.asarray(columns[name], dtype=np.float64) for name in names])
                    if self._shortcuts and len(names) > 1 and len(rows) > 1 else None)
-        codes = None  # each row's station number, for a group's rows (below)
+        # Each row's station number (len(rows): none), for a group's rows: when the stations' rows
+        # are disjoint lists of row numbers (as `_by_station_rows` gives), a lookup of each row's
+        # station gives a group's rows in batch order without a sort.
+        codes: np.ndarray | None = None
+        looked = not self._shortcuts  # for codes (once, when a group needs them)
         for scope, parts in scoped.items():
+            if len(parts) > 1 and not looked:
+                codes, looked = self._station_codes(rows, len(ts)), True
+                number = {id(p): k for k, p in enumerate(rows.values())}
             if len(parts) == 1:
                 idx = parts[0]
-            elif self._shortcuts and all(p is not None for p in parts):
-                # a group of several stations: their rows in batch order, by a lookup of each row's
-                # station (no sort); the same rows as the sorted concatenation below
-                if codes is None:
-                    codes = np.full(len(ts), len(rows), dtype=np.int64)  # len(rows): no station's
-                    number = {}
-                    for k, p in enumerate(rows.values()):
-                        codes[p] = k
-                        number[id(p)] = k
-                member = np.zeros(len(rows) + 1, dtype=bool)
-                member[[number[id(p)] for p in parts]] = True
-                idx = np.flatnonzero(member[codes])
+            elif codes is not None:  # the same rows as the sorted concatenation below
+                in_group = np.zeros(len(rows) + 1, dtype=bool)
+                in_group[[number[id(p)] for p in parts]] = True
+                idx = np.flatnonzero(in_group[codes])
             else:  # a group of several stations: their rows back in batch order
                 idx = np.sort(np.concatenate([np.arange(len(ts)) if p is None else p for p in parts]))
             t = ts if idx is None else ts[idx]
@@ -190,6 +189,18 @@ class Aggregator:
                     scope_columns = columns if idx is None else {k: c[idx] for k, c in columns.items()}
                 out += self._add_scope(scope, np.asarray(t, dtype=np.float64), scope_columns, matrix)
         return out
+
+    @staticmethod
+    def _station_codes(rows: Mapping[str, np.ndarray | None], n: int) -> np.ndarray | None:
+        """Each of n rows' station, numbered in `rows`' order (len(rows) for a row of none); None
+        unless every station has a list of row numbers and no row is in two of them."""
+        if len(rows) < 2 or any(p is None for p in rows.values()):
+            return None
+        codes = np.full(n, len(rows), dtype=np.int64)
+        for k, p in enumerate(rows.values()):
+            codes[p] = k
+        listed = sum(len(p) for p in rows.values())  # type: ignore[arg-type]
+        return codes if int(np.count_nonzero(codes < len(rows))) == listed else None
 
     def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray],
                    stacked: np.ndarray | None = None) -> list[bytes | list[bytes]]:

@@ -133,3 +133,20 @@ def _records(line: bytes) -> list:
 
     return [dict(sorted(r.items())) for r in expand(orjson.loads(line))]
 
+
+
+def test_group_rows_of_stations_sharing_rows_take_the_sorted_concatenation():
+    """Stations whose row lists overlap (not what the sink passes, but `add_many` takes it): the
+    lookup does not apply, and the group's rows are the sorted concatenation, repeats and all."""
+    ts = 1_700_000_000.0 + np.arange(6, dtype=np.float64) * 20
+    columns = {"temp_c": np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])}
+    rows = {"a": np.array([0, 1, 2, 3]), "b": np.array([2, 3, 4, 5])}
+    out = []
+    for flag in (True, False):
+        agg = Aggregator()
+        agg._shortcuts = flag
+        lines = agg.add_many(rows, _LABELS, ts, columns) + agg.flush()
+        out.append(sorted(orjson.dumps(r) for line in lines for r in _records(line)))
+    assert out[0] == out[1]
+    days = [r for r in map(orjson.loads, out[0]) if r["scope"] == "building+floor" and r["window"] == "1d"]
+    assert [r["count"] for r in days] == [8]
