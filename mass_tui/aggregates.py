@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from mass_tui.window_columns import Block, Dumps, Rows, daily_lines, window_line
+from mass_tui.window_columns import Block, Dumps, Rows, daily_lines, member, window_line, window_lines
 from mass_tui.window_stats import FIGURES, ROWS, SUMMED, Scope, Stats, round6, window_head
 from sources.schema import iso_utc
 
@@ -155,9 +155,25 @@ class Aggregator:
             for scope in self.scopes(station, labels.get(station, {})):
                 scoped.setdefault(scope, []).append(idx)
         out: list[bytes | list[bytes]] = []
+        names = list(columns)
+        # The columns as one matrix (variables x rows), so a scope's rows are one take, not one a column.
+        stacked = (np.stack([np.asarray(columns[name], dtype=np.float64) for name in names])
+                   if self._shortcuts and len(names) > 1 and len(rows) > 1 else None)
+        # Each row's station number (len(rows): none), for a group's rows: when the stations' rows
+        # are disjoint lists of row numbers (as `_by_station_rows` gives), a lookup of each row's
+        # station gives a group's rows in batch order without a sort.
+        codes: np.ndarray | None = None
+        looked = not self._shortcuts  # for codes (once, when a group needs them)
         for scope, parts in scoped.items():
+            if len(parts) > 1 and not looked:
+                codes, looked = self._station_codes(rows, len(ts)), True
+                number = {id(p): k for k, p in enumerate(rows.values())}
             if len(parts) == 1:
                 idx = parts[0]
+            elif codes is not None:  # the same rows as the sorted concatenation below
+                in_group = np.zeros(len(rows) + 1, dtype=bool)
+                in_group[[number[id(p)] for p in parts]] = True
+                idx = np.flatnonzero(in_group[codes])
             else:  # a group of several stations: their rows back in batch order
                 idx = np.sort(np.concatenate([np.arange(len(ts)) if p is None else p for p in parts]))
             t = ts if idx is None else ts[idx]
@@ -165,37 +181,74 @@ class Aggregator:
                 out += self._add_one(scope, float(t[0]), {k: float(c[0] if idx is None else c[idx[0]])
                                                           for k, c in columns.items()})
             elif len(t):
-                out += self._add_scope(scope, np.asarray(t, dtype=np.float64),
-                                       columns if idx is None else {k: c[idx] for k, c in columns.items()})
+                if stacked is not None:
+                    matrix = stacked if idx is None else np.take(stacked, idx, axis=1)
+                    scope_columns: Mapping[str, np.ndarray] = dict(zip(names, matrix, strict=True))
+                else:
+                    matrix = None
+                    scope_columns = columns if idx is None else {k: c[idx] for k, c in columns.items()}
+                out += self._add_scope(scope, np.asarray(t, dtype=np.float64), scope_columns, matrix)
         return out
 
-    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray]
-                   ) -> list[bytes | list[bytes]]:
-        """A scope's rows (two or more), a column at a time; lines as `_add_many`."""
-        present = {name: ~np.isnan(col) for name, col in columns.items()}
-        any_value = np.zeros(len(ts), dtype=bool)
-        for mask in present.values():
-            any_value |= mask
-        series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
+    @staticmethod
+    def _station_codes(rows: Mapping[str, np.ndarray | None], n: int) -> np.ndarray | None:
+        """Each of n rows' station, numbered in `rows`' order (len(rows) for a row of none); None
+        unless every station has a list of row numbers and no row is in two of them."""
+        if len(rows) < 2 or any(p is None for p in rows.values()):
+            return None
+        codes = np.full(n, len(rows), dtype=np.int64)
+        for k, p in enumerate(rows.values()):
+            codes[p] = k
+        listed = sum(len(p) for p in rows.values())  # type: ignore[arg-type]
+        return codes if int(np.count_nonzero(codes < len(rows))) == listed else None
+
+    def _add_scope(self, scope: Scope, ts: np.ndarray, columns: Mapping[str, np.ndarray],
+                   stacked: np.ndarray | None = None) -> list[bytes | list[bytes]]:
+        """A scope's rows (two or more), a column at a time; lines as `_add_many`. `stacked`: the
+        columns as one matrix (columns x rows, in `columns`' order), when the caller has it."""
+        if stacked is not None and columns and not np.isnan(stacked).any():  # a value in every row and column
+            any_value = np.ones(len(ts), dtype=bool)
+            present = dict.fromkeys(columns, any_value)
+            everywhere = [True] * (len(columns) + 1)
+        else:
+            present = {name: ~np.isnan(col) for name, col in columns.items()}
+            any_value = np.zeros(len(ts), dtype=bool)
+            for mask in present.values():
+                any_value |= mask
+            everywhere = [bool(any_value.all()), *(bool(has.all()) for has in present.values())]
         # A series with a value in every row shares its windows with the others (`Rows`), and
         # their stats are computed together, one numpy call for all of them (`Rows.stats_of`).
-        everywhere = [bool(has.all()) for _name, _col, has in series]
+        series = [(ROWS, np.zeros(len(ts)), any_value), *((n, c, present[n]) for n, c in columns.items())]
         shortcuts = self._shortcuts
         full = [name for (name, _col, _has), every in zip(series[1:], everywhere[1:], strict=True) if every]
-        matrix = np.stack([columns[name] for name in full]) if shortcuts and full else None
+        if not (shortcuts and full):
+            matrix = None
+        elif stacked is not None and len(full) == len(columns):
+            matrix = stacked
+        else:
+            matrix = np.stack([columns[name] for name in full])
         ordered = bool(np.all(ts[1:] >= ts[:-1]))
         out: list[bytes | list[bytes]] = []
         station = scope[1] if scope[0] == "station" else None
         before = self.watermark.get(scope, -math.inf)
-        # What the watermark was when each row arrived: rows come in order within the batch.
-        seen = np.maximum(before, np.concatenate(([-np.inf], np.maximum.accumulate(ts)[:-1])))
-        mark = max(before, float(ts.max()))
+        # Rows in time order from the watermark on: none is late, and each row's window is open when
+        # it comes (its end, (floor(t / width) + 1) * width + lateness, is after t: floor of the
+        # rounded quotient is never above the true one, and the products of whole widths are exact).
+        clean = shortcuts and ordered and float(ts[0]) >= before
+        if clean:
+            accepted, late = np.ones(len(ts), dtype=bool), np.zeros(len(ts), dtype=bool)
+            mark = max(before, float(ts[-1]))
+        else:
+            # What the watermark was when each row arrived: rows come in order within the batch.
+            seen = np.maximum(before, np.concatenate(([-np.inf], np.maximum.accumulate(ts)[:-1])))
+            mark = max(before, float(ts.max()))
         for wname, width in self.windows.items():
             bucket = np.floor(ts / width)
             end = (bucket + 1.0) * width + self.lateness
-            accepted = end > seen
-            late = accepted & (ts < seen)
-            if station is not None:
+            if not clean:
+                accepted = end > seen
+                late = accepted & (ts < seen)
+            if station is not None and not clean:
                 _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
                 _count(self.late, station, wname, int((late & any_value).sum()))
             key = (scope, wname)
@@ -210,7 +263,7 @@ class Aggregator:
                 known = np.fromiter(windows, np.int64, len(windows))
                 if blocks:
                     known = np.concatenate([known, *(b.starts for b in blocks)])
-                held = np.isin(starts, known)
+                held = member(starts, known)
                 direct &= ~held
             # The windows left open: a new block (and merged into the last block for readings that
             # land in its windows), or, when that does not fit, Stats merged one window at a time.
@@ -228,23 +281,29 @@ class Aggregator:
             # the stats of the series with a value in each row, by part (see below)
             shared: dict[str, dict[str, tuple]] = {}
             dumps = Dumps() if shortcuts else None
+            common = None  # the parts of the series with a value in every row: the same for each
+            quick: dict[str, list[bytes]] = {}  # their lines of the windows that close (`window_lines`)
             for (name, col, has), every in zip(series, everywhere, strict=True):
-                use = accepted & has
-                if not use.any():
-                    continue
-                # "quick": windows the batch closes; "new": windows it opens and leaves open;
-                # "old": windows open already (only with `into`); "slow": new and old, merged as Stats
-                parts = (("quick", use & direct), *((("new", use & ~direct & ~held), ("old", use & held))
-                                                    if into is not None else
-                                                    (("new" if columnar else "slow", use & ~direct),)))
+                if shortcuts and every:
+                    if common is None:
+                        common = _parts(accepted, direct, held, into is not None, columnar)
+                    parts = common
+                else:
+                    parts = _parts(accepted & has, direct, held, into is not None, columnar)
                 for part, rows in parts:
-                    if not rows.any() or (part == "quick" and name == ROWS and days is None):
+                    if part == "quick" and name == ROWS and days is None:
                         continue
                     if shortcuts and every:
                         if part not in shared:
-                            together = Rows(bucket[rows], ts[rows], late[rows], ordered)
-                            shared[part] = together.stats_of(full, None if matrix is None else
-                                                             np.compress(rows, matrix, axis=1))
+                            pick = _selection(rows)
+                            together = Rows(bucket[pick], ts[pick], late[pick], ordered)
+                            shared[part] = together.stats_of(full, None if matrix is None else matrix[:, pick]
+                                                             if isinstance(pick, slice) else
+                                                             np.compress(pick, matrix, axis=1))
+                            if part == "quick" and dumps is not None and together.matrices is not None:
+                                # the lines of these series, their figures a matrix at a time
+                                quick = dict(zip(full, window_lines(scope, wname, width, full, together.matrices,
+                                                                    True, dumps), strict=True))
                         stats = shared[part][name]
                     else:
                         stats = Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts,
@@ -257,7 +316,9 @@ class Aggregator:
                         into.merge(name, (stats[0] * width).astype(np.int64), stats)  # type: ignore[union-attr]
                     else:
                         if name != ROWS:
-                            out.append(window_line(scope, wname, width, name, stats, True, dumps))
+                            line = quick.get(name) if shortcuts and every else None
+                            out.append(line if line is not None else
+                                       window_line(scope, wname, width, name, stats, True, dumps))
                         if days is not None:
                             days[name] = stats
             if fresh:
@@ -504,6 +565,29 @@ def _single_arrays(record: Mapping[str, Any], start: list) -> dict[str, list]:
         out["sum"] = mean
     out["late"] = [0] * len(start)
     return out
+
+
+def _parts(use: np.ndarray, direct: np.ndarray, held: np.ndarray | None, old: bool,
+           columnar: bool) -> list[tuple[str, np.ndarray]]:
+    """A series' rows (`use`: accepted, with a value) by part, the parts that have any: "quick"
+    (windows the batch closes), "new" (windows it opens and leaves open), "old" (windows open
+    already; only when they merge into a block, `old`), "slow" (new and old, merged as Stats)."""
+    if not use.any():
+        return []
+    parts = [("quick", use & direct)]
+    if old:
+        parts += [("new", use & ~direct & ~held), ("old", use & held)]  # type: ignore[operator]
+    else:
+        parts.append(("new" if columnar else "slow", use & ~direct))
+    return [(part, rows) for part, rows in parts if rows.any()]
+
+
+def _selection(rows: np.ndarray) -> slice | np.ndarray:
+    """An index for the rows of a mask: a slice when they are one run (a view, no copy: in a
+    replay a part is the rows of the windows before or after a time), else the mask itself."""
+    at = np.flatnonzero(rows)
+    first, last = int(at[0]), int(at[-1])
+    return slice(first, last + 1) if last - first + 1 == len(at) else rows
 
 
 def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:

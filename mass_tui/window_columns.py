@@ -40,11 +40,15 @@ class Block:
         self.series: dict[str, tuple[np.ndarray | None, list[np.ndarray]]] = {}
         for name, stats in fresh:
             starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-            low = (lo < math.inf) | ((lo == math.inf) & (lo_ts < 0.0))
-            high = (hi > -math.inf) | ((hi == -math.inf) & (hi_ts < 0.0))
-            figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.where(low, lo, math.inf),
-                       np.where(low, lo_ts, 0.0), np.where(high, hi, -math.inf), np.where(high, hi_ts, 0.0),
-                       np.array(lates, dtype=np.int64)]
+            if bool((lo < math.inf).all()) and bool((hi > -math.inf).all()):  # each window takes its min and max
+                figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.array(lo), np.array(lo_ts),
+                           np.array(hi), np.array(hi_ts), np.array(lates, dtype=np.int64)]
+            else:
+                low = (lo < math.inf) | ((lo == math.inf) & (lo_ts < 0.0))
+                high = (hi > -math.inf) | ((hi == -math.inf) & (hi_ts < 0.0))
+                figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.where(low, lo, math.inf),
+                           np.where(low, lo_ts, 0.0), np.where(high, hi, -math.inf), np.where(high, hi_ts, 0.0),
+                           np.array(lates, dtype=np.int64)]
             has = None
             if len(starts) != n:
                 at = np.searchsorted(rows, starts)
@@ -60,7 +64,7 @@ class Block:
         """Whether readings in windows starting at `starts` all land in this block, each series
         (name, its readings' window starts) in windows that have it already: then `merge` keeps
         each window's series in the order Stats would have them."""
-        if not bool(np.isin(starts, self.starts).all()):
+        if not bool(member(starts, self.starts).all()):
             return False
         for name, where in per_series:
             if where.size:
@@ -151,7 +155,8 @@ class Rows:
     reductions, others a sort. With `shortcuts`, rows that are each alone in their window (hourly
     data in 1 min and 1 h windows) are their own stats: no reduction at all."""
 
-    __slots__ = ("bucket", "t", "late", "ordered", "single", "edges", "counts", "lates", "starts", "segment")
+    __slots__ = ("bucket", "t", "late", "ordered", "single", "edges", "counts", "lates", "starts", "segment",
+                 "matrices")
 
     def __init__(self, bucket: np.ndarray, t: np.ndarray, late: np.ndarray, ordered: bool,
                  shortcuts: bool = True) -> None:
@@ -160,6 +165,9 @@ class Rows:
         self.ordered = ordered or n < 2 or bool(np.all(t[1:] >= t[:-1]))
         self.single = False
         self.segment: np.ndarray | None = None
+        # after `stats_of` with values, its series' stats as matrices (series x windows; the times of
+        # windows of one row each are the rows' times, one array for all series), else None
+        self.matrices: tuple | None = None
         if not self.ordered:
             return
         if shortcuts and (n < 2 or bool(np.all(bucket[1:] != bucket[:-1]))):
@@ -183,11 +191,24 @@ class Rows:
             out = {ROWS: (self.starts, self.counts, zero, zero, t, zero, t, self.lates)}
             out.update((name, (self.starts, self.counts, v, v, t, v, t, self.lates))
                        for name, v in zip(names, values, strict=True))
+            self.matrices = (self.starts, self.counts, values, values, t, values, t, self.lates)
             return out
         edges, counts = self.edges, self.counts
         zero, first = np.zeros(len(edges)), t[edges]  # ROWS: all 0.0, so the first row is min and max
         out = {ROWS: (self.starts, counts, zero, zero, first, zero, first, self.lates)}
         totals = np.add.reduceat(values, edges, axis=1)
+        k = int(counts[0])
+        if k * len(edges) == len(t) and bool((counts == k).all()) and not _negative_zero(values):
+            # Every window holds k rows (a feed on a fixed clock, stations in step): windows x k, and
+            # numpy's argmin (argmax) is the first row holding the min (max). Without -0.0 (nor NaN:
+            # these series have a value in every row) a min is one bit pattern, whichever way found.
+            cube = values.reshape(len(values), len(edges), k)
+            (low_at, lows), (high_at, highs) = _first_best(cube, np.less), _first_best(cube, np.greater)
+            low_ts, high_ts = t[edges + low_at], t[edges + high_at]
+            out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j],
+                               self.lates)) for j, name in enumerate(names))
+            self.matrices = (self.starts, counts, totals, lows, low_ts, highs, high_ts, self.lates)
+            return out
         lows, highs = np.minimum.reduceat(values, edges, axis=1), np.maximum.reduceat(values, edges, axis=1)
         # per window, the first row holding its min (max): the least row number where the value is it
         where = np.arange(len(t))
@@ -198,6 +219,7 @@ class Rows:
         low_ts, high_ts = t[low_at], t[high_at]
         out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j], self.lates))
                    for j, name in enumerate(names))
+        self.matrices = (self.starts, counts, totals, lows, low_ts, highs, high_ts, self.lates)
         return out
 
     def stats(self, v: np.ndarray) -> tuple:
@@ -223,6 +245,40 @@ class Rows:
         lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
         return (self.starts, self.counts, totals, lows, t[first_where(v == lows[segment], segment)], highs,
                 t[first_where(v == highs[segment], segment)], self.lates)
+
+
+def member(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """`np.isin(values, known)` (int64 arrays; `known` in any order) by a binary search in the known
+    values sorted: they are few (the windows left open), and isin sorts both arrays together, or
+    makes a table as wide as their range, when it is not small (a window opened far back)."""
+    if not known.size:
+        return np.zeros(values.shape, dtype=bool)
+    known = np.sort(known)
+    at = np.searchsorted(known, values)
+    np.minimum(at, known.size - 1, out=at)
+    return known[at] == values
+
+
+def _first_best(cube: np.ndarray, better: np.ufunc) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of the last axis, the index of its first min (`np.less`) or max (`np.greater`), and
+    that value: argmin/argmax, but for a short axis (numpy's call per row costs more) a column at
+    a time."""
+    k = cube.shape[-1]
+    if k > 4:
+        at = cube.argmin(axis=-1) if better is np.less else cube.argmax(axis=-1)
+        return at, np.take_along_axis(cube, at[..., None], -1)[..., 0]
+    best, at = cube[..., 0], np.zeros(cube.shape[:-1], dtype=np.intp)
+    for j in range(1, k):
+        column = cube[..., j]
+        wins = better(column, best)  # strictly: a tie keeps the earlier
+        best = np.where(wins, column, best)
+        at[wins] = j
+    return at, best
+
+
+def _negative_zero(values: np.ndarray) -> bool:
+    """Whether any value is -0.0 (its bits: the sign bit alone)."""
+    return bool((values.view(np.int64) == np.iinfo(np.int64).min).any())
 
 
 def first_where(mask: np.ndarray, segment: np.ndarray) -> np.ndarray:
@@ -253,7 +309,7 @@ def window_line(scope: Scope, wname: str, width: float, name: str, stats: tuple,
             record["sum"] = np.round(totals, 6) + 0.0
         record["late"] = np.asarray(lates, dtype=np.int64)
         return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-    if single(counts, lates):
+    if dumps.single(counts, lates):
         return _single_parts(record, starts, width, totals, lo, lo_ts, dumps)
     parts = [orjson.dumps(record)[:-1],
              *dumps.starts(starts, width, lo_ts), b',"count":', dumps.ints(counts),
@@ -263,6 +319,54 @@ def window_line(scope: Scope, wname: str, width: float, name: str, stats: tuple,
         parts += [b',"sum":', dumps(np.round(totals, 6) + 0.0, totals)]
     parts += [b',"late":', dumps.ints(lates), b"}"]
     return parts
+
+
+def window_lines(scope: Scope, wname: str, width: float, names: list[str], stats: tuple, final: bool,
+                 dumps: Dumps) -> list[list[bytes]]:
+    """`window_line` (with `dumps`) of several series that share their windows, from their stats as
+    matrices (`Rows.matrices`: series x windows, in `names`' order): the same bytes, the derived
+    figures (means, sums, which of them equal an array dumped already) a matrix at a time."""
+    starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+    head = window_head(scope, wname, width)
+    shared_times = lo_ts.ndim == 1  # windows of one row each: every series' times are the rows'
+    out = []
+    if dumps.single(counts, lates):
+        mean = np.round(totals, 6) + 0.0  # as `_single_parts`
+        own_mean = ~_rows_same(mean, lo)
+        for j, name in enumerate(names):
+            at = lo_ts if shared_times else lo_ts[j]
+            parts = [orjson.dumps({**head, "variable": name, "final": final, "seconds": width})[:-1],
+                     *dumps.starts(starts, width, at), b',"value":', dumps(lo[j])]
+            if own_mean[j]:
+                parts += [b',"mean":', dumps(mean[j])]
+            if not dumps.same_times(starts, width, at):
+                parts += [b',"at":', dumps(at)]
+            parts.append(b"}")
+            out.append(parts)
+        return out
+    mean = np.round(totals / counts, 6) + 0.0
+    mean_total = _rows_same(mean, totals)  # the mean is the total (windows of one row): dumped once
+    summed = [j for j, name in enumerate(names) if name in SUMMED]
+    rounded = np.round(totals[summed], 6) + 0.0 if summed else None
+    rounded_total = _rows_same(rounded, totals[summed]) if summed else None
+    for j, name in enumerate(names):
+        total = totals[j]
+        low_ts, high_ts = (lo_ts, hi_ts) if shared_times else (lo_ts[j], hi_ts[j])
+        parts = [orjson.dumps({**head, "variable": name, "final": final, "seconds": width})[:-1],
+                 *dumps.starts(starts, width, low_ts), b',"count":', dumps.ints(counts),
+                 b',"mean":', dumps(total if mean_total[j] else mean[j]), b',"min":', dumps(lo[j]),
+                 b',"min_ts":', dumps(low_ts), b',"max":', dumps(hi[j]), b',"max_ts":', dumps(high_ts)]
+        if name in SUMMED:
+            k = summed.index(j)
+            parts += [b',"sum":', dumps(total if rounded_total[k] else rounded[k])]  # type: ignore[index]
+        parts += [b',"late":', dumps.ints(lates), b"}"]
+        out.append(parts)
+    return out
+
+
+def _rows_same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row of two float64 matrices of one shape, whether the rows are the same bit for bit."""
+    return (a.view(np.int64) == b.view(np.int64)).all(axis=1)
 
 
 def single(counts: np.ndarray, lates: np.ndarray) -> bool:
@@ -282,21 +386,26 @@ def _single_parts(record: dict, starts: np.ndarray, width: float, totals: np.nda
     mean = np.round(totals, 6) + 0.0  # the full form's mean (and sum); a zero is 0.0, as `round6` writes it
     if not same_bits(mean, lo):
         parts += [b',"mean":', dumps(mean)]
-    if not same_bits(starts * width, lo_ts):
+    if not dumps.same_times(starts, width, lo_ts):
         parts += [b',"at":', dumps(lo_ts)]
     parts.append(b"}")
     return parts
 
 
 class Dumps:
-    """orjson.dumps of numpy arrays, each array (by identity; kept alive here, so ids stay unique)
-    dumped once: the lines of one scope's window size share their windows' starts, counts and
-    late counts, and a window per reading has one array for its values, minima and maxima."""
+    """orjson.dumps of numpy arrays, each array dumped once: by identity (kept alive here, so ids
+    stay unique), and by content (the bits): the lines of one scope's window size share their
+    windows' starts, counts and late counts, a window per reading has one array for its values,
+    minima and maxima, and readings of a group's stations at the same instants give every variable
+    the same times of its minima and maxima."""
 
-    __slots__ = ("_done",)
+    __slots__ = ("_done", "_bits")
 
     def __init__(self) -> None:
-        self._done: dict[tuple[int, str], tuple[np.ndarray, bytes]] = {}
+        # (id, what) -> (the array, kept alive so its id stays its own; the result[, the other array])
+        self._done: dict[tuple[int, str], tuple] = {}
+        # float64 arrays dumped, by (size, bits of the first and of the last value)
+        self._bits: dict[tuple[int, bytes, bytes], list[tuple[np.ndarray, bytes]]] = {}
 
     def __call__(self, a: np.ndarray, same_as: np.ndarray | None = None) -> bytes:
         """`a` as orjson writes it; `same_as`: an array `a` may equal (bit for bit), dumped instead."""
@@ -305,10 +414,35 @@ class Dumps:
             return got[1]
         if same_as is not None and same_bits(a, same_as):
             data = self(same_as)
+        elif a.dtype == np.float64 and a.ndim == 1 and a.size:
+            key = (a.size, a[:1].tobytes(), a[-1:].tobytes())
+            twins = self._bits.setdefault(key, [])
+            for twin, dumped in twins:
+                if same_bits(a, twin):
+                    data = dumped
+                    break
+            else:
+                data = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
+                twins.append((a, data))
         else:
             data = orjson.dumps(a, option=orjson.OPT_SERIALIZE_NUMPY)
         self._done[(id(a), "")] = (a, data)
         return data
+
+    def single(self, counts: np.ndarray, lates: np.ndarray) -> bool:
+        """`single(counts, lates)`, once for the lines that share these arrays."""
+        got = self._done.get((id(counts), "single"))
+        if got is None or got[2] is not lates:
+            got = self._done[(id(counts), "single")] = (counts, single(counts, lates), lates)
+        return got[1]
+
+    def same_times(self, starts: np.ndarray, width: float, times: np.ndarray) -> bool:
+        """Whether `times` are the windows' starts (bucket numbers) in seconds, bit for bit; once
+        for the lines that share these arrays (a window per reading: every series' times)."""
+        got = self._done.get((id(starts), "same"))
+        if got is None or got[2] is not times:
+            got = self._done[(id(starts), "same")] = (starts, same_bits(starts * width, times), times)
+        return got[1]
 
     def ints(self, a: np.ndarray) -> bytes:
         """Whole numbers (counts) as int64."""
@@ -343,8 +477,11 @@ class Dumps:
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Bit for bit the same float64 arrays (so -0.0 is not 0.0)."""
-    return (a.shape == b.shape and a.dtype == b.dtype == np.float64
-            and bool(np.array_equal(np.ascontiguousarray(a).view(np.int64), np.ascontiguousarray(b).view(np.int64))))
+    if not (a.shape == b.shape and a.dtype == b.dtype == np.float64):
+        return False
+    if a.size <= 4096:  # short: a copy of each and one memcmp costs less than numpy's calls
+        return a.tobytes() == b.tobytes()
+    return bool(np.array_equal(np.ascontiguousarray(a).view(np.int64), np.ascontiguousarray(b).view(np.int64)))
 
 
 def daily_lines(station: str, width: float, stats: Mapping[str, tuple]) -> list[bytes]:
