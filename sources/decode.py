@@ -572,7 +572,7 @@ class Decoder:
     @staticmethod
     def _commit(c: _Checked, out: _Out, ignored: dict[str, int] | None) -> None:
         rows, n = c.rows, len(c.rows)
-        if ignored is not None:
+        if ignored is not None and n:  # a chunk with no row read (all malformed) ignored no field
             for key in c.unknown:
                 ignored[key] = ignored.get(key, 0) + n
         out.missing += c.missing
