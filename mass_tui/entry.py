@@ -28,11 +28,14 @@ def _exit_now(code: int) -> None:
     """End the process without the interpreter's teardown (freeing every object of a replay of
     hundreds of megabytes one by one: ~60 ms), once everything that outlives `main` is done: the
     store is closed and synced by then; stdio and the log handlers are flushed here. Returns (the
-    normal exit follows) while another non-daemon thread runs, which a normal exit would wait for."""
+    normal exit follows) while another non-daemon thread runs, which a normal exit would wait for,
+    or under a profiler or a coverage tracer, which write their data at the normal exit."""
     import threading
 
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         return
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return  # a profiler or coverage writes its data at the normal exit
     import logging
 
     logging.shutdown()

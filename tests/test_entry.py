@@ -60,3 +60,16 @@ def test_a_failing_headless_replay_keeps_its_exit_status_and_message(tmp_path):
                  "--data-dir", str(tmp_path / "d"))
     assert done.returncode == 2
     assert "missing.jsonl does not exist" in done.stderr
+
+
+def test_under_a_profiler_the_replay_exits_normally_so_the_profile_is_written(tmp_path):
+    recording = tmp_path / "rec.jsonl"
+    recording.write_text("".join(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "s", "temp_c": i % 7}) + "\n"
+                                 for i in range(200)))
+    profile = tmp_path / "replay.prof"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "mass_tui", "replay",
+                           str(recording), "--headless", "--max", "-q", "--data-dir", str(tmp_path / "d")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert profile.stat().st_size > 0
