@@ -239,6 +239,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.sinks.configured import store_sinks
     from mass_tui.sinks.offload import OffloadedSinks
     from mass_tui.sinks.offload import arrangement as sinks_arrangement
+    from mass_tui.sinks.ordered import OrderedStoreSinks
     from sources.formats import RecordingError, open_recording
 
     cfg = _config(args)
@@ -278,7 +279,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         how = sinks_arrangement(uncompressed_size(path)) if speed is None else "inline"
         if how == "split" and not cfg.get("store.aggregate_windows"):
             how = "process"
-        writer = OffloadedSinks(cfg, "stream" if how == "split" else "all") if how != "inline" else None
+        writer: Any = OffloadedSinks(cfg, "stream" if how == "split" else "all") if how != "inline" else None
+        if writer is None and speed is None:  # inline, in the same order as a writer process (sinks.ordered)
+            writer = OrderedStoreSinks(cfg, store)
         aggregates = [OffloadedSinks(cfg, "aggregates")] if how == "split" else []
         sinks = store_sinks(cfg, store, aggregates=writer is None, bulk=speed is None)
         engine = Engine(cfg, store, alerts, sinks=[*sinks, *aggregates], store_sink=writer)

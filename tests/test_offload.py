@@ -332,3 +332,33 @@ def test_a_rerun_after_the_writer_was_killed_leaves_the_aggregates_of_a_clean_ru
     summary = json.loads(again.stdout.strip().splitlines()[-1])
     assert summary["duplicates"] > 0  # the first run stored part of it
     assert _aggregates_digest(tmp_path / "killed") == _aggregates_digest(tmp_path / "clean")
+
+
+@pytest.mark.parametrize("sinks", ["inline", "process"])
+def test_a_rerun_after_the_disk_refused_part_way_leaves_the_aggregates_of_a_clean_run(tmp_path, sinks):
+    """A file-size limit (RLIMIT_FSIZE, as `ulimit -f`) makes the disk refuse the stream part way:
+    inline as in a writer process, the stream is never ahead of the aggregates, so the rerun leaves
+    no window unaggregated (inline, the aggregates of two batches at a time used to be behind)."""
+    import resource
+
+    recording = _recording(tmp_path / "rec.jsonl", 150_000)
+    clean = _replay(tmp_path, recording, "clean", "inline")
+    assert clean.returncode == 0, clean.stderr
+    stream_bytes = (tmp_path / "clean" / "db" / "consumer_stream.jsonl").stat().st_size
+    limit = stream_bytes // 3  # a third of the stream fits
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": sinks,
+           "MASS_LOG_DIR": str(tmp_path / "logs")}
+    refused = subprocess.run([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max", "-q",
+                              "--data-dir", str(tmp_path / "cut")], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=300, preexec_fn=small_files)
+    assert refused.returncode == 1 and "File too large" in refused.stderr, refused.stderr
+    stored = (tmp_path / "cut" / "db" / "consumer_stream.jsonl").stat().st_size
+    assert 0 < stored < stream_bytes
+    again = _replay(tmp_path, recording, "cut", sinks)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.strip().splitlines()[-1])["duplicates"] > 0
+    assert _aggregates_digest(tmp_path / "cut") == _aggregates_digest(tmp_path / "clean")

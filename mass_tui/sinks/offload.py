@@ -54,7 +54,8 @@ CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the 
 # costs more than writing in the engine's process would: MASS_SINKS=auto keeps such input inline
 # (an explicit process or split is taken as said).
 MIN_BYTES = 8 << 20
-# What a writer process writes: the stream and anomalies and the aggregates, or one of the two.
+# What a writer process (or an inline `mass_tui.sinks.ordered` set) writes: the stream and anomalies
+# and the aggregates, or one of the two.
 PARTS = ("all", "stream", "aggregates")
 ARRANGEMENTS = ("inline", "process", "split")  # MASS_SINKS besides auto (`arrangement`)
 AUTO = "process"  # what auto takes with two CPUs or more and a big enough input
@@ -267,10 +268,8 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     """The writer process: open the store, build the sinks of `part` (PARTS), write what arrives
     until close or EOF."""
     from mass_tui.malloc_tuning import keep_freed_blocks
-    from mass_tui.sinks.background_writes import BackgroundWrites
-    from mass_tui.sinks.configured import aggregate_sinks
-    from mass_tui.sinks.jsonl import JsonlSink
-    from mass_tui.store import ANOMALIES, STREAM, open_store
+    from mass_tui.sinks.ordered import OrderedStoreSinks
+    from mass_tui.store import open_store
 
     # Ctrl-C reaches the whole process group: the engine's process decides when to stop, and
     # then closes this one in order, so what it sent is written whole.
@@ -279,15 +278,8 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(conn)]
     root.setLevel(logging.INFO)
-    aggregated = part == "all" and bool(config.get("store.aggregate_windows"))
-    # With both in this process, a batch's stream lines wait until its aggregates are queued (the
-    # aggregates take two batches at a time): if this process is killed, the stream is never ahead
-    # of the aggregates, so a rerun, which skips rows the stream has, leaves no window unaggregated.
-    store = BackgroundWrites(open_store(config), hold=frozenset({STREAM, ANOMALIES}) if aggregated else frozenset())
-    sinks = []
+    sinks = OrderedStoreSinks(config, open_store(config), part)
     try:
-        sinks = ([JsonlSink(store)] if part != "aggregates" else []) + \
-            (aggregate_sinks(config, store, bulk=True) if part != "stream" else [])
         while True:
             try:
                 kind, body = conn.recv()
@@ -295,35 +287,19 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
                 return  # the engine's process is gone: what came is written below
             try:
                 if kind == "write":
-                    for sink in sinks:
-                        sink.write(body)
-                    if not any(getattr(sink, "pending_rows", 0) for sink in sinks):
-                        store.release()  # the aggregates of these rows are queued: their lines may follow
+                    sinks.write(body)
                 elif kind == "sync":
-                    for sink in reversed(sinks):  # the aggregates first, then the stream (held until then)
-                        sink.sync()
+                    sinks.sync()
                     conn.send(("done", None))
                 elif kind == "close":
-                    _close(list(reversed(sinks)))
-                    store.sync()  # a refusal here is said to the engine's process like any other
-                    summaries = {s.name: s.summary() for s in sinks if callable(getattr(s, "summary", None))}
-                    sinks = []
-                    conn.send(("done", summaries))
+                    sinks.close()  # a refusal here is said to the engine's process like any other
+                    conn.send(("done", sinks.summaries()))
                     return
             except Exception as exc:  # noqa: BLE001 - said to the engine's process, which raises it
                 conn.send(("error", _described(exc)))
                 if kind != "write":
                     conn.send(("done", None))
     finally:
-        if sinks:  # not closed in order (the engine's process is gone): keep what came
-            _close(list(reversed(sinks)))
+        if not sinks.closed:  # not closed in order (the engine's process is gone): keep what came
             with contextlib.suppress(OSError):
-                store.sync()
-
-
-def _close(sinks: list[Any]) -> None:
-    for sink in sinks:
-        try:
-            sink.close()
-        except Exception:  # noqa: BLE001 - one sink failing to close must not keep the others open
-            log.exception("closing sink %s", sink.name)
+                sinks.close()
