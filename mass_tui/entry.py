@@ -39,7 +39,14 @@ def _exit_now(code: int) -> None:
     import logging
 
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to say on it
-            stream.flush()
+    flush_stdio()
     os._exit(code)
+
+
+def flush_stdio() -> None:
+    """Flush stdout and stderr before an exec or an `os._exit`; either may be None (its descriptor
+    was closed when the process started), closed, or a pipe whose reader is gone."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):  # nothing more can be said on it
+                stream.flush()

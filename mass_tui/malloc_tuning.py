@@ -90,7 +90,8 @@ def restart_on_huge_pages(argv: Sequence[str]) -> None:
     # would be started again with other arguments.
     if env is None or not command or list(command[len(command) - len(argv):]) != list(argv):
         return
-    sys.stdout.flush()
-    sys.stderr.flush()
+    from mass_tui.entry import flush_stdio
+
+    flush_stdio()
     with contextlib.suppress(OSError):
         os.execve(sys.executable, command, env)

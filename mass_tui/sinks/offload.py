@@ -34,7 +34,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import sys
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -258,9 +257,9 @@ def _serve_and_exit(config: Config, conn: Connection, part: str = "all") -> None
     freeing objects one by one, which the engine's process waits for): everything is written and
     synced when `serve` returns. An exception is left to multiprocessing (traceback, exit code 1)."""
     serve(config, conn, part)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
+    from mass_tui.entry import flush_stdio
+
+    flush_stdio()
     os._exit(0)
 
 
