@@ -17,7 +17,7 @@ def command(argv: Sequence[str]) -> str | None:
     words = iter(argv)
     for arg in words:
         if arg == "--":
-            return next(words, None)
+            return None  # argparse takes no command after it ("invalid choice: '--'")
         if not arg.startswith("-") or arg == "-":
             return arg
         if "=" not in arg and _takes_value(arg):

@@ -44,6 +44,9 @@ def test_with_the_thresholds_a_freed_large_block_is_reused_without_faulting_its_
     (["--config", "replay", "run", "--headless"], False),  # a config file named replay: the command is run
     (["replay", "f.jsonl", "--headless", "--speed", "60"], False),  # paced: no bulk
     (["replay", "f.jsonl", "--headless", "--speed=60"], False),
+    (["replay", "f.jsonl", "--headless", "--spe", "60"], False),  # abbreviations argparse takes
+    (["replay", "f.jsonl", "--hea", "--max"], True),
+    (["--", "replay", "f.jsonl", "--headless"], False),  # argparse refuses a command after --
     (["replay", "f.jsonl"], False),  # the UI
     (["run", "--headless"], False),
 ])
