@@ -230,6 +230,17 @@ def regular_file_problem(path: Path) -> str | None:
     return "does not exist"
 
 
+def _print_summary(text: str) -> None:
+    """A headless run's summary line on stdout; a pipe whose reader is gone (`| head`) is pointed at
+    /dev/null instead of failing a run that stored everything."""
+    from mass_tui.logs import silence_stdout
+
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from mass_tui.alerts.service import AlertService
     from mass_tui.engine import Engine
@@ -316,7 +327,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     summary["store_sinks"] = how
     if alerts is not None:
         summary.update(alerts.summary())
-    print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)
+    _print_summary(orjson.dumps(redacted_summary(cfg, summary)).decode())
     return stop.exit_status() if interrupted else 0
 
 
@@ -403,7 +414,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
             print(f"mass produce: {report['undelivered']} of {sent} messages not delivered to Kafka ({why})",
                   file=sys.stderr)
             status = 1
-    print(orjson.dumps(redacted_summary(cfg, summary)).decode(), flush=True)
+    _print_summary(orjson.dumps(redacted_summary(cfg, summary)).decode())
     return status
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import threading
@@ -112,6 +113,30 @@ class _FileHandler(logging.handlers.RotatingFileHandler):
                 sys.stderr.write(f"mass: cannot write the log {self.baseFilename}: {why}\n")
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Events on stdout. When the reader of a pipe goes away (`mass replay ... | head`), stdout is
+    pointed at /dev/null, once: the run goes on storing and ends as it would, without a traceback
+    per record (the events are in the log file all the same)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if isinstance(sys.exc_info()[1], BrokenPipeError) and silence_stdout():
+            return
+        super().handleError(record)
+
+
+def silence_stdout() -> bool:
+    """Point descriptor 1 at /dev/null (its reader is gone: EPIPE); False when that cannot be done."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+        finally:
+            os.close(devnull)
+    except OSError:
+        return False
+    return True
+
+
 def _ours(handler: logging.Handler) -> bool:
     return getattr(handler, "_mass", False)
 
@@ -143,7 +168,7 @@ def setup_logging(log_dir: Path, *, stdout_events: bool, level: int = logging.IN
     EVENTS.propagate = True
     NOTICE.propagate = True
     if stdout_events:
-        out = logging.StreamHandler(sys.stdout)
+        out = _StdoutHandler(sys.stdout)
         out.setFormatter(logging.Formatter("%(message)s"))
         _mark(out, shared)
         EVENTS.addHandler(out)

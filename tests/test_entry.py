@@ -89,3 +89,51 @@ def test_a_headless_replay_with_stdout_or_stderr_closed_stores_everything_and_ex
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=lambda: os.close(closed))
     assert done.returncode == 0
     assert (tmp_path / "d" / "db" / "consumer_stream.jsonl").read_bytes().count(b"\n") == 2_000
+
+
+def test_a_replay_whose_stdout_reader_goes_away_stores_everything_quietly(tmp_path):
+    """`mass replay ... | head -c 200`: once the pipe's reader is gone the events stop (stdout points
+    at /dev/null) without a traceback per record; the replay stores everything and exits 0."""
+    recording = tmp_path / "rec.jsonl"
+    with recording.open("w") as fh:
+        for i in range(30_000):
+            spike = 15.0 if i % 500 == 499 else 0.0  # anomalies: events printed on stdout all along
+            reading = {"ts": 1_700_000_000 + 60 * i, "station": "s", "temp_c": 10 + i % 7 / 10 + spike}
+            fh.write(json.dumps(reading) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
+                             "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.read(200)
+        proc.stdout.close()  # the reader goes away, as head does
+        err = proc.stderr.read().decode()
+        proc.wait(300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Logging error" not in err, err[:2000]
+    stored = sum(p.read_bytes().count(b"\n") for p in (tmp_path / "d" / "db").glob("consumer_stream*.jsonl"))
+    assert stored == 30_000
+
+
+def test_a_summary_nobody_reads_any_more_does_not_fail_the_run(tmp_path):
+    """-q: the summary is the only line; its reader is gone before it comes: exit 0, nothing on stderr."""
+    recording = tmp_path / "rec.jsonl"
+    recording.write_text("".join(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "s", "temp_c": i % 7}) + "\n"
+                                 for i in range(2_000)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max", "-q",
+                             "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait(300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 0 and err == "", err
