@@ -43,11 +43,25 @@ FIRST_LINES = {
 }
 
 
+def _encoded(text: str, encoding: str) -> bytes:
+    """`text` as utf-8, or UTF-16 with its byte-order mark in either byte order (Excel's Unicode Text)."""
+    if encoding == "utf-16-le":
+        return b"\xff\xfe" + text.encode("utf-16-le")
+    if encoding == "utf-16-be":
+        return b"\xfe\xff" + text.encode("utf-16-be")
+    return text.encode(encoding)
+
+
+ENCODINGS = ["utf-8", "utf-16-le", "utf-16-be"]
+
+
 @pytest.mark.parametrize("first", list(FIRST_LINES), ids=list(FIRST_LINES))
 @pytest.mark.parametrize("name", ["rec.jsonl", "rec.txt"])
-def test_a_jsonl_file_with_an_over_long_first_line_is_read_as_jsonl_and_the_line_quarantined(tmp_path, first, name):
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_jsonl_file_with_an_over_long_first_line_is_read_as_jsonl_and_the_line_quarantined(tmp_path, first, name,
+                                                                                             encoding):
     path = tmp_path / name
-    path.write_text("\n".join([FIRST_LINES[first], *_readings()]) + "\n")
+    path.write_bytes(_encoded("\n".join([FIRST_LINES[first], *_readings()]) + "\n", encoding))
     proc = _replay(tmp_path, path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -84,13 +98,14 @@ def test_a_csv_header_past_the_field_limit_is_one_line_and_exit_2(tmp_path, fmt)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40),
-       repeat=st.integers(0, 3 * SAMPLE), n=st.integers(1, 20), name=st.sampled_from(["r.jsonl", "r.csv", "r"]))
-def test_property_json_lines_are_jsonl_whatever_the_first_line(tmp_path, first, repeat, n, name):
+       repeat=st.integers(0, 3 * SAMPLE), n=st.integers(1, 20), name=st.sampled_from(["r.jsonl", "r.csv", "r"]),
+       encoding=st.sampled_from(ENCODINGS))
+def test_property_json_lines_are_jsonl_whatever_the_first_line(tmp_path, first, repeat, n, name, encoding):
     """A file whose lines after the first are JSON objects is JSONL, whatever the first line and its
-    length (up to three times the sniffing sample)."""
+    length (up to three times the sniffing sample) and its encoding (UTF-8, UTF-16 by its mark)."""
     path = tmp_path / name
     long_first = first * (repeat // max(1, len(first))) if first else ""
-    path.write_text("\n".join([long_first or "x", *_readings(n)]) + "\n")
+    path.write_bytes(_encoded("\n".join([long_first or "x", *_readings(n)]) + "\n", encoding))
     assert open_recording(path).format == "jsonl"
 
 
