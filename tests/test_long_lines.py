@@ -137,3 +137,20 @@ def test_a_csv_whose_rows_start_with_a_brace_stays_csv(tmp_path):
     path.write_text("id,ts,temp_c\n" + "".join(f"{{3F2504E0-4F89-11D3-9A0C-03{i:02d}}},2024-01-01T{i:02d}:00:00Z,"
                                                f"{i}.5\n" for i in range(10)))
     assert open_recording(path).format == "csv"
+
+
+def test_a_csv_row_whose_quoted_cell_spans_a_megabyte_over_many_lines_is_quarantined_alone(tmp_path):
+    """A 1 MB quoted note over 1,100 lines is one record (too large for the csv module: quarantined with
+    its reason and first bytes), and the rows after it are read, not one quarantine record per line."""
+    rows = [f"2024-01-01T{h:02d}:00:00Z,a,{1.0 + h},ok" for h in range(8)]
+    rows[3] = rows[3].replace(",ok", ',"' + "\n".join(["y" * 950] * 1100) + '"')
+    path = tmp_path / "rec.csv"
+    path.write_text("ts,station,temp_c,note\n" + "\n".join(rows) + "\n")
+    proc = _replay(tmp_path, path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["observations"] == 7
+    (bad,) = _rejected(tmp_path)
+    assert bad["reason"].startswith("CSV row cannot be read: field larger than field limit")
+    assert "first 4096 kept" in bad["reason"]
+    assert bad["raw"].startswith("2024-01-01T03:00:00Z,a,4.0,\"yyy") and len(bad["raw"]) <= 4096
