@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alerts", action="store_true", help="send alerts (as ALERTS_ENABLED=true)")
     p.add_argument("--from", dest="from_", metavar="TIME", type=checks.time_flag,
                    help="replay what comes before TIME (ISO 8601) at full speed, then at --speed")
-    p.add_argument("--format", default="auto", choices=("auto", "jsonl", "csv", "ndbc", "iem"),
+    p.add_argument("--format", default="auto", choices=("auto", "jsonl", "json", "csv", "ndbc", "iem"),
                    help="the file's format (default: detected from its content)")
     p.add_argument("--na", help="missing markers, comma-separated (inputs.na; default: empty,NA,N/A,NaN,null,M,MM,-)")
     p.add_argument("--tz", help="IANA zone of times without an offset, e.g. America/Chicago (inputs.tz; default UTC)")

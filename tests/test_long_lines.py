@@ -43,11 +43,25 @@ FIRST_LINES = {
 }
 
 
+def _encoded(text: str, encoding: str) -> bytes:
+    """`text` as utf-8, or UTF-16 with its byte-order mark in either byte order (Excel's Unicode Text)."""
+    if encoding == "utf-16-le":
+        return b"\xff\xfe" + text.encode("utf-16-le")
+    if encoding == "utf-16-be":
+        return b"\xfe\xff" + text.encode("utf-16-be")
+    return text.encode(encoding)
+
+
+ENCODINGS = ["utf-8", "utf-16-le", "utf-16-be"]
+
+
 @pytest.mark.parametrize("first", list(FIRST_LINES), ids=list(FIRST_LINES))
 @pytest.mark.parametrize("name", ["rec.jsonl", "rec.txt"])
-def test_a_jsonl_file_with_an_over_long_first_line_is_read_as_jsonl_and_the_line_quarantined(tmp_path, first, name):
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_jsonl_file_with_an_over_long_first_line_is_read_as_jsonl_and_the_line_quarantined(tmp_path, first, name,
+                                                                                             encoding):
     path = tmp_path / name
-    path.write_text("\n".join([FIRST_LINES[first], *_readings()]) + "\n")
+    path.write_bytes(_encoded("\n".join([FIRST_LINES[first], *_readings()]) + "\n", encoding))
     proc = _replay(tmp_path, path)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -84,13 +98,14 @@ def test_a_csv_header_past_the_field_limit_is_one_line_and_exit_2(tmp_path, fmt)
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40),
-       repeat=st.integers(0, 3 * SAMPLE), n=st.integers(1, 20), name=st.sampled_from(["r.jsonl", "r.csv", "r"]))
-def test_property_json_lines_are_jsonl_whatever_the_first_line(tmp_path, first, repeat, n, name):
+       repeat=st.integers(0, 3 * SAMPLE), n=st.integers(1, 20), name=st.sampled_from(["r.jsonl", "r.csv", "r"]),
+       encoding=st.sampled_from(ENCODINGS))
+def test_property_json_lines_are_jsonl_whatever_the_first_line(tmp_path, first, repeat, n, name, encoding):
     """A file whose lines after the first are JSON objects is JSONL, whatever the first line and its
-    length (up to three times the sniffing sample)."""
+    length (up to three times the sniffing sample) and its encoding (UTF-8, UTF-16 by its mark)."""
     path = tmp_path / name
     long_first = first * (repeat // max(1, len(first))) if first else ""
-    path.write_text("\n".join([long_first or "x", *_readings(n)]) + "\n")
+    path.write_bytes(_encoded("\n".join([long_first or "x", *_readings(n)]) + "\n", encoding))
     assert open_recording(path).format == "jsonl"
 
 
@@ -122,3 +137,20 @@ def test_a_csv_whose_rows_start_with_a_brace_stays_csv(tmp_path):
     path.write_text("id,ts,temp_c\n" + "".join(f"{{3F2504E0-4F89-11D3-9A0C-03{i:02d}}},2024-01-01T{i:02d}:00:00Z,"
                                                f"{i}.5\n" for i in range(10)))
     assert open_recording(path).format == "csv"
+
+
+def test_a_csv_row_whose_quoted_cell_spans_a_megabyte_over_many_lines_is_quarantined_alone(tmp_path):
+    """A 1 MB quoted note over 1,100 lines is one record (too large for the csv module: quarantined with
+    its reason and first bytes), and the rows after it are read, not one quarantine record per line."""
+    rows = [f"2024-01-01T{h:02d}:00:00Z,a,{1.0 + h},ok" for h in range(8)]
+    rows[3] = rows[3].replace(",ok", ',"' + "\n".join(["y" * 950] * 1100) + '"')
+    path = tmp_path / "rec.csv"
+    path.write_text("ts,station,temp_c,note\n" + "\n".join(rows) + "\n")
+    proc = _replay(tmp_path, path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["observations"] == 7
+    (bad,) = _rejected(tmp_path)
+    assert bad["reason"].startswith("CSV row cannot be read: field larger than field limit")
+    assert "first 4096 kept" in bad["reason"]
+    assert bad["raw"].startswith("2024-01-01T03:00:00Z,a,4.0,\"yyy") and len(bad["raw"]) <= 4096

@@ -2,7 +2,8 @@
 
 `open_recording(path)` detects the format from the content (`detect.detect`;
 a `format` argument overrides it) and yields chunks for the decoder: lists of
-raw JSON lines, or `sources.decode.Table`s of text cells. Compressed files
+raw JSON lines (a file that is one JSON array: its elements, `json_array`), or
+`sources.decode.Table`s of text cells. Compressed files
 (gzip, bzip2, xz) and UTF-16 text are read as they are (`opener`); a file that
 is no recording (a zip archive, an .xlsx workbook, binary data) raises
 `RecordingError` saying what it looks like. An IEM download that states its
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from sources.decode import Table
-from sources.formats import csv_table, iem, ndbc
+from sources.formats import csv_table, iem, json_array, ndbc
 from sources.formats.detect import FORMATS, detect
 from sources.formats.opener import RecordingError, after_first_line, head_bytes, open_binary, text_encoding
 from sources.times import zone
@@ -34,7 +35,7 @@ _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 @dataclass
 class Recording:
     path: Path
-    format: str  # jsonl, csv, ndbc, iem
+    format: str  # jsonl, json (one array of objects), csv, ndbc, iem
     station: str  # for rows without a station of their own
     chunk_bytes: int
     tz: str = ""  # the time zone the file states for its naive times (IEM), "" when it states none
@@ -43,6 +44,12 @@ class Recording:
     def chunks(self) -> Iterator[list[bytes] | Table]:
         if self.format == "jsonl":
             yield from read_ahead(jsonl_chunks(self.path, self.chunk_bytes, self.problems))
+        elif self.format == "json":
+            elements = json_array.document(self.path, head_bytes(self.path))
+            if elements is None:  # too large, or not one JSON array: line by line, each line its reason
+                yield from read_ahead(jsonl_chunks(self.path, self.chunk_bytes, self.problems))
+            else:
+                yield from read_ahead(json_array.chunks(elements, self.chunk_bytes))
         elif self.format == "ndbc":
             yield from ndbc.tables(self.path, self.chunk_bytes, self.problems)
         elif self.format == "iem":
@@ -53,7 +60,7 @@ class Recording:
 
 def open_recording(path: Path, format: str = "auto", *, station: str | None = None,
                    chunk_bytes: int = 4 << 20) -> Recording:
-    """The recording at `path`; `format` is auto (from the content), jsonl, csv, ndbc or iem.
+    """The recording at `path`; `format` is auto (from the content), jsonl, json, csv, ndbc or iem.
 
     Raises RecordingError for a file that is no recording (see `opener.head_bytes`), or a CSV whose
     header cannot be read (`csv_table.check_header`).
@@ -66,6 +73,8 @@ def open_recording(path: Path, format: str = "auto", *, station: str | None = No
         name = name.rsplit(".", 1)[0]
     if format == "auto":
         format = detect(head + after_first_line(path, head), name)
+        if format == "jsonl" and json_array.document(path, head) is not None:
+            format = "json"
     default = station or (ndbc.station_from_name(name) if format == "ndbc" else Path(name).stem)
     tz = iem.stated_zone(head) if format == "iem" else ""
     if tz:

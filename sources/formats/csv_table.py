@@ -9,7 +9,9 @@
   (`opener`).
 - Lines starting with `#` before the header are comments.
 - A quoted cell may span lines (RFC 4180); a quote left open for 64 lines costs
-  only its own line, which is quarantined, and the lines after it are read again.
+  only its own line, which is quarantined, and the lines after it are read again,
+  unless it closes (within 16 Mi characters) on a well-formed row of the header's
+  width: a long quoted note is then one record (quarantined alone if too large).
 - A row the csv module cannot read (a quoted cell past its field limit, 128 KiB) is
   quarantined alone with the reason; a header it cannot read raises `RecordingError`.
 """
@@ -30,22 +32,35 @@ import numpy as np
 from sources.decode import Table
 from sources.formats.csv_header import is_units_row, layout, with_units
 from sources.formats.opener import RecordingError, open_text
+from sources.schema import RAW_KEPT
 
 CSV_RECORD_LINES = 64
+# How far a quote left open past CSV_RECORD_LINES is followed before it is taken for a stray quote:
+# a long note (a log pasted into a cell) closes within it and is one record, bounded in memory.
+CSV_RECORD_CHARS = 16 << 20
+CSV_RECORD_MAX_LINES = 1 << 16
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+# A quoted cell (RFC 4180, quotes doubled inside), unrolled so a failing match never backtracks.
+_QUOTED = r'"[^"]*(?:""[^"]*)*"'
 
 
-def csv_records(lines: Iterable[str], max_lines: int = CSV_RECORD_LINES) -> Iterator[tuple[str, str]]:
+def csv_records(lines: Iterable[str], max_lines: int = CSV_RECORD_LINES, *, sep: str = "",
+                width: int = 0) -> Iterator[tuple[str, str]]:
     """(record text, "") per CSV record, or (first line, why) for a quote that never closes.
 
     RFC 4180 doubles a quote inside a quoted cell, so a record is complete when
     its quotes are balanced. A stray quote costs its own line: the lines after
-    it are read again as records of their own.
+    it are read again as records of their own. Given the separator and the
+    header's `width`, a quote still open after `max_lines` is followed up to
+    CSV_RECORD_CHARS characters (CSV_RECORD_MAX_LINES lines): when it closes on
+    a well-formed record of `width` cells (`whole_record`), that record is one
+    (a long quoted note), else the first line is the stray quote as before.
     """
     source = iter(lines)
     again: deque[str] = deque()  # lines to read again after a stray quote
     pending: list[str] = []
-    quotes = 0
+    quotes = chars = 0
+    follow = bool(sep and width)
     while True:
         line = again.popleft() if again else next(source, None)
         if line is None:
@@ -55,17 +70,37 @@ def csv_records(lines: Iterable[str], max_lines: int = CSV_RECORD_LINES) -> Iter
             continue
         pending.append(line)
         quotes += line.count('"')
+        chars += len(line)
         if quotes % 2 == 0:
-            yield "".join(pending), ""
-        elif len(pending) > max_lines:
+            record = "".join(pending)
+            if len(pending) <= max_lines + 1 or whole_record(record, sep, width):
+                yield record, ""
+            else:
+                yield pending[0], f"CSV quote not closed within {max_lines} lines"
+                again.extendleft(reversed(pending[1:]))
+        elif len(pending) > max_lines and not (
+                follow and chars <= CSV_RECORD_CHARS and len(pending) <= CSV_RECORD_MAX_LINES):
             yield pending[0], f"CSV quote not closed within {max_lines} lines"
             again.extendleft(reversed(pending[1:]))
         else:
             continue
-        pending, quotes = [], 0
+        pending, quotes, chars = [], 0, 0
     if pending:
         yield pending[0], "CSV quote not closed at the end of the file"
-        yield from csv_records(pending[1:], max_lines)
+        yield from csv_records(pending[1:], max_lines, sep=sep, width=width)
+
+
+def whole_record(record: str, sep: str, width: int) -> bool:
+    """True when `record` (line end allowed) is `width` cells separated by `sep`, each either quoted
+    as RFC 4180 says (a quote only at its start and end, doubled inside) or unquoted without a quote
+    or a line break: a record a stray quote cannot have made."""
+    if not (sep and width):
+        return False
+    body = record.rstrip("\r\n")
+    cell = f'(?:{_QUOTED}|[^"{re.escape(sep)}\r\n]*)'
+    if not re.fullmatch(f"{cell}(?:{re.escape(sep)}{cell})*", body):
+        return False
+    return re.sub(_QUOTED, "", body).count(sep) + 1 == width
 
 
 def sniff_separator(header: str) -> str:
@@ -92,7 +127,7 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
         sep = sniff_separator(header_line)
         names = _names(path, header_line, sep)
         chunks = _Chunks(names, layout(names), sep, dialect, chunk_bytes)
-        records = csv_records(lines)
+        records = csv_records(lines, sep=sep, width=len(names))
         plain = columnar and sep != ";" and chunks.shape.date_time is None
         if plain:
             for record, problem in records:  # the first record by itself: it may be a units row
@@ -105,7 +140,8 @@ def tables(path: Path, chunk_bytes: int, *, dialect: str = "", problems: list[st
             while block := _block(fh, _BLOCK_CHARS):
                 block_lines = _plain_lines(block, sep)
                 if block_lines is None:  # quotes or odd lines from here on: record by record
-                    records = csv_records(itertools.chain(io.StringIO(block, newline=""), lines))
+                    records = csv_records(itertools.chain(io.StringIO(block, newline=""), lines), sep=sep,
+                                          width=len(names))
                     break
                 yield from chunks.plain(block_lines)
             else:
@@ -204,6 +240,9 @@ class _Chunks:
             except csv.Error as exc:  # a quoted cell past the csv module's field limit: this row alone
                 problem = f"CSV row cannot be read: {exc}"
         if problem:
+            if len(raw) > RAW_KEPT:  # a record of a long quoted cell: its start says which one it was
+                problem = f"{problem} ({len(raw):,} bytes, first {RAW_KEPT} kept)"
+                raw = raw[:RAW_KEPT]
             table.bad.append((self.position, raw, problem))
         else:
             if was_first and len(cells) == len(names) and is_units_row(cells):

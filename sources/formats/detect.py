@@ -8,7 +8,7 @@ import orjson
 
 from sources.formats.opener import text_encoding
 
-FORMATS = ("jsonl", "csv", "ndbc", "iem")
+FORMATS = ("jsonl", "json", "csv", "ndbc", "iem")  # json: one array of objects (`json_array`)
 
 # NDBC standard meteorological header: "#YY  MM DD hh mm WDIR ..." (since 2007), "YYYY MM DD hh ..." or
 # "YY MM DD hh WD ..." in older historical files (www.ndbc.noaa.gov/measdes.shtml, /faq/mods.shtml).

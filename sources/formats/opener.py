@@ -120,8 +120,13 @@ def after_first_line(path: Path, head: bytes, size: int = SAMPLE) -> bytes:
     file's first bytes, `head_bytes`) ends inside that line; b"" when it does not, when the line runs
     past LONG_LINE bytes or to the end, or for UTF-16 (whose newlines are not single bytes). For
     format detection: a JSON lines file whose first line is longer than the head is told by the
-    lines after it."""
-    if len(head) < SAMPLE or b"\n" in head.lstrip() or text_encoding(head) is not None:
+    lines after it. UTF-16 (whose newlines are two bytes) is read as text and the lines after its
+    first are returned in the byte order of its mark, so `head + after` decodes as one text."""
+    if len(head) < SAMPLE:
+        return b""
+    if text_encoding(head) is not None:
+        return _after_first_line_utf16(path, head, size)
+    if b"\n" in head.lstrip():
         return b""
     with open_binary(path, []) as fh:
         fh.seek(len(head)) if fh.seekable() else fh.read(len(head))
@@ -133,6 +138,23 @@ def after_first_line(path: Path, head: bytes, size: int = SAMPLE) -> bytes:
             skipped += len(piece)
             if piece.endswith(b"\n"):
                 return b"\n" + fh.read(size)
+    return b""
+
+
+def _after_first_line_utf16(path: Path, head: bytes, size: int) -> bytes:
+    """`after_first_line` for a UTF-16 file (with its byte-order mark): text read, not bytes."""
+    if "\n" in head.decode("utf-16", errors="replace").lstrip():
+        return b""
+    order = "utf-16-le" if head.startswith(b"\xff\xfe") else "utf-16-be"
+    with io.TextIOWrapper(open_binary(path, []), encoding="utf-16", errors="replace", newline="") as text:
+        skipped = 0
+        while skipped <= LONG_LINE // 2:  # bounded as for bytes: two bytes a character
+            piece = text.readline(1 << 19)
+            if not piece:
+                return b""
+            skipped += len(piece)
+            if piece.endswith("\n"):
+                return ("\n" + text.read(size // 2)).encode(order)
     return b""
 
 
