@@ -25,5 +25,17 @@ def command(argv: Sequence[str]) -> str | None:
     return None
 
 
+def given(argv: Sequence[str], option: str, shortest: int = 5) -> bool:
+    """Whether argv has the long `option`, whole or as an abbreviation argparse takes of at least
+    `shortest` characters (`--spe 60`, `--hea`: shorter ones may be ambiguous), its value joined
+    (`--speed=60`) or not."""
+    return any(abbreviates(a.split("=", 1)[0], option, shortest) for a in argv)
+
+
+def abbreviates(arg: str, option: str, shortest: int = 3) -> bool:
+    """Whether `arg` is the long `option` or a prefix of it argparse may take (from `shortest` characters)."""
+    return arg.startswith("--") and len(arg) >= shortest and option.startswith(arg)
+
+
 def _takes_value(option: str) -> bool:
-    return option.startswith("--") and len(option) > 2 and any(o.startswith(option) for o in VALUE_OPTIONS)
+    return any(abbreviates(option, o) for o in VALUE_OPTIONS)

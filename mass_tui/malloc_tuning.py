@@ -63,15 +63,9 @@ def with_huge_pages(environ: Mapping[str, str]) -> dict[str, str] | None:
 
 def bulk_replay(argv: Sequence[str]) -> bool:
     """Whether `mass` argv runs a headless replay flat out (`replay ... --headless`, no --speed)."""
-    from mass_tui.argv import command
+    from mass_tui.argv import command, given
 
-    return command(argv) == "replay" and _given(argv, "--headless") and not _given(argv, "--speed")
-
-
-def _given(argv: Sequence[str], option: str) -> bool:
-    """Whether argv has `option`, whole or as an abbreviation argparse takes (`--spe 60`, `--hea`;
-    from 5 characters on, shorter ones may be ambiguous), with its value joined (`--speed=60`) or not."""
-    return any(len(name) >= 5 and option.startswith(name) for name in (a.split("=", 1)[0] for a in argv))
+    return command(argv) == "replay" and given(argv, "--headless") and not given(argv, "--speed")
 
 
 def restart_on_huge_pages(argv: Sequence[str]) -> None:
