@@ -100,20 +100,8 @@ def test_a_replay_whose_stdout_reader_goes_away_stores_everything_quietly(tmp_pa
             spike = 15.0 if i % 500 == 499 else 0.0  # anomalies: events printed on stdout all along
             reading = {"ts": 1_700_000_000 + 60 * i, "station": "s", "temp_c": 10 + i % 7 / 10 + spike}
             fh.write(json.dumps(reading) + "\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
-                             "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        assert proc.stdout.read(200)
-        proc.stdout.close()  # the reader goes away, as head does
-        err = proc.stderr.read().decode()
-        proc.wait(300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    assert proc.returncode == 0, err
+    code, err = _replay_to_a_reader_that_leaves(tmp_path, recording, 200)
+    assert code == 0, err
     assert "Traceback" not in err and "Logging error" not in err, err[:2000]
     stored = sum(p.read_bytes().count(b"\n") for p in (tmp_path / "d" / "db").glob("consumer_stream*.jsonl"))
     assert stored == 30_000
@@ -124,11 +112,20 @@ def test_a_summary_nobody_reads_any_more_does_not_fail_the_run(tmp_path):
     recording = tmp_path / "rec.jsonl"
     recording.write_text("".join(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "s", "temp_c": i % 7}) + "\n"
                                  for i in range(2_000)))
+    code, err = _replay_to_a_reader_that_leaves(tmp_path, recording, 0, "-q")
+    assert code == 0 and err == "", err
+
+
+def _replay_to_a_reader_that_leaves(tmp_path: Path, recording: Path, read: int, *flags: str) -> tuple[int, str]:
+    """Replay with stdout a pipe whose reader takes `read` bytes, then closes it (as `| head -c` does):
+    (exit status, stderr). The process is killed by its PID if it outlives the wait."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max", "-q",
-                             "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
+                             *flags, "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        if read:
+            assert proc.stdout.read(read)
         proc.stdout.close()
         err = proc.stderr.read().decode()
         proc.wait(300)
@@ -136,4 +133,4 @@ def test_a_summary_nobody_reads_any_more_does_not_fail_the_run(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    assert proc.returncode == 0 and err == "", err
+    return proc.returncode, err
