@@ -294,6 +294,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if writer is None and speed is None:  # inline, in the same order as a writer process (sinks.ordered)
             writer = OrderedStoreSinks(cfg, store)
         aggregates = [OffloadedSinks(cfg, "aggregates")] if how == "split" else []
+        if aggregates:
+            writer.after = aggregates  # its first rows wait until the aggregates' writer has rebuilt its windows
         sinks = store_sinks(cfg, store, aggregates=writer is None, bulk=speed is None)
         engine = Engine(cfg, store, alerts, sinks=[*sinks, *aggregates], store_sink=writer)
         try:

@@ -119,12 +119,32 @@ class OffloadedSinks:
         self._error: BaseException | None = None
         self._summaries: dict[str, Any] = {}
         self._closed = False
+        self._ready = False
+        # Writers whose start must be over before this one is sent a batch (`split`: the aggregates'
+        # writer rebuilds its open windows from the stored stream as it starts; the stream's writer
+        # writing this run's first rows before that would have them counted twice).
+        self.after: list[OffloadedSinks] = []
 
     @property
     def pid(self) -> int | None:
         return self.process.pid
 
+    def wait_ready(self) -> None:
+        """Wait until the writer has opened the store and built its sinks (it says "ready"), keeping
+        the log records it sends meanwhile; raises WriterDied if it ended instead."""
+        while not self._ready:
+            try:
+                kind, body = self._conn.recv()
+            except (EOFError, OSError):
+                self._raise_pending()
+                raise self._died() from None
+            self._take(kind, body)
+        self._raise_pending()
+
     def write(self, scored: BatchResult) -> None:
+        if not self._ready:
+            for writer in (*self.after, self):
+                writer.wait_ready()
         self._raise_pending()
         from mass_tui.engine import BatchResult
 
@@ -194,6 +214,8 @@ class OffloadedSinks:
             logging.getLogger(name).log(level, "%s", text)
         elif kind == "error" and self._error is None:
             self._error = _rebuilt(body)
+        elif kind == "ready":  # read while waiting for something else (a sync before any write)
+            self._ready = True
 
     def _died(self) -> WriterDied:
         self.process.join(1.0)
@@ -277,7 +299,8 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
     root = logging.getLogger()
     root.handlers[:] = [_ToParent(conn)]
     root.setLevel(logging.INFO)
-    sinks = OrderedStoreSinks(config, open_store(config), part)
+    sinks = OrderedStoreSinks(config, open_store(config), part)  # the aggregates' open windows rebuilt here
+    conn.send(("ready", None))
     try:
         while True:
             try:
