@@ -72,15 +72,8 @@ def test_a_jsonl_file_with_an_over_long_first_line_is_read_as_jsonl_and_the_line
 
 
 def test_a_csv_row_with_a_cell_past_the_field_limit_is_quarantined_alone(tmp_path):
-    rows = [f"2024-01-01T{h:02d}:00:00Z,a,{1.0 + h},ok" for h in range(6)]
-    rows[2] = rows[2].replace(",ok", ',"' + "y" * (LIMIT + 1) + '"')
-    path = tmp_path / "rec.csv"
-    path.write_text("ts,station,temp_c,note\n" + "\n".join(rows) + "\n")
-    proc = _replay(tmp_path, path)
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, (bad,) = _csv_with_a_note(tmp_path, 6, 2, '"' + "y" * (LIMIT + 1) + '"')
     assert summary["observations"] == 5
-    (bad,) = _rejected(tmp_path)
     assert bad["reason"].startswith("CSV row cannot be read: field larger than field limit")
     assert bad["raw"].startswith("2024-01-01T02:00:00Z,a,3.0,")
 
@@ -142,15 +135,19 @@ def test_a_csv_whose_rows_start_with_a_brace_stays_csv(tmp_path):
 def test_a_csv_row_whose_quoted_cell_spans_a_megabyte_over_many_lines_is_quarantined_alone(tmp_path):
     """A 1 MB quoted note over 1,100 lines is one record (too large for the csv module: quarantined with
     its reason and first bytes), and the rows after it are read, not one quarantine record per line."""
-    rows = [f"2024-01-01T{h:02d}:00:00Z,a,{1.0 + h},ok" for h in range(8)]
-    rows[3] = rows[3].replace(",ok", ',"' + "\n".join(["y" * 950] * 1100) + '"')
+    summary, (bad,) = _csv_with_a_note(tmp_path, 8, 3, '"' + "\n".join(["y" * 950] * 1100) + '"')
+    assert summary["observations"] == 7
+    assert bad["reason"].startswith("CSV row cannot be read: field larger than field limit")
+    assert "first 4096 kept" in bad["reason"]
+    assert bad["raw"].startswith("2024-01-01T03:00:00Z,a,4.0,\"yyy") and len(bad["raw"]) <= 4096
+
+
+def _csv_with_a_note(tmp_path: Path, hours: int, at: int, note: str) -> tuple[dict, list[dict]]:
+    """Replay a CSV of `hours` hourly rows whose row `at` has `note` as its last cell: (summary, rejected)."""
+    rows = [f"2024-01-01T{h:02d}:00:00Z,a,{1.0 + h},ok" for h in range(hours)]
+    rows[at] = rows[at].replace(",ok", "," + note)
     path = tmp_path / "rec.csv"
     path.write_text("ts,station,temp_c,note\n" + "\n".join(rows) + "\n")
     proc = _replay(tmp_path, path)
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert summary["observations"] == 7
-    (bad,) = _rejected(tmp_path)
-    assert bad["reason"].startswith("CSV row cannot be read: field larger than field limit")
-    assert "first 4096 kept" in bad["reason"]
-    assert bad["raw"].startswith("2024-01-01T03:00:00Z,a,4.0,\"yyy") and len(bad["raw"]) <= 4096
+    return json.loads(proc.stdout.strip().splitlines()[-1]), _rejected(tmp_path)
