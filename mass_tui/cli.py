@@ -532,9 +532,10 @@ STOP = StopEvent()
 def _headless(argv: list[str]) -> bool:
     """Whether argv runs a command without the UI (where SIGINT/SIGTERM are ours to handle, not Textual's)."""
     from mass_tui.argv import command as command_of
+    from mass_tui.argv import given
 
     command = command_of(argv)
-    return command == "produce" or (command in ("run", "replay") and "--headless" in argv)
+    return command == "produce" or (command in ("run", "replay") and given(argv, "--headless"))
 
 
 def main(argv: list[str] | None = None) -> int:

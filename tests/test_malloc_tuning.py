@@ -116,3 +116,14 @@ def test_a_caller_that_set_sys_argv_itself_is_not_started_again(tmp_path):
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "tunables:"
+
+
+@pytest.mark.parametrize("argv", [["replay", "f.jsonl", "--headless"], ["replay", "f.jsonl", "--hea", "--max"],
+                                  ["--config", "m.toml", "replay", "f.jsonl", "--headless"]])
+def test_a_bulk_replay_is_headless_to_the_cli_too(argv):
+    """The restart and fast exit (bulk_replay) and the CLI's early signal handlers (_headless) read
+    --headless, abbreviations included, by one rule."""
+    from mass_tui.cli import _headless
+    from mass_tui.malloc_tuning import bulk_replay
+
+    assert bulk_replay(argv) and _headless(argv)
