@@ -267,13 +267,13 @@ class Engine:
         if request:
             self.bank.set_thresholds(**request)
         refused = 0
+        grouped: tuple[ObservationBatch, dict[str, list[int]]] | None = None  # rows_by_station of a batch
         if self.bank.max_series and len(batch):
-            groups: dict[str, list[int]] = {}
-            for i, station in enumerate(batch.station):
-                groups.setdefault(station, []).append(i)
-            batch, _groups, refused = self._admit(batch, groups)
+            groups = rows_by_station(batch.station)
+            batch, groups, refused = self._admit(batch, groups)
+            grouped = (batch, groups)
         rejected += refused
-        ordered = self.order.check(batch, warming=self._warming)
+        ordered = self.order.check(batch, warming=self._warming, by_station=grouped[1] if grouped else None)
         batch, fed = ordered.batch, ordered.fed
         if not self._warming:
             c = self.counters
@@ -301,7 +301,8 @@ class Engine:
                         sink.write(empty)
             return empty
         traces: list[SeriesTrace] | None = [] if self.sinks.wants_series and not self._warming else None
-        by_station = rows_by_station(batch.station)
+        # the order check hands back the same batch when it drops nothing: its groups hold
+        by_station = grouped[1] if grouped is not None and grouped[0] is batch else rows_by_station(batch.station)
         self._update_labels(batch, by_station)
         scores = {name: np.full(n, np.nan) for name in batch.columns if REGISTRY[name].scored}
         # Per station, in order: its anomalies, traces and the variables it scored. A station with one
@@ -409,10 +410,7 @@ class Engine:
             self.quarantine(reasons)
         keep = np.setdiff1d(np.arange(len(batch)), np.array(refused))
         batch = batch.select(keep)
-        groups: dict[str, list[int]] = {}
-        for i, station in enumerate(batch.station):
-            groups.setdefault(station, []).append(i)
-        return batch, groups, 0 if self._warming else len(refused)
+        return batch, rows_by_station(batch.station), 0 if self._warming else len(refused)
 
     def _score_rows(
         self, stations: list[tuple[str, list[int]]], batch: ObservationBatch, scores: dict[str, np.ndarray],

@@ -114,15 +114,18 @@ class OrderCheck:
             self._remember(station, t, names, values)
         self._deferred_size = 0
 
-    def check(self, batch: ObservationBatch, warming: bool = False) -> Ordered:
+    def check(self, batch: ObservationBatch, warming: bool = False,
+              by_station: dict[str, list[int]] | None = None) -> Ordered:
         """Sort one batch out (rows of a station in time order within it); `warming`: the stored
-        stream replayed into the detectors at a start (nothing counted, nothing looked up)."""
+        stream replayed into the detectors at a start (nothing counted, nothing looked up);
+        `by_station`: the batch's `rows_by_station`, when the caller has it already."""
         n = len(batch)
         if n == 0:
             return Ordered(batch)
         if not warming and not self._loaded:
             self._load()
-        by_station = rows_by_station(batch.station)
+        if by_station is None:
+            by_station = rows_by_station(batch.station)
         names = tuple(batch.columns)
         cols = list(batch.columns.values())
         ts = batch.ts
