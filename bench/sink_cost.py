@@ -78,7 +78,7 @@ def capture(path: Path) -> Path:
 
 def worker(cache: Path, keep: str | None) -> dict:
     from mass_tui.aggregates import Aggregator
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
     from mass_tui.sinks.aggregates import AggregateSink
     from mass_tui.sinks.jsonl import JsonlSink
     from mass_tui.store import JsonlStore

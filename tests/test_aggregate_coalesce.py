@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mass_tui.aggregates import Aggregator, decode
-from mass_tui.engine import BatchResult
+from mass_tui.scored import BatchResult
 from mass_tui.sinks.aggregates import AGGREGATES, AggregateSink
 from mass_tui.store import JsonlStore
 from sources.batch import ObservationBatch

@@ -222,7 +222,7 @@ def test_property_the_sink_writes_the_same_records_for_any_batches_of_several_st
     time order), the records equal those of one reading at a time."""
     import tempfile
 
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
     from sources.batch import ObservationBatch
     from sources.schema import Observation
 

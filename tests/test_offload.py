@@ -108,6 +108,26 @@ def _config(tmp_path: Path):
     return load_config(config_file=None, overrides={"data.dir": str(tmp_path / "data")})
 
 
+def test_what_crosses_to_the_writer_unpickles_without_the_engine(tmp_path):
+    """The writer process starts at every bulk replay: a scored batch with its anomalies must not
+    drag the engine (its detectors, alerts and decoders: ~0.1 s of a core) into it."""
+    engine = Engine(_config(tmp_path))
+    batch = _batch(600)
+    batch.columns["temp_c"][300] = 80.0  # an anomaly, so one crosses too
+    scored = engine.process_batch(batch)
+    assert scored.anomalies
+    import pickle
+
+    data = pickle.dumps(("write", scored), protocol=5)
+    code = ("import pickle, sys; pickle.loads(sys.stdin.buffer.read()); "
+            "print(sorted(m for m in sys.modules if m.startswith(('mass_tui', 'detectors', 'sources', 'polars'))))")
+    out = subprocess.run([sys.executable, "-c", code], input=data, capture_output=True, check=True, cwd=ROOT)
+    loaded = out.stdout.decode()
+    assert "mass_tui.scored" in loaded
+    for heavy in ("mass_tui.engine", "polars", "mass_tui.alerts", "sources.decode", "detectors.bank"):
+        assert f"'{heavy}" not in loaded, (heavy, loaded)
+
+
 def test_a_writer_that_dies_is_said_at_the_next_call_with_its_exit_code(tmp_path):
     writer = OffloadedSinks(_config(tmp_path))
     engine = Engine(_config(tmp_path), store_sink=writer)

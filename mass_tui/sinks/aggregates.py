@@ -28,7 +28,7 @@ from sources.schema import parse_time
 from sources.variables import REGISTRY
 
 if TYPE_CHECKING:
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 AGGREGATES = "aggregates.jsonl"
 

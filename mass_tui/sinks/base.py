@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from mass_tui.alerts.dispatch import ChannelWorker
 from mass_tui.alerts.payloads import cloudevent_of_anomaly, cloudevents
 
 if TYPE_CHECKING:
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 log = logging.getLogger(__name__)
 

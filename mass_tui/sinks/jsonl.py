@@ -19,7 +19,7 @@ from sources.batch import ObservationBatch
 from sources.schema import iso_utc
 
 if TYPE_CHECKING:
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 
 class JsonlSink:

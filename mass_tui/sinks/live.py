@@ -22,7 +22,7 @@ from mass_tui.live_update import Outbox, Place
 from mass_tui.ui.episodes import alert_state
 
 if TYPE_CHECKING:
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 
 class UpdateSink:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mass_tui.alerts.service import AlertService
-    from mass_tui.engine import BatchResult
     from mass_tui.metrics import Metrics
+    from mass_tui.scored import BatchResult
 
 
 class MetricsSink:

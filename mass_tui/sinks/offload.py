@@ -43,7 +43,7 @@ from mass_tui.store import StoreWriteError
 
 if TYPE_CHECKING:
     from mass_tui.config import Config
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class OffloadedSinks:
             for writer in (*self.after, self):
                 writer.wait_ready()
         self._raise_pending()
-        from mass_tui.engine import BatchResult
+        from mass_tui.scored import BatchResult
 
         # Only what the store's sinks read: no alert events, traces or totals cross the pipe (and
         # to the aggregates alone, only the rows: they take no scores).

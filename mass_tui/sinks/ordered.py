@@ -23,7 +23,7 @@ from mass_tui.store import ANOMALIES, STREAM, JsonlStore
 
 if TYPE_CHECKING:
     from mass_tui.config import Config
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ from sources.schema import iso_utc, parse_time
 from sources.variables import REGISTRY
 
 if TYPE_CHECKING:
-    from mass_tui.engine import BatchResult
+    from mass_tui.scored import BatchResult
 
 log = logging.getLogger(__name__)
 
