@@ -203,7 +203,7 @@ def _paced(batch: ObservationBatch, pacer: Pacer, rows: int, stop: threading.Eve
             end = pos + 1
             while end < n and end - pos < BATCH and pacer.delay_for(float(batch.ts[end])) <= 0:
                 end += 1
-        yield batch if (pos == 0 and end == n) else batch.select(np.arange(pos, end))
+        yield batch if (pos == 0 and end == n) else batch.slice(pos, end)
         pos = end
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -213,3 +214,33 @@ def test_rows_by_station_is_the_loop_over_the_rows(stations):
         want.setdefault(s, []).append(i)
     got = rows_by_station(stations)
     assert got == want and list(got) == list(want)  # the same rows, stations in first-seen order
+
+
+def _same_batch(a: ObservationBatch, b: ObservationBatch) -> bool:
+    def same(x, y):
+        return (x is None and y is None) or (x is not None and y is not None and np.array_equal(x, y, equal_nan=True))
+
+    return (same(a.ts, b.ts) and a.station == b.station and a.source == b.source and a.tags == b.tags
+            and same(a.lat, b.lat) and same(a.lon, b.lon) and list(a.columns) == list(b.columns)
+            and all(same(a.columns[k], b.columns[k]) for k in a.columns))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.booleans(), st.booleans()), max_size=40), st.data())
+def test_a_slice_of_rows_is_the_selection_of_them(rows, data):
+    """`slice` (a replay's flat-out slices) is `select` of the same range, arrays independent of the batch."""
+    n = len(rows)
+    batch = ObservationBatch(
+        ts=np.arange(n, dtype=float), station=[s for s, _, _ in rows], source=["src"] * n,
+        columns={"temp_c": np.where([v for _, v, _ in rows], 1.5, np.nan), "wind_mps": np.arange(n) / 3.0},
+        lat=np.where([p for _, _, p in rows], 45.0, np.nan) if data.draw(st.booleans()) else None,
+        lon=np.where([p for _, _, p in rows], 7.0, np.nan) if data.draw(st.booleans()) else None,
+        tags=[{"room": s} if p else {} for s, _, p in rows] if data.draw(st.booleans()) else None)
+    start = data.draw(st.integers(0, n))
+    end = data.draw(st.integers(start, n))
+    cut = batch.slice(start, end)
+    assert _same_batch(cut, batch.select(np.arange(start, end)))
+    if end > start:
+        cut.columns["wind_mps"][0] = -1.0
+        cut.ts[0] = -1.0
+        assert batch.columns["wind_mps"][start] == start / 3.0 and batch.ts[start] == start
