@@ -382,3 +382,51 @@ def test_a_rerun_after_the_disk_refused_part_way_leaves_the_aggregates_of_a_clea
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout.strip().splitlines()[-1])["duplicates"] > 0
     assert _aggregates_digest(tmp_path / "cut") == _aggregates_digest(tmp_path / "clean")
+
+
+def test_shared_strings_keeps_every_value_and_pickles_each_name_once():
+    import pickle
+
+    n = 300
+    batch = ObservationBatch(ts=1_700_000_000.0 + np.arange(n), station=[f"s{i % 3}"[:] + "" for i in range(n)],
+                             source=["".join(["src", str(i % 2)]) for i in range(n)],
+                             columns={"temp_c": np.arange(n, dtype=float)}, tags=[{}] * n)
+    assert batch.station[0] is not batch.station[3]  # a string object per row, as decoded
+    shared = offload.shared_strings(batch)
+    assert shared.station == batch.station and shared.source == batch.source
+    assert shared.station[0] is shared.station[3] and shared.source[0] is shared.source[2]
+    assert shared.ts is batch.ts and shared.columns is batch.columns and shared.tags is batch.tags
+    assert batch.station[0] is not batch.station[3]  # the batch given is left as it was
+    names = lambda b: pickle.dumps((b.station, b.source), 5)  # noqa: E731
+    assert len(names(shared)) < len(names(batch)) // 2  # a name once, then a reference to it
+    empty = ObservationBatch(np.zeros(0), [], [], {})
+    assert offload.shared_strings(empty) is empty
+
+
+@settings(max_examples=30, deadline=None)
+@given(names=st.lists(st.sampled_from(["a", "b", "é", "", "x" * 40]), max_size=50))
+def test_property_shared_strings_equal_the_batch(names):
+    batch = ObservationBatch(ts=np.arange(len(names), dtype=float), station=[n + "" for n in names],
+                             source=[n[::-1] for n in names], columns={})
+    shared = offload.shared_strings(batch)
+    assert shared.station == batch.station and shared.source == batch.source
+    assert len({id(s) for s in shared.station}) == len(set(names))
+
+
+def test_the_writer_reads_messages_ahead_of_the_one_it_writes_in_order_then_eof():
+    """`_receiving`: the engine's sends of big messages complete while nothing is taken from the
+    inbox (up to INBOX + 1: the one the reading thread holds), and come out whole and in order."""
+    import multiprocessing
+    import threading
+
+    ours, theirs = multiprocessing.Pipe(duplex=True)
+    inbox = offload._receiving(theirs)
+    messages = [bytes([k]) * (1 << 20) for k in range(offload.INBOX + 1)]  # bigger than a pipe's buffer
+    sender = threading.Thread(target=lambda: [ours.send_bytes(m) for m in messages], daemon=True)
+    sender.start()
+    sender.join(60)
+    assert not sender.is_alive(), "a send waited on the writer taking the message before"
+    ours.close()
+    got = [inbox.get(timeout=60) for _ in range(len(messages) + 1)]
+    assert got[:-1] == messages and got[-1] is None
+    theirs.close()
