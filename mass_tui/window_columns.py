@@ -217,6 +217,9 @@ class Rows:
         high_at = np.minimum.reduceat(np.where(values == np.repeat(highs, counts, axis=1), where, len(t)), edges,
                                       axis=1)
         low_ts, high_ts = t[low_at], t[high_at]
+        if _negative_zero(values):  # 0.0 and -0.0 tie: the value is the first row's, as a merge keeps it
+            series = np.arange(len(values))[:, None]
+            lows, highs = values[series, low_at], values[series, high_at]
         out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j], self.lates))
                    for j, name in enumerate(names))
         self.matrices = (self.starts, counts, totals, lows, low_ts, highs, high_ts, self.lates)
@@ -243,8 +246,10 @@ class Rows:
         segment = self.segment
         totals = np.add.reduceat(v, edges)
         lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
-        return (self.starts, self.counts, totals, lows, t[first_where(v == lows[segment], segment)], highs,
-                t[first_where(v == highs[segment], segment)], self.lates)
+        low_at, high_at = first_where(v == lows[segment], segment), first_where(v == highs[segment], segment)
+        if _negative_zero(v):  # 0.0 and -0.0 tie: the value is the first row's, as a merge keeps it
+            lows, highs = v[low_at], v[high_at]
+        return self.starts, self.counts, totals, lows, t[low_at], highs, t[high_at], self.lates
 
 
 def member(values: np.ndarray, known: np.ndarray) -> np.ndarray:
