@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC
+from itertools import compress
 from operator import itemgetter
 from typing import Any
 
@@ -82,6 +83,9 @@ _NAN = float("nan")
 _NO_TAGS: dict[str, str] = {}
 _NUMBER = (float, int)
 TYPED_MIN_LINES = 512
+# Fewer ISO time strings than this (a few odd lines of their own layout) are read one by one: parse_iso
+# gives what the column path gives (tests/test_batch_decode.py), without its fixed cost (~0.4 ms).
+_ISO_COLUMN_ROWS = 64
 _Kinds = tuple[frozenset[type], bool]  # the types of a column's cells, one is a number of 2**53 or more
 
 
@@ -144,11 +148,11 @@ class _Out:
     def __init__(self) -> None:
         self.ids: list[np.ndarray] = []
         self.ts: list[np.ndarray] = []
-        self.station: list[str] = []
-        self.source: list[str] = []
+        # Per group: (the kept rows' places in the group, None: all; its stations, sources, tags (None: none)).
+        # Its lists are taken from once, in `batch`, with the reordering: not copied as each group is kept.
+        self.lists: list[tuple[np.ndarray | None, list[str], list[str], list[dict[str, str]] | None]] = []
         self.cols: dict[str, list[tuple[int, np.ndarray]]] = {}
         self.lat: list[tuple[int, np.ndarray, np.ndarray]] = []  # (offset, lat, lon) of groups with positions
-        self.tags: list[tuple[int, list[dict[str, str]]]] = []  # (offset, tags) of groups with tags
         self.n = 0
         self.rejected: dict[int, Rejection] = {}
         self.fields: list[tuple[int, FieldRejection]] = []
@@ -170,21 +174,33 @@ class _Out:
             for offset, la, lo in self.lat:
                 lat[offset: offset + la.size] = la
                 lon[offset: offset + lo.size] = lo
-        tags: list[dict[str, str]] | None = None
-        if self.tags:
-            tags = [_NO_TAGS] * n
-            for offset, part in self.tags:
-                tags[offset: offset + len(part)] = part
-        station, source = self.station, self.source
+        order = None
         if n and np.any(np.diff(ids) < 0):  # groups interleave: back to input order
             order = np.argsort(ids, kind="stable")
-            ts, station, source = ts[order], _take(station, order), _take(source, order)
+            ts = ts[order]
             columns = {name: col[order] for name, col in columns.items()}
             if lat is not None and lon is not None:
                 lat, lon = lat[order], lon[order]
-            if tags is not None:
-                tags = _take(tags, order)
+        station, source = self._kept(1, order), self._kept(2, order)
+        tags = self._kept(3, order) if any(part[3] is not None for part in self.lists) else None
         return ObservationBatch(ts, station, source, columns, lat, lon, tags)
+
+    def _kept(self, k: int, order: np.ndarray | None) -> list[Any]:
+        """List `k` of the groups (1 stations, 2 sources, 3 tags: {} for a group without), their kept rows
+        in the order of `ids` (`order`: put back in input order): one take from all the groups' lists."""
+        if len(self.lists) == 1 and self.lists[0][0] is None and order is None:
+            return list(self.lists[0][k])
+        whole: list[Any] = []
+        places = []
+        for part in self.lists:
+            kept, values = part[0], part[k]
+            size = len(part[1])
+            if values is None:
+                values = [_NO_TAGS] * size
+            places.append(len(whole) + (np.arange(size) if kept is None else kept))
+            whole += values
+        at = np.concatenate(places) if places else np.zeros(0, dtype=np.int64)
+        return _take(whole, at if order is None else at[order])
 
 
 @dataclass(slots=True)
@@ -368,14 +384,16 @@ class Decoder:
             todo = np.flatnonzero(rest).tolist()
             lines = [raws[i] for i in todo]
         parsed: list[Any] = []
-        failed: dict[int, Exception] = {}
+        # Each error's message, not the error: its traceback would hold this frame (the chunk's lines
+        # and objects) in a cycle until the collector found it (milliseconds per chunk of bad lines).
+        failed: dict[int, str] = {}
         remaining = iter(lines)
         while True:
             try:
                 parsed.extend(map(orjson.loads, remaining))
                 break
             except orjson.JSONDecodeError as exc:
-                failed[todo[len(parsed)]] = exc
+                failed[todo[len(parsed)]] = str(exc)
                 parsed.append(None)
         if typed is None:
             objs = parsed
@@ -384,10 +402,10 @@ class Decoder:
             for i, obj in zip(todo, parsed, strict=True):
                 objs[i] = obj
         out = _Out()
-        for i, exc in failed.items():
+        for i, why in failed.items():
             obj = _lenient(raws[i])  # numbers beyond a double, NaN: the stdlib reads them, fields are judged later
             if obj is _NOT_JSON:
-                out.rejected[i] = Rejection(f"not JSON: {str(exc)[:200]}", raws[i], "not_json", None)
+                out.rejected[i] = Rejection(f"not JSON: {why[:200]}", raws[i], "not_json", None)
             else:
                 objs[i] = obj
         if set(map(type, objs if typed is None else (objs[i] for i in todo))) != {dict}:
@@ -563,7 +581,7 @@ class Decoder:
                 bad[j] = (f"no valid value left ({detail})"[:400], "no_valid_value")
             else:
                 bad[j] = ("no variable values", "no_values")
-        rejected_rows = [j for j, b in enumerate(bad) if b is not None] if any(bad) else []
+        rejected_rows = list(compress(range(n), bad)) if any(bad) else []  # a reason is a 2-tuple: true
         if rejected_rows:
             keep[rejected_rows] = False
         return _Checked(rows, raw_of, metas, bad, rejected_rows, keep, by_row, stations, ts, sources, cols, coords,
@@ -593,12 +611,6 @@ class Decoder:
         whole = idx.size == n  # the group's arrays are its own: kept as they are
         out.ids.append(np.asarray(rows, dtype=np.int64) if whole else np.asarray(rows, dtype=np.int64)[idx])
         out.ts.append(ts if whole else ts[idx])
-        if whole:
-            out.station.extend(stations)
-            out.source.extend(c.sources)
-        else:
-            out.station.extend(_take(stations, idx))
-            out.source.extend(_take(c.sources, idx))
         for name, col in c.cols.items():
             out.cols.setdefault(name, []).append((offset, col if whole else col[idx]))
         coords = c.coords
@@ -606,10 +618,10 @@ class Decoder:
             lat, lon = coords if whole else (coords[0][idx], coords[1][idx])
             if not np.isnan(lat).all():
                 out.lat.append((offset, lat, lon))
-        if c.tags is not None:
-            picked = c.tags if whole else _take(c.tags, idx)
-            if any(picked):
-                out.tags.append((offset, picked))
+        tags = c.tags
+        if tags is not None and not any(tags if whole else compress(tags, keep)):
+            tags = None  # no kept row has tags
+        out.lists.append((None if whole else idx, stations, c.sources, tags))
         out.n += idx.size
 
     # --- the claimed lines of polars' columns ----------------------------------
@@ -789,7 +801,7 @@ class Decoder:
                     done &= ~naive
                 ts[strings[done]] = secs[done]
                 todo[strings[done]] = False
-            if str in kinds:
+            if str in kinds and n >= _ISO_COLUMN_ROWS:
                 if kinds == {str}:
                     strings = np.arange(n)
                     secs, naive, done = iso_seconds_array(values)
@@ -801,13 +813,19 @@ class Decoder:
                 ts[strings[done]] = secs[done]
                 todo[strings[done]] = False
             late = ~todo & ~span.inside(ts)
-            for j in np.flatnonzero(late).tolist():
-                if bad[j] is None:  # a bad station was found first, as on the per-row path below
-                    bad[j] = (span.reason(values[j]), "ts_out_of_range")
-            ts[late] = np.nan
+            if late.any():
+                at = np.flatnonzero(late).tolist()
+                shown = _cells(values, at)
+                for j in at:
+                    if bad[j] is None:  # a bad station was found first, as on the per-row path below
+                        bad[j] = (span.reason(shown[j]), "ts_out_of_range")
+                ts[late] = np.nan
             if not todo.any():
                 return ts
-        for j in np.flatnonzero(todo).tolist():
+        left = np.flatnonzero(todo).tolist()
+        if values is not None:
+            values = _cells(values, left)
+        for j in left:
             r = rows[j]
             if bad[j] is not None:
                 continue
@@ -1070,8 +1088,9 @@ class Decoder:
         if not present.any():
             return col, missing
         if spec.sentinels:
-            markers = np.array([m for m, _ in spec.sentinels])
-            hit = np.isin(col, markers)
+            hit = col == spec.sentinels[0][0]  # what np.isin does for a few markers, without its overhead
+            for marker, _who in spec.sentinels[1:]:
+                hit |= col == marker
             for j in np.flatnonzero(hit).tolist():
                 shown = _raw_text(raw[j], text)
                 problems.append((j, spec.field, spec.name, shown,
@@ -1159,6 +1178,14 @@ def _typed_column(typed: Columns) -> Callable[[str, list[int]], Any]:
     return column
 
 
+def _cells(values: Any, at: list[int]) -> Any:
+    """`values` to index at the positions `at`: a polars column's cells taken out at once (one by one,
+    each is a call into polars)."""
+    if type(values) is not Texts:
+        return values
+    return dict(zip(at, values.series.gather(at).to_list(), strict=True))
+
+
 def _plain_names(typed: Columns, present: list[str]) -> list[str] | None:
     """The one column of names as the rows' names when all of them are plain (what `Decoder._stations`
     and `_sources` give them then), else None."""
@@ -1182,8 +1209,23 @@ def _spread(codes: np.ndarray, per_code: list[Any]) -> list[Any]:
     return _take(per_code, codes)
 
 
+_RUNS_AT_MOST = 1 / 16  # runs per position under which `_take` copies slices
+
+
 def _take(values: list[Any], at: np.ndarray) -> list[Any]:
-    """[values[i] for i in at], by numpy (values are strings or dicts, not sequences numpy would unpack)."""
+    """[values[i] for i in at]. Positions that are mostly runs of consecutive ones (the rows of a
+    chunk but a few bad ones, or groups put back in input order) are copied a slice per run;
+    others by numpy (values are strings or dicts, not sequences numpy would unpack)."""
+    n = len(at)
+    if n > 16:
+        breaks = np.flatnonzero(np.diff(at) != 1) + 1
+        if breaks.size <= n * _RUNS_AT_MOST:
+            starts = at[np.concatenate(([0], breaks))].tolist()
+            ends = (at[np.concatenate((breaks - 1, [n - 1]))] + 1).tolist()
+            out: list[Any] = []
+            for start, end in zip(starts, ends, strict=True):
+                out += values[start:end]
+            return out
     table = np.empty(len(values), dtype=object)
     table[:] = values
     return table[at].tolist()
@@ -1207,6 +1249,9 @@ class _NoMeta:
 _NO_META = _NoMeta()
 
 
+_NUMPY_GROUPING_ROWS = 1024
+
+
 def _key_groups(objs: list[Any], among: Sequence[int] | None = None) -> dict[tuple[str, ...], list[int]]:
     """Key layout -> the rows (ascending) of the objects with it; None (set aside) in no group.
     `among`: only these rows (ascending). One layout (the usual chunk) is found by C loops over
@@ -1221,6 +1266,11 @@ def _key_groups(objs: list[Any], among: Sequence[int] | None = None) -> dict[tup
     distinct = set(keysets)
     if len(distinct) == 1:
         return {keysets[0]: list(rows)}
+    if len(keysets) < _NUMPY_GROUPING_ROWS:  # a few odd lines set aside: a loop costs less than numpy's calls
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, keys in zip(rows, keysets, strict=True):
+            groups.setdefault(keys, []).append(i)
+        return groups
     # Several layouts (a few odd lines among many): group by integer codes with numpy, the
     # groups in order of their first row as a loop over the rows would give them.
     code = {keys: k for k, keys in enumerate(distinct)}

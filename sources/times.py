@@ -204,6 +204,7 @@ def _shown(value: object) -> str:
     return brief(value, 40)
 
 
+@lru_cache(maxsize=64)  # a span's two ends, in every reason for a time outside it
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
