@@ -33,7 +33,7 @@ from detectors.rules import (
     RapidChange,
     ThresholdBands,
 )
-from detectors.seasonal import step_profiles
+from detectors.seasonal import gaps_fit, step_profiles
 from detectors.series import LOW_RARITY, SeriesModel
 
 _NO_LABELS: dict[str, str] = {}
@@ -62,6 +62,10 @@ class SeriesRequest:
     values: FloatArray  # (n,) finite
     # a value in every row of the station's times: the series may step with others read at the same times
     full: bool = False
+    # not full: the station's times and which of them the series has a value at (times = rows[present]);
+    # its daily profile may then step with the other series read at those times
+    rows: FloatArray | None = None
+    present: np.ndarray | None = None
 
 
 @dataclass
@@ -415,20 +419,28 @@ class DetectorBank:
         """`step_series` for many series (of one station or several) at once, in request order: the
         series read at the same times (`SeriesRequest.full`, all values usable), as many values so far,
         step together (`Ensemble.step_rows`, their daily profiles by `step_profiles`), the others one
-        by one. The same numbers as step_series for each; the series must be live (`get`) already.
+        by one; a series with gaps in those times (`SeriesRequest.present`) steps its daily profile
+        with them (`step_profiles` with each series' rows), the rest of its model alone. The same
+        numbers as step_series for each; the series must be live (`get`) already.
         Raises KeyError for a series not allocated."""
         results: list[SeriesResult | None] = [None] * len(requests)
         dets = [self.series[(r.station, r.variable)] for r in requests]
-        together: list[tuple[FloatArray, list[int]]] = []  # (times, requests read at them)
+        together: list[tuple[FloatArray, list[int]]] = []  # (times, requests read at them, or at some)
         for i, r in enumerate(requests):
-            if not r.full or r.times.size < 2 or finite_positions(r.values, r.times) is not None:
+            if r.times.size < 2 or finite_positions(r.values, r.times) is not None:
+                continue
+            if r.full:
+                rows = r.times
+            elif r.rows is not None and r.present is not None and finite_positions(r.rows, r.rows) is None:
+                rows = r.rows
+            else:
                 continue
             for times, members in together:
-                if times.size == r.times.size and (times is r.times or np.array_equal(times, r.times)):
+                if times.size == rows.size and (times is rows or np.array_equal(times, rows)):
                     members.append(i)
                     break
             else:
-                together.append((r.times, [i]))
+                together.append((rows, [i]))
         for times, members in together:
             if len(members) < 2:
                 continue
@@ -440,13 +452,35 @@ class DetectorBank:
             for i in members:
                 by_day.setdefault(dets[i].ensemble.seasonal.day, []).append(i)
             for chunk in _chunks(by_day.values(), max(limit, SEASONAL_ROWS)):
-                x = np.stack([requests[i].values for i in chunk])
-                for i, offset in zip(chunk, step_profiles([dets[i].ensemble.seasonal for i in chunk], x, times),
-                                     strict=True):
-                    offsets[i] = offset
+                gaps = [i for i in chunk if not requests[i].full]
+                present = None
+                if gaps:
+                    # a series with gaps that steps its profile alone (see gaps_fit) leaves the group
+                    fit = gaps_fit(times, dets[chunk[0]].ensemble.seasonal.day,
+                                   np.stack([requests[i].present for i in gaps]))
+                    chunk = [i for i in chunk if requests[i].full] + [i for i, ok in zip(gaps, fit.tolist(),
+                                                                                        strict=True) if ok]
+                    if not chunk:
+                        continue
+                    present = np.stack([np.ones(times.size, dtype=bool) if requests[i].full else requests[i].present
+                                        for i in chunk])
+                    x = np.zeros((len(chunk), times.size))
+                    x[present] = np.concatenate([requests[i].values for i in chunk])
+                else:
+                    x = np.stack([requests[i].values for i in chunk])
+                for v, (i, offset) in enumerate(zip(chunk, step_profiles([dets[i].ensemble.seasonal for i in chunk],
+                                                                         x, times, present), strict=True)):
+                    offsets[i] = offset if requests[i].full else offset[present[v]]  # type: ignore[index]
             by_phase: dict[tuple, list[int]] = {}
             for i in members:
-                by_phase.setdefault(dets[i].ensemble.phase(), []).append(i)
+                if requests[i].full:
+                    by_phase.setdefault(dets[i].ensemble.phase(), []).append(i)
+                elif i in offsets:  # the rest of a series with gaps alone, as its own step runs it
+                    r, model = requests[i], dets[i].model
+                    model.detail = {}
+                    raw = dets[i].ensemble._step(r.values, r.times, offsets[i])
+                    results[i] = self._series_result(dets[i], r.station, r.variable, r.times, r.values,
+                                                     model._calibrate(raw, r.values, r.times), detail)
             for chunk in _chunks(by_phase.values(), limit):
                 x = np.stack([requests[i].values for i in chunk])
                 raw = Ensemble.step_rows([dets[i].ensemble for i in chunk], x, times,

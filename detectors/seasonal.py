@@ -187,19 +187,41 @@ def _first_r2(total: np.ndarray, sumsq: np.ndarray, count: np.ndarray, seen: np.
     return (between - (slots - 1) * within / (n - slots)) / total_var
 
 
-def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) -> np.ndarray:
+def _days(t: FloatArray, current: int | None) -> np.ndarray:
+    """The UTC day each time is counted in by profiles accumulating day `current`: a clock that steps
+    back stays in the current day."""
+    days = np.floor(t / 86400.0)
+    return np.maximum.accumulate(np.maximum(days, -np.inf if current is None else current))
+
+
+def gaps_fit(t: FloatArray, current: int | None, present: np.ndarray) -> np.ndarray:
+    """Which series (rows of `present`, (series, n) bool: the rows of t each has a value in) profiles on
+    day `current` can step with gaps in `step_profiles`: t rising (or equal), and a value of the series
+    in each day t spans, so each series sees t's days."""
+    if t.size and not (t[1:] >= t[:-1]).all():
+        return np.zeros(present.shape[0], dtype=bool)
+    days = _days(t, current)
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(days)) + 1))
+    return (np.add.reduceat(present, starts, axis=1) > 0).all(axis=1)
+
+
+def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray,
+                  present: np.ndarray | None = None) -> np.ndarray:
     """`DailyProfile.step` for several series read at the same times, at once: x is (series, n), every
     value and time usable (`detectors._blocks.usable`), the profiles on the same `day`. Returns the
     offsets, (series, n): each row what its profile's own step gives, by the same operations on the
-    same operands; what depends on the times alone (days, half hours, counts) is computed once."""
+    same operands; what depends on the times alone (days, half hours, counts) is computed once.
+
+    `present` (series, n) bool, for series with gaps: the rows of t each series has a value in (its
+    x elsewhere is ignored); each series gets at its own rows what its own step over them gives,
+    which needs `gaps_fit` true for every series. A value that is not there adds 0.0 to its half
+    hour's sums, which leaves them as they are (a sum is never -0.0); the counts are per series."""
     size, n = x.shape
     for p in profiles:
         if p._sum is None:
             p._alloc()
     current = profiles[0]._day
-    days = np.floor(t / 86400.0)
-    # A clock that steps back stays in the current day.
-    days = np.maximum.accumulate(np.maximum(days, -np.inf if current is None else current))
+    days = _days(t, current)
     slots = np.minimum(((t - days * 86400.0) / _SLOT_SECONDS).astype(np.int64), SLOTS - 1)
     slots = np.maximum(slots, 0)
     out = np.empty((size, n))
@@ -209,7 +231,12 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     day = int(days[0])
     kind = day_type(day)
     k = slots[:first]
-    added = np.bincount(k, minlength=SLOTS)
+    if present is None:
+        added = np.bincount(k, minlength=SLOTS)
+    else:
+        x = np.where(present, x, 0.0)
+        keys = (np.arange(size) * SLOTS)[:, None] + k
+        added = np.bincount(keys[present[:, :first]], minlength=size * SLOTS).reshape(size, SLOTS)
     for p in profiles:
         if p._day is None:
             p._day = day
@@ -230,10 +257,13 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
         into = k[at]
         sums[:, into] += part[:, at]
         sumsqs[:, into] += squares[:, at]
-    lasts = out[:, first - 1].tolist()
+    if present is None:
+        lasts = out[:, first - 1].tolist()
+    else:  # each series' last value of the day
+        lasts = out[np.arange(size), first - 1 - np.argmax(present[:, first - 1 :: -1], axis=1)].tolist()
     for v, p in enumerate(profiles):
         p._sum, p._sumsq = sums[v], sumsqs[v]
-        p._count += added  # type: ignore[operator]
+        p._count += added if present is None else added[v]  # type: ignore[operator]
         p._last = lasts[v]
     if first == n:
         return out
@@ -249,6 +279,14 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
     rest = x[:, first:]
     # day-major, then series: bin (day, series, slot)
     where = key[None, :] if size == 1 else (day_of * (size * SLOTS) + later) + (np.arange(size) * SLOTS)[:, None]
+    # each day's last slot; with gaps, each series' own counts and last slot (days, series)
+    last: list[int] | np.ndarray = slots[ends - 1].tolist()
+    each = counts
+    if present is not None:
+        here = present[:, first:]
+        each = np.bincount(where[here], minlength=m * size * SLOTS).reshape(m, size, SLOTS).astype(np.float64)
+        ends_v = np.maximum.reduceat(np.where(here, np.arange(first, n), -1), cuts - first, axis=1)
+        last = slots[ends_v.T]
     if counts.max(initial=0.0) <= 1.0:
         # A value per bin at most (readings an hour or half an hour apart): bincount's sum of one
         # value is 0.0 + it, put in place directly (+ 0.0 turns a -0.0 into 0.0, as that sum does;
@@ -261,8 +299,7 @@ def step_profiles(profiles: list[DailyProfile], x: np.ndarray, t: FloatArray) ->
         sumsqs = np.bincount(where.ravel(), (rest * rest).ravel(), m * size * SLOTS).reshape(m, size, SLOTS)
     for p in profiles:
         p._fold()
-    rows, weights, holds = _learn_days(profiles, sums, sumsqs, counts, days[cuts].astype(np.int64).tolist(),
-                                       slots[ends - 1].tolist())
+    rows, weights, holds = _learn_days(profiles, sums, sumsqs, each, days[cuts].astype(np.int64).tolist(), last)
     # each value's profile row, weight and hold: those of its day (and series)
     w_row = weights[:, day_of]
     out[:, first:] = w_row * np.take(rows, where) + (1.0 - w_row) * holds[:, day_of]
@@ -287,46 +324,47 @@ def _ranks(k: np.ndarray) -> list[np.ndarray]:
 
 
 def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray,
-                day_list: list[int], last: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                day_list: list[int], last: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Whole days of a batch for several profiles: sums and sums of squares (days, series, SLOTS),
-    counts (days, SLOTS). For each day and series, the offset inputs it is scored with (the profile
-    row (days, series, SLOTS), the weight and hold (series, days)), folding in every day but the last.
+    counts (days, SLOTS), or (days, series, SLOTS) for series with gaps. For each day and series, the
+    offset inputs it is scored with (the profile row (days, series, SLOTS), the weight and hold
+    (series, days)), folding in every day but the last.
 
     The same arithmetic as `DailyProfile._fold` a day at a time (each operation on the same
     operands, the reductions over one day's 48 slots), in three passes: the scalar recurrences
     that do not depend on the profile (the weekday level, each day's reference, the days learned per
     type and their weight alpha); the profiles' own recurrence, the only one on arrays, a day at a
     time for every series at once; then, from the rows they went through, each day's misfit and the
-    R^2 and weight recurrences. `last[j]` is day j's last slot: the offset given out there becomes
-    the hold when the day ends."""
+    R^2 and weight recurrences. `last[j]` is day j's last slot (`last[j, v]` series v's, with gaps):
+    the offset given out there becomes the hold when the day ends."""
     m, size = len(day_list), len(profiles)
-    seen = counts > 0
-    slots_a = np.count_nonzero(seen, axis=1)
-    slots = slots_a.tolist()
-    means = sums / np.where(seen, counts, 1.0)[:, None, :]
+    # counts and what follows from them per (day, column, slot): one column shared by every series,
+    # or a column per series (with gaps); col[v] is series v's
+    counts3 = counts[:, None, :] if counts.ndim == 2 else counts
+    col = [0] * size if counts.ndim == 2 else list(range(size))
+    seen = counts3 > 0
+    slots_a = np.count_nonzero(seen, axis=2)  # (days, columns)
+    means = sums / np.where(seen, counts3, 1.0)
     kinds = [day_type(d) for d in day_list]
-    learned = [j < m - 1 and slots[j] >= MIN_SLOTS for j in range(m)]
-    folded = [j for j in range(m) if learned[j]]
-    # The days folded per type, in order, and for each day how many days of each type were folded
-    # before it: the same for every series of the group.
     kinds_a = np.array(kinds, dtype=np.int64)
-    learned_a = np.array(learned, dtype=bool)
-    weekdays = [j for j in folded if kinds[j] == 0]
-    weekends = [j for j in folded if kinds[j] == 1]
-    fold_0 = learned_a & (kinds_a == 0)
-    before_0 = np.cumsum(fold_0) - fold_0  # weekdays folded before day j
+    learned_a = (np.arange(m) < m - 1)[:, None] & (slots_a >= MIN_SLOTS)  # (days, columns)
+    learned_c = learned_a.T.tolist()
+    fold_0 = learned_a & (kinds_a == 0)[:, None]
+    before_0 = np.cumsum(fold_0, axis=0) - fold_0  # weekdays folded before day j
     # The days folded in per type and each one's alpha: the same for series that folded as many
-    # days before (the usual case in a group), so worked out once per count.
-    schedules: dict[tuple[int, int], tuple[list[float], list[bool], list[int]]] = {}
+    # days before, of the same days (the usual case in a group), so worked out once per case.
+    schedules: dict[tuple[int, int, int], tuple[list[float], list[bool], list[int]]] = {}
     alphas = np.empty((m, size))
     firsts: list[list[bool]] = []
     for v, p in enumerate(profiles):
-        key = (p._days[0], p._days[1])
+        key = (p._days[0], p._days[1], col[v])
         plan = schedules.get(key)
         if plan is None:
-            done = list(key)
+            done = [key[0], key[1]]
             alpha_v, first_v = [0.0] * m, [False] * m
-            for j in folded:
+            for j, folds in enumerate(learned_c[col[v]]):
+                if not folds:
+                    continue
                 kind = kinds[j]
                 first_v[j] = done[kind] == 0
                 alpha_v[j] = 1.0 / (done[kind] + 1) if done[kind] < 4 else ALPHA
@@ -339,31 +377,29 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
     # The weekday level and each day's reference, as _learn runs them: a weekday's reference is its
     # own mean, a weekend day's the level then (its own mean before any weekday). The level, an EWMA
     # of the weekday means, is a loop over floats per series; the rest is for all at once.
-    day_means = means.sum(axis=2) / np.maximum(slots_a, 1)[:, None]  # (days, series); used where slots >= MIN_SLOTS
-    refs_a = np.zeros((m, size))
-    levels = np.empty((size, len(weekdays) + 1))  # per series: the level, then after each weekday fold
-    if weekdays:
-        refs_a[weekdays] = day_means[weekdays]
-    for v, (p, means_v) in enumerate(zip(profiles, day_means[weekdays].T.tolist(), strict=True)):
+    day_means = means.sum(axis=2) / np.maximum(slots_a, 1)  # (days, series); used where slots >= MIN_SLOTS
+    fold_v = fold_0[:, col]  # (days, series)
+    refs_a = np.where(fold_v, day_means, 0.0)
+    weekend_v = (learned_a & (kinds_a == 1)[:, None])[:, col]
+    for v, p in enumerate(profiles):
         level = p._level
         trail = [level]
-        for day_mean in means_v:
+        for day_mean in day_means[fold_v[:, v], v].tolist():
             level = level + ALPHA * (day_mean - level) if level == level else day_mean
             trail.append(level)
-        levels[v] = trail
         p._level = level
-    if weekends:
-        then = levels[:, before_0[weekends]].T  # (weekend days, series)
-        refs_a[weekends] = np.where(then != then, day_means[weekends], then)
+        weekends = np.flatnonzero(weekend_v[:, v])
+        if weekends.size:
+            then = np.array(trail)[before_0[weekends, col[v]]]
+            refs_a[weekends, v] = np.where(then != then, day_means[weekends, v], then)
     alphas_a = alphas[:, :, None]
-    seen_rows = seen[:, None, :]
     dev = np.subtract(means, refs_a[:, :, None], out=means)  # in place: these are days x series x 48
-    dev *= seen_rows
+    dev *= seen
     # The profiles' recurrence: row j is the shape day j is scored with (and learned against).
     # _fold's `shape += alpha * ((dev - shape) * seen)` as `shape += (dev - shape) * (seen * alpha)`:
     # seen is 0 or 1, so each product is the same number (a 0 where not seen, and adding a zero
     # leaves a shape unchanged: it is never -0.0); a day not folded in has alpha 0.
-    gain = seen_rows * alphas_a
+    gain = seen * alphas_a
     rows = np.empty((m, size, SLOTS))
     misses = np.empty((m, size, SLOTS))  # dev - shape, before `* seen`
     shapes = np.stack([p._profile for p in profiles], axis=1)  # type: ignore[misc]
@@ -388,23 +424,26 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
         subtract(dev_j, row, out=miss)
         multiply(miss, gain_j, out=step)
         add(row, step, out=target)
-    misses *= seen_rows
+    misses *= seen
     square = np.multiply(misses, misses, out=gain)  # gain is spent: its room holds the squares
     sse = np.add.reduce(square, axis=2).T.tolist()
     np.multiply(dev, dev, out=square)
     ss = np.add.reduce(square, axis=2).T.tolist()
-    at_last = rows[np.arange(m), :, last].T.tolist()
+    if isinstance(last, np.ndarray):
+        at_last = rows[np.arange(m)[:, None], np.arange(size), last].T.tolist()
+    else:
+        at_last = rows[np.arange(m), :, last].T.tolist()
     weights = np.empty((size, m))
     holds = np.empty((size, m))
     span = R2_FULL - R2_OFF
     for v, p in enumerate(profiles):
         assert p._profile is not None
         p._profile[...] = shapes[:, v]
-        weight, r2s, first = p._weight, p._r2, firsts[v]
+        weight, r2s, first, c = p._weight, p._r2, firsts[v], col[v]
         w_v: list[float] = []
         h_v: list[float] = []
         hold = p._hold
-        for j, (kind, at, folds, sse_j, ss_j) in enumerate(zip(kinds, at_last[v], learned, sse[v], ss[v],
+        for j, (kind, at, folds, sse_j, ss_j) in enumerate(zip(kinds, at_last[v], learned_c[c], sse[v], ss[v],
                                                                strict=True)):
             w = weight[kind]
             w_v.append(w)
@@ -413,7 +452,7 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
             if not folds:
                 continue
             if first[j]:
-                r2 = r2s[kind] = _first_r2(sums[j, v], sumsqs[j, v], counts[j], seen[j])
+                r2 = r2s[kind] = _first_r2(sums[j, v], sumsqs[j, v], counts3[j, c], seen[j, c])
             else:
                 fit = 1.0 - sse_j / ss_j if ss_j > 0.0 else 0.0
                 r2 = r2s[kind] = r2s[kind] + R2_LAG * (fit - r2s[kind])
@@ -424,5 +463,5 @@ def _learn_days(profiles: list[DailyProfile], sums: np.ndarray, sumsqs: np.ndarr
         p._last = hold
         p._hold = h_v[-1]
         p._day = day_list[-1]
-        p._sum, p._sumsq, p._count = sums[-1, v].copy(), sumsqs[-1, v].copy(), counts[-1].copy()
+        p._sum, p._sumsq, p._count = sums[-1, v].copy(), sumsqs[-1, v].copy(), counts3[-1, c].copy()
     return rows, weights, holds

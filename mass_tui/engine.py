@@ -405,7 +405,8 @@ class Engine:
                 t_in, v_in = (times, col) if everything else (times[present], col[present])
                 self.bank.get(station, name, labels)  # allocated (and seen) in the order of old
                 steps.append((name, present, t_in, v_in))
-                requests.append(SeriesRequest(station, name, t_in, v_in, everything))
+                requests.append(SeriesRequest(station, name, t_in, v_in, everything,
+                                              None if everything else times, None if everything else present))
             plans.append((station, idx, times, columns, labels, steps))
         results = iter(self.bank.step_many(requests, detail=trace))
         out = []

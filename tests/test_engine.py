@@ -192,6 +192,63 @@ def test_series_stepped_together_score_what_each_alone_scores(seed, cuts):
     assert together.counters.anomalies > 0
 
 
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), cuts=st.lists(st.integers(1, 700), min_size=1, max_size=8),
+       gaps=st.lists(st.sampled_from([0.0, 0.005, 0.05, 0.5]), min_size=4, max_size=4))
+def test_series_with_gaps_stepped_together_score_what_each_alone_scores(seed, cuts, gaps):
+    """Series with random gaps (a field set aside, a missing value) step their daily profiles with
+    their station's other series (DetectorBank.step_many, SeriesRequest.present): the same scores and
+    anomalies as each series alone, whole days without a value of a series and stations whose rows
+    differ included."""
+    whole = _weather_batch(seed)
+    rng = np.random.default_rng(seed + 1)
+    for rate, col in zip(gaps, whole.columns.values(), strict=True):
+        col[rng.random(col.size) < rate] = np.nan
+    whole.columns["pressure_hpa"][(np.floor(whole.ts / 86400.0) % 9 == 4) & (rng.random(whole.ts.size) < 0.8)] = np.nan
+    keep = np.flatnonzero(rng.random(len(whole)) >= 0.01)  # rows of one station or the other gone
+    whole = whole.select(keep)
+    cfg = load_config(None, env={}, dotenv_file=None)
+    together, alone = Engine(cfg), Engine(cfg)
+    alone.bank.step_many = lambda requests, detail: [alone.bank.step_series(r.station, r.variable, r.times, r.values)
+                                             for r in requests]
+    i = k = 0
+    while i < len(whole):
+        part = whole.select(np.arange(i, min(i + cuts[k % len(cuts)], len(whole))))
+        a, b = together.process_batch(part), alone.process_batch(part)
+        assert a.scores.keys() == b.scores.keys()
+        assert all(np.array_equal(a.scores[v], b.scores[v], equal_nan=True) for v in a.scores)
+        assert a.anomalies == b.anomalies
+        i, k = i + len(part), k + 1
+    assert together.counters.anomalies > 0
+
+
+def test_a_series_with_a_field_set_aside_steps_its_daily_profile_with_its_station(monkeypatch):
+    """A field set aside in one row (NaN there) leaves its series with a gap: its daily profile still
+    steps with the station's other series, in one step_profiles call, with the same scores."""
+    import detectors.bank as bank_module
+
+    calls: list[tuple[int, bool]] = []
+    real = bank_module.step_profiles
+
+    def counted(profiles, x, t, present=None):
+        calls.append((len(profiles), present is not None))
+        return real(profiles, x, t, present)
+
+    monkeypatch.setattr(bank_module, "step_profiles", counted)
+    whole = _weather_batch(5, days=6)
+    whole.columns["wind_mps"][:] = 4.0 + np.sin(np.arange(len(whole)))  # no gaps but one
+    whole.columns["temp_c"][[7, 101]] = np.nan
+    cfg = load_config(None, env={}, dotenv_file=None)
+    together, alone = Engine(cfg), Engine(cfg)
+    alone.bank.step_many = lambda requests, detail: [alone.bank.step_series(r.station, r.variable, r.times, r.values)
+                                             for r in requests]
+    a, b = together.process_batch(whole), alone.process_batch(whole)
+    assert all(np.array_equal(a.scores[v], b.scores[v], equal_nan=True) for v in a.scores)
+    assert a.anomalies == b.anomalies
+    # both stations' 4 series in one group (their times are the same), b's temp_c with gaps (rows 7 and 101)
+    assert calls == [(8, True)]
+
+
 def test_series_are_marked_seen_in_station_order_when_one_row_and_many_row_stations_mix():
     """Stations with one message take the live path at once and the others are scored together after,
     yet the bank sees the series in the batch's station order (what eviction of idle series reads)."""
