@@ -128,7 +128,14 @@ _WINDOW_SCALARS = {"first": "DOUBLE", "step": "DOUBLE"}  # evenly spaced starts 
 
 def _aggregates_sql(con: Any, files: list[str]) -> str:
     """One row per window and per day: "windows" lines unnested; a window written at stop
-    (final: false) and again, whole, once it closed after a restart counts once (the final, fullest)."""
+    (final: false) and again, whole, once it closed after a restart counts once (the final, fullest).
+
+    Of two records alike in `final` and count, the first written is read: a rerun after a killed
+    writer writes again windows the killed run had closed (its aggregates were ahead of the
+    stream), the same readings summed in other groups (the restart's rebuild, then the rerun's
+    batches), so a mean at a half-way tie of its 6th decimal may round the other way; the first
+    was summed in the batches a run without the kill sums them in. Taking whichever line DuckDB's
+    parallel scan met first read one or the other from the same files, run to run."""
     wanted = {**_AGGREGATE_SCALARS, **_WINDOW_SCALARS, **_WINDOW_ARRAYS}
     if files:
         source = (f"read_json([{', '.join(map(_literal, files))}], format = 'newline_delimited', "
@@ -136,9 +143,11 @@ def _aggregates_sql(con: Any, files: list[str]) -> str:
         found = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
         cols = [f"CAST({_quote(c)} AS {t}) AS {_quote(c)}" if c in found else f"CAST(NULL AS {t}) AS {_quote(c)}"
                 for c, t in wanted.items()]
-        base = f"SELECT {', '.join(cols)} FROM {source} WHERE kind IS NOT NULL"
+        # `_line`: the line's place in the files (oldest first), the order the lines were written in
+        base = f"SELECT {', '.join(cols)}, ordinality AS _line FROM {source} WITH ORDINALITY WHERE kind IS NOT NULL"
     else:
-        base = "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {_quote(c)}" for c, t in wanted.items()) + " WHERE false"
+        base = ("SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {_quote(c)}" for c, t in wanted.items())
+                + ", CAST(NULL AS BIGINT) AS _line WHERE false")
 
     def tz(expr: str) -> str:
         return f"CAST({expr} AS TIMESTAMPTZ)"
@@ -156,15 +165,16 @@ def _aggregates_sql(con: Any, files: list[str]) -> str:
                "to_timestamp(unnest(coalesce(max_ts, \"at\", start))) AS max_ts, "
                f"unnest(coalesce(sum, CASE WHEN \"value\" IS NOT NULL AND variable IN ({summed}) "
                "THEN coalesce(mean, \"value\") END)) AS sum, "
-               "unnest(coalesce(late, [0 for x in start])) AS late FROM stepped WHERE kind = 'windows'")
+               "unnest(coalesce(late, [0 for x in start])) AS late, _line FROM stepped WHERE kind = 'windows'")
     # Evenly spaced starts written as `first` and `step`: start k = first + step * k, as `expand` does.
     stepped = ("SELECT * REPLACE (coalesce(start, [first + step * k for k in "
                "range(coalesce(len(\"value\"), len(count)))]) AS start) FROM base")
     daily_cols = [tz(_quote(c)) + f" AS {_quote(c)}" if c in _TIMES else _quote(c) for c in _DAILY]
-    daily = f"SELECT {', '.join(daily_cols)} FROM base WHERE kind = 'daily'"
-    return (f"WITH base AS ({base}), stepped AS ({stepped}) SELECT * FROM ({windows} UNION ALL BY NAME {daily}) "
+    daily = f"SELECT {', '.join(daily_cols)}, _line FROM base WHERE kind = 'daily'"
+    return (f"WITH base AS ({base}), stepped AS ({stepped}) SELECT * EXCLUDE (_line) FROM "
+            f"({windows} UNION ALL BY NAME {daily}) "
             "QUALIFY row_number() OVER (PARTITION BY kind, \"window\", scope, key, variable, ts "
-            "ORDER BY final DESC, coalesce(count, observations) DESC) = 1")
+            "ORDER BY final DESC, coalesce(count, observations) DESC, _line) = 1")
 
 
 def query(db_dir: Path, sql: str) -> tuple[list[str], list[tuple]]:
