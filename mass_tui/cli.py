@@ -310,13 +310,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if writer is not None:  # the files this process writes itself (rejected lines)
                 store.sync()  # raises StoreWriteError if the disk refused part of it: said in one line by main()
         finally:
-            engine.sinks.close()
+            # a durable sink that fails at close (the writer killed while it wrote the windows still
+            # open) lost what it held then: raised below, so the run is not reported a success
+            unclosed = engine.sinks.close()
             store.flush()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if alerts is not None:
                 alerts.close(timeout=30.0)
             lock.release()
+    if unclosed is not None:
+        raise unclosed
     elapsed = time.perf_counter() - started
     summary = engine.summary(
         file=str(path),

@@ -430,3 +430,32 @@ def test_the_writer_reads_messages_ahead_of_the_one_it_writes_in_order_then_eof(
     got = [inbox.get(timeout=60) for _ in range(len(messages) + 1)]
     assert got[:-1] == messages and got[-1] is None
     theirs.close()
+
+
+def test_a_writer_lost_at_close_is_handed_back_to_the_caller_not_only_logged(tmp_path):
+    """What a writer holds at close (the windows still open) is lost if it dies then: `SinkSet.close`
+    closes the other sinks and hands the failure back, so a replay does not report success."""
+    from mass_tui.sinks.base import SinkSet
+
+    class Other:
+        name, durable, wants_series, closed = "other", False, False, False
+
+        def close(self) -> None:
+            self.closed = True
+            raise RuntimeError("a sink that is not durable failing at close is only logged")
+
+    writer = OffloadedSinks(_config(tmp_path))
+    engine = Engine(_config(tmp_path), store_sink=writer)
+    other = Other()
+    try:
+        engine.process_batch(_batch(100))
+        writer.sync()
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.process.join(30)
+        failure = SinkSet([other, writer]).close()
+    finally:
+        writer.process.kill()
+        writer.process.join(10)
+    assert isinstance(failure, offload.WriterDied) and "exit code -9" in str(failure)
+    assert other.closed
+    assert SinkSet([Other()]).close() is None

@@ -66,9 +66,16 @@ class SinkSet:
             if sink.durable:
                 sink.sync()
 
-    def close(self) -> None:
+    def close(self) -> BaseException | None:
+        """Close every sink; a failure is logged and does not keep the others open. Returns the first
+        failure of a durable sink (what it held at close may not be stored: a caller that reports
+        success raises it), else None."""
+        first: BaseException | None = None
         for sink in self._sinks:
             try:
                 sink.close()
-            except Exception:  # noqa: BLE001 - one sink failing to close must not keep the others open
+            except Exception as exc:  # noqa: BLE001 - one sink failing to close must not keep the others open
                 log.exception("closing sink %s", sink.name)
+                if first is None and getattr(sink, "durable", False):
+                    first = exc
+        return first
