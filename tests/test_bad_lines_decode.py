@@ -15,9 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sources.decode as decode
-from sources.decode import Decoded, Decoder
+from bench.replay_throughput import _bad_line
+from sources.decode import Decoder
 from sources.formats import Lines
 from sources.json_columns import ColumnReader
+from tests.test_typed_decode import _key
 
 STATIONS = [("om-osaka-0", -33.082, -108.117), ("om-lima-1", 43.221, 121.564), ("om-lima-2", -25.309, 54.934)]
 KINDS = 16  # the bench's 12 kinds of bad line, and a few more odd ones
@@ -31,41 +33,18 @@ def _good(hour: int, which: int, temp: float, humidity: int) -> dict:
 
 
 def _bad(kind: int, obj: dict) -> bytes:
-    """One bad line of kind `kind` made from a good object (kinds 0-11 as the bench writes them)."""
+    """One bad line of kind `kind` made from a good object (kinds 0-11 the bench's own)."""
+    if kind < 12:
+        return _bad_line(kind, obj).encode()
     obj = dict(obj)
-    if kind == 0:
-        return json.dumps(obj)[:37].encode()  # cut short: not JSON
-    if kind == 1:
-        return json.dumps(list(obj.values())[:3]).encode()  # a list, not an object
-    if kind == 2:
-        del obj["time"]
-    elif kind == 3:
-        obj["time"] = "yesterday"
-    elif kind == 4:
-        obj["time"] = "2250-01-01T00:00:00+00:00"
-    elif kind == 5:
-        del obj["station"]
-    elif kind == 6:
-        obj["tags"] = ["open-meteo"]
-    elif kind == 7:
-        obj["temp_c"] = "warm"  # a bad field: the rest of the line is kept
-    elif kind == 8:
-        obj["humidity_pct"] = 180
-    elif kind == 9:
-        obj["pressure_msl"] = -9999
-    elif kind == 10:
-        obj["latitude"] = 200.0
-    elif kind == 11:
-        return json.dumps(obj).replace(str(obj["gust_mps"]), "NaN", 1).encode()
-    elif kind == 12:
+    if kind == 12:
         return b"{}"  # what the column reader puts in place of a line it leaves out
-    elif kind == 13:
+    if kind == 13:
         return json.dumps(obj, separators=(",", ":")).encode()  # good, but not written as the others
-    elif kind == 14:
+    if kind == 14:
         obj["temp_c"] = None
-    else:
-        return json.dumps(obj).replace('"time"', '"ts"').encode()  # another layout, all good
-    return json.dumps(obj).encode()
+        return json.dumps(obj).encode()
+    return json.dumps(obj).replace('"time"', '"ts"').encode()  # another layout, all good
 
 
 @st.composite
@@ -86,17 +65,6 @@ def streams(draw) -> list[list[bytes]]:
             lines.insert(at, _bad(kind, objs[min(at, n - 1)]))
         out.append(lines)
     return out
-
-
-def _key(out: Decoded) -> tuple:
-    """Everything a decoded chunk holds, floats by their bits (NaN and -0.0 included)."""
-    b = out.batch
-    return (
-        b.ts.tobytes(), b.station, b.source, [(name, col.tobytes()) for name, col in b.columns.items()],
-        None if b.lat is None else (b.lat.tobytes(), b.lon.tobytes()),
-        None if b.tags is None else [list(t.items()) for t in b.tags],
-        [(r.reason, r.raw, r.code) for r in out.rejected], [f.to_record(0) for f in out.fields], out.missing,
-    )
 
 
 def _decode(stream: list[list[bytes]], how: str) -> tuple[list, list]:

@@ -170,13 +170,9 @@ def _weather_batch(seed: int, days: int = 40) -> ObservationBatch:
     return ObservationBatch(t, ["a", "b"] * n, ["test"] * t.size, columns)
 
 
-@settings(max_examples=10, deadline=None)
-@given(seed=st.integers(0, 1000), cuts=st.lists(st.integers(1, 700), min_size=1, max_size=8))
-def test_series_stepped_together_score_what_each_alone_scores(seed, cuts):
-    """The engine steps the series read at the same times together, across stations
-    (DetectorBank.step_many: Ensemble.step_rows, detectors.seasonal.step_profiles): the same scores
-    and anomalies as each series alone."""
-    whole = _weather_batch(seed)
+def _together_scores_what_alone_scores(whole, cuts: list[int]) -> None:
+    """`whole` fed in parts of `cuts` rows to an engine stepping series together and to one stepping
+    each alone (step_series): the same scores and anomalies, part after part."""
     cfg = load_config(None, env={}, dotenv_file=None)
     together, alone = Engine(cfg), Engine(cfg)
     alone.bank.step_many = lambda requests, detail: [alone.bank.step_series(r.station, r.variable, r.times, r.values)
@@ -190,6 +186,16 @@ def test_series_stepped_together_score_what_each_alone_scores(seed, cuts):
         assert a.anomalies == b.anomalies
         i, k = i + len(part), k + 1
     assert together.counters.anomalies > 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), cuts=st.lists(st.integers(1, 700), min_size=1, max_size=8))
+def test_series_stepped_together_score_what_each_alone_scores(seed, cuts):
+    """The engine steps the series read at the same times together, across stations
+    (DetectorBank.step_many: Ensemble.step_rows, detectors.seasonal.step_profiles): the same scores
+    and anomalies as each series alone."""
+    whole = _weather_batch(seed)
+    _together_scores_what_alone_scores(whole, cuts)
 
 
 @settings(max_examples=10, deadline=None)
@@ -207,19 +213,7 @@ def test_series_with_gaps_stepped_together_score_what_each_alone_scores(seed, cu
     whole.columns["pressure_hpa"][(np.floor(whole.ts / 86400.0) % 9 == 4) & (rng.random(whole.ts.size) < 0.8)] = np.nan
     keep = np.flatnonzero(rng.random(len(whole)) >= 0.01)  # rows of one station or the other gone
     whole = whole.select(keep)
-    cfg = load_config(None, env={}, dotenv_file=None)
-    together, alone = Engine(cfg), Engine(cfg)
-    alone.bank.step_many = lambda requests, detail: [alone.bank.step_series(r.station, r.variable, r.times, r.values)
-                                             for r in requests]
-    i = k = 0
-    while i < len(whole):
-        part = whole.select(np.arange(i, min(i + cuts[k % len(cuts)], len(whole))))
-        a, b = together.process_batch(part), alone.process_batch(part)
-        assert a.scores.keys() == b.scores.keys()
-        assert all(np.array_equal(a.scores[v], b.scores[v], equal_nan=True) for v in a.scores)
-        assert a.anomalies == b.anomalies
-        i, k = i + len(part), k + 1
-    assert together.counters.anomalies > 0
+    _together_scores_what_alone_scores(whole, cuts)
 
 
 def test_a_series_with_a_field_set_aside_steps_its_daily_profile_with_its_station(monkeypatch):
