@@ -13,6 +13,7 @@ import sys
 
 def main() -> int:
     """Run `mass` with the command line's arguments; returns the exit status."""
+    one_blas_thread()
     from mass_tui.malloc_tuning import bulk_replay, restart_on_huge_pages
 
     restart_on_huge_pages(sys.argv[1:])
@@ -22,6 +23,17 @@ def main() -> int:
     if bulk_replay(sys.argv[1:]):
         _exit_now(code)
     return code
+
+
+def one_blas_thread() -> None:
+    """Numpy's OpenBLAS on one thread, unless the environment says otherwise (OPENBLAS_NUM_THREADS).
+
+    OpenBLAS starts a thread per CPU, which spins for a while after each call waiting for the next:
+    the only matrices here are a few variables wide (`detectors.relation`), far below what it would
+    split across threads, so the spinning only took a core from the writer process and polars (2.5 %
+    of a building replay's CPU samples). Must run before numpy is imported; the writer processes
+    inherit it."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _exit_now(code: int) -> None:

@@ -134,3 +134,19 @@ def _replay_to_a_reader_that_leaves(tmp_path: Path, recording: Path, read: int, 
             proc.kill()
             proc.wait(10)
     return proc.returncode, err
+
+
+def test_numpy_under_mass_runs_openblas_on_one_thread_unless_told_otherwise(tmp_path):
+    """`mass` sets OPENBLAS_NUM_THREADS=1 before numpy loads (no spinning BLAS thread beside the
+    writer); a value the user gave is kept."""
+    probe = ("import os, sys; from mass_tui.entry import one_blas_thread; one_blas_thread(); import numpy; "
+             "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))")
+    for given, expected in ((None, "1"), ("2", "2")):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"} | {"PYTHONPATH": str(ROOT)}
+        if given is not None:
+            env["OPENBLAS_NUM_THREADS"] = given
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+        value, threads = out.stdout.split()
+        assert value == expected, out.stderr
+        if given is None:
+            assert threads == "1"  # numpy loaded without an OpenBLAS thread beside the main one
