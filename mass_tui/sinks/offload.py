@@ -103,7 +103,8 @@ class WriterDied(RuntimeError):
 
 
 class OffloadedSinks:
-    """The JSONL store sink and the aggregates sink (when configured), run in a spawned process.
+    """The JSONL store sink and the aggregates sink (when configured), run in a process of their own
+    (forked or spawned: `start_method`).
 
     `config` is the run's configuration (the writer opens the same data dir with it). Not
     thread-safe: one engine thread calls it. `summaries()` gives the writer's sinks' summaries
@@ -114,15 +115,17 @@ class OffloadedSinks:
     durable = True
     wants_series = False
 
-    def __init__(self, config: Config, part: str = "all") -> None:
+    def __init__(self, config: Config, part: str = "all", *, start: str | None = None) -> None:
+        """`start`: "fork" or "spawn" (tests); by default `start_method()`."""
         if part not in PARTS:
             raise ValueError(f"part {part!r}: expected one of {', '.join(PARTS)}")
         self.part = part
         self.name = "store-writer" if part == "all" else f"store-writer-{part}"
-        ctx = multiprocessing.get_context("spawn")  # not fork: the engine's process may hold threads and locks
+        method = start or start_method()
+        ctx = multiprocessing.get_context(method)
         self._conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_serve_and_exit, name=f"mass-{self.name}", daemon=True,
-                                   args=(config, child, part))
+                                   args=(config, child, part, self._conn if method == "fork" else None))
         with _huge_pages_for_children():
             self.process.start()
         child.close()  # only the writer holds that end now: its death reads as EOF here
@@ -300,10 +303,49 @@ class _ToParent(logging.Handler):
             self.conn.send(("log", (record.levelno, record.name, record.getMessage())))
 
 
-def _serve_and_exit(config: Config, conn: Connection, part: str = "all") -> None:
+def start_method() -> str:
+    """How the writer process starts: "fork" on Linux while this process runs one thread (the
+    command line's replay, where the writer starts before decoding does), else "spawn".
+
+    A spawned writer is a fresh interpreter that imports numpy, orjson and the sinks again: about
+    half a second of a CPU, spent while the engine's process decodes the file with both CPUs
+    (the main thread checks one chunk while polars reads the next). A forked one has all of that
+    already. Fork copies only the calling thread, so it is safe only while no other thread exists
+    (one could hold a lock the child would wait on for ever): with more (a test, the UI, alerts
+    being sent), spawn, as before. A forked writer also holds the data dir's lock
+    (`mass_tui.data_lock`) until it has written what it was sent, even if the engine's process
+    was killed meanwhile: no other consumer writes those files before it is done."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+def _forked(engine_end: Connection) -> None:
+    """Undo in a forked writer what it inherited from the engine's process and must not keep: the
+    engine's end of the pipe (held here, the engine's death would never read as end-of-file), its
+    log handlers (the log file, events on stdout: the writer's records go to the engine's process,
+    as a spawned writer's do), its SIGTERM handler (the engine's stop flag: a writer sent SIGTERM
+    ends, as a spawned one does); and keep the collector off the objects it inherited (walking
+    them would copy every page of them into this process)."""
+    import gc
+
+    engine_end.close()
+    gc.freeze()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(v, logging.Logger))]
+    for logger in loggers:
+        logger.handlers.clear()  # not closed: the files are the engine's process's, still open there
+
+
+def _serve_and_exit(config: Config, conn: Connection, part: str = "all", engine_end: Connection | None = None
+                    ) -> None:
     """`serve`, then the end of this process without the interpreter's teardown (tens of ms of
     freeing objects one by one, which the engine's process waits for): everything is written and
-    synced when `serve` returns. An exception is left to multiprocessing (traceback, exit code 1)."""
+    synced when `serve` returns. An exception is left to multiprocessing (traceback, exit code 1).
+    `engine_end`: the engine's end of the pipe, when this writer was forked (`start_method`)."""
+    if engine_end is not None:
+        _forked(engine_end)
     serve(config, conn, part)
     from mass_tui.entry import flush_stdio
 
