@@ -27,6 +27,8 @@ import orjson
 
 from sources.file_transport import WriteError, append_all, repair_torn_tail
 
+MAX_ROTATED_OPEN = 8  # rotated files waiting for the next sync's fsync; past this, fsynced as they rotate
+
 # Raised by `JsonlStore.sync()` while a file cannot be written: `cannot write PATH: REASON`.
 StoreWriteError = WriteError
 
@@ -78,6 +80,11 @@ class JsonlStore:
         self._redact = redact
         self._lock = threading.RLock()
         self._files: dict[str, IO[bytes]] = {}
+        # Files rotated away since the last sync, kept open so that sync fsyncs them too (closing one
+        # unsynced would leave its last lines to the kernel's writeback while sync says they are safe);
+        # and whether the directory changed (a rename, a new file) since then.
+        self._rotated_open: list[tuple[Path, IO[bytes]]] = []
+        self._dir_changed = False
         self._sizes: dict[str, int] = {}  # file -> bytes known to be written whole
         self._days: dict[str, str] = {}  # file -> UTC day its current file was started
         # Appends not written yet (a write failed), in the order they were made: groups of (file, data).
@@ -104,12 +111,17 @@ class JsonlStore:
         return fh
 
     def _rotate(self, name: str, today: str) -> IO[bytes]:
-        self._files.pop(name).close()
+        old = self._files.pop(name)
         stem = name.removesuffix(".jsonl")
         day = self._days.get(name, today)
         seq = 1 + max((int(m["seq"]) for p in self.rotated(name) if (m := _ROTATED.match(p.name))
                        and m["day"] == day), default=0)
-        os.replace(self.path(name), self.db_dir / f"{stem}.{day}.{seq}.jsonl")
+        target = self.db_dir / f"{stem}.{day}.{seq}.jsonl"
+        os.replace(self.path(name), target)
+        self._rotated_open.append((target, old))  # fsynced by the next sync, not waited for here
+        self._dir_changed = True
+        if len(self._rotated_open) > MAX_ROTATED_OPEN:  # a store rotating faster than it syncs: sync them now
+            self._sync_rotated()
         self._expire(name, today)
         self._days[name] = today
         fh = self._files[name] = open(self.path(name), "ab", buffering=0)  # noqa: SIM115
@@ -239,12 +251,35 @@ class JsonlStore:
             self.flush()
             if self.error is not None:
                 raise self.error
+            self._sync_rotated()
             for name, fh in self._files.items():
                 try:
                     os.fsync(fh.fileno())
                 except OSError as exc:
                     self.error = StoreWriteError(self.path(name), exc)
                     raise self.error from None
+            if self._dir_changed:  # the rotations' renames and new files (POSIX asks for the directory's fsync)
+                fd = os.open(self.db_dir, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    self.error = StoreWriteError(self.db_dir, exc)
+                    raise self.error from None
+                finally:
+                    os.close(fd)
+                self._dir_changed = False
+
+    def _sync_rotated(self) -> None:
+        """fsync and close the files rotated away since the last sync; raises StoreWriteError."""
+        while self._rotated_open:
+            path, fh = self._rotated_open[0]
+            try:
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                self.error = StoreWriteError(path, exc)
+                raise self.error from None
+            fh.close()
+            del self._rotated_open[0]
 
     def close(self) -> None:
         """Flush and close; lines that still cannot be written are logged as dropped (their
@@ -258,6 +293,9 @@ class JsonlStore:
             for fh in self._files.values():
                 fh.close()
             self._files.clear()
+            for _, fh in self._rotated_open:
+                fh.close()
+            self._rotated_open.clear()
 
     def __enter__(self) -> JsonlStore:
         return self

@@ -72,3 +72,37 @@ def test_last_records_reads_the_tail_and_skips_a_torn_line(tmp_path):
     assert len(newest) < 5000  # only the tail was read
     path.write_bytes(b'{"ts": 5}')  # one line, no newline
     assert list(last_records(path)) == [{"ts": 5}]
+
+
+def test_sync_fsyncs_the_files_rotated_since_the_last_sync_and_the_directory(tmp_path, monkeypatch):
+    """A file rotated away between two syncs holds lines the second sync promises are safe: it is
+    fsynced by that sync (then closed), and so is the directory its rename changed. At most
+    MAX_ROTATED_OPEN wait open for it; past that they are fsynced as they rotate."""
+    import mass_tui.store as store_module
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # the real fsync, noting what it was given
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(store_module.os, "fsync", fsync)
+    store = JsonlStore(tmp_path, max_bytes=300)
+    for i in range(12):
+        store.append("anomalies.jsonl", [{"ts": 1000.0 + i, "i": i, "pad": "x" * 100}])
+    rotated = store.rotated("anomalies.jsonl")
+    assert len(rotated) >= 2 and synced == []
+    store.sync()
+    assert {str(p) for p in rotated} <= set(synced)
+    assert str(tmp_path / "anomalies.jsonl") in synced and str(tmp_path) in synced
+    assert [r["i"] for p in store.files("anomalies.jsonl") for r in read_jsonl(p)] == list(range(12))
+    synced.clear()
+    store.sync()  # nothing rotated since: the open file only, the directory not again
+    assert synced == [str(tmp_path / "anomalies.jsonl")]
+    fds = len(os.listdir("/proc/self/fd"))
+    for i in range(12, 60):  # rotating without a sync: bounded open files, the oldest fsynced as they go
+        store.append("anomalies.jsonl", [{"ts": 1000.0 + i, "i": i, "pad": "x" * 100}])
+    assert len(os.listdir("/proc/self/fd")) <= fds + store_module.MAX_ROTATED_OPEN
+    store.close()
+    assert [r["i"] for p in store.files("anomalies.jsonl") for r in read_jsonl(p)] == list(range(60))
