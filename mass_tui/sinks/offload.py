@@ -5,7 +5,7 @@ A replay flat out spends about as long writing (the stream lines, anomalies,
 windowed aggregates) as it does scoring; on one core those add up. This sink
 stands in for the JSONL and aggregates sinks in the engine: it pickles each
 scored batch (the rows, their scores, the anomalies and what muted them) down a
-pipe to a spawned process that runs the very same sinks (`JsonlSink`,
+pipe to a process of its own (forked or spawned) that runs the very same sinks (`JsonlSink`,
 `AggregateSink`) on its own `JsonlStore` of the same data dir, so the bytes
 stored are the ones an in-process run writes (a test holds them equal). The
 engine's process keeps writing what is its own: `rejected.jsonl` (decoding) and
@@ -57,9 +57,10 @@ log = logging.getLogger(__name__)
 
 ENV = "MASS_SINKS"  # "auto" (default), "inline", "process" or "split": where a bulk replay's store sinks write
 CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
-# Below this much input the writer's start (a fresh interpreter and its imports, ~0.3 s of a core)
-# costs more than writing in the engine's process would: MASS_SINKS=auto keeps such input inline
-# (an explicit process or split is taken as said).
+# Below this much input the writer's start (spawned: a fresh interpreter and its imports, ~0.3 s of
+# a core; forked, `start_method`: a few ms, but the pickling stays) costs more than writing in the
+# engine's process would: MASS_SINKS=auto keeps such input inline (an explicit process or split is
+# taken as said). Measured with a spawned writer; not measured again since the fork.
 MIN_BYTES = 8 << 20
 # What a writer process (or an inline `mass_tui.sinks.ordered` set) writes: the stream and anomalies
 # and the aggregates, or one of the two.
