@@ -305,8 +305,9 @@ class _ToParent(logging.Handler):
 
 
 def start_method() -> str:
-    """How the writer process starts: "fork" on Linux while this process runs one thread (the
-    command line's replay, where the writer starts before decoding does), else "spawn".
+    """How the writer process starts: "fork" on Linux while this process runs one thread
+    (`mass_tui.forking`: the command line's replay, where the writer starts before decoding
+    does), else "spawn".
 
     A spawned writer is a fresh interpreter that imports numpy, orjson and the sinks again: about
     half a second of a CPU, spent while the engine's process decodes the file with both CPUs
@@ -316,9 +317,9 @@ def start_method() -> str:
     being sent), spawn, as before. A forked writer also holds the data dir's lock
     (`mass_tui.data_lock`) until it has written what it was sent, even if the engine's process
     was killed meanwhile: no other consumer writes those files before it is done."""
-    if sys.platform == "linux" and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
+    from mass_tui.forking import can_fork
+
+    return "fork" if can_fork() else "spawn"
 
 
 def _forked(engine_end: Connection) -> None:
