@@ -121,8 +121,12 @@ def _decode_half(engine: Engine, recording: Recording, start: int, defaults: dic
     engine.counters.ignored_fields = {}
     parts = list(_decoded(engine, recording.chunks(start=start), defaults))
     half = Half(parts, engine.counters.ignored_fields, records, carries_state(engine))
-    conn.send_bytes(pickle.dumps(half, protocol=pickle.HIGHEST_PROTOCOL))
-    conn.close()
+    try:
+        conn.send_bytes(pickle.dumps(half, protocol=pickle.HIGHEST_PROTOCOL))
+    except OSError:  # the engine's process is gone (killed): nobody to hand it to
+        return
+    finally:
+        conn.close()
 
 
 def _decoded(engine: Engine, chunks: Iterator[Any], defaults: dict[str, Any]) -> Iterator[Decoded]:
