@@ -5,9 +5,9 @@ allocator's, logging's, one inside polars' or OpenBLAS's thread pools) stays hel
 for ever, and a pool whose threads are gone hangs its first caller: polars run in a forked child
 of a process that had used it never returns. Python's `threading` does not see those pools'
 threads, so the count is the kernel's (`/proc/self/task`). A bulk replay forks its store writer
-(`mass_tui.sinks.offload`) and the decoder of its second half (`mass_tui.forked_decode`) before
-it starts any thread: each then starts with everything imported (about half a second of a CPU
-that a spawned interpreter spends importing numpy, orjson and the rest again).
+(`mass_tui.sinks.offload`) before it starts any thread: the writer then starts with everything
+imported (about half a second of a CPU that a spawned interpreter spends importing numpy, orjson
+and the rest again).
 """
 
 from __future__ import annotations

@@ -22,21 +22,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mass_tui.engine import BatchResult, Engine
-from mass_tui.forked_decode import ForkedHalf, carries_state
 from sources.batch import ObservationBatch, concat
 from sources.formats import open_recording
 from sources.formats.csv_table import CSV_RECORD_LINES, csv_records  # noqa: F401 - re-exported for tests
 from sources.formats.opener import uncompressed_size
 from sources.schema import Rejection
-
-if TYPE_CHECKING:
-    from sources.decode import Decoded
-    from sources.formats import Recording
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +108,13 @@ def replay_file(
     chunk_bytes: int = FLAT_OUT_BYTES,
     format: str = "auto",
     sort_bytes: int | None = None,
-    fork_decode: bool = True,
 ) -> bool:
     """Feed a recording through the engine in time order (speed=None: as fast as possible).
 
     Stops between batches when `stop` is set, so what was read is scored and stored
     whole; returns False when stopped early. `since`/`until` keep the readings timed in
     [since, until) (for a fast lead-in, then paced); a replay with `since` leaves the
-    quarantine to the one with `until` that read the same file before it. `fork_decode`: flat out,
-    a plain JSONL file sorted whole has its second half decoded by a forked copy of this process
-    where that is safe (`mass_tui.forked_decode`); False decodes it all here (the same result).
+    quarantine to the one with `until` that read the same file before it.
     """
     stop = stop or threading.Event()
     recording = open_recording(path, format, station=station, chunk_bytes=chunk_bytes)
@@ -132,46 +123,22 @@ def replay_file(
     quarantine = since is None
     pacer = Pacer(speed, stop)
     rows = max(BATCH, chunk_bytes // 128)
-    size = uncompressed_size(path)
-
-    def taken(out: Decoded) -> ObservationBatch:
-        if quarantine:
-            engine.quarantine(out.quarantined)
-            engine.counters.missing += out.missing
-        return out.batch
 
     def decoded() -> Iterator[ObservationBatch]:
-        # flat out, a file sorted whole: its second half decoded by a forked copy meanwhile (forked_decode)
-        forked = _fork_second_half(engine, recording, defaults) if fork_decode and speed is None and \
-            size <= limit else None
-        try:
-            for chunk in recording.chunks(stop=forked.start) if forked is not None else recording.chunks():
-                if stop.is_set():
-                    return
-                yield taken(engine.decode(chunk, **defaults))
-            if forked is not None:
-                half = forked.take()
-                if half is not None and not half.stateful and not carries_state(engine):
-                    for level, name, message in half.records:  # after this process's own, as if it decoded them
-                        logging.getLogger(name).log(level, "%s", message)
-                    ignored = engine.counters.ignored_fields
-                    for key, count in half.ignored.items():
-                        ignored[key] = ignored.get(key, 0) + count
-                    parts: Iterator[Decoded] = iter(half.parts)
-                else:  # its decoding depends on this half's, or it failed: here, in order
-                    parts = (engine.decode(chunk, **defaults) for chunk in recording.chunks(start=forked.start))
-                for out in parts:
-                    if stop.is_set():
-                        return
-                    yield taken(out)
-        finally:
-            if forked is not None:
-                forked.cancel()
+        for chunk in recording.chunks():
+            if stop.is_set():
+                return
+            out = engine.decode(chunk, **defaults)
+            if quarantine:
+                engine.quarantine(out.quarantined)
+                engine.counters.missing += out.missing
+            yield out.batch
         for problem in recording.problems:  # compressed data cut short: what came before it was read
             log.warning("%s", problem)
             if quarantine:
                 engine.quarantine([Rejection(problem, b"", "truncated_file")])
 
+    size = uncompressed_size(path)
     if size <= limit:
         batch = concat(list(decoded()))
         batch, moved = in_time_order(batch)
@@ -209,20 +176,6 @@ def replay_file(
         log.warning("%s is out of time order beyond the %d MiB that replay sorts: %d readings were late "
                     "(stored, not scored)", path.name, limit >> 20, late)
     return not stop.is_set()
-
-
-def _fork_second_half(engine: Engine, recording: Recording, defaults: dict[str, Any]) -> ForkedHalf | None:
-    """A forked copy of this process decoding the file's second half, where `can_fork` holds, two
-    CPUs are usable and the file splits (`Recording.split_point`); else None."""
-    from mass_tui.forking import can_fork
-    from mass_tui.sinks.offload import usable_cpus
-
-    if not can_fork() or usable_cpus() < 2:
-        return None
-    start = recording.split_point()
-    if start is None:
-        return None
-    return ForkedHalf(engine, recording, start, defaults)
 
 
 def _paced(batch: ObservationBatch, pacer: Pacer, rows: int, stop: threading.Event,

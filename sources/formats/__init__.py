@@ -23,14 +23,7 @@ from typing import IO
 from sources.decode import Table
 from sources.formats import csv_table, iem, json_array, ndbc
 from sources.formats.detect import FORMATS, detect
-from sources.formats.opener import (
-    RecordingError,
-    after_first_line,
-    compression,
-    head_bytes,
-    open_binary,
-    text_encoding,
-)
+from sources.formats.opener import RecordingError, after_first_line, head_bytes, open_binary, text_encoding
 from sources.times import zone
 
 __all__ = ["FORMATS", "Recording", "RecordingError", "detect", "open_recording"]
@@ -48,14 +41,8 @@ class Recording:
     tz: str = ""  # the time zone the file states for its naive times (IEM), "" when it states none
     problems: list[str] = field(default_factory=list)  # why reading ended early (compressed data cut short)
 
-    def chunks(self, start: int = 0, stop: int | None = None) -> Iterator[list[bytes] | Table]:
-        """The recording's chunks in order; `start`/`stop` (a plain JSONL file's byte offsets, from
-        `split_point`): only the chunks from `start` up to `stop`, the same chunks a whole read gives."""
-        if start or stop is not None:
-            if self.format != "jsonl":
-                raise ValueError(f"a {self.format} recording is read whole, not from a byte offset")
-            yield from read_ahead(jsonl_chunks(self.path, self.chunk_bytes, self.problems, start=start, stop=stop))
-        elif self.format == "jsonl":
+    def chunks(self) -> Iterator[list[bytes] | Table]:
+        if self.format == "jsonl":
             yield from read_ahead(jsonl_chunks(self.path, self.chunk_bytes, self.problems))
         elif self.format == "json":
             elements = json_array.document(self.path, head_bytes(self.path))
@@ -69,35 +56,6 @@ class Recording:
             yield from iem.tables(self.path, self.chunk_bytes, tz=self.tz, problems=self.problems)
         else:
             yield from csv_table.tables(self.path, self.chunk_bytes, problems=self.problems)
-
-
-    def split_point(self) -> int | None:
-        """The byte offset of the chunk boundary nearest the middle of a plain JSONL file (neither
-        compressed nor UTF-16) of at least two chunks: `chunks(stop=k)` then `chunks(start=k)` are
-        the chunks of `chunks()`, so two processes may decode one half each. None otherwise."""
-        if self.format != "jsonl" or compression(head_bytes(self.path, 8)) or \
-                text_encoding(head_bytes(self.path, 4)) is not None:
-            return None
-        starts = block_starts(self.path, self.chunk_bytes)
-        if len(starts) < 2:
-            return None
-        middle = self.path.stat().st_size / 2
-        return min(starts[1:], key=lambda at: abs(at - middle))
-
-
-def block_starts(path: Path, size: int) -> list[int]:
-    """Where each block of `jsonl_chunks(path, size)` starts in a plain (uncompressed) file: a block
-    is `size` bytes and the rest of the line they end in (`_block`). Seeks and reads a line per block."""
-    total = path.stat().st_size
-    starts = [0]
-    with open(path, "rb") as fh:
-        while True:
-            fh.seek(starts[-1] + size)
-            fh.readline()
-            at = fh.tell()
-            if at >= total:
-                return starts
-            starts.append(at)
 
 
 def open_recording(path: Path, format: str = "auto", *, station: str | None = None,
@@ -159,22 +117,10 @@ def read_ahead(chunks: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
             yield pending
 
 
-def jsonl_chunks(path: Path, size: int, problems: list[str] | None = None, *, start: int = 0,
-                 stop: int | None = None) -> Iterator[list[bytes]]:
+def jsonl_chunks(path: Path, size: int, problems: list[str] | None = None) -> Iterator[list[bytes]]:
     """The message lines of a JSONL file, about `size` bytes at a time (blank lines dropped, CRLF and a
     leading byte-order mark taken off; UTF-16 lines re-encoded as UTF-8). A chunk ends with the first
-    line that brings it past `size` bytes, as `readlines(size)` cuts it. `start`, `stop`: a plain
-    file's byte offsets where blocks start (`block_starts`): the chunks between them."""
-    if start or stop is not None:
-        first = start == 0
-        with open(path, "rb") as binary:
-            binary.seek(start)
-            while (stop is None or binary.tell() < stop) and (block := _block(binary, size)):
-                if first and block.startswith(BOM):
-                    block = block[len(BOM):]
-                first = False
-                yield _lines(block)
-        return
+    line that brings it past `size` bytes, as `readlines(size)` cuts it."""
     first = True
     utf16 = text_encoding(head_bytes(path, 4)) is not None
     with open_binary(path, problems) as binary:
