@@ -189,7 +189,7 @@ def kafka_broker():
     try:
         yield broker
     finally:
-        broker.stop()
+        broker.kill()  # the test is over: nothing to shut down gracefully
 
 
 @pytest.fixture
@@ -200,4 +200,4 @@ def own_kafka_broker():
     try:
         yield broker
     finally:
-        broker.stop()
+        broker.kill()  # the test is over: nothing to shut down gracefully
