@@ -71,6 +71,29 @@ def sigkill_when(proc, ready, seconds: float = 30.0) -> bool:
             proc.wait(10)
 
 
+def sigterm_when(proc, ready, seconds: float = 60.0, timeout: float = 60.0) -> tuple[bool, str, str]:
+    """SIGTERM `proc` by PID as soon as `ready()` holds (or after `seconds`, or when it has exited by
+    itself), then wait for its clean stop: (whether `ready()` held, its stdout, its stderr).
+
+    For a run whose `--max-seconds` was only a window long enough to read everything: stopping it once
+    the condition holds asserts the same end state without waiting out the window."""
+    import signal
+    import time
+
+    try:
+        deadline = time.monotonic() + seconds
+        while not (held := bool(ready())) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=timeout)
+        return held or bool(ready()), out or "", err or ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 @pytest.fixture
 def shared() -> Path:
     # The data is part of the repository: a missing copy is a broken checkout, not a reason to skip.
@@ -156,11 +179,25 @@ def http_sink():
 from tests.kafka_broker import Broker  # noqa: E402
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def kafka_broker():
+    """One Tansu broker for the whole session, for tests that leave it running: each test uses its own
+    topic and group (or a name no other test uses), so they do not see each other's messages. A broker per
+    test cost a start and, once clients had connected, a stop of about 5 s (Tansu's graceful shutdown)."""
     broker = Broker(free_port())
     broker.start()
     try:
         yield broker
     finally:
-        broker.stop()
+        broker.kill()  # the test is over: nothing to shut down gracefully
+
+
+@pytest.fixture
+def own_kafka_broker():
+    """A broker of this test's own, for a test that stops (and perhaps restarts) it."""
+    broker = Broker(free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()  # the test is over: nothing to shut down gracefully

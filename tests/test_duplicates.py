@@ -31,7 +31,7 @@ from mass_tui.store import JsonlStore
 from sources.batch import ObservationBatch
 from sources.file_transport import FileAppender
 
-from .conftest import ROOT
+from .conftest import ROOT, sigterm_when
 from .test_torn_and_full import _tmpfs
 
 STATIONS = [f"b{b}-f{f}-office" for b in range(1, 4) for f in range(1, 5)]  # 12, as the simulated building
@@ -55,6 +55,15 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def _mass(tmp_path: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "mass_tui", *args], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+
+
+def _finish_when_read(proc: subprocess.Popen, tmp_path: Path, seconds: float = 60) -> dict:
+    """Stop a run cleanly (SIGTERM) once its committed position is the end of the transport (everything
+    read, stored first), and its summary: its `--max-seconds` was only a window long enough to read it all."""
+    transport = tmp_path / "data" / "transport" / "observations.jsonl"
+    _, out, err = sigterm_when(proc, lambda: _position(tmp_path) == transport.stat().st_size, seconds)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 120) -> dict:
@@ -135,7 +144,7 @@ def test_kill_9_between_storing_and_committing_stores_the_re_read_batch_once(tmp
             caught = True
             break
     assert caught, "never killed between storing and committing"
-    summary = _finish(_mass(tmp_path, "run", "--headless", "-q", "--max-seconds", "12"))
+    summary = _finish_when_read(_mass(tmp_path, "run", "--headless", "-q", "--max-seconds", "12"), tmp_path)
     rows = _rows(stream.parent)
     assert len(rows) == len(set(rows)) == n  # every message, each once
     assert summary["duplicates"] == stored - committed > 0
@@ -170,7 +179,7 @@ def test_stopped_on_a_full_disk_after_storing_then_restarted_stores_each_once(tm
         stored = len(_rows(tmp_path / "data" / "db"))
         assert stored == n and _position(tmp_path) == 0  # all stored, nothing committed
         filler.unlink()
-        summary = _finish(_mass(tmp_path, "run", "--headless", "-q", "--max-seconds", "6"))
+        summary = _finish_when_read(_mass(tmp_path, "run", "--headless", "-q", "--max-seconds", "6"), tmp_path)
         assert _position(tmp_path) == transport.stat().st_size
     rows = _rows(tmp_path / "data" / "db")
     assert len(rows) == len(set(rows)) == n
@@ -186,7 +195,7 @@ def test_deleting_the_position_file_re_reads_everything_as_duplicates(tmp_path):
     appender = FileAppender(transport)
     appender.append(_lines(n))
     appender.close()
-    first = _finish(_mass(tmp_path, "run", "--headless", "-q", "--max-seconds", "6"))
+    first = _finish_when_read(_mass(tmp_path, "run", "--headless", "-q", "--max-seconds", "6"), tmp_path)
     assert first["observations"] == n and first["duplicates"] == 0
     transport.with_suffix(".position").unlink()
     more = FileAppender(transport)
@@ -206,7 +215,7 @@ def test_deleting_the_position_file_re_reads_everything_as_duplicates(tmp_path):
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
         except httpx.HTTPError:
             continue
-    summary = _finish(proc)
+    summary = _finish_when_read(proc, tmp_path)
     rows = _rows(tmp_path / "data" / "db")
     assert len(rows) == len(set(rows)) == n + 100
     assert summary["duplicates"] == n and summary["observations"] == 100 and summary["late"] == 0

@@ -19,6 +19,7 @@ from mass_tui.service import run_consumer, transport_path
 from sources.file_transport import FileAppender
 from sources.kafka_transport import KafkaSink, KafkaSource, ensure_topic
 
+from .conftest import sigterm_when
 from .conftest import wait_for as _wait
 from .kafka_broker import kafka_env as _env
 from .kafka_broker import numbered_messages as _messages
@@ -37,11 +38,13 @@ def test_producer_and_consumer_in_one_process_store_observations(tmp_path, kafka
     touches the consumer's handle (it used to block on its lag while the consumer polled: 0 stored)."""
     topic, group = _names()
     env = _env(tmp_path, kafka_broker, topic, group)
-    out = subprocess.run([sys.executable, "-m", "mass_tui", "run", "--headless", "-q", "--source", "simulator:smoke",
-                          "--transport", "kafka", "--max-seconds", "15"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=90)
-    assert out.returncode == 0, out.stderr
-    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "run", "--headless", "-q", "--source",
+                             "simulator:smoke", "--transport", "kafka", "--max-seconds", "15"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # --max-seconds 15 is only the window: a clean stop (SIGTERM) once the first poll is stored ends it the same way.
+    _, out, err = sigterm_when(proc, lambda: len(_stored(tmp_path)) >= 4, 30)
+    assert proc.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
     assert summary["observations"] >= 4, summary  # at least the first poll of the 4 smoke sensors
     assert summary["producer"]["delivered"] == summary["produced"] >= summary["observations"]
     assert len(_stored(tmp_path)) == summary["observations"]
@@ -90,23 +93,23 @@ class _MeteoServer:
         self.http.server_close()
 
 
-def test_produce_counts_undelivered_messages_and_exits_1_when_the_broker_is_gone(tmp_path, kafka_broker, shared):
+def test_produce_counts_undelivered_messages_and_exits_1_when_the_broker_is_gone(tmp_path, own_kafka_broker, shared):
     """`mass produce` on Kafka: what was delivered comes from delivery reports; messages still queued
     after the final flush are counted and logged, the exit status is 1, and the transport state
     shows the broker down (before: every message "produced", exit 0)."""
     topic, group = _names()
-    ensure_topic(kafka_broker.bootstrap, topic)
+    ensure_topic(own_kafka_broker.bootstrap, topic)
     api = _MeteoServer((shared / "api-samples" / "open-meteo_forecast_current_hourly_daily_excerpt.json").read_bytes())
-    env = {**_env(tmp_path, kafka_broker, topic, group), "WEATHER_API_BASE": api.base, "AIR_QUALITY_API_BASE": "",
+    env = {**_env(tmp_path, own_kafka_broker, topic, group), "WEATHER_API_BASE": api.base, "AIR_QUALITY_API_BASE": "",
            "POLL_SECONDS": "1", "LOCATION_LAT": "52.27", "LOCATION_LON": "6.87"}
     proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "produce", "--source", "open-meteo", "--transport",
                              "kafka"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    consumer = KafkaSource(kafka_broker.bootstrap, topic, group)
+    consumer = KafkaSource(own_kafka_broker.bootstrap, topic, group)
     try:
         got: list[bytes] = []
         assert _wait(lambda: got.extend(consumer.read(100, timeout=0.2)) or len(got) >= 2, 30)  # delivered
         consumer.close()
-        kafka_broker.stop()
+        own_kafka_broker.stop()
         served = api.served
         assert _wait(lambda: api.served >= served + 3, 30)  # polled (and produced) while the broker is down
     finally:

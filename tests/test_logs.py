@@ -107,13 +107,13 @@ def test_source_state_keeps_last_error_inert():
     assert len(st_.last_error) <= 300
 
 
-def test_a_down_broker_is_logged_a_few_times_not_every_50_ms(tmp_path, kafka_broker):
+def test_a_down_broker_is_logged_a_few_times_not_every_50_ms(tmp_path, own_kafka_broker):
     """While the broker is down the consumer used to log a warning about every 50 ms (97 lines in 5 s);
     now one line per kind per 30 s, and librdkafka's own lines go to the log, not to stderr."""
     topic, group = f"t-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
-    ensure_topic(kafka_broker.bootstrap, topic)
+    ensure_topic(own_kafka_broker.bootstrap, topic)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MASS_DATA_DIR": str(tmp_path / "data"),
-           "MASS_LOG_DIR": str(tmp_path / "logs"), "KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap,
+           "MASS_LOG_DIR": str(tmp_path / "logs"), "KAFKA_BOOTSTRAP_SERVERS": own_kafka_broker.bootstrap,
            "KAFKA_TOPIC": topic, "KAFKA_GROUP_ID": group}
     proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "run", "--headless", "-q", "--transport", "kafka",
                              "--max-seconds", "12"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
@@ -124,7 +124,7 @@ def test_a_down_broker_is_logged_a_few_times_not_every_50_ms(tmp_path, kafka_bro
         while not (log.exists() and "consumer started" in log.read_text()) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1.0)
-        kafka_broker.stop()
+        own_kafka_broker.stop()
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -323,15 +323,25 @@ def _aggregates_digest(data_dir: Path) -> str:
     return done.stdout
 
 
-def test_a_rerun_after_the_writer_was_killed_leaves_the_aggregates_of_a_clean_run(tmp_path):
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory) -> tuple[Path, Path, str]:
+    """The 150,000-line recording, replayed once inline into `clean`, and its aggregates' digest: the
+    reference the rerun tests compare with (the same recording and the same replay in each of them, so
+    made once for the module; each test replays into a data dir of its own)."""
+    base = tmp_path_factory.mktemp("offload-clean")
+    recording = _recording(base / "rec.jsonl", 150_000)
+    clean = _replay(base, recording, "clean", "inline")
+    assert clean.returncode == 0, clean.stderr
+    return recording, base / "clean", _aggregates_digest(base / "clean")
+
+
+def test_a_rerun_after_the_writer_was_killed_leaves_the_aggregates_of_a_clean_run(tmp_path, clean_run):
     """The writer holds a group's stream lines until that group's aggregates are queued: killed at
     any moment, the stream is never ahead of the aggregates, so the rerun (which skips the rows the
     stream has) leaves no window unaggregated; the SQL view reads a window written twice once.
     Station scopes are compared: the restart rebuilds the windows still open a station at a time,
     so a group scope's open windows can differ in their late counts (known, README)."""
-    recording = _recording(tmp_path / "rec.jsonl", 150_000)
-    clean = _replay(tmp_path, recording, "clean", "inline")
-    assert clean.returncode == 0, clean.stderr
+    recording, _, clean_digest = clean_run
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "process",
            "MASS_LOG_DIR": str(tmp_path / "logs")}
     stream = tmp_path / "killed" / "db" / "consumer_stream.jsonl"
@@ -354,20 +364,18 @@ def test_a_rerun_after_the_writer_was_killed_leaves_the_aggregates_of_a_clean_ru
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout.strip().splitlines()[-1])
     assert summary["duplicates"] > 0  # the first run stored part of it
-    assert _aggregates_digest(tmp_path / "killed") == _aggregates_digest(tmp_path / "clean")
+    assert _aggregates_digest(tmp_path / "killed") == clean_digest
 
 
 @pytest.mark.parametrize("sinks", ["inline", "process"])
-def test_a_rerun_after_the_disk_refused_part_way_leaves_the_aggregates_of_a_clean_run(tmp_path, sinks):
+def test_a_rerun_after_the_disk_refused_part_way_leaves_the_aggregates_of_a_clean_run(tmp_path, sinks, clean_run):
     """A file-size limit (RLIMIT_FSIZE, as `ulimit -f`) makes the disk refuse the stream part way:
     inline as in a writer process, the stream is never ahead of the aggregates, so the rerun leaves
     no window unaggregated (inline, the aggregates of two batches at a time used to be behind)."""
     import resource
 
-    recording = _recording(tmp_path / "rec.jsonl", 150_000)
-    clean = _replay(tmp_path, recording, "clean", "inline")
-    assert clean.returncode == 0, clean.stderr
-    stream_bytes = (tmp_path / "clean" / "db" / "consumer_stream.jsonl").stat().st_size
+    recording, clean_dir, clean_digest = clean_run
+    stream_bytes = (clean_dir / "db" / "consumer_stream.jsonl").stat().st_size
     limit = stream_bytes // 3  # a third of the stream fits
 
     def small_files() -> None:
@@ -384,7 +392,7 @@ def test_a_rerun_after_the_disk_refused_part_way_leaves_the_aggregates_of_a_clea
     again = _replay(tmp_path, recording, "cut", sinks)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout.strip().splitlines()[-1])["duplicates"] > 0
-    assert _aggregates_digest(tmp_path / "cut") == _aggregates_digest(tmp_path / "clean")
+    assert _aggregates_digest(tmp_path / "cut") == clean_digest
 
 
 def test_shared_strings_keeps_every_value_and_pickles_each_name_once():

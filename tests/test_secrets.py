@@ -16,7 +16,7 @@ import pytest
 from mass_tui.config import load_config
 from sources.text import REDACTED, Redactor, secret_forms
 
-from .conftest import ROOT, SANDY, LoopbackHTTP
+from .conftest import ROOT, SANDY, LoopbackHTTP, complete_lines, sigterm_when
 
 OWM_KEY = "owmKEY+1234/567890abcdef"  # '+' and '/' so that its URL-encoded form differs
 SMTP_PASS = "smtpSECRETpass"
@@ -104,8 +104,18 @@ def test_no_secret_in_any_output_of_the_real_commands(tmp_path, echo, smtp_serve
                               text=True, timeout=timeout)
         return done.stdout + done.stderr
 
+    def run_until(ready, *args: str) -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "mass_tui", *args], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, out, err = sigterm_when(proc, ready, 60)
+        return out + err
+
+    stored = tmp_path / "data" / "db" / "consumer_stream.jsonl"
     outputs = [
-        mass("run", "--headless", "--source", "openweathermap", "--max-seconds", "8"),
+        # The window (8 s) is only long enough for the four scripted OWM answers (400, not JSON, an error
+        # in JSON, a reading): stopped cleanly (SIGTERM) once the reading they end with is stored.
+        run_until(lambda: sum(p.startswith("/owm") for p in echo.log) >= 4 and bool(complete_lines(stored)),
+                  "run", "--headless", "--source", "openweathermap", "--max-seconds", "8"),
         mass("run", "--headless", "--source", "open-meteo", "--max-seconds", "3"),
         mass("produce", "--source", "openweathermap", "--max-messages", "1"),
         mass("replay", str(SANDY), "--headless", "--max", "--alerts", "--station", "ndbc-44005", "-q"),
