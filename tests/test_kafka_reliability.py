@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -252,3 +253,36 @@ def test_engine_failure_mid_batch_then_restart_loses_nothing(tmp_path, kafka_bro
         stop.set()
         thread.join(30)
     _every_message_stored_or_quarantined(tmp_path, n)
+
+
+class _FlushSpy:
+    """The real producer, noting the timeout of each flush."""
+
+    def __init__(self, producer) -> None:
+        self.producer = producer
+        self.flushes: list[float] = []
+
+    def flush(self, timeout: float) -> int:
+        self.flushes.append(timeout)
+        return self.producer.flush(timeout)
+
+    def __getattr__(self, name: str):
+        return getattr(self.producer, name)
+
+
+def test_close_right_after_a_flush_that_waited_in_vain_does_not_wait_again():
+    """`mass produce` flushes, then closes its sink: with the broker gone the second wait doubled the
+    time a stopped producer took to exit. A close after a vain flush only takes the reports in; one
+    after more was produced waits as asked."""
+    with socket.socket() as s:  # a loopback port nothing listens on: the broker is gone
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = KafkaSink(f"127.0.0.1:{port}", "gone")
+    spy = sink._producer = _FlushSpy(sink._producer)
+    sink.append([b'{"a": 1}', b'{"a": 2}'])
+    assert sink.flush(0.3) == 2
+    assert sink.close(timeout=30.0) == 2
+    assert spy.flushes == [0.3, 0.0]
+    sink.append([b'{"a": 3}'])  # something new to wait for
+    assert sink.close(timeout=0.2) == 3
+    assert spy.flushes == [0.3, 0.0, 0.2]
