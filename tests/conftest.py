@@ -179,25 +179,24 @@ def http_sink():
 from tests.kafka_broker import Broker  # noqa: E402
 
 
+def _a_broker():
+    broker = Broker(free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()  # the test is over: nothing to shut down gracefully
+
+
 @pytest.fixture(scope="session")
 def kafka_broker():
     """One Tansu broker for the whole session, for tests that leave it running: each test uses its own
     topic and group (or a name no other test uses), so they do not see each other's messages. A broker per
     test cost a start and, once clients had connected, a stop of about 5 s (Tansu's graceful shutdown)."""
-    broker = Broker(free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.kill()  # the test is over: nothing to shut down gracefully
+    yield from _a_broker()
 
 
 @pytest.fixture
 def own_kafka_broker():
     """A broker of this test's own, for a test that stops (and perhaps restarts) it."""
-    broker = Broker(free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.kill()  # the test is over: nothing to shut down gracefully
+    yield from _a_broker()
