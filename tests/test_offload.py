@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +145,7 @@ def test_a_writer_that_dies_is_said_at_the_next_call_with_its_exit_code(tmp_path
         writer.process.join(10)
 
 
-@pytest.mark.parametrize("start", ["fork", "spawn"])  # forked, it must not hold the engine's end of the pipe
-def test_the_writer_keeps_what_it_was_sent_when_the_engine_process_is_killed(tmp_path, start):
+def test_the_writer_keeps_what_it_was_sent_when_the_engine_process_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         import os, sys
         import numpy as np
@@ -157,7 +155,7 @@ def test_the_writer_keeps_what_it_was_sent_when_the_engine_process_is_killed(tmp
         from mass_tui.sinks.offload import OffloadedSinks
         from sources.batch import ObservationBatch
         cfg = load_config(config_file=None, overrides={{"data.dir": {str(tmp_path / "data")!r}}})
-        writer = OffloadedSinks(cfg, start={start!r})
+        writer = OffloadedSinks(cfg)
         engine = Engine(cfg, store_sink=writer)
         for k in range(5):
             ts = 1_700_000_000.0 + 60.0 * np.arange(k * 200, (k + 1) * 200)
@@ -188,12 +186,11 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("start", ["fork", "spawn"])
 @settings(max_examples=5, deadline=None)
 @given(sizes=st.lists(st.integers(1, 400), min_size=1, max_size=6))
-def test_property_any_batches_are_stored_whole_and_in_order_by_the_writer(tmp_path_factory, start, sizes):
+def test_property_any_batches_are_stored_whole_and_in_order_by_the_writer(tmp_path_factory, sizes):
     tmp_path = tmp_path_factory.mktemp("w")
-    writer = OffloadedSinks(_config(tmp_path), start=start)
+    writer = OffloadedSinks(_config(tmp_path))
     engine = Engine(_config(tmp_path), store_sink=writer)
     start = 0
     try:
@@ -276,8 +273,7 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return out
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])  # SIGTERM: a forked writer does not keep
-def test_a_writer_killed_during_a_replay_is_said_in_one_line_and_exit_1(tmp_path, sig):  # the engine's handler
+def test_a_writer_killed_during_a_replay_is_said_in_one_line_and_exit_1(tmp_path):
     recording = _recording(tmp_path / "rec.jsonl", 150_000)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "process",
            "MASS_LOG_DIR": str(tmp_path / "logs")}
@@ -287,12 +283,12 @@ def test_a_writer_killed_during_a_replay_is_said_in_one_line_and_exit_1(tmp_path
     killed = None
     try:
         def writer() -> int | None:
-            found = [p for p, cmd in _children(proc.pid) if "resource_tracker" not in cmd]  # forked: mass's cmdline
+            found = [p for p, cmd in _children(proc.pid) if "spawn_main" in cmd and "resource_tracker" not in cmd]
             return found[0] if found else None
         assert wait_for(lambda: writer() is not None or proc.poll() is not None, 60)
         killed = writer()
         assert killed is not None, "no writer process was seen"
-        os.kill(killed, sig)
+        os.kill(killed, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -349,7 +345,8 @@ def test_a_rerun_after_the_writer_was_killed_leaves_the_aggregates_of_a_clean_ru
                              "-q", "--data-dir", str(tmp_path / "killed")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        writers = lambda: [p for p, cmd in _children(proc.pid) if "resource_tracker" not in cmd]  # noqa: E731
+        writers = lambda: [p for p, cmd in _children(proc.pid) if "spawn_main" in cmd  # noqa: E731
+                           and "resource_tracker" not in cmd]
         assert wait_for(lambda: (stream.exists() and stream.stat().st_size > 0 and writers())
                         or proc.poll() is not None, 120)
         for pid in writers():
@@ -471,48 +468,3 @@ def test_a_writer_lost_at_close_is_handed_back_to_the_caller_not_only_logged(tmp
     assert other.closed
     assert SinkSet([Other()]).close() is None
 
-
-def test_the_writer_is_forked_only_while_this_process_runs_one_thread(tmp_path):
-    """Fork copies the calling thread alone: with another thread alive (which could hold a lock the
-    child would wait on), the writer is spawned. A command-line replay starts it with one thread."""
-    probe = "from mass_tui.sinks.offload import start_method; print(start_method())"
-    alone = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                           capture_output=True, text=True, timeout=60)
-    assert alone.stdout.strip() == ("fork" if sys.platform == "linux" else "spawn"), alone.stderr
-    release = threading.Event()
-    other = threading.Thread(target=release.wait, args=(60,))
-    other.start()
-    try:
-        assert offload.start_method() == "spawn"
-    finally:
-        release.set()
-        other.join(60)
-
-
-def test_a_forked_writer_sends_its_log_records_to_the_engine_and_keeps_none_of_its_handlers(tmp_path):
-    """A forked writer inherits the engine's log handlers (the log file, events on stdout): it drops
-    them, so a record it logs is written once, by the engine's process, to stdout and to the log."""
-    script = textwrap.dedent(f"""
-        import logging, sys
-        sys.path.insert(0, {str(ROOT)!r})
-        from mass_tui.config import load_config
-        from mass_tui.logs import setup_logging
-        from mass_tui.sinks import offload, ordered
-        setup_logging({str(tmp_path / "logs")!r}, stdout_events=True)
-        cfg = load_config(config_file=None, overrides={{"data.dir": {str(tmp_path / "data")!r}}})
-
-        class Sinks(ordered.OrderedStoreSinks):  # built in the writer: a record of its own
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, **kwargs)
-                logging.getLogger("mass.events").info("said by the writer")
-
-        ordered.OrderedStoreSinks = Sinks
-        writer = offload.OffloadedSinks(cfg, start="fork")
-        writer.wait_ready()
-        writer.close()
-        print("exit", writer.process.exitcode, flush=True)
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["said by the writer", "exit 0"]
-    assert (tmp_path / "logs" / "mass.log").read_text().count("said by the writer") == 1

@@ -5,7 +5,7 @@ A replay flat out spends about as long writing (the stream lines, anomalies,
 windowed aggregates) as it does scoring; on one core those add up. This sink
 stands in for the JSONL and aggregates sinks in the engine: it pickles each
 scored batch (the rows, their scores, the anomalies and what muted them) down a
-pipe to a process of its own (forked or spawned) that runs the very same sinks (`JsonlSink`,
+pipe to a spawned process that runs the very same sinks (`JsonlSink`,
 `AggregateSink`) on its own `JsonlStore` of the same data dir, so the bytes
 stored are the ones an in-process run writes (a test holds them equal). The
 engine's process keeps writing what is its own: `rejected.jsonl` (decoding) and
@@ -57,10 +57,9 @@ log = logging.getLogger(__name__)
 
 ENV = "MASS_SINKS"  # "auto" (default), "inline", "process" or "split": where a bulk replay's store sinks write
 CLOSE_TIMEOUT = 600.0  # seconds to wait for the writer to finish at close: the batches in flight
-# Below this much input the writer's start (spawned: a fresh interpreter and its imports, ~0.3 s of
-# a core; forked, `start_method`: a few ms, but the pickling stays) costs more than writing in the
-# engine's process would: MASS_SINKS=auto keeps such input inline (an explicit process or split is
-# taken as said). Measured with a spawned writer; not measured again since the fork.
+# Below this much input the writer's start (a fresh interpreter and its imports, ~0.3 s of a core)
+# costs more than writing in the engine's process would: MASS_SINKS=auto keeps such input inline
+# (an explicit process or split is taken as said).
 MIN_BYTES = 8 << 20
 # What a writer process (or an inline `mass_tui.sinks.ordered` set) writes: the stream and anomalies
 # and the aggregates, or one of the two.
@@ -104,8 +103,7 @@ class WriterDied(RuntimeError):
 
 
 class OffloadedSinks:
-    """The JSONL store sink and the aggregates sink (when configured), run in a process of their own
-    (forked or spawned: `start_method`).
+    """The JSONL store sink and the aggregates sink (when configured), run in a spawned process.
 
     `config` is the run's configuration (the writer opens the same data dir with it). Not
     thread-safe: one engine thread calls it. `summaries()` gives the writer's sinks' summaries
@@ -116,17 +114,15 @@ class OffloadedSinks:
     durable = True
     wants_series = False
 
-    def __init__(self, config: Config, part: str = "all", *, start: str | None = None) -> None:
-        """`start`: "fork" or "spawn" (tests); by default `start_method()`."""
+    def __init__(self, config: Config, part: str = "all") -> None:
         if part not in PARTS:
             raise ValueError(f"part {part!r}: expected one of {', '.join(PARTS)}")
         self.part = part
         self.name = "store-writer" if part == "all" else f"store-writer-{part}"
-        method = start or start_method()
-        ctx = multiprocessing.get_context(method)
+        ctx = multiprocessing.get_context("spawn")  # not fork: the engine's process may hold threads and locks
         self._conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_serve_and_exit, name=f"mass-{self.name}", daemon=True,
-                                   args=(config, child, part, self._conn if method == "fork" else None))
+                                   args=(config, child, part))
         with _huge_pages_for_children():
             self.process.start()
         child.close()  # only the writer holds that end now: its death reads as EOF here
@@ -304,50 +300,10 @@ class _ToParent(logging.Handler):
             self.conn.send(("log", (record.levelno, record.name, record.getMessage())))
 
 
-def start_method() -> str:
-    """How the writer process starts: "fork" on Linux while this process runs one thread
-    (`mass_tui.forking`: the command line's replay, where the writer starts before decoding
-    does), else "spawn".
-
-    A spawned writer is a fresh interpreter that imports numpy, orjson and the sinks again: about
-    half a second of a CPU, spent while the engine's process decodes the file with both CPUs
-    (the main thread checks one chunk while polars reads the next). A forked one has all of that
-    already. Fork copies only the calling thread, so it is safe only while no other thread exists
-    (one could hold a lock the child would wait on for ever): with more (a test, the UI, alerts
-    being sent), spawn, as before. A forked writer also holds the data dir's lock
-    (`mass_tui.data_lock`) until it has written what it was sent, even if the engine's process
-    was killed meanwhile: no other consumer writes those files before it is done."""
-    from mass_tui.forking import can_fork
-
-    return "fork" if can_fork() else "spawn"
-
-
-def _forked(engine_end: Connection) -> None:
-    """Undo in a forked writer what it inherited from the engine's process and must not keep: the
-    engine's end of the pipe (held here, the engine's death would never read as end-of-file), its
-    log handlers (the log file, events on stdout: the writer's records go to the engine's process,
-    as a spawned writer's do), its SIGTERM handler (the engine's stop flag: a writer sent SIGTERM
-    ends, as a spawned one does); and keep the collector off the objects it inherited (walking
-    them would copy every page of them into this process)."""
-    import gc
-
-    engine_end.close()
-    gc.freeze()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(v, logging.Logger))]
-    for logger in loggers:
-        logger.handlers.clear()  # not closed: the files are the engine's process's, still open there
-
-
-def _serve_and_exit(config: Config, conn: Connection, part: str = "all", engine_end: Connection | None = None
-                    ) -> None:
+def _serve_and_exit(config: Config, conn: Connection, part: str = "all") -> None:
     """`serve`, then the end of this process without the interpreter's teardown (tens of ms of
     freeing objects one by one, which the engine's process waits for): everything is written and
-    synced when `serve` returns. An exception is left to multiprocessing (traceback, exit code 1).
-    `engine_end`: the engine's end of the pipe, when this writer was forked (`start_method`)."""
-    if engine_end is not None:
-        _forked(engine_end)
+    synced when `serve` returns. An exception is left to multiprocessing (traceback, exit code 1)."""
     serve(config, conn, part)
     from mass_tui.entry import flush_stdio
 
