@@ -253,18 +253,11 @@ class JsonlStore:
                 raise self.error
             self._sync_rotated()
             for name, fh in self._files.items():
-                try:
-                    os.fsync(fh.fileno())
-                except OSError as exc:
-                    self.error = StoreWriteError(self.path(name), exc)
-                    raise self.error from None
+                self._fsync(fh.fileno(), self.path(name))
             if self._dir_changed:  # the rotations' renames and new files (POSIX asks for the directory's fsync)
                 fd = os.open(self.db_dir, os.O_RDONLY)
                 try:
-                    os.fsync(fd)
-                except OSError as exc:
-                    self.error = StoreWriteError(self.db_dir, exc)
-                    raise self.error from None
+                    self._fsync(fd, self.db_dir)
                 finally:
                     os.close(fd)
                 self._dir_changed = False
@@ -273,13 +266,17 @@ class JsonlStore:
         """fsync and close the files rotated away since the last sync; raises StoreWriteError."""
         while self._rotated_open:
             path, fh = self._rotated_open[0]
-            try:
-                os.fsync(fh.fileno())
-            except OSError as exc:
-                self.error = StoreWriteError(path, exc)
-                raise self.error from None
+            self._fsync(fh.fileno(), path)
             fh.close()
             del self._rotated_open[0]
+
+    def _fsync(self, fd: int, path: Path) -> None:
+        """fsync `fd` (`path`'s); a failure is kept as `self.error` and raised as StoreWriteError."""
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            self.error = StoreWriteError(path, exc)
+            raise self.error from None
 
     def close(self) -> None:
         """Flush and close; lines that still cannot be written are logged as dropped (their
