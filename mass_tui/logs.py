@@ -31,6 +31,8 @@ from pathlib import Path
 from sources.text import Redactor, safe_text
 
 _DIGITS = re.compile(r"\d+")
+# librdkafka's note that it held back copies of an error ("..., 1 identical error(s) suppressed"): the same kind
+_SUPPRESSED = re.compile(r",? ?# identical error\(s\) suppressed")
 
 EVENTS = logging.getLogger("mass.events")
 # Problems that stop storing (disk full, read-only): logged and, when headless, said on stderr.
@@ -65,7 +67,7 @@ class RecordFilter(logging.Filter):
     def _rate(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        kind = (record.name, _DIGITS.sub("#", record.getMessage()[:200]), record.levelno)
+        kind = (record.name, _SUPPRESSED.sub("", _DIGITS.sub("#", record.getMessage()))[:200], record.levelno)
         now = self._clock()
         with self._lock:
             last = self._last.get(kind)

@@ -51,6 +51,18 @@ def test_repeats_of_a_kind_pass_once_per_period_with_a_count():
         assert f.filter(_record("an event", level=logging.INFO))  # below WARNING: never held back
 
 
+def test_librdkafkas_count_of_errors_it_held_back_does_not_make_a_new_kind():
+    """librdkafka writes a repeated error again with ", N identical error(s) suppressed": the same
+    kind, held back like any repeat (the down-broker test saw it logged twice in 12 s)."""
+    f = RecordFilter(every=30.0, clock=Clock())
+    base = ("FAIL [mass#consumer-2] [thrd:127.0.0.1:4242/bootstrap]: Connect failed: Connection refused "
+            "(after 0ms in state CONNECT")
+    assert f.filter(_record(base + ")"))
+    assert not f.filter(_record(base + ", 1 identical error(s) suppressed)"))
+    assert not f.filter(_record(base.replace("0ms", "3ms") + ", 12 identical error(s) suppressed)"))
+    assert f.filter(_record(base.replace("refused", "reset") + ")"))  # another error is another kind
+
+
 def test_a_record_gets_one_decision_for_every_handler():
     f = RecordFilter(every=30.0, clock=Clock())
     first = _record("disk full")
