@@ -29,9 +29,6 @@ def wrap(cls, name, label):
 
 
 def main_():
-    from mass_tui.malloc_tuning import restart_on_huge_pages
-
-    restart_on_huge_pages(["replay", sys.argv[1], "--headless"])  # as `mass replay` would, before any work
     os.environ.setdefault("MASS_SINKS", "inline")  # each sink timed in this process unless asked otherwise
     t0 = time.perf_counter()
     from mass_tui.engine import Engine

@@ -60,7 +60,7 @@ def capture(path: Path) -> Path:
         sys.argv = ["mass", "replay", str(path), "--headless", "--max", "-q", "--data-dir", f"{tmp}/d"]
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the summary line: not this table's
-                cli_main(sys.argv[1:])  # argv given: no restart on huge pages (that would restart this bench)
+                cli_main(sys.argv[1:])
         except SystemExit:
             pass
         finally:

@@ -543,10 +543,6 @@ def _headless(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # the command line itself: a bulk replay restarts on huge pages (mass_tui.malloc_tuning)
-        from mass_tui.malloc_tuning import restart_on_huge_pages
-
-        restart_on_huge_pages(sys.argv[1:])
     argv = sys.argv[1:] if argv is None else argv
     previous = {}
     STOP.clear()

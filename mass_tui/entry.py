@@ -1,8 +1,5 @@
-"""The `mass` command's entry point: light on purpose.
-
-A headless replay flat out starts itself again on huge pages (`malloc_tuning.restart_on_huge_pages`)
-before anything else; importing the CLI first (argparse, config, orjson: ~50 ms) would be paid twice.
-"""
+"""The `mass` command's entry point: light on purpose (OpenBLAS's threads are set before numpy is
+imported; a bulk replay ends without the interpreter's teardown)."""
 
 from __future__ import annotations
 
@@ -14,10 +11,8 @@ import sys
 def main() -> int:
     """Run `mass` with the command line's arguments; returns the exit status."""
     one_blas_thread()
-    from mass_tui.malloc_tuning import bulk_replay, restart_on_huge_pages
-
-    restart_on_huge_pages(sys.argv[1:])
     from mass_tui.cli import main as cli_main
+    from mass_tui.malloc_tuning import bulk_replay
 
     code = cli_main()
     if bulk_replay(sys.argv[1:]):
@@ -56,7 +51,7 @@ def _exit_now(code: int) -> None:
 
 
 def flush_stdio() -> None:
-    """Flush stdout and stderr before an exec or an `os._exit`; either may be None (its descriptor
+    """Flush stdout and stderr before an `os._exit`; either may be None (its descriptor
     was closed when the process started), closed, or a pipe whose reader is gone."""
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:

@@ -8,14 +8,18 @@ the 2-vCPU machine this was built on, a 200 k-line replay took 66–100 k page f
 memory kept for reuse (RSS about +17 MB on that replay). `mallopt(3)`: M_TRIM_THRESHOLD is -1,
 M_MMAP_THRESHOLD is -3 (glibc's malloc.h); the same as the MALLOC_*_THRESHOLD_ environment
 variables, set from inside the process.
+
+Transparent huge pages for malloc (GLIBC_TUNABLES=glibc.malloc.hugetlb=1) were a bulk replay's
+default for two rounds: a restart of the process and its writer on them cut page faults on that
+machine (2.6-3.0 -> 2.4-2.7 s). On the next machine (a Firecracker VM, THP "madvise") the same
+setting ran every layout slower, 0.03-0.24 s per 200 k-line replay, with twice the system time in
+half the runs: a kernel's cost that flips sign between machines is not a default. A user whose
+machine gains from it sets the variable; glibc reads it as each process starts (README).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -49,18 +53,6 @@ def keep_freed_blocks() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
-HUGE_PAGES = "glibc.malloc.hugetlb=1"  # glibc 2.35+: malloc's memory madvised for transparent huge pages
-
-
-def with_huge_pages(environ: Mapping[str, str]) -> dict[str, str] | None:
-    """`environ` with GLIBC_TUNABLES asking glibc's malloc for transparent huge pages, or None when
-    it already says something about them (the user's choice, or this process restarted already)."""
-    tunables = environ.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.hugetlb" in tunables:
-        return None
-    return {**environ, "GLIBC_TUNABLES": ":".join(filter(None, (tunables, HUGE_PAGES)))}
-
-
 def bulk_replay(argv: Sequence[str]) -> bool:
     """Whether `mass` argv runs a headless replay flat out (`replay ... --headless`, no --speed)."""
     from mass_tui.argv import command, given
@@ -68,29 +60,3 @@ def bulk_replay(argv: Sequence[str]) -> bool:
     return command(argv) == "replay" and given(argv, "--headless") and not given(argv, "--speed")
 
 
-def restart_on_huge_pages(argv: Sequence[str]) -> None:
-    """Start this process again (execve: the same PID, arguments and streams) with glibc's malloc on
-    transparent huge pages, when `argv` is a bulk replay on Linux with glibc; return where nothing
-    is to be done or the exec fails.
-
-    glibc reads GLIBC_TUNABLES only as a process starts, hence the restart, about 50 ms before any
-    work. Measured on the 2-vCPU VM this was built on, where a page fault is dear: a 200 k-line
-    Open-Meteo-like replay took 61 k -> 44 k minor faults, 2.6-3.0 -> 2.4-2.7 s (three runs each,
-    taking turns; README, Performance)."""
-    if sys.platform != "linux" or not bulk_replay(argv):
-        return
-    try:
-        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
-    except (ValueError, OSError):
-        libc = ""
-    env = with_huge_pages(os.environ) if libc.startswith("glibc") else None
-    command = getattr(sys, "orig_argv", None)
-    # Only when `argv` is what this process was started with: a caller that set sys.argv itself
-    # would be started again with other arguments.
-    if env is None or not command or list(command[len(command) - len(argv):]) != list(argv):
-        return
-    from mass_tui.entry import flush_stdio
-
-    flush_stdio()
-    with contextlib.suppress(OSError):
-        os.execve(sys.executable, command, env)

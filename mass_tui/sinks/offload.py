@@ -40,7 +40,6 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
@@ -123,8 +122,7 @@ class OffloadedSinks:
         self._conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=_serve_and_exit, name=f"mass-{self.name}", daemon=True,
                                    args=(config, child, part))
-        with _huge_pages_for_children():
-            self.process.start()
+        self.process.start()
         child.close()  # only the writer holds that end now: its death reads as EOF here
         self._error: BaseException | None = None
         self._summaries: dict[str, Any] = {}
@@ -249,30 +247,6 @@ def shared_strings(batch: ObservationBatch) -> ObservationBatch:
     sources: dict[str, str] = {}
     return dataclasses.replace(batch, station=list(map(stations.setdefault, batch.station, batch.station)),
                                source=list(map(sources.setdefault, batch.source, batch.source)))
-
-
-@contextlib.contextmanager
-def _huge_pages_for_children() -> Iterator[None]:
-    """Children started inside this block take glibc's malloc on transparent huge pages
-    (GLIBC_TUNABLES glibc.malloc.hugetlb=1, glibc 2.35+; other C libraries ignore it).
-
-    The writer allocates and frees lines of megabytes batch after batch; on a VM where a page
-    fault is dear (the one this was built on) that took a building replay from 87 k to 65 k
-    minor faults, 0.53-0.76 to 0.50-0.62 s of system time. Set in the environment only while the
-    child starts: the engine's own process started without it, and keeps its environment."""
-    from mass_tui.malloc_tuning import with_huge_pages
-
-    before = os.environ.get("GLIBC_TUNABLES")
-    wanted = with_huge_pages(os.environ)  # None: the environment says something of huge pages already
-    if wanted is not None:
-        os.environ["GLIBC_TUNABLES"] = wanted["GLIBC_TUNABLES"]
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("GLIBC_TUNABLES", None)
-        else:
-            os.environ["GLIBC_TUNABLES"] = before
 
 
 def _described(exc: BaseException) -> tuple[str, Any]:
