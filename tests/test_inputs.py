@@ -268,6 +268,30 @@ def test_any_row_order_of_a_file_replays_as_time_order(order):
     assert any(d == "pressure_tendency" for _, d, _ in results[0][1])  # the 7 hPa fall is still caught
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.permutations(list(range(12))), st.integers(1, 3))
+def test_any_row_order_of_a_file_of_several_stations_replays_as_time_order(order, stations):
+    """The same rule over stations: the stored stream is the time-ordered file's, stations
+    interleaved by time, whatever the lines' order (one station's rows after another's included:
+    played paced, a file laid out so played one station at a time)."""
+    import tempfile
+
+    lines = [json.dumps({"ts": 1_700_000_000 + 1800 * (i // stations), "station": f"s{i % stations}",
+                         "temp_c": 10.0 + i % 7}) for i in range(12)]
+    by_station = sorted(lines, key=lambda line: json.loads(line)["station"])  # station after station
+    with tempfile.TemporaryDirectory() as tmp:
+        results = []
+        for name, rows in (("a", lines), ("b", [lines[i] for i in order]), ("c", by_station)):
+            f = Path(tmp) / f"{name}.jsonl"
+            f.write_text("\n".join(rows) + "\n")
+            _, stored, _, _ = replay(Path(tmp), f, name=f"db-{name}")
+            results.append([(r["ts"], r["station"]) for r in stored])
+    times = [ts for ts, _ in results[0]]
+    assert times == sorted(times)
+    assert sorted(results[1]) == sorted(results[0]) and [ts for ts, _ in results[1]] == times
+    assert results[2] == results[0]  # station after station: the same stream, stations interleaved
+
+
 # --- 11: OpenWeatherMap snow --------------------------------------------------------------------------
 def test_case_11_owm_imperial_snow_from_a_loopback_server(tmp_path):
     import threading
