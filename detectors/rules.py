@@ -205,7 +205,7 @@ class PressureTendency(Detector):
 
 
 class GustLimit(Detector):
-    """A gust over `limit_mps`; critical from 1.5 times the limit."""
+    """A gust at or over `limit_mps` (score gust / limit >= 1); critical from 1.5 times the limit."""
 
     name = "gust_limit"
     threshold_name = "limit_mps"
