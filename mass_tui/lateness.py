@@ -168,7 +168,8 @@ class OrderCheck:
                     before = stored.get((station, ti))
                 new_values: dict[str, float] = {}
                 conflicts: list[tuple[str, float, float]] = []
-                dup = late = 0
+                repeated: list[str] = []  # values the instant already has, the same
+                late = 0
                 for name, col in zip(names, cols, strict=True):
                     v = float(col[i])
                     if v != v:
@@ -177,7 +178,7 @@ class OrderCheck:
                     if old is not None:
                         fed[name][i] = False
                         if old == v:
-                            dup += 1
+                            repeated.append(name)
                         else:
                             conflicts.append((name, v, old))
                         continue
@@ -201,6 +202,11 @@ class OrderCheck:
                     if before is not None and ti not in seen:  # known from the store: remember it now
                         self._add(station, seen, ti, before)
                     continue
+                # A reading that brings a new value for an instant already stored (a special report
+                # with the rain the routine one lacked) is stored with its new values only: the
+                # repeated ones are stored already, and counting them again would double them in the
+                # aggregates. Not counted under `duplicates`, which counts readings dropped whole.
+                drop_values.extend((i, name) for name in repeated)
                 for name, v, old in conflicts:
                     out.conflicts += 1
                     drop_values.append((i, name))

@@ -297,6 +297,74 @@ def test_property_any_re_delivery_and_restart_stores_each_key_exactly_once(keys,
     assert duplicates == total - len(delivered)
 
 
+_VARS = ("temp_c", "pressure_hpa", "precip_mm")
+
+
+def _partial_batch(readings: list[tuple[int, int, tuple[bool, ...]]]) -> ObservationBatch:
+    """(station, minute, which of _VARS it has) as readings; a value follows from its key, so a
+    repeat is the same value and never a conflict."""
+    t = np.array([1.7e9 + 60.0 * m for _, m, _ in readings])
+    cols = {name: np.array([float((s * 7 + m + 3 * k) % 40) if has[k] else np.nan for s, m, has in readings])
+            for k, name in enumerate(_VARS)}
+    return ObservationBatch(t, [f"s{s}" for s, _, _ in readings], ["prop"] * len(readings), cols)
+
+
+def _stored_values(db: Path) -> list[tuple[str, str, str]]:
+    """(station, ts, variable) of every value in the stored stream, one per stored value."""
+    out = []
+    for p in sorted(db.glob("consumer_stream*.jsonl")):
+        for line in p.read_bytes().splitlines():
+            r = json.loads(line)
+            out += [(r["station"], r["ts"], name) for name in _VARS if name in r]
+    return out
+
+
+def test_a_reading_that_adds_a_value_to_a_stored_instant_stores_only_the_new_value(tmp_path):
+    """An ASOS special report at the time of a routine one, with the rain the routine one lacked: the
+    rain is stored, the repeated temperature and pressure are not stored (or aggregated) again."""
+    cfg = load_config(None, env={}, dotenv_file=None)
+    store = JsonlStore(tmp_path)
+    engine = Engine(cfg, store)
+    readings = [(0, 5, (True, True, False)), (0, 5, (True, True, True)), (0, 5, (True, True, False)),
+                (0, 65, (True, True, False))]
+    engine.process_batch(_partial_batch(readings))
+    engine.sync()
+    store.close()
+    lines = [json.loads(line) for line in (tmp_path / "consumer_stream.jsonl").read_bytes().splitlines()]
+    assert [sorted(k for k in _VARS if k in r) for r in lines] == [
+        ["pressure_hpa", "temp_c"], ["precip_mm"], ["pressure_hpa", "temp_c"]]
+    assert engine.counters.duplicates == 1  # the third reading, dropped whole
+
+
+_partial = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30),
+                              st.tuples(st.booleans(), st.booleans(), st.booleans()).filter(any)),
+                    min_size=1, max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(readings=_partial, cuts=st.lists(st.integers(0, 40), max_size=4), restart=st.booleans())
+def test_property_each_value_of_an_instant_is_stored_exactly_once(readings, cuts, restart):
+    """Readings of an instant may repeat it whole or in part and bring values it lacked, in any order
+    and batches, with a restart between: each (station, ts, variable) delivered is stored exactly once."""
+    cfg = load_config(None, env={}, dotenv_file=None)
+    bounds = sorted({0, len(readings), *[min(c, len(readings)) for c in cuts]})
+    with tempfile.TemporaryDirectory() as tmp:
+        store = JsonlStore(Path(tmp))
+        engine = Engine(cfg, store)
+        for k, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            if restart and k == 1:
+                store.close()
+                store = JsonlStore(Path(tmp))
+                engine = Engine(cfg, store)
+                engine.warm()
+            engine.process_batch(_partial_batch(readings[a:b]))
+            engine.sync()
+        store.close()
+        stored = _stored_values(Path(tmp))
+    delivered = {(f"s{s}", m, _VARS[k]) for s, m, has in readings for k in range(3) if has[k]}
+    assert len(stored) == len(set(stored)) == len(delivered)
+
+
 @pytest.mark.parametrize("capacity", [1, 50])
 def test_a_re_delivery_larger_than_the_memory_is_looked_up_in_the_store(tmp_path, capacity):
     """The bound exceeded: 2,000 instants re-delivered to a check that remembers `capacity`. Each is
