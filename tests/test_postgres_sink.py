@@ -66,6 +66,20 @@ def aggregate_windows(db: Path) -> tuple[int, int]:
     return len(keys), len(daily)
 
 
+def test_a_database_that_is_never_reached_shows_the_whole_store_as_lag(tmp_path):
+    """Down from the start (nothing listens at the URL's port): the summary says down, and the lag is
+    every byte the store holds, not 0 (the README: a database that is down costs only lag)."""
+    repo = Path(__file__).resolve().parents[1]
+    url = f"postgresql://mass@127.0.0.1:{free_port()}/mass"
+    summary = mass("replay", str(SANDY), "--station", "ndbc-44005", "--headless", "--max", "-q", "--sink", url,
+                   "--data-dir", str(tmp_path / "a"), cwd=repo)
+    db = tmp_path / "a" / "db"
+    stored = sum(p.stat().st_size for name in (STREAM, ANOMALIES) for p in db.glob(f"{Path(name).stem}*.jsonl"))
+    assert summary["observations"] == 762
+    assert summary["postgresql"]["up"] is False
+    assert summary["postgresql"]["lag_bytes"] >= stored > 0
+
+
 def test_sandy_replay_with_the_sink_gives_one_row_per_stored_line_and_twice_adds_nothing(schema, tmp_path):
     url = f"{SHARED_URL}?schema={schema}"
     repo = Path(__file__).resolve().parents[1]

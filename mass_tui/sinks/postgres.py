@@ -201,7 +201,10 @@ class PostgresSink:
 
     def summary(self) -> dict[str, Any]:
         return {"url": self.shown_url, "up": self.up, "rows": dict(sorted(self.rows.items())), "lines": self.lines,
-                "skipped": self.skipped, "lag_bytes": self.lag, **({"last_error": self.last_error}
+                # down, `lag` is as of the last batch sent (0 if it never connected): what the store
+                # holds beyond the sink's position is measured now instead
+                "skipped": self.skipped, "lag_bytes": self.lag if self.up else self.behind(),
+                **({"last_error": self.last_error}
                                                                   if self.last_error else {})}
 
     def behind(self) -> int:
