@@ -351,8 +351,10 @@ class DetectorBank:
         self._evict_idle(len(self.series) + pending + new_series - self.max_series)
         if len(self.series) + pending + new_series <= self.max_series:
             return None
-        return (f"series cap reached: {len(self.series)} live series (detectors.max_series = {self.max_series}) "
-                f"and none idle for {self.idle_seconds / 3600:g} h; new station {station!r} not scored")
+        # `pending`: series admitted earlier in the same batch count as live (they are, a moment later)
+        return (f"series cap reached: {len(self.series) + pending} live series (detectors.max_series = "
+                f"{self.max_series}) and none idle for {self.idle_seconds / 3600:g} h; new station {station!r} "
+                "quarantined")
 
     def _evict_idle(self, need: int) -> None:
         horizon = self.newest_ts - self.idle_seconds

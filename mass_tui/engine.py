@@ -364,7 +364,8 @@ class Engine:
                     pending += new
             else:
                 refused.extend(rows)
-                reasons.extend(Rejection(why, orjson.dumps(batch.observation(i).to_wire())) for i in rows)
+                reasons.extend(Rejection(why, orjson.dumps(batch.observation(i).to_wire()), "series_cap")
+                               for i in rows)
                 # nothing of a refused station stays behind: a flood of new names costs no memory
                 self.labels.pop(station, None)
         for station in self.bank.drain_evicted():

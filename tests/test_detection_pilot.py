@@ -107,4 +107,18 @@ def test_the_cap_reason_names_the_setting(tmp_path):
     store.flush()
     rejected = [json.loads(line) for line in (tmp_path / "db" / "rejected.jsonl").read_text().splitlines()]
     assert len(rejected) == 1 and "detectors.max_series = 1" in rejected[0]["reason"]
-    assert '"station":"b"' in rejected[0]["raw"]
+    assert '"station":"b"' in rejected[0]["raw"] and rejected[0]["code"] == "series_cap"
+
+
+def test_the_cap_reason_counts_the_series_admitted_in_the_same_batch(tmp_path):
+    """A flood of new names in one batch: the reason counts the series admitted before it in that
+    batch (it said 0 live series while 50,000 were being admitted)."""
+    from mass_tui.store import JsonlStore
+
+    (tmp_path / "mass.toml").write_text("[detectors]\nmax_series = 3\n")
+    store = JsonlStore(tmp_path / "db")
+    engine = Engine(load_config(tmp_path / "mass.toml", env={}, dotenv_file=None), store)
+    engine.ingest([_message(f"s{k}", 0) for k in range(5)])
+    store.flush()
+    reasons = [json.loads(line)["reason"] for line in (tmp_path / "db" / "rejected.jsonl").read_text().splitlines()]
+    assert len(reasons) == 2 and all(r.startswith("series cap reached: 3 live series") for r in reasons)
