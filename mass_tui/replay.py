@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mass_tui.engine import BatchResult, Engine
-from sources.batch import ObservationBatch, concat
+from sources.batch import ObservationBatch, concat, rows_by_station
 from sources.formats import open_recording
 from sources.formats.csv_table import CSV_RECORD_LINES, csv_records  # noqa: F401 - re-exported for tests
 from sources.formats.opener import uncompressed_size
@@ -84,6 +84,19 @@ def out_of_order(batch: ObservationBatch) -> int:
         if t.size > 1:
             count += int(np.count_nonzero(t[1:] < np.maximum.accumulate(t)[:-1]))
     return count
+
+
+def _behind(batch: ObservationBatch, newest: dict[str, float]) -> np.ndarray:
+    """Which rows are older than their station's newest reading in `newest` (the chunks before);
+    then `newest` takes this batch's readings in."""
+    behind = np.zeros(len(batch), dtype=bool)
+    for station, rows in rows_by_station(batch.station).items():
+        t = batch.ts[rows]
+        before = newest.get(station)
+        if before is not None:
+            behind[rows] = t < before
+        newest[station] = float(t.max()) if before is None else max(before, float(t.max()))
+    return behind
 
 
 def in_time_order(batch: ObservationBatch) -> tuple[ObservationBatch, int]:
@@ -149,9 +162,14 @@ def replay_file(
         batches: Iterator[ObservationBatch] = iter([batch])
     else:
         def sorted_chunks() -> Iterator[ObservationBatch]:
+            newest: dict[str, float] = {}  # each station's newest reading in the chunks before
             for batch in decoded():
+                behind = _behind(batch, newest)
+                # a row older than one of an earlier chunk is late: the engine counts it under
+                # out_of_order itself, so only the others' disorder within the chunk is counted here
+                kept = out_of_order(batch.select(np.flatnonzero(~behind))) if behind.any() else None
                 batch, moved = in_time_order(batch)
-                engine.counters.out_of_order += moved
+                engine.counters.out_of_order += moved if kept is None else kept
                 yield batch
         batches = sorted_chunks()
 

@@ -292,6 +292,31 @@ def test_any_row_order_of_a_file_of_several_stations_replays_as_time_order(order
     assert results[2] == results[0]  # station after station: the same stream, stations interleaved
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 400)), min_size=2, max_size=120, unique=True),
+       st.sampled_from([600, 2_000, 1 << 20]))
+def test_out_of_order_counts_each_reading_that_came_after_a_newer_one_of_its_station_once(keys, chunk):
+    """Replayed whole (sorted) or chunk by chunk (sorted per chunk, older rows late), `out_of_order` is
+    the number of readings that came after a newer one of their station in the file, each once (past
+    the sort limit a late row was counted by the chunk's sort and again by the engine)."""
+    import tempfile
+
+    lines = [json.dumps({"ts": 1_700_000_000 + 60 * m, "station": f"s{s}", "temp_c": float(m % 9)}) for s, m in keys]
+    newest: dict[int, int] = {}
+    expected = 0
+    for s, m in keys:
+        expected += m < newest.get(s, -1)
+        newest[s] = max(newest.get(s, -1), m)
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "rec.jsonl"
+        f.write_text("\n".join(lines) + "\n")
+        for sort_bytes in (0, 1 << 30):  # chunk by chunk, whole
+            with JsonlStore(Path(tmp) / f"db-{sort_bytes}") as store:
+                engine = Engine(_config(Path(tmp)), store)
+                assert replay_file(engine, f, chunk_bytes=chunk, sort_bytes=sort_bytes)
+            assert engine.counters.out_of_order == expected, sort_bytes
+
+
 # --- 11: OpenWeatherMap snow --------------------------------------------------------------------------
 def test_case_11_owm_imperial_snow_from_a_loopback_server(tmp_path):
     import threading
