@@ -30,7 +30,7 @@ from sources.batch import ObservationBatch, concat, rows_by_station
 from sources.formats import open_recording
 from sources.formats.csv_table import CSV_RECORD_LINES, csv_records  # noqa: F401 - re-exported for tests
 from sources.formats.opener import uncompressed_size
-from sources.schema import Rejection
+from sources.schema import Rejection, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ BATCH = 16384
 # matters more than the last third of speed, 1 MB (330 MiB instead of 540 MiB over 1 M messages).
 FLAT_OUT_BYTES = 4 << 20
 UI_FLAT_OUT_BYTES = 1 << 20
+# Paced, the longest wall-clock wait for the next reading: a longer gap in the data is skipped
+# (and logged). A minute covers hourly data at 60x and minute data in real time.
+MAX_WAIT = 60.0
 
 
 class Pacer:
@@ -216,6 +219,13 @@ def _paced(batch: ObservationBatch, pacer: Pacer, rows: int, stop: threading.Eve
             end = min(n, pos + rows)
         else:
             delay = pacer.delay_for(float(batch.ts[pos]))
+            if delay > MAX_WAIT:
+                # a gap in the data (an outage, a mistyped year) is skipped, not waited out: at
+                # 100000x one wrong year would hold the replay for hours with nothing on screen
+                log.info("replay: skipped a gap in the data before %s: %.0f s of waiting at %gx",
+                         iso_utc(float(batch.ts[pos])), delay, pacer.speed)
+                pacer.shift(-delay)
+                delay = 0.0
             if delay > 0:
                 pacer.wait(min(delay, 0.25))
                 continue

@@ -317,6 +317,31 @@ def test_out_of_order_counts_each_reading_that_came_after_a_newer_one_of_its_sta
             assert engine.counters.out_of_order == expected, sort_bytes
 
 
+def test_a_paced_replay_skips_a_gap_in_the_data_instead_of_waiting_it_out(tmp_path, caplog):
+    """One mistyped year among minute readings: at 100000x the gap is 18 years of data, 1.6 h of
+    waiting. The replay skips it (and says so) and stores every reading; the readings either side
+    are paced as before."""
+    import logging
+    import threading
+
+    lines = [json.dumps({"ts": 1_714_521_600 + 60 * i, "station": "a", "temp_c": 10.0 + i % 3}) for i in range(30)]
+    lines[20] = lines[20].replace('"ts": 1714', '"ts": 2281')  # the year 2042
+    f = tmp_path / "rec.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    done: list[bool] = []
+    with JsonlStore(tmp_path / "db") as store, caplog.at_level(logging.INFO, logger="mass_tui.replay"):
+        engine = Engine(_config(tmp_path), store)
+        stop = threading.Event()
+        worker = threading.Thread(target=lambda: done.append(replay_file(engine, f, speed=100_000.0, stop=stop)))
+        worker.start()
+        worker.join(120)  # bounded: the gap alone would take 1.6 h
+        stop.set()
+        worker.join(10)
+    assert done == [True]
+    assert engine.counters.observations == 30
+    assert any("skipped a gap in the data before 2042" in r.getMessage() for r in caplog.records)
+
+
 # --- 11: OpenWeatherMap snow --------------------------------------------------------------------------
 def test_case_11_owm_imperial_snow_from_a_loopback_server(tmp_path):
     import threading
