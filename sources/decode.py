@@ -443,6 +443,12 @@ class Decoder:
     def _add(self, obj: Any, raw: bytes, m: MessageMeta | None, objs: list[Any], rows_raw: list[bytes],
              rows_meta: list[MessageMeta | None], out: _Out) -> None:
         if type(obj) is dict and type(obj.get("metrics")) is list and not any(k in obj for k in TIME_KEYS):
+            if not obj["metrics"]:  # accounted for like any message: set aside with its reason
+                out.rejected[len(objs)] = Rejection("a Telegraf batch with no metrics", raw, "no_values", m)
+                objs.append(None)
+                rows_raw.append(raw)
+                rows_meta.append(m)
+                return
             for sub in obj["metrics"]:  # Telegraf's batch format: one row per metric
                 self._add(sub, _dumps(sub), m, objs, rows_raw, rows_meta, out)
             return

@@ -473,6 +473,15 @@ def test_telegraf_json_serializer_layout_with_ns_timestamps(tmp_path):
     assert sorted((r["kind"], r["code"]) for r in rejected) == [("field", "sentinel"), ("message", "no_valid_value")]
 
 
+def test_a_telegraf_batch_with_no_metrics_is_set_aside_with_a_reason(tmp_path):
+    """Every line is stored or quarantined: an empty batch was neither (a tester's count came out short)."""
+    f = tmp_path / "telegraf.jsonl"
+    f.write_text('{"metrics":[]}\n{"ts":1714557600,"station":"roof","temp_c":18.5}\n')
+    engine, stored, rejected, _ = replay(tmp_path, f)
+    assert len(stored) == 1 and [(r["code"], r["raw"]) for r in rejected] == [("no_values", '{"metrics":[]}')]
+    assert engine.counters.observations + engine.counters.rejected == 2
+
+
 # --- time zones ----------------------------------------------------------------------------------------
 def test_naive_local_times_across_the_autumn_and_spring_changes(tmp_path):
     f = tmp_path / "logger.csv"
