@@ -54,3 +54,33 @@ def test_whole_record():
     assert not whole_record('a,"b\nc",d,e\n', ",", 3)  # four cells
     assert whole_record('a;"1,5\nx";e\r\n', ";", 3)
     assert not whole_record("a,b,c", "", 3)
+
+
+def test_a_csv_without_its_header_line_is_refused_with_a_reason(tmp_path):
+    """A file whose first line is data: taking it as column names left that line unaccounted for and
+    every other row without a time (each quarantined as missing ts). Refused before anything is read."""
+    import subprocess
+    import sys
+
+    f = tmp_path / "h.csv"
+    f.write_text("2024-05-01T00:00:00Z,a,10.5\n2024-05-01T01:00:00Z,a,11.5\n")
+    done = subprocess.run([sys.executable, "-m", "mass_tui", "replay", str(f), "--headless", "--max", "-q",
+                           "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert done.returncode == 2
+    assert "the first line holds values (2024-05-01T00:00:00Z, a, 10.5), not column names" in done.stderr
+    assert not (tmp_path / "d" / "db" / "consumer_stream.jsonl").exists()
+
+
+@given(st.lists(st.sampled_from(["time", "timestamp", "station", "temp_c", "Wind Speed (m/s)", "PRES", "#YY",
+                                 "valid", "tmpf", "lat", "lon", "rh_%", "station_id", "T2m", "10m_wind"]),
+                min_size=1, max_size=12),
+       st.lists(st.one_of(st.floats(-1e6, 1e6, allow_nan=False).map(str), st.integers(-999, 99999).map(str),
+                          st.dates().map(str)), min_size=1, max_size=12))
+def test_column_names_are_names_and_a_row_of_values_is_values(names, values):
+    """The rule behind it: names are never dates and mostly not numbers; a data row (numbers, dates)
+    is told from them."""
+    from sources.formats.csv_table import looks_like_values
+
+    assert not looks_like_values(names)
+    assert looks_like_values(values)

@@ -170,10 +170,37 @@ def _header_line(lines: Iterator[str]) -> str:
 
 def _names(path: Path, header_line: str, sep: str) -> list[str]:
     try:
-        return [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
+        names = [h.strip().lstrip("\ufeff") for h in next(csv.reader([header_line], delimiter=sep))]
     except csv.Error as exc:  # a header cell past the csv module's field limit: no CSV mass can read
         raise RecordingError(f"{path.name}: the CSV header ({len(header_line):,} characters) cannot be "
                              f"read: {exc}") from None
+    if looks_like_values(names):
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        raise RecordingError(f"{path.name}: the first line holds values ({shown[:120]}), not column names: a CSV "
+                             "needs a header line naming its columns (a time column such as time or timestamp, "
+                             "a station, the variables)")
+    return names
+
+
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}")
+
+
+def looks_like_values(cells: list[str]) -> bool:
+    """Whether a would-be header row is data (a file without its header line): one of its cells is a
+    date (2024-05-01..., 5/1/2024), or at least half of its non-empty cells are numbers. Column names
+    are neither; taking such a row as names would leave its own values unaccounted for and every
+    other row without a time."""
+    filled = [c for c in cells if c]
+    if any(_DATE.match(c) for c in filled):
+        return True
+    numbers = 0
+    for c in filled:
+        try:
+            float(c.replace(",", "."))
+        except ValueError:
+            continue
+        numbers += 1
+    return bool(filled) and 2 * numbers >= len(filled)
 
 
 _BLOCK_CHARS = 1 << 20
