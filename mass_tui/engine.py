@@ -7,6 +7,7 @@ code, and the detectors give the same results either way.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Sequence
@@ -70,6 +71,21 @@ def build_bank(config: Config) -> DetectorBank:
         raise ConfigError(str(exc)) from None
     except ValueError as exc:  # a detector rejected a parameter
         raise ConfigError(f"detectors: {exc}") from None
+
+
+IGNORED_LISTED = 20  # ignored field names a summary lists (the most frequent)
+
+
+def ignored_summary(ignored: dict[str, int], limit: int = IGNORED_LISTED) -> tuple[dict[str, int], dict[str, int]]:
+    """The summary's view of ignored field counts (name -> fields ignored): the `limit` most frequent
+    names (ties by name), listed by name, and for the rest {"names": how many, "fields": their fields},
+    empty when none is left out. A writer inventing a key per message would otherwise make the
+    summary line as long as the recording's key list (200,000 names: 12 MB)."""
+    if len(ignored) <= limit:
+        return dict(sorted(ignored.items())), {}
+    top = heapq.nsmallest(limit, ignored.items(), key=lambda kv: (-kv[1], kv[0]))
+    listed = dict(sorted(top))
+    return listed, {"names": len(ignored) - len(listed), "fields": sum(ignored.values()) - sum(listed.values())}
 
 
 @dataclass
@@ -517,7 +533,12 @@ class Engine:
         if local.repeated or local.skipped:
             out["tz_repeated"], out["tz_skipped"] = local.repeated, local.skipped
         if c.ignored_fields:
-            out["ignored_fields"] = dict(sorted(c.ignored_fields.items()))
+            listed, other = ignored_summary(c.ignored_fields)
+            out["ignored_fields"] = listed
+            if other:
+                out["ignored_fields_other"] = other
+                log.info("ignored fields: %d names, %d fields in all; the summary lists the %d most frequent",
+                         len(c.ignored_fields), sum(c.ignored_fields.values()), len(listed))
         out.update(extra)
         return out
 

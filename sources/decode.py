@@ -256,6 +256,10 @@ class Decoder:
         out = _Out()
         for i, raw in enumerate(raws):
             m = meta[i] if meta is not None and i < len(meta) else None
+            if b"\x00" in raw:
+                out.rejected[len(objs)] = _nul_bytes(raw, m)
+                objs.append(None), rows_raw.append(b""), rows_meta.append(m)
+                continue
             if len(raw) > MAX_MESSAGE_BYTES:
                 out.rejected[len(objs)] = Rejection(
                     f"message larger than {MAX_MESSAGE_BYTES} bytes (first {RAW_KEPT} kept)", raw[:RAW_KEPT],
@@ -405,7 +409,8 @@ class Decoder:
         for i, why in failed.items():
             obj = _lenient(raws[i])  # numbers beyond a double, NaN: the stdlib reads them, fields are judged later
             if obj is _NOT_JSON:
-                out.rejected[i] = Rejection(f"not JSON: {why[:200]}", raws[i], "not_json", None)
+                out.rejected[i] = (_nul_bytes(raws[i], None) if b"\x00" in raws[i]
+                                   else Rejection(f"not JSON: {why[:200]}", raws[i], "not_json", None))
             else:
                 objs[i] = obj
         if set(map(type, objs if typed is None else (objs[i] for i in todo))) != {dict}:
@@ -1287,6 +1292,17 @@ def _key_groups(objs: list[Any], among: Sequence[int] | None = None) -> dict[tup
     parts = [at[part] for part in np.split(order, bounds)]
     parts.sort(key=lambda part: int(part[0]))
     return {keysets[int(np.searchsorted(at, part[0]))]: part.tolist() for part in parts}
+
+
+def _nul_bytes(raw: bytes, meta: MessageMeta | None) -> Rejection:
+    """The quarantine record of a message holding NUL bytes, which no JSON holds unescaped: a disk
+    fault, or the NUL padding a crash leaves at the end of a file (one record however long the run;
+    its first RAW_KEPT bytes kept)."""
+    nuls = raw.count(b"\x00")
+    what = "only NUL bytes" if nuls == len(raw) else f"{nuls:,} NUL byte{'s' if nuls > 1 else ''}"
+    kept = f", first {RAW_KEPT} kept" if len(raw) > RAW_KEPT else ""
+    return Rejection(f"not JSON: {what} in {len(raw):,} bytes (a disk fault, or padding left by a crash{kept})",
+                     raw[:RAW_KEPT], "nul_bytes", meta)
 
 
 def _lenient(raw: bytes) -> Any:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from sources.schema import MAX_MESSAGE_BYTES
+
 log = logging.getLogger(__name__)
 
 _SCAN = 1 << 16  # bytes read at a time when looking for a line's end
@@ -160,7 +162,7 @@ class FileAppender:
 
 
 class FileTail:
-    def __init__(self, path: Path, position_file: Path | None = None, max_line_bytes: int = 1 << 20) -> None:
+    def __init__(self, path: Path, position_file: Path | None = None, max_line_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self.path = Path(path)
         self.position_file = Path(position_file) if position_file else self.path.with_suffix(".position")
         self.max_line_bytes = max_line_bytes

@@ -18,7 +18,10 @@ from typing import Any
 from sources.times import TimeError
 from sources.times import parse_time as _parse_time
 
-MAX_MESSAGE_BYTES = 64 * 1024
+# The largest message decoded; a longer one is quarantined whole (`too_large`). 1 MiB, the file
+# transport's line limit too: a Telegraf batch of its default 1,000 metrics is about 115 KB, and a
+# line past 1 MiB is no reading (reliability case smuggle-over-1mb-line: rejected whole).
+MAX_MESSAGE_BYTES = 1 << 20
 MAX_STATION_CHARS = 128
 RAW_KEPT = 4096  # bytes of an oversized message kept in its quarantine record
 

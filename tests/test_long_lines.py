@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from sources.formats import RecordingError, open_recording
 from sources.formats.opener import SAMPLE
+from sources.schema import MAX_MESSAGE_BYTES
 
 from .test_cli import mass
 
@@ -35,11 +36,12 @@ def _rejected(tmp_path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
+BIG = MAX_MESSAGE_BYTES + 1000  # past what a message may be: quarantined whole, `too_large`
 FIRST_LINES = {
-    "a JSON object": json.dumps({"ts": "2024-01-01T00:30:00Z", "station": "a", "note": "x" * 2 * LIMIT}),
-    "a JSON string": json.dumps("x" * 2 * LIMIT),
-    "not JSON": "x" * 2 * LIMIT,
-    "spaces then JSON": " " * (SAMPLE + 10) + json.dumps({"ts": "2024-01-01T00:30:00Z", "note": "x" * LIMIT}),
+    "a JSON object": json.dumps({"ts": "2024-01-01T00:30:00Z", "station": "a", "note": "x" * BIG}),
+    "a JSON string": json.dumps("x" * BIG),
+    "not JSON": "x" * BIG,
+    "spaces then JSON": " " * (SAMPLE + 10) + json.dumps({"ts": "2024-01-01T00:30:00Z", "note": "x" * BIG}),
 }
 
 

@@ -23,7 +23,7 @@ from typing import IO
 from sources.decode import Table
 from sources.formats import csv_table, iem, json_array, ndbc
 from sources.formats.detect import FORMATS, detect
-from sources.formats.opener import RecordingError, after_first_line, head_bytes, open_binary, text_encoding
+from sources.formats.opener import RecordingError, after_first_line, first_bytes, head_bytes, open_binary, text_encoding
 from sources.times import zone
 
 __all__ = ["FORMATS", "Recording", "RecordingError", "detect", "open_recording"]
@@ -122,7 +122,7 @@ def jsonl_chunks(path: Path, size: int, problems: list[str] | None = None) -> It
     leading byte-order mark taken off; UTF-16 lines re-encoded as UTF-8). A chunk ends with the first
     line that brings it past `size` bytes, as `readlines(size)` cuts it."""
     first = True
-    utf16 = text_encoding(head_bytes(path, 4)) is not None
+    utf16 = text_encoding(first_bytes(path, 4)) is not None  # judged by open_recording already
     with open_binary(path, problems) as binary:
         if utf16:
             text = io.TextIOWrapper(binary, encoding="utf-16", errors="replace", newline="")

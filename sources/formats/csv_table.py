@@ -31,7 +31,7 @@ import numpy as np
 
 from sources.decode import Table
 from sources.formats.csv_header import is_units_row, layout, with_units
-from sources.formats.opener import RecordingError, open_text
+from sources.formats.opener import RecordingError, nul_problem, open_text
 from sources.schema import RAW_KEPT
 
 CSV_RECORD_LINES = 64
@@ -220,7 +220,7 @@ def _block(fh: IO[str], size: int) -> str:
 def _plain_lines(block: str, sep: str) -> list[str] | None:
     """The lines of a block (line ends taken off) when every one is plain (see `_PLAIN_START`), else
     None. CRLF line ends are line ends like LF; a carriage return elsewhere is not plain."""
-    if '"' in block:
+    if '"' in block or "\x00" in block:  # a row with NUL bytes is quarantined record by record
         return None
     if "\r" in block:
         if block.count("\r") != block.count("\r\n"):
@@ -259,6 +259,8 @@ class _Chunks:
         raw = line.encode("utf-8", errors="backslashreplace")
         was_first, self.first = self.first, False
         cells: list[str] = []
+        if not problem:
+            problem = nul_problem(line)
         if not problem:
             # csv.reader only matters for quotes (and a stray carriage return): a plain line is split
             try:

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sources.decode import Table
-from sources.formats.opener import open_text
+from sources.formats.opener import nul_problem, open_text
+from sources.schema import RAW_KEPT
 
 _TIME = ("YY", "YYYY", "MM", "DD", "hh", "mm")
 # column -> (base name for the unit suffix, registry name when in the documented unit, documented unit)
@@ -81,9 +82,10 @@ def tables(path: Path, chunk_bytes: int, problems: list[str] | None = None) -> I
                 table = Table(_header(names, units), [], [])
             cells = stripped.split()
             raw = stripped.encode()
-            if len(cells) != len(names):
-                table.bad.append((len(table.rows) + len(table.bad), raw,
-                                  f"NDBC row has {len(cells)} columns for {len(names)}"))
+            problem = nul_problem(stripped) or (f"NDBC row has {len(cells)} columns for {len(names)}"
+                                                if len(cells) != len(names) else "")
+            if problem:
+                table.bad.append((len(table.rows) + len(table.bad), raw[:RAW_KEPT], problem))
             else:
                 table.rows.append(_row(names, cells))
                 table.raws.append(raw)

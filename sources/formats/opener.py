@@ -7,9 +7,11 @@
 - **Cut short**: compressed data that ends early or is damaged (an interrupted
   download) is read up to the break; the reason goes to the caller's `problems`
   list (replay quarantines it as one record, code `truncated_file`).
-- **Not a recording**: a zip archive (an Excel `.xlsx` workbook is one) or a file
-  with NUL bytes that is not UTF-16 raises `RecordingError` naming what it looks
-  like, instead of being read as a CSV of garbage.
+- **Not a recording**: a zip archive (an Excel `.xlsx` workbook is one), another
+  known binary format, or binary data (`binary_reason` says by which rule) raises
+  `RecordingError` naming what it looks like, instead of being read as a CSV of
+  garbage. A text recording with a few NUL bytes (a disk fault, NUL padding left
+  at the end by a crash) is read: the lines holding them are quarantined alone.
 """
 
 from __future__ import annotations
@@ -95,19 +97,97 @@ def open_binary(path: Path, problems: list[str] | None = None) -> IO[bytes]:
     return open(path, "rb")
 
 
-def head_bytes(path: Path, size: int = SAMPLE) -> bytes:
-    """The first `size` bytes of the (decompressed) recording; RecordingError for what is no recording."""
-    problems: list[str] = []
+# Formats people hand over by mistake, by their first bytes. Each of these magic numbers holds a
+# byte no text recording starts with (or, for GIF and PDF, a word no header starts with).
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x7fELF", "a program (ELF)"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook (OLE2)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+)
+# Control bytes text never holds (C0 but tab, LF, VT, FF, CR and ESC, which ANSI-coloured text has).
+_CONTROL = bytes(c for c in range(1, 32) if c not in b"\t\n\x0b\x0c\r\x1b")
+_EXPECTED = "expected JSON lines, CSV, an NDBC .txt or an IEM ASOS download"
+
+
+def binary_reason(head: bytes) -> str | None:
+    """Why a recording whose first bytes are `head` is binary, not text; None for text (which may hold a
+    few NUL bytes: the lines holding them are quarantined alone when it is read).
+
+    The rule, in order (the head is at most SAMPLE bytes, decompressed):
+
+    1. It starts with a known binary magic number (PNG, JPEG, GIF, PDF, ELF, SQLite, OLE2 .xls, 7-Zip,
+       RAR; a zip archive is told apart by `head_bytes`): binary.
+    2. No NUL byte, or a UTF-16 byte-order mark: text (UTF-16 is half NULs).
+    3. A run of NULs at its end is set aside: NUL padding a crash leaves at the end of a file (or its
+       start, when the padding runs past the head). If nothing but NULs and whitespace is left:
+       binary (all NULs).
+    4. Of what is left, binary when any of:
+       - NUL bytes are more than half of it (mostly NULs: a disk image, a sparse file);
+       - more than 1 in 100 of its other bytes are control characters text does not hold (C0 but tab,
+         LF, VT, FF, CR, ESC): binary formats are full of small integers; random or compressed
+         data has about 1 in 10;
+       - more than 2 of its lines, and more than 1 in 10, hold a NUL: UTF-16 without a mark, or
+         binary data, whose NULs are everywhere; a text recording's NULs (a damaged block, a torn
+         write) sit in a few lines.
+    """
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            return f"is {what}, not a recording"
+    if b"\x00" not in head or text_encoding(head) is not None:
+        return None
+    body = head.rstrip(b"\x00")
+    if not body.strip(b"\x00 \t\n\r\x0b\x0c"):
+        return "holds only NUL bytes, not text"
+    nuls = body.count(b"\x00")
+    if 2 * nuls > len(body):
+        return f"holds binary data (NUL bytes), not text ({nuls:,} NUL bytes in its first {len(body):,})"
+    others = len(body) - nuls
+    controls = others - len(body.translate(None, _CONTROL + b"\x00"))
+    if 100 * controls > others:
+        return f"holds binary data (NUL bytes), not text ({controls:,} control bytes in its first {len(body):,})"
+    lines = body.split(b"\n")
+    with_nul = sum(b"\x00" in line for line in lines)
+    if with_nul > 2 and 10 * with_nul > len(lines):
+        return f"holds binary data (NUL bytes), not text (NULs in {with_nul:,} of its first {len(lines):,} lines)"
+    return None
+
+
+def first_bytes(path: Path, size: int, problems: list[str] | None = None) -> bytes:
+    """The first `size` bytes of the (decompressed) recording, not judged (see `head_bytes`)."""
     with open_binary(path, problems) as fh:
-        head = fh.read(size)
+        return fh.read(size)
+
+
+def nul_problem(line: str) -> str:
+    """The quarantine reason of a text row holding NUL bytes ("" for one without): a disk fault, or the
+    NUL padding a crash leaves at the end of a file (one reason for the whole run, not one per byte)."""
+    nuls = line.count("\x00")
+    if not nuls:
+        return ""
+    what = "only NUL bytes" if nuls == len(line) else f"{nuls:,} NUL byte{'s' if nuls > 1 else ''}"
+    return f"row holds {what} ({len(line):,} characters): a disk fault, or padding left by a crash"
+
+
+def head_bytes(path: Path, size: int = SAMPLE) -> bytes:
+    """The first `size` bytes of the (decompressed) recording; RecordingError for what is no recording
+    (a zip archive, or what `binary_reason` calls binary)."""
+    problems: list[str] = []
+    head = first_bytes(path, size, problems)
     if problems and not head:
         raise RecordingError(problems[0])
     if head.startswith(b"PK\x03\x04"):
         raise RecordingError(f"{path.name} is a zip archive (an Excel .xlsx workbook is one): save the sheet "
                              "as CSV, or unzip the archive, and replay that")
-    if b"\x00" in head and text_encoding(head) is None:
-        raise RecordingError(f"{path.name} holds binary data (NUL bytes), not text: expected JSON lines, CSV, "
-                             "an NDBC .txt or an IEM ASOS download")
+    why = binary_reason(head)
+    if why is not None:
+        raise RecordingError(f"{path.name} {why}: {_EXPECTED}")
     return head
 
 
