@@ -1044,6 +1044,12 @@ class Decoder:
                 # an integer of 2**53 or more: exact compare and float conversion one by one
                 if col is not None and int in kinds and (big or bool((np.abs(col) >= 2.0**53).any())):
                     col = None
+                # NaN, Infinity or 1e400 in the message (not a null): one by one too, where each is a bad
+                # field with its text ("not a number"), not an absent value or an out-of-range "null"
+                if col is not None and float in kinds and not bool(np.isfinite(col).all()):
+                    absent = int(np.isnan(col).sum())
+                    if np.isinf(col).any() or absent != (raw.count(None) if type(None) in kinds else 0):
+                        col = None
         else:
             if type(raw) is Texts:  # a table's column in polars (Decoder._columnar_table)
                 if not decimal_comma:
@@ -1089,8 +1095,9 @@ class Decoder:
                     continue
                 number = _as_number(v, False, True)
                 if number is None:
-                    problems.append((j, spec.field, spec.name, _raw_text(v, False),
-                                     f"{spec.field} is not a number: {brief(v)}", "not_a_number"))
+                    shown = _raw_text(v, False)
+                    what = f"not a finite number: {shown}" if type(v) is float else f"not a number: {brief(v)}"
+                    problems.append((j, spec.field, spec.name, shown, f"{spec.field} is {what}", "not_a_number"))
                     continue
                 col[j] = number
         elif text:
@@ -1386,6 +1393,8 @@ def _looks_decimal_comma(cell: str) -> bool:
 def _raw_text(value: Any, text: bool) -> str:
     if text or type(value) is str:
         return str(value)[:200]
+    if type(value) is float and not math.isfinite(value):  # as JSON parsers that take it spell it
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if value is None or type(value) in (bool, int, float):
         return _dumps(value).decode()[:200] if type(value) is not int or value.bit_length() <= 64 else brief(value)
     return brief(value)

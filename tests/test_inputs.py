@@ -482,6 +482,41 @@ def test_a_telegraf_batch_with_no_metrics_is_set_aside_with_a_reason(tmp_path):
     assert engine.counters.observations + engine.counters.rejected == 2
 
 
+def test_nan_infinity_and_1e400_are_bad_fields_with_their_text_and_null_is_absent(tmp_path):
+    """A tester found 1e400 and Infinity quarantined as 'temp_c=null outside the physical range' with
+    raw 'null', and NaN taken silently as an absent value."""
+    f = tmp_path / "n.jsonl"
+    temps = ["1e400", "NaN", "-Infinity", "null", "12.5"]
+    f.write_text("".join(f'{{"ts":{1_700_000_000 + 60 * i},"station":"a","temp_c":{t},"pressure_hpa":1000}}\n'
+                         for i, t in enumerate(temps)))
+    engine, stored, rejected, _ = replay(tmp_path, f)
+    assert len(stored) == 5 and all(r["pressure_hpa"] == 1000 for r in stored)
+    assert [r.get("temp_c") for r in stored] == [None, None, None, None, 12.5]
+    assert [(r["kind"], r["code"], r["raw"]) for r in rejected] == [
+        ("field", "not_a_number", "Infinity"), ("field", "not_a_number", "NaN"),
+        ("field", "not_a_number", "-Infinity")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "null"]),
+                          st.floats(-80, 60, allow_nan=False).map(repr), st.integers(-80, 60).map(str)),
+                min_size=1, max_size=30))
+def test_any_number_token_in_a_field_is_stored_finite_or_set_aside_with_its_text(tokens):
+    """The rule: a field's value is stored when it is a finite number in range, absent when null,
+    else quarantined alone with its own text; the line's other fields are kept."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "n.jsonl"
+        f.write_text("".join(f'{{"ts":{1_700_000_000 + 60 * i},"station":"a","temp_c":{t},"pressure_hpa":1000}}\n'
+                             for i, t in enumerate(tokens)))
+        _, stored, rejected, _ = replay(Path(tmp), f)
+    assert len(stored) == len(tokens) and all(r["pressure_hpa"] == 1000 for r in stored)
+    bad = [t for t in tokens if t in ("NaN", "Infinity", "-Infinity", "1e400", "-1e999")]
+    assert len(rejected) == len(bad) and all(r["raw"] != "null" and r["kind"] == "field" for r in rejected)
+    assert sum("temp_c" in r for r in stored) == len(tokens) - len(bad) - tokens.count("null")
+
+
 # --- time zones ----------------------------------------------------------------------------------------
 def test_naive_local_times_across_the_autumn_and_spring_changes(tmp_path):
     f = tmp_path / "logger.csv"
