@@ -571,13 +571,24 @@ class Decoder:
             if spec is None:
                 unknown.append(key)
                 continue
-            col, lost = self._values(spec, column(key, rows), text, decimal_comma, problems,
-                                     also.get(key) if also else None)
+            cells = column(key, rows)
+            col, lost = self._values(spec, cells, text, decimal_comma, problems, also.get(key) if also else None)
             missing += lost
             any_value |= ~np.isnan(col)
             previous = cols.get(spec.name)
-            # an alias and its registry name in one message: the later key wins where it has a value
-            cols[spec.name] = col if previous is None else np.where(np.isnan(col), previous, col)
+            if previous is None:
+                cols[spec.name] = col
+                continue
+            # an alias and its registry name (or a column twice) in one message: the first value is
+            # kept, a later one that differs is a conflicting duplicate, set aside alone (as at an
+            # instant the store has already, `mass_tui.lateness`); one where the first is absent fills in
+            clash = ~np.isnan(previous) & ~np.isnan(col) & ~np.isclose(previous, col, rtol=1e-9, atol=0.0)
+            for j in np.flatnonzero(clash).tolist():
+                shown = _raw_text(cells[j], text)
+                problems.append((j, spec.field, spec.name, shown,
+                                 f"conflicting duplicate: {spec.field}={shown} where this message's "
+                                 f"{spec.name} is {float(previous[j]):g} already", "conflict"))
+            cols[spec.name] = np.where(np.isnan(previous), col, previous)
 
         by_row: dict[int, list[tuple[str, str, str, str, str]]] = {}
         for j, fld, var, raw, reason, code in problems:

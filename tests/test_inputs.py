@@ -517,6 +517,31 @@ def test_any_number_token_in_a_field_is_stored_finite_or_set_aside_with_its_text
     assert sum("temp_c" in r for r in stored) == len(tokens) - len(bad) - tokens.count("null")
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.integers(-40, 40)), st.one_of(st.none(), st.integers(-40, 40))),
+                min_size=1, max_size=20))
+def test_two_keys_for_one_variable_in_a_message_keep_the_first_and_set_a_different_second_aside(pairs):
+    """temp_c and its alias temperature in one message: the first value is stored; a second that
+    differs is a conflicting duplicate, quarantined alone; one that agrees, or fills an absent
+    first, is no problem (a tester saw the later one win, the other dropped unseen)."""
+    import tempfile
+
+    lines = []
+    for i, (a, b) in enumerate(pairs):
+        parts = [f'"ts":{1_700_000_000 + 60 * i}', '"station":"a"', '"pressure_hpa":1000']
+        parts += [f'"temp_c":{a}'] if a is not None else []
+        parts += [f'"temperature":{b}'] if b is not None else []
+        lines.append("{" + ",".join(parts) + "}")
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "n.jsonl"
+        f.write_text("\n".join(lines) + "\n")
+        _, stored, rejected, _ = replay(Path(tmp), f)
+    assert [r.get("temp_c") for r in stored] == [a if a is not None else b for a, b in pairs]
+    clashes = [(i, b) for i, (a, b) in enumerate(pairs) if a is not None and b is not None and a != b]
+    assert [(r["code"], r["field"], r["raw"]) for r in rejected] == [("conflict", "temperature", str(b))
+                                                                        for _, b in clashes]
+
+
 # --- time zones ----------------------------------------------------------------------------------------
 def test_naive_local_times_across_the_autumn_and_spring_changes(tmp_path):
     f = tmp_path / "logger.csv"
