@@ -386,9 +386,16 @@ def cmd_produce(args: argparse.Namespace) -> int:
     if timer is not None:
         timer.daemon = True
         timer.start()
-    sink = open_retrying(lambda: make_sink(cfg, args.transport), stop,
-                         on_retry=lambda why: print(f"mass produce: {why}; retrying", file=sys.stderr))
-    if sink is None:  # stopped before the broker answered
+    deadline = time.monotonic() + args.max_seconds if getattr(args, "max_seconds", None) else None
+    unreachable: list[str] = []  # why the broker did not answer, while it did not
+
+    def retrying(why: str) -> None:
+        unreachable[:] = [why]
+        print(f"mass produce: {why}; retrying", file=sys.stderr)
+
+    sink = open_retrying(lambda: make_sink(cfg, args.transport, stop=stop, deadline=deadline), stop,
+                         deadline=deadline, on_retry=retrying)
+    if sink is None:  # stopped (or out of time) before the broker answered
         if timer is not None:
             timer.cancel()
         for sig, handler in previous.items():
@@ -396,6 +403,15 @@ def cmd_produce(args: argparse.Namespace) -> int:
         k = cfg.get("kafka")
         print(f"mass produce: stopped before the Kafka broker at {k['bootstrap_servers']} answered; "
               "nothing produced", file=sys.stderr)
+        from sources.base import SourceState
+
+        state = SourceState("kafka producer")
+        state.mark_down(unreachable[0] if unreachable else "stopped before the first attempt ended", None)
+        # nothing was polled: the source is not asked for data no transport could take
+        _print_summary(orjson.dumps(redacted_summary(cfg, {
+            "produced": 0, "delivered": 0, "undelivered": 0, "source": source.state.to_dict(),
+            "transport": args.transport, "seconds": round(time.perf_counter() - started, 3),
+            "transport_state": state.to_dict()})).decode())
         return 1
     try:
         with open_store(cfg) as store:

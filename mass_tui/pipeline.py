@@ -65,35 +65,41 @@ def transport_file(config: Config):
     return config.data_dir / "transport" / "observations.jsonl"
 
 
-def make_sink(config: Config, transport: str) -> Any:
+def make_sink(config: Config, transport: str, *, stop: threading.Event | None = None,
+              deadline: float | None = None) -> Any:
+    """The producer's transport. On Kafka the broker is asked first (`ensure_topic`: up to 5 s, never
+    past `deadline` (monotonic) or a set `stop`); raises `BrokerUnavailable` if it does not answer."""
     if transport == "file":
         # Sealed at the store's file size; the consumer deletes what it has stored.
         return FileAppender(transport_file(config), max_bytes=int(config.get("store.max_mb") * 2**20))
     from sources.kafka_transport import KafkaSink, ensure_topic
 
     k = config.get("kafka")
-    ensure_topic(k["bootstrap_servers"], k["topic"])
+    ensure_topic(k["bootstrap_servers"], k["topic"], stop=stop, deadline=deadline)
     return KafkaSink(k["bootstrap_servers"], k["topic"], k["client_id"])
 
 
-def make_consumer(config: Config, transport: str) -> Any:
+def make_consumer(config: Config, transport: str, *, stop: threading.Event | None = None,
+                  deadline: float | None = None) -> Any:
+    """The consumer's transport, the broker asked as by `make_sink`."""
     if transport == "file":
         return FileTail(transport_file(config))
     from sources.kafka_transport import KafkaSource, ensure_topic
 
     k = config.get("kafka")
-    ensure_topic(k["bootstrap_servers"], k["topic"])
+    ensure_topic(k["bootstrap_servers"], k["topic"], stop=stop, deadline=deadline)
     return KafkaSource(k["bootstrap_servers"], k["topic"], k["group_id"], k["client_id"])
 
 
 def open_retrying(open_transport: Callable[[], Any], stop: threading.Event, *, deadline: float | None = None,
                   on_retry: Callable[[str], None] | None = None) -> Any | None:
     """open_transport(), retried with backoff while the Kafka broker does not answer;
-    None when stopped (or past `deadline`, a monotonic time) first."""
+    None when stopped (or past `deadline`, a monotonic time) first. `open_transport` should itself
+    give up at `stop` and `deadline` (`make_sink(..., stop=, deadline=)`): an attempt is not cut short here."""
     from sources.kafka_transport import BrokerUnavailable
 
     delay = 1.0
-    while not stop.is_set():
+    while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
         try:
             return open_transport()
         except BrokerUnavailable as exc:
@@ -209,6 +215,8 @@ class Pipeline:
         self._producer_done = float("-inf")  # monotonic time the producer thread finished
         self.notices: list[str] = []  # what a user should hear once (a refused switch)
         self.on_idle: Callable[[], None] | None = None
+        # why run() ended: "max_seconds", "caught_up" (until_idle), or "stop" (a signal, the UI, an error)
+        self.ended = ""
 
     def switch_transport(self, transport: str | None = None) -> str:
         """Ask the consumer (and producer) to move to the other transport at the next batch."""
@@ -231,7 +239,7 @@ class Pipeline:
 
         def work() -> None:
             # Only noted here: the consumer's thread publishes it (and owns the consumer).
-            sink = open_retrying(lambda: make_sink(self.config, self.transport), self.stop,
+            sink = open_retrying(lambda: make_sink(self.config, self.transport, stop=self.stop), self.stop,
                                  on_retry=lambda why: setattr(self, "transport_error", safe_text(why)))
             if sink is None:
                 return
@@ -261,17 +269,22 @@ class Pipeline:
         ends the run without committing: the batch is read again after a restart.
         """
         started = time.monotonic()
+        deadline = None if max_seconds is None else started + max_seconds
         self.on_idle = on_idle
         idle_told = 0.0
+        self.ended = "stop"
         try:
-            self.consumer = open_retrying(lambda: make_consumer(self.config, self.transport), self.stop,
-                                          deadline=None if max_seconds is None else started + max_seconds,
-                                          on_retry=self._unreachable)
-            if self.consumer is None:
-                return  # stopped (or out of time) while the broker never answered
+            self.consumer = open_retrying(
+                lambda: make_consumer(self.config, self.transport, stop=self.stop, deadline=deadline),
+                self.stop, deadline=deadline, on_retry=self._unreachable)
+            if self.consumer is None:  # stopped (or out of time) while the broker never answered
+                if not self.stop.is_set():
+                    self.ended = "max_seconds"
+                return
             self.transport_error = ""
             while not self.stop.is_set():
-                if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.ended = "max_seconds"
                     break
                 if self.paused.is_set():
                     self.stop.wait(0.1)
@@ -286,6 +299,7 @@ class Pipeline:
                         on_idle()
                     if until_idle and (self.producer_thread is None or not self.producer_thread.is_alive()) \
                             and self.consumer.caught_up(since=self._producer_done + 0.5):
+                        self.ended = "caught_up"
                         break
                     if self.transport == "file":
                         self.stop.wait(idle_wait)

@@ -149,7 +149,7 @@ def run_consumer(
         for sig, previous in handlers.items():
             signal.signal(sig, previous)
     summary = engine.summary(warmed=warmed, transport=pipeline.transport, produced=pipeline.produced,
-                             seconds=round(time.monotonic() - started, 3))
+                             seconds=round(time.monotonic() - started, 3), ended=pipeline.ended or "stop")
     summary.update({s.name: s.summary() for s in engine.sinks if hasattr(s, "summary")})
     if pipeline.transport_error:
         summary["transport_error"] = pipeline.transport_error

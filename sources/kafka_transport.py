@@ -10,6 +10,7 @@ thread with short timeouts.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -29,13 +30,33 @@ class BrokerUnavailable(ConnectionError):
     """The Kafka broker did not answer (down, wrong address): retry later, do not crash."""
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = 4, timeout: float = 5.0) -> None:
-    """Create the topic with `partitions` if it does not exist yet."""
+# How long one metadata request may block before a stop or a deadline is looked at again.
+ASK_SLICE = 0.5
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 4, timeout: float = 5.0, *,
+                 stop: threading.Event | None = None, deadline: float | None = None) -> None:
+    """Create the topic with `partitions` if it does not exist yet.
+
+    Waits for the broker up to `timeout` s, and never past `deadline` (monotonic) or a set `stop`:
+    the metadata request is asked in slices of ASK_SLICE s, so a stop (a signal, --max-seconds)
+    is not held up by a broker that does not answer. Raises `BrokerUnavailable` if it did not answer.
+    """
     admin = AdminClient({"bootstrap.servers": bootstrap, "logger": LIBRDKAFKA})
-    try:
-        meta = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerUnavailable(f"Kafka broker {bootstrap} does not answer ({exc.args[0].str()})") from None
+    end = time.monotonic() + timeout if deadline is None else min(time.monotonic() + timeout, deadline)
+    while True:
+        asked = time.monotonic()
+        wait = max(0.05, min(ASK_SLICE, end - asked))  # a zero timeout only reads what is cached
+        try:
+            meta = admin.list_topics(timeout=wait)
+            break
+        except KafkaException as exc:
+            now = time.monotonic()
+            if now >= end or (stop is not None and stop.is_set()):
+                raise BrokerUnavailable(f"Kafka broker {bootstrap} does not answer ({exc.args[0].str()})") from None
+            rest = min(wait - (now - asked), end - now)  # an answer that came at once: no busy loop
+            if rest > 0 and (stop.wait(rest) if stop is not None else time.sleep(rest)):
+                raise BrokerUnavailable(f"Kafka broker {bootstrap} does not answer ({exc.args[0].str()})") from None
     if topic in meta.topics and not meta.topics[topic].error:
         return
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
@@ -121,8 +142,19 @@ class KafkaSink:
                     waited += 0.05
         self._producer.poll(0)
 
+    @property
+    def broker_down(self) -> bool:
+        """librdkafka said the broker cannot be reached (or a delivery failed), and no delivery since."""
+        return self.state.up is False
+
     def flush(self, timeout: float = 10.0) -> int:
-        """Wait for outstanding deliveries; returns how many are still in flight."""
+        """Wait up to `timeout` s for outstanding deliveries; returns how many are still in flight.
+        While the broker is known down (`broker_down`) it does not wait: the delivery reports
+        already in are taken, and what is left is counted undelivered (a stop is not held up by
+        a broker that is gone)."""
+        self._producer.poll(0)  # the error and delivery reports already in, so `broker_down` is current
+        if self.broker_down:
+            timeout = 0.0
         left = self._producer.flush(timeout)
         # a flush that waited its whole time in vain: what it waited for is not coming (broker gone)
         self._waited_out = self.produced if left and timeout > 0 else None
@@ -282,7 +314,18 @@ class KafkaSource:
 
     def close(self) -> None:
         """Leave the group. Commits only what `commit()` was called for (stored), synchronously, so
-        a batch read but not stored (the engine raised, a stop while the disk was full) is read again."""
+        a batch read but not stored (the engine raised, a stop while the disk was full) is read again.
+
+        While the broker is known down (librdkafka reported it, and no message came since) there is
+        no final commit: it cannot reach the coordinator, and librdkafka's close then waited for it
+        (6 s and more, past --max-seconds). The positions committed after earlier batches stand, so
+        at most the last batch is read again (counted as duplicates, not stored twice)."""
+        if self.state.up is False:
+            if self._committed:
+                log.warning("kafka broker down at close: no final commit (the last batch may be read again)")
+            self._offsets.clear()
+            self._consumer.close()
+            return
         try:
             assigned = {tp.partition for tp in self._consumer.assignment()}
         except KafkaException:
