@@ -17,16 +17,22 @@
 from __future__ import annotations
 
 import bz2
-import gzip
 import io
 import lzma
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
+
+def _gzip() -> Any:
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)  # a gzip member: header, deflate, CRC and size checked
+
+
+# (magic, name, a fresh decompressor for one stream: .decompress(data, max_length), .eof, .unused_data)
 _COMPRESSED: tuple[tuple[bytes, str, Any], ...] = (
-    (b"\x1f\x8b", "gzip", gzip.open),
-    (b"BZh", "bzip2", bz2.open),
-    (b"\xfd7zXZ\x00", "xz", lzma.open),
+    (b"\x1f\x8b", "gzip", _gzip),
+    (b"BZh", "bzip2", bz2.BZ2Decompressor),
+    (b"\xfd7zXZ\x00", "xz", lzma.LZMADecompressor),
 )
 _UTF16 = {b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16"}
 SAMPLE = 1 << 16
@@ -46,43 +52,74 @@ def _magic(path: Path) -> bytes:
         return fh.read(8)
 
 
-class _CutShort(io.RawIOBase):
-    """A decompressing stream that ends, instead of raising, where the compressed data is cut short
-    or corrupt (an interrupted download): what came before it is read, and why it ended is
-    appended to `problems`."""
+class _Decompressed(io.RawIOBase):
+    """A compressed file's bytes, stream after stream (`cat a.gz b.gz` is one file), read with the
+    library's incremental decompressor so that nothing it can give is lost: where the data is cut
+    short (an interrupted download), damaged, or followed by bytes that are not another stream of its
+    kind, the stream ends after the last byte that decompressed, and why is appended to `problems`.
+    NUL padding after the last stream (some tools pad to a block) ends it quietly."""
 
-    def __init__(self, inner: IO[bytes], name: str, kind: str, problems: list[str]) -> None:
+    _RAW = 1 << 14  # compressed bytes fed at a time: where the data is damaged, the output of this piece is lost
+    _OUT = 1 << 20  # most bytes one decompress call gives (a run of zeros may expand a thousandfold)
+
+    def __init__(self, path: Path, name: str, kind: str, new: Any, problems: list[str]) -> None:
         super().__init__()
-        self._inner = inner
-        self._name = name
-        self._kind = kind
-        self._problems = problems
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._name, self._kind, self._new, self._problems = name, kind, new, problems
+        self._magic = next(magic for magic, k, _ in _COMPRESSED if k == kind)
+        self._dec = new()
+        self._input = b""  # compressed bytes read, not yet given to the decompressor
         self._ended = False
-        self._read = 0
+        self._out = 0  # bytes given out
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self._ended:
-            return 0
+        while not self._ended:
+            data = self._step(len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                self._out += len(data)
+                return len(data)
+        return 0
+
+    def _step(self, want: int) -> bytes:
+        """Some decompressed bytes (b"" when none came of this step, or at the end)."""
+        if self._dec.eof:
+            rest = self._dec.unused_data + self._input
+            self._input = b""
+            while len(rest) < len(self._magic) and (more := self._fh.read(self._RAW)):
+                rest += more
+            if not rest:
+                self._ended = True  # the last stream ended with the file
+            elif rest.startswith(self._magic):
+                self._dec, self._input = self._new(), rest  # the next stream of a concatenated file
+            elif not rest.strip(b"\x00") and not self._fh.read(self._RAW).strip(b"\x00"):
+                self._ended = True  # NUL padding after the last stream
+            else:
+                self._end(f"the {self._kind} data is followed by {len(rest):,}+ bytes that are not {self._kind}")
+            return b""
+        if not self._input and getattr(self._dec, "needs_input", True):
+            self._input = self._fh.read(self._RAW)
+            if not self._input:
+                self._end(f"the {self._kind} data ends early")
+                return b""
         try:
-            # At most a buffer's worth at a time, however much the reader asks for: where the data
-            # breaks, the piece being decompressed is lost, and only it (8 KiB, as line by line).
-            data = self._inner.read(min(len(buffer), io.DEFAULT_BUFFER_SIZE))
-        except (EOFError, lzma.LZMAError, OSError) as exc:
-            if isinstance(exc, OSError) and exc.errno is not None:
-                raise  # a real I/O error (permissions, the disk), not the data
-            self._ended = True
-            self._problems.append(f"{self._name}: the {self._kind} data ends early or is damaged after "
-                                  f"{self._read:,} bytes ({exc})")
-            return 0
-        buffer[: len(data)] = data
-        self._read += len(data)
-        return len(data)
+            out = self._dec.decompress(self._input, min(want, self._OUT))
+            # zlib hands back what it did not take (`unconsumed_tail`); bz2 and lzma keep it inside
+            self._input = getattr(self._dec, "unconsumed_tail", b"")
+        except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
+            self._end(f"the {self._kind} data is damaged ({exc})")
+            return b""
+        return out
+
+    def _end(self, why: str) -> None:
+        self._ended = True
+        self._problems.append(f"{self._name}: {why} after {self._out:,} bytes of data")
 
     def close(self) -> None:
-        self._inner.close()
+        self._fh.close()
         super().close()
 
 
@@ -90,10 +127,10 @@ def open_binary(path: Path, problems: list[str] | None = None) -> IO[bytes]:
     """The recording's bytes, decompressed when it is gzip, bzip2 or xz. Compressed data that is cut
     short ends the stream where it breaks, with the reason appended to `problems`."""
     head = _magic(path)
-    for magic, name, opener in _COMPRESSED:
+    for magic, name, new in _COMPRESSED:
         if head.startswith(magic):
-            return io.BufferedReader(_CutShort(opener(path, "rb"), path.name, name,
-                                               problems if problems is not None else []))
+            return io.BufferedReader(_Decompressed(path, path.name, name, new,
+                                                   problems if problems is not None else []))
     return open(path, "rb")
 
 
