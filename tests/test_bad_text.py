@@ -206,3 +206,16 @@ def test_already_parsed_objects_with_a_lone_surrogate_are_judged_the_same():
     assert rejection.code == "bad_text" and json.loads(rejection.raw)["station"] == "\\ud800"
     assert [(f.code, f.raw) for f in out.fields] == [("not_a_number", "x\\ud800")]
     assert out.batch.station == ["a"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_messages_with_transport_metadata_are_judged_the_same(case):
+    """Kafka's path (messages with metadata, read one by one): the same outcome as a replay's."""
+    from sources.schema import MessageMeta
+
+    line, want = CASES[case]
+    out = Decoder().decode([_good(0), line], meta=[MessageMeta("t", 0, 0), MessageMeta("t", 0, 1)], ignored={})
+    for record in (r.to_record(0.0) for r in out.quarantined):
+        orjson.dumps(record)
+    assert [r.code for r in out.rejected] == (["bad_text"] if want[0] == "bad_text" else [])
+    assert [(f.code, f.raw) for f in out.fields] == ([want[1:]] if want[0] == "field" else [])
