@@ -18,7 +18,7 @@ from mass_tui import cli_checks as checks
 from mass_tui import cli_history
 from mass_tui.config import Config, ConfigError, load_config
 from mass_tui.data_lock import DataDirBusy, DataDirLock
-from sources.text import safe_text
+from sources.text import json_bytes, safe_text
 
 PRECEDENCE = "Settings: built-in defaults < mass.toml < .env < environment variables < command-line flags."
 DEMO_FILE = "ndbc44005_gulf_of_maine_2012-10_sandy.csv"
@@ -333,7 +333,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     summary["store_sinks"] = how
     if alerts is not None:
         summary.update(alerts.summary())
-    _print_summary(orjson.dumps(redacted_summary(cfg, summary)).decode())
+    _print_summary(json_bytes(redacted_summary(cfg, summary)).decode())
     return stop.exit_status() if interrupted else 0
 
 
@@ -356,7 +356,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
                                max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
                                quiet=args.quiet, reload_config=lambda: _config(args), stop=STOP)
-    print(orjson.dumps(summary).decode(), flush=True)
+    print(json_bytes(summary).decode(), flush=True)
     if summary.get("store_error"):  # stopped while the store could not be written: the position was kept
         print(f"mass run: {summary['store_error']}", file=sys.stderr)
         return 1
@@ -436,7 +436,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
             print(f"mass produce: {report['undelivered']} of {sent} messages not delivered to Kafka ({why})",
                   file=sys.stderr)
             status = 1
-    _print_summary(orjson.dumps(redacted_summary(cfg, summary)).decode())
+    _print_summary(json_bytes(redacted_summary(cfg, summary)).decode())
     return status
 
 

@@ -26,6 +26,7 @@ from typing import IO, Any
 import orjson
 
 from sources.file_transport import WriteError, append_all, repair_torn_tail
+from sources.text import json_bytes
 
 MAX_ROTATED_OPEN = 8  # rotated files waiting for the next sync's fsync; past this, fsynced as they rotate
 
@@ -161,7 +162,11 @@ class JsonlStore:
         redact = self._redact or _default_redact
         if redact:  # quarantined bodies and delivery errors may echo a secret (the stream: numbers, names)
             records = (_redacted(r, redact) for r in records)
-        return [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
+        records = list(records)
+        try:
+            return [orjson.dumps(r, option=orjson.OPT_SERIALIZE_NUMPY) for r in records]
+        except TypeError:  # a lone surrogate in some text: written escaped (`\ud800`), the batch not lost
+            return [json_bytes(r, orjson.OPT_SERIALIZE_NUMPY) for r in records]
 
     def append_lines(self, name: str, lines: list[bytes]) -> None:
         """Append whole lines now; if the disk refuses them they are held and tried again later

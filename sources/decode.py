@@ -5,9 +5,11 @@ is checked a column at a time with numpy: the time column, the station column,
 then each variable column. A bad value is set aside alone (a `FieldRejection`
 naming station, time, field, raw value and reason) and the row's other values
 are kept; a row is rejected whole (a `Rejection`) only when its time or station
-is unusable, its tags are not a flat object, or no valid value is left. A bad
-line or a bad field never sends its chunk to a slower path: only a column whose
-cells are not all numbers is read cell by cell, and only that column.
+is unusable, its tags are not a flat object, its time, station, source or tags
+hold text that is not valid Unicode (`bad_text`: a lone surrogate, see `_bad_text`),
+or no valid value is left. A bad line or a bad field never sends its chunk to a
+slower path: only a column whose cells are not all numbers is read cell by cell,
+and only that column.
 
 Nothing raises out of here: an unexpected exception while checking a group is
 retried message by message, and a message that still raises is quarantined with
@@ -56,7 +58,7 @@ from sources.schema import (
     MessageMeta,
     Rejection,
 )
-from sources.text import brief, inert
+from sources.text import brief, escape_surrogates, inert, json_safe, valid_unicode
 from sources.times import (
     EARLIEST,
     LATEST,
@@ -274,6 +276,8 @@ class Decoder:
                     out.rejected[len(objs)] = Rejection(f"not JSON: {str(exc)[:200]}", raw, "not_json", m)
                     objs.append(None), rows_raw.append(b""), rows_meta.append(m)
                     continue
+                self._add(obj, raw, m, objs, rows_raw, rows_meta, out, check_text=True)
+                continue
             self._add(obj, raw, m, objs, rows_raw, rows_meta, out)
         return self._objects(objs, rows_raw, rows_meta, out, default_station, default_source, ignored)
 
@@ -287,7 +291,11 @@ class Decoder:
         rows_meta: list[MessageMeta | None] = []
         out = _Out()
         for obj in items:
-            self._add(obj, _dumps(obj), None, objs, rows_raw, rows_meta, out)
+            try:
+                raw, suspect = orjson.dumps(obj), False
+            except TypeError:  # orjson.JSONEncodeError too: parsed by anyone, a string may hold a lone surrogate
+                raw, suspect = _dumps(obj), True
+            self._add(obj, raw, None, objs, rows_raw, rows_meta, out, check_text=suspect)
         return self._objects(objs, rows_raw, rows_meta, out, default_station, default_source, ignored)
 
     def decode_table(
@@ -411,6 +419,8 @@ class Decoder:
             if obj is _NOT_JSON:
                 out.rejected[i] = (_nul_bytes(raws[i], None) if b"\x00" in raws[i]
                                    else Rejection(f"not JSON: {why[:200]}", raws[i], "not_json", None))
+            elif type(obj) is dict and (bad_text := _bad_text(obj)) is not None:
+                out.rejected[i] = Rejection(bad_text, raws[i], "bad_text", None)
             else:
                 objs[i] = obj
         if set(map(type, objs if typed is None else (objs[i] for i in todo))) != {dict}:
@@ -446,7 +456,9 @@ class Decoder:
 
     # --- JSON objects --------------------------------------------------------
     def _add(self, obj: Any, raw: bytes, m: MessageMeta | None, objs: list[Any], rows_raw: list[bytes],
-             rows_meta: list[MessageMeta | None], out: _Out) -> None:
+             rows_meta: list[MessageMeta | None], out: _Out, check_text: bool = False) -> None:
+        """One parsed message into `objs` (None and a rejection when it cannot be a row). `check_text`:
+        it was not parsed by orjson, so its strings may hold lone surrogates (see `_bad_text`)."""
         if type(obj) is dict and type(obj.get("metrics")) is list and not any(k in obj for k in TIME_KEYS):
             if not obj["metrics"]:  # accounted for like any message: set aside with its reason
                 out.rejected[len(objs)] = Rejection("a Telegraf batch with no metrics", raw, "no_values", m)
@@ -455,10 +467,13 @@ class Decoder:
                 rows_meta.append(m)
                 return
             for sub in obj["metrics"]:  # Telegraf's batch format: one row per metric
-                self._add(sub, _dumps(sub), m, objs, rows_raw, rows_meta, out)
+                self._add(sub, _dumps(sub), m, objs, rows_raw, rows_meta, out, check_text)
             return
         if type(obj) is not dict:
             out.rejected[len(objs)] = Rejection(f"not a JSON object but {_kind(obj)}", raw, "not_object", m)
+            objs.append(None)
+        elif check_text and (bad_text := _bad_text(obj)) is not None:
+            out.rejected[len(objs)] = Rejection(bad_text, raw, "bad_text", m)
             objs.append(None)
         else:
             objs.append(_flatten(obj) if "fields" in obj else obj)
@@ -614,6 +629,7 @@ class Decoder:
         rows, n = c.rows, len(c.rows)
         if ignored is not None and n:  # a chunk with no row read (all malformed) ignored no field
             for key in c.unknown:
+                key = escape_surrogates(key)  # a count by name, shown in the summary: written as UTF-8
                 ignored[key] = ignored.get(key, 0) + n
         out.missing += c.missing
         for j in c.rejected_rows:
@@ -1099,7 +1115,7 @@ class Decoder:
                     if number is None:
                         hint = " (a decimal comma? name the separator ';')" if ("," in cell and not decimal_comma
                                                                                  and _looks_decimal_comma(cell)) else ""
-                        problems.append((j, spec.field, spec.name, cell[:200],
+                        problems.append((j, spec.field, spec.name, escape_surrogates(cell[:200]),
                                          f"{spec.field} is not a number: {brief(v)}{hint}", "not_a_number"))
                         continue
                     col[j] = number
@@ -1325,13 +1341,42 @@ def _nul_bytes(raw: bytes, meta: MessageMeta | None) -> Rejection:
 
 def _lenient(raw: bytes) -> Any:
     """What the standard library reads where orjson refuses (an integer beyond a double, NaN,
-    Infinity), or _NOT_JSON."""
+    Infinity, a lone surrogate: an unpaired `\\ud800` escape or its bytes ED A0 80), or _NOT_JSON.
+    A byte that is not UTF-8 inside a string is read as a lone surrogate too (`surrogateescape`):
+    the text it is in is judged like any other (`_bad_text`, a bad field), not the whole line."""
     import json
 
     try:
         return json.loads(raw)
-    except (ValueError, RecursionError, TypeError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except UnicodeDecodeError:
+        try:
+            return json.loads(raw.decode("utf-8", "surrogateescape"))
+        except (ValueError, RecursionError, TypeError):
+            return _NOT_JSON
+    except (ValueError, RecursionError, TypeError):  # JSONDecodeError is a ValueError
         return _NOT_JSON
+
+
+_TEXT_KEYS = frozenset((*TIME_KEYS, *STATION_KEYS, *SOURCE_KEYS, "name"))
+_NOT_UNICODE = "is not valid Unicode text (a lone surrogate, or a byte that is not UTF-8)"
+
+
+def _bad_text(obj: dict[str, Any]) -> str | None:
+    """Why a message's time, station, source, measurement name or tags (keys or values) are not
+    valid Unicode text (a lone surrogate: see `_lenient`), or None. Such a message is quarantined
+    whole: escaping the text would store the readings under a name the producer never wrote, and
+    nothing is renamed silently. A bad value or field name elsewhere is judged as a field."""
+    for key, value in obj.items():
+        if key in _TEXT_KEYS:
+            if type(value) is str and not valid_unicode(value):
+                return f"{key} {_NOT_UNICODE}: {brief(value)}"
+        elif key == "tags" and type(value) is dict:
+            for k, v in value.items():
+                if type(k) is str and not valid_unicode(k):
+                    return f"a tag key {_NOT_UNICODE}: {brief(k)}"
+                if type(v) is str and not valid_unicode(v):
+                    return f"tags.{escape_surrogates(inert(k[:40]))} {_NOT_UNICODE}: {brief(v)}"
+    return None
 
 
 def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
@@ -1403,7 +1448,7 @@ def _looks_decimal_comma(cell: str) -> bool:
 
 def _raw_text(value: Any, text: bool) -> str:
     if text or type(value) is str:
-        return str(value)[:200]
+        return escape_surrogates(str(value)[:200])
     if type(value) is float and not math.isfinite(value):  # as JSON parsers that take it spell it
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if value is None or type(value) in (bool, int, float):
@@ -1414,7 +1459,11 @@ def _raw_text(value: Any, text: bool) -> str:
 def _dumps(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj)
-    except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson writes, or not JSON
+    except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson writes, a lone surrogate, or not JSON
+        pass
+    try:
+        return orjson.dumps(json_safe(obj))  # a lone surrogate written as its escape, `\\ud800`
+    except (TypeError, orjson.JSONEncodeError):
         return brief(obj).encode()
 
 

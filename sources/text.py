@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
+
+import orjson
 
 # ... and the invisible format characters (zero-width space, joiners, word joiner, invisible operators,
 # BOM, soft hyphen, Mongolian vowel separator): "plain\u200b" would show, and mail, as "plain" itself.
@@ -77,6 +80,50 @@ def brief(value: object, limit: int = 80) -> str:
     else:
         text = type(value).__name__
     return inert(text)
+
+
+# A lone UTF-16 surrogate: what the standard library's JSON reader makes of an unpaired `\\ud800`
+# escape (or, reading bytes, of the bytes ED A0 80), and what `surrogateescape` makes of a byte that is
+# not UTF-8. No UTF-8 encoder writes one: orjson, PostgreSQL and every file write refuse it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_unicode(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (holds no lone surrogate)."""
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
+def escape_surrogates(text: str) -> str:
+    """`text` with each lone surrogate written as its escape (`\\ud800`, six characters): the text
+    stays readable and tells which code unit was there, where U+FFFD would make every bad spot look
+    alike (and look like a real U+FFFD). A no-op for valid text."""
+    if valid_unicode(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def json_safe(value: Any, depth: int = 64) -> Any:
+    """A copy of a JSON-like value (dicts, lists, strings, numbers) with every string, keys included,
+    passed through `escape_surrogates`; deeper than `depth`, the rest is described by `brief`."""
+    if isinstance(value, str):
+        return escape_surrogates(value)
+    if depth <= 0 and isinstance(value, dict | list | tuple):
+        return brief(value)
+    if isinstance(value, dict):
+        return {escape_surrogates(k) if isinstance(k, str) else k: json_safe(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, depth - 1) for v in value]
+    return value
+
+
+def json_bytes(value: Any, option: int = 0) -> bytes:
+    """`orjson.dumps(value, option=option)`, but a string that is not valid Unicode (a lone
+    surrogate) is written escaped (`json_safe`) instead of raising TypeError. Other values orjson
+    cannot write still raise (orjson.JSONEncodeError, a TypeError)."""
+    try:
+        return orjson.dumps(value, option=option)
+    except TypeError:
+        return orjson.dumps(json_safe(value), option=option)
 
 
 def secret_forms(secret: str) -> list[str]:

@@ -17,6 +17,7 @@ import orjson
 from mass_tui.store import ANOMALIES, STREAM, JsonlStore
 from sources.batch import ObservationBatch
 from sources.schema import iso_utc
+from sources.text import json_bytes
 
 if TYPE_CHECKING:
     from mass_tui.scored import BatchResult
@@ -236,7 +237,10 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _encoded(strings: list[str], key: bytes) -> list[bytes]:
     """Each string as JSON after `key`, encoded once per distinct value."""
-    table = {s: key + orjson.dumps(s) for s in set(strings)}
+    try:
+        table = {s: key + orjson.dumps(s) for s in set(strings)}
+    except TypeError:  # a lone surrogate (the decoder lets none through): escaped, never a failed write
+        table = {s: key + json_bytes(s) for s in set(strings)}
     return list(map(table.__getitem__, strings))
 
 
@@ -244,5 +248,8 @@ def _encoded_tags(tags: list[dict[str, str]], key: bytes) -> list[bytes]:
     """Each row's tags as JSON after `key`, encoded once per distinct dict (by identity: decoded
     rows share one dict per distinct tags)."""
     ids = list(map(id, tags))
-    table = {ident: key + orjson.dumps(t) for ident, t in dict(zip(ids, tags, strict=True)).items()}
+    try:
+        table = {ident: key + orjson.dumps(t) for ident, t in dict(zip(ids, tags, strict=True)).items()}
+    except TypeError:  # as in _encoded
+        table = {ident: key + json_bytes(t) for ident, t in dict(zip(ids, tags, strict=True)).items()}
     return list(map(table.__getitem__, ids))
