@@ -105,13 +105,15 @@ class _Decompressed(io.RawIOBase):
             if not self._input:
                 self._end(f"the {self._kind} data ends early")
                 return b""
+        saved = self._dec.copy() if hasattr(self._dec, "copy") else None  # zlib's state, to salvage from
+        piece = self._input
         try:
-            out = self._dec.decompress(self._input, min(want, self._OUT))
+            out = self._dec.decompress(piece, min(want, self._OUT))
             # zlib hands back what it did not take (`unconsumed_tail`); bz2 and lzma keep it inside
             self._input = getattr(self._dec, "unconsumed_tail", b"")
         except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
             self._end(f"the {self._kind} data is damaged ({exc})")
-            return b""
+            return _salvaged(saved, piece) if saved is not None else b""
         return out
 
     def _end(self, why: str) -> None:
@@ -121,6 +123,23 @@ class _Decompressed(io.RawIOBase):
     def close(self) -> None:
         self._fh.close()
         super().close()
+
+
+def _salvaged(state: Any, piece: bytes) -> bytes:
+    """What zlib gives from the longest start of `piece` it takes without an error, from `state` (a
+    copy of the decompressor before `piece`): the bytes before the damage (a download cut short and
+    then padded, junk after the cut) are not lost with the piece. A binary search over the length,
+    the damage making every longer start fail as well."""
+    good, low, high = b"", 0, len(piece)
+    while low < high:
+        mid = (low + high + 1) // 2
+        try:
+            out = state.copy().decompress(piece[:mid])
+        except zlib.error:
+            high = mid - 1
+        else:
+            good, low = out, mid
+    return good
 
 
 def open_binary(path: Path, problems: list[str] | None = None) -> IO[bytes]:
