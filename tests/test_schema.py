@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sources.schema import Observation, Rejection, decode, parse_time
+from sources.schema import MAX_MESSAGE_BYTES, Observation, Rejection, decode, parse_time
 
 
 def test_decodes_flat_message_with_utc_time():
@@ -75,7 +75,7 @@ def test_each_bad_message_is_rejected_with_its_reason():
 
 
 def test_oversized_message_is_rejected():
-    out = decode(b'{"ts": 1, "station": "s", "x": "' + b"a" * 70000 + b'"}')
+    out = decode(b'{"ts": 1, "station": "s", "x": "' + b"a" * MAX_MESSAGE_BYTES + b'"}')
     assert isinstance(out, Rejection) and "larger than" in out.reason
 
 
