@@ -59,7 +59,7 @@ class _Decompressed(io.RawIOBase):
     kind, the stream ends after the last byte that decompressed, and why is appended to `problems`.
     NUL padding after the last stream (some tools pad to a block) ends it quietly."""
 
-    _RAW = 1 << 14  # compressed bytes fed at a time: where the data is damaged, the output of this piece is lost
+    _RAW = 1 << 14  # compressed bytes fed at a time (damage inside one: zlib salvages its start, bz2 and xz lose it)
     _OUT = 1 << 20  # most bytes one decompress call gives (a run of zeros may expand a thousandfold)
 
     def __init__(self, path: Path, name: str, kind: str, new: Any, problems: list[str]) -> None:
