@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mass_tui.alerts.service import AlertService
 from mass_tui.config import load_config
 from mass_tui.engine import Engine
 from mass_tui.sinks.aggregates import AggregateSink
 from mass_tui.sinks.follow import read_chunk
-from mass_tui.sinks.postgres import PostgresSink, rows_of, split_url
+from mass_tui.sinks.postgres import PostgresSink, merged_rows, rows_of, split_url
 from mass_tui.store import ALERTS, ANOMALIES, STREAM, JsonlStore
 from tests.conftest import SANDY, free_port, wait_for
 from tests.history_helpers import aggregate_records, decoded
@@ -276,3 +278,29 @@ async def test_the_status_bar_shows_a_sink_that_is_down(tmp_path, monkeypatch):
             await pilot.press("q")
     finally:
         cleanup()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 2), st.one_of(st.none(), st.floats(-50, 50)),
+                          st.one_of(st.none(), st.floats(0, 5)),
+                          st.one_of(st.none(), st.dictionaries(st.sampled_from(["t", "p"]), st.floats(0, 1),
+                                                               min_size=1))),
+                min_size=1, max_size=12))
+def test_rows_of_one_key_in_a_batch_merge_as_the_table_merges_them_one_by_one(rows):
+    """The rule: a batch's rows of one key become the row the table's ON CONFLICT merge would make of
+    them one after another (each column the last value given, jsonb objects key by key)."""
+    columns, key = ["station", "ts", "temp_c", "precip_mm", "anomaly_score"], ["station", "ts"]
+    given_rows = [(s, t, a, b, None if j is None else orjson.dumps(j).decode()) for s, t, a, b, j in rows]
+    expected: dict[tuple, list] = {}
+    for row in given_rows:
+        old = expected.get(row[:2])
+        if old is None:
+            expected[row[:2]] = list(row)
+            continue
+        for i in (2, 3):
+            old[i] = row[i] if row[i] is not None else old[i]
+        if row[4] is not None:
+            both = {**orjson.loads(old[4]), **orjson.loads(row[4])} if old[4] is not None else None
+            old[4] = row[4] if both is None else orjson.dumps(both).decode()
+    out = merged_rows(given_rows, columns, key)
+    assert [tuple(r) for r in expected.values()] == out

@@ -326,6 +326,8 @@ class PostgresSink:
     def _load(self, conn: Any, table: str, rows: list[tuple]) -> int:
         """COPY rows into the staging table, then insert what the table lacks; returns rows inserted."""
         columns, key, on_conflict = pg_schema.TABLES[table]
+        if on_conflict == "merge":
+            rows = merged_rows(rows, columns, key)
         cols = ", ".join(pg_schema.quote(c) for c in columns)
         with conn.cursor() as cur:
             with cur.copy(f"COPY stage_{table} ({cols}, _line) FROM STDIN") as copy:
@@ -347,6 +349,38 @@ class PostgresSink:
             self._status = text
             if self.on_status is not None:
                 self.on_status(self.name, text)
+
+
+def merged_rows(rows: list[tuple], columns: list[str], key: list[str]) -> list[tuple]:
+    """The rows of one batch with the same key as one row, in the place of the first: each column the
+    last value given (NULL gives none), jsonb objects merged key by key. The same row as the table's
+    ON CONFLICT merge makes of them one batch after another; within one INSERT a key may meet only
+    one row, and the store writes a second report for an instant with its new values only (ASOS's
+    GRB 06:53 with the rain), so keeping only the last line of a key would lose the first's."""
+    at = [columns.index(k) for k in key]
+    if len({tuple(row[i] for i in at) for row in rows}) == len(rows):
+        return rows
+    json_at = {i for i, c in enumerate(columns) if c in _JSON}
+    index: dict[tuple, int] = {}
+    out: list[list[Any]] = []
+    for row in rows:
+        k = tuple(row[i] for i in at)
+        j = index.get(k)
+        if j is None:
+            index[k] = len(out)
+            out.append(list(row))
+            continue
+        first = out[j]
+        for i, v in enumerate(row):
+            if v is None:
+                continue
+            if i in json_at and first[i] is not None:
+                old, new = orjson.loads(first[i]), orjson.loads(v)
+                first[i] = orjson.dumps({**old, **new}).decode() if isinstance(old, dict) and isinstance(
+                    new, dict) else v
+            else:
+                first[i] = v
+    return [tuple(r) for r in out]
 
 
 def _conflict_action(table: str, columns: list[str], key: list[str], how: str) -> str:
