@@ -318,11 +318,12 @@ def test_a_cut_or_damaged_gzip_loses_no_line_zlib_can_recover(cut_percent, tail)
         f.write_bytes(intact + tail)
         out = mass(Path(tmp), "replay", str(f), "--headless", "--max", "-q", "--data-dir", "d")
         stream = Path(tmp) / "d" / "db" / "consumer_stream.jsonl"
-        stored = {json.loads(line)["ts"] for line in stream.read_bytes().splitlines()} if stream.exists() else set()
+        records = [json.loads(line) for line in stream.read_bytes().splitlines()] if stream.exists() else []
+        stored = {r["ts"] for r in records if r["station"] == "a"}  # junk may decompress into other stations
     if out.returncode == 2:
         assert recoverable == 0 and len(out.stderr.strip().splitlines()) == 1
     else:
-        assert out.returncode == 0 and json.loads(out.stdout.strip().splitlines()[-1])["observations"] == len(stored)
+        assert out.returncode == 0 and json.loads(out.stdout.strip().splitlines()[-1])["observations"] == len(records)
         expected = {time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + 60 * i))
                     for i in range(recoverable)}
         assert expected <= stored
