@@ -1411,11 +1411,20 @@ def _station(value: Any) -> tuple[str, str]:
     value = value.strip()
     if len(value) > MAX_STATION_CHARS:
         return "", f"station name longer than {MAX_STATION_CHARS} characters"
+    if _REPLACED in value:
+        # what a text reader puts for a byte that is not in the file's encoding (a CSV is read with
+        # errors="replace"): taking it would rename the station silently ("Gen\ufffdve")
+        return "", (f"station {inert(value[:60])!r} holds U+FFFD, the mark of a byte that was not text in "
+                    "the file's encoding (a Latin-1 byte in a UTF-8 file?)")
     return inert(value), ""
 
 
+_REPLACED = "\ufffd"
+
+
 def _plain_station(s: str) -> bool:
-    return 0 < len(s) <= MAX_STATION_CHARS and s == s.strip() and bool(s) and inert(s) == s
+    return (0 < len(s) <= MAX_STATION_CHARS and s == s.strip() and bool(s) and inert(s) == s
+            and _REPLACED not in s)
 
 
 def _as_number(value: Any, text: bool, strict: bool) -> float | None:

@@ -542,6 +542,34 @@ def test_two_keys_for_one_variable_in_a_message_keep_the_first_and_set_a_differe
                                                                         for _, b in clashes]
 
 
+def test_a_byte_not_in_a_csvs_encoding_sets_its_row_aside_instead_of_renaming_the_station(tmp_path):
+    """One Latin-1 byte in a UTF-8 CSV (past the head the encoding is judged on) was read as U+FFFD
+    and stored as a new station 'Gen\ufffdve' without a word (a tester). The row is quarantined with
+    the reason; the other stations, accents included, are as written."""
+    rows = ["time,station,temp_c", *[f"2024-05-01T{h:02d}:00:00Z,Zurich,{h}" for h in range(24)]]
+    f = tmp_path / "z.csv"
+    f.write_bytes(b"# " + b"x" * 70_000 + b"\n" + ("\n".join(rows) + "\n").encode()
+                  + b"2024-05-02T00:00:00Z,Gen\xe8ve,5\n" + "2024-05-02T01:00:00Z,Zürich,6\n".encode())
+    engine, stored, rejected, _ = replay(tmp_path, f)
+    assert sorted({r["station"] for r in stored}) == ["Zurich", "Zürich"] and len(stored) == 25
+    assert [r["code"] for r in rejected] == ["bad_station"] and "U+FFFD" in rejected[0]["reason"]
+
+
+@given(st.text(alphabet=st.sampled_from("abcZürich-_ 0\ufffd"), min_size=1, max_size=20))
+def test_a_station_name_is_taken_unless_it_holds_the_replacement_mark(name):
+    """The rule: a name holding U+FFFD (a byte a reader could not decode) is never a station; any other
+    non-blank name is, as written (stripped)."""
+    from sources.decode import _station
+
+    station, why = _station(name)
+    if not name.strip():
+        assert why and not station
+    elif "\ufffd" in name:
+        assert "U+FFFD" in why and station == ""
+    else:
+        assert (station, why) == (name.strip(), "")
+
+
 # --- time zones ----------------------------------------------------------------------------------------
 def test_naive_local_times_across_the_autumn_and_spring_changes(tmp_path):
     f = tmp_path / "logger.csv"
