@@ -249,18 +249,11 @@ def test_a_bulk_replay_and_its_writer_run_with_the_users_malloc_tunables_and_no_
     GLIBC_TUNABLES the user gave, and without one when none was given (two rounds restarted both on
     huge pages, which ran every layout slower on a VM where they cost system time)."""
     recording = _recording(tmp_path / "rec.jsonl", 150_000)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "process",
-           "MASS_LOG_DIR": str(tmp_path / "logs")}
-    if tunables is not None:
-        env["GLIBC_TUNABLES"] = tunables
-    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
-                             "-q", "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _replay_process(tmp_path, recording, "d", **({} if tunables is None else {"GLIBC_TUNABLES": tunables}))
     seen: dict[str, list[bytes]] = {}
     try:
         def look() -> bool:
-            writers = [p for p, cmd in _children(proc.pid) if "spawn_main" in cmd and "resource_tracker" not in cmd]
-            for name, pid in (("replay", proc.pid), *(("writer", p) for p in writers[:1])):
+            for name, pid in (("replay", proc.pid), *(("writer", p) for p in _writers(proc.pid)[:1])):
                 with contextlib.suppress(OSError):  # the writer ended meanwhile
                     seen[name] = [v for v in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
                                   if v.startswith(b"GLIBC_TUNABLES=")]
@@ -274,6 +267,21 @@ def test_a_bulk_replay_and_its_writer_run_with_the_users_malloc_tunables_and_no_
     assert proc.returncode == 0, err
     expected = [] if tunables is None else [f"GLIBC_TUNABLES={tunables}".encode()]
     assert seen == {"replay": expected, "writer": expected}
+
+
+def _replay_process(tmp_path: Path, recording: Path, data: str, **env: str) -> subprocess.Popen:
+    """`mass replay RECORDING --headless --max -q` into tmp_path/DATA with a writer process, started
+    and left running (stdout, stderr: pipes of text); `env` added to its environment."""
+    return subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
+                             "-q", "--data-dir", str(tmp_path / data)], cwd=tmp_path,
+                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT),
+                                 "MASS_SINKS": "process", "MASS_LOG_DIR": str(tmp_path / "logs"), **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _writers(pid: int) -> list[int]:
+    """PIDs of the store writer processes of the replay `pid` (multiprocessing's resource tracker left out)."""
+    return [p for p, cmd in _children(pid) if "spawn_main" in cmd and "resource_tracker" not in cmd]
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
@@ -294,15 +302,11 @@ def _children(pid: int) -> list[tuple[int, str]]:
 
 def test_a_writer_killed_during_a_replay_is_said_in_one_line_and_exit_1(tmp_path):
     recording = _recording(tmp_path / "rec.jsonl", 150_000)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "process",
-           "MASS_LOG_DIR": str(tmp_path / "logs")}
-    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
-                             "-q", "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _replay_process(tmp_path, recording, "d")
     killed = None
     try:
         def writer() -> int | None:
-            found = [p for p, cmd in _children(proc.pid) if "spawn_main" in cmd and "resource_tracker" not in cmd]
+            found = _writers(proc.pid)
             return found[0] if found else None
         assert wait_for(lambda: writer() is not None or proc.poll() is not None, 60)
         killed = writer()
@@ -357,18 +361,12 @@ def test_a_rerun_after_the_writer_was_killed_leaves_the_aggregates_of_a_clean_ru
     Station scopes are compared: the restart rebuilds the windows still open a station at a time,
     so a group scope's open windows can differ in their late counts (known, README)."""
     recording, _, clean_digest = clean_run
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "MASS_SINKS": "process",
-           "MASS_LOG_DIR": str(tmp_path / "logs")}
     stream = tmp_path / "killed" / "db" / "consumer_stream.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "mass_tui", "replay", str(recording), "--headless", "--max",
-                             "-q", "--data-dir", str(tmp_path / "killed")], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _replay_process(tmp_path, recording, "killed")
     try:
-        writers = lambda: [p for p, cmd in _children(proc.pid) if "spawn_main" in cmd  # noqa: E731
-                           and "resource_tracker" not in cmd]
-        assert wait_for(lambda: (stream.exists() and stream.stat().st_size > 0 and writers())
+        assert wait_for(lambda: (stream.exists() and stream.stat().st_size > 0 and _writers(proc.pid))
                         or proc.poll() is not None, 120)
-        for pid in writers():
+        for pid in _writers(proc.pid):
             os.kill(pid, signal.SIGKILL)
         proc.communicate(timeout=120)
     finally:
