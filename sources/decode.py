@@ -459,17 +459,15 @@ class Decoder:
              rows_meta: list[MessageMeta | None], out: _Out, check_text: bool = False) -> None:
         """One parsed message into `objs` (None and a rejection when it cannot be a row). `check_text`:
         it was not parsed by orjson, so its strings may hold lone surrogates (see `_bad_text`)."""
-        if type(obj) is dict and type(obj.get("metrics")) is list and not any(k in obj for k in TIME_KEYS):
-            if not obj["metrics"]:  # accounted for like any message: set aside with its reason
-                out.rejected[len(objs)] = Rejection("a Telegraf batch with no metrics", raw, "no_values", m)
-                objs.append(None)
-                rows_raw.append(raw)
-                rows_meta.append(m)
-                return
+        batch = type(obj) is dict and type(obj.get("metrics")) is list and not any(k in obj for k in TIME_KEYS)
+        if batch and obj["metrics"]:
             for sub in obj["metrics"]:  # Telegraf's batch format: one row per metric
                 self._add(sub, _dumps(sub), m, objs, rows_raw, rows_meta, out, check_text)
             return
-        if type(obj) is not dict:
+        if batch:  # no metrics: accounted for like any message, set aside with its reason
+            out.rejected[len(objs)] = Rejection("a Telegraf batch with no metrics", raw, "no_values", m)
+            objs.append(None)
+        elif type(obj) is not dict:
             out.rejected[len(objs)] = Rejection(f"not a JSON object but {_kind(obj)}", raw, "not_object", m)
             objs.append(None)
         elif check_text and (bad_text := _bad_text(obj)) is not None:
