@@ -78,12 +78,9 @@ def out_of_order(batch: ObservationBatch) -> int:
     """How many rows come after a later row of the same station."""
     if len(batch) < 2 or bool(np.all(np.diff(batch.ts) >= 0)):
         return 0
-    index: dict[str, int] = {}
-    codes = np.fromiter((index.setdefault(s, len(index)) for s in batch.station), dtype=np.int64,
-                        count=len(batch))
     count = 0
-    for code in range(len(index)):
-        t = batch.ts[codes == code] if len(index) > 1 else batch.ts
+    for rows in rows_by_station(batch.station).values():
+        t = batch.ts[rows]
         if t.size > 1:
             count += int(np.count_nonzero(t[1:] < np.maximum.accumulate(t)[:-1]))
     return count
