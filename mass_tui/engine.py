@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -22,7 +22,6 @@ from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
 from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.readings import Readings
-from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config, ConfigError, input_policy
 from mass_tui.lateness import OrderCheck
 from mass_tui.scored import BatchResult, ScoredBatch, SeriesTrace  # noqa: F401 - their home was here
@@ -34,6 +33,9 @@ from sources.decode import Decoded, Decoder, Table
 from sources.labels import station_labels
 from sources.schema import FieldRejection, Observation, Rejection, iso_utc
 from sources.variables import REGISTRY
+
+if TYPE_CHECKING:  # the alert stack (email, HTTP clients) is imported only by a run with alerts on
+    from mass_tui.alerts.service import AlertService
 
 log = logging.getLogger(__name__)
 

@@ -18,21 +18,24 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mass_tui.alerts.service import AlertService
 from mass_tui.config import Config
 from mass_tui.engine import BatchResult, Engine
 from mass_tui.logs import EVENTS
-from mass_tui.pipeline import Pipeline, make_source, transport_file
 from mass_tui.sinks.configured import store_sinks
 from mass_tui.store import JsonlStore, open_store  # noqa: F401 - open_store: callers import it from here
 from sources.schema import iso_utc
 from sources.text import Redactor
 
+if TYPE_CHECKING:  # the transports (HTTP sources, the simulator) are imported by the runs that use them
+    from mass_tui.pipeline import Pipeline
+
 log = logging.getLogger(__name__)
 
 def transport_path(config: Config) -> Path:
+    from mass_tui.pipeline import transport_file
+
     return transport_file(config)
 
 
@@ -77,9 +80,15 @@ def run_consumer(
 
         metrics = Metrics(metrics_port, ready=ready.is_set)
     # Live unless the simulator runs on simulated time: then no-data may also count wall time.
-    alerts = AlertService.from_config(config, live=not max_speed) if config.get("alerts.enabled") else None
+    alerts = None
+    if config.get("alerts.enabled"):  # the alert stack is imported only when alerts are on
+        from mass_tui.alerts.service import AlertService
+
+        alerts = AlertService.from_config(config, live=not max_speed)
     store = open_store(config)
     engine = Engine(config, store, alerts, sinks=store_sinks(config, store, metrics=metrics))
+    from mass_tui.pipeline import Pipeline, make_source
+
     pipeline = Pipeline(config, engine, store, transport)
     if stop is not None:
         pipeline.stop = stop

@@ -171,6 +171,23 @@ def test_core_imports_without_textual():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
+def test_a_replay_without_alerts_imports_neither_the_alert_stack_nor_the_transports(tmp_path):
+    """Start-up is part of a replay's time: the alert service (email, HTTP channels) and the live
+    transports are imported only by the runs that use them. With alerts on, the service is there."""
+    src = tmp_path / "rec.jsonl"
+    src.write_text("\n".join(json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "s", "temp_c": 10 + i % 5})
+                             for i in range(50)))
+    code = ("import sys; from mass_tui.cli import main; status = main(sys.argv[1:]); "
+            "print(sorted(m for m in ('mass_tui.alerts.service', 'mass_tui.pipeline', 'sources.http_sources') "
+            "if m in sys.modules))")
+    for extra, expected in (([], "[]"), (["--alerts"], "['mass_tui.alerts.service']")):
+        out = subprocess.run([sys.executable, "-c", code, "replay", str(src), "--headless", "--max", "-q",
+                              "--data-dir", str(tmp_path / f"data{len(extra)}"), *extra],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip().splitlines()[-1] == expected
+
+
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_during_a_paced_replay_stores_everything_read_whole_and_exits_128_plus_it(tmp_path, sig, status):
     """SIGTERM or SIGINT ends the replay between two batches: the summary says interrupted, every line
