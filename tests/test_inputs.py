@@ -555,6 +555,47 @@ def test_a_byte_not_in_a_csvs_encoding_sets_its_row_aside_instead_of_renaming_th
     assert [r["code"] for r in rejected] == ["bad_station"] and "U+FFFD" in rejected[0]["reason"]
 
 
+def test_a_stray_byte_in_the_head_of_a_utf8_csv_leaves_the_file_utf8(tmp_path):
+    """The same stray Latin-1 byte within the first 64 KiB (the head the encoding is judged on) made the
+    whole file read as Windows-1252: every 'Zürich' stored as 'ZÃ¼rich', without a word (a tester).
+    The file is UTF-8 (its accented names outnumber the stray byte): that row alone is set aside."""
+    rows = ["time,station,temp_c", *[f"2024-05-01T{h:02d}:00:00Z,Zürich,{h}" for h in range(24)]]
+    f = tmp_path / "z.csv"
+    f.write_bytes(("\n".join(rows) + "\n").encode() + b"2024-05-02T00:00:00Z,Gen\xe8ve,5\n")
+    engine, stored, rejected, _ = replay(tmp_path, f)
+    assert {r["station"] for r in stored} == {"Zürich"} and len(stored) == 24
+    assert [r["code"] for r in rejected] == ["bad_station"] and "U+FFFD" in rejected[0]["reason"]
+
+
+_NAMES = ["Zürich", "Genève", "Tromsø", "Kraków", "Oslo", "Lima"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_NAMES), min_size=1, max_size=30), st.data())
+def test_property_a_file_is_read_as_the_encoding_most_of_its_non_ascii_text_is_in(names, data):
+    """The rule behind it: a file written in UTF-8 is read as UTF-8 while its stray bytes (not UTF-8)
+    are fewer than its accented characters, and each of its rows without one keeps its name as
+    written; the same names written in Windows-1252 (no stray byte in UTF-8's terms: all of them)
+    are read as written too."""
+    from sources.formats.opener import eight_bit_encoding
+
+    wide = sum(1 for name in names for c in name if c >= "\x80")
+    stray = data.draw(st.lists(st.integers(0, len(names) - 1), max_size=max(0, wide - 1), unique=True))
+    lines = [f"2024-05-01T00:{i:02d}:00Z,{name}" for i, name in enumerate(names)]
+    raw = [line.encode() + (b"\xb0" if i in stray else b"") for i, line in enumerate(lines)]
+    assert eight_bit_encoding(b"".join(r + b",1\n" for r in raw)) == "utf-8-sig"
+    if wide:
+        assert eight_bit_encoding("".join(line + ",1\n" for line in lines).encode("cp1252")) == "cp1252"
+    with __import__("tempfile").TemporaryDirectory() as tmp:
+        f = Path(tmp) / "names.csv"
+        f.write_bytes(b"time,station,temp_c\n" + b"\n".join(r + b",1" for r in raw) + b"\n")
+        recording = open_recording(f)
+        out = Decoder().decode_table(next(recording.chunks()), default_station=recording.station)
+    kept = [name for i, name in enumerate(names) if i not in stray]
+    assert list(out.batch.station) == kept
+    assert sorted(r.code for r in out.rejected) == ["bad_station"] * len(stray)
+
+
 @given(st.text(alphabet=st.sampled_from("abcZürich-_ 0\ufffd"), min_size=1, max_size=20))
 def test_a_station_name_is_taken_unless_it_holds_the_replacement_mark(name):
     """The rule: a name holding U+FFFD (a byte a reader could not decode) is never a station; any other

@@ -17,8 +17,10 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import io
 import lzma
+import re
 import zlib
 from pathlib import Path
 from typing import IO, Any
@@ -299,15 +301,29 @@ def open_text(path: Path, problems: list[str] | None = None) -> IO[str]:
     (what Excel writes otherwise) for a file that is not UTF-8. Undecodable bytes become U+FFFD;
     line ends are left as written (newline="") for the CSV reader."""
     head = head_bytes(path)
-    encoding = text_encoding(head)
-    if encoding is None:
-        encoding = "utf-8-sig"
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
-                encoding = "cp1252"
+    encoding = text_encoding(head) or eight_bit_encoding(head)
     return io.TextIOWrapper(open_binary(path, problems), encoding=encoding, errors="replace", newline="")
+
+
+_STRAY = re.compile("[\udc80-\udcff]")
+
+
+def eight_bit_encoding(head: bytes) -> str:
+    """"utf-8-sig" or "cp1252" for a file without a UTF-16 byte-order mark, judged on its first bytes.
+
+    UTF-8 when its non-ASCII characters that are UTF-8 outnumber its bytes that are not (ASCII says
+    nothing). A Windows-1252 file (what Excel writes) has no valid multi-byte UTF-8 sequence
+    but by accident, so it is read as one; a UTF-8 file with a stray byte or two (a degree sign
+    pasted from another program) stays UTF-8, its other names intact, and the stray bytes become
+    U+FFFD, which sets their rows or fields aside with a reason. A character cut at the end of the
+    sample is no evidence either way."""
+    # each byte that is not UTF-8 becomes one of U+DC80..U+DCFF; a character cut short at the end is held back
+    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=False)
+    stray = len(_STRAY.findall(text))
+    if not stray:
+        return "utf-8-sig"
+    wide = len(text) - len(text.encode("ascii", "ignore")) - stray
+    return "utf-8-sig" if wide > stray else "cp1252"
 
 
 def text_encoding(head: bytes) -> str | None:
