@@ -29,7 +29,7 @@ from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
 from mass_tui.store import REJECTED, STREAM, JsonlStore, newest_ts, read_recent
 from sources.batch import ObservationBatch, rows_by_station
-from sources.decode import Decoded, Decoder, Table
+from sources.decode import Decoded, Decoder, IgnoredCounts, Table
 from sources.labels import station_labels
 from sources.schema import FieldRejection, Observation, Rejection, iso_utc
 from sources.variables import REGISTRY
@@ -95,7 +95,7 @@ class Counters:
     observations: int = 0
     rejected: int = 0
     anomalies: int = 0
-    ignored_fields: dict[str, int] = field(default_factory=dict)
+    ignored_fields: IgnoredCounts = field(default_factory=IgnoredCounts)
     stations: set[str] = field(default_factory=set)
     variables: set[str] = field(default_factory=set)
     first_ts: float | None = None
@@ -537,10 +537,14 @@ class Engine:
         if c.ignored_fields:
             listed, other = ignored_summary(c.ignored_fields)
             out["ignored_fields"] = listed
+            untracked = c.ignored_fields.untracked
+            if untracked:  # names past the counter's limit: their fields counted, the names not kept
+                other["untracked_fields"] = untracked
             if other:
                 out["ignored_fields_other"] = other
-                log.info("ignored fields: %d names, %d fields in all; the summary lists the %d most frequent",
-                         len(c.ignored_fields), sum(c.ignored_fields.values()), len(listed))
+                log.info("ignored fields: %d names%s, %d fields in all; the summary lists the %d most frequent",
+                         len(c.ignored_fields), " kept (later names counted without them)" if untracked else "",
+                         sum(c.ignored_fields.values()) + untracked, len(listed))
         out.update(extra)
         return out
 

@@ -91,6 +91,25 @@ _ISO_COLUMN_ROWS = 64
 _Kinds = tuple[frozenset[type], bool]  # the types of a column's cells, one is a number of 2**53 or more
 
 
+class IgnoredCounts(dict):
+    """Field names that are no variable -> fields ignored under each name, at most `limit` names kept.
+
+    A writer that invents a key per message (a UUID as a field name) would grow a plain count by a
+    name per message for as long as a service runs; past `limit` names, a new name's fields are
+    counted in `untracked` without the name. The names a feed sends all along are met first."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        super().__init__()
+        self.limit = limit
+        self.untracked = 0
+
+    def add(self, key: str, n: int) -> None:
+        if key in self or len(self) < self.limit:
+            self[key] = self.get(key, 0) + n
+        else:
+            self.untracked += n
+
+
 @dataclass
 class InputPolicy:
     """How to read values and times: missing markers, time zones, the plausible span of times."""
@@ -628,7 +647,10 @@ class Decoder:
         if ignored is not None and n:  # a chunk with no row read (all malformed) ignored no field
             for key in c.unknown:
                 key = escape_surrogates(key)  # a count by name, shown in the summary: written as UTF-8
-                ignored[key] = ignored.get(key, 0) + n
+                if isinstance(ignored, IgnoredCounts):
+                    ignored.add(key, n)
+                else:
+                    ignored[key] = ignored.get(key, 0) + n
         out.missing += c.missing
         for j in c.rejected_rows:
             reason, code = c.bad[j]

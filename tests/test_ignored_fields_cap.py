@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mass_tui.engine import IGNORED_LISTED, ignored_summary
+from sources.decode import IgnoredCounts
 
 from .test_cli import mass
 
@@ -54,3 +55,34 @@ def test_property_the_listed_names_are_the_most_frequent_and_the_counts_add_up(c
     else:
         assert other == {}
     assert sum(listed.values()) + other.get("fields", 0) == sum(counts.values())
+
+
+def test_names_past_the_counters_limit_are_counted_without_being_kept(tmp_path):
+    """The summary was capped; the counter behind it was not: a service fed a key per message kept every
+    name for as long as it ran. Past 4,096 names a new name's fields are counted, the name not kept."""
+    n = 5000
+    lines = [json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "a", "temp_c": 1.0, "firmware": "v2",
+                         f"uuid_{i:06d}": 1}) for i in range(n)]
+    path = tmp_path / "keys.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    proc = mass("replay", str(path), "--headless", "--max", "-q", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    listed, other = summary["ignored_fields"], summary["ignored_fields_other"]
+    kept = IgnoredCounts().limit
+    assert listed["firmware"] == n and other["names"] == kept - IGNORED_LISTED
+    assert other["untracked_fields"] == n + 1 - kept  # one field per name met past the limit
+    assert sum(listed.values()) + other["fields"] + other["untracked_fields"] == 2 * n
+
+
+@settings(max_examples=100, deadline=None)
+@given(adds=st.lists(st.tuples(st.sampled_from("abcdefghij"), st.integers(1, 1000)), max_size=60),
+       limit=st.integers(1, 12))
+def test_property_the_counter_keeps_the_first_names_exactly_and_counts_every_field(adds, limit):
+    counts = IgnoredCounts(limit)
+    for key, n in adds:
+        counts.add(key, n)
+    first = list(dict.fromkeys(key for key, _ in adds))[:limit]
+    assert list(counts) == first
+    assert all(counts[k] == sum(n for key, n in adds if key == k) for k in first)
+    assert sum(counts.values()) + counts.untracked == sum(n for _, n in adds)
