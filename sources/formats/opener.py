@@ -20,7 +20,6 @@ import bz2
 import codecs
 import io
 import lzma
-import re
 import zlib
 from pathlib import Path
 from typing import IO, Any
@@ -297,33 +296,30 @@ def _after_first_line_utf16(path: Path, head: bytes, size: int) -> bytes:
 
 
 def open_text(path: Path, problems: list[str] | None = None) -> IO[str]:
-    """The recording as text: UTF-16 after its byte-order mark, UTF-8 (a BOM dropped), or Windows-1252
-    (what Excel writes otherwise) for a file that is not UTF-8. Undecodable bytes become U+FFFD;
-    line ends are left as written (newline="") for the CSV reader."""
-    head = head_bytes(path)
-    encoding = text_encoding(head) or eight_bit_encoding(head)
-    return io.TextIOWrapper(open_binary(path, problems), encoding=encoding, errors="replace", newline="")
+    """The recording as text: UTF-16 after its byte-order mark, else UTF-8 (a BOM dropped) with each
+    byte that is not UTF-8 read as Windows-1252 (`STRAY_BYTES`): a file Excel wrote in Windows-1252,
+    a UTF-8 file with a stray byte (an è or a ° typed on another machine), and a file of both are all
+    read as written. A byte that is no character in either becomes U+FFFD (a station name holding it
+    is set aside); line ends are left as written (newline="") for the CSV reader."""
+    encoding = text_encoding(head_bytes(path))
+    return io.TextIOWrapper(open_binary(path, problems), encoding=encoding or "utf-8-sig",
+                            errors="replace" if encoding else STRAY_BYTES, newline="")
 
 
-_STRAY = re.compile("[\udc80-\udcff]")
+STRAY_BYTES = "mass.windows-1252"  # the codecs error handler `open_text` decodes UTF-8 with
 
 
-def eight_bit_encoding(head: bytes) -> str:
-    """"utf-8-sig" or "cp1252" for a file without a UTF-16 byte-order mark, judged on its first bytes.
+def _stray_as_windows_1252(exc: UnicodeError) -> tuple[str, int]:
+    """Bytes UTF-8 cannot decode, read as Windows-1252 (its five undefined bytes, 0x81, 0x8D, 0x8F, 0x90
+    and 0x9D, as U+FFFD). Real Windows-1252 text holds a valid UTF-8 sequence only by
+    accident (a letter from Â to ß followed by one of € to ¿, as in mojibake), so reading UTF-8
+    first loses nothing of either. Python's codecs error-handler protocol (`codecs.register_error`)."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start:exc.end].decode("cp1252", errors="replace"), exc.end
 
-    UTF-8 when its non-ASCII characters that are UTF-8 outnumber its bytes that are not (ASCII says
-    nothing). A Windows-1252 file (what Excel writes) has no valid multi-byte UTF-8 sequence
-    but by accident, so it is read as one; a UTF-8 file with a stray byte or two (a degree sign
-    pasted from another program) stays UTF-8, its other names intact, and the stray bytes become
-    U+FFFD, which sets their rows or fields aside with a reason. A character cut at the end of the
-    sample is no evidence either way."""
-    # each byte that is not UTF-8 becomes one of U+DC80..U+DCFF; a character cut short at the end is held back
-    text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=False)
-    stray = len(_STRAY.findall(text))
-    if not stray:
-        return "utf-8-sig"
-    wide = len(text) - len(text.encode("ascii", "ignore")) - stray
-    return "utf-8-sig" if wide > stray else "cp1252"
+
+codecs.register_error(STRAY_BYTES, _stray_as_windows_1252)
 
 
 def text_encoding(head: bytes) -> str | None:
