@@ -72,6 +72,8 @@ def run_consumer(
     reload_config: Callable[[], Config] | None = None,
 ) -> dict[str, Any]:
     """Run the consumer (and the producer when `source` is given) until stopped; returns the summary."""
+    from mass_tui.pipeline import Pipeline, make_source  # before anything is opened that would need closing
+
     handlers: dict[int, Any] = {}
     metrics = None
     ready = threading.Event()
@@ -87,8 +89,6 @@ def run_consumer(
         alerts = AlertService.from_config(config, live=not max_speed)
     store = open_store(config)
     engine = Engine(config, store, alerts, sinks=store_sinks(config, store, metrics=metrics))
-    from mass_tui.pipeline import Pipeline, make_source
-
     pipeline = Pipeline(config, engine, store, transport)
     if stop is not None:
         pipeline.stop = stop
