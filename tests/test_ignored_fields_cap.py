@@ -14,15 +14,20 @@ from sources.decode import IgnoredCounts
 from .test_cli import mass
 
 
-def test_a_key_per_line_is_summarised_not_listed(tmp_path):
-    n = 3000
+def _replay_a_key_per_line(tmp_path, n: int) -> str:
+    """The summary line of a replay of n lines, each with a field "firmware" and a name of its own."""
     lines = [json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "a", "temp_c": 1.0, "firmware": "v2",
                          f"uuid_{i:06d}": 1}) for i in range(n)]
     path = tmp_path / "keys.jsonl"
     path.write_text("\n".join(lines) + "\n")
     proc = mass("replay", str(path), "--headless", "--max", "-q", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    line = proc.stdout.strip().splitlines()[-1]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_a_key_per_line_is_summarised_not_listed(tmp_path):
+    n = 3000
+    line = _replay_a_key_per_line(tmp_path, n)
     summary = json.loads(line)
     listed, other = summary["ignored_fields"], summary["ignored_fields_other"]
     assert summary["observations"] == n
@@ -61,13 +66,7 @@ def test_names_past_the_counters_limit_are_counted_without_being_kept(tmp_path):
     """The summary was capped; the counter behind it was not: a service fed a key per message kept every
     name for as long as it ran. Past 4,096 names a new name's fields are counted, the name not kept."""
     n = 5000
-    lines = [json.dumps({"ts": 1_700_000_000 + 60 * i, "station": "a", "temp_c": 1.0, "firmware": "v2",
-                         f"uuid_{i:06d}": 1}) for i in range(n)]
-    path = tmp_path / "keys.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    proc = mass("replay", str(path), "--headless", "--max", "-q", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = json.loads(_replay_a_key_per_line(tmp_path, n))
     listed, other = summary["ignored_fields"], summary["ignored_fields_other"]
     kept = IgnoredCounts().limit
     assert listed["firmware"] == n and other["names"] == kept - IGNORED_LISTED
