@@ -1432,10 +1432,11 @@ def _station(value: Any) -> tuple[str, str]:
     if len(value) > MAX_STATION_CHARS:
         return "", f"station name longer than {MAX_STATION_CHARS} characters"
     if _REPLACED in value:
-        # what a text reader puts for a byte that is not in the file's encoding (a CSV is read with
-        # errors="replace"): taking it would rename the station silently ("Gen\ufffdve")
+        # what a text reader puts for a byte that is no character (sources.formats.opener.open_text:
+        # one of the five bytes Windows-1252 leaves undefined, or a bad pair in UTF-16): taking it
+        # would rename the station silently ("Gen\ufffdve")
         return "", (f"station {inert(value[:60])!r} holds U+FFFD, the mark of a byte that was not text in "
-                    "the file's encoding (a Latin-1 byte in a UTF-8 file?)")
+                    "the file's encoding")
     return inert(value), ""
 
 
