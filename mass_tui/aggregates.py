@@ -47,7 +47,8 @@ report is null.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from operator import truediv
 from typing import Any
 
@@ -227,6 +228,7 @@ class Aggregator:
             matrix = stacked
         else:
             matrix = np.stack([columns[name] for name in full])
+        position = {name: j for j, name in enumerate(full)}  # a series' row in `matrix` (and its picks)
         ordered = bool(np.all(ts[1:] >= ts[:-1]))
         out: list[bytes | list[bytes]] = []
         station = scope[1] if scope[0] == "station" else None
@@ -280,6 +282,7 @@ class Aggregator:
             days: dict[str, tuple] | None = {} if station is not None and width == 86400.0 else None
             # the stats of the series with a value in each row, by part (see below)
             shared: dict[str, dict[str, tuple]] = {}
+            shared_rows: dict[str, tuple[Rows, np.ndarray | None]] = {}  # and the Rows and values behind them
             dumps = Dumps() if shortcuts else None
             common = None  # the parts of the series with a value in every row: the same for each
             quick: dict[str, list[bytes]] = {}  # their lines of the windows that close (`window_lines`)
@@ -297,23 +300,33 @@ class Aggregator:
                         if part not in shared:
                             pick = _selection(rows)
                             together = Rows(bucket[pick], ts[pick], late[pick], ordered)
-                            shared[part] = together.stats_of(full, None if matrix is None else matrix[:, pick]
-                                                             if isinstance(pick, slice) else
-                                                             np.compress(pick, matrix, axis=1))
+                            picked = None if matrix is None else matrix[:, pick] if isinstance(pick, slice) else \
+                                np.compress(pick, matrix, axis=1)
+                            shared[part] = together.stats_of(full, picked)
+                            shared_rows[part] = (together, picked)
                             if part == "quick" and dumps is not None and together.matrices is not None:
                                 # the lines of these series, their figures a matrix at a time
                                 quick = dict(zip(full, window_lines(scope, wname, width, full, together.matrices,
                                                                     True, dumps), strict=True))
                         stats = shared[part][name]
+                        if part in ("old", "slow") and name != ROWS:
+                            together, picked = shared_rows[part]
+                            fold = partial(together.fold, picked[position[name]])  # type: ignore[index]
                     else:
-                        stats = Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts,
-                                      shortcuts).stats(col[rows])
+                        alone = Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts, shortcuts)
+                        stats = alone.stats(col[rows])
+                        fold = partial(alone.fold, col[rows])
+                    # Readings into windows open already: their sums carried on (`Rows.fold`), so a
+                    # window's sum is the same whichever batches its readings came in. ROWS sums 0.0s.
                     if part == "slow":
-                        self._merge(windows, width, name, stats)
+                        self._merge(windows, width, name, stats, None if name == ROWS else fold)
                     elif part == "new":
                         fresh.append((name, stats))
                     elif part == "old":
-                        into.merge(name, (stats[0] * width).astype(np.int64), stats)  # type: ignore[union-attr]
+                        at = (stats[0] * width).astype(np.int64)
+                        if name != ROWS:
+                            stats = (*stats[:2], fold(into.totals(name, at)), *stats[3:])  # type: ignore[union-attr]
+                        into.merge(name, at, stats)  # type: ignore[union-attr]
                     else:
                         if name != ROWS:
                             line = quick.get(name) if shortcuts and every else None
@@ -372,19 +385,31 @@ class Aggregator:
         out += self._close(scope)
         return out
 
-    def _merge(self, windows: dict[int, dict[str, Stats]], width: float, name: str, stats: tuple) -> None:
+    def _merge(self, windows: dict[int, dict[str, Stats]], width: float, name: str, stats: tuple,
+               fold: Callable[[np.ndarray], np.ndarray] | None) -> None:
+        """A series' stats of a batch's readings into its windows as Stats; with `fold` (`Rows.fold`
+        of the readings' values) each window's sum is its readings added onto the sum it had."""
         starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+        at = (starts * width).astype(np.int64).tolist()
+        if fold is not None:
+            carry = [0.0] * len(at)
+            for k, start in enumerate(at):
+                entry = windows.get(start, {}).get(name)
+                if entry is not None:
+                    carry[k] = entry.total
+            totals = fold(np.array(carry))
         # Python numbers a column at a time: numpy scalars one by one cost several times as much.
-        for start, *figures in zip((starts * width).astype(np.int64).tolist(), counts.tolist(), totals.tolist(),
-                                   lo.tolist(), lo_ts.tolist(), hi.tolist(), hi_ts.tolist(),
-                                   np.asarray(lates, dtype=np.int64).tolist(), strict=True):
+        for start, count, total, *figures in zip(at, counts.tolist(), totals.tolist(), lo.tolist(), lo_ts.tolist(),
+                                                 hi.tolist(), hi_ts.tolist(),
+                                                 np.asarray(lates, dtype=np.int64).tolist(), strict=True):
             per = windows.get(start)
             if per is None:
                 per = windows[start] = {}
             entry = per.get(name)
             if entry is None:
                 entry = per[name] = Stats()
-            entry.merge(*figures)
+            entry.merge(count, 0.0, *figures)
+            entry.total = total if fold is not None else entry.total + total
 
     def _materialize(self, key: tuple[Scope, str]) -> None:
         """The blocks of a scope's window size as Stats in `_open`, after its windows there."""

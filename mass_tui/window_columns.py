@@ -75,15 +75,20 @@ class Block:
                     return False
         return True
 
+    def totals(self, name: str, starts: np.ndarray) -> np.ndarray:
+        """A series' sums so far in its windows starting at `starts` (windows here that have it)."""
+        return self.series[name][1][1][np.searchsorted(self.starts, starts)]
+
     def merge(self, name: str, starts: np.ndarray, stats: tuple) -> None:
         """A series' stats of more readings (windows starting at `starts`, each once) into its
-        windows here, as `Stats.merge` would: counts and sums added, the lower (higher) value
-        or the earlier time of an equal one."""
+        windows here, as `Stats.merge` would: counts added, the lower (higher) value or the earlier
+        time of an equal one. The sums in `stats` are the windows' new sums: the readings added onto
+        `totals` (`Rows.fold`), not a batch's own sums to add."""
         _starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
         at = np.searchsorted(self.starts, starts)
         count, total, low, low_ts, high, high_ts, late = self.series[name][1]
         count[at] += np.asarray(counts, dtype=np.int64)
-        total[at] += totals
+        total[at] = totals
         take = (lo < low[at]) | ((lo == low[at]) & (lo_ts < low_ts[at]))
         low[at], low_ts[at] = np.where(take, lo, low[at]), np.where(take, lo_ts, low_ts[at])
         take = (hi > high[at]) | ((hi == high[at]) & (hi_ts < high_ts[at]))
@@ -156,7 +161,7 @@ class Rows:
     data in 1 min and 1 h windows) are their own stats: no reduction at all."""
 
     __slots__ = ("bucket", "t", "late", "ordered", "single", "edges", "counts", "lates", "starts", "segment",
-                 "matrices")
+                 "matrices", "_unique")
 
     def __init__(self, bucket: np.ndarray, t: np.ndarray, late: np.ndarray, ordered: bool,
                  shortcuts: bool = True) -> None:
@@ -165,6 +170,7 @@ class Rows:
         self.ordered = ordered or n < 2 or bool(np.all(t[1:] >= t[:-1]))
         self.single = False
         self.segment: np.ndarray | None = None
+        self._unique: tuple[np.ndarray, np.ndarray] | None = None  # rows out of order: (window starts, each row's)
         # after `stats_of` with values, its series' stats as matrices (series x windows; the times of
         # windows of one row each are the rows' times, one array for all series), else None
         self.matrices: tuple | None = None
@@ -179,6 +185,43 @@ class Rows:
         self.lates = np.add.reduceat(late.astype(np.float64), self.edges)
         self.starts = bucket[self.edges]
 
+    def _windows(self) -> tuple[np.ndarray, int]:
+        """Each row's window, numbered as the stats list the windows, and how many windows."""
+        n = len(self.t)
+        if not self.ordered:
+            if self._unique is None:
+                self._unique = np.unique(self.bucket, return_inverse=True)
+            return self._unique[1].reshape(-1), len(self._unique[0])
+        if self.single:
+            return np.arange(n), n
+        if self.segment is None:
+            self.segment = np.repeat(np.arange(len(self.edges)), self.counts)
+        return self.segment, len(self.edges)
+
+    def fold(self, values: np.ndarray, carry: np.ndarray | None = None) -> np.ndarray:
+        """Each window's sum of `values` (one per row, or series x rows: then series x windows),
+        its values added one at a time in row order onto `carry` (each window's sum so far, the
+        result's shape) or onto 0.0: ((carry + v1) + v2) + ...
+
+        A window's sum is then the same bits however its rows were split into batches and which
+        batches were aggregated together: the order of the additions is the order the readings came
+        in, as the live path (`Stats.merge`, one reading at a time) adds them. Segment sums by
+        np.add.reduceat are pairwise, and a merge would add a batch's partial sum: both round
+        differently with the split. np.bincount adds its weights in index order, one at a time."""
+        segment, k = self._windows()
+        matrix = values.ndim == 2
+        if matrix:
+            size = len(values)
+            bins = (segment[None, :] + (np.arange(size) * k)[:, None]).reshape(-1)
+            values = values.reshape(-1)
+        else:
+            size, bins = 1, segment
+        if carry is not None:
+            bins = np.concatenate((np.arange(size * k), bins))
+            values = np.concatenate((carry.reshape(-1), values))
+        out = np.bincount(bins, weights=values, minlength=size * k)
+        return out.reshape(size, k) if matrix else out
+
     def stats_of(self, names: list[str], values: np.ndarray | None) -> dict[str, tuple]:
         """`stats` of ROWS (no values: every row counts) and of each series of `names`, whose
         values are the rows of `values` (series x rows), computed together."""
@@ -189,14 +232,15 @@ class Rows:
         if self.single:
             zero = np.zeros(len(t))
             out = {ROWS: (self.starts, self.counts, zero, zero, t, zero, t, self.lates)}
-            out.update((name, (self.starts, self.counts, v, v, t, v, t, self.lates))
-                       for name, v in zip(names, values, strict=True))
-            self.matrices = (self.starts, self.counts, values, values, t, values, t, self.lates)
+            totals = _summed_alone(values)
+            out.update((name, (self.starts, self.counts, total, v, t, v, t, self.lates))
+                       for name, v, total in zip(names, values, totals, strict=True))
+            self.matrices = (self.starts, self.counts, totals, values, t, values, t, self.lates)
             return out
         edges, counts = self.edges, self.counts
         zero, first = np.zeros(len(edges)), t[edges]  # ROWS: all 0.0, so the first row is min and max
         out = {ROWS: (self.starts, counts, zero, zero, first, zero, first, self.lates)}
-        totals = np.add.reduceat(values, edges, axis=1)
+        totals = self.fold(values)
         k = int(counts[0])
         if k * len(edges) == len(t) and bool((counts == k).all()) and not _negative_zero(values):
             # Every window holds k rows (a feed on a fixed clock, stations in step): windows x k, and
@@ -229,22 +273,20 @@ class Rows:
         """A series' stats per window (see the class) from its values `v`, one per row."""
         t = self.t
         if not self.ordered:
-            bucket = self.bucket
-            starts, inv = np.unique(bucket, return_inverse=True)
+            inv, _k = self._windows()
+            starts = self._unique[0]  # type: ignore[index]
             counts = np.bincount(inv)
-            totals = np.bincount(inv, weights=v)
+            totals = np.bincount(inv, weights=v)  # in row order: `fold`
             lates = np.bincount(inv, weights=self.late.astype(np.float64))
             first = np.concatenate(([0], np.cumsum(counts)[:-1]))
             lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
             hi = np.lexsort((t, -v, inv))[first]  # the largest value, earliest first
             return starts, counts, totals, v[lo], t[lo], v[hi], t[hi], lates
         if self.single:
-            return self.starts, self.counts, v, v, t, v, t, self.lates
+            return self.starts, self.counts, _summed_alone(v), v, t, v, t, self.lates
         edges = self.edges
-        if self.segment is None:
-            self.segment = np.repeat(np.arange(len(edges)), self.counts)
-        segment = self.segment
-        totals = np.add.reduceat(v, edges)
+        segment, _k = self._windows()
+        totals = self.fold(v)
         lows, highs = np.minimum.reduceat(v, edges), np.maximum.reduceat(v, edges)
         low_at, high_at = first_where(v == lows[segment], segment), first_where(v == highs[segment], segment)
         if _negative_zero(v):  # 0.0 and -0.0 tie: the value is the first row's, as a merge keeps it
@@ -279,6 +321,12 @@ def _first_best(cube: np.ndarray, better: np.ufunc) -> tuple[np.ndarray, np.ndar
         best = np.where(wins, column, best)
         at[wins] = j
     return at, best
+
+
+def _summed_alone(values: np.ndarray) -> np.ndarray:
+    """The sums of windows of one reading each: 0.0 + the reading (`Rows.fold`), which is the
+    reading itself but for -0.0 (then 0.0)."""
+    return values + 0.0 if _negative_zero(values) else values
 
 
 def _negative_zero(values: np.ndarray) -> bool:
