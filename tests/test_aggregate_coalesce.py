@@ -31,13 +31,16 @@ def _batches(rows: list, cuts: list[int]) -> list[ObservationBatch]:
     return out
 
 
-def _windows(tmp, batches: list[ObservationBatch], coalesce: int, sync_after: int | None) -> tuple:
+def _windows(tmp, batches: list[ObservationBatch], coalesce: int, sync_after: int | None,
+             idle: tuple[bool, ...] = ()) -> tuple:
     store = JsonlStore(tmp, max_bytes=1 << 30)
     sink = AggregateSink(store, Aggregator(lateness=3600.0), restore=False, coalesce_rows=coalesce)
     for k, batch in enumerate(batches):
         sink.write(BatchResult(batch, [], 0))
         if sync_after is not None and k == sync_after:
             sink.sync()  # what is synced is stored: nothing held back past a sync
+        if idle and idle[k % len(idle)]:
+            sink.aggregate_pending()  # the writer process found its inbox empty
     sink.close()
     store.close()
     lines = (tmp / AGGREGATES).read_bytes().splitlines() if (tmp / AGGREGATES).exists() else []
@@ -49,18 +52,20 @@ def _windows(tmp, batches: list[ObservationBatch], coalesce: int, sync_after: in
 
 @settings(max_examples=100, deadline=None)
 @given(_rows, st.lists(st.integers(1, 60), min_size=1, max_size=4), st.integers(1, 200), st.booleans(),
-       st.one_of(st.none(), st.integers(0, 5)))
+       st.one_of(st.none(), st.integers(0, 5)), st.lists(st.booleans(), max_size=5).map(tuple))
 # 0.0 then -0.0 at one instant: one by one the window keeps the first (a merge takes only a smaller
 # value); two rows reduced together gave -0.0 for both min and max (numpy's minimum/maximum of a tie)
 @example(rows=[("a", 0, [None, None, None]), ("a", 0, [None, None, None]), ("b", 0, [None, None, 0.0]),
-               ("b", 0, [None, None, -0.0])], cuts=[1], coalesce=2, ordered=False, sync_after=None)
+               ("b", 0, [None, None, -0.0])], cuts=[1], coalesce=2, ordered=False, sync_after=None, idle=())
 def test_property_coalesced_batches_store_the_same_windows(tmp_path_factory, rows, cuts, coalesce, ordered,
-                                                            sync_after):
+                                                            sync_after, idle):
+    """Batches aggregated together, and (`idle`) whatever is held back aggregated early between
+    batches, as the writer process does when nothing waits in its inbox."""
     if ordered:
         rows = sorted(rows, key=lambda r: r[1])
     batches = _batches(rows, cuts)
     one_by_one = _windows(tmp_path_factory.mktemp("plain"), batches, 0, sync_after)
-    assert _windows(tmp_path_factory.mktemp("coalesced"), batches, coalesce, sync_after) == one_by_one
+    assert _windows(tmp_path_factory.mktemp("coalesced"), batches, coalesce, sync_after, idle) == one_by_one
 
 
 def test_a_sync_writes_what_was_held_back(tmp_path):

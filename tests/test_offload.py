@@ -381,6 +381,19 @@ def test_a_rerun_after_the_writer_was_killed_leaves_the_aggregates_of_a_clean_ru
     assert _aggregates_digest(tmp_path / "killed") == clean_digest
 
 
+def test_the_writer_aggregating_whenever_its_inbox_is_empty_stores_the_windows_of_an_inline_run(tmp_path,
+                                                                                                clean_run):
+    """The writer process aggregates what it holds back as soon as nothing waits in its inbox, so
+    which batches it aggregates together depends on timing; the windows stored do not (a window's
+    sum is its readings added in the order they came), and are the inline run's (two batches at a
+    time): five batches of two-decimal readings, whose sums round with the order of the additions."""
+    recording, _, clean_digest = clean_run
+    done = _replay(tmp_path, recording, "offloaded", "process")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["store_sinks"] == "process"
+    assert _aggregates_digest(tmp_path / "offloaded") == clean_digest
+
+
 @pytest.mark.parametrize("sinks", ["inline", "process"])
 def test_a_rerun_after_the_disk_refused_part_way_leaves_the_aggregates_of_a_clean_run(tmp_path, sinks, clean_run):
     """A file-size limit (RLIMIT_FSIZE, as `ulimit -f`) makes the disk refuse the stream part way:

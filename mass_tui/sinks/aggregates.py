@@ -76,6 +76,10 @@ class AggregateSink:
         """Rows written to this sink and not aggregated yet (coalescing; 0 otherwise)."""
         return self._pending_rows
 
+    def aggregate_pending(self) -> None:
+        """Aggregate the rows held back for coalescing now (the writer has nothing else to do)."""
+        self._write_pending()
+
     def _write_pending(self) -> None:
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0

@@ -337,6 +337,8 @@ def serve(config: Config, conn: Connection, part: str = "all") -> None:
             try:
                 if kind == "write":
                     sinks.write(body)
+                    if inbox.empty():
+                        sinks.idle()
                 elif kind == "sync":
                     sinks.sync()
                     conn.send(("done", None))

@@ -53,6 +53,16 @@ class OrderedStoreSinks:
         if not any(getattr(sink, "pending_rows", 0) for sink in self.sinks):
             self.store.release()  # the aggregates of these rows are queued: their lines may follow
 
+    def idle(self) -> None:
+        """Nothing waits to be written: aggregate the rows held back for coalescing now, so the
+        writer works while the engine scores instead of in a burst every other batch and after the
+        last one. Which batches are aggregated together then depends on timing; the windows do not
+        (a window's sum is its readings added in the order they came: `Rows.fold`)."""
+        for sink in self.sinks:
+            if getattr(sink, "pending_rows", 0):
+                sink.aggregate_pending()
+        self.store.release()
+
     def sync(self) -> None:
         for sink in reversed(self.sinks):  # the aggregates first, then the stream (held until then)
             sink.sync()
