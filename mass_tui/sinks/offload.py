@@ -13,7 +13,8 @@ the alert journal; the two processes never append to the same file.
 
 Flow and bounds: the writer reads batches ahead of the one it writes (a thread, up
 to INBOX of them), so the engine scores on while the writer works through a burst
-(the aggregates of two batches at a time); the pipe's buffer is small next to a
+(the aggregates of the batches that queued up meanwhile: when its inbox is empty the writer
+aggregates what it holds back at once, `OrderedStoreSinks.idle`); the pipe's buffer is small next to a
 batch, so `write` blocks once the writer is that far behind: a few batches are in
 flight at most, and memory stays bounded whatever the speed gap.
 

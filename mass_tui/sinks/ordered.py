@@ -1,13 +1,13 @@
 """A bulk run's store sinks over one store, in the order that keeps a rerun whole.
 
 The stream and anomalies sink (`JsonlSink`) and the aggregates sink (`AggregateSink`, which in a
-bulk run aggregates two batches at a time) write through one `BackgroundWrites`. A batch's stream
-lines and anomalies are held until the aggregates of its rows are queued, and the queue is written
-in order: however the run ends (a full disk, a kill), the aggregates on disk are never behind the
-stream. A rerun skips the rows the stream has, so a stream ahead of the aggregates would leave
-their windows unaggregated for good; aggregates ahead are superseded by the rerun's records of the
-same windows. Used in the writer process (`mass_tui.sinks.offload`) and, in the engine's process,
-for a bulk run written inline.
+bulk run aggregates up to two batches at a time, fewer when the writer is idle) write through one
+`BackgroundWrites`. A batch's stream lines and anomalies are held until the aggregates of its rows
+are queued, and the queue is written in order: however the run ends (a full disk, a kill), the
+aggregates on disk are never behind the stream. A rerun skips the rows the stream has, so a stream
+ahead of the aggregates would leave their windows unaggregated for good; aggregates ahead are
+superseded by the rerun's records of the same windows. Used in the writer process
+(`mass_tui.sinks.offload`) and, in the engine's process, for a bulk run written inline.
 """
 
 from __future__ import annotations
