@@ -377,7 +377,7 @@ class Aggregator:
             for name, v in items:
                 s = stats.get(name)
                 if s is None:
-                    stats[name] = Stats(1, v, v, t, v, t, int(is_late))
+                    stats[name] = Stats(1, 0.0 + v, v, t, v, t, int(is_late))  # a sum is 0.0 + v, as `Rows.fold`
                 else:
                     s.merge(1, v, v, t, v, t, int(is_late))
         if t > seen:

@@ -78,3 +78,29 @@ def test_a_sync_writes_what_was_held_back(tmp_path):
     sink.sync()
     minutes = [r for r in decode((tmp_path / AGGREGATES).read_bytes().splitlines()) if r.get("window") == "1m"]
     assert sorted(r["ts"] for r in minutes) == [iso_utc(T0 + 60.0 * i) for i in range(9)]
+
+
+def test_a_station_whose_labels_change_is_grouped_as_batch_by_batch_whatever_is_aggregated_together(tmp_path):
+    """Its floor changes from one batch to the next: the rows before take the old floor, as batch by
+    batch, whether the writer aggregated between the batches (idle) or held both (review repro)."""
+
+    def one(t: float, floor: str) -> ObservationBatch:
+        return ObservationBatch(np.array([T0 + t]), ["x"], ["test"], {"temp_c": np.array([20.0 + t])},
+                                tags=[{"building": "b1", "floor": floor}])
+
+    def floors(name: str, coalesce: int, idle: bool) -> list:
+        store = JsonlStore(tmp_path / name, max_bytes=1 << 30)
+        sink = AggregateSink(store, Aggregator(lateness=0.0), restore=False, coalesce_rows=coalesce)
+        sink.write(BatchResult(one(0, "1"), [], 0))
+        if idle:
+            sink.aggregate_pending()
+        sink.write(BatchResult(one(10, "2"), [], 0))
+        sink.close()
+        store.close()
+        return sorted((r["key"], r["count"]) for r in decode((tmp_path / name / AGGREGATES).read_bytes().splitlines())
+                      if r.get("scope") == "building+floor" and r.get("window") == "1m")
+
+    batch_by_batch = floors("plain", 0, False)
+    assert batch_by_batch == [("b1/1", 1), ("b1/2", 1)]
+    assert floors("held", 1 << 16, False) == batch_by_batch
+    assert floors("idle", 1 << 16, True) == batch_by_batch

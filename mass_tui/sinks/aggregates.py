@@ -53,6 +53,7 @@ class AggregateSink:
         self.coalesce_rows = coalesce_rows
         self._pending: list[ObservationBatch] = []
         self._pending_rows = 0
+        self._pending_labels: dict[str, dict[str, str]] = {}  # the labels the held-back rows take
         # The UI reads open_daily() and a cleanup may close() from other threads than the engine's.
         self._lock = threading.Lock()
         if restore:
@@ -63,6 +64,12 @@ class AggregateSink:
         if not len(batch):
             return
         if self.coalesce_rows > 0:
+            labels = self._last_labels(batch)
+            if self._pending and any(self._pending_labels.get(k, self._labels.get(k)) != v for k, v in labels.items()):
+                # A station's labels change: the rows before are aggregated under the old ones, as
+                # batch by batch, whichever batches the writer happens to aggregate together.
+                self._write_pending()
+            self._pending_labels.update(labels)
             with self._lock:
                 self._pending.append(batch)
                 self._pending_rows += len(batch)
@@ -83,18 +90,28 @@ class AggregateSink:
     def _write_pending(self) -> None:
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0
+        self._pending_labels = {}
         if pending:
             self._aggregate(concat(pending))
 
+    @staticmethod
+    def _last_labels(batch: ObservationBatch, groups: Mapping[str, np.ndarray | None] | None = None
+                     ) -> dict[str, dict[str, str]]:
+        """Each station's labels from its last tags in the batch (stations with tags in it): one
+        labelling per station, not per row."""
+        out: dict[str, dict[str, str]] = {}
+        if batch.tags is None:
+            return out
+        for station, rows in (groups if groups is not None else _by_station_rows(batch.station)).items():
+            for i in (reversed(range(len(batch))) if rows is None else reversed(rows.tolist())):
+                if batch.tags[i]:
+                    out[station] = station_labels(station, batch.source[i], batch.tags[i])
+                    break
+        return out
+
     def _aggregate(self, batch: ObservationBatch) -> None:
         groups = _by_station_rows(batch.station)
-        if batch.tags is not None:
-            # each station's last tags in the batch: one labelling per station, not per row
-            for station, rows in groups.items():
-                for i in (reversed(range(len(batch))) if rows is None else reversed(rows.tolist())):
-                    if batch.tags[i]:
-                        self._labels[station] = station_labels(station, batch.source[i], batch.tags[i])
-                        break
+        self._labels.update(self._last_labels(batch, groups))
         with self._lock:
             data, lines = self.aggregator.add_many_data(groups, self._labels, batch.ts, batch.columns)
             if lines:
