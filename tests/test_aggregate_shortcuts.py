@@ -5,6 +5,8 @@ orjson call per line, the full form): `decode` of the two gives the same records
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,17 +27,24 @@ _rows = st.lists(st.tuples(st.sampled_from(sorted(_LABELS)), _time,
                  min_size=1, max_size=120)
 
 
-def _run(rows: list, cuts: list[int], lateness: float, shortcuts: bool) -> tuple:
-    agg = Aggregator(lateness=lateness)
-    agg._shortcuts = shortcuts
-    lines: list[bytes] = []
+def batches(rows: list, cuts: list[int]) -> Iterator[tuple[dict, np.ndarray, dict[str, np.ndarray]]]:
+    """The rows (station, seconds after T0, values of _VARIABLES or None) in batches of the sizes in
+    `cuts` (in turn), each as `Aggregator.add_many` takes it: (station groups, times, columns)."""
     i = k = 0
     while i < len(rows):
         part = rows[i:i + cuts[k % len(cuts)]]
         ts = np.array([T0 + t for _s, t, _v in part])
         columns = {name: np.array([np.nan if v[j] is None else v[j] for _s, _t, v in part])
                    for j, name in enumerate(_VARIABLES)}
-        groups = _by_station_rows([s for s, _t, _v in part])
+        yield _by_station_rows([s for s, _t, _v in part]), ts, columns
+        i, k = i + len(part), k + 1
+
+
+def _run(rows: list, cuts: list[int], lateness: float, shortcuts: bool) -> tuple:
+    agg = Aggregator(lateness=lateness)
+    agg._shortcuts = shortcuts
+    lines: list[bytes] = []
+    for groups, ts, columns in batches(rows, cuts):
         if shortcuts:  # both forms of the same lines: parts joined once, and each line whole
             blob, n = agg.add_many_data(groups, _LABELS, ts, columns)
             got = blob.split(b"\n")[:-1]
@@ -43,7 +52,6 @@ def _run(rows: list, cuts: list[int], lateness: float, shortcuts: bool) -> tuple
         else:
             got = agg.add_many(groups, _LABELS, ts, columns)
         lines += got
-        i, k = i + len(part), k + 1
     return decode(lines + agg.flush()), agg.late, agg.too_late
 
 

@@ -13,10 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mass_tui.aggregates import Aggregator
-from mass_tui.sinks.aggregates import _by_station_rows
 from mass_tui.window_columns import Rows
 from mass_tui.window_stats import FIGURES
-from tests.test_aggregate_shortcuts import _LABELS, _VARIABLES, T0, _time
+from tests.test_aggregate_shortcuts import _LABELS, _VARIABLES, _time, batches
 
 # decimals as sensors send them, and doubles with every bit used: sums of three or more round
 # differently with the order they are added in
@@ -31,14 +30,8 @@ def _state(rows: list, cuts: list[int], lateness: float) -> dict:
     """Every window's figures (count, sum, min, max, their times, late) after the rows, fed in
     batches of the sizes in `cuts` (in turn): the open windows exactly, as Stats."""
     agg = Aggregator(lateness=lateness)
-    i = k = 0
-    while i < len(rows):
-        part = rows[i:i + cuts[k % len(cuts)]]
-        ts = np.array([T0 + t for _s, t, _v in part])
-        columns = {name: np.array([np.nan if v[j] is None else v[j] for _s, _t, v in part])
-                   for j, name in enumerate(_VARIABLES)}
-        agg.add_many(_by_station_rows([s for s, _t, _v in part]), _LABELS, ts, columns)
-        i, k = i + len(part), k + 1
+    for groups, ts, columns in batches(rows, cuts):
+        agg.add_many(groups, _LABELS, ts, columns)
     for key in list(agg._blocks):
         agg._materialize(key)
     return {key: {start: {name: FIGURES(s) for name, s in per.items()} for start, per in windows.items()}
