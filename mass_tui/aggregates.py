@@ -314,8 +314,9 @@ class Aggregator:
                             fold = partial(together.fold, picked[position[name]])  # type: ignore[index]
                     else:
                         alone = Rows(bucket[rows], ts[rows], late[rows], ordered and shortcuts, shortcuts)
-                        stats = alone.stats(col[rows])
-                        fold = partial(alone.fold, col[rows])
+                        values = col[rows]
+                        stats = alone.stats(values)
+                        fold = partial(alone.fold, values)
                     # Readings into windows open already: their sums carried on (`Rows.fold`), so a
                     # window's sum is the same whichever batches its readings came in. ROWS sums 0.0s.
                     if part == "slow":

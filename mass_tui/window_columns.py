@@ -276,7 +276,7 @@ class Rows:
             inv, _k = self._windows()
             starts = self._unique[0]  # type: ignore[index]
             counts = np.bincount(inv)
-            totals = np.bincount(inv, weights=v)  # in row order: `fold`
+            totals = self.fold(v)
             lates = np.bincount(inv, weights=self.late.astype(np.float64))
             first = np.concatenate(([0], np.cumsum(counts)[:-1]))
             lo = np.lexsort((t, v, inv))[first]  # per window: the smallest value, earliest first
