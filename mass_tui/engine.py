@@ -24,6 +24,7 @@ from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.readings import Readings
 from mass_tui.config import Config, ConfigError, input_policy
 from mass_tui.lateness import OrderCheck
+from mass_tui.quarantine_ledger import QuarantineLedger
 from mass_tui.scored import BatchResult, ScoredBatch, SeriesTrace  # noqa: F401 - their home was here
 from mass_tui.sinks import Sink, SinkSet
 from mass_tui.sinks.jsonl import JsonlSink
@@ -108,6 +109,7 @@ class Counters:
     conflicts: int = 0  # values quarantined as conflicting duplicates
     out_of_order: int = 0  # readings that arrived after a newer one of their series (late or reordered)
     missing: int = 0  # cells that held a missing marker (absent, not an error)
+    already_quarantined: int = 0  # quarantine records a replay of the same file stored before
 
 
 
@@ -134,6 +136,9 @@ class Engine:
         for sink in sinks:
             self.sinks.add(sink)
         self.counters = Counters()
+        # A replay's file: its quarantine records name it, and what an earlier replay stored is not
+        # stored again (`mass_tui.quarantine_ledger`); None for live sources.
+        self.ledger: QuarantineLedger | None = None
         self._warming = False
         # station -> labels (sources.labels): what rule matchers, silences and grouping select on.
         self.labels: dict[str, dict[str, str]] = {}
@@ -232,7 +237,11 @@ class Engine:
             self._pending[key] = self._pending.get(key, 0) + 1
         if self.store is not None:
             now = time.time()
-            self.store.append(REJECTED, (r.to_record(now) for r in records))
+            written = [r.to_record(now) for r in records]
+            if self.ledger is not None:
+                written = [record for record in written if self.ledger.admit(record)]
+                c.already_quarantined += len(records) - len(written)
+            self.store.append(REJECTED, written)
 
     # --- scoring ---------------------------------------------------------
     def process(self, observations: Sequence[Observation], rejected: int = 0) -> BatchResult:
@@ -531,6 +540,8 @@ class Engine:
             out["fields_rejected_by_reason"] = dict(sorted(c.fields_rejected_by_reason.items()))
         if c.missing:
             out["missing"] = c.missing
+        if c.already_quarantined:
+            out["already_quarantined"] = c.already_quarantined
         local = self.decoder.local
         if local.repeated or local.skipped:
             out["tz_repeated"], out["tz_skipped"] = local.repeated, local.skipped

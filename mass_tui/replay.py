@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from mass_tui.engine import BatchResult, Engine
+from mass_tui.quarantine_ledger import QuarantineLedger
 from sources.batch import ObservationBatch, concat, rows_by_station
-from sources.formats import open_recording
+from sources.formats import Recording, open_recording
 from sources.formats.csv_table import CSV_RECORD_LINES, csv_records  # noqa: F401 - re-exported for tests
 from sources.formats.opener import uncompressed_size
 from sources.schema import Rejection, iso_utc
@@ -128,13 +129,29 @@ def replay_file(
     Stops between batches when `stop` is set, so what was read is scored and stored
     whole; returns False when stopped early. `since`/`until` keep the readings timed in
     [since, until) (for a fast lead-in, then paced); a replay with `since` leaves the
-    quarantine to the one with `until` that read the same file before it.
+    quarantine to the one with `until` that read the same file before it. Quarantine
+    records name the file, and those an earlier replay of it stored are not stored again
+    (`mass_tui.quarantine_ledger`).
     """
     stop = stop or threading.Event()
     recording = open_recording(path, format, station=station, chunk_bytes=chunk_bytes)
     defaults = {"default_station": recording.station, "default_source": f"replay:{path.name}"}
     limit = int(engine.config.get("inputs.replay_sort_mb") * 2**20) if sort_bytes is None else sort_bytes
     quarantine = since is None
+    before = engine.ledger
+    if quarantine and engine.store is not None:
+        engine.ledger = QuarantineLedger.load(engine.store, path)
+    try:
+        return _replay(engine, path, recording, defaults, limit, quarantine, speed, on_batch, stop, paused,
+                       since, until, chunk_bytes)
+    finally:
+        engine.ledger = before
+
+
+def _replay(engine: Engine, path: Path, recording: Recording, defaults: dict[str, str], limit: int,
+            quarantine: bool, speed: float | None, on_batch: Callable[[BatchResult], None] | None,
+            stop: threading.Event, paused: threading.Event | None, since: float | None, until: float | None,
+            chunk_bytes: int) -> bool:
     pacer = Pacer(speed, stop)
     rows = max(BATCH, chunk_bytes // 128)
 

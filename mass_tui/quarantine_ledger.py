@@ -1,0 +1,71 @@
+"""What a recording's replays have quarantined already, so replaying it again stores it once.
+
+Observations read twice are dropped as duplicates by the time-order check; quarantine
+records had no such check, so each replay of a file appended its bad lines to
+`rejected.jsonl` again and a query over `rejected` counted them twice. A replay now
+names its file in each record (`"file"`: the file's absolute path) and, before it
+starts, counts the records of that file the store holds (every rotated file of
+`rejected.jsonl` and the live one). A record equal to one of them but for
+`received_at` is then not written again: as many as were stored, so a file holding
+the same bad line three times keeps three. The run's figures (`rejected`,
+`rejected_by_reason`, ...) still count every bad line of the file; the summary's
+`already_quarantined` says how many were stored before.
+
+Records written before files were named (no `"file"`) are not matched: the first
+replay after the change stores its file's quarantine once more.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mass_tui.store import REJECTED, JsonlStore, read_jsonl
+
+FILE_KEY = "file"
+
+
+def record_key(record: dict[str, Any]) -> bytes:
+    """A quarantine record's identity: every field but `received_at` (when it was set aside), as
+    canonical JSON (sorted keys)."""
+    return orjson.dumps({k: v for k, v in record.items() if k != "received_at"}, option=orjson.OPT_SORT_KEYS)
+
+
+class QuarantineLedger:
+    """The quarantine records of one file already in the store, as a multiset of `record_key`s.
+
+    `admit(record)` names the file in the record and says whether to write it: False (and the
+    count goes down by one) while an equal record of the file is stored and not yet matched.
+    """
+
+    def __init__(self, file: str, stored: Counter[bytes] | None = None) -> None:
+        self.file = file
+        self.stored: Counter[bytes] = stored if stored is not None else Counter()
+
+    @classmethod
+    def load(cls, store: JsonlStore, path: Path) -> QuarantineLedger:
+        """The ledger of `path` (made absolute) from every file of the store's `rejected.jsonl`.
+        Only lines that mention the file are decoded; a torn or corrupt line is skipped (read_jsonl)."""
+        file = str(Path(path).absolute())
+        needle = orjson.dumps(file)
+        stored: Counter[bytes] = Counter()
+        for part in store.files(REJECTED):
+            with open(part, "rb") as fh:
+                if needle not in fh.read():
+                    continue
+            for record in read_jsonl(part):
+                if record.get(FILE_KEY) == file:
+                    stored[record_key(record)] += 1
+        return cls(file, stored)
+
+    def admit(self, record: dict[str, Any]) -> bool:
+        """Add the file to `record`; True when it is to be written (not stored before)."""
+        record[FILE_KEY] = self.file
+        key = record_key(record)
+        if self.stored.get(key, 0) > 0:
+            self.stored[key] -= 1
+            return False
+        return True

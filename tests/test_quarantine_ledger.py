@@ -1,0 +1,122 @@
+"""A file replayed again does not store its quarantine again (mass_tui.quarantine_ledger)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mass_tui.config import load_config
+from mass_tui.engine import Engine
+from mass_tui.quarantine_ledger import QuarantineLedger, record_key
+from mass_tui.replay import replay_file
+from mass_tui.store import JsonlStore
+
+GOOD = '{{"ts": "2024-05-01T{h:02d}:{m:02d}:00Z", "station": "s1", "temp_c": {v}}}'
+# whole messages set aside, and one bad field of a message whose other value is kept
+BAD = [
+    "not json at all",
+    '["a", "list"]',
+    '{"station": "s1", "temp_c": 3.0}',
+    '{"ts": "yesterday", "station": "s1", "temp_c": 3.0}',
+    '{"ts": "2024-05-01T23:59:00Z", "station": "s2", "temp_c": "warm", "humidity_pct": 50}',
+]
+
+
+def _config(tmp_path: Path):
+    return load_config(None, env={"MASS_DATA_DIR": str(tmp_path / "data"), "MASS_LOG_DIR": str(tmp_path / "logs")},
+                       dotenv_file=None)
+
+
+def _replay(tmp_path: Path, path: Path) -> dict:
+    with JsonlStore(tmp_path / "db") as store:
+        engine = Engine(_config(tmp_path), store)
+        assert replay_file(engine, path)
+        return engine.summary()
+
+
+def _stored(tmp_path: Path) -> Counter[bytes]:
+    """The quarantine in the store, as a multiset of records without their received_at."""
+    path = tmp_path / "db" / "rejected.jsonl"
+    if not path.exists():
+        return Counter()
+    return Counter(record_key(json.loads(line)) for line in path.read_bytes().splitlines() if line.strip())
+
+
+def _write(path: Path, bad_at: list[tuple[int, int]]) -> None:
+    """Good minute readings with the bad lines `(position, which)` put in among them."""
+    lines = [GOOD.format(h=i // 60, m=i % 60, v=10 + i % 7) for i in range(40)]
+    for at, which in sorted(bad_at, reverse=True):
+        lines.insert(at, BAD[which])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_file_replayed_twice_keeps_one_copy_of_its_quarantine(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    _write(path, [(3, 0), (9, 1), (12, 2), (20, 3), (30, 4), (33, 0)])  # "not json at all" twice
+    first = _replay(tmp_path, path)
+    once = _stored(tmp_path)
+    assert first["rejected"] == 5 and first["fields_rejected"] == 1 and sum(once.values()) == 6
+    assert "already_quarantined" not in first
+    records = [json.loads(k) for k in once.elements()]
+    assert {r["file"] for r in records} == {str(path.absolute())}
+    second = _replay(tmp_path, path)
+    assert _stored(tmp_path) == once
+    # the run's figures are the file's; the summary says what was stored before
+    assert second["rejected"] == 5 and second["fields_rejected"] == 1 and second["already_quarantined"] == 6
+    assert second["duplicates"] == first["observations"]
+
+
+def test_one_more_copy_of_a_bad_line_stores_one_more_record(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    _write(path, [(3, 0)])
+    _replay(tmp_path, path)
+    _write(path, [(3, 0), (5, 0)])
+    summary = _replay(tmp_path, path)
+    assert summary["already_quarantined"] == 1
+    assert sum(_stored(tmp_path).values()) == 2
+
+
+def test_another_file_with_the_same_bad_lines_has_its_own_records(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):  # the same name in two folders: told apart by the path
+        _write(tmp_path / folder / "rec.jsonl", [(3, 1)])
+        _replay(tmp_path, tmp_path / folder / "rec.jsonl")
+    files = sorted(json.loads(k)["file"] for k in _stored(tmp_path).elements())
+    assert files == [str((tmp_path / "a" / "rec.jsonl").absolute()), str((tmp_path / "b" / "rec.jsonl").absolute())]
+
+
+def test_the_ledger_admits_as_many_as_were_stored():
+    stored = Counter({record_key({"code": "x", "raw": "r", "file": "/f"}): 2})
+    ledger = QuarantineLedger("/f", stored)
+    got = [ledger.admit({"code": "x", "raw": "r", "received_at": str(i)}) for i in range(4)]
+    assert got == [False, False, True, True]
+    other = {"code": "x", "raw": "r"}
+    assert QuarantineLedger("/g", Counter(stored)).admit(other) and other["file"] == "/g"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bad=st.lists(st.tuples(st.integers(0, 40), st.integers(0, len(BAD) - 1)), max_size=8),
+       more=st.lists(st.tuples(st.integers(0, 40), st.integers(0, len(BAD) - 1)), max_size=3),
+       runs=st.integers(2, 3))
+def test_reruns_store_the_quarantine_of_the_largest_file_once(tmp_path_factory, bad, more, runs):
+    """The rule: after replays of a file (the same, or grown by more bad lines), the store holds each
+    of its quarantine records as many times as the file that held the most copies of it, never more."""
+    tmp = tmp_path_factory.mktemp("rerun")
+    path = tmp / "rec.jsonl"
+    _write(path, bad)
+    _replay(tmp, path)
+    once = _stored(tmp)
+    for _ in range(runs - 1):
+        _replay(tmp, path)
+    assert _stored(tmp) == once
+    _write(path, bad + more)
+    _replay(tmp, path)
+    fresh = tmp / "fresh"
+    fresh.mkdir()
+    _replay(fresh, path)  # what the grown file stores in an empty store
+    assert _stored(tmp) == once | _stored(fresh)
