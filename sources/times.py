@@ -143,6 +143,11 @@ def parse_iso(text: str) -> tuple[float, bool]:
         raise TimeError(f"unparseable timestamp: {s[:40]!r}…")
     if s[:1].isdigit() and len(s) >= 10 and s[4:5] == "/":
         s = s.replace("/", "-", 2)  # 2024/05/01 10:00, as spreadsheets write it
+    if s.isascii() and s.isdigit() and len(s) != 8:
+        # Digits alone are an ISO date only as YYYYMMDD (a basic-format time needs its "T"); Python
+        # 3.11's fromisoformat reads the first 8 of a longer run as one ("1704110400000", epoch
+        # milliseconds, as 1704-11-04), so they are an epoch number, told apart by magnitude.
+        return epoch_seconds(float(s)), False
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:

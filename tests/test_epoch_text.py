@@ -1,0 +1,57 @@
+"""Epoch numbers written as text are epoch numbers, not compact ISO dates (sources.times.parse_iso).
+
+Python 3.11's datetime.fromisoformat reads the first eight digits of a longer run as YYYYMMDD, so
+"1288011060000" (epoch milliseconds, 2010-10-25 12:51Z) was 1288-01-10 and quarantined as out of
+range: about one time in twenty of an epoch-millisecond column.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mass_tui.config import load_config
+from mass_tui.engine import Engine
+from mass_tui.replay import replay_file
+from mass_tui.store import JsonlStore
+from sources.times import parse_iso
+
+# epoch milliseconds of ASOS report times that fromisoformat took for dates
+MISREAD = ["1288011060000", "1288011360000", "1288011660000000000", "1704110400000"]
+
+
+def test_digit_runs_longer_than_a_date_are_epoch_numbers():
+    assert parse_iso("1288011060000") == (1288011060.0, False)
+    assert parse_iso("1704110400000") == (1704110400.0, False)
+    assert parse_iso("1704110400") == (1704110400.0, False)
+    assert parse_iso("1704110400000000") == (1704110400.0, False)
+
+
+def test_eight_digits_stay_a_basic_format_date():
+    assert parse_iso("20240101") == (1704067200.0, True)
+
+
+@given(seconds=st.integers(100_000_000, 4_102_444_799), unit=st.sampled_from([1, 1_000, 1_000_000, 1_000_000_000]))
+def test_any_epoch_instant_as_digit_text_reads_back(seconds, unit):
+    """The rule: digits alone, other than eight (YYYYMMDD), are an epoch number in s, ms, µs or ns
+    by magnitude, from 1973 (nine digits of seconds) to 2100."""
+    got, naive = parse_iso(str(seconds * unit))
+    assert not naive
+    assert abs(got - seconds) <= (1e-6 if unit == 1_000_000_000 else 0.0)
+
+
+def test_a_replay_of_epoch_millisecond_text_stores_every_row(tmp_path: Path):
+    path = tmp_path / "ms.jsonl"
+    path.write_text("".join(json.dumps({"ts": ts, "station": "grb", "temp_c": 10.0 + i}) + "\n"
+                            for i, ts in enumerate(MISREAD)))
+    cfg = load_config(None, env={"MASS_DATA_DIR": str(tmp_path / "data"), "MASS_LOG_DIR": str(tmp_path / "logs")},
+                      dotenv_file=None)
+    with JsonlStore(tmp_path / "db") as store:
+        engine = Engine(cfg, store)
+        assert replay_file(engine, path)
+    assert engine.counters.rejected == 0
+    stored = [json.loads(line)["ts"] for line in (tmp_path / "db" / "consumer_stream.jsonl").read_text().splitlines()]
+    assert stored == ["2010-10-25T12:51:00Z", "2010-10-25T12:56:00Z", "2010-10-25T13:01:00Z", "2024-01-01T12:00:00Z"]
