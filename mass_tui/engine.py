@@ -142,6 +142,9 @@ class Engine:
         self._warming = False
         # station -> labels (sources.labels): what rule matchers, silences and grouping select on.
         self.labels: dict[str, dict[str, str]] = {}
+        # station -> the variables it has given a value of: what a station of unknown kind is taken for
+        # (`effective_labels`), so an empty column (an export's, listing every variable) says nothing
+        self._reported: dict[str, set[str]] = {}
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
         if alerts is not None:
@@ -335,7 +338,8 @@ class Engine:
         c.observations += n
         c.anomalies += len(anomalies)
         c.stations.update(by_station)
-        c.variables.update(batch.columns)
+        c.variables.update(name for name, col in batch.columns.items()
+                           if name not in c.variables and not np.isnan(col).all())  # an empty column: none
         lo, hi = float(batch.ts.min()), float(batch.ts.max())
         c.first_ts = lo if c.first_ts is None else min(c.first_ts, lo)
         c.last_ts = hi if c.last_ts is None else max(c.last_ts, hi)
@@ -395,8 +399,10 @@ class Engine:
                                for i in rows)
                 # nothing of a refused station stays behind: a flood of new names costs no memory
                 self.labels.pop(station, None)
+                self._reported.pop(station, None)
         for station in self.bank.drain_evicted():
             self.order.forget(station)
+            self._reported.pop(station, None)
         if not refused:
             return batch, by_station, 0
         if not self._warming:
@@ -404,6 +410,15 @@ class Engine:
         keep = np.setdiff1d(np.arange(len(batch)), np.array(refused))
         batch = batch.select(keep)
         return batch, rows_by_station(batch.station), 0 if self._warming else len(refused)
+
+    def _report(self, station: str, values: dict[str, np.ndarray] | dict[str, float]) -> set[str]:
+        """The variables `station` has given a value of, with those among `values` (columns of its
+        rows, NaN = none, or its values of one reading) that hold one."""
+        reported = self._reported.setdefault(station, set())
+        for name, value in values.items():
+            if name not in reported and not np.isnan(value).all():
+                reported.add(name)
+        return reported
 
     def _score_rows(
         self, stations: list[tuple[str, list[int]]], batch: ObservationBatch, scores: dict[str, np.ndarray],
@@ -421,7 +436,7 @@ class Engine:
             columns = batch.columns if idx is None else {k: c[idx] for k, c in batch.columns.items()}
             if fed is not None:  # late values, and the values of a duplicate instant, are not scored
                 columns = {k: np.where(fed[k] if idx is None else fed[k][idx], c, np.nan) for k, c in columns.items()}
-            labels = effective_labels(self.labels.get(station, {}), columns)
+            labels = effective_labels(self.labels.get(station, {}), self._report(station, columns))
             steps = []
             for name, col in columns.items():
                 if name not in scores:
@@ -474,7 +489,7 @@ class Engine:
             value = float(col[row])
             if value == value:
                 values[name] = value
-        labels = effective_labels(self.labels.get(station, {}), values)
+        labels = effective_labels(self.labels.get(station, {}), self._report(station, values))
         for name, value in values.items():
             if name not in scores:
                 continue
