@@ -175,7 +175,8 @@ class Engine:
         since = newest - hours * 3600.0
         stats: dict[str, int] = {}
         records = []
-        for record in read_recent(self.store, STREAM, since, stats):
+        # each station's own last `hours`: one that lags the others is warmed up to where it stopped
+        for record in read_recent(self.store, STREAM, since, stats, since_of=lambda last: last - hours * 3600.0):
             record.pop("anomaly_score", None)
             records.append(record)
         decoded = Decoder().decode_objects(records)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import re
 import threading
@@ -389,13 +390,22 @@ def newest_ts(store: JsonlStore, name: str = STREAM) -> float | None:
     return None
 
 
-def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, int] | None = None) -> list[dict]:
-    """Records of `name` whose `ts` is at or after since_ts, oldest first."""
+def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, int] | None = None,
+                since_of: Callable[[float], float] | None = None) -> list[dict]:
+    """Records of `name` whose `ts` is at or after since_ts, oldest first.
+
+    With `since_of`, a record of a station is kept from `since_of(newest)` on, `newest` being that
+    station's newest `ts` in the files read, so a station that lags the others (it stopped earlier,
+    or a file laid out station after station was cut short) keeps its own recent span; `since_ts`
+    (`since_of` of the newest time of all) still decides how far back the files are read: whole
+    files, newest first, down to the first holding a time before it. A station whose last record
+    is in an older file than that is not read."""
     from sources.schema import parse_time
 
     out: list[dict] = []
+    newest: dict[str, float] = {}
     for path in reversed(store.files(name)):
-        chunk = []
+        timed: list[tuple[float, dict]] = []
         oldest = None
         for record in read_jsonl(path, stats):
             try:
@@ -403,8 +413,21 @@ def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, 
             except ValueError:
                 continue
             oldest = ts if oldest is None else min(oldest, ts)
-            if ts >= since_ts:
-                chunk.append(record)
+            if since_of is None:
+                if ts >= since_ts:
+                    timed.append((ts, record))
+                continue
+            timed.append((ts, record))
+            station = record.get("station")
+            if isinstance(station, str) and not ts <= newest.get(station, -math.inf):
+                newest[station] = ts
+        if since_of is None:
+            chunk = [record for _ts, record in timed]
+        else:
+            since = {station: since_of(ts) for station, ts in newest.items()}
+            chunk = [record for ts, record in timed
+                     if ts >= (since.get(station, since_ts) if isinstance(station := record.get("station"), str)
+                               else since_ts)]
         out[:0] = chunk
         if oldest is not None and oldest < since_ts:
             break

@@ -141,14 +141,19 @@ class AggregateSink:
             return self.aggregator.open_daily(station)
 
     def restore(self) -> int:
-        """Rebuild the windows still open from the newest span of the stored stream; returns rows read."""
+        """Rebuild the windows still open from the stored stream: each station's rows from the day
+        before its newest reading less the lateness (`store.read_recent`); returns rows read."""
         newest = newest_ts(self.store)
         if newest is None:
             return 0
         agg = self.aggregator
         span = max(agg.windows.values(), default=0.0) + agg.lateness
-        since = np.floor((newest - span) / 86400.0) * 86400.0
-        records = read_recent(self.store, STREAM, since)
+
+        def since_of(last: float) -> float:  # the start of the first window a reading this new may reach
+            return float(np.floor((last - span) / 86400.0) * 86400.0)
+
+        # each station from its own newest reading back: one that lags the others has its windows open there
+        records = read_recent(self.store, STREAM, since_of(newest), since_of=since_of)
         if not records:
             return 0
         for station, rows in _by_station(records).items():
