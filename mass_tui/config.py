@@ -233,6 +233,15 @@ def _is_date(text: str) -> bool:
     return True
 
 
+def _directory_path(text: str) -> bool:
+    """The path is a directory, or its nearest existing ancestor is (so one can be made there)."""
+    path = Path(text).expanduser().absolute()
+    for place in (path, *path.parents):
+        if place.exists():
+            return place.is_dir()
+    return True
+
+
 @dataclass(frozen=True)
 class Setting:
     type: type
@@ -246,7 +255,9 @@ _VARIABLES = "variable names of the registry (e.g. pressure_hpa, gust_mps)"
 
 # Every scalar a user may set, with its environment name (the seed's names).
 SETTINGS: dict[str, Setting] = {
-    "data.dir": Setting(str, bool, "a directory path", "MASS_DATA_DIR"),
+    "data.dir": Setting(str, lambda v: bool(v) and _directory_path(v),
+                        "a directory path (a directory, or where one can be made: not a file nor under one)",
+                        "MASS_DATA_DIR"),
     "source.provider": Setting(
         str,
         lambda v: v in ("open-meteo", "openweathermap", "simulator", "replay"),

@@ -74,3 +74,15 @@ def test_two_stations_with_one_name_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"stations\[2\]\.name = 'harbour' \(from .*m.toml\): "
                                           r"expected a name no other station has \(stations\[0\] has it\)"):
         load_config(toml, env={}, dotenv_file=None)
+
+
+def test_a_data_dir_that_is_a_file_or_under_one_is_a_config_error_naming_it(tmp_path):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    for bad in (afile, afile / "sub"):
+        with pytest.raises(ConfigError) as err:
+            load_config(None, env={"MASS_DATA_DIR": str(bad)}, dotenv_file=None)
+        assert f"data.dir = '{bad}'" in str(err.value) and "MASS_DATA_DIR" in str(err.value)
+        assert "expected a directory path" in str(err.value)
+    for fine in (tmp_path, tmp_path / "new" / "deeper"):  # a directory, or where one can be made
+        assert load_config(None, env={"MASS_DATA_DIR": str(fine)}, dotenv_file=None).data_dir == fine
