@@ -83,3 +83,30 @@ def test_property_a_message_is_decoded_up_to_the_limit_and_quarantined_whole_pas
     else:
         (bad,) = out.rejected
         assert bad.code == "too_large" and len(bad.raw) == RAW_KEPT and len(out.batch) == others
+
+
+def test_the_smuggled_line_alone_in_a_jsonl_file_is_rejected_whole_not_read_as_a_csv_header(tmp_path):
+    """The case file as it comes (one line): JSON lines by its name, the line quarantined whole; it was
+    taken for a CSV header 1 MiB long and the replay refused the file (exit 2)."""
+    case = Path(__file__).parent / "data" / "cases" / "reliability" / "smuggle-over-1mb-line.py"
+    path = tmp_path / "smuggle.jsonl"
+    path.write_bytes(subprocess.run([sys.executable, str(case)], capture_output=True, check=True, timeout=30).stdout)
+    summary, rejected = _replay(tmp_path, path)
+    assert summary["observations"] == 0
+    assert [r["code"] for r in rejected] == ["too_large"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(line=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=80),
+       suffix=st.sampled_from([".jsonl", ".ndjson", ".json"]))
+def test_property_a_file_named_json_lines_is_json_lines_unless_it_starts_with_a_csv_header(line, suffix):
+    """The rule: a name that says JSON lines decides, unless the first line may be a CSV header
+    (a separator and no brace), as a CSV export misnamed .json is."""
+    from sources.formats.detect import detect
+
+    got = detect((line + "\n").encode(), "rec" + suffix)
+    header_like = any(sep in line for sep in ",;\t") and "{" not in line
+    if not header_like:
+        assert got in ("jsonl", "ndbc", "iem")  # NDBC and IEM headers are known by their first line
+    elif not line.lstrip().startswith(("{", "[")):
+        assert got in ("csv", "iem")

@@ -26,7 +26,8 @@ def detect(head: bytes, name: str = "") -> str:
     The first non-blank line decides when it starts like a JSON object or array, or is an NDBC
     or IEM header. Otherwise a file whose next lines are mostly whole JSON objects or arrays (more
     than half of up to 16) is JSON lines whatever its first line is (a bad line, or one too long for
-    `head` to hold: `open_recording` then passes the start of it and the lines after it)."""
+    `head` to hold: `open_recording` then passes the start of it and the lines after it), and so is
+    a file named .jsonl, .ndjson or .json whose first line is no plausible CSV header."""
     text = head.decode(text_encoding(head) or "utf-8-sig", errors="replace")
     lines = [line.strip("\r") for line in text.split("\n")]
     filled = [line for line in lines if line.strip()]
@@ -41,9 +42,15 @@ def detect(head: bytes, name: str = "") -> str:
     after = filled[1:1 + _NEXT_LINES]
     if after and 2 * sum(map(_json_line, after)) > len(after):
         return "jsonl"
-    if name.lower().endswith((".jsonl", ".ndjson", ".json")) and not content:
+    if name.lower().endswith((".jsonl", ".ndjson", ".json")) and not _csv_header_like(content):
         return "jsonl"
     return "csv"
+
+
+def _csv_header_like(line: str) -> bool:
+    """A line that may be a CSV header: some separator, no brace. Against it a name that says JSON
+    lines wins (a lone bad line, or one too long for `head` to hold, is then quarantined as JSON)."""
+    return any(sep in line for sep in ",;\t") and "{" not in line
 
 
 def _json_like(line: str) -> bool:
