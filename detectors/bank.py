@@ -323,6 +323,28 @@ class DetectorBank:
             self.series[key] = det
         return det
 
+    def relabel(self, station: str, labels: Mapping[str, str]) -> None:
+        """Fit the rules of a station's series, and its composites, to new labels (a kind inferred once
+        a telling variable gave a value, after the series were made without it; tags that changed).
+        A rule that still applies keeps its state and episodes; one that no longer does is dropped;
+        one that now does starts fresh. A series has at most one rule of each kind, a station one
+        composite of each name."""
+        for (st, variable), det in self.series.items():
+            if st != station:
+                continue
+            kept = {type(rule): (rule, ep) for rule, ep in zip(det.rules, det.rule_episodes, strict=True)}
+            fresh = self.rule_set.for_variable(variable, labels)
+            pairs = [kept.get(type(rule)) or (rule, RuleEpisodes(self.params.episode_quiet)) for rule in fresh]
+            det.rules = [rule for rule, _ep in pairs]
+            det.rule_episodes = [ep for _rule, ep in pairs]
+        rules = self.stations.get(station)
+        if rules is not None:
+            kept_c = {c.name: (c, ep) for c, ep in zip(rules.composites, rules.episodes, strict=True)}
+            pairs_c = [kept_c.get(c.name) or (c, RuleEpisodes(self.params.episode_quiet))
+                       for c in self.rule_set.new_composites(labels)]
+            rules.composites = [c for c, _ep in pairs_c]
+            rules.episodes = [ep for _c, ep in pairs_c]
+
     def touch(self, keys: Sequence[tuple[str, str]]) -> None:
         """Mark these live series (station, variable) seen, in this order (the most recently seen last),
         as `get` does one at a time."""

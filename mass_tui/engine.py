@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +145,7 @@ class Engine:
         # station -> the variables it has given a value of: what a station of unknown kind is taken for
         # (`effective_labels`), so an empty column (an export's, listing every variable) says nothing
         self._reported: dict[str, set[str]] = {}
+        self._made_for: dict[str, Mapping[str, str]] = {}  # station -> the labels its rules were made for
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
         if alerts is not None:
@@ -401,9 +402,11 @@ class Engine:
                 # nothing of a refused station stays behind: a flood of new names costs no memory
                 self.labels.pop(station, None)
                 self._reported.pop(station, None)
+                self._made_for.pop(station, None)
         for station in self.bank.drain_evicted():
             self.order.forget(station)
             self._reported.pop(station, None)
+            self._made_for.pop(station, None)
         if not refused:
             return batch, by_station, 0
         if not self._warming:
@@ -411,6 +414,17 @@ class Engine:
         keep = np.setdiff1d(np.arange(len(batch)), np.array(refused))
         batch = batch.select(keep)
         return batch, rows_by_station(batch.station), 0 if self._warming else len(refused)
+
+    def _rule_labels(self, station: str, values: dict[str, np.ndarray] | dict[str, float]) -> Mapping[str, str]:
+        """The labels `station`'s rules match on now (`effective_labels` of the variables it has given
+        a value of); when they differ from those its rules were made for (a kind known only once the
+        telling variable gives a value), the rules are fitted to them (`DetectorBank.relabel`)."""
+        labels = effective_labels(self.labels.get(station, {}), self._report(station, values))
+        made = self._made_for.get(station)
+        if made is not None and made != labels:
+            self.bank.relabel(station, labels)
+        self._made_for[station] = labels
+        return labels
 
     def _report(self, station: str, values: dict[str, np.ndarray] | dict[str, float]) -> set[str]:
         """The variables `station` has given a value of, with those among `values` (columns of its
@@ -437,7 +451,7 @@ class Engine:
             columns = batch.columns if idx is None else {k: c[idx] for k, c in batch.columns.items()}
             if fed is not None:  # late values, and the values of a duplicate instant, are not scored
                 columns = {k: np.where(fed[k] if idx is None else fed[k][idx], c, np.nan) for k, c in columns.items()}
-            labels = effective_labels(self.labels.get(station, {}), self._report(station, columns))
+            labels = self._rule_labels(station, columns)
             steps = []
             for name, col in columns.items():
                 if name not in scores:
@@ -490,7 +504,7 @@ class Engine:
             value = float(col[row])
             if value == value:
                 values[name] = value
-        labels = effective_labels(self.labels.get(station, {}), self._report(station, values))
+        labels = self._rule_labels(station, values)
         for name, value in values.items():
             if name not in scores:
                 continue

@@ -67,3 +67,51 @@ def test_adding_columns_without_values_changes_no_anomaly(tmp_path_factory, name
     padded = tmp / "padded.csv"
     _with_empty_columns(ASOS, padded, names, rows=300)
     assert _replay(tmp / "a", padded)[1] == _replay(tmp / "b", part)[1]
+
+
+def _engine(tmp_path: Path) -> Engine:
+    cfg = load_config(None, env={"MASS_DATA_DIR": str(tmp_path / "data"), "MASS_LOG_DIR": str(tmp_path / "logs")},
+                      dotenv_file=None)
+    return Engine(cfg)
+
+
+def _batch(t0: float, n: int, values: dict[str, float | None]):
+    from sources.batch import ObservationBatch
+    from sources.schema import Observation
+
+    given = {k: v for k, v in values.items() if v is not None} or {"temp_c": 21.0}
+    return ObservationBatch.from_observations([Observation(t0 + 60.0 * i, "sm1", "test", given) for i in range(n)])
+
+
+def test_a_smoke_sensor_whose_tvoc_comes_later_gets_its_smoke_rules_then(tmp_path):
+    """A sensor warming up gives TVOC only after a while: its temperature series, made before that
+    as a station of no kind, takes the smoke ladder once TVOC has a value (a review found it kept
+    no smoke rule for the run)."""
+    engine = _engine(tmp_path)
+    engine.process_batch(_batch(1_704_067_200.0, 50, {"temp_c": 21.0, "humidity_pct": 45.0}))
+    engine.process_batch(_batch(1_704_067_200.0 + 3000, 50, {"temp_c": 21.0, "humidity_pct": 45.0, "tvoc_ppb": 110.0}))
+    fire = engine.process_batch(_batch(1_704_067_200.0 + 6000, 5, {"temp_c": 60.0, "humidity_pct": 8.0,
+                                                                    "tvoc_ppb": 3000.0, "eco2_ppm": 2500.0}))
+    detectors = {a.detector for a in fire.anomalies}
+    assert "bands" in detectors and "fire" in detectors
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.lists(st.sampled_from(["temp_c", "humidity_pct", "tvoc_ppb", "pressure_hpa", "co2_ppm",
+                                               "gust_mps"]), max_size=4, unique=True), min_size=1, max_size=5))
+def test_a_series_carries_the_rules_of_the_kind_its_station_has_shown_so_far(tmp_path_factory, plan):
+    """The rule: after any batch, each series has the rules (by kind of rule) and the station the
+    composites that the kind implied by every variable it has given a value of selects."""
+    from detectors.bank import effective_labels
+
+    engine = _engine(tmp_path_factory.mktemp("rules"))
+    shown: set[str] = set()
+    for k, names in enumerate(plan):
+        engine.process_batch(_batch(1_704_067_200.0 + 6000 * k, 20, {"temp_c": None, **{n: 20.0 + k for n in names}}))
+        shown |= set(names) or {"temp_c"}
+        labels = effective_labels(engine.labels.get("sm1", {}), shown)
+        bank = engine.bank
+        for (_station, variable), det in bank.series.items():
+            assert [type(r) for r in det.rules] == [type(r) for r in bank.rule_set.for_variable(variable, labels)]
+        assert [c.name for c in bank.stations["sm1"].composites] == \
+               [c.name for c in bank.rule_set.new_composites(labels)]
