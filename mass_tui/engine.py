@@ -243,8 +243,8 @@ class Engine:
         if self.store is not None:
             now = time.time()
             written = [r.to_record(now) for r in records]
-            if self.ledger is not None:
-                written = [record for record in written if self.ledger.admit(record)]
+            if self.ledger is not None:  # compared as stored: secrets masked
+                written = [record for record in map(self.store.redacted, written) if self.ledger.admit(record)]
                 c.already_quarantined += len(records) - len(written)
             self.store.append(REJECTED, written)
 

@@ -3,7 +3,7 @@
 Observations read twice are dropped as duplicates by the time-order check; quarantine
 records had no such check, so each replay of a file appended its bad lines to
 `rejected.jsonl` again and a query over `rejected` counted them twice. A replay now
-names its file in each record (`"file"`: the file's absolute path) and, before it
+names its file in each record (`"file"`: the file's absolute path, links resolved) and, before it
 starts, counts the records of that file the store holds (every rotated file of
 `rejected.jsonl` and the live one). A record equal to one of them but for
 `received_at` is then not written again: as many as were stored, so a file holding
@@ -17,6 +17,7 @@ replay after the change stores its file's quarantine once more.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,14 +25,17 @@ from typing import Any
 import orjson
 
 from mass_tui.store import REJECTED, JsonlStore, read_jsonl
+from sources.text import json_bytes
 
 FILE_KEY = "file"
 
 
 def record_key(record: dict[str, Any]) -> bytes:
-    """A quarantine record's identity: every field but `received_at` (when it was set aside), as
-    canonical JSON (sorted keys)."""
-    return orjson.dumps({k: v for k, v in record.items() if k != "received_at"}, option=orjson.OPT_SORT_KEYS)
+    """A quarantine record's identity: a 16-byte digest (BLAKE2b) of every field but `received_at`
+    (when it was set aside) as canonical JSON (sorted keys). A digest, not the JSON: a store of
+    300,000 bad lines would otherwise hold over a gigabyte of keys."""
+    body = {k: v for k, v in record.items() if k != "received_at"}
+    return hashlib.blake2b(json_bytes(body, orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 class QuarantineLedger:
@@ -47,9 +51,11 @@ class QuarantineLedger:
 
     @classmethod
     def load(cls, store: JsonlStore, path: Path) -> QuarantineLedger:
-        """The ledger of `path` (made absolute) from every file of the store's `rejected.jsonl`.
-        Only lines that mention the file are decoded; a torn or corrupt line is skipped (read_jsonl)."""
-        file = str(Path(path).absolute())
+        """The ledger of `path` (absolute, links and `..` resolved, as the store writes it: secrets
+        masked) from every file of the store's `rejected.jsonl`. Only files that mention it are
+        decoded; a torn or corrupt line is skipped (read_jsonl). `admit` takes records as the store
+        writes them (`JsonlStore.redacted`), so their keys are those of what is on disk."""
+        file = store.redacted(str(Path(path).resolve()))
         needle = orjson.dumps(file)
         stored: Counter[bytes] = Counter()
         for part in store.files(REJECTED):

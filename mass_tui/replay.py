@@ -139,7 +139,7 @@ def replay_file(
     limit = int(engine.config.get("inputs.replay_sort_mb") * 2**20) if sort_bytes is None else sort_bytes
     quarantine = since is None
     before = engine.ledger
-    if quarantine and engine.store is not None:
+    if engine.store is not None:  # a pass with `since` quarantines too: conflicts, series past the cap
         engine.ledger = QuarantineLedger.load(engine.store, path)
     try:
         return _replay(engine, path, recording, defaults, limit, quarantine, speed, on_batch, stop, paused,

@@ -158,6 +158,11 @@ class JsonlStore:
         self.append_lines(name, lines)
         return len(lines)
 
+    def redacted(self, value: Any) -> Any:
+        """`value` (a record, a string) as `append` writes it: every configured secret masked."""
+        redact = self._redact or _default_redact
+        return _redacted(value, redact) if redact else value
+
     def encoded(self, records: Iterable[dict[str, Any]]) -> list[bytes]:
         """The stored lines of `records` (without newlines), redacted as `append` writes them."""
         redact = self._redact or _default_redact
