@@ -234,10 +234,11 @@ def _is_date(text: str) -> bool:
 
 
 def _directory_path(text: str) -> bool:
-    """The path is a directory, or its nearest existing ancestor is (so one can be made there)."""
+    """The path is a directory, or its nearest existing ancestor is (so one can be made there); a
+    link that leads nowhere (dangling, or a loop) is neither."""
     path = Path(text).expanduser().absolute()
     for place in (path, *path.parents):
-        if place.exists():
+        if os.path.lexists(place):
             return place.is_dir()
     return True
 
@@ -256,7 +257,8 @@ _VARIABLES = "variable names of the registry (e.g. pressure_hpa, gust_mps)"
 # Every scalar a user may set, with its environment name (the seed's names).
 SETTINGS: dict[str, Setting] = {
     "data.dir": Setting(str, lambda v: bool(v) and _directory_path(v),
-                        "a directory path (a directory, or where one can be made: not a file nor under one)",
+                        "a directory path (a directory, or where one can be made: not a file, a broken link, "
+                        "nor under one)",
                         "MASS_DATA_DIR"),
     "source.provider": Setting(
         str,
@@ -588,7 +590,7 @@ class Config:
 
     @property
     def data_dir(self) -> Path:
-        return Path(self.get("data.dir"))
+        return Path(self.get("data.dir")).expanduser()  # "~/mass-data" in mass.toml, or quoted on a command line
 
     @property
     def db_dir(self) -> Path:

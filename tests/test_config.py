@@ -86,3 +86,14 @@ def test_a_data_dir_that_is_a_file_or_under_one_is_a_config_error_naming_it(tmp_
         assert "expected a directory path" in str(err.value)
     for fine in (tmp_path, tmp_path / "new" / "deeper"):  # a directory, or where one can be made
         assert load_config(None, env={"MASS_DATA_DIR": str(fine)}, dotenv_file=None).data_dir == fine
+
+
+def test_a_data_dir_that_is_a_broken_link_is_refused_and_a_tilde_is_home(tmp_path, monkeypatch):
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "loop_a").symlink_to(tmp_path / "loop_b")
+    (tmp_path / "loop_b").symlink_to(tmp_path / "loop_a")
+    for bad in ("dangling", "loop_a"):
+        with pytest.raises(ConfigError, match="broken link"):
+            load_config(None, env={"MASS_DATA_DIR": str(tmp_path / bad)}, dotenv_file=None)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_config(None, env={"MASS_DATA_DIR": "~/data"}, dotenv_file=None).data_dir == tmp_path / "data"
