@@ -262,10 +262,19 @@ class Aggregator:
             held = None  # rows whose window is open already
             if windows or blocks:
                 starts = (bucket * width).astype(np.int64)
-                known = np.fromiter(windows, np.int64, len(windows))
-                if blocks:
-                    known = np.concatenate([known, *(b.starts for b in blocks)])
-                held = member(starts, known)
+                if clean:
+                    # Rows from the watermark on, and windows opened by rows up to it: the rows' first
+                    # window is the only one of theirs that can be open, and then the last one opened.
+                    first = int(starts[0])
+                    if first in windows or any(b.starts.size and int(b.starts[-1]) == first for b in blocks or ()):
+                        held = starts == first
+                    else:
+                        held = np.zeros(len(ts), dtype=bool)
+                else:
+                    known = np.fromiter(windows, np.int64, len(windows))
+                    if blocks:
+                        known = np.concatenate([known, *(b.starts for b in blocks)])
+                    held = member(starts, known)
                 direct &= ~held
             # The windows left open: a new block (and merged into the last block for readings that
             # land in its windows), or, when that does not fit, Stats merged one window at a time.
@@ -286,6 +295,7 @@ class Aggregator:
             dumps = Dumps() if shortcuts else None
             common = None  # the parts of the series with a value in every row: the same for each
             quick: dict[str, list[bytes]] = {}  # their lines of the windows that close (`window_lines`)
+            old_totals: np.ndarray | None = None  # their sums in the windows of the "old" part, carried on
             for (name, col, has), every in zip(series, everywhere, strict=True):
                 if shortcuts and every:
                     if common is None:
@@ -309,7 +319,14 @@ class Aggregator:
                                 quick = dict(zip(full, window_lines(scope, wname, width, full, together.matrices,
                                                                     True, dumps), strict=True))
                         stats = shared[part][name]
-                        if part in ("old", "slow") and name != ROWS:
+                        if part == "old" and name != ROWS:
+                            if old_totals is None:  # every such series' sums carried on at once: one fold
+                                together, picked = shared_rows[part]
+                                at = (stats[0] * width).astype(np.int64)
+                                carry = np.stack([into.totals(x, at) for x in full])  # type: ignore[union-attr]
+                                old_totals = together.fold(picked, carry)
+                            fold = partial(_row, old_totals[position[name]])
+                        elif part == "slow" and name != ROWS:
                             together, picked = shared_rows[part]
                             fold = partial(together.fold, picked[position[name]])  # type: ignore[index]
                     else:
@@ -614,6 +631,11 @@ def _selection(rows: np.ndarray) -> slice | np.ndarray:
     at = np.flatnonzero(rows)
     first, last = int(at[0]), int(at[-1])
     return slice(first, last + 1) if last - first + 1 == len(at) else rows
+
+
+def _row(row: np.ndarray, _carry: np.ndarray) -> np.ndarray:
+    """A sum carried on already (a row of a matrix fold), in the place of the fold of one series."""
+    return row
 
 
 def _count(table: dict[str, dict[str, int]], station: str, window: str, n: int) -> None:

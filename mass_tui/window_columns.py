@@ -40,7 +40,7 @@ class Block:
         self.series: dict[str, tuple[np.ndarray | None, list[np.ndarray]]] = {}
         for name, stats in fresh:
             starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
-            if bool((lo < math.inf).all()) and bool((hi > -math.inf).all()):  # each window takes its min and max
+            if not lo.size or (lo.max() < math.inf and hi.min() > -math.inf):  # each window takes its min and max
                 figures = [np.array(counts, dtype=np.int64), totals + 0.0, np.array(lo), np.array(lo_ts),
                            np.array(hi), np.array(hi_ts), np.array(lates, dtype=np.int64)]
             else:
@@ -85,6 +85,9 @@ class Block:
         time of an equal one. The sums in `stats` are the windows' new sums: the readings added onto
         `totals` (`Rows.fold`), not a batch's own sums to add."""
         _starts, counts, totals, lo, lo_ts, hi, hi_ts, lates = stats
+        if len(starts) == 1:  # one window (rows in time order: the one open when the batch came)
+            self._merge_one(name, int(starts[0]), [float(f[0]) for f in stats[1:]])
+            return
         at = np.searchsorted(self.starts, starts)
         count, total, low, low_ts, high, high_ts, late = self.series[name][1]
         count[at] += np.asarray(counts, dtype=np.int64)
@@ -94,6 +97,19 @@ class Block:
         take = (hi > high[at]) | ((hi == high[at]) & (hi_ts < high_ts[at]))
         high[at], high_ts[at] = np.where(take, hi, high[at]), np.where(take, hi_ts, high_ts[at])
         late[at] += np.asarray(lates, dtype=np.int64)
+
+    def _merge_one(self, name: str, start: int, figures: list[float]) -> None:
+        """`merge` of one window's figures, in Python floats: numpy's calls cost more than the work."""
+        counts, totals, lo, lo_ts, hi, hi_ts, lates = figures
+        i = int(np.searchsorted(self.starts, start))
+        count, total, low, low_ts, high, high_ts, late = self.series[name][1]
+        count[i] += int(counts)
+        total[i] = totals
+        if lo < low[i] or (lo == low[i] and lo_ts < low_ts[i]):
+            low[i], low_ts[i] = lo, lo_ts
+        if hi > high[i] or (hi == high[i] and hi_ts < high_ts[i]):
+            high[i], high_ts[i] = hi, hi_ts
+        late[i] += int(lates)
 
     def due(self, width: float, lateness: float, mark: float) -> int:
         """How many windows, from the first, have closed: start + width + lateness <= mark."""
@@ -136,8 +152,9 @@ class Block:
             pick = None if has is None or has[:k].all() else has[:k]
             if pick is not None and not pick.any():
                 continue
-            count, total, low, low_ts, high, high_ts, late = (np.ascontiguousarray(f[:k] if pick is None else
-                                                                                   f[:k][pick]) for f in figures)
+            count, total, low, low_ts, high, high_ts, late = (
+                figures if pick is None and k == len(self.starts) else  # the whole block closes (as usual)
+                (np.ascontiguousarray(f[:k] if pick is None else f[:k][pick]) for f in figures))
             # round6 a column at a time: np.round, and + 0.0 (its round() makes a 0 result 0.0, numpy -0.0)
             record = {**head, "variable": name, "final": True, "seconds": width,
                       "start": starts if pick is None else starts[pick], "count": count,
@@ -176,14 +193,16 @@ class Rows:
         self.matrices: tuple | None = None
         if not self.ordered:
             return
-        if shortcuts and (n < 2 or bool(np.all(bucket[1:] != bucket[:-1]))):
+        change = bucket[1:] != bucket[:-1]
+        if shortcuts and (n < 2 or bool(change.all())):
             self.single = True
             self.starts, self.counts, self.lates = bucket, np.ones(n, dtype=np.int64), late.astype(np.float64)
             return
-        self.edges = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
-        self.counts = np.diff(np.append(self.edges, n))
-        self.lates = np.add.reduceat(late.astype(np.float64), self.edges)
-        self.starts = bucket[self.edges]
+        self.edges = edges = np.concatenate(([0], np.flatnonzero(change) + 1))
+        self.counts = np.diff(edges, append=n)
+        # nothing late (rows in time order from the watermark on): no reduction
+        self.lates = np.add.reduceat(late.astype(np.float64), edges) if late.any() else np.zeros(len(edges))
+        self.starts = bucket[edges]
 
     def _windows(self) -> tuple[np.ndarray, int]:
         """Each row's window, numbered as the stats list the windows, and how many windows."""
@@ -240,19 +259,20 @@ class Rows:
         edges, counts = self.edges, self.counts
         zero, first = np.zeros(len(edges)), t[edges]  # ROWS: all 0.0, so the first row is min and max
         out = {ROWS: (self.starts, counts, zero, zero, first, zero, first, self.lates)}
-        totals = self.fold(values)
         k = int(counts[0])
         if k * len(edges) == len(t) and bool((counts == k).all()) and not _negative_zero(values):
             # Every window holds k rows (a feed on a fixed clock, stations in step): windows x k, and
             # numpy's argmin (argmax) is the first row holding the min (max). Without -0.0 (nor NaN:
             # these series have a value in every row) a min is one bit pattern, whichever way found.
             cube = values.reshape(len(values), len(edges), k)
+            totals = _column_sums(cube) if k <= 8 else self.fold(values)
             (low_at, lows), (high_at, highs) = _first_best(cube, np.less), _first_best(cube, np.greater)
             low_ts, high_ts = t[edges + low_at], t[edges + high_at]
             out.update((name, (self.starts, counts, totals[j], lows[j], low_ts[j], highs[j], high_ts[j],
                                self.lates)) for j, name in enumerate(names))
             self.matrices = (self.starts, counts, totals, lows, low_ts, highs, high_ts, self.lates)
             return out
+        totals = self.fold(values)
         lows, highs = np.minimum.reduceat(values, edges, axis=1), np.maximum.reduceat(values, edges, axis=1)
         # per window, the first row holding its min (max): the least row number where the value is it
         where = np.arange(len(t))
@@ -311,9 +331,10 @@ def _first_best(cube: np.ndarray, better: np.ufunc) -> tuple[np.ndarray, np.ndar
     that value: argmin/argmax, but for a short axis (numpy's call per row costs more) a column at
     a time."""
     k = cube.shape[-1]
-    if k > 4:
-        at = cube.argmin(axis=-1) if better is np.less else cube.argmax(axis=-1)
-        return at, np.take_along_axis(cube, at[..., None], -1)[..., 0]
+    if k > 4:  # no -0.0 here (see `stats_of`): the min (max) is one bit pattern, the value at its index
+        if better is np.less:
+            return cube.argmin(axis=-1), cube.min(axis=-1)
+        return cube.argmax(axis=-1), cube.max(axis=-1)
     best, at = cube[..., 0], np.zeros(cube.shape[:-1], dtype=np.intp)
     for j in range(1, k):
         column = cube[..., j]
@@ -321,6 +342,15 @@ def _first_best(cube: np.ndarray, better: np.ufunc) -> tuple[np.ndarray, np.ndar
         best = np.where(wins, column, best)
         at[wins] = j
     return at, best
+
+
+def _column_sums(cube: np.ndarray) -> np.ndarray:
+    """Per row of the last axis (short), its values added one at a time onto 0.0: the additions
+    `Rows.fold` (np.bincount) makes, in its order, a column at a time."""
+    total = 0.0 + cube[..., 0]
+    for j in range(1, cube.shape[-1]):
+        total = total + cube[..., j]
+    return total
 
 
 def _summed_alone(values: np.ndarray) -> np.ndarray:
@@ -512,11 +542,13 @@ class Dumps:
         got = self._done.get((id(starts), "starts"))
         if got is None:
             seconds = starts * width
-            parts: tuple[bytes, ...] = (b',"start":', self.times(starts, width, like))
+            parts: tuple[bytes, ...] | None = None
             if seconds.size >= 3:
                 first, step = float(seconds[0]), float(seconds[1] - seconds[0])
                 if step > 0 and same_bits(first + step * np.arange(seconds.size, dtype=np.float64), seconds):
                     parts = (b',"first":', orjson.dumps(first), b',"step":', orjson.dumps(step))
+            if parts is None:  # the array only when it is written: a replay's starts are mostly evenly spaced
+                parts = (b',"start":', self.times(starts, width, like))
             got = self._done[(id(starts), "starts")] = (starts, parts)
         return got[1]
 
