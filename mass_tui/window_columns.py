@@ -199,7 +199,9 @@ class Rows:
             self.starts, self.counts, self.lates = bucket, np.ones(n, dtype=np.int64), late.astype(np.float64)
             return
         self.edges = edges = np.concatenate(([0], np.flatnonzero(change) + 1))
-        self.counts = np.diff(edges, append=n)
+        self.counts = counts = np.empty(len(edges), dtype=np.int64)  # np.diff(append=) costs several calls
+        np.subtract(edges[1:], edges[:-1], out=counts[:-1])
+        counts[-1] = n - edges[-1]
         # nothing late (rows in time order from the watermark on): no reduction
         self.lates = np.add.reduceat(late.astype(np.float64), edges) if late.any() else np.zeros(len(edges))
         self.starts = bucket[edges]
