@@ -146,13 +146,19 @@ def parse_iso(text: str) -> tuple[float, bool]:
     if s.isascii() and s.isdigit() and len(s) != 8:
         # Digits alone are an ISO date only as YYYYMMDD (a basic-format time needs its "T"); Python
         # 3.11's fromisoformat reads the first 8 of a longer run as one ("1704110400000", epoch
-        # milliseconds, as 1704-11-04), so they are an epoch number, told apart by magnitude.
+        # milliseconds, as 1704-11-04). 10, 12 or 14 of them that make a date and time of 1900-2099
+        # are one, written compactly (DWD's MESS_DATUM, YYYYMMDDhh); other runs are an epoch number,
+        # told apart by magnitude.
+        compact = _compact(s)
+        if compact is not None:
+            return _wall_seconds(compact), True
         return epoch_seconds(float(s)), False
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
         number = _number(s)
-        if number is None:
+        if number is None or (len(s) == 8 and s.isdigit() and "1900" <= s[:4] < "2100"):
+            # eight digits that start like a year are a date that is none (20240230), not 1970's seconds
             raise TimeError(f"unparseable timestamp: {s[:40]!r}") from None
         return epoch_seconds(number), False
     if dt.tzinfo is None:
@@ -161,6 +167,19 @@ def parse_iso(text: str) -> tuple[float, bool]:
         return dt.timestamp(), False
     except (OverflowError, ValueError):
         raise TimeError(f"timestamp out of range: {s[:40]!r}") from None
+
+
+def _compact(digits: str) -> datetime | None:
+    """YYYYMMDDhh, YYYYMMDDhhmm or YYYYMMDDhhmmss of a year 1900-2099, else None. Read as epoch
+    numbers those would be seconds of 2030-2036, milliseconds of 1976 or microseconds of 1970: the
+    date is the likelier reading by far."""
+    if len(digits) not in (10, 12, 14) or not ("1900" <= digits[:4] < "2100"):
+        return None
+    parts = [int(digits[i:i + 2]) for i in range(4, len(digits), 2)]
+    try:
+        return datetime(int(digits[:4]), *parts)
+    except ValueError:  # not a date (a month 13, an hour 24): an epoch number
+        return None
 
 
 def _wall_seconds(dt: datetime) -> float:

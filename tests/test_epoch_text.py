@@ -8,8 +8,10 @@ range: about one time in twenty of an epoch-millisecond column.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,7 +19,7 @@ from mass_tui.config import load_config
 from mass_tui.engine import Engine
 from mass_tui.replay import replay_file
 from mass_tui.store import JsonlStore
-from sources.times import parse_iso
+from sources.times import TimeError, parse_iso
 
 # epoch milliseconds of ASOS report times that fromisoformat took for dates
 MISREAD = ["1288011060000", "1288011360000", "1288011660000000000", "1704110400000"]
@@ -34,13 +36,44 @@ def test_eight_digits_stay_a_basic_format_date():
     assert parse_iso("20240101") == (1704067200.0, True)
 
 
+def _as_compact(digits: str) -> float | None:
+    """The oracle: YYYYMMDDhh[mm[ss]] of 1900-2099 as naive seconds, else None."""
+    formats = {10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    if len(digits) not in formats or not 1900 <= int(digits[:4]) < 2100:
+        return None
+    try:
+        return datetime.strptime(digits, formats[len(digits)]).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
 @given(seconds=st.integers(100_000_000, 4_102_444_799), unit=st.sampled_from([1, 1_000, 1_000_000, 1_000_000_000]))
 def test_any_epoch_instant_as_digit_text_reads_back(seconds, unit):
     """The rule: digits alone, other than eight (YYYYMMDD), are an epoch number in s, ms, µs or ns
-    by magnitude, from 1973 (nine digits of seconds) to 2100."""
-    got, naive = parse_iso(str(seconds * unit))
-    assert not naive
-    assert abs(got - seconds) <= (1e-6 if unit == 1_000_000_000 else 0.0)
+    by magnitude, from 1973 (nine digits of seconds) to 2100; but 10, 12 or 14 that make a date
+    and time of 1900-2099 are that (naive) time (the seconds of 2030-2036 that look like one)."""
+    text = str(seconds * unit)
+    got, naive = parse_iso(text)
+    compact = _as_compact(text)
+    if compact is not None:
+        assert (got, naive) == (compact, True)
+    else:
+        assert not naive
+        assert abs(got - seconds) <= (1e-6 if unit == 1_000_000_000 else 0.0)
+
+
+@given(when=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59)),
+       form=st.sampled_from(["%Y%m%d%H", "%Y%m%d%H%M", "%Y%m%d%H%M%S"]))
+def test_any_compact_date_time_reads_as_that_time(when, form):
+    """YYYYMMDDhh (DWD's MESS_DATUM), ...hhmm and ...hhmmss: the wall-clock time written (naive), not
+    an epoch number (2024010112 was 2034-02-20)."""
+    text = when.strftime(form)
+    assert parse_iso(text) == (datetime.strptime(text, form).replace(tzinfo=UTC).timestamp(), True)
+
+
+def test_eight_digits_that_are_no_date_are_refused_not_seconds_of_1970():
+    with pytest.raises(TimeError):
+        parse_iso("20240230")
 
 
 def test_a_replay_of_epoch_millisecond_text_stores_every_row(tmp_path: Path):
