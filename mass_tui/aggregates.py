@@ -110,8 +110,18 @@ class Aggregator:
         # and readings whose window had closed (left out of that window size's aggregates).
         self.late: dict[str, dict[str, int]] = {}
         self.too_late: dict[str, dict[str, int]] = {}
+        # the same for group scopes, by "group=key" (building=b2): a reading on time for its station
+        # may come after its group's watermark passed its window (a station that lags the others)
+        self.group_late: dict[str, dict[str, int]] = {}
+        self.group_too_late: dict[str, dict[str, int]] = {}
 
     # --- input -------------------------------------------------------------
+    def _late_tables(self, scope: Scope) -> tuple[tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]], str]:
+        """The (late, too_late) tables a scope counts in, and its name there."""
+        if scope[0] == "station":
+            return (self.late, self.too_late), scope[1]
+        return (self.group_late, self.group_too_late), f"{scope[0]}={scope[1]}"
+
     def scopes(self, station: str, labels: Mapping[str, str]) -> list[Scope]:
         """The station itself, then each group whose labels the station has."""
         out: list[Scope] = [("station", station)]
@@ -250,9 +260,10 @@ class Aggregator:
             if not clean:
                 accepted = end > seen
                 late = accepted & (ts < seen)
-            if station is not None and not clean:
-                _count(self.too_late, station, wname, int((~accepted & any_value).sum()))
-                _count(self.late, station, wname, int((late & any_value).sum()))
+            if not clean:
+                tables, who = self._late_tables(scope)
+                _count(tables[1], who, wname, int((~accepted & any_value).sum()))
+                _count(tables[0], who, wname, int((late & any_value).sum()))
             key = (scope, wname)
             windows = self._open.setdefault(key, {})
             blocks = self._blocks.get(key)
@@ -374,7 +385,6 @@ class Aggregator:
             return []
         items.insert(0, (ROWS, 0.0))
         out: list[bytes] = []
-        station = scope[1] if scope[0] == "station" else None
         for wname in self.windows:
             self._materialize((scope, wname))
         seen = self.watermark.get(scope, -math.inf)
@@ -382,11 +392,12 @@ class Aggregator:
         for wname, width in self.windows.items():
             bucket = math.floor(t / width)
             if (bucket + 1.0) * width + self.lateness <= seen:
-                if station is not None:
-                    _count(self.too_late, station, wname, 1)
+                tables, who = self._late_tables(scope)
+                _count(tables[1], who, wname, 1)
                 continue
-            if is_late and station is not None:
-                _count(self.late, station, wname, 1)
+            if is_late:
+                tables, who = self._late_tables(scope)
+                _count(tables[0], who, wname, 1)
             windows = self._open.setdefault((scope, wname), {})
             start = int(bucket * width)
             stats = windows.get(start)

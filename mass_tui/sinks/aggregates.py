@@ -159,8 +159,8 @@ class AggregateSink:
         for station, rows in _by_station(records).items():
             ts, columns, labels = rows
             agg.add(station, labels, ts, columns)  # windows that close during the rebuild were written before
-        agg.late.clear()
-        agg.too_late.clear()
+        for table in (agg.late, agg.too_late, agg.group_late, agg.group_too_late):
+            table.clear()
         for station, (_ts, _cols, labels) in _by_station(records[-1:]).items():
             self._labels[station] = labels
         log.info("aggregates: rebuilt the open windows from %d stored observations", len(records))
@@ -175,7 +175,8 @@ class AggregateSink:
                     out[window] = out.get(window, 0) + n
             return out
 
-        return {"records": self.written, "late": per_window(agg.late), "too_late": per_window(agg.too_late)}
+        return {"records": self.written, "late": per_window(agg.late), "too_late": per_window(agg.too_late),
+                "groups_late": per_window(agg.group_late), "groups_too_late": per_window(agg.group_too_late)}
 
 
 def _by_station_rows(stations: Sequence[str]) -> dict[str, np.ndarray | None]:
