@@ -10,7 +10,7 @@ least recently seen idle ones first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +135,10 @@ class RuleSet:
             name: _matcher(t.get("match") if isinstance(t, Mapping) else None, f"rules.composite.{name}.match")
             for name, t in self.composite_tables.items()
         }
+        # The labels some matcher reads: only a change of those can change a station's rules.
+        matchers = [self._match_pt, self._match_gust, *self._composite_match.values(),
+                    *(m for _t, m in self._bands.values()), *(m for _t, m in self._rapid.values())]
+        self.label_names = frozenset(name for m in matchers for name in m.patterns)
         # Build every table once now so a bad one fails at start, not mid-stream.
         for name, table in self.composite_tables.items():
             self._composite(name, table)
@@ -323,14 +327,15 @@ class DetectorBank:
             self.series[key] = det
         return det
 
-    def relabel(self, station: str, labels: Mapping[str, str]) -> None:
-        """Fit the rules of a station's series, and its composites, to new labels (a kind inferred once
-        a telling variable gave a value, after the series were made without it; tags that changed).
-        A rule that still applies keeps its state and episodes; one that no longer does is dropped;
-        one that now does starts fresh. A series has at most one rule of each kind, a station one
-        composite of each name."""
-        for (st, variable), det in self.series.items():
-            if st != station:
+    def relabel(self, station: str, labels: Mapping[str, str], variables: Iterable[str]) -> None:
+        """Fit the rules of a station's series (those of `variables` it has), and its composites, to new
+        labels (a kind inferred once a telling variable gave a value, after the series were made
+        without it; tags that changed). A rule that still applies keeps its state and episodes; one
+        that no longer does is dropped; one that now does starts fresh. A series has at most one rule
+        of each kind, a station one composite of each name."""
+        for variable in variables:
+            det = self.series.get((station, variable))
+            if det is None:
                 continue
             kept = {type(rule): (rule, ep) for rule, ep in zip(det.rules, det.rule_episodes, strict=True)}
             fresh = self.rule_set.for_variable(variable, labels)

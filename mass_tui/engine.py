@@ -145,7 +145,7 @@ class Engine:
         # station -> the variables it has given a value of: what a station of unknown kind is taken for
         # (`effective_labels`), so an empty column (an export's, listing every variable) says nothing
         self._reported: dict[str, set[str]] = {}
-        self._made_for: dict[str, Mapping[str, str]] = {}  # station -> the labels its rules were made for
+        self._made_for: dict[str, dict[str, str | None]] = {}  # station -> the matched labels its rules were made for
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
         if alerts is not None:
@@ -419,11 +419,15 @@ class Engine:
         """The labels `station`'s rules match on now (`effective_labels` of the variables it has given
         a value of); when they differ from those its rules were made for (a kind known only once the
         telling variable gives a value), the rules are fitted to them (`DetectorBank.relabel`)."""
-        labels = effective_labels(self.labels.get(station, {}), self._report(station, values))
+        reported = self._report(station, values)
+        labels = effective_labels(self.labels.get(station, {}), reported)
+        # only the labels some matcher reads: a tag that changes every message (a sequence number)
+        # must not refit a station's rules each batch
+        read = {name: labels.get(name) for name in self.bank.rule_set.label_names}
         made = self._made_for.get(station)
-        if made is not None and made != labels:
-            self.bank.relabel(station, labels)
-        self._made_for[station] = labels
+        if made is not None and made != read:
+            self.bank.relabel(station, labels, reported)
+        self._made_for[station] = read
         return labels
 
     def _report(self, station: str, values: dict[str, np.ndarray] | dict[str, float]) -> set[str]:

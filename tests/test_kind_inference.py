@@ -115,3 +115,24 @@ def test_a_series_carries_the_rules_of_the_kind_its_station_has_shown_so_far(tmp
             assert [type(r) for r in det.rules] == [type(r) for r in bank.rule_set.for_variable(variable, labels)]
         assert [c.name for c in bank.stations["sm1"].composites] == \
                [c.name for c in bank.rule_set.new_composites(labels)]
+
+
+def test_a_tag_no_matcher_reads_does_not_refit_the_rules(tmp_path):
+    """A device's sequence number in its tags changes every message: the rules are refitted only when a
+    label some matcher reads changes (a review found every station's rules refitted each batch, at a
+    cost growing with the square of the stations)."""
+    from sources.batch import ObservationBatch
+    from sources.schema import Observation
+
+    engine = _engine(tmp_path)
+    calls = []
+    refit = engine.bank.relabel
+    engine.bank.relabel = lambda *a: (calls.append(a[0]), refit(*a))[1]
+    for k in range(4):
+        engine.process_batch(ObservationBatch.from_observations(
+            [Observation(1_704_067_200.0 + 600 * k + i, f"d{i}", "test", {"temp_c": 21.0, "pressure_hpa": 1000.0},
+                         tags={"seq": str(k)}) for i in range(3)]))
+    assert calls == [] and "kind" in engine.bank.rule_set.label_names
+    engine.process_batch(_batch(1_704_070_000.0, 3, {"temp_c": 21.0}))
+    engine.process_batch(_batch(1_704_070_500.0, 3, {"temp_c": 21.0, "tvoc_ppb": 100.0}))  # sm1 shows its kind
+    assert calls == ["sm1"]
