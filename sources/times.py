@@ -39,7 +39,10 @@ class TimeError(ValueError):
 
 
 def epoch_seconds(value: float) -> float:
-    """Seconds from an epoch number in s, ms, µs or ns, told apart by magnitude."""
+    """Seconds from an epoch number in s, ms, µs or ns, told apart by magnitude; or from a whole
+    number that is a compact UTC date and time (`compact_seconds_array`)."""
+    if any(low <= value <= high for low, high, _extra in _COMPACT):  # rare: then the column's rule
+        return float(epoch_seconds_array(np.array([value], dtype=np.float64))[0])
     size = abs(value)
     if size < 1e11:
         return value
@@ -55,12 +58,63 @@ def epoch_seconds_array(values: np.ndarray) -> np.ndarray:
     size = np.abs(values)
     with np.errstate(invalid="ignore"):
         scale = np.where(size < 1e11, 1.0, np.where(size < 1e14, 1e3, np.where(size < 1e17, 1e6, 1e9)))
-    return values / scale
+    out = values / scale
+    compact, seconds = compact_seconds_array(values)
+    if compact.any():
+        out[compact] = seconds[compact]
+    return out
+
+
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+# YYYYMMDDhh, YYYYMMDDhhmm, YYYYMMDDhhmmss of 1900-2099: (lowest, highest, digits after the day)
+_COMPACT = ((1_900_010_100, 2_099_123_123, 2), (190_001_010_000, 209_912_312_359, 4),
+            (19_000_101_000_000, 20_991_231_235_959, 6))
+
+
+def compact_seconds_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which values are a date and time written as one whole number, YYYYMMDDhh[mm[ss]] of 1900-2099
+    (DWD's MESS_DATUM), and their UTC epoch seconds there. As epoch numbers they would be seconds of
+    2030-2036, milliseconds of 1976 or microseconds of 1970: the date is the likelier reading by far.
+    A value that makes no date (a month 13, an hour 24) is not one."""
+    values = np.asarray(values, dtype=np.float64)
+    found = np.zeros(values.shape, dtype=bool)
+    seconds = np.zeros(values.shape)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (values == np.floor(values))
+    for low, high, extra in _COMPACT:
+        pick = whole & (values >= low) & (values <= high)
+        if not pick.any():
+            continue
+        n = values[pick].astype(np.int64)
+        rest, day = n // 10**extra, n % 10**extra
+        year, month, mday = rest // 10_000, rest // 100 % 100, rest % 100
+        parts = [day // 10**(extra - 2 - k) % 100 for k in range(0, extra, 2)]
+        parts += [np.zeros_like(n)] * (3 - len(parts))
+        hour, minute, second = parts
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        days_in = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+        ok = ((month >= 1) & (month <= 12) & (mday >= 1) & (mday <= days_in) & (hour <= 23) & (minute <= 59)
+              & (second <= 59))
+        at = np.flatnonzero(pick)[ok]
+        found[at] = True
+        seconds[at] = (_days_from_civil(year[ok], month[ok], mday[ok]) * 86400
+                       + hour[ok] * 3600 + minute[ok] * 60 + second[ok]).astype(np.float64)
+    return found, seconds
+
+
+def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant, "chrono-compatible low-level
+    date algorithms", days_from_civil)."""
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 _ZERO, _NINE = ord("0"), ord("9")
 _DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]  # YYYY MM DD hh mm ss in YYYY-MM-DDThh:mm:ss
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
 def iso_seconds_array(values: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,13 +200,9 @@ def parse_iso(text: str) -> tuple[float, bool]:
     if s.isascii() and s.isdigit() and len(s) != 8:
         # Digits alone are an ISO date only as YYYYMMDD (a basic-format time needs its "T"); Python
         # 3.11's fromisoformat reads the first 8 of a longer run as one ("1704110400000", epoch
-        # milliseconds, as 1704-11-04). 10, 12 or 14 of them that make a date and time of 1900-2099
-        # are one, written compactly (DWD's MESS_DATUM, YYYYMMDDhh); other runs are an epoch number,
-        # told apart by magnitude.
-        compact = _compact(s)
-        if compact is not None:
-            return _wall_seconds(compact), True
-        return epoch_seconds(float(s)), False
+        # milliseconds, as 1704-11-04). Other runs are an epoch number, told apart by magnitude, or a
+        # compact date and time (`compact_seconds_array`), as the same value given as a number is.
+        return epoch_seconds(float(s)), False  # a compact date and time among them (UTC)
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
@@ -167,19 +217,6 @@ def parse_iso(text: str) -> tuple[float, bool]:
         return dt.timestamp(), False
     except (OverflowError, ValueError):
         raise TimeError(f"timestamp out of range: {s[:40]!r}") from None
-
-
-def _compact(digits: str) -> datetime | None:
-    """YYYYMMDDhh, YYYYMMDDhhmm or YYYYMMDDhhmmss of a year 1900-2099, else None. Read as epoch
-    numbers those would be seconds of 2030-2036, milliseconds of 1976 or microseconds of 1970: the
-    date is the likelier reading by far."""
-    if len(digits) not in (10, 12, 14) or not ("1900" <= digits[:4] < "2100"):
-        return None
-    parts = [int(digits[i:i + 2]) for i in range(4, len(digits), 2)]
-    try:
-        return datetime(int(digits[:4]), *parts)
-    except ValueError:  # not a date (a month 13, an hour 24): an epoch number
-        return None
 
 
 def _wall_seconds(dt: datetime) -> float:

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ from mass_tui.config import load_config
 from mass_tui.engine import Engine
 from mass_tui.replay import replay_file
 from mass_tui.store import JsonlStore
-from sources.times import TimeError, parse_iso
+from sources.times import TimeError, epoch_seconds, epoch_seconds_array, parse_iso
 
 # epoch milliseconds of ASOS report times that fromisoformat took for dates
 MISREAD = ["1288011060000", "1288011360000", "1288011660000000000", "1704110400000"]
@@ -51,24 +52,27 @@ def _as_compact(digits: str) -> float | None:
 def test_any_epoch_instant_as_digit_text_reads_back(seconds, unit):
     """The rule: digits alone, other than eight (YYYYMMDD), are an epoch number in s, ms, µs or ns
     by magnitude, from 1973 (nine digits of seconds) to 2100; but 10, 12 or 14 that make a date
-    and time of 1900-2099 are that (naive) time (the seconds of 2030-2036 that look like one)."""
+    and time of 1900-2099 are that time, UTC (the seconds of 2030-2036 that look like one)."""
     text = str(seconds * unit)
     got, naive = parse_iso(text)
     compact = _as_compact(text)
+    assert not naive
     if compact is not None:
-        assert (got, naive) == (compact, True)
+        assert got == compact
     else:
-        assert not naive
         assert abs(got - seconds) <= (1e-6 if unit == 1_000_000_000 else 0.0)
 
 
 @given(when=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2099, 12, 31, 23, 59, 59)),
        form=st.sampled_from(["%Y%m%d%H", "%Y%m%d%H%M", "%Y%m%d%H%M%S"]))
 def test_any_compact_date_time_reads_as_that_time(when, form):
-    """YYYYMMDDhh (DWD's MESS_DATUM), ...hhmm and ...hhmmss: the wall-clock time written (naive), not
-    an epoch number (2024010112 was 2034-02-20)."""
+    """YYYYMMDDhh (DWD's MESS_DATUM), ...hhmm and ...hhmmss: the UTC time written, not an epoch number
+    (2024010112 was 2034-02-20), whether it comes as text, as a number, or as a float's text."""
     text = when.strftime(form)
-    assert parse_iso(text) == (datetime.strptime(text, form).replace(tzinfo=UTC).timestamp(), True)
+    want = datetime.strptime(text, form).replace(tzinfo=UTC).timestamp()
+    assert parse_iso(text) == (want, False) == parse_iso(text + ".0")
+    assert epoch_seconds(float(text)) == want
+    assert epoch_seconds_array(np.array([float(text), 1704110400.0]))[0] == want
 
 
 def test_eight_digits_that_are_no_date_are_refused_not_seconds_of_1970():
