@@ -39,10 +39,7 @@ class TimeError(ValueError):
 
 
 def epoch_seconds(value: float) -> float:
-    """Seconds from an epoch number in s, ms, µs or ns, told apart by magnitude; or from a whole
-    number that is a compact UTC date and time (`compact_seconds_array`)."""
-    if any(low <= value <= high for low, high, _extra in _COMPACT):  # rare: then the column's rule
-        return float(epoch_seconds_array(np.array([value], dtype=np.float64))[0])
+    """Seconds from an epoch number in s, ms, µs or ns, told apart by magnitude."""
     size = abs(value)
     if size < 1e11:
         return value
@@ -58,11 +55,7 @@ def epoch_seconds_array(values: np.ndarray) -> np.ndarray:
     size = np.abs(values)
     with np.errstate(invalid="ignore"):
         scale = np.where(size < 1e11, 1.0, np.where(size < 1e14, 1e3, np.where(size < 1e17, 1e6, 1e9)))
-    out = values / scale
-    compact, seconds = compact_seconds_array(values)
-    if compact.any():
-        out[compact] = seconds[compact]
-    return out
+    return values / scale
 
 
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
@@ -73,9 +66,11 @@ _COMPACT = ((1_900_010_100, 2_099_123_123, 2), (190_001_010_000, 209_912_312_359
 
 def compact_seconds_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which values are a date and time written as one whole number, YYYYMMDDhh[mm[ss]] of 1900-2099
-    (DWD's MESS_DATUM), and their UTC epoch seconds there. As epoch numbers they would be seconds of
-    2030-2036, milliseconds of 1976 or microseconds of 1970: the date is the likelier reading by far.
-    A value that makes no date (a month 13, an hour 24) is not one."""
+    (DWD's MESS_DATUM), and their UTC epoch seconds there. A value that makes no date (a month 13, an
+    hour 24) is not one. Applied to times written as text (`parse_iso`): as epoch numbers these would
+    be seconds of 2030-2036, milliseconds of 1976 or microseconds of 1970, where a text column of
+    digits is far likelier a compact date. A JSON number stays an epoch number (the usual carrier of
+    epoch seconds: time.time(), Telegraf), so a number of seconds up to 2100 means that instant."""
     values = np.asarray(values, dtype=np.float64)
     found = np.zeros(values.shape, dtype=bool)
     seconds = np.zeros(values.shape)
@@ -197,12 +192,15 @@ def parse_iso(text: str) -> tuple[float, bool]:
         raise TimeError(f"unparseable timestamp: {s[:40]!r}…")
     if s[:1].isdigit() and len(s) >= 10 and s[4:5] == "/":
         s = s.replace("/", "-", 2)  # 2024/05/01 10:00, as spreadsheets write it
-    if s.isascii() and s.isdigit() and len(s) != 8:
+    whole = s.rstrip("0").removesuffix(".") if "." in s else s  # 2024010112.0: an integer column with gaps
+    if whole.isascii() and whole.isdigit() and len(whole) != 8:
         # Digits alone are an ISO date only as YYYYMMDD (a basic-format time needs its "T"); Python
         # 3.11's fromisoformat reads the first 8 of a longer run as one ("1704110400000", epoch
-        # milliseconds, as 1704-11-04). Other runs are an epoch number, told apart by magnitude, or a
-        # compact date and time (`compact_seconds_array`), as the same value given as a number is.
-        return epoch_seconds(float(s)), False  # a compact date and time among them (UTC)
+        # milliseconds, as 1704-11-04). 10, 12 or 14 that make a date and time are one (UTC,
+        # `compact_seconds_array`); other runs are an epoch number, told apart by magnitude.
+        value = float(whole)
+        compact, seconds = compact_seconds_array(np.array([value]))
+        return (float(seconds[0]) if compact[0] else epoch_seconds(value)), False
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
