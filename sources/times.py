@@ -58,58 +58,23 @@ def epoch_seconds_array(values: np.ndarray) -> np.ndarray:
     return values / scale
 
 
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-# YYYYMMDDhh, YYYYMMDDhhmm, YYYYMMDDhhmmss of 1900-2099: (lowest, highest, digits after the day)
-_COMPACT = ((1_900_010_100, 2_099_123_123, 2), (190_001_010_000, 209_912_312_359, 4),
-            (19_000_101_000_000, 20_991_231_235_959, 6))
-
-
-def compact_seconds_array(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which values are a date and time written as one whole number, YYYYMMDDhh[mm[ss]] of 1900-2099
-    (DWD's MESS_DATUM), and their UTC epoch seconds there. A value that makes no date (a month 13, an
-    hour 24) is not one. Applied to times written as text (`parse_iso`): as epoch numbers these would
-    be seconds of 2030-2036, milliseconds of 1976 or microseconds of 1970, where a text column of
-    digits is far likelier a compact date. A JSON number stays an epoch number (the usual carrier of
-    epoch seconds: time.time(), Telegraf), so a number of seconds up to 2100 means that instant."""
-    values = np.asarray(values, dtype=np.float64)
-    found = np.zeros(values.shape, dtype=bool)
-    seconds = np.zeros(values.shape)
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(values) & (values == np.floor(values))
-    for low, high, extra in _COMPACT:
-        pick = whole & (values >= low) & (values <= high)
-        if not pick.any():
-            continue
-        n = values[pick].astype(np.int64)
-        rest, day = n // 10**extra, n % 10**extra
-        year, month, mday = rest // 10_000, rest // 100 % 100, rest % 100
-        parts = [day // 10**(extra - 2 - k) % 100 for k in range(0, extra, 2)]
-        parts += [np.zeros_like(n)] * (3 - len(parts))
-        hour, minute, second = parts
-        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-        days_in = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
-        ok = ((month >= 1) & (month <= 12) & (mday >= 1) & (mday <= days_in) & (hour <= 23) & (minute <= 59)
-              & (second <= 59))
-        at = np.flatnonzero(pick)[ok]
-        found[at] = True
-        seconds[at] = (_days_from_civil(year[ok], month[ok], mday[ok]) * 86400
-                       + hour[ok] * 3600 + minute[ok] * 60 + second[ok]).astype(np.float64)
-    return found, seconds
-
-
-def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant, "chrono-compatible low-level
-    date algorithms", days_from_civil)."""
-    y = y - (m <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + np.where(m > 2, -3, 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
+def _compact(digits: str) -> float | None:
+    """The UTC seconds of YYYYMMDDhh, YYYYMMDDhhmm or YYYYMMDDhhmmss (DWD's MESS_DATUM) of a year
+    1900-2099 that makes a date and time, else None (a month 13, an hour 24). Applied to times written
+    as text (`parse_iso`): as epoch numbers these would be seconds of 2030-2036, milliseconds of 1976
+    or microseconds of 1970, where a text column of digits is far likelier a compact date. A JSON
+    number stays an epoch number (the usual carrier of epoch seconds: time.time(), Telegraf)."""
+    if len(digits) not in (10, 12, 14) or not "1900" <= digits[:4] < "2100":
+        return None
+    try:
+        return _wall_seconds(datetime(int(digits[:4]), *(int(digits[k:k + 2]) for k in range(4, len(digits), 2))))
+    except ValueError:
+        return None
 
 
 _ZERO, _NINE = ord("0"), ord("9")
 _DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]  # YYYY MM DD hh mm ss in YYYY-MM-DDThh:mm:ss
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
 def iso_seconds_array(values: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -197,10 +162,9 @@ def parse_iso(text: str) -> tuple[float, bool]:
         # Digits alone are an ISO date only as YYYYMMDD (a basic-format time needs its "T"); Python
         # 3.11's fromisoformat reads the first 8 of a longer run as one ("1704110400000", epoch
         # milliseconds, as 1704-11-04). 10, 12 or 14 that make a date and time are one (UTC,
-        # `compact_seconds_array`); other runs are an epoch number, told apart by magnitude.
-        value = float(whole)
-        compact, seconds = compact_seconds_array(np.array([value]))
-        return (float(seconds[0]) if compact[0] else epoch_seconds(value)), False
+        # `_compact`); other runs are an epoch number, told apart by magnitude.
+        compact = _compact(whole)
+        return (epoch_seconds(float(whole)) if compact is None else compact), False
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
