@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -731,8 +732,13 @@ def _chunks(groups: Any, limit: int) -> list[list[int]]:
 
 def episode_id(station: str, variable: str, family: str, start: float) -> str:
     """One id per ongoing condition per (station, variable, detector family): where and since when."""
-    when = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if start == start else "?"
-    return f"{station}/{variable}/{family}@{when}"
+    return f"{station}/{variable}/{family}@{_onset(start) if start == start else '?'}"
+
+
+@lru_cache(maxsize=4096)
+def _onset(start: float) -> str:
+    """An episode's start as its id writes it; cached: every anomaly of an episode names it again."""
+    return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _duration(seconds: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -44,10 +45,8 @@ class Anomaly:
     episode_peak: float = math.nan
 
     def to_record(self) -> dict[str, object]:
-        from sources.schema import iso_utc  # local: detectors import nothing at load time
-
         record: dict[str, object] = {
-            "ts": iso_utc(self.ts),
+            "ts": _iso(self.ts),
             "station": self.station,
             "variable": self.variable,
             "value": self.value,
@@ -57,9 +56,32 @@ class Anomaly:
             "reason": self.reason,
         }
         if self.episode:
-            record["episode"] = {"id": self.episode, "start": iso_utc(self.episode_start),
+            record["episode"] = {"id": self.episode, "start": _iso(self.episode_start),
                                  "peak": round(self.episode_peak, 4)}
         return record
+
+    def __reduce__(self) -> tuple[type[Anomaly], tuple]:
+        # The dataclass default pickles through `fields()` per object: a replay that flags most readings
+        # sends hundreds of thousands of these to the store's writer process (`mass_tui.sinks.offload`).
+        return Anomaly, (self.ts, self.station, self.variable, self.value, self.detector, self.severity,
+                         self.score, self.reason, self.episode, self.episode_start, self.episode_peak)
+
+
+@lru_cache(maxsize=4096)
+def _cached_iso(ts: float) -> str:
+    from sources.schema import iso_utc  # local: detectors import nothing at load time
+
+    return iso_utc(ts)
+
+
+def _iso(ts: float) -> str:
+    """`sources.schema.iso_utc`, cached: an episode's anomalies repeat its start, and the variables
+    flagged at one reading its time (NaN, unequal to itself, is not cached)."""
+    if ts != ts:
+        from sources.schema import iso_utc
+
+        return iso_utc(ts)
+    return _cached_iso(ts)
 
 
 class Detector:

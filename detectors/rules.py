@@ -9,6 +9,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -16,7 +17,9 @@ from detectors._blocks import FloatArray
 from detectors.base import Detector
 
 
+@lru_cache(maxsize=1024)
 def format_duration(seconds: float) -> str:
+    """"2 h 30 min", "45 min", "3 h": to the minute. Cached: a rule's reasons repeat a few spans."""
     minutes = int(round(seconds / 60.0))
     hours, minutes = divmod(minutes, 60)
     if hours and minutes:
