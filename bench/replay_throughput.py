@@ -17,6 +17,10 @@ Layouts (one file each, `--n` lines):
            `float()` on every numeric cell, and (the issue's measure for every layout) a bare
            json.loads loop over the same rows written as JSON lines
 - epoch    the former benchmark's layout: epoch-second times, 10 stations, 7 variables
+- asos     an ASOS-style CSV (as ../shared/data/weather/asos_*): station first, hourly, 10 stations,
+           the hour's precipitation an empty cell when none fell; the two baselines of `csv`
+- ndbc     a buoy's CSV (as ../shared/data/weather/ndbc*): no station column, ten-minute readings of
+           eight quantities; the two baselines of `csv`
 
 The baseline (a bare `json.loads` loop over the file's lines, or the csv loop; the fastest of three)
 and the replay run in the same run on the same file, taking turns: with `--runs N`, N rounds of
@@ -197,6 +201,51 @@ def csv_export(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
             out.writerow([_iso(int(t[i])), stations[which[i]], *(f"{v[k][i]:.1f}" for k in names)])
 
 
+def asos_csv(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    """An ASOS-style CSV as `../shared/data/weather/asos_*` is written: station first, hourly at :51,
+    10 stations, two decimals, the hour's precipitation an empty cell when none fell."""
+    stations = [f"K{''.join(chr(65 + int(c)) for c in rng.integers(0, 26, 3))}" for _ in range(10)]
+    start = 1286000000 // 3600 * 3600 + 51 * 60 + int(rng.integers(0, 200)) * 86400
+    per = -(-n // len(stations))
+    t = start + np.arange(per) * 3600.0
+    series = [weather(rng, t, k / len(stations)) for k in range(len(stations))]
+    names = _order(rng, ["air_temp_c", "dewpoint_c", "wind_dir_deg", "wind_speed_ms", "pressure_msl_hpa",
+                         "precip_1h_mm"], seed)
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["station", "time_utc", *names])
+        written = 0
+        for i in range(per):
+            for k, station in enumerate(stations):
+                if written == n:
+                    break
+                v = series[k]
+                cells = {"air_temp_c": f"{v['temp_c'][i]:.2f}", "dewpoint_c": f"{v['temp_c'][i] - 5:.2f}",
+                         "wind_dir_deg": f"{(i * 7 + k * 30) % 360:.2f}", "wind_speed_ms": f"{v['wind_mps'][i]:.2f}",
+                         "pressure_msl_hpa": f"{v['pressure_hpa'][i]:.2f}",
+                         "precip_1h_mm": f"{v['precip_mm'][i]:.2f}" if v["precip_mm"][i] > 0 else ""}
+                out.writerow([station, _iso(int(t[i])), *(cells[name] for name in names)])
+                written += 1
+
+
+def ndbc_csv(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
+    """A buoy's CSV as `../shared/data/weather/ndbc*` is written: no station column (the station is the
+    file's name), ten-minute readings of eight quantities, one decimal."""
+    start = 1350262200 + int(rng.integers(0, 200)) * 86400
+    t = start + np.arange(n) * 600.0
+    v = weather(rng, t, float(rng.random()))
+    names = _order(rng, ["wind_dir_deg", "wind_speed_ms", "wind_gust_ms", "wave_height_m", "pressure_msl_hpa",
+                         "air_temp_c", "water_temp_c", "dewpoint_c"], seed)
+    with path.open("w") as fh:
+        fh.write(",".join(["time_utc", *names]) + "\n")
+        for i in range(n):
+            cells = {"wind_dir_deg": f"{(i * 3) % 360}", "wind_speed_ms": f"{v['wind_mps'][i]:.1f}",
+                     "wind_gust_ms": f"{v['gust_mps'][i]:.1f}", "wave_height_m": f"{1 + 0.1 * v['wind_mps'][i]:.2f}",
+                     "pressure_msl_hpa": f"{v['pressure_hpa'][i]:.1f}", "air_temp_c": f"{v['temp_c'][i]:.1f}",
+                     "water_temp_c": "13.1", "dewpoint_c": f"{v['temp_c'][i] - 3:.1f}"}
+            fh.write(",".join([_iso(int(t[i])), *(cells[name] for name in names)]) + "\n")
+
+
 def epoch_layout(path: Path, n: int, rng: np.random.Generator, seed: int) -> None:
     stations = [f"st-{i}" for i in range(10)]
     start = 1704067200 + int(rng.integers(0, 86400 * 60)) // 60 * 60
@@ -216,7 +265,10 @@ LAYOUTS: dict[str, tuple[Callable[[Path, int, np.random.Generator, int], None], 
     "bad": (bad_lines, "jsonl"),
     "csv": (csv_export, "csv"),
     "epoch": (epoch_layout, "jsonl"),
+    "asos": (asos_csv, "csv"),
+    "ndbc": (ndbc_csv, "csv"),
 }
+_TEXT_COLUMNS = ("time", "time_utc", "station")  # the CSV columns that are not numbers
 
 
 def bare_json(path: Path) -> tuple[float, int]:
@@ -233,14 +285,15 @@ def bare_json(path: Path) -> tuple[float, int]:
 
 
 def bare_csv(path: Path) -> tuple[float, int]:
-    """csv.reader plus float() on every cell after the time and station: the least a CSV reader does."""
+    """csv.reader plus float() on every cell after the time and station (the leading text columns),
+    empty cells left out: the least a CSV reader does."""
     start = time.perf_counter()
     count = 0
     with path.open(newline="") as fh:
         rows = csv.reader(fh)
-        next(rows)
+        skip = sum(name in _TEXT_COLUMNS for name in next(rows))
         for row in rows:
-            [float(c) for c in row[2:]]
+            [float(c) for c in row[skip:] if c]
             count += 1
     return time.perf_counter() - start, count
 
@@ -251,8 +304,8 @@ def csv_as_json_lines(path: Path) -> list[bytes]:
     with path.open(newline="") as fh:
         rows = csv.reader(fh)
         header = next(rows)
-        return [json.dumps({"time": r[0], "station": r[1],
-                            **{k: float(c) for k, c in zip(header[2:], r[2:], strict=True)}}).encode()
+        return [json.dumps({k: c if k in _TEXT_COLUMNS else float(c) if c else None
+                            for k, c in zip(header, r, strict=True)}).encode()
                 for r in rows]
 
 

@@ -114,7 +114,7 @@ def _series(draw):
             for i in range(n)]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(_series(), st.lists(st.integers(1, 200), min_size=1, max_size=5), st.sampled_from([0.0, 60.0, 3600.0]))
 def test_property_shortcuts_on_regular_series(rows, cuts, lateness):
     """Many readings per window and many windows per batch, batches cut anywhere (mid-window: the

@@ -89,7 +89,7 @@ def _decode(stream: list[list[bytes]], how: str) -> tuple[list, list]:
     return got, sorted(ignored.items())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(streams())
 def test_bad_lines_anywhere_decode_as_on_the_simple_paths(stream):
     want = _decode(stream, "messages")
