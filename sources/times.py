@@ -59,7 +59,8 @@ def epoch_seconds_array(values: np.ndarray) -> np.ndarray:
 
 
 def _compact(digits: str) -> float | None:
-    """The UTC seconds of YYYYMMDDhh, YYYYMMDDhhmm or YYYYMMDDhhmmss (DWD's MESS_DATUM) of a year
+    """The seconds (its wall-clock reading as if UTC, like any naive time: a configured time zone
+    applies) of YYYYMMDDhh, YYYYMMDDhhmm or YYYYMMDDhhmmss (DWD's MESS_DATUM) of a year
     1900-2099 that makes a date and time, else None (a month 13, an hour 24). Applied to times written
     as text (`parse_iso`): as epoch numbers these would be seconds of 2030-2036, milliseconds of 1976
     or microseconds of 1970, where a text column of digits is far likelier a compact date. A JSON
@@ -70,6 +71,13 @@ def _compact(digits: str) -> float | None:
         return _wall_seconds(datetime(int(digits[:4]), *(int(digits[k:k + 2]) for k in range(4, len(digits), 2))))
     except ValueError:
         return None
+
+
+def _dated(digits: str) -> bool:
+    """10, 12 or 14 digits that start as a YYYYMMDD of 1900-2099 would (a month 01-12, a day 01-31):
+    written as a compact date and time, not as an epoch number."""
+    return (len(digits) in (10, 12, 14) and "1900" <= digits[:4] < "2100" and "01" <= digits[4:6] <= "12"
+            and "01" <= digits[6:8] <= "31")
 
 
 _ZERO, _NINE = ord("0"), ord("9")
@@ -158,13 +166,21 @@ def parse_iso(text: str) -> tuple[float, bool]:
     if s[:1].isdigit() and len(s) >= 10 and s[4:5] == "/":
         s = s.replace("/", "-", 2)  # 2024/05/01 10:00, as spreadsheets write it
     whole = s.rstrip("0").removesuffix(".") if "." in s else s  # 2024010112.0: an integer column with gaps
+    if whole.isascii() and whole.isdigit() and len(whole) == 8:
+        s = whole  # 20240101.0 is the date 20240101, as 2024010112.0 is 2024010112
     if whole.isascii() and whole.isdigit() and len(whole) != 8:
         # Digits alone are an ISO date only as YYYYMMDD (a basic-format time needs its "T"); Python
         # 3.11's fromisoformat reads the first 8 of a longer run as one ("1704110400000", epoch
-        # milliseconds, as 1704-11-04). 10, 12 or 14 that make a date and time are one (UTC,
-        # `_compact`); other runs are an epoch number, told apart by magnitude.
+        # milliseconds, as 1704-11-04). 10, 12 or 14 that make a date and time are one (naive, as
+        # written: `_compact`), and those that start as a date but make none (an hour 24, 30
+        # February) are refused, not read as seconds of 2034; other runs are an epoch number.
         compact = _compact(whole)
-        return (epoch_seconds(float(whole)) if compact is None else compact), False
+        if compact is not None:
+            return compact, True
+        if _dated(whole):
+            raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDDhh[mm[ss]], "
+                            "but makes no date and time)")
+        return epoch_seconds(float(whole)), False
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
