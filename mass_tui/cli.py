@@ -198,6 +198,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.output.is_dir():
         print(f"mass score: --output {safe_text(args.output)} is a directory: expected a file name", file=sys.stderr)
         return 2
+    if not args.output.parent.is_dir():
+        print(f"mass score: --output {safe_text(args.output)}: no directory {safe_text(args.output.parent)} to "
+              "write it in", file=sys.stderr)
+        return 2
+    if args.output.exists() and args.output.resolve() == args.input.resolve():
+        print(f"mass score: --output {safe_text(args.output)} is the input: expected another file "
+              "(the scores would overwrite the readings)", file=sys.stderr)
+        return 2
     policy = input_policy(cfg)
     rejected = args.output.with_name(args.output.name + ".rejected.jsonl")
     try:
@@ -267,10 +275,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.headless:
         from mass_tui.ui.launch import replay_app
 
-        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
+        setup_logging(cfg.logs_dir, stdout_events=False, secrets=cfg.secret_values())
         return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until,
                                     format=args.format))
-    setup_logging(Path(cfg.get("logs.dir")), stdout_events=True, secrets=cfg.secret_values())
+    setup_logging(cfg.logs_dir, stdout_events=True, secrets=cfg.secret_values())
     lock = DataDirLock(cfg.data_dir).acquire()  # one consumer per data dir
     alerts = None
     if cfg.get("alerts.enabled"):  # the alert stack is imported only when alerts are on
@@ -347,9 +355,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from mass_tui.ui.launch import live_app
 
-        setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
+        setup_logging(cfg.logs_dir, stdout_events=False, secrets=cfg.secret_values())
         return _run_app(*live_app(cfg, source=args.source, transport=args.transport, max_speed=args.max))
-    log_file = setup_logging(Path(cfg.get("logs.dir")), stdout_events=True, secrets=cfg.secret_values())
+    log_file = setup_logging(cfg.logs_dir, stdout_events=True, secrets=cfg.secret_values())
     k = cfg.get("kafka")
     consuming = transport_path(cfg) if args.transport == "file" else \
         f"Kafka topic {k['topic']} at {k['bootstrap_servers']} (group {k['group_id']})"
@@ -375,7 +383,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from mass_tui.service import open_store, redacted_summary
 
     cfg = _config(args)
-    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, stderr_notices=True,
+    setup_logging(cfg.logs_dir, stdout_events=False, stderr_notices=True,
                   secrets=cfg.secret_values())
     log = logging.getLogger("mass.produce")
     name = args.source or cfg.get("source.provider")
@@ -447,7 +455,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from mass_tui.ui.launch import live_app
 
     cfg = _config(args)
-    setup_logging(Path(cfg.get("logs.dir")), stdout_events=False, secrets=cfg.secret_values())
+    setup_logging(cfg.logs_dir, stdout_events=False, secrets=cfg.secret_values())
     return _run_app(*live_app(cfg, source=f"simulator:{args.scenario}", transport=args.transport,
                               max_speed=args.max))
 

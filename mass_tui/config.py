@@ -236,7 +236,10 @@ def _is_date(text: str) -> bool:
 def _directory_path(text: str) -> bool:
     """The path is a directory, or its nearest existing ancestor is (so one can be made there); a
     link that leads nowhere (dangling, or a loop) is neither."""
-    path = Path(text).expanduser().absolute()
+    try:
+        path = Path(text).expanduser().absolute()
+    except RuntimeError:  # ~name of no user here: no home to expand it to
+        return False
     for place in (path, *path.parents):
         if os.path.lexists(place):
             return place.is_dir()
@@ -253,13 +256,12 @@ class Setting:
 
 
 _VARIABLES = "variable names of the registry (e.g. pressure_hpa, gust_mps)"
+_DIRECTORY = ("a directory path (a directory, or where one can be made: not a file, a broken link, nor under one; "
+              "~ or ~user of a user here)")
 
 # Every scalar a user may set, with its environment name (the seed's names).
 SETTINGS: dict[str, Setting] = {
-    "data.dir": Setting(str, lambda v: bool(v) and _directory_path(v),
-                        "a directory path (a directory, or where one can be made: not a file, a broken link, "
-                        "nor under one)",
-                        "MASS_DATA_DIR"),
+    "data.dir": Setting(str, lambda v: bool(v) and _directory_path(v), _DIRECTORY, "MASS_DATA_DIR"),
     "source.provider": Setting(
         str,
         lambda v: v in ("open-meteo", "openweathermap", "simulator", "replay"),
@@ -318,7 +320,7 @@ SETTINGS: dict[str, Setting] = {
                                   "MASS_POSTGRES_URL", secret=True),
     "store.postgres_windows": Setting(list, lambda v: all(_window(w) for w in v),
                                       "window lengths like 1h, 1d (of store.aggregate_windows), comma-separated"),
-    "logs.dir": Setting(str, bool, "a directory path", "MASS_LOG_DIR"),
+    "logs.dir": Setting(str, lambda v: bool(v) and _directory_path(v), _DIRECTORY, "MASS_LOG_DIR"),
     "inputs.na": Setting(list, None, "missing markers, comma-separated", "MASS_NA"),
     "inputs.tz": Setting(str, lambda v: not v or _is_zone(v),
                          "an IANA time zone such as Europe/Paris, or empty for UTC", "MASS_TZ"),
@@ -591,6 +593,10 @@ class Config:
     @property
     def data_dir(self) -> Path:
         return Path(self.get("data.dir")).expanduser()  # "~/mass-data" in mass.toml, or quoted on a command line
+
+    @property
+    def logs_dir(self) -> Path:
+        return Path(self.get("logs.dir")).expanduser()
 
     @property
     def db_dir(self) -> Path:

@@ -385,7 +385,7 @@ def _become_engine_process(config: Config, stop: threading.Event, parent_pid: in
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the process group; the UI decides
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
-    log_dir = Path(config.get("logs.dir"))
+    log_dir = config.logs_dir
     log_dir.mkdir(parents=True, exist_ok=True)
     # The UI owns the terminal: whatever the engine prints (a crash's traceback) goes to a file.
     err = os.open(log_dir / "engine.err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -577,7 +577,7 @@ class EngineLink:
         else:
             how = f"exited with code {code}"
         words = f"engine process {self.process.pid} {how}"
-        last = _last_line(Path(self.spec.config.get("logs.dir")) / "engine.err")
+        last = _last_line(self.spec.config.logs_dir / "engine.err")
         return f"{words}; its last words: {last}" if last else words
 
     # --- controls ------------------------------------------------------------------------------

@@ -69,6 +69,17 @@ def test_score_rejects_a_file_without_the_nab_header(tmp_path):
     assert proc.returncode == 2 and "timestamp" in proc.stderr
 
 
+def test_score_says_so_when_the_output_has_no_folder_or_is_the_input(tmp_path):
+    src = tmp_path / "in.csv"
+    text = "timestamp,value\n2014-01-01 00:00:00,1.5\n2014-01-01 00:05:00,1.6\n"
+    src.write_text(text)
+    proc = mass("score", "-i", str(src), "-o", str(tmp_path / "missing" / "o.csv"), cwd=tmp_path)
+    assert proc.returncode == 2 and "no directory" in proc.stderr and "Traceback" not in proc.stderr
+    proc = mass("score", "-i", str(src), "-o", "./in.csv", cwd=tmp_path)
+    assert proc.returncode == 2 and "is the input" in proc.stderr
+    assert src.read_text() == text  # the readings are still there
+
+
 def test_replay_jsonl_quarantines_each_malformed_line_once(tmp_path):
     good = [
         {"ts": f"2024-01-01T{h:02d}:00:00Z", "station": "s1", "temp_c": 10 + (h % 3), "pressure_hpa": 1010 - h * 0.1}

@@ -97,3 +97,20 @@ def test_a_data_dir_that_is_a_broken_link_is_refused_and_a_tilde_is_home(tmp_pat
             load_config(None, env={"MASS_DATA_DIR": str(tmp_path / bad)}, dotenv_file=None)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert load_config(None, env={"MASS_DATA_DIR": "~/data"}, dotenv_file=None).data_dir == tmp_path / "data"
+
+
+@pytest.mark.parametrize(("key", "env"), [("data.dir", "MASS_DATA_DIR"), ("logs.dir", "MASS_LOG_DIR")])
+def test_a_directory_setting_refuses_a_file_and_the_home_of_no_user_and_expands_a_tilde(tmp_path, monkeypatch,
+                                                                                        key, env):
+    """Both directory settings are checked alike (a helper found logs.dir a file gave a traceback,
+    and ~nosuchuser a RuntimeError traceback for either)."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for bad in (str(afile), str(afile / "sub"), "~mass_no_such_user_here/x"):
+        with pytest.raises(ConfigError) as err:
+            load_config(None, env={env: bad}, dotenv_file=None)
+        assert f"{key} = '{bad}'" in str(err.value) and env in str(err.value)
+        assert "expected a directory path" in str(err.value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = load_config(None, env={env: "~/here"}, dotenv_file=None)
+    assert (cfg.data_dir if key == "data.dir" else cfg.logs_dir) == tmp_path / "here"
