@@ -135,7 +135,8 @@ def replay_file(
     """
     stop = stop or threading.Event()
     recording = open_recording(path, format, station=station, chunk_bytes=chunk_bytes)
-    defaults = {"default_station": recording.station, "default_source": f"replay:{path.name}"}
+    # the file itself, not a link's name: a rerun through another link is the same replay (quarantine ledger)
+    defaults = {"default_station": recording.station, "default_source": f"replay:{path.resolve().name}"}
     limit = int(engine.config.get("inputs.replay_sort_mb") * 2**20) if sort_bytes is None else sort_bytes
     quarantine = since is None
     before = engine.ledger

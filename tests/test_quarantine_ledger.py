@@ -138,6 +138,23 @@ def test_the_same_file_by_another_path_or_a_link_is_the_same_file(tmp_path):
     assert {json.loads(k)["file"] for k in _stored(tmp_path)} == {str(path.resolve())}
 
 
+def test_a_conflict_replayed_through_links_of_other_names_is_stored_once(tmp_path):
+    """A conflict record's raw is the reading as decoded, its source named after the file: after the
+    file itself, not the link (a helper found one more copy per link name)."""
+    path = tmp_path / "rec.jsonl"
+    _write(path, [(3, 0)])
+    with path.open("a") as fh:  # the same reading again with another value: a conflict
+        fh.write(GOOD.format(h=0, m=5, v=30) + "\n")
+    for k in range(3):
+        link = tmp_path / f"link{k}.jsonl"
+        link.symlink_to(path)
+        summary = _replay(tmp_path, link)
+    stored = _stored(tmp_path)
+    assert sum(stored.values()) == 2, stored
+    assert {json.loads(k)["code"] for k in stored} == {"not_json", "conflict"}
+    assert summary["already_quarantined"] == 2
+
+
 def test_records_with_a_masked_secret_are_still_recognised(tmp_path):
     """The store masks configured secrets; the ledger compares what is on disk, so a bad line that
     echoes a secret, or a file whose path holds one, is stored once."""
