@@ -19,21 +19,31 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 # Variables that say what kind of instrument reports them (the first kind that matches wins).
+# Wind, rain, cloud and the sea are measured outdoors only: a weather station that also carries an
+# air-quality sensor (TVOC, eCO2) stays a weather station. Pressure and dewpoint come from indoor
+# sensors too (a BME680 gives temperature, humidity, pressure and VOC), so they tell only when no
+# smoke or building variable does.
 _KIND_VARIABLES = (
+    ("weather", frozenset({"wind_mps", "gust_mps", "precip_mm", "cloud_cover_pct", "wave_height_m",
+                           "water_temp_c"})),
     ("smoke", frozenset({"tvoc_ppb", "eco2_ppm", "fire_alarm"})),
     ("building", frozenset({"co2_ppm", "occupancy", "energy_kwh"})),
-    ("weather", frozenset({"pressure_hpa", "pressure_msl_hpa", "wind_mps", "gust_mps", "precip_mm",
-                           "dewpoint_c", "cloud_cover_pct", "wave_height_m", "water_temp_c"})),
+    ("weather", frozenset({"pressure_hpa", "pressure_msl_hpa", "dewpoint_c"})),
 )
 
 
 def infer_kind(variables: Iterable[str]) -> str | None:
     """The kind of station that reports these variables, or None (temperature alone says nothing)."""
+    return kind_evidence(variables)[0]
+
+
+def kind_evidence(variables: Iterable[str]) -> tuple[str | None, list[str]]:
+    """(the kind these variables imply, the variables that tell it), or (None, [])."""
     names = set(variables)
     for kind, marks in _KIND_VARIABLES:
         if names & marks:
-            return kind
-    return None
+            return kind, sorted(names & marks)
+    return None, []
 
 
 class MatcherError(ValueError):

@@ -20,6 +20,7 @@ import orjson
 from detectors.bank import DetectorBank, RuleConfigError, SeriesRequest, effective_labels
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
+from detectors.matchers import kind_evidence
 from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.readings import Readings
 from mass_tui.config import Config, ConfigError, input_policy
@@ -33,6 +34,7 @@ from sources.batch import ObservationBatch, rows_by_station
 from sources.decode import Decoded, Decoder, IgnoredCounts, Table
 from sources.labels import station_labels
 from sources.schema import FieldRejection, Observation, Rejection, iso_utc
+from sources.text import safe_text
 from sources.variables import REGISTRY
 
 if TYPE_CHECKING:  # the alert stack (email, HTTP clients) is imported only by a run with alerts on
@@ -146,6 +148,7 @@ class Engine:
         # (`effective_labels`), so an empty column (an export's, listing every variable) says nothing
         self._reported: dict[str, set[str]] = {}
         self._made_for: dict[str, dict[str, str | None]] = {}  # station -> the matched labels its rules were made for
+        self._told_kind: dict[str, str] = {}  # station -> the inferred kind the log said last
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
         if alerts is not None:
@@ -403,10 +406,12 @@ class Engine:
                 self.labels.pop(station, None)
                 self._reported.pop(station, None)
                 self._made_for.pop(station, None)
+                self._told_kind.pop(station, None)
         for station in self.bank.drain_evicted():
             self.order.forget(station)
             self._reported.pop(station, None)
             self._made_for.pop(station, None)
+            self._told_kind.pop(station, None)
         if not refused:
             return batch, by_station, 0
         if not self._warming:
@@ -427,6 +432,12 @@ class Engine:
         made = self._made_for.get(station)
         if made is not None and made != read:
             self.bank.relabel(station, labels, reported)
+        kind = labels.get("kind")
+        if kind is not None and self._told_kind.get(station) != kind and "kind" not in self.labels.get(station, {}):
+            # the operator can see the guess, and so knows when to set tags.kind (README, Troubleshooting)
+            self._told_kind[station] = kind
+            log.info("station %s: kind %s, inferred from %s (a tags.kind in its messages overrides it)",
+                     safe_text(station, 80), kind, ", ".join(kind_evidence(reported)[1]))
         self._made_for[station] = read
         return labels
 

@@ -136,3 +136,42 @@ def test_a_tag_no_matcher_reads_does_not_refit_the_rules(tmp_path):
     engine.process_batch(_batch(1_704_070_000.0, 3, {"temp_c": 21.0}))
     engine.process_batch(_batch(1_704_070_500.0, 3, {"temp_c": 21.0, "tvoc_ppb": 100.0}))  # sm1 shows its kind
     assert calls == ["sm1"]
+
+
+OUTDOOR = ["wind_mps", "gust_mps", "precip_mm", "cloud_cover_pct", "wave_height_m", "water_temp_c"]
+INDOOR = ["tvoc_ppb", "eco2_ppm", "fire_alarm", "co2_ppm", "occupancy", "energy_kwh"]
+
+
+@given(st.sets(st.sampled_from(OUTDOOR), min_size=1), st.sets(st.sampled_from(INDOOR + ["pressure_hpa", "temp_c",
+                                                                                       "dewpoint_c"])))
+def test_a_station_that_measures_wind_rain_cloud_or_sea_is_a_weather_station_whatever_else(outdoor, other):
+    """The rule: wind, rain, cloud and the sea are measured outdoors only, so a weather station that
+    also carries an air-quality sensor keeps the weather rules (a helper found one TVOC column
+    made a desert station a smoke sensor: 23 smoke-ladder anomalies on a normal afternoon)."""
+    from detectors.matchers import infer_kind
+
+    assert infer_kind(outdoor | other) == "weather"
+
+
+@given(st.sets(st.sampled_from(["pressure_hpa", "pressure_msl_hpa", "dewpoint_c", "temp_c"])),
+       st.sampled_from([("smoke", "tvoc_ppb"), ("smoke", "eco2_ppm"), ("building", "co2_ppm"),
+                        ("building", "occupancy")]))
+def test_pressure_or_dewpoint_beside_an_indoor_variable_is_an_indoor_sensor(weak, indoor):
+    """An indoor sensor may give pressure too (a BME680: temperature, humidity, pressure, VOC)."""
+    from detectors.matchers import infer_kind
+
+    kind, name = indoor
+    assert infer_kind(weak | {name}) == kind
+
+
+def test_a_weather_station_with_a_tvoc_sensor_keeps_the_weather_rules_and_the_log_says_its_kind(tmp_path, caplog):
+    import logging
+
+    engine = _engine(tmp_path)
+    with caplog.at_level(logging.INFO, logger="mass_tui.engine"):
+        engine.process_batch(_batch(1_704_067_200.0, 50, {"temp_c": 42.0, "humidity_pct": 8.0, "wind_mps": 3.0,
+                                                          "pressure_hpa": 1008.0, "tvoc_ppb": 80.0}))
+    detectors = {type(r).__name__ for det in engine.bank.series.values() for r in det.rules}
+    assert "PressureTendency" in detectors
+    said = [r.getMessage() for r in caplog.records if "inferred from" in r.getMessage()]
+    assert said == ["station sm1: kind weather, inferred from wind_mps (a tags.kind in its messages overrides it)"]
