@@ -22,6 +22,7 @@ from mass_tui.alerts.durations import DurationError, format_duration, parse_dura
 from mass_tui.alerts.matchers import MatcherError, parse_matchers
 from mass_tui.alerts.message import printable
 from mass_tui.alerts.state import FILE_NAME, AlertState, StateError
+from mass_tui.config import ConfigError
 from sources.schema import InvalidMessage, iso_utc, parse_time
 
 EX_USAGE = 2
@@ -140,6 +141,8 @@ def cmd_silence(args: argparse.Namespace) -> int:
         return 1
     except sqlite3.Error as exc:
         return _state_error("silence", args, exc)
+    except ConfigError:
+        raise  # said by main() as for every command: "configuration error", exit 78
     except (ValueError, StateError, MatcherError, DurationError) as exc:
         print(f"mass silence: {exc}", file=sys.stderr)
         return EX_USAGE

@@ -170,6 +170,8 @@ class FileTail:
         self._inode = -1
         self._offset = 0  # of the next unread byte
         self._long_scan: tuple[tuple[int, int], int] = ((-1, -1), 0)  # (inode, line start), scanned up to
+        # the folder the consumer names as where it reads: a producer (or `echo >>`) can append there at once
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._load()
         self.committed = Position(self._inode, self._offset)
 

@@ -275,3 +275,12 @@ def test_property_any_value_is_taken_or_refused_with_its_key(values):
     except ConfigError as exc:
         text = str(exc)
         assert "\n" not in text and any(key in text for key in values)
+
+
+@pytest.mark.parametrize("argv", [["silence", "list"], ["silence", "add", "station=x", "--for", "1h"],
+                                  ["alert", "list"], ["query", "SELECT 1"]])
+def test_a_data_dir_that_is_a_file_is_a_config_error_from_the_alert_commands_too(clean, capsys, argv):
+    """`mass silence` caught ConfigError as a ValueError and exited 2 with its own prefix (a new-user
+    check found it); every command says it alike, exit 78."""
+    (clean / "afile").write_text("x")
+    _one_line(capsys, ["--data-dir", str(clean / "afile"), *argv], ["data.dir", "afile", "configuration error"])

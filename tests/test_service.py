@@ -23,6 +23,17 @@ def _lines(n: int, start: int = 0, station: str = "s1") -> list[bytes]:
                         "pressure_hpa": 1010 - (i % 50) * 0.01}).encode() for i in range(start, start + n)]
 
 
+def test_the_consumer_makes_the_folder_it_says_it_reads_so_a_line_can_be_appended_at_once(tmp_path):
+    """`mass run` says "consuming DATA_DIR/transport/observations.jsonl": appending there (a new-user check
+    did `echo >> ...`) failed until the producer had made the folder."""
+    path = tmp_path / "transport" / "observations.jsonl"
+    tail = FileTail(path)
+    assert tail.read() == []
+    with path.open("ab") as fh:
+        fh.write(b'{"a": 1}\n')
+    assert tail.read() == [b'{"a": 1}']
+
+
 def test_tail_waits_for_partial_lines_and_survives_truncation_and_rotation(tmp_path):
     path = tmp_path / "t.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": 2')
