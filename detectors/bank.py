@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
 
@@ -23,7 +24,7 @@ from detectors.base import Anomaly, Detector
 from detectors.calibration import TailCalibrator
 from detectors.ensemble import COMPONENTS, Ensemble, EnsembleParams
 from detectors.episodes import ESCALATION, TOP, EpisodeTracker, RuleEpisodes, rule_unit_score, severity_of
-from detectors.matchers import Matcher, MatcherError, infer_kind
+from detectors.matchers import KINDS, Matcher, MatcherError, infer_kind
 from detectors.relation import RelationModel, relation_reason
 from detectors.rules import (
     Band,
@@ -140,11 +141,19 @@ class RuleSet:
         matchers = [self._match_pt, self._match_gust, *self._composite_match.values(),
                     *(m for _t, m in self._bands.values()), *(m for _t, m in self._rapid.values())]
         self.label_names = frozenset(name for m in matchers for name in m.patterns)
+        self._matchers = matchers
         # Build every table once now so a bad one fails at start, not mid-stream.
         for name, table in self.composite_tables.items():
             self._composite(name, table)
         for variable in set(self._bands) | set(self._rapid):
             self._build(variable, (self._bands, self._rapid))
+
+    def unheard_kind(self, kind: str) -> bool:
+        """True for a kind no matcher names and `infer_kind` never gives (a typo such as "weathr"):
+        every rule that asks for a kind passes such a station by."""
+        if kind in KINDS:
+            return False
+        return not any(fnmatchcase(kind, p) for m in self._matchers for p in m.patterns.get("kind", ()) if p)
 
     def _tables(self, family: str) -> dict[str, tuple[Mapping[str, Any], Matcher]]:
         """variable -> (table, matcher) of a per-variable family; `match` beside the variables is the default."""

@@ -32,6 +32,9 @@ _KIND_VARIABLES = (
 )
 
 
+KINDS = frozenset(kind for kind, _marks in _KIND_VARIABLES)  # the kinds `infer_kind` gives
+
+
 def infer_kind(variables: Iterable[str]) -> str | None:
     """The kind of station that reports these variables, or None (temperature alone says nothing)."""
     return kind_evidence(variables)[0]

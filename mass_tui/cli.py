@@ -179,9 +179,18 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     arrangement(0)  # MASS_SINKS, checked here as a bulk replay checks it (ConfigError: one line, exit 78)
+    from detectors.bank import RuleConfigError, RuleSet
+    from mass_tui.engine import unheard_kinds
+
+    try:  # the rules as every engine builds them: a bad table is said here too (exit 78)
+        rules = RuleSet(cfg.get("rules"))
+    except RuleConfigError as exc:
+        raise ConfigError(str(exc)) from None
     out = cfg.masked()
     out["config_file"] = str(cfg.config_file) if cfg.config_file else None
     print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+    for warning in unheard_kinds(cfg, rules):
+        print(f"mass config: warning: {warning}", file=sys.stderr)
     return 0
 
 

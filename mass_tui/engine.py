@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from detectors.bank import DetectorBank, RuleConfigError, SeriesRequest, effective_labels
+from detectors.bank import DetectorBank, RuleConfigError, RuleSet, SeriesRequest, effective_labels
 from detectors.base import Anomaly
 from detectors.ensemble import EnsembleParams
-from detectors.matchers import kind_evidence
+from detectors.matchers import KINDS, kind_evidence
 from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.readings import Readings
 from mass_tui.config import Config, ConfigError, input_policy
@@ -116,6 +116,19 @@ class Counters:
 
 
 
+def unheard_kinds(config: Config, rule_set: RuleSet) -> list[str]:
+    """A warning for each `[[stations]]` kind that no rule's match names and that mass never infers (a typo
+    such as "weathr" quietly takes the station out of every rule that asks for a kind)."""
+    out = []
+    for k, station in enumerate(config.get("stations")):
+        kind = station.get("kind") if isinstance(station, dict) else None
+        if kind and rule_set.unheard_kind(str(kind)):
+            out.append(f"stations[{k}].kind = {safe_text(kind, 40)!r} is a kind no rule's match names and none "
+                       f"mass infers ({', '.join(sorted(KINDS))}): rules that ask for a kind pass "
+                       f"{safe_text(station.get('name'), 40)} by")
+    return out
+
+
 class Engine:
     """Decode, validate, score, then hand each scored batch to every sink.
 
@@ -151,6 +164,8 @@ class Engine:
         self._told_kind: dict[str, str] = {}  # station -> the inferred kind the log said last
         self._configured_kind = {str(s.get("name")): str(s["kind"]) for s in config.get("stations")
                                  if isinstance(s, dict) and s.get("kind")}
+        for warning in unheard_kinds(config, self.bank.rule_set):
+            log.warning("%s", warning)
         if alerts is not None:
             alerts.set_labels(self.labels.get)
         if url := config.secret("CLOUDEVENTS_URL"):

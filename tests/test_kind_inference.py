@@ -175,3 +175,25 @@ def test_a_weather_station_with_a_tvoc_sensor_keeps_the_weather_rules_and_the_lo
     assert "PressureTendency" in detectors
     said = [r.getMessage() for r in caplog.records if "inferred from" in r.getMessage()]
     assert said == ["station sm1: kind weather, inferred from wind_mps (a tags.kind in its messages overrides it)"]
+
+
+def test_a_stations_kind_no_rule_names_is_warned_of_by_mass_config_and_the_engine(tmp_path, capsys, caplog):
+    """A typo in `[[stations]] kind` ("weathr") quietly took the station out of the gust and pressure
+    rules (a new-user check found it accepted without a word)."""
+    import logging
+
+    from mass_tui.cli import main
+
+    toml = tmp_path / "mass.toml"
+    toml.write_text('[[stations]]\nname = "x"\nlat = 1\nlon = 2\nkind = "weathr"\n'
+                    '[[stations]]\nname = "y"\nlat = 1\nlon = 3\nkind = "building"\n'
+                    '[[stations]]\nname = "z"\nlat = 1\nlon = 4\nkind = "greenhouse"\n'
+                    '[rules.gust]\nmatch = { kind = ["weather", "green*"] }\n')
+    assert main(["--config", str(toml), "--data-dir", str(tmp_path / "d"), "config"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "stations[0].kind = 'weathr'" in err[0] and "pass x by" in err[0]
+    cfg = load_config(toml, env={"MASS_DATA_DIR": str(tmp_path / "data"), "MASS_LOG_DIR": str(tmp_path / "logs")},
+                      dotenv_file=None)
+    with caplog.at_level(logging.WARNING, logger="mass_tui.engine"):
+        Engine(cfg)
+    assert [r.getMessage() for r in caplog.records if "weathr" in r.getMessage()] == [err[0].split("warning: ", 1)[1]]
