@@ -661,18 +661,23 @@ def load_config(
         _merge(tree, _read_toml(Path(config_file)), "", str(config_file), origins)
 
     environ: dict[str, str] = {}
+    dotenv: dict[str, str] = {}
     if dotenv_file is not None and Path(dotenv_file).is_file():
         try:
-            environ.update({k: v for k, v in dotenv_values(dotenv_file).items() if v is not None})
+            dotenv = {k: v for k, v in dotenv_values(dotenv_file).items() if v is not None}
         except UnicodeDecodeError as exc:
             raise ConfigError(f".env file {dotenv_file} is not UTF-8 text (offset {exc.start}): "
                               f"expected NAME=value lines in UTF-8") from None
-    environ.update(os.environ if env is None else env)
+        environ.update(dotenv)
+    process_env = os.environ if env is None else env
+    environ.update(process_env)
 
     for key, setting in SETTINGS.items():
         if setting.env and setting.env in environ:
-            _set(tree, key, _coerce(key, environ[setting.env], f"environment {setting.env}"))
-            origins[key] = f"environment {setting.env}"
+            # where the value came from as the user wrote it: the environment wins over .env
+            where = f"environment {setting.env}" if setting.env in process_env else f"{dotenv_file} {setting.env}"
+            _set(tree, key, _coerce(key, environ[setting.env], where))
+            origins[key] = where
     if "LOCATION_LAT" in environ or "LOCATION_LON" in environ:
         tree["stations"] = [_station_from_env(environ)]
         origins["stations"] = "environment LOCATION_LAT/LOCATION_LON"

@@ -284,3 +284,16 @@ def test_a_data_dir_that_is_a_file_is_a_config_error_from_the_alert_commands_too
     check found it); every command says it alike, exit 78."""
     (clean / "afile").write_text("x")
     _one_line(capsys, ["--data-dir", str(clean / "afile"), *argv], ["data.dir", "afile", "configuration error"])
+
+
+def test_a_bad_value_from_dotenv_names_the_file_and_the_environment_still_wins(clean, capsys, monkeypatch):
+    """A new-user check found a bad MASS_LOG_DIR in .env said "(from environment MASS_LOG_DIR)"."""
+    (clean / "afile").write_text("x")
+    (clean / ".env").write_text(f"MASS_LOG_DIR={clean / 'afile'}\nMASS_UI_REFRESH_HZ=99\n")
+    line = _one_line(capsys, ["config"], ["logs.dir", "afile"])
+    assert "(from .env MASS_LOG_DIR)" in line
+    monkeypatch.setenv("MASS_LOG_DIR", str(clean / "logs"))
+    line = _one_line(capsys, ["config"], ["ui.refresh_hz", "99"])
+    assert "(from .env MASS_UI_REFRESH_HZ)" in line
+    monkeypatch.setenv("MASS_UI_REFRESH_HZ", "500")
+    assert "(from environment MASS_UI_REFRESH_HZ)" in _one_line(capsys, ["config"], ["ui.refresh_hz", "500"])
