@@ -187,7 +187,8 @@ def parse_iso(text: str) -> tuple[float, bool]:
         number = _number(s)
         if number is None or (len(s) == 8 and s.isdigit() and "1900" <= s[:4] < "2100"):
             # eight digits that start like a year are a date that is none (20240230), not 1970's seconds
-            raise TimeError(f"unparseable timestamp: {s[:40]!r}") from None
+            reason = " (starts as a date, YYYYMMDD, but makes none)" if number is not None else ""
+            raise TimeError(f"unparseable timestamp: {s[:40]!r}{reason}") from None
         return epoch_seconds(number), False
     if dt.tzinfo is None:
         return _wall_seconds(dt), True
