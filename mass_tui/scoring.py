@@ -65,8 +65,9 @@ def score_csv(src: Path, dst: Path, detector: str, params: EnsembleParams, *, na
 
     A value that is empty or a missing marker (`na`, default `inputs.na`'s)
     gets an empty score and the row is kept. A row whose timestamp is not a
-    time or is outside `span` (`inputs.earliest`/`latest`), or whose value is
-    not a number or outside the physical range [-1e12, 1e12], is quarantined
+    time or is outside `span` (`inputs.earliest`/`latest`), whose value is
+    not a number or outside the physical range [-1e12, 1e12], or that has
+    more or fewer cells than the header (`malformed_row`), is quarantined
     as replay quarantines it: kept in the output with an empty score, not
     shown to the detector (the others are scored as if it were not there),
     and written with its line number, raw text, `reason` and `code` to
@@ -107,7 +108,8 @@ def score_csv(src: Path, dst: Path, detector: str, params: EnsembleParams, *, na
     times = np.full(len(rows), math.nan)
     bad: list[dict[str, object]] = []
     for j, row in enumerate(rows):
-        why = _row_problem(row, ti, vi, comma, na, span, values, times, j)
+        why = _row_problem(row, ti, vi, comma, na, span, values, times, j) if len(row) == len(header) else \
+            (f"CSV row has {len(row)} cells for {len(header)} columns", "malformed_row")  # as replay says it
         if why is not None:
             values[j] = math.nan  # quarantined: the detector does not see it
             n, line = lines[j]

@@ -69,6 +69,22 @@ def test_score_rejects_a_file_without_the_nab_header(tmp_path):
     assert proc.returncode == 2 and "timestamp" in proc.stderr
 
 
+def test_score_quarantines_a_row_of_another_width_as_replay_does(tmp_path):
+    """A new-user check found `2013-07-06 07:00:00,1,2` scored as 1, the extra cell dropped unsaid."""
+    src = tmp_path / "in.csv"
+    src.write_text("timestamp,value\n" + "".join(f"2014-01-01 {h:02d}:00:00,{h}\n" for h in range(10))
+                   + "2014-01-01 10:00:00,1,2\n2014-01-01 11:00:00\n")
+    proc = mass("score", "-i", str(src), "-o", str(tmp_path / "o.csv"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == 12 and summary["rejected_by_reason"] == {"malformed_row": 2}
+    rows = list(csv.DictReader((tmp_path / "o.csv").open()))
+    assert len(rows) == 12 and rows[10]["anomaly_score"] == "" and rows[11]["anomaly_score"] == ""
+    rejected = [json.loads(x) for x in (tmp_path / "o.csv.rejected.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejected] == [12, 13]
+    assert rejected[0]["reason"] == "CSV row has 3 cells for 2 columns"
+
+
 def test_score_says_so_when_the_output_has_no_folder_or_is_the_input(tmp_path):
     src = tmp_path / "in.csv"
     text = "timestamp,value\n2014-01-01 00:00:00,1.5\n2014-01-01 00:05:00,1.6\n"
