@@ -61,12 +61,11 @@ def epoch_seconds_array(values: np.ndarray) -> np.ndarray:
 def _compact(digits: str) -> float | None:
     """The seconds (its wall-clock reading as if UTC, like any naive time: a configured time zone
     applies) of YYYYMMDDhh, YYYYMMDDhhmm or YYYYMMDDhhmmss (DWD's MESS_DATUM) of a year
-    1900-2099 that makes a date and time, else None (a month 13, an hour 24). Applied to times written
-    as text (`parse_iso`): as epoch numbers these would be seconds of 2030-2036, milliseconds of 1976
-    or microseconds of 1970, where a text column of digits is far likelier a compact date. A JSON
-    number stays an epoch number (the usual carrier of epoch seconds: time.time(), Telegraf)."""
-    if len(digits) not in (10, 12, 14) or not "1900" <= digits[:4] < "2100":
-        return None
+    1900-2099 that makes a date and time, else None (30 February, an hour 24), for digits that start
+    as one (`_dated`). Applied to times written as text (`parse_iso`): as epoch numbers these would be
+    seconds of 2030-2036, milliseconds of 1976 or microseconds of 1970, where a text column of digits
+    is far likelier a compact date. A JSON number stays an epoch number (the usual carrier of epoch
+    seconds: time.time(), Telegraf)."""
     try:
         return _wall_seconds(datetime(int(digits[:4]), *(int(digits[k:k + 2]) for k in range(4, len(digits), 2))))
     except ValueError:
@@ -174,13 +173,13 @@ def parse_iso(text: str) -> tuple[float, bool]:
         # milliseconds, as 1704-11-04). 10, 12 or 14 that make a date and time are one (naive, as
         # written: `_compact`), and those that start as a date but make none (an hour 24, 30
         # February) are refused, not read as seconds of 2034; other runs are an epoch number.
+        if not _dated(whole):
+            return epoch_seconds(float(whole)), False
         compact = _compact(whole)
-        if compact is not None:
-            return compact, True
-        if _dated(whole):
+        if compact is None:
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDDhh[mm[ss]], "
                             "but makes no date and time)")
-        return epoch_seconds(float(whole)), False
+        return compact, True
     try:
         dt = datetime.fromisoformat(s)
     except ValueError:
