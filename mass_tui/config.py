@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
-
 from mass_tui.config_tables import (
     ALERT_TABLES,
     MATCHERS,
@@ -663,6 +661,8 @@ def load_config(
     environ: dict[str, str] = {}
     dotenv: dict[str, str] = {}
     if dotenv_file is not None and Path(dotenv_file).is_file():
+        from dotenv import dotenv_values  # here: its import (~20 ms) is paid only where there is a .env
+
         try:
             dotenv = {k: v for k, v in dotenv_values(dotenv_file).items() if v is not None}
         except UnicodeDecodeError as exc:
