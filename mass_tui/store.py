@@ -30,6 +30,8 @@ from sources.file_transport import WriteError, append_all, repair_torn_tail
 from sources.text import json_bytes
 
 MAX_ROTATED_OPEN = 8  # rotated files waiting for the next sync's fsync; past this, fsynced as they rotate
+# Written and not synced past this, the files are synced ahead in a thread (`JsonlStore._sync_ahead`).
+SYNC_AHEAD_BYTES = 16 << 20
 
 # Raised by `JsonlStore.sync()` while a file cannot be written: `cannot write PATH: REASON`.
 StoreWriteError = WriteError
@@ -92,6 +94,9 @@ class JsonlStore:
         # Appends not written yet (a write failed), in the order they were made: groups of (file, data).
         self._held: list[list[tuple[str, bytes]]] = []
         self.error: StoreWriteError | None = None  # the last write failure, until a write succeeds
+        self._unsynced = 0  # bytes written since the last sync or sync ahead
+        self._ahead: threading.Thread | None = None  # the sync ahead running, if any
+        self._ahead_error: StoreWriteError | None = None  # what it failed with: raised by the next sync
 
     def path(self, name: str) -> Path:
         return self.db_dir / name
@@ -198,6 +203,8 @@ class JsonlStore:
         with self._lock:
             if self._held or not self._write_group(parts):  # behind a failed write: keep the order
                 self._held.append(parts)
+            elif self._unsynced >= SYNC_AHEAD_BYTES:
+                self._sync_ahead()
             if self.held_bytes() > self.MAX_HELD_BYTES:
                 raise self.error or StoreWriteError(self.path(parts[0][0]),
                                                     OSError(errno.EIO, "held data over the limit"))
@@ -232,7 +239,52 @@ class JsonlStore:
             self.error = exc if isinstance(exc, StoreWriteError) else StoreWriteError(self.path(name), exc)
             return None
         self._sizes[name] = start + len(data)
+        self._unsynced += len(data)
         return start
+
+    def _sync_ahead(self) -> None:
+        """fdatasync what is written so far in a thread while the caller writes on, so that the next
+        `sync` has only what came since to wait for (called with the lock held).
+
+        Writes reach the page cache at once; a virtual machine's disk takes them for good only at
+        an fsync, ~1.7 ms a MB on the VM this was measured on: the end of a bulk replay waited
+        0.17-0.24 s on its one sync of ~100 MB. The thread syncs duplicates of the files'
+        descriptors, so a file rotated and closed meanwhile is still the one synced. A failure is
+        kept and raised by the next `sync` (Linux reports a lost write-back to one fsync only, so
+        it must not be dropped here). Nothing counts as stored because of it: `sync` still fsyncs
+        every file itself."""
+        if self._ahead is not None and self._ahead.is_alive():
+            return  # one at a time: the next write past the mark starts the next
+        fds: list[tuple[int, Path]] = []
+        try:
+            for path, fh in [*((self.path(n), fh) for n, fh in self._files.items()), *self._rotated_open]:
+                fds.append((os.dup(fh.fileno()), path))
+        except OSError:  # out of descriptors: the next sync does it all, as it would without this
+            for fd, _ in fds:
+                os.close(fd)
+            return
+        self._unsynced = 0
+        self._ahead = threading.Thread(target=self._datasync, args=(fds,), name="mass-store-sync-ahead", daemon=True)
+        self._ahead.start()
+
+    def _datasync(self, fds: list[tuple[int, Path]]) -> None:
+        for fd, path in fds:
+            try:
+                os.fdatasync(fd)
+            except OSError as exc:
+                if self._ahead_error is None:
+                    self._ahead_error = StoreWriteError(path, exc)
+            finally:
+                os.close(fd)
+
+    def _join_ahead(self) -> None:
+        """Wait for the sync ahead running, if any; raise what one failed with since the last sync."""
+        if self._ahead is not None:
+            self._ahead.join()
+            self._ahead = None
+        if self._ahead_error is not None:
+            self.error, self._ahead_error = self._ahead_error, None
+            raise self.error
 
     def held_bytes(self) -> int:
         """Bytes written by callers that are not on disk yet."""
@@ -262,6 +314,8 @@ class JsonlStore:
             self.flush()
             if self.error is not None:
                 raise self.error
+            self._join_ahead()
+            self._unsynced = 0
             self._sync_rotated()
             for name, fh in self._files.items():
                 self._fsync(fh.fileno(), self.path(name))
@@ -298,6 +352,12 @@ class JsonlStore:
                 log.error("%s; %d bytes not stored (read again from the transport at the next start)",
                           self.error, self.held_bytes())
                 self._held.clear()
+            if self._ahead is not None:  # on descriptors of its own: waited for, not cut short
+                self._ahead.join()
+                self._ahead = None
+            if self._ahead_error is not None:
+                log.error("%s (syncing ahead of the close)", self._ahead_error)
+                self._ahead_error = None
             for fh in self._files.values():
                 fh.close()
             self._files.clear()
