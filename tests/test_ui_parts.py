@@ -206,7 +206,9 @@ def test_now_phrases():
                 + [_a(3600 * i, value=21.0) for i in range(1, 4)])
     by = {e.family: e for e in eps}
     assert now_phrase(by["pressure_tendency"], RowState(0.0), False, False) == \
-        "pressure falling 4.5 hPa/3h for 0 s"
+        "pressure falling 4.5 hPa/3h just now"  # its onset: "for 0 s" read as a fault
+    assert now_phrase(by["pressure_tendency"], RowState(59.0), False, False) == \
+        "pressure falling 4.5 hPa/3h for 59 s"
     assert now_phrase(by["gust_limit"], RowState(3 * 3600.0), False, True) == "s gust 22.5 m/s for 3 h"
 
 

@@ -181,7 +181,13 @@ def now_phrase(ep: Episode, st: RowState, imperial: bool, with_station: bool) ->
     else:
         what = f"{label} {ep.what} ({fmt(value, shown, 4)})"
     where = f"{inert(ep.station, 24)} " if with_station else ""
-    return f"{where}{what} for {duration_words(ep.duration(st.clock))}"
+    return f"{where}{what} {since_words(ep.duration(st.clock))}"
+
+
+def since_words(seconds: float) -> str:
+    """How long an ongoing episode has lasted, as a sentence ends: "for 3 h"; "just now" at its onset
+    (its first reading: "for 0 s" read as a fault)."""
+    return "just now" if seconds < 1.0 else f"for {duration_words(seconds)}"
 
 
 def now_strip(active: list[tuple[Episode, RowState]], imperial: bool, look: Look, width: int,

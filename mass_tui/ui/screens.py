@@ -26,7 +26,7 @@ from mass_tui.ui.event_filter import RowState
 from mass_tui.ui.keys import GROUPS, LIST_KEYS, Key, key_name
 from mass_tui.ui.lines import LineView
 from mass_tui.ui.look import ascii_words
-from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, lasted_words, local_time, state_words
+from mass_tui.ui.rows import SEVERITY_LOUD, SEVERITY_WORD, lasted_words, local_time, since_words, state_words
 from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
 from mass_tui.ui.widgets import Bar, StationList
@@ -171,9 +171,9 @@ def alert_lines(app: MassApp, ep: Episode, st: RowState) -> Text:
 
 def _lasted(ep: Episode, clock: float | None) -> str:
     """ "once" (a single reading, as the events list says), "lasted 3 h" or "ongoing for 3 h"."""
-    words = lasted_words(ep, clock)
     if ep.ongoing(clock):
-        return f"ongoing for {words}"
+        return f"ongoing {since_words(ep.duration(clock))}"
+    words = lasted_words(ep, clock)
     return words if words == "once" else f"lasted {words}"
 
 
