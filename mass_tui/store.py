@@ -263,9 +263,16 @@ class JsonlStore:
             for fd, _ in fds:
                 os.close(fd)
             return
-        self._unsynced = 0
-        self._ahead = threading.Thread(target=self._datasync, args=(fds,), name="mass-store-sync-ahead", daemon=True)
-        self._ahead.start()
+        self._unsynced = 0  # tried again past the next SYNC_AHEAD_BYTES, whatever becomes of this one
+        thread = threading.Thread(target=self._datasync, args=(fds,), name="mass-store-sync-ahead", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no thread to be had (memory, a pids limit, shutdown): the next sync does it all
+            log.debug("no sync ahead: %s", exc)
+            for fd, _ in fds:
+                os.close(fd)
+            return
+        self._ahead = thread
 
     def _datasync(self, fds: list[tuple[int, Path]]) -> None:
         for fd, path in fds:
@@ -275,7 +282,11 @@ class JsonlStore:
                 if self._ahead_error is None:
                     self._ahead_error = StoreWriteError(path, exc)
             finally:
-                os.close(fd)
+                try:
+                    os.close(fd)  # every duplicate closed, whatever another one's close says
+                except OSError as exc:
+                    if self._ahead_error is None:
+                        self._ahead_error = StoreWriteError(path, exc)
 
     def _join_ahead(self) -> None:
         """Wait for the sync ahead running, if any; raise what one failed with since the last sync."""
@@ -358,6 +369,7 @@ class JsonlStore:
             if self._ahead_error is not None:
                 log.error("%s (syncing ahead of the close)", self._ahead_error)
                 self._ahead_error = None
+            self._unsynced = 0
             for fh in self._files.values():
                 fh.close()
             self._files.clear()

@@ -167,3 +167,30 @@ def test_a_failed_sync_ahead_is_raised_by_the_next_sync(tmp_path, monkeypatch):
     store.sync()  # raised once, as a failed fsync is; the lines were written and fsynced now
     store.close()
     assert len(list(read_jsonl(tmp_path / "consumer_stream.jsonl"))) == 10
+
+
+def test_no_thread_for_the_sync_ahead_leaves_the_store_as_without_it(tmp_path, monkeypatch):
+    """A thread that cannot be started (a memory or pids limit) costs the sync ahead only: the append
+    that crossed the mark does not fail (its lines are on disk), sync and close work, and no
+    duplicated descriptor is left open."""
+    import threading
+
+    fds = len(os.listdir("/proc/self/fd"))
+    real_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        if self.name == "mass-store-sync-ahead":
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    import mass_tui.store as store_module
+
+    monkeypatch.setattr(store_module, "SYNC_AHEAD_BYTES", 500)
+    monkeypatch.setattr(threading.Thread, "start", start)
+    store = JsonlStore(tmp_path, max_bytes=2000)
+    for i in range(30):
+        store.append("consumer_stream.jsonl", [{"ts": 1000.0 + i, "i": i, "pad": "x" * 100}])
+    store.sync()
+    store.close()
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert [r["i"] for p in store.files("consumer_stream.jsonl") for r in read_jsonl(p)] == list(range(30))
