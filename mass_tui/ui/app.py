@@ -620,7 +620,7 @@ class MassApp(App):
         have = list(self.query(VariablePane))
         if [p.variable for p in have] != wanted:
             self._rebuilding = True
-            self.run_worker(self._rebuild_panes(container, wanted), exclusive=True, group="panes")
+            self.run_worker(partial(self._rebuild_panes, container, wanted), exclusive=True, group="panes")
             return
         if not wanted:
             return
