@@ -255,19 +255,14 @@ class JsonlStore:
         every file itself."""
         if self._ahead is not None and self._ahead.is_alive():
             return  # one at a time: the next write past the mark starts the next
+        self._unsynced = 0  # tried again past the next SYNC_AHEAD_BYTES, whatever becomes of this one
         fds: list[tuple[int, Path]] = []
         try:
             for path, fh in [*((self.path(n), fh) for n, fh in self._files.items()), *self._rotated_open]:
                 fds.append((os.dup(fh.fileno()), path))
-        except OSError:  # out of descriptors: the next sync does it all, as it would without this
-            for fd, _ in fds:
-                os.close(fd)
-            return
-        self._unsynced = 0  # tried again past the next SYNC_AHEAD_BYTES, whatever becomes of this one
-        thread = threading.Thread(target=self._datasync, args=(fds,), name="mass-store-sync-ahead", daemon=True)
-        try:
+            thread = threading.Thread(target=self._datasync, args=(fds,), name="mass-store-sync-ahead", daemon=True)
             thread.start()
-        except RuntimeError as exc:  # no thread to be had (memory, a pids limit, shutdown): the next sync does it all
+        except (OSError, RuntimeError) as exc:  # no descriptor or thread to be had: the next sync does it all
             log.debug("no sync ahead: %s", exc)
             for fd, _ in fds:
                 os.close(fd)
@@ -288,14 +283,14 @@ class JsonlStore:
                     if self._ahead_error is None:
                         self._ahead_error = StoreWriteError(path, exc)
 
-    def _join_ahead(self) -> None:
-        """Wait for the sync ahead running, if any; raise what one failed with since the last sync."""
+    def _join_ahead(self) -> StoreWriteError | None:
+        """Wait for the sync ahead running, if any (on descriptors of its own: not cut short); what
+        one failed with since the last call, if anything."""
         if self._ahead is not None:
             self._ahead.join()
             self._ahead = None
-        if self._ahead_error is not None:
-            self.error, self._ahead_error = self._ahead_error, None
-            raise self.error
+        error, self._ahead_error = self._ahead_error, None
+        return error
 
     def held_bytes(self) -> int:
         """Bytes written by callers that are not on disk yet."""
@@ -325,7 +320,9 @@ class JsonlStore:
             self.flush()
             if self.error is not None:
                 raise self.error
-            self._join_ahead()
+            if (error := self._join_ahead()) is not None:
+                self.error = error
+                raise error
             self._unsynced = 0
             self._sync_rotated()
             for name, fh in self._files.items():
@@ -363,12 +360,8 @@ class JsonlStore:
                 log.error("%s; %d bytes not stored (read again from the transport at the next start)",
                           self.error, self.held_bytes())
                 self._held.clear()
-            if self._ahead is not None:  # on descriptors of its own: waited for, not cut short
-                self._ahead.join()
-                self._ahead = None
-            if self._ahead_error is not None:
-                log.error("%s (syncing ahead of the close)", self._ahead_error)
-                self._ahead_error = None
+            if (error := self._join_ahead()) is not None:
+                log.error("%s (syncing ahead of the close)", error)
             self._unsynced = 0
             for fh in self._files.values():
                 fh.close()
