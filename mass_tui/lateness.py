@@ -38,7 +38,7 @@ from itertools import repeat
 import numpy as np
 
 from mass_tui.store import JsonlStore
-from mass_tui.stored_keys import Recalled, merged, recall_stored, scan_stored
+from mass_tui.stored_keys import Recalled, StoreIndex, merged, recall_stored, scan_stored
 from sources.batch import ObservationBatch, rows_by_station
 from sources.schema import FieldRejection, Rejection, iso_utc
 
@@ -98,6 +98,7 @@ class OrderCheck:
         self._deferred_size = 0
         self._recall: Recalled | None = None
         self.recalls = 0  # passes over the store for re-deliveries older than the memory
+        self._index = StoreIndex()  # where the stored instants are: a recall reads only what can answer it
         self._last_station: dict[str, float] = {}  # the latest instant stored per station
         self._last: dict[tuple[str, str], float] = {}  # (station, variable) -> latest instant scored
         self._last_composite: dict[str, float] = {}
@@ -259,7 +260,7 @@ class OrderCheck:
         if self.store is None:
             return
         self._settle()
-        tail, floors = scan_stored(self.store, self.capacity)
+        tail, floors = scan_stored(self.store, self.capacity, self._index)
         for station, ts in floors.items():
             if ts > self._floor.get(station, -math.inf):
                 self._floor[station] = ts
@@ -300,7 +301,7 @@ class OrderCheck:
                     break
             # Each pass covers at least the oldest instant asked for: the loop ends.
             self._recall = recall_stored(self.store, {s for s, _ in wanted}, min(t for _, t in wanted),
-                                         self.capacity)
+                                         self.capacity, self._index)
             self.recalls += 1
         return found
 

@@ -460,6 +460,26 @@ def newest_ts(store: JsonlStore, name: str = STREAM) -> float | None:
     return None
 
 
+def store_key(line: bytes) -> tuple[str, bytes] | None:
+    """(station, ts text) of a line as the store writes it, `{"ts":"…","station":"…",…`, cut out of
+    the bytes without parsing the rest; None for any other line (or a name with an escape). The
+    time is the bytes as written: one with an escape (never written by the store) reads as none."""
+    if not line.startswith(b'{"ts":"'):
+        return None
+    end = line.find(b'"', 7)
+    if end < 0 or not line.startswith(b',"station":"', end + 1):
+        return None
+    start = end + 13
+    stop = line.find(b'"', start)
+    name = line[start:stop]
+    if stop < 0 or b"\\" in name:
+        return None  # an escaped character: leave it to the parser
+    try:
+        return name.decode(), line[7:end]
+    except UnicodeDecodeError:
+        return None
+
+
 def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, int] | None = None,
                 since_of: Callable[[float], float] | None = None) -> list[dict]:
     """Records of `name` whose `ts` is at or after since_ts, oldest first.
