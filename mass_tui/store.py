@@ -480,6 +480,78 @@ def store_key(line: bytes) -> tuple[str, bytes] | None:
         return None
 
 
+def _timed_records(path: Path, stats: dict[str, int] | None, times: dict[Any, float]
+                   ) -> Iterator[tuple[float, Any, bytes | dict[str, Any]]]:
+    """(ts, station, record) of each record of a JSONL file with a usable `ts`, as `read_jsonl` reads
+    them, except that a whole line in the store's own layout (`store_key`) is given as its bytes,
+    parsed only if the caller keeps it (`_parsed`): most of a restart's reading is of lines too
+    old to keep, and parsing them was half its cost. `times` caches ts texts already parsed."""
+    from sources.schema import parse_time
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    lines = data.split(b"\n")
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        key = store_key(line) if i < last else None  # a last line without its newline is parsed (torn?)
+        for _ in range(2):  # a second time parsed whole: a time with an escape, as the parser reads it
+            if key is not None:
+                station, raw = key
+            else:
+                record = _whole(line, i == last, i, stats, path)
+                if record is None:
+                    break
+                raw, station = record.get("ts"), record.get("station")
+            ts = times.get(raw) if type(raw) is bytes or type(raw) is str else None
+            if ts is None:
+                try:
+                    ts = parse_time(raw.decode() if type(raw) is bytes else raw)
+                except (ValueError, UnicodeDecodeError):
+                    if key is not None and b"\\" in raw:
+                        key = None
+                        continue
+                    break
+                if type(raw) is bytes or type(raw) is str:
+                    if len(times) > 65536:
+                        times.clear()
+                    times[raw] = ts
+            yield ts, station, (line if key is not None else record)
+            break
+
+
+def _whole(line: bytes, last: bool, i: int, stats: dict[str, int] | None, path: Path) -> dict[str, Any] | None:
+    """The record of one line as `read_jsonl` reads it (None: blank, not JSON, counted, or not an object)."""
+    if not line.strip():
+        return None
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        _skipped(stats, "torn" if last else "corrupt", i, path)
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _skipped(stats: dict[str, int] | None, kind: str, i: int, path: Path) -> None:
+    if stats is not None:
+        stats[kind] = stats.get(kind, 0) + 1
+    log.warning("%s line %d of %s skipped", kind, i + 1, path)
+
+
+def _parsed(items: Iterable[bytes | dict[str, Any]], stats: dict[str, int] | None, path: Path) -> list[dict]:
+    """The records of `_timed_records`' items, the lines given as bytes parsed now (a line that is
+    not JSON after all is counted corrupt and skipped)."""
+    out = []
+    for item in items:
+        if isinstance(item, bytes):
+            try:
+                item = orjson.loads(item)
+            except orjson.JSONDecodeError:
+                _skipped(stats, "corrupt", -1, path)
+                continue
+        out.append(item)
+    return out
+
+
 def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, int] | None = None,
                 since_of: Callable[[float], float] | None = None) -> list[dict]:
     """Records of `name` whose `ts` is at or after since_ts, oldest first.
@@ -489,36 +561,31 @@ def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, 
     or a file laid out station after station was cut short) keeps its own recent span; `since_ts`
     (`since_of` of the newest time of all) still decides how far back the files are read: whole
     files, newest first, down to the first holding a time before it. A station whose last record
-    is in an older file than that is not read."""
-    from sources.schema import parse_time
-
+    is in an older file than that is not read. Lines in the store's own layout are parsed whole
+    only when kept (`_timed_records`): such a line that is not JSON past its time and station
+    counts towards the newest and oldest times as its time says."""
     out: list[dict] = []
     newest: dict[str, float] = {}
+    times: dict[Any, float] = {}
     for path in reversed(store.files(name)):
-        timed: list[tuple[float, dict]] = []
+        timed: list[tuple[float, Any, bytes | dict[str, Any]]] = []
         oldest = None
-        for record in read_jsonl(path, stats):
-            try:
-                ts = parse_time(record.get("ts"))
-            except ValueError:
-                continue
+        for ts, station, record in _timed_records(path, stats, times):
             oldest = ts if oldest is None else min(oldest, ts)
             if since_of is None:
                 if ts >= since_ts:
-                    timed.append((ts, record))
+                    timed.append((ts, station, record))
                 continue
-            timed.append((ts, record))
-            station = record.get("station")
+            timed.append((ts, station, record))
             if isinstance(station, str) and not ts <= newest.get(station, -math.inf):
                 newest[station] = ts
         if since_of is None:
-            chunk = [record for _ts, record in timed]
+            chunk = [record for _ts, _station, record in timed]
         else:
             since = {station: since_of(ts) for station, ts in newest.items()}
-            chunk = [record for ts, record in timed
-                     if ts >= (since.get(station, since_ts) if isinstance(station := record.get("station"), str)
-                               else since_ts)]
-        out[:0] = chunk
+            chunk = [record for ts, station, record in timed
+                     if ts >= (since.get(station, since_ts) if isinstance(station, str) else since_ts)]
+        out[:0] = _parsed(chunk, stats, path)
         if oldest is not None and oldest < since_ts:
             break
     return out

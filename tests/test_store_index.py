@@ -105,3 +105,73 @@ def test_lines_appended_after_the_index_are_read_and_indexed(tmp_path):
         assert sorted(got.seen["s0"]) == [T0 + 60 * m for m in range(120, 130)]
         assert _same(recall_stored(store, {"s0"}, T0, 1000, index), recall_stored(store, {"s0"}, T0, 1000))
 
+
+# --- read_recent: the store's own lines parsed only when kept ---------------------------------------
+
+def _reference_recent(store: JsonlStore, since_ts: float, stats: dict, since_of) -> list[dict]:
+    """read_recent as it was before the store's lines were read by their key: every line parsed."""
+    import math as _m
+
+    from mass_tui.store import read_jsonl
+    from sources.schema import parse_time
+
+    out: list[dict] = []
+    newest: dict[str, float] = {}
+    for path in reversed(store.files(STREAM)):
+        timed, oldest = [], None
+        for record in read_jsonl(path, stats):
+            try:
+                ts = parse_time(record.get("ts"))
+            except ValueError:
+                continue
+            oldest = ts if oldest is None else min(oldest, ts)
+            timed.append((ts, record))
+            station = record.get("station")
+            if isinstance(station, str) and not ts <= newest.get(station, -_m.inf):
+                newest[station] = ts
+        since = {station: since_of(ts) for station, ts in newest.items()}
+        out[:0] = [r for ts, r in timed if ts >= (since.get(s, since_ts) if isinstance(s := r.get("station"), str)
+                                                  else since_ts)]
+        if oldest is not None and oldest < since_ts:
+            break
+    return out
+
+
+_kinds = st.sampled_from(["store", "store", "store", "other order", "no time", "bad time", "blank", "list",
+                          "escaped time"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 500), _kinds), max_size=60),
+       torn=st.booleans(), rotate=st.sampled_from([300, 64 << 20]), back=st.integers(0, 400))
+def test_property_read_recent_reads_the_records_a_full_parse_reads(tmp_path_factory, rows, torn, rotate, back):
+    """Lines in the store's layout and in others (keys in another order, no time, a time that is none,
+    blank, not an object, the store's layout with an escape in the time), rotated or not, a torn last
+    line or not: the records kept, and the skipped lines counted, are those of reading every line whole."""
+    from mass_tui.store import read_recent
+
+    tmp = tmp_path_factory.mktemp("recent")
+    lines = []
+    for s, m, kind in rows:
+        t = iso_utc(T0 + 60 * m)
+        lines.append({"store": _line(s, m, 1.5),
+                      "other order": json.dumps({"station": f"s{s}", "ts": t, "temp_c": 2.0}).encode(),
+                      "no time": b'{"station":"s1","temp_c":3}',
+                      "bad time": b'{"ts":"not a time","station":"s2","temp_c":3}',
+                      "blank": b"", "list": b"[1,2]",
+                      "escaped time": _line(s, m, 4.0).replace(b'Z",', b'\\u005a",', 1)}[kind])
+    with JsonlStore(Path(tmp), max_bytes=rotate) as store:
+        if lines:
+            store.append_lines(STREAM, lines)
+        store.sync()
+    if torn:
+        with (Path(tmp) / STREAM).open("ab") as fh:
+            fh.write(_line(0, 600, 9.0)[:-3])  # its time and station whole, the rest cut off
+    with JsonlStore(Path(tmp), max_bytes=rotate) as store:
+        since_of = lambda last: last - 60 * back  # noqa: E731
+        newest = max((T0 + 60 * m for _, m, k in rows if k in ("store", "other order", "escaped time")), default=T0)
+        want_stats: dict = {}
+        got_stats: dict = {}
+        want = _reference_recent(store, since_of(newest), want_stats, since_of)
+        got = read_recent(store, STREAM, since_of(newest), got_stats, since_of=since_of)
+    assert got == want and got_stats == want_stats
