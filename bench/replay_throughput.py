@@ -1,7 +1,7 @@
 """`mass replay FILE --headless --max` on realistic recordings, each against a bare parsing loop.
 
     python bench/replay_throughput.py [--n 200000] [--layouts seed,meteo,...] [--seed 1] [--keep DIR]
-                                      [--sinks auto|inline|process|split]
+                                      [--sinks auto|inline|process|split] [--rerun]
 
 Layouts (one file each, `--n` lines):
 
@@ -32,7 +32,8 @@ The replay is timed two ways: wall clock of the whole
 `mass replay` process (process start, imports, store creation included) and the replay's own
 `seconds` from its summary (reading, decoding, scoring, storing). `--seed` gives another recording
 of the same kinds (other stations, coordinates, key order, values, start time): a held-out file for
-checking.
+checking. `--rerun` replays each file once more into the data dir of its last run: every reading is
+then a duplicate the check finds in the store (`mass_tui.stored_keys`), a user replaying a file twice.
 """
 
 from __future__ import annotations
@@ -362,6 +363,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1, help="another seed: another recording of the same kinds")
     ap.add_argument("--keep", type=Path, help="write the recordings here and keep them")
     ap.add_argument("--runs", type=int, default=1, help="replays per layout; the fastest is shown")
+    ap.add_argument("--rerun", action="store_true",
+                    help="also replay each file a second time into the data dir of its last run (every "
+                         "reading a duplicate, looked up in the store) and print both walls")
     ap.add_argument("--sinks", default="auto", choices=("auto", "inline", "process", "split"),
                     help="where the store's sinks run (MASS_SINKS): auto (the default: writer processes from "
                          "8 MiB of input on two CPUs or more), inline, one writer process, or two (split)")
@@ -393,6 +397,9 @@ def main() -> None:
                     json_bares.append(best(as_json))
                 with tempfile.TemporaryDirectory(dir=tmp) as run:
                     runs.append(replay(path, Path(run) / "d", args.sinks))
+                    if args.rerun and len(runs) == args.runs:
+                        again, summary = replay(path, Path(run) / "d", args.sinks)
+                        rerun = (runs[-1][0], again, summary.get("duplicates", 0))
             # the fastest replay against the baseline of its own round: the machine's speed drifts
             # from minute to minute (json.loads alone went 130-220 k lines/s within the hour)
             fastest = min(range(len(runs)), key=lambda r: runs[r][0])
@@ -404,6 +411,10 @@ def main() -> None:
             print(f"{name:9} {label:>10} {lines / bare:9,.0f}/s {lines / wall:10,.0f}/s {lines / inside:9,.0f}/s "
                   f"{bare / wall:9.2f}x {bare / inside:9.2f}x  {stored:,} / {rejected:,} + "
                   f"{summary.get('fields_rejected', 0):,} fields", flush=True)
+            if args.rerun:
+                first, again, duplicates = rerun
+                print(f"{'':9} {'rerun':>10} first {first:.2f} s, second {again:.2f} s into the same data dir "
+                      f"({duplicates:,} duplicates)", flush=True)
             if json_bares:
                 bare, lines = json_bares[fastest]
                 print(f"{'':9} {'json.loads':>10} {lines / bare:9,.0f}/s {'':>12} {'':>11} "
