@@ -494,7 +494,7 @@ def _timed_records(path: Path, stats: dict[str, int] | None, times: dict[Any, fl
     last = len(lines) - 1
     for i, line in enumerate(lines):
         key = store_key(line) if i < last else None  # a last line without its newline is parsed (torn?)
-        for _ in range(2):  # a second time parsed whole: a time with an escape, as the parser reads it
+        for _ in range(2):  # a second time parsed whole when the time read by key is none
             if key is not None:
                 station, raw = key
             else:
@@ -507,7 +507,7 @@ def _timed_records(path: Path, stats: dict[str, int] | None, times: dict[Any, fl
                 try:
                     ts = parse_time(raw.decode() if type(raw) is bytes else raw)
                 except (ValueError, UnicodeDecodeError):
-                    if key is not None and b"\\" in raw:
+                    if key is not None:  # an escape, or bytes that are no text: as the parser reads it
                         key = None
                         continue
                     break
@@ -563,7 +563,8 @@ def read_recent(store: JsonlStore, name: str, since_ts: float, stats: dict[str, 
     files, newest first, down to the first holding a time before it. A station whose last record
     is in an older file than that is not read. Lines in the store's own layout are parsed whole
     only when kept (`_timed_records`): such a line that is not JSON past its time and station
-    counts towards the newest and oldest times as its time says."""
+    (the store writes whole lines: a hand edit), or names a second station later, counts towards
+    the newest and oldest times as its time and first station say."""
     out: list[dict] = []
     newest: dict[str, float] = {}
     times: dict[Any, float] = {}

@@ -75,13 +75,16 @@ class _Block:
     end: int
     lo: float = math.inf
     hi: float = -math.inf
+    # The bytes at `mark_at` when indexed: the start of its last line (that line's time and
+    # station), or its last bytes. A file rewritten in place (lines sorted, shifted) shows here.
+    mark_at: int = 0
+    mark: bytes = b""
 
 
 @dataclass
 class _FileBlocks:
     blocks: list[_Block]
-    head: bytes  # the file's first bytes, and those before the last block's end, when indexed
-    tail: bytes
+    head: bytes  # the file's first bytes when indexed
 
 
 class StoreIndex:
@@ -89,8 +92,9 @@ class StoreIndex:
     lines of each stream file, by the file's (device, inode), so a rotation (a rename) keeps it.
 
     Filled by the passes of `scan_stored` and `recall_stored` as they read; a file whose indexed
-    bytes changed (shorter than indexed, or other bytes at the start or at the indexed end: a
-    file deleted and its inode reused) is indexed again from its start. Memory: four numbers per
+    bytes changed (shorter than indexed, or other bytes at its start or at the start of a block's
+    last line: a file deleted and its inode reused, or rewritten in place) is indexed again from
+    its start. Memory: four numbers per
     block, ~100 bytes per 4,096 lines."""
 
     def __init__(self, block_lines: int = BLOCK_LINES) -> None:
@@ -106,20 +110,26 @@ class StoreIndex:
         known = self._files.get(key)
         if known is None or not known.blocks:
             return key, []
-        end = known.blocks[-1].end
-        if st.st_size < end or os.pread(fh.fileno(), len(known.head), 0) != known.head or \
-                os.pread(fh.fileno(), len(known.tail), end - len(known.tail)) != known.tail:
+        fd = fh.fileno()
+        # one read of a few bytes per block (~250 per million lines) against trusting a changed file
+        if st.st_size < known.blocks[-1].end or os.pread(fd, len(known.head), 0) != known.head or \
+                any(os.pread(fd, len(b.mark), b.mark_at) != b.mark for b in known.blocks):
             del self._files[key]
             return key, []
         return key, known.blocks
 
-    def extend(self, fh: Any, key: tuple[int, int], block: _Block) -> None:
-        """Add the block after the file's indexed ones (blocks are added in file order)."""
+    def extend(self, fh: Any, key: tuple[int, int], block: _Block, last: bytes) -> None:
+        """Add the block after the file's indexed ones (blocks are added in file order); `last`: the
+        last line of it that had a time and station."""
+        fd = fh.fileno()
         known = self._files.get(key)
         if known is None:
-            known = self._files[key] = _FileBlocks([], os.pread(fh.fileno(), _PRINT, 0), b"")
+            known = self._files[key] = _FileBlocks([], os.pread(fd, _PRINT, 0))
+        block.mark_at = block.end - len(last)
+        if block.mark_at < block.start or os.pread(fd, len(last), block.mark_at) != last:
+            block.mark_at = max(block.start, block.end - _PRINT)  # lines without a time came after it
+        block.mark = os.pread(fd, min(_PRINT, block.end - block.mark_at), block.mark_at)
         known.blocks.append(block)
-        known.tail = os.pread(fh.fileno(), min(_PRINT, block.end), block.end - min(_PRINT, block.end))
 
     def forget_missing(self, keys: set[tuple[int, int]]) -> None:
         """Drop the files not among `keys` (deleted by the store's retention)."""
@@ -176,11 +186,11 @@ def _records(store: JsonlStore, index: StoreIndex | None = None, span: Span | No
                 yield item
                 if lines == index.block_lines:  # the file's position is just past this line
                     block.end = fh.tell()
-                    index.extend(fh, key, block)
+                    index.extend(fh, key, block, item[2])
                     block, lines = _Block(block.end, block.end), 0
             if lines:
                 block.end = fh.tell() - torn[0]  # before a torn last line, which is not stored
-                index.extend(fh, key, block)
+                index.extend(fh, key, block, item[2])
     if index is not None:
         index.forget_missing(present)
 

@@ -138,7 +138,7 @@ def _reference_recent(store: JsonlStore, since_ts: float, stats: dict, since_of)
 
 
 _kinds = st.sampled_from(["store", "store", "store", "other order", "no time", "bad time", "blank", "list",
-                          "escaped time"])
+                          "escaped time", "bytes in the time"])
 
 
 @settings(max_examples=60, deadline=None)
@@ -159,7 +159,8 @@ def test_property_read_recent_reads_the_records_a_full_parse_reads(tmp_path_fact
                       "no time": b'{"station":"s1","temp_c":3}',
                       "bad time": b'{"ts":"not a time","station":"s2","temp_c":3}',
                       "blank": b"", "list": b"[1,2]",
-                      "escaped time": _line(s, m, 4.0).replace(b'Z",', b'\\u005a",', 1)}[kind])
+                      "escaped time": _line(s, m, 4.0).replace(b'Z",', b'\\u005a",', 1),
+                      "bytes in the time": _line(s, m, 4.0).replace(b'Z",', b'\xffZ",', 1)}[kind])
     with JsonlStore(Path(tmp), max_bytes=rotate) as store:
         if lines:
             store.append_lines(STREAM, lines)
@@ -175,3 +176,29 @@ def test_property_read_recent_reads_the_records_a_full_parse_reads(tmp_path_fact
         want = _reference_recent(store, since_of(newest), want_stats, since_of)
         got = read_recent(store, STREAM, since_of(newest), got_stats, since_of=since_of)
     assert got == want and got_stats == want_stats
+
+
+def test_a_file_sorted_in_place_with_the_same_first_and_last_bytes_is_indexed_again(tmp_path):
+    """One reading of the future stored early, then the file sorted in place (same inode, size, first
+    line and last bytes): every later line moved by one, across block boundaries. The blocks' marks
+    (the start of each block's last line) show it; a look-up answers as a full pass."""
+    def line(m: int) -> bytes:
+        return (f'{{"ts":"{iso_utc(T0 + 60 * m)}","station":"s0","temp_c":1.0,'
+                f'"source":"{"x" * 70}"}}').encode()
+
+    minutes = list(range(300))
+    minutes.insert(50, 12000)
+    with JsonlStore(tmp_path) as store:
+        store.append_lines(STREAM, [line(m) for m in minutes])
+        store.sync()
+        index = StoreIndex(10)
+        scan_stored(store, 5, index)
+    path = tmp_path / STREAM
+    data = path.read_bytes()
+    with path.open("r+b") as fh:
+        fh.write(b"".join(sorted(data.splitlines(keepends=True))))
+    assert path.read_bytes()[:64] == data[:64] and path.read_bytes()[-64:] == data[-64:]
+    with JsonlStore(tmp_path) as store:
+        want = recall_stored(store, {"s0"}, T0 + 60 * 209, 5)
+        assert _same(recall_stored(store, {"s0"}, T0 + 60 * 209, 5, index), want)
+        assert min(want.seen["s0"]) == T0 + 60 * 209
