@@ -531,10 +531,14 @@ def _whole(line: bytes, last: bool, i: int, stats: dict[str, int] | None, path: 
     return record if isinstance(record, dict) else None
 
 
-def _skipped(stats: dict[str, int] | None, kind: str, i: int, path: Path) -> None:
+def _skipped(stats: dict[str, int] | None, kind: str, i: int | None, path: Path) -> None:
+    """Count and log a line skipped (`i`: its index in the file, when known)."""
     if stats is not None:
         stats[kind] = stats.get(kind, 0) + 1
-    log.warning("%s line %d of %s skipped", kind, i + 1, path)
+    if i is None:
+        log.warning("a %s line of %s skipped", kind, path)
+    else:
+        log.warning("%s line %d of %s skipped", kind, i + 1, path)
 
 
 def _parsed(items: Iterable[bytes | dict[str, Any]], stats: dict[str, int] | None, path: Path) -> list[dict]:
@@ -546,7 +550,7 @@ def _parsed(items: Iterable[bytes | dict[str, Any]], stats: dict[str, int] | Non
             try:
                 item = orjson.loads(item)
             except orjson.JSONDecodeError:
-                _skipped(stats, "corrupt", -1, path)
+                _skipped(stats, "corrupt", None, path)
                 continue
         out.append(item)
     return out

@@ -63,7 +63,8 @@ class Recalled:
 
 # Lines per block of a StoreIndex: a recall reads whole blocks (about 1 MB of stored lines each).
 BLOCK_LINES = 4096
-# Bytes of a file kept to tell it apart from another file that got its inode after it was deleted.
+# Bytes kept of a file's start and of each block's last line, to tell a changed file (rewritten in
+# place, or another file that got its inode after it was deleted) from the one indexed.
 _PRINT = 64
 
 
@@ -94,8 +95,7 @@ class StoreIndex:
     Filled by the passes of `scan_stored` and `recall_stored` as they read; a file whose indexed
     bytes changed (shorter than indexed, or other bytes at its start or at the start of a block's
     last line: a file deleted and its inode reused, or rewritten in place) is indexed again from
-    its start. Memory: four numbers per
-    block, ~100 bytes per 4,096 lines."""
+    its start. Memory: ~250 bytes per block of 4,096 lines (its span, offsets and mark)."""
 
     def __init__(self, block_lines: int = BLOCK_LINES) -> None:
         if block_lines < 1:
