@@ -27,7 +27,7 @@ from textual.widgets import Input
 
 from mass_tui.engine_process import EngineFailure, EngineLink
 from mass_tui.live_state import COL, LiveState, Snapshot
-from mass_tui.ui import screens
+from mass_tui.ui import partial_updates, screens
 from mass_tui.ui.alert_state import AlertState, StateFile
 from mass_tui.ui.chart_render import ChartSpec, build, legend
 from mass_tui.ui.charts import Window, episode_window, sparkline
@@ -118,6 +118,7 @@ class MassApp(App):
                  source_label: str, fast_hz: float = 4.0, chart_hz: float = 1.0, show_rate: bool = True,
                  look: Look | None = None, alert_state: AlertState | None = None, pace: str = "live") -> None:
         super().__init__()
+        partial_updates.install()  # a line's changed cells go to the terminal, not all before them
         self.engine = engine
         self.state = state
         self.controls = controls
