@@ -514,3 +514,10 @@ def test_an_episode_window_holds_the_episode_and_its_peak():
         t0, t1 = episode_window(start, end, peak, first, last).bounds(first, last)
         assert t0 <= start <= peak <= t1 and end <= t1 and t1 - t0 >= 6 * 3600.0 - 1e-6
         assert t1 - t0 <= max(6 * 3600.0, (end - start) * 1.5) + 1e-6
+
+
+def test_score_bands_are_the_scales_anchors():
+    """The station list orders calm stations by band, not by a score that moves at every reading."""
+    from mass_tui.ui.rows import score_band
+
+    assert [score_band(s) for s in (0.0, 0.06, 0.19, 0.2, 0.49, 0.5, 0.79, 0.8, 0.9999)] == [0, 0, 0, 1, 1, 2, 2, 3, 3]

@@ -44,6 +44,7 @@ from mass_tui.ui.rows import (
     event_row,
     local_time,
     now_strip,
+    score_band,
 )
 from mass_tui.ui.text import fit, inert
 from mass_tui.ui.units import convert_reason, fmt, to_units
@@ -541,7 +542,10 @@ class MassApp(App):
         return worst_of
 
     def _trouble_order(self, snap: Snapshot) -> list[str]:
-        """Stations worst first: worst active severity, then the highest latest score, then anomalies."""
+        """Stations worst first: worst active severity, then the band of the highest latest score
+        (`score_band`), then anomalies, then name. Bands, not the score itself: an ordinary reading's
+        score moves at every reading, and a list ordered by it reshuffled its calm stations at every
+        refresh (hard to read, and every row re-sent to the terminal)."""
         key = (snap.version, self._alert_version)
         if self._trouble_key == key and self._trouble_cache:
             return self._trouble_cache
@@ -549,7 +553,7 @@ class MassApp(App):
         score: dict[str, float] = {}
         for (name, _var), row in snap.latest.items():
             score[name] = max(score.get(name, 0.0), float(row[COL["score"]]))
-        order = sorted(snap.stations, key=lambda n: (-worst_of.get(n, -1), -round(score.get(n, 0.0), 2),
+        order = sorted(snap.stations, key=lambda n: (-worst_of.get(n, -1), -score_band(score.get(n, 0.0)),
                                                      -snap.stations[n].anomalies, n))
         self._trouble_key, self._trouble_cache, self._worst_of = key, order, worst_of
         return order

@@ -23,6 +23,15 @@ SEVERITY_WORD = {"critical": "CRIT", "warning": "WARN", "info": "info"}
 SEVERITY_LOUD = {"critical": "CRITICAL", "warning": "WARNING", "info": "info"}
 
 
+SCORE_BANDS = (0.2, 0.5, 0.8)  # the README's score table: 1 in 100, the alarm (1 in 10^4), 1 in 10^8
+
+
+def score_band(score: float) -> int:
+    """0 ordinary, 1 elevated (rarer than 1 in 100 readings at the default alarm level), 2 at the
+    alarm, 3 critical-rare: the anchors of the anomaly score's scale (README, "What the score means")."""
+    return sum(score >= edge for edge in SCORE_BANDS)
+
+
 def duration_words(seconds: float) -> str:
     """ "45 s", "12 min", "3 h", "3 h 10 min", "2 d 4 h"."""
     s = int(max(0.0, seconds))
