@@ -100,3 +100,17 @@ def test_a_change_at_the_end_of_a_row_sends_that_segment_not_the_row():
     theirs = partial_updates.original(update, CONSOLE)
     assert "\x1b[1;19H" in ours and "s16" not in ours and "▁█▁█" in ours
     assert "s16" in theirs  # Textual's own sends the row from its start
+
+
+
+def test_a_textual_whose_updates_have_other_fields_keeps_its_own_method():
+    """install() replaces the method only on the ChopsUpdate it was written for."""
+    class Other:
+        def __init__(self, chops, spans, chop_ends, extra):
+            pass
+
+        def render_segments(self, console):
+            return "theirs"
+
+    assert partial_updates._fields(Other) != partial_updates._KNOWN
+    assert partial_updates._fields(ChopsUpdate) == partial_updates._KNOWN

@@ -25,14 +25,26 @@ def install() -> bool:
         from textual._compositor import ChopsUpdate
     except ImportError:
         return False
-    if not callable(getattr(ChopsUpdate, "render_segments", None)):
-        return False
+    if not callable(getattr(ChopsUpdate, "render_segments", None)) or _fields(ChopsUpdate) != _KNOWN:
+        return False  # another Textual's updates: its own method, unchanged
     if not getattr(ChopsUpdate, _INSTALLED, False):
         global original
         original = ChopsUpdate.render_segments
         ChopsUpdate.render_segments = render_segments
         setattr(ChopsUpdate, _INSTALLED, True)
     return True
+
+
+_KNOWN = ("chops", "spans", "chop_ends")  # ChopsUpdate's fields in the Textual this was written for
+
+
+def _fields(cls: Any) -> tuple[str, ...]:
+    import inspect
+
+    try:
+        return tuple(inspect.signature(cls.__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return ()
 
 
 def first_segment_at(strip: Any, cells: int) -> int:
