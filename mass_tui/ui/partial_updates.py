@@ -47,17 +47,35 @@ def _fields(cls: Any) -> tuple[str, ...]:
         return ()
 
 
+def _narrow(text: str) -> bool:
+    """Every character one cell wide in Rich and in terminals alike: ASCII, Latin-1 and Latin
+    Extended letters, dashes and bullets, arrows, box drawing, blocks and shapes, braille (the
+    UI's borders, sparklines and charts). Not emoji and their modifiers, CJK, enclosed signs
+    (U+3248 is one cell in Rich, two in tmux), nor combining marks (U+0300 on)."""
+    return text.isascii() or all(
+        (o := ord(ch)) < 0x300 or 0x2010 <= o <= 0x2027 or 0x2190 <= o <= 0x21FF
+        or 0x2500 <= o <= 0x25FF or 0x2800 <= o <= 0x28FF
+        for ch in text)
+
+
 def first_segment_at(strip: Any, cells: int) -> int:
-    """The cell offset, in `strip`, of its first segment that ends past `cells` (0 when `cells` <= 0;
-    the strip's length when none does)."""
-    if cells <= 0:
-        return 0
-    at = 0
+    """The cell offset, in `strip`, of the segment to write from so that the write covers cell
+    `cells`: the first segment that ends past it, except that only narrow segments (`_narrow`)
+    are skipped. A wider or combining character before it is written again, as Textual writes the
+    whole part: where Rich and the terminal measure a character differently (an emoji's skin
+    tone), a cursor placed by Rich's count would land elsewhere, and a write that starts at a
+    combining mark would join it to the cell before; a wide character cut by another span's crop
+    is repaired."""
+    from rich.cells import cell_len
+
+    at = before = 0
     for segment in strip:
         width = segment.cell_length
-        if at + width > cells:
-            return at
-        at += width
+        if at + width > cells or not _narrow(segment.text):
+            # a segment that opens with a zero-width character (a combining mark, a joiner) belongs
+            # to the character before it: written from the segment before
+            return before if segment.text and cell_len(segment.text[0]) == 0 else at
+        before, at = at, at + width
     return at
 
 
@@ -71,18 +89,24 @@ def render_segments(self: Any, console: Any) -> str:
     move_to = Control.move_to
     chops, chop_ends = self.chops, self.chop_ends
     last_y = self.spans[-1][0]
+    line, spilled = -1, False  # spilled: this line got a character here that may be wider on screen
     for y, x1, x2 in self.spans:
+        if y != line:
+            line, spilled = y, False
         for end, (x, strip) in zip(chop_ends[y], chops[y].items(), strict=False):
             if strip is None or x > x2 or end <= x1:
                 continue
             if x2 > x >= x1 and end <= x2:
+                part = strip
                 append(move_to(x, y).segment.text)
-                append(strip.render(console))
-                continue
-            skip = first_segment_at(strip, x1 - x)
-            part = strip.crop(skip, min(end, x2) - x)
-            append(move_to(x + skip, y).segment.text)
+            else:
+                # after a wide write on the line, a part's first cells may hold its overflow:
+                # written from the part's edge, as Textual does
+                skip = 0 if spilled else first_segment_at(strip, x1 - x)
+                part = strip.crop(skip, min(end, x2) - x)
+                append(move_to(x + skip, y).segment.text)
             append(part.render(console))
+            spilled = spilled or not all(_narrow(segment.text) for segment in part)
         if y != last_y:
             append("\n")
     return "".join(sequences)
