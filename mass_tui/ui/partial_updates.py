@@ -7,8 +7,11 @@ the chop's left edge: a station's sparkline at the end of its row re-sent the wh
 refresh, and a pane's sparkline its whole line from the pane's border (80 % of the 18-19 KB/s a
 UI sent at 5 k msg/s went to the station list's rows, measured in a pty). `install()` replaces it
 with one that starts at the first segment reaching into the span, as the same class's
-`__rich_console__` does: whole segments, so a wide character is never cut, and each segment brings
-its own colours. A Textual without that class or method keeps its own.
+`__rich_console__` does: whole segments, each with its own colours. Only segments that every
+terminal draws as Rich counts them are skipped (`first_segment_at`), and after a wider write on a
+line the next parts go from their edges, so the screen ends as Textual's own update leaves it
+(tests/test_partial_updates.py, over a terminal model). A Textual without that class, method or
+fields keeps its own.
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ def first_segment_at(strip: Any, cells: int) -> int:
 
 def render_segments(self: Any, console: Any) -> str:
     """`ChopsUpdate.render_segments` (the chops of `self.spans` as terminal data), each chop sent
-    from its first segment that reaches the span (`first_segment_at`) to the span's end."""
+    from `first_segment_at` the span's start (from its edge once a wider character was written on
+    the line) to the span's end."""
     from rich.control import Control
 
     sequences: list[str] = []
