@@ -27,6 +27,7 @@ from typing import IO, Any
 import orjson
 
 from sources.file_transport import WriteError, append_all, repair_torn_tail
+from sources.schema import parse_time
 from sources.text import json_bytes
 
 MAX_ROTATED_OPEN = 8  # rotated files waiting for the next sync's fsync; past this, fsynced as they rotate
@@ -406,17 +407,8 @@ def read_jsonl(path: Path, stats: dict[str, int] | None = None) -> Iterator[dict
     lines = data.split(b"\n")
     last = len(lines) - 1
     for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            kind = "torn" if i == last else "corrupt"
-            if stats is not None:
-                stats[kind] = stats.get(kind, 0) + 1
-            log.warning("%s line %d of %s skipped", kind, i + 1, path)
-            continue
-        if isinstance(record, dict):
+        record = _whole(line, i == last, i, stats, path)
+        if record is not None:
             yield record
 
 
@@ -449,8 +441,6 @@ def last_records(path: Path, tail_bytes: int = 1 << 16) -> Iterator[dict[str, An
 def newest_ts(store: JsonlStore, name: str = STREAM) -> float | None:
     """The `ts` (epoch seconds) of the last complete record of `name` with a readable time; only the
     files' tails are read. None for an empty store."""
-    from sources.schema import parse_time
-
     for path in reversed(store.files(name)):
         for record in last_records(path):
             try:
@@ -480,14 +470,28 @@ def store_key(line: bytes) -> tuple[str, bytes] | None:
         return None
 
 
+def cached_time(raw: Any, times: dict[Any, float]) -> float:
+    """`sources.schema.parse_time` of a stored `ts` (the text's bytes as `store_key` cuts them, a
+    str, a number); a text or number already met is read from `times` (one instant is many
+    stations' time), which is emptied past 65,536 entries. Raises ValueError (bytes that are no
+    UTF-8 included) for what is no time."""
+    cacheable = type(raw) in (bytes, str, int, float)
+    ts = times.get(raw) if cacheable else None
+    if ts is None:
+        ts = parse_time(raw.decode() if type(raw) is bytes else raw)
+        if cacheable:
+            if len(times) > 65536:
+                times.clear()
+            times[raw] = ts
+    return ts
+
+
 def _timed_records(path: Path, stats: dict[str, int] | None, times: dict[Any, float]
                    ) -> Iterator[tuple[float, Any, bytes | dict[str, Any]]]:
     """(ts, station, record) of each record of a JSONL file with a usable `ts`, as `read_jsonl` reads
     them, except that a whole line in the store's own layout (`store_key`) is given as its bytes,
     parsed only if the caller keeps it (`_parsed`): most of a restart's reading is of lines too
-    old to keep, and parsing them was half its cost. `times` caches ts texts already parsed."""
-    from sources.schema import parse_time
-
+    old to keep, and parsing them was half its cost. `times`: `cached_time`'s cache."""
     with open(path, "rb") as fh:
         data = fh.read()
     lines = data.split(b"\n")
@@ -502,19 +506,13 @@ def _timed_records(path: Path, stats: dict[str, int] | None, times: dict[Any, fl
                 if record is None:
                     break
                 raw, station = record.get("ts"), record.get("station")
-            ts = times.get(raw) if type(raw) is bytes or type(raw) is str else None
-            if ts is None:
-                try:
-                    ts = parse_time(raw.decode() if type(raw) is bytes else raw)
-                except (ValueError, UnicodeDecodeError):
-                    if key is not None:  # an escape, or bytes that are no text: as the parser reads it
-                        key = None
-                        continue
-                    break
-                if type(raw) is bytes or type(raw) is str:
-                    if len(times) > 65536:
-                        times.clear()
-                    times[raw] = ts
+            try:
+                ts = cached_time(raw, times)
+            except ValueError:
+                if key is not None:  # an escape, or bytes that are no text: as the parser reads it
+                    key = None
+                    continue
+                break
             yield ts, station, (line if key is not None else record)
             break
 

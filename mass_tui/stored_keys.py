@@ -38,8 +38,7 @@ from typing import Any
 
 import orjson
 
-from mass_tui.store import STREAM, JsonlStore, store_key
-from sources.schema import parse_time
+from mass_tui.store import STREAM, JsonlStore, cached_time, store_key
 from sources.variables import REGISTRY
 
 Entry = tuple[tuple[str, ...], tuple[float, ...]]
@@ -208,15 +207,12 @@ def _keyed(lines: Iterable[bytes], times: dict[bytes, float], torn: list[int]) -
             if key is None:
                 continue
         station, raw = key
-        ts = times.get(raw)
+        ts = times.get(raw)  # the usual case, without a call: the scan's time is per line
         if ts is None:
             try:
-                ts = parse_time(raw.decode() if isinstance(raw, bytes) else raw)
-            except (ValueError, UnicodeDecodeError):
+                ts = cached_time(raw, times)
+            except ValueError:
                 continue
-            if len(times) > 65536:
-                times.clear()
-            times[raw] = ts
         yield station, ts, line
 
 
