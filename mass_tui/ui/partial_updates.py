@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
+from rich.control import Control
+
 _INSTALLED = "_mass_left_cropped"
 original: Any = None  # Textual's own method, once replaced (tests compare the two)
 
@@ -69,8 +72,6 @@ def first_segment_at(strip: Any, cells: int) -> int:
     tone), a cursor placed by Rich's count would land elsewhere, and a write that starts at a
     combining mark would join it to the cell before; a wide character cut by another span's crop
     is repaired."""
-    from rich.cells import cell_len
-
     at = before = 0
     for segment in strip:
         width = segment.cell_length
@@ -86,8 +87,6 @@ def render_segments(self: Any, console: Any) -> str:
     """`ChopsUpdate.render_segments` (the chops of `self.spans` as terminal data), each chop sent
     from `first_segment_at` the span's start (from its edge once a wider character was written on
     the line) to the span's end."""
-    from rich.control import Control
-
     sequences: list[str] = []
     append = sequences.append
     move_to = Control.move_to
