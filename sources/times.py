@@ -184,10 +184,14 @@ def parse_iso(text: str) -> tuple[float, bool]:
         dt = datetime.fromisoformat(s)
     except ValueError:
         number = _number(s)
-        if number is None or (len(s) == 8 and s.isdigit() and "1900" <= s[:4] < "2100"):
+        if number is None:
+            raise TimeError(f"unparseable timestamp: {s[:40]!r}") from None
+        if len(s) == 8 and s.isdigit() and "1900" <= s[:4] < "2100":
             # eight digits that start like a year are a date that is none (20240230), not 1970's seconds
-            reason = " (starts as a date, YYYYMMDD, but makes none)" if number is not None else ""
-            raise TimeError(f"unparseable timestamp: {s[:40]!r}{reason}") from None
+            raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDD, but makes none)") from None
+        if _signed_or_split_date(s):
+            raise TimeError(f"unparseable timestamp: {s[:40]!r} (digits that start as a date, YYYYMMDD[hh[mm[ss]]], "
+                            "with a sign or a fraction: neither a date nor an epoch number for sure)") from None
         return epoch_seconds(number), False
     if dt.tzinfo is None:
         return _wall_seconds(dt), True
@@ -205,14 +209,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _number(s: str) -> float | None:
-    """An epoch number written as text ("1714557600", "1.7e9"), else None."""
-    if not s or not (s[0].isdigit() or s[0] in "-+."):
+    """An epoch number written as text ("1714557600", "1.7e9"), else None. ASCII only: Python's
+    float() reads any script's digits, and "１７００００００００" in full-width digits would be an
+    epoch number where the same digits in a date ("２０２４-01-01") are refused by fromisoformat."""
+    if not s or not s.isascii() or not (s[0].isdigit() or s[0] in "-+."):
         return None
     try:
         value = float(s)
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def _signed_or_split_date(s: str) -> bool:
+    """Whether a number's text has, after a sign or before a fraction, the digits of a date: 8 that
+    start as a year 1900-2099, or 10, 12 or 14 that start as a date (`_dated`). Unsigned and whole,
+    those digits are a date (`parse_iso`); with "+" or ".5" they are read as neither ("+2024010112"
+    as epoch seconds is 2034-02-20, "+20240101" 1970-08-23)."""
+    digits, _, fraction = s.lstrip("+-").partition(".")
+    if digits == s or not digits.isdigit() or (fraction and not fraction.isdigit()):
+        return False  # unsigned and whole (the callers' own rules), or not plain digits (1.7e9)
+    return (len(digits) == 8 and "1900" <= digits[:4] < "2100") or _dated(digits)
 
 
 @dataclass

@@ -154,3 +154,53 @@ def test_a_configured_zone_applies_to_compact_date_times_as_to_any_naive_time(tm
                       "s3": "2024-01-01T07:30:00Z"}
     rejected = [json.loads(line) for line in (tmp_path / "db" / "rejected.jsonl").read_text().splitlines()]
     assert len(rejected) == 1 and "makes no date and time" in rejected[0]["reason"]
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@given(digits=st.text("0123456789", min_size=6, max_size=16), sign=st.sampled_from(["", "+", "-"]),
+       fraction=st.sampled_from(["", ".5", ".25", ".0"]))
+def test_a_sign_or_fraction_never_turns_a_date_into_epoch_seconds(digits, sign, fraction):
+    """The rule behind "+2024010112" (read as epoch seconds of 2034-02-20) and "+20240101" (1970-08-23):
+    digits that start as a date (8 from a year 1900-2099, or 10/12/14 that start as YYYYMMDD) with a
+    sign or a fraction are refused with the reason; any other number's text is an epoch number, and
+    whole unsigned digits keep their own rules (the tests above)."""
+    text = sign + digits + fraction
+    if not sign and fraction in ("", ".0"):
+        return  # whole and unsigned: a date, a compact date-time or an epoch number (tested above)
+    dated = (len(digits) == 8 and 1900 <= int(digits[:4]) < 2100) or _starts_as_a_date(digits)
+    if dated:
+        with pytest.raises(TimeError, match="with a sign or a fraction"):
+            parse_iso(text)
+    else:
+        assert parse_iso(text) == (epoch_seconds(float(text)), False)
+
+
+@given(text=st.one_of(st.text("0123456789", min_size=1, max_size=16),
+                      st.integers(0, 4_102_444_799_000).map(str),
+                      st.datetimes(min_value=datetime(1900, 1, 1)).map(lambda d: d.strftime("%Y%m%d%H%M"))))
+def test_digits_of_another_script_are_never_an_epoch_number(text):
+    """float() reads full-width digits ("１７００００００００" was 2023-11-14): a time text in them is
+    refused, as fromisoformat refuses a date in them, never read as seconds."""
+    with pytest.raises(TimeError):
+        parse_iso(text.translate(FULL_WIDTH))
+
+
+def test_a_replay_quarantines_signed_and_full_width_times_with_their_reason(tmp_path: Path):
+    path = tmp_path / "odd.jsonl"
+    times = ["+2024010112", "１７００００００００", "2024-01-01T00:00:00Z", "+1704110400"]
+    path.write_text("".join(json.dumps({"ts": t, "station": "a", "temp_c": 1.0 + i}, ensure_ascii=False) + "\n"
+                            for i, t in enumerate(times)), encoding="utf-8")
+    cfg = load_config(None, env={"MASS_DATA_DIR": str(tmp_path / "data"), "MASS_LOG_DIR": str(tmp_path / "logs")},
+                      dotenv_file=None)
+    with JsonlStore(tmp_path / "db") as store:
+        engine = Engine(cfg, store)
+        assert replay_file(engine, path)
+    stored = [json.loads(line)["ts"] for line in (tmp_path / "db" / "consumer_stream.jsonl").read_text().splitlines()]
+    assert stored == ["2024-01-01T00:00:00Z", "2024-01-01T12:00:00Z"]
+    quarantine = (tmp_path / "db" / "rejected.jsonl").read_text(encoding="utf-8")
+    rejected = [json.loads(line) for line in quarantine.splitlines()]
+    assert len(rejected) == 2
+    assert "with a sign or a fraction" in rejected[0]["reason"] and "+2024010112" in rejected[0]["raw"]
+    assert "unparseable timestamp" in rejected[1]["reason"]
