@@ -37,6 +37,19 @@ SYNC_AHEAD_BYTES = 16 << 20
 # Raised by `JsonlStore.sync()` while a file cannot be written: `cannot write PATH: REASON`.
 StoreWriteError = WriteError
 
+
+def sync_lost(path: Path, cause: OSError) -> StoreWriteError:
+    """The error of a failed fsync (or fdatasync), for good: `cannot write PATH: fsync failed (REASON);
+    ...`. Linux reports a lost write-back to one fsync only and may drop the pages it could not write,
+    so a later fsync succeeds over data that is not on disk (PostgreSQL's "fsyncgate", 2018; it
+    panics since). Nothing written before it may count as stored again in this process: a restart
+    reads again from the last stored position (the duplicate check stores what is missing once)."""
+    error = StoreWriteError(path, cause)
+    error.strerror = (f"fsync failed ({error.strerror}): what was written since the last good sync may not be on "
+                      "disk, so nothing more counts as stored until mass restarts (it then reads again from the "
+                      "last stored position)")
+    return error
+
 STREAM = "consumer_stream.jsonl"
 ANOMALIES = "anomalies.jsonl"
 ALERTS = "alerts.jsonl"
@@ -60,7 +73,9 @@ class JsonlStore:
     and its lines are held in memory, in order with what follows in any file
     (a file never gets ahead of what was appended to another before it); `flush()`
     tries them again and `sync()` raises `StoreWriteError` until they are on
-    disk and fsynced, so the caller keeps its transport position behind.
+    disk and fsynced, so the caller keeps its transport position behind. After
+    a failed fsync, every `sync()` raises (`sync_lost`): only a restart, which
+    reads again from the last stored position, stores again for sure.
     When a file is opened for appending, a torn last line left by a crash is
     cut off first. Safe to use from the producer and consumer threads at once.
     """
@@ -98,6 +113,7 @@ class JsonlStore:
         self._unsynced = 0  # bytes written since the last sync or sync ahead
         self._ahead: threading.Thread | None = None  # the sync ahead running, if any
         self._ahead_error: StoreWriteError | None = None  # what it failed with: raised by the next sync
+        self.lost: StoreWriteError | None = None  # a failed fsync (`sync_lost`): every later sync raises it
 
     def path(self, name: str) -> Path:
         return self.db_dir / name
@@ -251,9 +267,9 @@ class JsonlStore:
         an fsync, ~1.7 ms a MB on the VM this was measured on: the end of a bulk replay waited
         0.17-0.24 s on its one sync of ~100 MB. The thread syncs duplicates of the files'
         descriptors, so a file rotated and closed meanwhile is still the one synced. A failure is
-        kept and raised by the next `sync` (Linux reports a lost write-back to one fsync only, so
-        it must not be dropped here). Nothing counts as stored because of it: `sync` still fsyncs
-        every file itself."""
+        kept and raised by the next `sync` and every one after (`sync_lost`: Linux reports a lost
+        write-back to one fsync only, so it must not be dropped here). Nothing counts as stored
+        because of it: `sync` still fsyncs every file itself."""
         if self._ahead is not None and self._ahead.is_alive():
             return  # one at a time: the next write past the mark starts the next
         self._unsynced = 0  # tried again past the next SYNC_AHEAD_BYTES, whatever becomes of this one
@@ -276,13 +292,13 @@ class JsonlStore:
                 os.fdatasync(fd)
             except OSError as exc:
                 if self._ahead_error is None:
-                    self._ahead_error = StoreWriteError(path, exc)
+                    self._ahead_error = sync_lost(path, exc)
             finally:
                 try:
                     os.close(fd)  # every duplicate closed, whatever another one's close says
-                except OSError as exc:
+                except OSError as exc:  # a close may report a lost write-back too (NFS)
                     if self._ahead_error is None:
-                        self._ahead_error = StoreWriteError(path, exc)
+                        self._ahead_error = sync_lost(path, exc)
 
     def _join_ahead(self) -> StoreWriteError | None:
         """Wait for the sync ahead running, if any (on descriptors of its own: not cut short); what
@@ -316,14 +332,16 @@ class JsonlStore:
 
     def sync(self) -> None:
         """Write everything held and fsync: what a transport offset may be committed after.
-        Raises `StoreWriteError` (`cannot write PATH: REASON`) while that is not possible."""
+        Raises `StoreWriteError` (`cannot write PATH: REASON`) while that is not possible, and for
+        good once an fsync failed (`sync_lost`)."""
         with self._lock:
             self.flush()
+            if (error := self._join_ahead()) is not None:
+                self.lost = error
+            if self.lost is not None:
+                raise self.lost
             if self.error is not None:
                 raise self.error
-            if (error := self._join_ahead()) is not None:
-                self.error = error
-                raise error
             self._unsynced = 0
             self._sync_rotated()
             for name, fh in self._files.items():
@@ -345,12 +363,12 @@ class JsonlStore:
             del self._rotated_open[0]
 
     def _fsync(self, fd: int, path: Path) -> None:
-        """fsync `fd` (`path`'s); a failure is kept as `self.error` and raised as StoreWriteError."""
+        """fsync `fd` (`path`'s); a failure is kept for good as `self.lost` (`sync_lost`) and raised."""
         try:
             os.fsync(fd)
         except OSError as exc:
-            self.error = StoreWriteError(path, exc)
-            raise self.error from None
+            self.lost = sync_lost(path, exc)
+            raise self.lost from None
 
     def close(self) -> None:
         """Flush and close; lines that still cannot be written are logged as dropped (their

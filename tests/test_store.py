@@ -164,9 +164,44 @@ def test_a_failed_sync_ahead_is_raised_by_the_next_sync(tmp_path, monkeypatch):
     store.append("consumer_stream.jsonl", [{"ts": 1000.0 + i, "pad": "x" * 100} for i in range(10)])
     with pytest.raises(StoreWriteError, match="consumer_stream.jsonl.*Input/output error"):
         store.sync()
-    store.sync()  # raised once, as a failed fsync is; the lines were written and fsynced now
+    monkeypatch.undo()  # the disk works again, and a later fsync says so: sync still raises (sync_lost)
+    for _ in range(2):
+        with pytest.raises(StoreWriteError, match="fsync failed.*until mass restarts"):
+            store.sync()
     store.close()
+    with JsonlStore(tmp_path) as again:  # a restart: stores again (what was lost is read again upstream)
+        again.sync()
     assert len(list(read_jsonl(tmp_path / "consumer_stream.jsonl"))) == 10
+
+
+def test_a_failed_fsync_is_raised_by_every_later_sync_not_once(tmp_path, monkeypatch):
+    """The same for sync's own fsync: failing once (EIO), then succeeding over pages the kernel
+    may have dropped, it must not let a later sync say the lines are stored."""
+    import errno
+
+    import pytest
+
+    import mass_tui.store as store_module
+    from mass_tui.store import StoreWriteError
+
+    real_fsync = os.fsync
+    failures = [OSError(errno.EIO, "Input/output error")]
+
+    def fsync(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        real_fsync(fd)
+
+    monkeypatch.setattr(store_module.os, "fsync", fsync)
+    store = JsonlStore(tmp_path)
+    store.append("consumer_stream.jsonl", [{"ts": 1000.0}])
+    with pytest.raises(StoreWriteError, match="consumer_stream.jsonl: fsync failed \\(Input/output error\\)"):
+        store.sync()
+    store.append("consumer_stream.jsonl", [{"ts": 1001.0}])
+    for _ in range(3):
+        with pytest.raises(StoreWriteError, match="until mass restarts"):
+            store.sync()
+    store.close()
 
 
 def test_no_thread_for_the_sync_ahead_leaves_the_store_as_without_it(tmp_path, monkeypatch):
