@@ -284,11 +284,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.headless:
         from mass_tui.ui.launch import replay_app
 
-        setup_logging(cfg.logs_dir, stdout_events=False, secrets=cfg.secret_values())
+        setup_logging(cfg.made_dir("logs.dir"), stdout_events=False, secrets=cfg.secret_values())
         return _run_app(*replay_app(cfg, path, speed=speed, station=args.station, fast_until=fast_until,
                                     format=args.format))
-    setup_logging(cfg.logs_dir, stdout_events=True, secrets=cfg.secret_values())
-    lock = DataDirLock(cfg.data_dir).acquire()  # one consumer per data dir
+    setup_logging(cfg.made_dir("logs.dir"), stdout_events=True, secrets=cfg.secret_values())
+    lock = DataDirLock(cfg.made_dir("data.dir")).acquire()  # one consumer per data dir
     alerts = None
     if cfg.get("alerts.enabled"):  # the alert stack is imported only when alerts are on
         from mass_tui.alerts.service import AlertService
@@ -364,13 +364,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from mass_tui.ui.launch import live_app
 
-        setup_logging(cfg.logs_dir, stdout_events=False, secrets=cfg.secret_values())
+        setup_logging(cfg.made_dir("logs.dir"), stdout_events=False, secrets=cfg.secret_values())
         return _run_app(*live_app(cfg, source=args.source, transport=args.transport, max_speed=args.max))
-    log_file = setup_logging(cfg.logs_dir, stdout_events=True, secrets=cfg.secret_values())
+    log_file = setup_logging(cfg.made_dir("logs.dir"), stdout_events=True, secrets=cfg.secret_values())
     k = cfg.get("kafka")
     consuming = transport_path(cfg) if args.transport == "file" else \
         f"Kafka topic {k['topic']} at {k['bootstrap_servers']} (group {k['group_id']})"
-    with DataDirLock(cfg.data_dir):  # one consumer per data dir: refused before saying what it would consume
+    with DataDirLock(cfg.made_dir("data.dir")):  # one consumer per data dir: refused before saying what it consumes
         print(f"mass run: consuming {consuming}; store {cfg.db_dir}; log {log_file}", file=sys.stderr)
         summary = run_consumer(cfg, transport=args.transport, source=args.source, max_seconds=args.max_seconds,
                                max_messages=args.max_messages, max_speed=args.max, metrics_port=args.metrics_port,
@@ -392,8 +392,9 @@ def cmd_produce(args: argparse.Namespace) -> int:
     from mass_tui.service import open_store, redacted_summary
 
     cfg = _config(args)
-    setup_logging(cfg.logs_dir, stdout_events=False, stderr_notices=True,
+    setup_logging(cfg.made_dir("logs.dir"), stdout_events=False, stderr_notices=True,
                   secrets=cfg.secret_values())
+    cfg.made_dir("data.dir")  # the transport file (and a store with --store) go under it
     log = logging.getLogger("mass.produce")
     name = args.source or cfg.get("source.provider")
     source = make_source(cfg, name, max_speed=args.max)
@@ -464,7 +465,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from mass_tui.ui.launch import live_app
 
     cfg = _config(args)
-    setup_logging(cfg.logs_dir, stdout_events=False, secrets=cfg.secret_values())
+    setup_logging(cfg.made_dir("logs.dir"), stdout_events=False, secrets=cfg.secret_values())
     return _run_app(*live_app(cfg, source=f"simulator:{args.scenario}", transport=args.transport,
                               max_speed=args.max))
 

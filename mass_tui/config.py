@@ -596,6 +596,18 @@ class Config:
     def logs_dir(self) -> Path:
         return Path(self.get("logs.dir")).expanduser()
 
+    def made_dir(self, key: str) -> Path:
+        """The directory of `key` ("data.dir" or "logs.dir"), made with its parents if missing.
+        Raises ConfigError naming key, value, where it was set and why it cannot be made (under
+        /proc, a read-only disk, no permission), not a bare OSError."""
+        path = self.data_dir if key == "data.dir" else self.logs_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{key} = {_shown(self.get(key))} (from {_origin(self.origins, key)}): cannot be made "
+                              f"({exc.strerror or exc}): expected {_DIRECTORY}") from None
+        return path
+
     @property
     def db_dir(self) -> Path:
         return self.data_dir / "db"

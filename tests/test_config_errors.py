@@ -297,3 +297,23 @@ def test_a_bad_value_from_dotenv_names_the_file_and_the_environment_still_wins(c
     assert "(from .env MASS_UI_REFRESH_HZ)" in line
     monkeypatch.setenv("MASS_UI_REFRESH_HZ", "500")
     assert "(from environment MASS_UI_REFRESH_HZ)" in _one_line(capsys, ["config"], ["ui.refresh_hz", "500"])
+
+
+@pytest.mark.parametrize("argv", [["replay", "{file}", "--headless"], ["run", "--headless", "--max-seconds", "0.1"],
+                                  ["produce", "--max-messages", "1"]])
+@pytest.mark.parametrize("key", ["data.dir", "logs.dir"])
+def test_a_data_or_logs_dir_that_cannot_be_made_is_a_config_error_naming_it(clean, capsys, monkeypatch, argv, key):
+    """A shape that passes (a path where nothing is in the way) may still be impossible to make: under
+    /proc even root cannot. `mass replay --data-dir /proc/nope` said a bare "[Errno 2] No such file or
+    directory" with exit 1; now key, value, where it was set and why, exit 78."""
+    recording = clean / "r.jsonl"
+    recording.write_text('{"ts": 1700000000, "station": "a", "temp_c": 1}\n')
+    argv = [a.replace("{file}", str(recording)) for a in argv]
+    if key == "data.dir":
+        argv = [*argv, "--data-dir", "/proc/mass-nope"]
+        origin = "(from command line)"
+    else:
+        monkeypatch.setenv("MASS_LOG_DIR", "/proc/mass-nope/logs")
+        origin = "(from environment MASS_LOG_DIR)"
+    line = _one_line(capsys, argv, [key, "/proc/mass-nope", origin, "cannot be made (No such file or directory)"])
+    assert "expected a directory path" in line

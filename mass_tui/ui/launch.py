@@ -66,7 +66,7 @@ def _link(config: Config, host: str, spec: EngineSpec,
     Raises `DataDirBusy` when another mass holds the data dir, `ConfigError` for a bad rule."""
     from mass_tui.alerts.state import AlertState as AlertStore
 
-    lock = DataDirLock(config.data_dir).acquire()
+    lock = DataDirLock(config.made_dir("data.dir")).acquire()
     try:
         state = LiveState()
         _seed_places(state, config)
