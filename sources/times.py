@@ -293,9 +293,22 @@ _DEFAULT_SPAN = TimeSpan()
 
 @dataclass
 class LocalTimes:
-    """Naive wall-clock times to UTC under a zone's DST rules, with the repeated-hour state per station."""
+    """Naive wall-clock times to UTC under a zone's DST rules, with the repeated-hour state per station.
 
-    last: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its last reading
+    A wall time the autumn change repeats has two instants: the first pass (fold 0) and the second
+    (fold 1). Which one a reading is follows from the station's readings before it, in the order they
+    come, and the way they go: oldest-first (a live feed, most files) the second pass once the
+    station has been at or past the first, newest-first (NDBC's files, many loggers' exports) the
+    second pass while the station has not yet come down past it; with one reading before, the pass
+    nearer to it (readings under an hour apart). The way is the station's net count
+    of readings past its newest (later) and past its oldest (earlier) so far, so a late reading in an
+    oldest-first stream does not turn it. A station's first reading, or one alone in the repeated
+    hour with nothing to tell by, is the first pass."""
+
+    newest: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its newest reading
+    oldest: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its oldest reading
+    way: dict[str, int] = field(default_factory=dict)  # station -> readings going later minus earlier, +-3
+    last: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its last reading read
     repeated: int = 0
     skipped: int = 0
 
@@ -305,6 +318,7 @@ class LocalTimes:
         first = naive.replace(tzinfo=zone, fold=0)
         second = naive.replace(tzinfo=zone, fold=1)
         off0, off1 = first.utcoffset(), second.utcoffset()
+        newest, oldest = self.newest.get(station), self.oldest.get(station)
         if off0 is None or off1 is None or off0 == off1:
             utc = wall - (off0.total_seconds() if off0 is not None else 0.0)
         else:
@@ -314,13 +328,26 @@ class LocalTimes:
                 self.skipped += 1
                 utc = t0
             else:
-                previous = self.last.get(station)
-                # the clock went back: the second pass of the repeated hour
-                utc = t1 if previous is not None and previous >= t0 and t1 > previous else t0
                 self.repeated += 1
-        previous = self.last.get(station)
-        if previous is None or utc > previous:
-            self.last[station] = utc
+                way, last = self.way.get(station, 0), self.last.get(station)
+                if last is None:
+                    utc = t0
+                elif way > 0:  # oldest-first: the clock went back once the station was at or past the first pass
+                    utc = t1 if newest >= t0 and t1 > newest else t0
+                elif way < 0:  # newest-first: the second pass until the readings come down past it
+                    utc = t1 if t1 < oldest else t0
+                else:  # no way yet (one reading before): the pass nearer to it (readings under an hour
+                    # apart), but not its very instant: the same wall time again is the other pass
+                    utc = t1 if t0 == last or (t1 != last and abs(t1 - last) < abs(t0 - last)) else t0
+        self.last[station] = utc
+        if newest is None or oldest is None:
+            self.newest[station] = self.oldest[station] = utc
+        elif utc > newest:
+            self.newest[station] = utc
+            self.way[station] = min(3, self.way.get(station, 0) + 1)
+        elif utc < oldest:
+            self.oldest[station] = utc
+            self.way[station] = max(-3, self.way.get(station, 0) - 1)
         return utc
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from mass_tui.config import load_config
@@ -19,7 +20,7 @@ from mass_tui.replay import replay_file
 from mass_tui.store import JsonlStore
 from sources.decode import Decoder, InputPolicy
 from sources.formats import open_recording
-from sources.schema import parse_time
+from sources.schema import iso_utc, parse_time
 from sources.times import zone
 
 CASES = Path(__file__).parent / "data" / "cases" / "inputs"
@@ -675,8 +676,6 @@ def test_a_station_tz_in_mass_toml_applies_to_that_station_only(tmp_path):
 def test_a_logger_in_local_time_is_read_in_order_across_any_clock_change(start, tz):
     """The rule of the time zones: a logger writing naive local times every 15 min gives strictly rising
     instants 15 min apart, through the repeated hour too (the skipped hour has no readings to give)."""
-    from datetime import UTC, datetime, timedelta
-
     z = zone(tz)
     first = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=15 * start)
     walls = [(first + timedelta(minutes=15 * k)).astimezone(z).replace(tzinfo=None).isoformat() for k in range(8)]
@@ -684,6 +683,57 @@ def test_a_logger_in_local_time_is_read_in_order_across_any_clock_change(start, 
     out = Decoder(InputPolicy(tz=z)).decode(msgs)
     assert np.diff(out.batch.ts).tolist() == [900.0] * 7
     assert out.batch.ts[0] == first.timestamp()
+
+
+def _fall_back(z) -> datetime:
+    """The UTC instant of `z`'s autumn clock change in 2024 (its offset falls), found hour by hour."""
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    while not (t + timedelta(hours=1)).astimezone(z).utcoffset() < t.astimezone(z).utcoffset():
+        t += timedelta(hours=1)
+    return t + timedelta(hours=1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 400), st.sampled_from([5, 10, 15, 30, 45, 60]), st.integers(3, 30),
+       st.sampled_from(["Europe/Paris", "America/New_York", "America/Chicago", "Australia/Sydney"]), st.booleans(),
+       st.integers(1, 3), st.booleans())
+def test_a_logger_read_newest_first_or_oldest_first_gives_the_same_instants(shift, step, count, tz, newest_first,
+                                                                            stations, near):
+    """The rule behind the autumn change in a newest-first file (the second pass of the repeated hour
+    read an hour early): naive local times every `step` min (up to an hour), of one or several stations
+    interleaved, in either order, are the instants written, each `step` apart, whichever pass of the
+    repeated hour they are in. A file whose first line is in the repeated hour has nothing to tell
+    that line by (it is the first pass), so those are left out."""
+    z = zone(tz)
+    base = _fall_back(z) if near else datetime(2024, 6, 1, tzinfo=UTC)  # across the change, or a plain day
+    # the first instant from an hour past the change back to where the series still reaches it
+    first = base + timedelta(minutes=60 - (5 * shift) % (count * step + 120))
+    instants = [first + timedelta(minutes=step * k) for k in range(count)]
+    order = instants[::-1] if newest_first else instants
+    wall = order[0].astimezone(z).replace(tzinfo=None)
+    assume(wall.replace(tzinfo=z, fold=0).utcoffset() == wall.replace(tzinfo=z, fold=1).utcoffset())
+    msgs = [orjson.dumps({"ts": t.astimezone(z).replace(tzinfo=None).isoformat(), "station": f"l{s}",
+                          "temp_c": 1}) for t in order for s in range(stations)]
+    got = Decoder(InputPolicy(tz=z)).decode(msgs).batch.ts.reshape(count, stations)
+    assert (got == np.array([t.timestamp() for t in order])[:, None]).all()
+
+
+def test_a_newest_first_logger_across_the_autumn_change_stores_what_oldest_first_does(tmp_path):
+    """A logger's export in local time, newest line first (as NDBC and many loggers write), across the
+    night the clocks go back: the same instants as the file in time order (before: the second pass of
+    01:00-01:45 landed an hour early, on the first pass's instants, as conflicts or duplicates)."""
+    walls = ["2024-11-03 00:30", "2024-11-03 00:45", "2024-11-03 01:00", "2024-11-03 01:15", "2024-11-03 01:30",
+             "2024-11-03 01:45", "2024-11-03 01:00", "2024-11-03 01:15", "2024-11-03 01:30", "2024-11-03 01:45",
+             "2024-11-03 02:00"]
+    runs = {}
+    for name, rows in (("oldest", walls), ("newest", walls[::-1])):
+        f = tmp_path / f"{name}.csv"
+        f.write_text("time,station,temp_c\n" + "".join(f"{t},log,{5 + 0.1 * i}\n" for i, t in enumerate(rows)))
+        engine, stored, rejected, _ = replay(tmp_path, f, name=name, MASS_TZ="America/Chicago")
+        assert rejected == [] and engine.counters.conflicts == 0 and engine.counters.duplicates == 0
+        runs[name] = [r["ts"] for r in stored]
+    assert runs["newest"] == runs["oldest"] == [iso_utc(parse_time("2024-11-03T05:30:00Z") + 900 * k)
+                                                for k in range(11)]
 
 
 # --- live late data, duplicates and conflicts ----------------------------------------------------------
