@@ -24,7 +24,7 @@ from detectors.matchers import KINDS, kind_evidence
 from mass_tui.alerts.manager import AlertEvent
 from mass_tui.alerts.readings import Readings
 from mass_tui.config import Config, ConfigError, input_policy
-from mass_tui.lateness import OrderCheck
+from mass_tui.lateness import OrderCheck, Ordered
 from mass_tui.quarantine_ledger import QuarantineLedger
 from mass_tui.scored import BatchResult, ScoredBatch, SeriesTrace  # noqa: F401 - their home was here
 from mass_tui.sinks import Sink, SinkSet
@@ -155,6 +155,7 @@ class Engine:
         # stored again (`mass_tui.quarantine_ledger`); None for live sources.
         self.ledger: QuarantineLedger | None = None
         self._warming = False
+        self._unchecked = False  # `_feed`: the batch skips the order check
         # station -> labels (sources.labels): what rule matchers, silences and grouping select on.
         self.labels: dict[str, dict[str, str]] = {}
         # station -> the variables it has given a value of: what a station of unknown kind is taken for
@@ -210,6 +211,16 @@ class Engine:
             log.warning("warm start skipped stored lines: %s", stats)
         log.info("warm start: %d observations since %s", len(decoded.batch), iso_utc(since))
         return len(decoded.batch)
+
+    def _feed(self, batch: ObservationBatch) -> None:
+        """Give the detectors stored readings they have not seen (`Ordered.unseen`: a replay run again
+        after it stopped part way, whose detectors start cold), as a warm start does: scored, nothing
+        stored, counted or alerted. The rows after them are then scored as by one run that never stopped."""
+        self._warming = self._unchecked = True
+        try:
+            self.process_batch(batch)
+        finally:
+            self._warming = self._unchecked = False
 
     # --- input -----------------------------------------------------------
     def ingest(
@@ -288,7 +299,12 @@ class Engine:
             batch, groups, refused = self._admit(batch, groups)
             grouped = (batch, groups)
         rejected += refused
-        ordered = self.order.check(batch, warming=self._warming, by_station=grouped[1] if grouped else None)
+        if self._unchecked:  # readings the order check handed back to be fed (`_feed`)
+            ordered = Ordered(batch)
+        else:
+            ordered = self.order.check(batch, warming=self._warming, by_station=grouped[1] if grouped else None)
+            if ordered.unseen is not None:
+                self._feed(ordered.unseen)
         batch, fed = ordered.batch, ordered.fed
         if not self._warming:
             c = self.counters

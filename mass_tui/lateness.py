@@ -59,6 +59,10 @@ class Ordered:
     composite: np.ndarray | None = None  # rows the cross-variable rules take; None: all
     quarantined: list[Rejection | FieldRejection] = field(default_factory=list)
     duplicates: int = 0  # readings dropped whole as duplicates
+    # Duplicates the detectors of their series have not seen (a replay run again after it stopped part
+    # way): given to the detectors as a warm start is (scored, not stored, counted or reported), before
+    # the batch, so its new rows are scored as by one run that never stopped. None: there are none.
+    unseen: ObservationBatch | None = None
     late: int = 0  # readings with at least one late value
     conflicts: int = 0  # values quarantined as conflicting duplicates
 
@@ -156,12 +160,14 @@ class OrderCheck:
         if slow:
             self._settle()
         stored = {} if warming or not slow else self._look_up(slow, ts)
+        unseen: list[int] = []
         for station, rows in slow:
             # Some instant of this station repeats or goes back.
             if fed is None:
                 fed = {name: ~np.isnan(col) for name, col in zip(names, cols, strict=True)}
                 composite = np.ones(n, dtype=bool)
             seen = self._seen.setdefault(station, {})
+            leading = not warming  # no row of the station kept yet: its duplicates may be unseen ones
             for i in rows:
                 ti = float(ts[i])
                 before = seen.get(ti)
@@ -192,6 +198,13 @@ class OrderCheck:
                         self._last[key] = ti
                 if not new_values:
                     keep[i] = False
+                    if (leading and repeated and not conflicts
+                            and all(ti > self._last.get((station, name), -math.inf) for name in repeated)):
+                        # stored by a run the detectors of this process did not see (nor warm from)
+                        unseen.append(i)
+                        for name in repeated:
+                            self._last[(station, name)] = ti
+                        self._last_composite[station] = max(self._last_composite.get(station, -math.inf), ti)
                     if conflicts:
                         out.conflicts += len(conflicts)
                         detail = ", ".join(f"{name}={v:g} (already {old:g})" for name, v, old in conflicts[:4])
@@ -214,6 +227,7 @@ class OrderCheck:
                     out.quarantined.append(FieldRejection(
                         station, ti, name, repr(v), f"conflicting duplicate: {name}={v:g} at {iso_utc(ti)} "
                         f"where {old:g} was already taken", "conflict", name))
+                leading = False
                 if late:
                     out.late += 1
                 entry = merged(before, new_values) if before is not None else new_values
@@ -228,6 +242,8 @@ class OrderCheck:
         if warming:
             out.duplicates = out.late = out.conflicts = 0
             out.quarantined = []
+        if unseen:
+            out.unseen = batch.select(np.sort(np.asarray(unseen)))
         if drop_values or not keep.all():
             columns = {name: col.copy() for name, col in batch.columns.items()} if drop_values else batch.columns
             for i, name in drop_values:
