@@ -216,11 +216,13 @@ class Engine:
         """Give the detectors stored readings they have not seen (`Ordered.unseen`: a replay run again
         after it stopped part way, whose detectors start cold), as a warm start does: scored, nothing
         stored, counted or alerted. The rows after them are then scored as by one run that never stopped."""
+        pending, self._pending = self._pending, {}  # the reasons quarantined belong to the batch being fed from
         self._warming = self._unchecked = True
         try:
             self.process_batch(batch)
         finally:
             self._warming = self._unchecked = False
+            self._pending = pending
 
     # --- input -----------------------------------------------------------
     def ingest(

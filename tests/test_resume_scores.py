@@ -86,3 +86,19 @@ def test_property_any_stop_point_resumes_to_the_clean_runs_store(tmp_path_factor
         _replay(tmp / "resumed", db, lines[:max(stop, 1)])
     _replay(tmp / "resumed", db, lines)
     assert _stored(db) == _stored(tmp / "clean" / "data" / "db")
+
+
+def test_what_the_rerun_sets_aside_is_reported_with_its_batch(tmp_path):
+    """Feeding the unseen readings must not take the batch's quarantine reasons with it: a bad field in
+    the rerun's first batch is in that batch's result (the summary and metrics count from it)."""
+    cfg = load_config(None, env={"MASS_DATA_DIR": str(tmp_path / "data"), "MASS_LOG_DIR": str(tmp_path / "logs")},
+                      dotenv_file=None)
+    lines = [json.dumps({"ts": 1_704_067_200 + 3600 * k, "station": "a", "temp_c": 10.0 + k % 3}).encode()
+             for k in range(40)]
+    with JsonlStore(tmp_path / "db") as store:
+        Engine(cfg, store).ingest(lines[:20])
+    bad = json.dumps({"ts": 1_704_067_200 + 3600 * 40, "station": "a", "temp_c": "warm", "humidity_pct": 50}).encode()
+    with JsonlStore(tmp_path / "db") as store:
+        result = Engine(cfg, store).ingest([*lines, bad])
+    assert result.duplicates == 20 and len(result.batch) == 21
+    assert result.fields_rejected == 1 and sum(result.reasons.values()) == 1
