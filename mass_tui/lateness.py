@@ -13,6 +13,11 @@ The engine takes readings in arrival order and, per value:
   value is a **duplicate** (a re-poll, a re-read after a crash) and is dropped; a
   different value is a **conflict**: counted, and the later one quarantined as
   "conflicting duplicate" (the whole reading when none of its values is new).
+  Duplicates that come before any kept reading of their station and are later
+  than all its detectors have seen (a replay run again after it stopped part
+  way, in a process that did not warm from the store) are handed back as
+  `Ordered.unseen`, for the engine to feed to the detectors as a warm start
+  does: the rows after them are then scored as by one run that never stopped.
 
 Lateness is per (station, variable), because one station's products arrive on
 their own clocks (Open-Meteo's weather and air quality have different time
