@@ -250,6 +250,7 @@ class EngineSide:
             producer = self.paced if self.paced is not None else self.source
             self.pipeline.start_producer(producer, max_speed=self.spec.live.max_speed)  # type: ignore[union-attr]
         self.pipeline.run(on_batch=lambda _result: self.publish(), on_idle=self.publish)
+        self.publish()  # why it ended, when the store did it (a failed fsync: `Pipeline._store`)
 
     def publish(self) -> None:
         """The source's state, the transport's, the consumer lag and the next poll, for the status bar."""

@@ -309,8 +309,8 @@ class Pipeline:
                     result = self.engine.ingest(lines, default_source=self.transport)
                 except StoreWriteError:
                     result = None  # scored; the store holds its lines until the disk takes them
-                if not self._store():
-                    break  # stopped while the store could not be written: nothing committed
+                if not self._store(deadline):
+                    break  # stopped (or out of time) while the store could not be written: nothing committed
                 if on_batch is not None and result is not None:
                     on_batch(result)
         finally:
@@ -321,9 +321,12 @@ class Pipeline:
             if self.consumer is not None:
                 self.consumer.close()  # commits nothing that was not stored
 
-    def _store(self) -> bool:
+    def _store(self, deadline: float | None = None) -> bool:
         """engine.sync() and then the transport's commit (only now: what was read is stored), retried
-        with backoff while the store or the position file cannot be written; False if stopped first."""
+        with backoff while the store or the position file cannot be written; False if stopped or out
+        of time (`deadline`, monotonic) first, or at once after a failed fsync: no retry can store
+        for sure after one (`mass_tui.store.sync_lost`), so the run ends (ended "store_lost") for a
+        restart to read again from the position kept."""
         delay = 1.0
         failed_at: float | None = None
         while True:
@@ -336,10 +339,18 @@ class Pipeline:
                 if not isinstance(exc, StoreWriteError):
                     exc = StoreWriteError(Path(exc.filename or "the position file"), exc)
                 self.store_error = f"{exc}; position kept at {self.consumer.committed_text()}"
+                if exc.lost:
+                    NOTICE.error("%s; stopping", self.store_error)
+                    self.ended = "store_lost"
+                    return False
                 NOTICE.error("%s; retry in %.0f s", self.store_error, delay)
                 if self.on_idle is not None:
                     self.on_idle()
-                if self.stop.wait(delay):
+                wait = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+                if self.stop.wait(wait):
+                    return False
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.ended = "max_seconds"
                     return False
                 delay = min(delay * 2.0, 30.0)
                 continue

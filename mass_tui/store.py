@@ -38,17 +38,20 @@ SYNC_AHEAD_BYTES = 16 << 20
 StoreWriteError = WriteError
 
 
-def sync_lost(path: Path, cause: OSError) -> StoreWriteError:
-    """The error of a failed fsync (or fdatasync), for good: `cannot write PATH: fsync failed (REASON);
-    ...`. Linux reports a lost write-back to one fsync only and may drop the pages it could not write,
-    so a later fsync succeeds over data that is not on disk (PostgreSQL's "fsyncgate", 2018; it
-    panics since). Nothing written before it may count as stored again in this process: a restart
-    reads again from the last stored position (the duplicate check stores what is missing once)."""
+def sync_lost(path: Path, cause: OSError, call: str = "fsync") -> StoreWriteError:
+    """The error of a failed fsync (or fdatasync), for good (`lost` is True): `cannot write PATH: fsync
+    failed (REASON); ...`. Linux reports a lost write-back to one fsync only and may drop the pages it
+    could not write, so a later fsync succeeds over data that is not on disk (PostgreSQL's "fsyncgate",
+    2018; it panics since). Nothing written before it may count as stored again in this process: a
+    service ends (`Pipeline._store`) and its restart reads again from the position kept; a replay
+    fails, and run again stores what is missing (the duplicate check keeps the rest once)."""
     error = StoreWriteError(path, cause)
-    error.strerror = (f"fsync failed ({error.strerror}): what was written since the last good sync may not be on "
-                      "disk, so nothing more counts as stored until mass restarts (it then reads again from the "
-                      "last stored position)")
+    error.strerror = (f"{call} failed ({error.strerror}): what was written since the last good sync may not be on "
+                      "disk, so nothing more counts as stored until mass starts again (a restart reads again from "
+                      "the last stored position; a replay run again stores what is missing)")
+    error.lost = True
     return error
+
 
 STREAM = "consumer_stream.jsonl"
 ANOMALIES = "anomalies.jsonl"
@@ -292,13 +295,13 @@ class JsonlStore:
                 os.fdatasync(fd)
             except OSError as exc:
                 if self._ahead_error is None:
-                    self._ahead_error = sync_lost(path, exc)
+                    self._ahead_error = sync_lost(path, exc, "fdatasync")
             finally:
                 try:
                     os.close(fd)  # every duplicate closed, whatever another one's close says
                 except OSError as exc:  # a close may report a lost write-back too (NFS)
                     if self._ahead_error is None:
-                        self._ahead_error = sync_lost(path, exc)
+                        self._ahead_error = sync_lost(path, exc, "close after fdatasync")
 
     def _join_ahead(self) -> StoreWriteError | None:
         """Wait for the sync ahead running, if any (on descriptors of its own: not cut short); what

@@ -40,7 +40,10 @@ class Position:
 
 class WriteError(OSError):
     """A file could not be appended to (disk full, read-only, I/O error). What was being written is
-    kept by the writer and retried; the message is `cannot write PATH: REASON`."""
+    kept by the writer and retried; the message is `cannot write PATH: REASON`. `lost`: a failed
+    fsync, after which no retry stores for sure (`mass_tui.store.sync_lost`)."""
+
+    lost = False
 
     def __init__(self, path: Path, cause: OSError) -> None:
         code = cause.errno if cause.errno is not None else errno.EIO

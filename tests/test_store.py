@@ -166,7 +166,7 @@ def test_a_failed_sync_ahead_is_raised_by_the_next_sync(tmp_path, monkeypatch):
         store.sync()
     monkeypatch.undo()  # the disk works again, and a later fsync says so: sync still raises (sync_lost)
     for _ in range(2):
-        with pytest.raises(StoreWriteError, match="fsync failed.*until mass restarts"):
+        with pytest.raises(StoreWriteError, match="fdatasync failed.*until mass starts again"):
             store.sync()
     store.close()
     with JsonlStore(tmp_path) as again:  # a restart: stores again (what was lost is read again upstream)
@@ -199,7 +199,7 @@ def test_a_failed_fsync_is_raised_by_every_later_sync_not_once(tmp_path, monkeyp
         store.sync()
     store.append("consumer_stream.jsonl", [{"ts": 1001.0}])
     for _ in range(3):
-        with pytest.raises(StoreWriteError, match="until mass restarts"):
+        with pytest.raises(StoreWriteError, match="until mass starts again"):
             store.sync()
     store.close()
 

@@ -400,3 +400,69 @@ def test_property_each_line_is_one_message_however_long(tmp_path_factory, lines,
         tail.commit()
         tail.close()
     assert got == expected
+
+
+_FAIL_ONCE = '''
+import os
+_real = os.fsync
+_flag = os.environ["MASS_TEST_FAIL_FLAG"]
+def _fsync(fd):
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        target = ""
+    if target.endswith("consumer_stream.jsonl") and not os.path.exists(_flag):
+        open(_flag, "w").close()
+        raise OSError(5, "Input/output error")
+    return _real(fd)
+os.fsync = _fsync
+'''
+
+
+def test_a_failed_fsync_ends_the_service_with_its_position_kept_and_a_restart_stores_all_once(tmp_path):
+    """EIO from one fsync of the store (injected by a sitecustomize on the service's path: no disk here
+    fails on demand): Linux may have dropped those pages, so no later sync can vouch for them. The
+    service says so in one line and exits 1 at once (it used to retry for ever, "retry in 30 s", past
+    --max-seconds), the position kept; the restart stores every message once and commits."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(_FAIL_ONCE)
+    transport = tmp_path / "data" / "transport" / "observations.jsonl"
+    appender = FileAppender(transport)
+    appender.append(_lines(300))
+    appender.close()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{inject}:{ROOT}", "MASS_DATA_DIR": str(tmp_path / "data"),
+           "MASS_LOG_DIR": str(tmp_path / "logs"), "MASS_TEST_FAIL_FLAG": str(tmp_path / "failed")}
+    run = [sys.executable, "-m", "mass_tui", "run", "--headless", "-q", "--max-seconds", "60"]
+    done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert (tmp_path / "failed").exists() and done.returncode == 1, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["ended"] == "store_lost"
+    said = done.stderr.splitlines()[-1]
+    assert re.match(r"mass run: cannot write .*consumer_stream\.jsonl: fsync failed \(Input/output error\): .*"
+                    r"position kept at observations\.jsonl byte 0$", said), said
+    assert "Traceback" not in done.stderr and _offset(tmp_path) == 0
+    env.pop("MASS_TEST_FAIL_FLAG")
+    env["PYTHONPATH"] = str(ROOT)
+    again = subprocess.run([*run[:-2], "--max-seconds", "5"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr
+    stamps = [(r["station"], r["ts"]) for r in _stored(tmp_path / "data" / "db")]
+    assert len(stamps) == len(set(stamps)) == 300
+    assert _offset(tmp_path) == transport.stat().st_size
+
+
+def test_max_seconds_ends_a_service_waiting_for_a_full_disk(tmp_path, small_disk):
+    """--max-seconds holds while the store cannot be written: the run ends near it with exit 1 and the
+    one line, not after the next 30 s backoff or never."""
+    transport = tmp_path / "data" / "transport" / "observations.jsonl"
+    appender = FileAppender(transport)
+    appender.append(_lines(3000))
+    appender.close()
+    _fill(small_disk, leave=4096)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "MASS_DATA_DIR": str(tmp_path / "data"),
+           "MASS_LOG_DIR": str(tmp_path / "logs")}
+    done = subprocess.run([sys.executable, "-m", "mass_tui", "run", "--headless", "-q", "--max-seconds", "4"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["ended"] == "max_seconds"
+    assert "No space left on device; position kept at" in done.stderr.splitlines()[-1]

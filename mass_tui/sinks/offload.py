@@ -253,15 +253,17 @@ def shared_strings(batch: ObservationBatch) -> ObservationBatch:
 def _described(exc: BaseException) -> tuple[str, Any]:
     """A failure as plain data (exceptions with paths and errnos do not all pickle back whole)."""
     if isinstance(exc, StoreWriteError):
-        return ("write", (str(exc.path), exc.errno, exc.strerror))
+        return ("write", (str(exc.path), exc.errno, exc.strerror, exc.lost))
     return ("other", f"{type(exc).__name__}: {exc}")
 
 
 def _rebuilt(body: tuple[str, Any]) -> BaseException:
     kind, detail = body
     if kind == "write":
-        path, code, reason = detail
-        return StoreWriteError(Path(path), OSError(code, reason))
+        path, code, reason, lost = detail
+        error = StoreWriteError(Path(path), OSError(code, reason))
+        error.lost = lost
+        return error
     return RuntimeError(f"the store writer failed: {detail}")
 
 
