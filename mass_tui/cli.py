@@ -609,7 +609,8 @@ def _main(argv: list[str]) -> int:
     except OSError as exc:  # a disk that is full or read-only, a file that cannot be opened: one line
         import logging
 
-        logging.getLogger("mass").error("%s", exc, exc_info=True)
+        if logging.getLogger().handlers:  # the log file's, with the traceback; before logging is set up,
+            logging.getLogger("mass").error("%s", exc, exc_info=True)  # Python's last resort prints it
         print(f"mass: {safe_text(exc)}", file=sys.stderr)
         return 1
     except DataDirBusy as exc:

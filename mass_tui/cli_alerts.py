@@ -87,8 +87,11 @@ def _state(args: argparse.Namespace, *, create: bool = False) -> AlertState:
     (`create` False) raises NoStore rather than making an empty data dir where a typo points."""
     from mass_tui.cli import _config
 
-    db_dir = _config(args).db_dir
-    if not create:
+    cfg = _config(args)
+    db_dir = cfg.db_dir
+    if create:
+        cfg.made_dir("data.dir")  # one line naming data.dir when it cannot be made or written
+    else:
         require_store(db_dir)
     return AlertState.in_dir(db_dir)
 

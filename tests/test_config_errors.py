@@ -4,6 +4,8 @@ and never a traceback. Table-driven: a new key's bad values are new rows."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -300,7 +302,7 @@ def test_a_bad_value_from_dotenv_names_the_file_and_the_environment_still_wins(c
 
 
 @pytest.mark.parametrize("argv", [["replay", "{file}", "--headless"], ["run", "--headless", "--max-seconds", "0.1"],
-                                  ["produce", "--max-messages", "1"]])
+                                  ["produce", "--max-messages", "1"], ["silence", "add", "station=x", "--for", "1h"]])
 @pytest.mark.parametrize("key", ["data.dir", "logs.dir"])
 def test_a_data_or_logs_dir_that_cannot_be_made_is_a_config_error_naming_it(clean, capsys, monkeypatch, argv, key):
     """A shape that passes (a path where nothing is in the way) may still be impossible to make: under
@@ -309,6 +311,8 @@ def test_a_data_or_logs_dir_that_cannot_be_made_is_a_config_error_naming_it(clea
     recording = clean / "r.jsonl"
     recording.write_text('{"ts": 1700000000, "station": "a", "temp_c": 1}\n')
     argv = [a.replace("{file}", str(recording)) for a in argv]
+    if argv[0] == "silence" and key == "logs.dir":
+        return  # the alert commands log nowhere
     if key == "data.dir":
         argv = [*argv, "--data-dir", "/proc/mass-nope"]
         origin = "(from command line)"
@@ -317,3 +321,27 @@ def test_a_data_or_logs_dir_that_cannot_be_made_is_a_config_error_naming_it(clea
         origin = "(from environment MASS_LOG_DIR)"
     line = _one_line(capsys, argv, [key, "/proc/mass-nope", origin, "cannot be made (No such file or directory)"])
     assert "expected a directory path" in line
+
+
+@pytest.mark.parametrize("key", ["data.dir", "logs.dir"])
+def test_a_data_or_logs_dir_on_a_read_only_disk_is_a_config_error_naming_it(clean, capsys, monkeypatch, key):
+    """A dir that exists but cannot be written (a read-only mount: root's permissions do not matter
+    there) was a bare "[Errno 30] Read-only file system" with exit 1, or a traceback from the log file's
+    handler; now one line naming the key, exit 78, like a dir that cannot be made."""
+    from .test_torn_and_full import _tmpfs
+
+    recording = clean / "r.jsonl"
+    recording.write_text('{"ts": 1700000000, "station": "a", "temp_c": 1}\n')
+    with _tmpfs(clean / "ro", size="1m") as ro:
+        (ro / "existing").mkdir()
+        done = subprocess.run(["mount", "-o", "remount,ro", str(ro)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {done.stderr.decode().strip()}")
+        argv = ["replay", str(recording), "--headless"]
+        if key == "data.dir":
+            argv += ["--data-dir", str(ro / "existing")]
+        else:
+            monkeypatch.setenv("MASS_LOG_DIR", str(ro / "existing"))
+            argv += ["--data-dir", str(clean / "data")]
+        line = _one_line(capsys, argv, [key, "existing", "cannot be written (a read-only file system"])
+        assert "Traceback" not in line
