@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -191,7 +192,8 @@ def parse_iso(text: str) -> tuple[float, bool]:
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDD, but makes none)") from None
         if _signed_or_split_date(s):
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (digits that start as a date, YYYYMMDD[hh[mm[ss]]], "
-                            "with a sign or a fraction: neither a date nor an epoch number for sure)") from None
+                            "with a sign, a fraction or an exponent: neither a date nor an epoch number for sure)"
+                            ) from None
         return epoch_seconds(number), False
     if dt.tzinfo is None:
         return _wall_seconds(dt), True
@@ -208,11 +210,16 @@ def _wall_seconds(dt: datetime) -> float:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# A number's text as JSON and C write it: an optional sign, digits with an optional fraction, an
+# optional exponent. Python's float() reads more: any script's digits ("１７００００００００", where the
+# same digits in a date, "２０２４-01-01", are refused by fromisoformat) and "_" between digits
+# ("2024_01_01" was 1970-08-23).
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _number(s: str) -> float | None:
-    """An epoch number written as text ("1714557600", "1.7e9"), else None. ASCII only: Python's
-    float() reads any script's digits, and "１７００００００００" in full-width digits would be an
-    epoch number where the same digits in a date ("２０２４-01-01") are refused by fromisoformat."""
-    if not s or not s.isascii() or not (s[0].isdigit() or s[0] in "-+."):
+    """An epoch number written as text ("1714557600", "1.7e9"), else None (see `_NUMBER_TEXT`)."""
+    if _NUMBER_TEXT.fullmatch(s) is None:
         return None
     try:
         value = float(s)
@@ -222,13 +229,14 @@ def _number(s: str) -> float | None:
 
 
 def _signed_or_split_date(s: str) -> bool:
-    """Whether a number's text has, after a sign or before a fraction, the digits of a date: 8 that
-    start as a year 1900-2099, or 10, 12 or 14 that start as a date (`_dated`). Unsigned and whole,
-    those digits are a date (`parse_iso`); with "+" or ".5" they are read as neither ("+2024010112"
-    as epoch seconds is 2034-02-20, "+20240101" 1970-08-23)."""
-    digits, _, fraction = s.lstrip("+-").partition(".")
-    if digits == s or not digits.isdigit() or (fraction and not fraction.isdigit()):
-        return False  # unsigned and whole (the callers' own rules), or not plain digits (1.7e9)
+    """Whether a number's text (`_NUMBER_TEXT`) has, after a sign or before a fraction or an exponent,
+    the digits of a date: 8 that start as a year 1900-2099, or 10, 12 or 14 that start as a date
+    (`_dated`). Unsigned and whole, those digits are a date (`parse_iso`); with "+", ".5" or "e0"
+    they are read as neither ("+2024010112" as epoch seconds is 2034-02-20, "+20240101" 1970-08-23)."""
+    mantissa = s.lstrip("+-").split("e")[0].split("E")[0]
+    digits = mantissa.partition(".")[0]
+    if digits == s or not digits.isdigit():
+        return False  # unsigned and whole (the callers' own rules), or no digits before a point (.5e9)
     return (len(digits) == 8 and "1900" <= digits[:4] < "2100") or _dated(digits)
 
 

@@ -160,7 +160,7 @@ FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
 @given(digits=st.text("0123456789", min_size=6, max_size=16), sign=st.sampled_from(["", "+", "-"]),
-       fraction=st.sampled_from(["", ".5", ".25", ".0"]))
+       fraction=st.sampled_from(["", ".5", ".25", ".0", "e0", ".5e0", "E+0"]))
 def test_a_sign_or_fraction_never_turns_a_date_into_epoch_seconds(digits, sign, fraction):
     """The rule behind "+2024010112" (read as epoch seconds of 2034-02-20) and "+20240101" (1970-08-23):
     digits that start as a date (8 from a year 1900-2099, or 10/12/14 that start as YYYYMMDD) with a
@@ -171,7 +171,7 @@ def test_a_sign_or_fraction_never_turns_a_date_into_epoch_seconds(digits, sign, 
         return  # whole and unsigned: a date, a compact date-time or an epoch number (tested above)
     dated = (len(digits) == 8 and 1900 <= int(digits[:4]) < 2100) or _starts_as_a_date(digits)
     if dated:
-        with pytest.raises(TimeError, match="with a sign or a fraction"):
+        with pytest.raises(TimeError, match="with a sign, a fraction or an exponent"):
             parse_iso(text)
     else:
         assert parse_iso(text) == (epoch_seconds(float(text)), False)
@@ -202,5 +202,14 @@ def test_a_replay_quarantines_signed_and_full_width_times_with_their_reason(tmp_
     quarantine = (tmp_path / "db" / "rejected.jsonl").read_text(encoding="utf-8")
     rejected = [json.loads(line) for line in quarantine.splitlines()]
     assert len(rejected) == 2
-    assert "with a sign or a fraction" in rejected[0]["reason"] and "+2024010112" in rejected[0]["raw"]
+    assert "with a sign, a fraction or an exponent" in rejected[0]["reason"] and "+2024010112" in rejected[0]["raw"]
     assert "unparseable timestamp" in rejected[1]["reason"]
+
+
+@given(digits=st.text("0123456789", min_size=2, max_size=16), at=st.integers(1, 15))
+def test_a_number_with_an_underscore_is_never_an_epoch_number(digits, at):
+    """float() reads "2024_01_01" (1970-08-23) and "2024_0101_12" (2034-02-20): a time text is an epoch
+    number only in the plain form JSON writes numbers in."""
+    at = min(at, len(digits) - 1)
+    with pytest.raises(TimeError):
+        parse_iso(digits[:at] + "_" + digits[at:])
