@@ -601,15 +601,14 @@ class Config:
         Raises ConfigError naming key, value, where it was set and why it cannot be made (under
         /proc, a read-only disk, no permission) or written in, not a bare OSError."""
         path = self.data_dir if key == "data.dir" else self.logs_dir
+        said = f"{key} = {_shown(self.get(key))} (from {_origin(self.origins, key)})"
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"{key} = {_shown(self.get(key))} (from {_origin(self.origins, key)}): cannot be made "
-                              f"({exc.strerror or exc}): expected {_DIRECTORY}") from None
+            raise ConfigError(f"{said}: cannot be made ({exc.strerror or exc}): expected {_DIRECTORY}") from None
         if not os.access(path, os.W_OK | os.X_OK):  # False on a read-only file system, for root too
-            raise ConfigError(f"{key} = {_shown(self.get(key))} (from {_origin(self.origins, key)}): cannot be "
-                              "written (a read-only file system, or no permission): expected a directory mass "
-                              "can write in")
+            raise ConfigError(f"{said}: cannot be written (a read-only file system, or no permission): expected a "
+                              "directory mass can write in")
         return path
 
     @property
