@@ -296,7 +296,7 @@ class Engine:
             self.bank.set_thresholds(**request)
         refused = 0
         grouped: tuple[ObservationBatch, dict[str, list[int]]] | None = None  # rows_by_station of a batch
-        if self.bank.max_series and len(batch):
+        if self.bank.max_series and len(batch) and not self._unchecked:  # `_feed`: admitted with their batch
             groups = rows_by_station(batch.station)
             batch, groups, refused = self._admit(batch, groups)
             grouped = (batch, groups)
@@ -304,7 +304,8 @@ class Engine:
         if self._unchecked:  # readings the order check handed back to be fed (`_feed`)
             ordered = Ordered(batch)
         else:
-            ordered = self.order.check(batch, warming=self._warming, by_station=grouped[1] if grouped else None)
+            ordered = self.order.check(batch, warming=self._warming, by_station=grouped[1] if grouped else None,
+                                       unseen=self.ledger is not None)  # a replay (`replay_file` sets it)
             if ordered.unseen is not None:
                 self._feed(ordered.unseen)
         batch, fed = ordered.batch, ordered.fed

@@ -13,9 +13,9 @@ The engine takes readings in arrival order and, per value:
   value is a **duplicate** (a re-poll, a re-read after a crash) and is dropped; a
   different value is a **conflict**: counted, and the later one quarantined as
   "conflicting duplicate" (the whole reading when none of its values is new).
-  Duplicates that come before any kept reading of their station and are later
-  than all its detectors have seen (a replay run again after it stopped part
-  way, in a process that did not warm from the store) are handed back as
+  In a replay, the values of duplicates that come before any kept reading of
+  their station and are later than all their series' detectors have seen (a
+  replay run again after it stopped part way) are handed back as
   `Ordered.unseen`, for the engine to feed to the detectors as a warm start
   does: the rows after them are then scored as by one run that never stopped.
 
@@ -125,10 +125,12 @@ class OrderCheck:
         self._deferred_size = 0
 
     def check(self, batch: ObservationBatch, warming: bool = False,
-              by_station: dict[str, list[int]] | None = None) -> Ordered:
+              by_station: dict[str, list[int]] | None = None, unseen: bool = False) -> Ordered:
         """Sort one batch out (rows of a station in time order within it); `warming`: the stored
         stream replayed into the detectors at a start (nothing counted, nothing looked up);
-        `by_station`: the batch's `rows_by_station`, when the caller has it already."""
+        `by_station`: the batch's `rows_by_station`, when the caller has it already; `unseen`:
+        hand back the duplicates the detectors have not seen (`Ordered.unseen`: a replay; a live
+        consumer warms from the store instead, and an evicted series starts cold)."""
         n = len(batch)
         if n == 0:
             return Ordered(batch)
@@ -165,14 +167,14 @@ class OrderCheck:
         if slow:
             self._settle()
         stored = {} if warming or not slow else self._look_up(slow, ts)
-        unseen: list[int] = []
+        feed: list[tuple[int, list[str]]] = []  # unseen duplicates: (row, the variables to feed)
         for station, rows in slow:
             # Some instant of this station repeats or goes back.
             if fed is None:
                 fed = {name: ~np.isnan(col) for name, col in zip(names, cols, strict=True)}
                 composite = np.ones(n, dtype=bool)
             seen = self._seen.setdefault(station, {})
-            leading = not warming  # no row of the station kept yet: its duplicates may be unseen ones
+            leading = unseen and not warming  # no row of the station kept yet: its duplicates may be unseen
             for i in rows:
                 ti = float(ts[i])
                 before = seen.get(ti)
@@ -203,11 +205,13 @@ class OrderCheck:
                         self._last[key] = ti
                 if not new_values:
                     keep[i] = False
-                    if (leading and repeated and not conflicts
-                            and all(ti > self._last.get((station, name), -math.inf) for name in repeated)):
-                        # stored by a run the detectors of this process did not see (nor warm from)
-                        unseen.append(i)
-                        for name in repeated:
+                    # values stored by a run whose detectors this process does not have: each value
+                    # whose series has not come this far (a second reading of the instant may bring
+                    # another variable: a special report, a late row new for one of its variables)
+                    names_fed = [name for name in repeated if ti > self._last.get((station, name), -math.inf)]
+                    if leading and names_fed:
+                        feed.append((i, names_fed))
+                        for name in names_fed:
                             self._last[(station, name)] = ti
                         self._last_composite[station] = max(self._last_composite.get(station, -math.inf), ti)
                     if conflicts:
@@ -247,8 +251,15 @@ class OrderCheck:
         if warming:
             out.duplicates = out.late = out.conflicts = 0
             out.quarantined = []
-        if unseen:
-            out.unseen = batch.select(np.sort(np.asarray(unseen)))
+        if feed:
+            feed.sort()
+            picked = batch.select(np.asarray([i for i, _ in feed]))
+            columns = {name: col.copy() for name, col in picked.columns.items()}
+            for k, (_i, names_fed) in enumerate(feed):
+                for name, col in columns.items():
+                    if name not in names_fed:
+                        col[k] = np.nan  # a value its series has seen already, or a conflicting one
+            out.unseen = dataclasses.replace(picked, columns=columns)
         if drop_values or not keep.all():
             columns = {name: col.copy() for name, col in batch.columns.items()} if drop_values else batch.columns
             for i, name in drop_values:
