@@ -10,7 +10,7 @@ least recently seen idle ones first.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -377,15 +377,19 @@ class DetectorBank:
                                                        self.params.episode_quiet)
         return st
 
-    def room_for(self, station: str, new_series: int, now: float, pending: int = 0) -> str | None:
+    def room_for(self, station: str, new_series: int, now: float, pending: int = 0,
+                 seen: Callable[[str], float | None] | None = None) -> str | None:
         """None when `new_series` more series of this station fit under the cap (evicting idle ones
         if need be), beside `pending` series already admitted in the same batch; else the reason
-        to quarantine its observations. A station already live always fits."""
+        to quarantine its observations. A station already live always fits. `now`: the time the
+        station comes (its first reading); `seen(station)`: that station's latest reading up to `now`
+        in the batch being admitted, not stepped yet (None: none), so a station busy in the batch
+        is not taken for idle by its last reading before it."""
         if now > self.newest_ts:
             self.newest_ts = now
         if not self.max_series or station in self.stations or not new_series:
             return None
-        self._evict_idle(len(self.series) + pending + new_series - self.max_series)
+        self._evict_idle(len(self.series) + pending + new_series - self.max_series, seen)
         if len(self.series) + pending + new_series <= self.max_series:
             return None
         # `pending`: series admitted earlier in the same batch count as live (they are, a moment later)
@@ -393,15 +397,27 @@ class DetectorBank:
                 f"{self.max_series}) and none idle for {self.idle_seconds / 3600:g} h; new station {station!r} "
                 "quarantined")
 
-    def _evict_idle(self, need: int) -> None:
+    def _evict_idle(self, need: int, seen: Callable[[str], float | None] | None = None) -> None:
+        """Evict up to `need` series idle past the horizon, least recently seen first. A series whose
+        station has readings in the batch up to now (`seen`) is idle only if the latest of them is too,
+        and is passed over otherwise: one at a time, those readings would have made it the most
+        recently seen, not the least."""
         horizon = self.newest_ts - self.idle_seconds
-        while need > 0 and self.series:
-            key, det = next(iter(self.series.items()))
-            if not det.last_ts < horizon:
-                return
+        gone: list[tuple[str, str]] = []
+        for key, det in self.series.items():
+            if need <= 0:
+                break
+            latest = seen(key[0]) if seen is not None else None
+            if latest is not None:
+                if not max(det.last_ts, latest) < horizon:
+                    continue
+            elif not det.last_ts < horizon:
+                break
+            gone.append(key)
+            need -= 1
+        for key in gone:
             del self.series[key]
             self.evicted += 1
-            need -= 1
             st = self.stations.get(key[0])
             if st is not None:
                 st.series -= 1

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -127,6 +128,20 @@ def unheard_kinds(config: Config, rule_set: RuleSet) -> list[str]:
                        f"mass infers ({', '.join(sorted(KINDS))}): rules that ask for a kind pass "
                        f"{safe_text(station.get('name'), 40)} by")
     return out
+
+
+def _seen_by(batch: ObservationBatch, by_station: dict[str, list[int]], times: dict[str, np.ndarray], now: float,
+             station: str) -> float | None:
+    """`station`'s latest reading at or before `now` in `batch`, or None; its sorted times kept in `times`."""
+    t = times.get(station)
+    if t is None:
+        rows = by_station.get(station)
+        if rows is None:
+            return None
+        t = times[station] = np.sort(batch.ts[np.asarray(rows)])
+    if t[0] > now:
+        return None
+    return float(t[np.searchsorted(t, now, side="right") - 1])
 
 
 class Engine:
@@ -423,12 +438,16 @@ class Engine:
         refused: list[int] = []
         reasons: list[Rejection] = []
         pending = 0  # series of new stations admitted earlier in this batch, not yet allocated
-        newest = float(batch.ts.max())
+        # Each station comes at its first reading; the others' readings up to then count as seen, as
+        # one at a time they would (a batch of a flat-out replay spans months: its newest time made
+        # every series idle, and each new station wiped the detectors of stations busy in the batch).
+        times: dict[str, np.ndarray] = {}  # station -> its times in the batch, sorted (when asked for)
         for station, rows in by_station.items():
             idx = np.array(rows)
             new = sum(1 for name in scored if (station, name) not in self.bank.series
                       and not np.isnan(batch.columns[name][idx]).all())
-            why = self.bank.room_for(station, new, newest, pending)
+            now = float(batch.ts[idx].min())
+            why = self.bank.room_for(station, new, now, pending, partial(_seen_by, batch, by_station, times, now))
             if why is None:
                 if station not in self.bank.stations:
                     pending += new

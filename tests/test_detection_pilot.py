@@ -122,3 +122,32 @@ def test_the_cap_reason_counts_the_series_admitted_in_the_same_batch(tmp_path):
     store.flush()
     reasons = [json.loads(line)["reason"] for line in (tmp_path / "db" / "rejected.jsonl").read_text().splitlines()]
     assert len(reasons) == 2 and all(r.startswith("series cap reached: 3 live series") for r in reasons)
+
+
+def _admitted(tmp_path, first: list[bytes], messages: list[bytes], one_at_a_time: bool) -> tuple[set, int, int, dict]:
+    """(live series, evictions, rows refused, each live series' readings seen) after ingesting `first`
+    one at a time, then `messages` as one batch or one at a time."""
+    engine = Engine(load_config(tmp_path / "mass.toml", env={}, dotenv_file=None))
+    for m in first:
+        engine.ingest([m])
+    for part in ([[m] for m in messages] if one_at_a_time else [messages]):
+        engine.ingest(part)
+    series = engine.bank.series
+    return set(series), engine.bank.evicted, engine.counters.rejected, {k: d.count for k, d in series.items()}
+
+
+def test_a_station_busy_in_a_long_batch_is_not_evicted_as_idle_when_a_new_one_comes(tmp_path):
+    """A flat-out replay's batch spans days: its newest time made every series look idle when a new
+    station came with the cap full, and the detectors of a station reporting throughout the batch were
+    wiped (a helper's review). Each station now comes at its first reading, and the readings of the
+    others up to then count as seen: here the bank evicts what one reading at a time evicts."""
+    (tmp_path / "mass.toml").write_text("[detectors]\nmax_series = 2\nidle_hours = 24.0\n")
+    # both live before the batch, "busy" the least recently seen; "old" never reports again
+    first = [_message("busy", 0), _message("old", 1)]
+    messages = [_message("busy", 60 * h) for h in range(1, 24 * 8)]  # hourly for eight days
+    messages.insert(24 * 6, _message("new", 60 * 24 * 6 + 1))  # comes on day six, when only "old" is idle
+    batch = _admitted(tmp_path, first, messages, one_at_a_time=False)
+    assert batch == _admitted(tmp_path, first, messages, one_at_a_time=True)
+    live, evicted, refused, counts = batch
+    assert live == {("busy", "temp_c"), ("new", "temp_c")} and evicted == 1 and refused == 0
+    assert counts[("busy", "temp_c")] == 24 * 8  # its detectors kept every reading
