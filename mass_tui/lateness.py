@@ -167,7 +167,8 @@ class OrderCheck:
         if slow:
             self._settle()
         stored = {} if warming or not slow else self._look_up(slow, ts)
-        feed: list[tuple[int, list[str]]] = []  # unseen duplicates: (row, the variables to feed)
+        feed: list[int] = []  # rows of unseen duplicates
+        unfed: list[tuple[int, list[str]]] = []  # and of those, the values not to feed (seen, or conflicting)
         for station, rows in slow:
             # Some instant of this station repeats or goes back.
             if fed is None:
@@ -210,7 +211,9 @@ class OrderCheck:
                     # another variable: a special report, a late row new for one of its variables)
                     names_fed = [name for name in repeated if ti > self._last.get((station, name), -math.inf)]
                     if leading and names_fed:
-                        feed.append((i, names_fed))
+                        feed.append(i)
+                        if len(names_fed) < len(repeated) or conflicts:
+                            unfed.append((i, [n for n in repeated if n not in names_fed] + [c[0] for c in conflicts]))
                         for name in names_fed:
                             self._last[(station, name)] = ti
                         self._last_composite[station] = max(self._last_composite.get(station, -math.inf), ti)
@@ -253,13 +256,14 @@ class OrderCheck:
             out.quarantined = []
         if feed:
             feed.sort()
-            picked = batch.select(np.asarray([i for i, _ in feed]))
-            columns = {name: col.copy() for name, col in picked.columns.items()}
-            for k, (_i, names_fed) in enumerate(feed):
-                for name, col in columns.items():
-                    if name not in names_fed:
-                        col[k] = np.nan  # a value its series has seen already, or a conflicting one
-            out.unseen = dataclasses.replace(picked, columns=columns)
+            out.unseen = batch.select(np.asarray(feed))
+            if unfed:  # most rows feed every value they have: only the others are copied and blanked
+                at = {i: k for k, i in enumerate(feed)}
+                columns = {name: col.copy() for name, col in out.unseen.columns.items()}
+                for i, names in unfed:
+                    for name in names:
+                        columns[name][at[i]] = np.nan
+                out.unseen = dataclasses.replace(out.unseen, columns=columns)
         if drop_values or not keep.all():
             columns = {name: col.copy() for name, col in batch.columns.items()} if drop_values else batch.columns
             for i, name in drop_values:
