@@ -34,6 +34,7 @@ timestamp stand in for a station and time the value lacks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +61,7 @@ from sources.schema import (
 )
 from sources.text import brief, escape_surrogates, inert, json_safe, valid_unicode
 from sources.times import (
+    AHEAD,
     EARLIEST,
     LATEST,
     LocalTimes,
@@ -883,16 +885,31 @@ class Decoder:
         left = np.flatnonzero(todo).tolist()
         if values is not None:
             values = _cells(values, left)
-        for j in left:
-            r = rows[j]
+
+        def time_of(j: int) -> Any:
+            for k in present:
+                value = values[j] if values is not None else column(k, [rows[j]])[0]
+                if value is not None and not (text and not value.strip()):
+                    return value
+            return None
+
+        def walls_after(at: int) -> list[float]:
+            """The naive wall times of the station of `left[at]` in the rows after it (LocalTimes)."""
+            walls: list[float] = []
+            for j in left[at + 1:]:
+                if stations[j] == stations[left[at]] and bad[j] is None and type(value := time_of(j)) is str:
+                    with contextlib.suppress(TimeError, OverflowError, ValueError, OSError):
+                        seconds, naive = parse_iso(value)
+                        if naive:
+                            walls.append(seconds)
+                            if len(walls) == AHEAD:
+                                break
+            return walls
+
+        for at, j in enumerate(left):
             if bad[j] is not None:
                 continue
-            value = None
-            for k in present:
-                value = values[j] if values is not None else column(k, [r])[0]
-                if value is not None and not (text and not value.strip()):
-                    break
-                value = None
+            value = time_of(j)
             try:
                 if value is None:
                     m = metas[j]
@@ -905,7 +922,8 @@ class Decoder:
                     if naive and zones:
                         tz = file_tz or self.policy.zone_for(stations[j])
                         if tz is not None:
-                            seconds = self.local.resolve(stations[j], seconds, tz)
+                            seconds = self.local.resolve(stations[j], seconds, tz,
+                                                         functools.partial(walls_after, at))
                 elif type(value) in _NUMBER:
                     seconds = epoch_seconds(float(value))
                     if not math.isfinite(seconds):

@@ -21,9 +21,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -311,7 +313,11 @@ class LocalTimes:
     nearer to it (readings under an hour apart). The way is the station's net count
     of readings past its newest (later) and past its oldest (earlier) so far, so a late reading in an
     oldest-first stream does not turn it. A station's first reading, or one alone in the repeated
-    hour with nothing to tell by, is the first pass."""
+    hour with nothing to tell by, is the first pass. While the way is not known (the first reading or
+    two), the readings after it in the batch (`ahead`, up to the first outside the repeated hour)
+    tell the pass when one of the two makes them go one way, or lie nearer together: a logger whose
+    readings start in the second pass (oldest-first, the next reading after the hour 15 min on, not
+    75), a newest-first file whose first lines are, readings 30-60 min apart."""
 
     newest: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its newest reading
     oldest: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its oldest reading
@@ -319,9 +325,13 @@ class LocalTimes:
     last: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its last reading read
     repeated: int = 0
     skipped: int = 0
+    depth: int = 0  # a copy looking ahead for another (`_by_ahead`): how many levels down
 
-    def resolve(self, station: str, wall: float, zone: ZoneInfo) -> float:
-        """UTC seconds of the wall-clock time `wall` (its reading taken as if UTC) at `station` in `zone`."""
+    def resolve(self, station: str, wall: float, zone: ZoneInfo,
+                ahead: Callable[[], Sequence[float]] | None = None) -> float:
+        """UTC seconds of the wall-clock time `wall` (its reading taken as if UTC) at `station` in `zone`.
+        `ahead`: the station's next wall times after this one (as `wall`), asked for only while the
+        way of its readings is not known yet and this one is in the repeated hour."""
         naive = datetime.fromtimestamp(wall, UTC).replace(tzinfo=None)
         first = naive.replace(tzinfo=zone, fold=0)
         second = naive.replace(tzinfo=zone, fold=1)
@@ -338,7 +348,11 @@ class LocalTimes:
             else:
                 self.repeated += 1
                 way, last = self.way.get(station, 0), self.last.get(station)
-                if last is None:
+                told = None if way or ahead is None or self.depth >= 2 else \
+                    self._by_ahead(station, t0, t1, zone, ahead())
+                if told is not None:
+                    utc = told
+                elif last is None:
                     utc = t0
                 elif way > 0:  # oldest-first: the clock went back once the station was at or past the first pass
                     utc = t1 if newest >= t0 and t1 > newest else t0
@@ -347,6 +361,11 @@ class LocalTimes:
                 else:  # no way yet (one reading before): the pass nearer to it (readings under an hour
                     # apart), but not its very instant: the same wall time again is the other pass
                     utc = t1 if t0 == last or (t1 != last and abs(t1 - last) < abs(t0 - last)) else t0
+        self._keep(station, utc)
+        return utc
+
+    def _keep(self, station: str, utc: float) -> None:
+        newest, oldest = self.newest.get(station), self.oldest.get(station)
         self.last[station] = utc
         if newest is None or oldest is None:
             self.newest[station] = self.oldest[station] = utc
@@ -356,7 +375,42 @@ class LocalTimes:
         elif utc < oldest:
             self.oldest[station] = utc
             self.way[station] = max(-3, self.way.get(station, 0) - 1)
-        return utc
+
+    def _by_ahead(self, station: str, t0: float, t1: float, zone: ZoneInfo, walls: Sequence[float]) -> float | None:
+        """Of a reading's two instants (t0 the first pass, t1 the second), while its station's way is not
+        known, the one from which its readings (the one before, if any, this one, then `walls`, read
+        by the usual rule up to the first outside the repeated hour) never repeat an instant, go one
+        way, and lie nearer together: the smaller (repeats, turns, span), where span is the sum of the
+        steps and turns how far they go back on their way (span less the distance from the first to
+        the last); the next readings
+        whose way is still not known are told so too, two levels down. None on a tie (a run inside one
+        pass tells nothing): the usual rule then."""
+        scores = []
+        for utc in (t0, t1):
+            local = LocalTimes({}, {}, {}, {}, depth=self.depth + 1)
+            for book in ("newest", "oldest", "way", "last"):
+                if station in getattr(self, book):
+                    getattr(local, book)[station] = getattr(self, book)[station]
+            start = local.last.get(station, utc)
+            span, repeats = abs(utc - start), int(station in local.last and utc == start)
+            local._keep(station, utc)
+            before = utc
+            walls = walls[:AHEAD]
+            for i, wall in enumerate(walls):  # the next ones whose way is not known yet looking ahead too
+                now = local.resolve(station, wall, zone, functools.partial(operator.getitem, walls, slice(i + 1, None)))
+                span += abs(now - before)
+                repeats += now == before
+                before = now
+                if not local.repeated:
+                    break
+                local.repeated = 0
+            scores.append((repeats, span - abs(before - start), span))
+        return None if scores[0] == scores[1] else (t0 if scores[0] < scores[1] else t1)
+
+
+# The readings after one that `LocalTimes` looks at to tell its pass: to the first outside the
+# repeated hour, at most this many (an hour of minute data, both passes).
+AHEAD = 128
 
 
 @lru_cache(maxsize=64)

@@ -702,16 +702,16 @@ def test_a_logger_read_newest_first_or_oldest_first_gives_the_same_instants(shif
     """The rule behind the autumn change in a newest-first file (the second pass of the repeated hour
     read an hour early): naive local times every `step` min (up to an hour), of one or several stations
     interleaved, in either order, are the instants written, each `step` apart, whichever pass of the
-    repeated hour they are in. A file whose first line is in the repeated hour has nothing to tell
-    that line by (it is the first pass), so those are left out."""
+    repeated hour they are in, the first line's too when a later one is outside the repeated hour
+    (a file all inside it has nothing to tell its pass by: the first pass; those are left out)."""
     z = zone(tz)
     base = _fall_back(z) if near else datetime(2024, 6, 1, tzinfo=UTC)  # across the change, or a plain day
     # the first instant from an hour past the change back to where the series still reaches it
     first = base + timedelta(minutes=60 - (5 * shift) % (count * step + 120))
     instants = [first + timedelta(minutes=step * k) for k in range(count)]
     order = instants[::-1] if newest_first else instants
-    wall = order[0].astimezone(z).replace(tzinfo=None)
-    assume(wall.replace(tzinfo=z, fold=0).utcoffset() == wall.replace(tzinfo=z, fold=1).utcoffset())
+    walls = [t.astimezone(z).replace(tzinfo=None) for t in order]
+    assume(any(w.replace(tzinfo=z, fold=0).utcoffset() == w.replace(tzinfo=z, fold=1).utcoffset() for w in walls))
     msgs = [orjson.dumps({"ts": t.astimezone(z).replace(tzinfo=None).isoformat(), "station": f"l{s}",
                           "temp_c": 1}) for t in order for s in range(stations)]
     got = Decoder(InputPolicy(tz=z)).decode(msgs).batch.ts.reshape(count, stations)
@@ -734,6 +734,22 @@ def test_a_newest_first_logger_across_the_autumn_change_stores_what_oldest_first
         runs[name] = [r["ts"] for r in stored]
     assert runs["newest"] == runs["oldest"] == [iso_utc(parse_time("2024-11-03T05:30:00Z") + 900 * k)
                                                 for k in range(11)]
+
+
+def test_a_logger_file_that_starts_in_the_second_pass_of_the_repeated_hour_is_read_in_either_order(tmp_path):
+    """A logger export that begins after the clocks went back, inside the repeated hour (its first
+    lines are the second pass): the instants as written, oldest-first and newest-first. The first
+    lines used to be read as the first pass, an hour early, a 75-minute gap before the next hour."""
+    walls = ["2024-11-03 01:15", "2024-11-03 01:30", "2024-11-03 01:45", "2024-11-03 02:00", "2024-11-03 02:15"]
+    runs = {}
+    for name, rows in (("oldest", walls), ("newest", walls[::-1])):
+        f = tmp_path / f"{name}.csv"
+        f.write_text("time,station,temp_c\n" + "".join(f"{t},log,{5 + 0.1 * i}\n" for i, t in enumerate(rows)))
+        engine, stored, rejected, _ = replay(tmp_path, f, name=name, MASS_TZ="America/Chicago")
+        assert rejected == [] and engine.counters.conflicts == 0 and engine.counters.duplicates == 0
+        runs[name] = [r["ts"] for r in stored]
+    assert runs["newest"] == runs["oldest"] == [iso_utc(parse_time("2024-11-03T07:15:00Z") + 900 * k)
+                                                for k in range(5)]
 
 
 # --- live late data, duplicates and conflicts ----------------------------------------------------------
