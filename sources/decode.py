@@ -33,6 +33,7 @@ timestamp stand in for a station and time the value lacks.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import gc
@@ -893,16 +894,24 @@ class Decoder:
                     return value
             return None
 
-        def walls_after(at: int) -> list[float]:
-            """The naive wall times of the station of `left[at]` in the rows after it (LocalTimes)."""
+        by_station: dict[str, list[int]] = {}  # each station's positions in `left`, made when first asked
+
+        def walls_after(at: int, wall: float) -> list[float]:
+            """The naive wall times of the station of `left[at]` in the rows after it (LocalTimes), up
+            to the first an hour or more from `wall` (outside the repeated hour that holds it)."""
+            if not by_station:
+                for k, j in enumerate(left):
+                    by_station.setdefault(stations[j], []).append(k)
+            mine = by_station[stations[left[at]]]
             walls: list[float] = []
-            for j in left[at + 1:]:
-                if stations[j] == stations[left[at]] and bad[j] is None and type(value := time_of(j)) is str:
+            for k in mine[bisect.bisect_right(mine, at):]:
+                j = left[k]
+                if bad[j] is None and type(value := time_of(j)) is str:
                     with contextlib.suppress(TimeError, OverflowError, ValueError, OSError):
                         seconds, naive = parse_iso(value)
                         if naive:
                             walls.append(seconds)
-                            if len(walls) == AHEAD:
+                            if len(walls) == AHEAD or abs(seconds - wall) >= 3600.0:
                                 break
             return walls
 
@@ -923,7 +932,7 @@ class Decoder:
                         tz = file_tz or self.policy.zone_for(stations[j])
                         if tz is not None:
                             seconds = self.local.resolve(stations[j], seconds, tz,
-                                                         functools.partial(walls_after, at))
+                                                         functools.partial(walls_after, at, seconds))
                 elif type(value) in _NUMBER:
                     seconds = epoch_seconds(float(value))
                     if not math.isfinite(seconds):
