@@ -326,6 +326,7 @@ class LocalTimes:
     repeated: int = 0
     skipped: int = 0
     depth: int = 0  # a copy looking ahead for another (`_by_ahead`): how many levels down
+    looked: dict[str, int] = field(default_factory=dict)  # station -> times looked ahead (`_by_ahead`)
 
     def resolve(self, station: str, wall: float, zone: ZoneInfo,
                 ahead: Callable[[], Sequence[float]] | None = None) -> float:
@@ -382,9 +383,16 @@ class LocalTimes:
         by the usual rule up to the first outside the repeated hour) never repeat an instant, go one
         way, and lie nearer together: the smaller (repeats, turns, span), where span is the sum of the
         steps and turns how far they go back on their way (span less the distance from the first to
-        the last); the next readings
-        whose way is still not known are told so too, two levels down. None on a tie (a run inside one
-        pass tells nothing): the usual rule then."""
+        the last); the next readings whose way is still not known are told so too, two levels down.
+        When `walls` do not reach past the repeated hour, only repeats and turns count (readings
+        inside it one way tell nothing: the first pass, or the pass nearer to the one before). None
+        on a tie, or when the station was looked ahead for LOOKS times already (a station whose
+        readings stay at one instant)."""
+        looked = self.looked.get(station, 0)
+        if looked >= LOOKS:
+            return None
+        self.looked[station] = looked + 1
+        walls = walls[:AHEAD]
         scores = []
         for utc in (t0, t1):
             local = LocalTimes({}, {}, {}, {}, depth=self.depth + 1)
@@ -394,23 +402,26 @@ class LocalTimes:
             start = local.last.get(station, utc)
             span, repeats = abs(utc - start), int(station in local.last and utc == start)
             local._keep(station, utc)
-            before = utc
-            walls = walls[:AHEAD]
+            before, past = utc, False  # past: a reading after these lies outside the repeated hour
             for i, wall in enumerate(walls):  # the next ones whose way is not known yet looking ahead too
                 now = local.resolve(station, wall, zone, functools.partial(operator.getitem, walls, slice(i + 1, None)))
                 span += abs(now - before)
                 repeats += now == before
                 before = now
                 if not local.repeated:
+                    past = True
                     break
                 local.repeated = 0
-            scores.append((repeats, span - abs(before - start), span))
+            # inside the repeated hour only a repeat or a turn tells: how near together says nothing
+            scores.append((repeats, span - abs(before - start), span if past else 0.0))
         return None if scores[0] == scores[1] else (t0 if scores[0] < scores[1] else t1)
 
 
 # The readings after one that `LocalTimes` looks at to tell its pass: to the first outside the
-# repeated hour, at most this many (an hour of minute data, both passes).
-AHEAD = 128
+# repeated hour, at most this many (both passes of one-second data); and how many times a station's
+# readings are looked ahead of at most (its first two readings, then a batch or two more).
+AHEAD = 8192
+LOOKS = 4
 
 
 @lru_cache(maxsize=64)

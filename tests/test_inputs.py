@@ -718,6 +718,38 @@ def test_a_logger_read_newest_first_or_oldest_first_gives_the_same_instants(shif
     assert (got == np.array([t.timestamp() for t in order])[:, None]).all()
 
 
+@pytest.mark.parametrize("newest_first", [False, True])
+@pytest.mark.parametrize("step", [1, 10, 20, 60])
+def test_second_data_that_starts_in_the_second_pass_is_read_as_written(step, newest_first):
+    """Readings seconds apart that start after the clocks went back, inside the repeated hour: all
+    the instants written, in either order. The look-ahead stopped after 128 readings (under an hour
+    of data faster than every 28 s), where both passes looked alike: 3,000 of 3,600 one-second
+    readings landed an hour early, and newest-first the second pass was set aside as conflicts."""
+    z = zone("America/Chicago")
+    if newest_first:  # from 01:50 CST (second pass) down to 00:50 CDT, through both passes
+        instants = [datetime(2024, 11, 3, 7, 50, tzinfo=UTC) - timedelta(seconds=step * k)
+                    for k in range(7200 // step + 1)]
+    else:  # from 01:10 CST (second pass) on, past the repeated hour
+        instants = [datetime(2024, 11, 3, 7, 10, tzinfo=UTC) + timedelta(seconds=step * k)
+                    for k in range(3600 // step)]
+    msgs = [orjson.dumps({"ts": t.astimezone(z).replace(tzinfo=None).isoformat(), "station": "l", "temp_c": 1})
+            for t in instants]
+    got = Decoder(InputPolicy(tz=z)).decode(msgs).batch.ts
+    assert got.tolist() == [t.timestamp() for t in instants]
+
+
+@pytest.mark.parametrize(("walls", "want"), [(["01:00", "01:45"], ["06:00", "06:45"]),
+                                             (["01:00", "01:45", "01:30"], ["06:00", "06:45", "07:30"])])
+def test_readings_all_inside_the_repeated_hour_one_way_are_the_first_pass(walls, want):
+    """Readings inside the repeated hour with nothing after them, going one way, tell nothing of their
+    pass: the first, as documented, however far apart (the look-ahead's "nearer together" had made
+    01:00 then 01:45 a newest-first pair of the second pass)."""
+    z = zone("America/Chicago")
+    msgs = [orjson.dumps({"ts": f"2024-11-03T{w}", "station": "l", "temp_c": 1}) for w in walls]
+    got = Decoder(InputPolicy(tz=z)).decode(msgs).batch.ts
+    assert [datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in got] == want
+
+
 def test_a_newest_first_logger_across_the_autumn_change_stores_what_oldest_first_does(tmp_path):
     """A logger's export in local time, newest line first (as NDBC and many loggers write), across the
     night the clocks go back: the same instants as the file in time order (before: the second pass of
