@@ -231,7 +231,7 @@ def _paced(batch: ObservationBatch, pacer: Pacer, rows: int, stop: threading.Eve
         if stop.is_set():
             return
         if pacer.speed is None:
-            end = pos + flat_out_slice(n - pos, rows)
+            end = min(n, pos + rows)
         else:
             delay = pacer.delay_for(float(batch.ts[pos]))
             if delay > MAX_WAIT:
@@ -249,22 +249,6 @@ def _paced(batch: ObservationBatch, pacer: Pacer, rows: int, stop: threading.Eve
                 end += 1
         yield batch if (pos == 0 and end == n) else batch.slice(pos, end)
         pos = end
-
-
-# The smallest slice of the tapering end of a flat-out replay (`flat_out_slice`).
-LAST_SLICE = 2048
-
-
-def flat_out_slice(left: int, rows: int) -> int:
-    """How many of the `left` rows a flat-out replay scores next: `rows`, and over the last 2 x `rows`
-    half of what is left each time (down to LAST_SLICE). The store's writer process works on a slice
-    while the engine scores the next, so it finishes the last slice after the engine: a small last
-    slice is a short wait (the writer's tail of a building replay, 0.31 -> 0.23 s, medians of 5)."""
-    if left <= LAST_SLICE:
-        return left
-    if left <= 2 * rows:
-        return min(rows, max(LAST_SLICE, (left + 1) // 2))
-    return rows
 
 
 def _emit(result: BatchResult, on_batch: Callable[[BatchResult], None] | None) -> None:
