@@ -380,11 +380,11 @@ class LocalTimes:
     def _by_ahead(self, station: str, t0: float, t1: float, zone: ZoneInfo, walls: Sequence[float]) -> float | None:
         """Of a reading's two instants (t0 the first pass, t1 the second), while its station's way is not
         known, the one from which its readings (the one before, if any, this one, then `walls`, read
-        by the usual rule up to the first outside the repeated hour) never repeat an instant, go one
-        way, and lie nearer together: the smaller (repeats, turns, span), where span is the sum of the
+        by the usual rule up to the first outside the repeated hour) never repeat an instant, and go
+        one way nearest together: the smaller (repeats, span + 2 x turns), where span is the sum of the
         steps and turns how far they go back on their way (span less the distance from the first to
         the last); the next readings whose way is still not known are told so too, two levels down.
-        When `walls` do not reach past the repeated hour, only repeats and turns count (readings
+        When `walls` do not reach past the repeated hour, span does not count (readings
         inside it one way tell nothing: the first pass, or the pass nearer to the one before). None
         on a tie, or when the station was looked ahead for LOOKS times already (a station whose
         readings stay at one instant)."""
@@ -412,8 +412,11 @@ class LocalTimes:
                     past = True
                     break
                 local.repeated = 0
-            # inside the repeated hour only a repeat or a turn tells: how near together says nothing
-            scores.append((repeats, span - abs(before - start), span if past else 0.0))
+            # A step back costs five times a step on (span counts it, turns twice more): a late reading
+            # in the right pass costs its lateness, the wrong pass an hour's jump. Inside the repeated
+            # hour only a repeat or a turn tells: how near together says nothing.
+            turns = span - abs(before - start)
+            scores.append((repeats, 2.0 * turns + (span if past else 0.0)))
         return None if scores[0] == scores[1] else (t0 if scores[0] < scores[1] else t1)
 
 

@@ -738,6 +738,19 @@ def test_second_data_that_starts_in_the_second_pass_is_read_as_written(step, new
     assert got.tolist() == [t.timestamp() for t in instants]
 
 
+def test_a_swapped_pair_near_the_start_does_not_move_a_run_into_the_other_pass():
+    """Newest-first minute readings from 01:40 CDT (the first pass) down to 00:40, with 01:27 written
+    before 01:28: the instants written. The look-ahead ranked any turn back above a longer way and
+    took the one-minute turn for the wrong pass: 01:40-01:27 were stored an hour late."""
+    walls = [f"01:{m:02d}" for m in range(40, -1, -1)] + [f"00:{m:02d}" for m in range(59, 39, -1)]
+    i = walls.index("01:28")
+    walls[i], walls[i + 1] = walls[i + 1], walls[i]
+    msgs = [orjson.dumps({"ts": f"2024-11-03T{w}", "station": "a", "temp_c": 1}) for w in walls]
+    got = Decoder(InputPolicy(tz=zone("America/Chicago"))).decode(msgs).batch.ts
+    assert [datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in got] == \
+        [f"{int(w[:2]) + 5:02d}:{w[3:]}" for w in walls]  # CDT is UTC-5
+
+
 @pytest.mark.parametrize(("walls", "want"), [(["01:00", "01:45"], ["06:00", "06:45"]),
                                              (["01:00", "01:45", "01:30"], ["06:00", "06:45", "07:30"])])
 def test_readings_all_inside_the_repeated_hour_one_way_are_the_first_pass(walls, want):
