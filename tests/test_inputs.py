@@ -763,13 +763,22 @@ def test_readings_all_inside_the_repeated_hour_one_way_are_the_first_pass(walls,
     assert [datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in got] == want
 
 
-def test_a_newest_first_logger_across_the_autumn_change_stores_what_oldest_first_does(tmp_path):
-    """A logger's export in local time, newest line first (as NDBC and many loggers write), across the
-    night the clocks go back: the same instants as the file in time order (before: the second pass of
-    01:00-01:45 landed an hour early, on the first pass's instants, as conflicts or duplicates)."""
-    walls = ["2024-11-03 00:30", "2024-11-03 00:45", "2024-11-03 01:00", "2024-11-03 01:15", "2024-11-03 01:30",
-             "2024-11-03 01:45", "2024-11-03 01:00", "2024-11-03 01:15", "2024-11-03 01:30", "2024-11-03 01:45",
-             "2024-11-03 02:00"]
+_ACROSS = ["2024-11-03 00:30", "2024-11-03 00:45", "2024-11-03 01:00", "2024-11-03 01:15", "2024-11-03 01:30",
+           "2024-11-03 01:45", "2024-11-03 01:00", "2024-11-03 01:15", "2024-11-03 01:30", "2024-11-03 01:45",
+           "2024-11-03 02:00"]
+_FROM_SECOND = ["2024-11-03 01:15", "2024-11-03 01:30", "2024-11-03 01:45", "2024-11-03 02:00", "2024-11-03 02:15"]
+
+
+@pytest.mark.parametrize(("walls", "first"),
+                         [(_ACROSS, "2024-11-03T05:30:00Z"), (_FROM_SECOND, "2024-11-03T07:15:00Z")],
+                         ids=["across-the-change", "starts-in-the-second-pass"])
+def test_a_logger_file_in_local_time_stores_the_same_instants_newest_first_as_oldest_first(tmp_path, walls, first):
+    """A logger's export in local time, oldest line first and newest line first (as NDBC and many loggers
+    write), across the night the clocks go back, or starting after they went back, inside the repeated
+    hour (its first lines the second pass): the instants written, 15 min apart, either way. Before: the
+    second pass of 01:00-01:45 of a newest-first file landed an hour early, on the first pass's instants,
+    as conflicts or duplicates; a file starting in the second pass was read as the first pass, an hour
+    early, with a 75-minute gap before the next hour."""
     runs = {}
     for name, rows in (("oldest", walls), ("newest", walls[::-1])):
         f = tmp_path / f"{name}.csv"
@@ -777,24 +786,7 @@ def test_a_newest_first_logger_across_the_autumn_change_stores_what_oldest_first
         engine, stored, rejected, _ = replay(tmp_path, f, name=name, MASS_TZ="America/Chicago")
         assert rejected == [] and engine.counters.conflicts == 0 and engine.counters.duplicates == 0
         runs[name] = [r["ts"] for r in stored]
-    assert runs["newest"] == runs["oldest"] == [iso_utc(parse_time("2024-11-03T05:30:00Z") + 900 * k)
-                                                for k in range(11)]
-
-
-def test_a_logger_file_that_starts_in_the_second_pass_of_the_repeated_hour_is_read_in_either_order(tmp_path):
-    """A logger export that begins after the clocks went back, inside the repeated hour (its first
-    lines are the second pass): the instants as written, oldest-first and newest-first. The first
-    lines used to be read as the first pass, an hour early, a 75-minute gap before the next hour."""
-    walls = ["2024-11-03 01:15", "2024-11-03 01:30", "2024-11-03 01:45", "2024-11-03 02:00", "2024-11-03 02:15"]
-    runs = {}
-    for name, rows in (("oldest", walls), ("newest", walls[::-1])):
-        f = tmp_path / f"{name}.csv"
-        f.write_text("time,station,temp_c\n" + "".join(f"{t},log,{5 + 0.1 * i}\n" for i, t in enumerate(rows)))
-        engine, stored, rejected, _ = replay(tmp_path, f, name=name, MASS_TZ="America/Chicago")
-        assert rejected == [] and engine.counters.conflicts == 0 and engine.counters.duplicates == 0
-        runs[name] = [r["ts"] for r in stored]
-    assert runs["newest"] == runs["oldest"] == [iso_utc(parse_time("2024-11-03T07:15:00Z") + 900 * k)
-                                                for k in range(5)]
+    assert runs["newest"] == runs["oldest"] == [iso_utc(parse_time(first) + 900 * k) for k in range(len(walls))]
 
 
 # --- live late data, duplicates and conflicts ----------------------------------------------------------
