@@ -183,19 +183,23 @@ def parse_iso(text: str) -> tuple[float, bool]:
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDDhh[mm[ss]], "
                             "but makes no date and time)")
         return compact, True
-    try:
-        dt = datetime.fromisoformat(s)
-    except ValueError:
-        number = _number(s)
-        if number is None:
-            raise TimeError(f"unparseable timestamp: {s[:40]!r}") from None
+    # A number's text with a sign, a fraction or an exponent is never a date: fromisoformat reads
+    # "00010110000.5" as 0001-01-10 00:00:00.5 (any character may stand for its "T").
+    number = None if s.isdigit() else _number(s)
+    if number is None:
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError:
+            number = _number(s)
+            if number is None:
+                raise TimeError(f"unparseable timestamp: {s[:40]!r}") from None
+    if number is not None:
         if len(s) == 8 and s.isdigit() and "1900" <= s[:4] < "2100":
             # eight digits that start like a year are a date that is none (20240230), not 1970's seconds
-            raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDD, but makes none)") from None
+            raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDD, but makes none)")
         if _signed_or_split_date(s):
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (digits that start as a date, YYYYMMDD[hh[mm[ss]]], "
-                            "with a sign, a fraction or an exponent: neither a date nor an epoch number for sure)"
-                            ) from None
+                            "with a sign, a fraction or an exponent: neither a date nor an epoch number for sure)")
         return epoch_seconds(number), False
     if dt.tzinfo is None:
         return _wall_seconds(dt), True

@@ -177,6 +177,16 @@ def test_a_sign_or_fraction_never_turns_a_date_into_epoch_seconds(digits, sign, 
         assert parse_iso(text) == (epoch_seconds(float(text)), False)
 
 
+def test_a_number_with_a_fraction_is_never_read_by_fromisoformat_as_a_date():
+    """Python 3.11's fromisoformat takes any character for the "T": "00010110000.5" was the date
+    0001-01-10 00:00:00.5 (the property above found it). A number's text with a sign, a fraction or
+    an exponent is an epoch number, or refused when its digits start as a date."""
+    assert parse_iso("00010110000.5") == (10_110_000.5, False)
+    assert parse_iso("00010110.5") == (10_110.5, False)
+    assert parse_iso("1714557600.25") == (1_714_557_600.25, False)
+    assert parse_iso("20240101") == (1_704_067_200.0, True)  # digits alone: still the basic-format date
+
+
 @given(text=st.one_of(st.text("0123456789", min_size=1, max_size=16),
                       st.integers(0, 4_102_444_799_000).map(str),
                       st.datetimes(min_value=datetime(1900, 1, 1)).map(lambda d: d.strftime("%Y%m%d%H%M"))))
