@@ -27,7 +27,7 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -359,8 +359,9 @@ class LocalTimes:
                     utc = told
                 elif last is None:
                     utc = t0
-                elif way > 0:  # oldest-first: the clock went back once the station was at or past the first pass
-                    utc = t1 if newest >= t0 and t1 > newest else t0
+                elif way > 0:  # oldest-first: the clock went back once the station was at or past the first pass,
+                    # and a reading not after the newest is late in the pass the newest is in
+                    utc = t1 if newest >= t0 and (t1 > newest or _offset(newest, zone) == off1) else t0
                 elif way < 0:  # newest-first: the second pass until the readings come down past it
                     utc = t1 if t1 < oldest else t0
                 else:  # no way yet (one reading before): the pass nearer to it (readings under an hour
@@ -422,6 +423,11 @@ class LocalTimes:
             turns = span - abs(before - start)
             scores.append((repeats, 2.0 * turns + (span if past else 0.0)))
         return None if scores[0] == scores[1] else (t0 if scores[0] < scores[1] else t1)
+
+
+def _offset(utc: float, zone: ZoneInfo) -> timedelta | None:
+    """The UTC offset of `zone` at the instant `utc` (seconds)."""
+    return datetime.fromtimestamp(utc, zone).utcoffset()
 
 
 # The readings after one that `LocalTimes` looks at to tell its pass: to the first outside the

@@ -751,6 +751,37 @@ def test_a_swapped_pair_near_the_start_does_not_move_a_run_into_the_other_pass()
         [f"{int(w[:2]) + 5:02d}:{w[3:]}" for w in walls]  # CDT is UTC-5
 
 
+def test_a_late_reading_in_the_second_pass_stays_in_it_oldest_first():
+    """Oldest-first 5-min readings from 01:35 CDT to 02:30 CST, with 01:25 CST written before 01:20 CST:
+    the instants written. The late 01:20 CST was read as 01:20 CDT (its first pass, an hour early),
+    the rule taking the second pass only past the newest reading; a reading not after the newest is
+    now late in the pass the newest is in."""
+    z = zone("America/Chicago")
+    instants = [datetime(2024, 11, 3, 6, 35, tzinfo=UTC) + timedelta(minutes=5 * k) for k in range(24)]
+    i = instants.index(datetime(2024, 11, 3, 7, 20, tzinfo=UTC))
+    instants[i], instants[i + 1] = instants[i + 1], instants[i]
+    msgs = [orjson.dumps({"ts": t.astimezone(z).replace(tzinfo=None).isoformat(), "station": "a", "temp_c": 1})
+            for t in instants]
+    assert Decoder(InputPolicy(tz=z)).decode(msgs).batch.ts.tolist() == [t.timestamp() for t in instants]
+
+
+def test_a_file_with_one_variable_a_line_keeps_the_second_pass_oldest_first(tmp_path):
+    """Two lines an instant (temperature, then humidity), oldest-first 15-min readings from 01:10 CST,
+    the second pass: every line stored at its instant, none a conflict. The humidity line of each
+    instant was taken for the first pass (its instant already the newest) and quarantined as a
+    conflicting duplicate of the hour before."""
+    z = zone("America/Chicago")
+    instants = [datetime(2024, 11, 3, 7, 10, tzinfo=UTC) + timedelta(minutes=15 * k) for k in range(6)]
+    f = tmp_path / "split.jsonl"
+    lines = [{"ts": t.astimezone(z).replace(tzinfo=None).isoformat(), "station": "a", key: value}
+             for k, t in enumerate(instants) for key, value in (("temp_c", 5 + k), ("humidity_pct", 60 + k))]
+    f.write_text("".join(orjson.dumps(line).decode() + "\n" for line in lines))
+    engine, stored, rejected, _ = replay(tmp_path, f, MASS_TZ="America/Chicago")
+    assert rejected == [] and engine.counters.conflicts == 0
+    assert sorted({r["ts"] for r in stored}) == [iso_utc(t.timestamp()) for t in instants]
+    assert len(stored) == 12
+
+
 @pytest.mark.parametrize(("walls", "want"), [(["01:00", "01:45"], ["06:00", "06:45"]),
                                              (["01:00", "01:45", "01:30"], ["06:00", "06:45", "07:30"])])
 def test_readings_all_inside_the_repeated_hour_one_way_are_the_first_pass(walls, want):
