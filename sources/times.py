@@ -183,23 +183,27 @@ def parse_iso(text: str) -> tuple[float, bool]:
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDDhh[mm[ss]], "
                             "but makes no date and time)")
         return compact, True
-    # A number's text with a sign, a fraction or an exponent is never a date: fromisoformat reads
-    # "00010110000.5" as 0001-01-10 00:00:00.5 (any character may stand for its "T").
-    number = None if s.isdigit() else _number(s)
-    if number is None:
+    # A number's text with a sign, a fraction or an exponent is not handed to fromisoformat, which takes
+    # any character for the "T" ("00010110000.5" was 0001-01-10 00:00:00.5, "20240501e0600" 06:00),
+    # but for a date and a time after a dot ("20240101.1200", as some model and ARM files write them).
+    number_form = not s.isdigit() and _NUMBER_TEXT.fullmatch(s) is not None and _DATE_DOT_TIME.fullmatch(s) is None
+    if not number_form:
         try:
             dt = datetime.fromisoformat(s)
         except ValueError:
-            number = _number(s)
-            if number is None:
+            if _NUMBER_TEXT.fullmatch(s) is None:
                 raise TimeError(f"unparseable timestamp: {s[:40]!r}") from None
-    if number is not None:
+            number_form = True
+    if number_form:
         if len(s) == 8 and s.isdigit() and "1900" <= s[:4] < "2100":
             # eight digits that start like a year are a date that is none (20240230), not 1970's seconds
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (starts as a date, YYYYMMDD, but makes none)")
         if _signed_or_split_date(s):
             raise TimeError(f"unparseable timestamp: {s[:40]!r} (digits that start as a date, YYYYMMDD[hh[mm[ss]]], "
                             "with a sign, a fraction or an exponent: neither a date nor an epoch number for sure)")
+        number = _number(s)
+        if number is None:
+            raise TimeError(f"unparseable timestamp: {s[:40]!r} (a number too large)")
         return epoch_seconds(number), False
     if dt.tzinfo is None:
         return _wall_seconds(dt), True
@@ -215,6 +219,9 @@ def _wall_seconds(dt: datetime) -> float:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+
+# A date and a time after a dot: "20240101.1200" (YYYYMMDD.hhmm[ss]), read by fromisoformat.
+_DATE_DOT_TIME = re.compile(r"[0-9]{8}\.[0-9]+")
 
 # A number's text as JSON and C write it: an optional sign, digits with an optional fraction, an
 # optional exponent. Python's float() reads more: any script's digits ("１７００００００００", where the
