@@ -393,7 +393,7 @@ class LocalTimes:
         """Of a reading's two instants (t0 the first pass, t1 the second), while its station's way is not
         known, the one from which its readings (the one before, if any, this one, then `walls`, read
         by the usual rule up to the first outside the repeated hour) never repeat an instant, and go
-        one way nearest together: the smaller (repeats, span + 2 x turns), where span is the sum of the
+        one way nearest together: the smaller (repeats, span + 6 x turns), where span is the sum of the
         steps and turns how far they go back on their way (span less the distance from the first to
         the last); the next readings whose way is still not known are told so too, two levels down.
         When `walls` do not reach past the repeated hour, span does not count (readings
@@ -424,11 +424,12 @@ class LocalTimes:
                     past = True
                     break
                 local.repeated = 0
-            # A step back costs five times a step on (span counts it, turns twice more): a late reading
-            # in the right pass costs its lateness, the wrong pass an hour's jump. Inside the repeated
-            # hour only a repeat or a turn tells: how near together says nothing.
+            # A step back costs thirteen times a step on (span counts it, turns twice, weighted 6): a
+            # reading late by minutes in the right pass costs less than an hour's jump in the wrong one,
+            # and a wrong pass that skips the hour with one step back no longer looks shorter (51-55 min
+            # steps). Inside the repeated hour only a repeat or a turn tells: how near together says nothing.
             turns = span - abs(before - start)
-            scores.append((repeats, 2.0 * turns + (span if past else 0.0)))
+            scores.append((repeats, 6.0 * turns + (span if past else 0.0)))
         return None if scores[0] == scores[1] else (t0 if scores[0] < scores[1] else t1)
 
 

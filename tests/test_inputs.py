@@ -751,6 +751,17 @@ def test_a_swapped_pair_near_the_start_does_not_move_a_run_into_the_other_pass()
         [f"{int(w[:2]) + 5:02d}:{w[3:]}" for w in walls]  # CDT is UTC-5
 
 
+def test_55_minute_readings_that_start_in_the_first_pass_are_read_as_written():
+    """01:00, 01:55 (both CDT), 01:50, 02:45, 03:40 (CST): every 55 min from 06:00Z. With a step back
+    weighted five times a step on, the look-ahead took the second pass for the first two (07:00Z,
+    07:55Z, then 01:50 as five minutes late): shorter by the skipped hour than the truth."""
+    msgs = [orjson.dumps({"ts": f"2024-11-03T{w}", "station": "a", "temp_c": 1})
+            for w in ("01:00", "01:55", "01:50", "02:45", "03:40")]
+    got = Decoder(InputPolicy(tz=zone("America/Chicago"))).decode(msgs).batch.ts
+    assert [datetime.fromtimestamp(t, UTC).strftime("%H:%M") for t in got] == ["06:00", "06:55", "07:50", "08:45",
+                                                                              "09:40"]
+
+
 def test_a_late_reading_in_the_second_pass_stays_in_it_oldest_first():
     """Oldest-first 5-min readings from 01:35 CDT to 02:30 CST, with 01:25 CST written before 01:20 CST:
     the instants written. The late 01:20 CST was read as 01:20 CDT (its first pass, an hour early),
