@@ -319,16 +319,19 @@ class LocalTimes:
     A wall time the autumn change repeats has two instants: the first pass (fold 0) and the second
     (fold 1). Which one a reading is follows from the station's readings before it, in the order they
     come, and the way they go: oldest-first (a live feed, most files) the second pass once the
-    station has been at or past the first, newest-first (NDBC's files, many loggers' exports) the
-    second pass while the station has not yet come down past it; with one reading before, the pass
-    nearer to it (readings under an hour apart). The way is the station's net count
-    of readings past its newest (later) and past its oldest (earlier) so far, so a late reading in an
-    oldest-first stream does not turn it. A station's first reading, or one alone in the repeated
-    hour with nothing to tell by, is the first pass. While the way is not known (the first reading or
-    two), the readings after it in the batch (`ahead`, up to the first outside the repeated hour)
-    tell the pass when one of the two makes them go one way, or lie nearer together: a logger whose
-    readings start in the second pass (oldest-first, the next reading after the hour 15 min on, not
-    75), a newest-first file whose first lines are, readings 30-60 min apart."""
+    station has been at or past the first, and, once its newest reading is in the second pass, for a
+    reading not after it too (late, or a second line of that instant); newest-first (NDBC's files,
+    many loggers' exports) the second pass while the station has not yet come down past it; with one
+    reading before, the pass nearer to it (readings under an hour apart). The way is the station's
+    net count of readings past its newest (later) and past its oldest (earlier) so far, so a late
+    reading in an oldest-first stream does not turn it. A station's first reading, or one alone in
+    the repeated hour with nothing to tell by, is the first pass. While the way is not known (the
+    first reading or two), the readings after it in the batch (`ahead`, up to the first outside the
+    repeated hour) tell the pass when one of the two makes them repeat no instant and go one way
+    nearest together (`_by_ahead`): a logger whose readings start in the second pass (oldest-first,
+    the next reading after the hour 15 min on, not 75), a newest-first file whose first lines are,
+    readings 30-60 min apart. Rules of thumb for ambiguous input, not proofs: README's "Time zones"
+    lists what they read wrong."""
 
     newest: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its newest reading
     oldest: dict[str, float] = field(default_factory=dict)  # station -> UTC seconds of its oldest reading
