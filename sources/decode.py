@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from sources.batch import ObservationBatch
+from sources.batch import ObservationBatch, rows_by_station
 from sources.fields import DEFAULT_NA, TRACE_MM, FieldSpec, na_markers, resolve, tidy
 from sources.json_columns import ColumnReader, Columns, Numbers, Texts
 from sources.schema import (
@@ -900,8 +900,7 @@ class Decoder:
             """The naive wall times of the station of `left[at]` in the rows after it (LocalTimes), up
             to the first an hour or more from `wall` (outside the repeated hour that holds it)."""
             if not by_station:
-                for k, j in enumerate(left):
-                    by_station.setdefault(stations[j], []).append(k)
+                by_station.update(rows_by_station([stations[j] for j in left]))
             mine = by_station[stations[left[at]]]
             walls: list[float] = []
             for k in mine[bisect.bisect_right(mine, at):]:
