@@ -47,6 +47,7 @@ report is null.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from operator import truediv
@@ -555,6 +556,27 @@ def decode(lines: Iterable[bytes]) -> list[dict[str, Any]]:
 
 
 _PER_WINDOW = ("start", "count", "mean", "min", "min_ts", "max", "max_ts", "sum", "late")
+
+
+# A "windows" line's per-window array that sizes it: `count`, or `value` in the compact form (numbers only)
+_SIZING = re.compile(rb'"(?:count|value)":\[')
+
+
+def records_in(data: bytes) -> int:
+    """How many records (`expand`, the SQL view `aggregates`) the stored lines in `data` hold: one
+    per window of a "windows" line, one per other line (a daily summary); `data`: lines as the
+    aggregator writes them, each ending in a newline or not. Counted on the bytes: the arrays hold
+    numbers only, so a window is a comma more; the lines are not parsed."""
+    body = data.strip(b"\n")
+    if not body:
+        return 0
+    total = body.count(b"\n") + 1 - body.count(b'{"kind":"windows"')
+    for found in _SIZING.finditer(body):
+        start = found.end()
+        end = body.find(b"]", start)
+        if end > start:
+            total += body.count(b",", start, end) + 1
+    return total
 
 
 def expand(record: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mass_tui.aggregates import Aggregator, decode
+from mass_tui.aggregates import Aggregator, decode, records_in
 from mass_tui.sinks.aggregates import _by_station_rows
 from sources.schema import parse_time
 
@@ -64,6 +64,29 @@ def test_property_shortcuts_write_the_bytes_of_the_plain_path(rows, cuts, latene
     if ordered:
         rows = sorted(rows, key=lambda r: r[1])
     assert _run(rows, cuts, lateness, True) == _run(rows, cuts, lateness, False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_rows, st.lists(st.integers(1, 120), min_size=1, max_size=5), st.sampled_from([0.0, 60.0, 3600.0]),
+       st.booleans())
+def test_property_records_in_counts_the_records_the_lines_expand_to(rows, cuts, lateness, shortcuts):
+    """The sink's summary counts records with `records_in`, on the bytes: for lines of either form
+    (compact or full, starts stepped or listed, several windows or one, daily summaries), as many
+    as `expand` gives, line by line and for the lines joined."""
+    agg = Aggregator(lateness=lateness)
+    agg._shortcuts = shortcuts
+    lines: list[bytes] = []
+    for groups, ts, columns in batches(rows, cuts):
+        lines += agg.add_many(groups, _LABELS, ts, columns)
+    lines += agg.flush()
+    assert [records_in(x) for x in lines] == [len(decode([x])) for x in lines]
+    assert records_in(b"\n".join(lines) + b"\n") == len(decode(lines))
+
+
+def test_records_in_an_empty_window_array_and_no_lines():
+    assert records_in(b"") == 0
+    assert records_in(b'{"kind":"windows","window":"1m","variable":"temp_c","start":[],"count":[],"late":[]}') == 0
+    assert records_in(b'{"kind":"daily","day":"2024-03-01"}\n{"kind":"daily","day":"2024-03-02"}') == 2
 
 
 def test_hourly_readings_take_the_shortcut_and_write_the_plain_bytes():

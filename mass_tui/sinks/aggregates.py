@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mass_tui.aggregates import Aggregator
+from mass_tui.aggregates import Aggregator, records_in
 from mass_tui.store import STREAM, JsonlStore, newest_ts, read_recent
 from sources.batch import ObservationBatch, concat
 from sources.labels import station_labels
@@ -116,13 +116,13 @@ class AggregateSink:
             data, lines = self.aggregator.add_many_data(groups, self._labels, batch.ts, batch.columns)
             if lines:
                 self.store.append_data(AGGREGATES, data)
-                self.written += lines
+                self.written += records_in(data)
                 self.store.flush()
 
     def _append(self, lines: list[bytes]) -> None:
         if lines:
             self.store.append_lines(AGGREGATES, lines)
-            self.written += len(lines)
+            self.written += sum(map(records_in, lines))
             self.store.flush()
 
     def sync(self) -> None:
