@@ -82,9 +82,10 @@ class NoStore(ValueError):
     """A read command pointed at a data dir with no store in it (a typo in --data-dir, most often)."""
 
 
-def _state(args: argparse.Namespace, *, create: bool = False) -> AlertState:
+def _state(args: argparse.Namespace, *, create: bool = False, read_only: bool = False) -> AlertState:
     """The alert state of the configured data dir. A command that only reads or changes what is there
-    (`create` False) raises NoStore rather than making an empty data dir where a typo points."""
+    (`create` False) raises NoStore rather than making an empty data dir where a typo points; one that
+    only lists (`read_only`) writes nothing there (`AlertState`)."""
     from mass_tui.cli import _config
 
     cfg = _config(args)
@@ -93,7 +94,7 @@ def _state(args: argparse.Namespace, *, create: bool = False) -> AlertState:
         cfg.made_dir("data.dir")  # one line naming data.dir when it cannot be made or written
     else:
         require_store(db_dir)
-    return AlertState.in_dir(db_dir)
+    return AlertState.in_dir(db_dir, read_only=read_only)
 
 
 def require_store(db_dir: Any) -> None:
@@ -133,9 +134,10 @@ def cmd_silence(args: argparse.Namespace) -> int:
     try:
         if args.silence_command == "add":
             return _silence_add(args)
-        with _state(args) as state:
-            if args.silence_command == "list":
+        if args.silence_command == "list":
+            with _state(args, read_only=True) as state:
                 return _silence_list(state, args)
+        with _state(args) as state:
             silence = state.expire_silence(args.id)
         print(f"expired {silence.id}")
         return 0
@@ -211,7 +213,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 def cmd_alert_list(args: argparse.Namespace) -> int:
     try:
-        with _state(args) as state:
+        with _state(args, read_only=True) as state:
             episodes = state.episodes()
             acks = state.acks()
     except NoStore as exc:

@@ -133,21 +133,46 @@ def test_ack_again_without_a_comment_keeps_the_comment(tmp_path):
     assert listed[0]["acked"]["by"] == "bob" and listed[0]["acked"]["comment"] == "crane on the mast"
 
 
-def test_alert_state_on_a_read_only_disk_is_one_line(tmp_path):
+def test_alert_state_on_a_read_only_disk_is_one_line_to_change_and_listed_as_it_is(tmp_path):
     db = tmp_path / "data" / "db"
     assert mass("silence", "add", "station=x", "--for", "1h", cwd=tmp_path).returncode == 0
     with _tmpfs(db) as disk:  # a fresh tmpfs over db/: an empty store, then read-only
-        assert mass("silence", "add", "station=x", "--for", "1h", cwd=tmp_path).returncode == 0
+        added = mass("silence", "add", "station=x", "--for", "1h", "--comment", "mast work", cwd=tmp_path)
+        assert added.returncode == 0
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         try:
-            for argv in (["silence", "add", "station=y", "--for", "1h"], ["silence", "list"], ["alert", "list"],
-                         ["ack", "abcd1234"]):
+            for argv in (["silence", "add", "station=y", "--for", "1h"], ["ack", "abcd1234"]):
                 proc = mass(*argv, cwd=tmp_path)
                 assert proc.returncode == 1, (argv, proc.stderr)
                 line = _one_line(proc)
                 assert "alert_state.sqlite3" in line and "writable" in line, line
+            # the commands that only list read the state as it is (a copy kept for inspection)
+            proc = mass("silence", "list", "--format", "json", cwd=tmp_path)
+            assert proc.returncode == 0, proc.stderr
+            assert [s["comment"] for s in json.loads(proc.stdout)] == ["mast work"]
+            proc = mass("alert", "list", "--format", "json", cwd=tmp_path)
+            assert proc.returncode == 0 and json.loads(proc.stdout) == [], proc.stderr
         finally:
             subprocess.run(["mount", "-o", "remount,rw", str(disk)], capture_output=True)
+
+
+def test_listing_the_alert_state_writes_nothing_and_reads_what_a_writer_has_not_checkpointed(tmp_path):
+    """`silence list` and `alert list` open the state read-only: no state file is made where there
+    is none, and a silence a running process added (still in SQLite's write-ahead log) is listed."""
+    from mass_tui.alerts.matchers import parse_matchers
+    from mass_tui.alerts.state import AlertState
+
+    db = tmp_path / "data" / "db"
+    db.mkdir(parents=True)
+    for argv in (["silence", "list"], ["alert", "list"]):
+        proc = mass(*argv, "--format", "json", cwd=tmp_path)
+        assert proc.returncode == 0 and json.loads(proc.stdout) == [], proc.stderr
+    assert not (db / "alert_state.sqlite3").exists()
+    with AlertState.in_dir(db) as writer:  # open, as a running mass holds it
+        writer.add_silence(parse_matchers(["station=x"]), 0.0, 3600.0, comment="held open")
+        proc = mass("silence", "list", "--format", "json", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert [s["comment"] for s in json.loads(proc.stdout)] == ["held open"]
 
 
 # --- query and export -------------------------------------------------------------------------------------

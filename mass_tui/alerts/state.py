@@ -140,13 +140,46 @@ class StoredEpisode:
     updated_at: float = 0.0
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that only reads the state at `path`: SQLite's read-only mode, which takes the
+    changes still in the write-ahead log; where it cannot (a directory this user cannot write
+    holds no `-shm` file for it), the file as immutable (what a writer checkpointed: all of it
+    once mass stopped). No file, or one without the tables: the empty schema in memory."""
+    from urllib.parse import quote
+
+    uri = "file:" + quote(str(path.resolve()))
+    if path.is_file():
+        for mode in ("mode=ro", "immutable=1"):
+            db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=10.0, isolation_level=None,
+                                 check_same_thread=False)
+            try:
+                have = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            except sqlite3.OperationalError:
+                db.close()
+                continue
+            if {"silences", "acks", "episodes"} <= have:
+                return db
+            db.close()
+            break
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.executescript(_SCHEMA)
+    return db
+
+
 class AlertState:
     """The SQLite alert state. Thread-safe (one connection behind a lock); open one per process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """`read_only`: for the commands that only list (`mass silence list`, `mass alert list`):
+        nothing is created or cleaned, and a data dir this user cannot write (a copy kept for
+        inspection, another user's) is read as it is; no file reads as an empty state."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        if read_only:
+            self._db = _read_only(self.path)
+            self._version = self._data_version()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -156,8 +189,8 @@ class AlertState:
         self._version = self._data_version()
 
     @classmethod
-    def in_dir(cls, db_dir: Path) -> AlertState:
-        return cls(Path(db_dir) / FILE_NAME)
+    def in_dir(cls, db_dir: Path, *, read_only: bool = False) -> AlertState:
+        return cls(Path(db_dir) / FILE_NAME, read_only=read_only)
 
     def close(self) -> None:
         with self._lock:
