@@ -211,6 +211,15 @@ def _window(spec: str) -> bool:
         return False
 
 
+def _distinct_lengths(specs: list[str]) -> bool:
+    """No two windows of one length: they would be the same windows written twice (and a day's
+    summary twice, both as "1d")."""
+    from mass_tui.aggregates import parse_window
+
+    lengths = [parse_window(w) for w in specs]
+    return len(set(lengths)) == len(lengths)
+
+
 def _is_zone(name: str) -> bool:
     from sources.times import zone
 
@@ -308,8 +317,9 @@ SETTINGS: dict[str, Setting] = {
     "store.max_mb": Setting(float, _within(0, 1024 * 1024, low_open=True), "MiB in (0, 1048576]"),
     "store.retention_days": Setting(float, _within(0, 36500, low_open=True), "days in (0, 36500]"),
     "store.warm_hours": Setting(float, _within(0, 8760), "hours in [0, 8760] (0: start cold)"),
-    "store.aggregate_windows": Setting(list, lambda v: all(_window(w) for w in v),
-                                       "window lengths like 1m, 1h, 1d, comma-separated"),
+    "store.aggregate_windows": Setting(list, lambda v: all(_window(w) for w in v) and _distinct_lengths(v),
+                                       "window lengths like 1m, 1h, 1d, comma-separated, each length once "
+                                       "(1d and 24h are one window)"),
     "store.aggregate_lateness_min": Setting(float, _within(0, 10080), "minutes in [0, 10080] (a week)"),
     "store.aggregate_groups": Setting(list, lambda v: all(p for g in v for p in g.split("+")),
                                       "label names, or names joined by + (building, building+floor)"),

@@ -19,6 +19,9 @@ FILE = "m.toml"
 TOML_CASES = [
     ("window-1e11", "[detectors]\nwindow_points = 1e11\n", ["detectors.window_points", "[4, 10000]"]),
     ("max-mb-1e308", "[store]\nmax_mb = 1e308\n", ["store.max_mb", "1e+308", "(0, 1048576]"]),
+    # two names of one window length: the same windows and daily summaries written twice
+    ("windows-1d-24h", '[store]\naggregate_windows = ["1m", "1d", "24h"]\n',
+     ["store.aggregate_windows", "'24h'", "each length once"]),
     ("level-window-1e7", "[detectors]\nlevel_window_points = 10000000\n", ["detectors.level_window_points",
                                                                           "10000000", "[4, 100000]"]),
     ("window-float", "[detectors]\nwindow_points = 2.5\n", ["detectors.window_points", "2.5", "integer"]),
