@@ -135,8 +135,12 @@ def cmd_silence(args: argparse.Namespace) -> int:
         if args.silence_command == "add":
             return _silence_add(args)
         if args.silence_command == "list":
-            with _state(args, read_only=True) as state:
-                return _silence_list(state, args)
+            try:
+                with _state(args, read_only=True) as state:
+                    _said_unread("silence list", state)
+                    return _silence_list(state, args)
+            except sqlite3.Error as exc:
+                return _state_error("silence list", args, exc, reading=True)
         with _state(args) as state:
             silence = state.expire_silence(args.id)
         print(f"expired {silence.id}")
@@ -153,14 +157,25 @@ def cmd_silence(args: argparse.Namespace) -> int:
         return EX_USAGE
 
 
-def _state_error(command: str, args: argparse.Namespace, exc: Exception) -> int:
-    """One line for an alert state SQLite cannot open or write (a read-only data dir, a full disk)."""
+def _state_error(command: str, args: argparse.Namespace, exc: Exception, *, reading: bool = False) -> int:
+    """One line for an alert state SQLite cannot open or write (a read-only data dir, a full disk), or,
+    `reading` (the listing commands, which write nothing), cannot read."""
     from mass_tui.cli import _config
 
     path = _config(args).db_dir / FILE_NAME
-    print(f"mass {command}: cannot use the alert state {printable(str(path))}: {exc} (is the data dir writable?)",
-          file=sys.stderr)
+    if reading:
+        print(f"mass {command}: cannot read the alert state {printable(str(path))}: {exc} (expected the "
+              "alert_state.sqlite3 that mass wrote there)", file=sys.stderr)
+    else:
+        print(f"mass {command}: cannot use the alert state {printable(str(path))}: {exc} (is the data dir "
+              "writable?)", file=sys.stderr)
     return 1
+
+
+def _said_unread(command: str, state: AlertState) -> None:
+    """A note on stderr when part of a state opened read-only could not be read (`AlertState.unread`)."""
+    if state.unread:
+        print(f"mass {command}: note: {printable(state.unread)}", file=sys.stderr)
 
 
 def _silence_add(args: argparse.Namespace) -> int:
@@ -214,13 +229,14 @@ def cmd_ack(args: argparse.Namespace) -> int:
 def cmd_alert_list(args: argparse.Namespace) -> int:
     try:
         with _state(args, read_only=True) as state:
+            _said_unread("alert list", state)
             episodes = state.episodes()
             acks = state.acks()
     except NoStore as exc:
         print(f"mass alert list: {exc}", file=sys.stderr)
         return 1
     except sqlite3.Error as exc:
-        return _state_error("alert list", args, exc)
+        return _state_error("alert list", args, exc, reading=True)
     out = []
     for e in episodes:
         b = e.body

@@ -173,6 +173,44 @@ def test_listing_the_alert_state_writes_nothing_and_reads_what_a_writer_has_not_
         proc = mass("silence", "list", "--format", "json", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert [s["comment"] for s in json.loads(proc.stdout)] == ["held open"]
+    # mass stopped: a listing leaves no SQLite side file behind (a read-only connection would)
+    assert mass("silence", "list", cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in db.iterdir()) == ["alert_state.sqlite3"]
+
+
+def test_a_write_ahead_log_that_cannot_be_read_is_said_and_what_is_not_a_state_is_one_line(tmp_path):
+    """A copy of the state and its log without the -shm file, on a read-only disk: the checkpointed
+    part is listed and a note says the log was not read. A directory or another file where the
+    state should be: one line saying it cannot be read, not an empty list."""
+    from mass_tui.alerts.matchers import parse_matchers
+    from mass_tui.alerts.state import AlertState
+
+    held = tmp_path / "held"
+    with AlertState.in_dir(held) as writer:
+        writer.add_silence(parse_matchers(["station=x"]), 0.0, 3600.0, comment="checkpointed")
+        writer._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        writer.add_silence(parse_matchers(["station=y"]), 0.0, 3600.0, comment="in the log")
+        copies = {name: (held / name).read_bytes() for name in ("alert_state.sqlite3", "alert_state.sqlite3-wal")}
+    with _tmpfs(tmp_path / "data" / "db") as disk:
+        for name, data in copies.items():
+            (disk / name).write_bytes(data)
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        try:
+            proc = mass("silence", "list", "--format", "json", cwd=tmp_path)
+            assert proc.returncode == 0, proc.stderr
+            assert [s["comment"] for s in json.loads(proc.stdout)] == ["checkpointed"]
+            assert "write-ahead log" in _one_line(proc) and "not listed" in _one_line(proc)
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(disk)], capture_output=True)
+    for make, said in ((lambda p: p.mkdir(), "not a file"), (lambda p: p.write_text("notes\n"), "not a database")):
+        other = tmp_path / said.replace(" ", "-")
+        (other / "data" / "db").mkdir(parents=True)
+        make(other / "data" / "db" / "alert_state.sqlite3")
+        for argv in (["silence", "list"], ["alert", "list"]):
+            proc = mass(*argv, cwd=other)
+            assert proc.returncode == 1, proc.stdout
+            line = _one_line(proc)
+            assert "cannot read the alert state" in line and said in line and "writable" not in line, line
 
 
 # --- query and export -------------------------------------------------------------------------------------

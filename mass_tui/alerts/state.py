@@ -140,27 +140,54 @@ class StoredEpisode:
     updated_at: float = 0.0
 
 
-def _read_only(path: Path) -> sqlite3.Connection:
-    """A connection that only reads the state at `path`: SQLite's read-only mode, which takes the
-    changes still in the write-ahead log; where it cannot (a directory this user cannot write
-    holds no `-shm` file for it), the file as immutable (what a writer checkpointed: all of it
-    once mass stopped). No file, or one without the tables: the empty schema in memory."""
+def _read_only(path: Path) -> tuple[sqlite3.Connection, str | None]:
+    """A connection that reads the state at `path` without making a file where this user may not,
+    and what it cannot read (None: everything).
+
+    This user may write the state (its file and directory): it is opened as mass opens it, and only
+    read; SQLite removes its `-wal` and `-shm` files when the last connection closes, as ever
+    (a read-only connection would leave them, owned by whoever listed). Otherwise, with the
+    `-shm` file there (a mass running, or killed), SQLite's read-only mode reads the write-ahead
+    log through it; without one, the file is read as immutable: all of it once mass stopped, and
+    a `-wal` file left with changes in it is said not read (the second value). No file, or one
+    without the tables: the empty schema, in memory. Raises sqlite3.Error for what is no state
+    file (a directory, a file that is not a database, one this user cannot read)."""
+    from os import W_OK, access
     from urllib.parse import quote
 
-    uri = "file:" + quote(str(path.resolve()))
-    if path.is_file():
-        for mode in ("mode=ro", "immutable=1"):
-            db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=10.0, isolation_level=None,
-                                 check_same_thread=False)
-            try:
-                have = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            except sqlite3.OperationalError:
-                db.close()
-                continue
-            if {"silences", "acks", "episodes"} <= have:
-                return db
-            db.close()
-            break
+    unread = None
+    try:
+        if not path.exists():
+            return _empty_state(), None
+        if not path.is_file():
+            raise sqlite3.OperationalError("not a file")
+        uri = "file:" + quote(str(path.resolve()))
+        wal, shm = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+        if access(path, W_OK) and access(path.parent, W_OK):
+            mode = "mode=rw"
+        elif shm.exists():
+            mode = "mode=ro"
+        else:
+            mode = "immutable=1"
+            if wal.exists() and wal.stat().st_size > 0:
+                unread = (f"its write-ahead log {wal} cannot be read here (no {shm.name} beside it, and the "
+                          "directory is not writable): changes a mass still running, or not stopped cleanly, "
+                          "had not checkpointed are not listed")
+    except OSError as exc:  # a directory this user may not enter
+        raise sqlite3.OperationalError(exc.strerror or str(exc)) from None
+    db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=10.0, isolation_level=None, check_same_thread=False)
+    try:
+        have = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        db.close()
+        raise
+    if {"silences", "acks", "episodes"} <= have:
+        return db, unread
+    db.close()
+    return _empty_state(), unread
+
+
+def _empty_state() -> sqlite3.Connection:
     db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     db.executescript(_SCHEMA)
     return db
@@ -171,12 +198,14 @@ class AlertState:
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         """`read_only`: for the commands that only list (`mass silence list`, `mass alert list`):
-        nothing is created or cleaned, and a data dir this user cannot write (a copy kept for
-        inspection, another user's) is read as it is; no file reads as an empty state."""
+        no table is made and nothing cleaned, and a data dir this user cannot write (a copy kept
+        for inspection, another user's) is read as it is (`_read_only`); no file reads as an
+        empty state."""
         self.path = Path(path)
         self._lock = threading.RLock()
+        self.unread: str | None = None  # read-only: what of the state could not be read, said by the caller
         if read_only:
-            self._db = _read_only(self.path)
+            self._db, self.unread = _read_only(self.path)
             self._version = self._data_version()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
