@@ -85,7 +85,7 @@ class NoStore(ValueError):
 def _state(args: argparse.Namespace, *, create: bool = False, read_only: bool = False) -> AlertState:
     """The alert state of the configured data dir. A command that only reads or changes what is there
     (`create` False) raises NoStore rather than making an empty data dir where a typo points; one that
-    only lists (`read_only`) writes nothing there (`AlertState`)."""
+    only lists (`read_only`) makes no file and no table there (`AlertState`)."""
     from mass_tui.cli import _config
 
     cfg = _config(args)
