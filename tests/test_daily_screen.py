@@ -50,6 +50,15 @@ async def test_shift_d_shows_the_daily_summary_of_the_station(tmp_path):
                       for i in range(table.row_count)}["2012-10-30"]
             record = read_daily(tmp_path / "db")["ndbc-44005"]["2012-10-30"]
             assert stormy[1] == f"{record['gust_max']:.1f}" and stormy[2] == record["gust_max_ts"][11:16]
+            # `u` converts this table too (the app's setting: it stays for the main screen and the next D)
+            await pilot.press("u")
+            assert app.imperial and str(table.columns[table.ordered_columns[1].key].label) == "max gust mph"
+            row = [str(c) for c in table.get_row("2012-10-30")]
+            assert row[1] == f"{record['gust_max'] * (1 / 0.44704):.1f}"  # NIST SP 811: 1 mph = 0.44704 m/s
+            inhg = 1 / 33.8639  # 1 inHg = 33.8639 hPa
+            assert row[8] == f"{record['pressure_min'] * inhg:.2f}–{record['pressure_max'] * inhg:.2f}"
+            await pilot.press("u")
+            assert not app.imperial and [str(c) for c in table.get_row("2012-10-30")] == stormy
             await pilot.press("escape")
             assert not isinstance(app.screen, DailyScreen)
             await pilot.press("q")

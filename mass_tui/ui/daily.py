@@ -23,9 +23,20 @@ from textual.widgets import DataTable, Static
 
 from mass_tui.sinks.aggregates import AGGREGATES
 from mass_tui.store import JsonlStore
+from mass_tui.ui.units import DECIMALS, spread_units, to_units
 
 COLUMNS = ("day (UTC)", "max gust m/s", "at", "max wind", "temp min °C", "temp max", "mean", "rain mm",
            "pressure hPa", "range", "obs")
+
+
+def columns(imperial: bool = False) -> tuple[str, ...]:
+    """The column titles, their units in the chosen system (`u`: mph, °F, in, inHg)."""
+    if not imperial:
+        return COLUMNS
+    return tuple(title.replace(" m/s", " " + to_units(0.0, "m/s", True)[1])
+                 .replace(" °C", " " + to_units(0.0, "°C", True)[1])
+                 .replace(" mm", " " + to_units(0.0, "mm", True)[1])
+                 .replace(" hPa", " " + to_units(0.0, "hPa", True)[1]) for title in COLUMNS)
 
 
 def read_daily(db_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
@@ -49,19 +60,25 @@ def read_daily(db_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def _num(value: Any, places: int = 1) -> str:
-    return "" if value is None else f"{value:.{places}f}"
+def _num(value: Any, unit: str = "", imperial: bool = False, spread: bool = False) -> str:
+    """A stored (metric) figure in the chosen system, with its unit's usual decimals; "" for none."""
+    if value is None:
+        return ""
+    shown, unit = (spread_units if spread else to_units)(float(value), unit, imperial)
+    return f"{shown:.{DECIMALS.get(unit, 1)}f}"
 
 
-def row_of(r: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One table row: empty cells for what the station does not report."""
+def row_of(r: Mapping[str, Any], imperial: bool = False) -> tuple[Any, ...]:
+    """One table row: empty cells for what the station does not report; `imperial` as `u` shows."""
     at = str(r.get("gust_max_ts") or "")[11:16]
-    pressure = "" if r.get("pressure_min") is None else f"{r['pressure_min']:.1f}–{r['pressure_max']:.1f}"
+    pressure = "" if r.get("pressure_min") is None else (
+        f"{_num(r['pressure_min'], 'hPa', imperial)}–{_num(r['pressure_max'], 'hPa', imperial)}")
     day = Text(str(r.get("day")) + ("" if r.get("final", True) else " …"), style="" if r.get("final", True)
                else "italic")
-    return (day, _num(r.get("gust_max")), at, _num(r.get("wind_max")), _num(r.get("temp_min")),
-            _num(r.get("temp_max")), _num(r.get("temp_mean")), _num(r.get("precip_total")), pressure,
-            _num(r.get("pressure_range")), str(r.get("observations", "")))
+    return (day, _num(r.get("gust_max"), "m/s", imperial), at, _num(r.get("wind_max"), "m/s", imperial),
+            _num(r.get("temp_min"), "°C", imperial), _num(r.get("temp_max"), "°C", imperial),
+            _num(r.get("temp_mean"), "°C", imperial), _num(r.get("precip_total"), "mm", imperial), pressure,
+            _num(r.get("pressure_range"), "hPa", imperial, spread=True), str(r.get("observations", "")))
 
 
 class DailyScreen(ModalScreen[None]):
@@ -73,7 +90,8 @@ class DailyScreen(ModalScreen[None]):
                              background: $surface; padding: 0 1; }
     DailyScreen DataTable { height: 1fr; }
     """
-    BINDINGS = [Binding("escape,q,D", "dismiss", "Close"), Binding("s", "next_station", "Station")]
+    BINDINGS = [Binding("escape,q,D", "dismiss", "Close"), Binding("s", "next_station", "Station"),
+                Binding("u", "units", "Units")]
 
     def __init__(self, db_dir: Path, station: str | None, open_days: Any = None) -> None:
         """`open_days(station)` gives the daily records of days not closed yet (the aggregates sink's)."""
@@ -87,11 +105,23 @@ class DailyScreen(ModalScreen[None]):
         with Vertical():
             yield Static("", id="daily-title")
             yield DataTable(id="daily", zebra_stripes=True, cursor_type="row")
-            yield Static("[dim]UTC days; … = not closed yet. s: next station · Esc, q or D: close[/dim]")
+            yield Static("[dim]UTC days; … = not closed yet. s: next station · u: units · Esc, q or D: "
+                         "close[/dim]")
+
+    @property
+    def imperial(self) -> bool:
+        """The app's choice of units (`u`), metric when the app has none."""
+        return bool(getattr(self.app, "imperial", False))
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
         self._load()
+
+    def action_units(self) -> None:
+        """`u` here as on the main screen: the app's units switched, this table shown in them."""
+        toggle = getattr(self.app, "action_toggle_units", None)
+        if toggle is not None:
+            toggle()
+        self._show()
 
     @work(thread=True, exclusive=True, group="daily")
     def _load(self) -> None:
@@ -109,7 +139,8 @@ class DailyScreen(ModalScreen[None]):
 
     def _show(self) -> None:
         table = self.query_one(DataTable)
-        table.clear()
+        table.clear(columns=True)
+        table.add_columns(*columns(self.imperial))
         station = self.station
         if station is None:
             self.query_one("#daily-title", Static).update(Text("No daily summaries stored yet"))
@@ -118,7 +149,7 @@ class DailyScreen(ModalScreen[None]):
         for r in self._open(station):
             days[str(r.get("day"))] = r  # today so far supersedes a summary written at the last stop
         for day in sorted(days, reverse=True):
-            table.add_row(*row_of(days[day]), key=day)
+            table.add_row(*row_of(days[day], self.imperial), key=day)
         self.query_one("#daily-title", Static).update(
             Text.assemble(("Daily summary: ", "bold"), (station, "bold cyan"), f"  ({len(days)} days)"))
 
