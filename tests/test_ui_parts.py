@@ -521,3 +521,14 @@ def test_score_bands_are_the_scales_anchors():
     from mass_tui.ui.rows import score_band
 
     assert [score_band(s) for s in (0.0, 0.06, 0.19, 0.2, 0.49, 0.5, 0.79, 0.8, 0.9999)] == [0, 0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_the_help_names_every_key_of_the_episode_detail():
+    """The help screen comes from the key lists: the episode detail's own keys (`g`: the charts at
+    its peak) are on it too, not only in that screen's footer."""
+    from mass_tui.ui.keys import key_name
+    from mass_tui.ui.screens import EpisodeScreen
+
+    listed = {word for key, _what in help_entries(KEYS) for word in key.split()}
+    for binding in EpisodeScreen.BINDINGS:
+        assert {key_name(k) for k in binding.key.split(",")} & listed, binding.key

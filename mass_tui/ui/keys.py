@@ -76,6 +76,7 @@ GROUPS = {"events": "Events", "stations": "Stations", "time": "Charts and time",
 LIST_KEYS = [
     ("↑ ↓ PgUp PgDn", "move in the events or station list, between panes"),
     ("Enter", "events: the episode's detail; stations: open it; a pane: expand or fold its chart"),
+    ("g", "in an episode's detail: the main charts at its peak (Esc: back to live)"),
     ("Tab", "the next part of the screen (stations, panes, events)"),
     ("1 … 9", "jump to variable pane 1 … 9"),
     ("ctrl+wheel", "zoom the chart under the mouse; shift+wheel pans"),
