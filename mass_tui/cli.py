@@ -505,7 +505,7 @@ def cmd_alert(args: argparse.Namespace) -> int:
     channels = build_channels(cfg)
     if not channels:
         print("mass alert test: no channel configured (SMTP_HOST + ALERT_EMAIL_TO, SMS_*, SLACK_WEBHOOK_URL, "
-              "ALERT_WEBHOOK_URL)", file=sys.stderr)
+              "ALERT_WEBHOOK_URL, CLOUDEVENTS_URL, or [alerts] exec_command)", file=sys.stderr)
         return 2
     now = time.time()
     anomaly = Anomaly(now, "mass-test", "gust_mps", 16.2, "gust_limit", "warning", 1.08,

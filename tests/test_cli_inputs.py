@@ -361,3 +361,14 @@ def test_logs_go_where_the_data_dir_help_says(tmp_path):
     assert "logs go to MASS_LOG_DIR (default ./logs)" in " ".join(mass("run", "--help", cwd=tmp_path).stdout.split())
     mass("replay", str(SANDY), "--headless", "--max", "-q", "--data-dir", "elsewhere", cwd=tmp_path)
     assert (tmp_path / "logs" / "mass.log").exists() and not (tmp_path / "elsewhere" / "logs").exists()
+
+
+def test_alert_test_without_a_channel_names_every_kind_of_channel(tmp_path):
+    """Each channel mass can send through is named, so a user reading the line finds theirs (the
+    CloudEvents sink and the exec channel were missing)."""
+    proc = mass("alert", "test", cwd=tmp_path)
+    assert proc.returncode == 2
+    line = _one_line(proc)
+    for setting in ("SMTP_HOST", "ALERT_EMAIL_TO", "SMS_", "SLACK_WEBHOOK_URL", "ALERT_WEBHOOK_URL", "CLOUDEVENTS_URL",
+                    "exec_command"):
+        assert setting in line, (setting, line)
