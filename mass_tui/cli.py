@@ -429,7 +429,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         state.mark_down(unreachable[0] if unreachable else "stopped before the first attempt ended", None)
         # nothing was polled: the source is not asked for data no transport could take
         _print_summary(orjson.dumps(redacted_summary(cfg, {
-            "produced": 0, "delivered": 0, "undelivered": 0, "source": source.state.to_dict(),
+            "produced": 0, "delivered": 0, "undelivered": 0, "source": source.state.summary(),
             "transport": args.transport, "seconds": round(time.perf_counter() - started, 3),
             "transport_state": state.to_dict()})).decode())
         return 1
@@ -443,7 +443,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     elapsed = time.perf_counter() - started
-    summary: dict[str, Any] = {"produced": sent, "source": source.state.to_dict(), "transport": args.transport,
+    summary: dict[str, Any] = {"produced": sent, "source": source.state.summary(), "transport": args.transport,
                                "seconds": round(elapsed, 3)}
     status = 1 if source.state.stopped else 0
     if hasattr(sink, "summary"):  # Kafka: the delivery reports, and the broker's state

@@ -168,7 +168,7 @@ def run_consumer(
     if sink is not None and hasattr(sink, "summary"):
         summary["producer"] = sink.summary()
     if pipeline.source is not None:
-        summary["source"] = pipeline.source.state.to_dict()
+        summary["source"] = pipeline.source.state.summary()
     if alerts is not None:
         summary.update(alerts.summary())
     return redacted_summary(config, summary)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sources.schema import Rejection
+from sources.schema import Rejection, iso_utc
 from sources.text import safe_text
 
 MAX_ERROR_CHARS = 300
@@ -52,6 +52,15 @@ class SourceState:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def summary(self) -> dict[str, Any]:
+        """`to_dict` for a headless summary: its wall times (`down_since`, `next_retry`, `last_ok`) in
+        ISO 8601 UTC, as the summary shows every other time (the UI reads `to_dict`'s numbers)."""
+        out = self.to_dict()
+        for key in ("down_since", "next_retry", "last_ok"):
+            if out[key] is not None:
+                out[key] = iso_utc(out[key])
+        return out
 
 
 @dataclass

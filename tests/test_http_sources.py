@@ -170,7 +170,9 @@ def test_mass_run_polls_open_meteo_and_stores_observations(tmp_path, api, shared
     # The air-quality endpoint is down: the source is shown down with its error and next retry.
     assert summary["source"]["up"] is False and "503" in summary["source"]["last_error"], summary
     assert summary["observations"] == 1, summary
-    assert summary["source"]["next_retry"] is not None
+    # its times as every other time of the summary: ISO 8601 UTC, the retry after the failure
+    down, retry = summary["source"]["down_since"], summary["source"]["next_retry"]
+    assert down.endswith("Z") and retry.endswith("Z") and parse_time(down) <= parse_time(retry), summary
     api.scripts["/v1/air-quality"] = [(200, {}, sample(shared, "open-meteo_air_quality_excerpt.json"))]
     proc = subprocess.run([sys.executable, "-m", "mass_tui", "run", "--headless", "--source", "open-meteo",
                            "--max-seconds", "3"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
