@@ -135,12 +135,9 @@ def cmd_silence(args: argparse.Namespace) -> int:
         if args.silence_command == "add":
             return _silence_add(args)
         if args.silence_command == "list":
-            try:
-                with _state(args, read_only=True) as state:
-                    _said_unread("silence list", state)
-                    return _silence_list(state, args)
-            except sqlite3.Error as exc:
-                return _state_error("silence list", args, exc, reading=True)
+            with _state(args, read_only=True) as state:
+                _said_unread("silence list", state)
+                return _silence_list(state, args)
         with _state(args) as state:
             silence = state.expire_silence(args.id)
         print(f"expired {silence.id}")
@@ -149,6 +146,8 @@ def cmd_silence(args: argparse.Namespace) -> int:
         print(f"mass silence: {exc}", file=sys.stderr)
         return 1
     except sqlite3.Error as exc:
+        if args.silence_command == "list":  # it only reads
+            return _state_error("silence list", args, exc, reading=True)
         return _state_error("silence", args, exc)
     except ConfigError:
         raise  # said by main() as for every command: "configuration error", exit 78

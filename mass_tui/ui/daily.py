@@ -25,18 +25,14 @@ from mass_tui.sinks.aggregates import AGGREGATES
 from mass_tui.store import JsonlStore
 from mass_tui.ui.units import DECIMALS, spread_units, to_units
 
-COLUMNS = ("day (UTC)", "max gust m/s", "at", "max wind", "temp min °C", "temp max", "mean", "rain mm",
-           "pressure hPa", "range", "obs")
+# Each column's title and the stored unit shown after it ("" for none): `u` shows it in the chosen system.
+_COLUMNS = (("day (UTC)", ""), ("max gust", "m/s"), ("at", ""), ("max wind", ""), ("temp min", "°C"),
+            ("temp max", ""), ("mean", ""), ("rain", "mm"), ("pressure", "hPa"), ("range", ""), ("obs", ""))
 
 
 def columns(imperial: bool = False) -> tuple[str, ...]:
     """The column titles, their units in the chosen system (`u`: mph, °F, in, inHg)."""
-    if not imperial:
-        return COLUMNS
-    return tuple(title.replace(" m/s", " " + to_units(0.0, "m/s", True)[1])
-                 .replace(" °C", " " + to_units(0.0, "°C", True)[1])
-                 .replace(" mm", " " + to_units(0.0, "mm", True)[1])
-                 .replace(" hPa", " " + to_units(0.0, "hPa", True)[1]) for title in COLUMNS)
+    return tuple(f"{title} {to_units(0.0, unit, imperial)[1]}" if unit else title for title, unit in _COLUMNS)
 
 
 def read_daily(db_dir: Path) -> dict[str, dict[str, dict[str, Any]]]:
